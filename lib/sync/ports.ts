@@ -1,0 +1,91 @@
+// Ports of the sync engine. `lib/sync` never imports an adapter: the DynamoDB
+// store (lib/store), the SQS feed (lib/queue) and in-memory fakes in unit tests
+// all implement these.
+import type { ChangeEvent } from './events.ts';
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export type ConnectionStatus = 'active' | 'paused' | 'reauth_required' | 'failing' | 'deleted';
+
+/** The connection item as the sync engine sees it (DESIGN.md "Data", `CONN#c`). */
+export interface ConnectionRecord {
+  tenantId: string;
+  connectionId: string;
+  status: ConnectionStatus;
+  serverUrl: string;
+  addressBookUrl: string;
+  /** RFC 5995 add-member URL, when the server offers POST. */
+  addMemberUrl?: string;
+  supportsSyncCollection: boolean;
+  discoveredAt?: string;
+  syncToken?: string;
+  /** True once a token from this server has been accepted by a sync-collection REPORT. */
+  tokenProven?: boolean;
+  ctag?: string;
+  intervalSeconds: number;
+  nextSyncAt?: number;
+  /** Optimistic version, bumped by every commit. */
+  version: number;
+  lease?: { owner: string; expiresAt: number };
+  lastSync?: SyncSummary;
+}
+
+export interface SyncSummary {
+  at: number;
+  outcome: 'ok' | 'failed' | 'busy';
+  events: number;
+  fellBack: boolean;
+  error?: string;
+}
+
+/** One row of the contact index (`CONN#c` / `CARD#<href>`). */
+export interface IndexEntry {
+  href: string;
+  /** ETag the bridge last published (or learned by listing); absent for a card the bridge wrote but has not yet synced. */
+  etag?: string;
+  uid?: string;
+  contentHash?: string;
+  /** The ETag the bridge's own last write produced, and that write's id: the echo marker. */
+  lastWrite?: { writeId: string; etag: string };
+}
+
+export interface Store {
+  /**
+   * Takes the connection's lease (conditional write: no lease, or an expired one)
+   * and returns the connection as it is after taking it; undefined when another
+   * worker holds it. Throws ConnectionNotFound for an unknown or other tenant's id.
+   */
+  acquireLease(params: { tenantId: string; connectionId: string; owner: string; now: number; ttlMs: number }): Promise<ConnectionRecord | undefined>;
+  /** Drops the lease if this owner still holds it; records the summary and the next due time. */
+  releaseLease(params: { tenantId: string; connectionId: string; owner: string; summary: SyncSummary; nextSyncAt: number }): Promise<void>;
+  /**
+   * Commits token, ctag, next due time and the summary, bumps the version and
+   * releases the lease, in one conditional write on `expectedVersion` and the
+   * lease owner. Throws VersionConflict when either changed.
+   */
+  commitSync(params: {
+    tenantId: string;
+    connectionId: string;
+    owner: string;
+    expectedVersion: number;
+    syncToken?: string;
+    tokenProven: boolean;
+    ctag?: string;
+    nextSyncAt: number;
+    summary: SyncSummary;
+  }): Promise<void>;
+  /** Every index row of the connection (used by the full-listing diff). */
+  loadIndex(params: { connectionId: string }): Promise<Map<string, IndexEntry>>;
+  /** Index rows for the given hrefs; unknown hrefs are absent from the map. */
+  getIndexEntries(params: { connectionId: string; hrefs: string[] }): Promise<Map<string, IndexEntry>>;
+  /** Upserts and deletes index rows (batched; unprocessed items retried). */
+  writeIndex(params: { connectionId: string; upserts: IndexEntry[]; deletes: string[] }): Promise<void>;
+}
+
+export interface Feed {
+  /** Publishes every event or throws; ids are deterministic, so a repeat is a duplicate, not a new change. */
+  publish(events: ChangeEvent[]): Promise<void>;
+}

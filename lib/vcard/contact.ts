@@ -1,0 +1,82 @@
+// The normalized JSON contact: what events carry beside the raw vCard and
+// what the write API accepts. Arrays keep the card's order; `type` is the
+// first TYPE value lower-cased (home, work, cell, ...), `label` a custom label
+// (Apple/Google `itemN.X-ABLabel`), `pref` a PREF/TYPE=pref marker.
+
+export interface Labeled {
+  value: string;
+  type?: string;
+  label?: string;
+  pref?: boolean;
+}
+
+export interface ContactName {
+  family?: string;
+  given?: string;
+  additional?: string;
+  prefix?: string;
+  suffix?: string;
+}
+
+export interface ContactAddress {
+  type?: string;
+  label?: string;
+  pref?: boolean;
+  poBox?: string;
+  extended?: string;
+  street?: string;
+  locality?: string;
+  region?: string;
+  postalCode?: string;
+  country?: string;
+}
+
+export interface ContactIm extends Labeled {
+  /** Service such as "skype", "jabber", from X-SERVICE-TYPE, IMPP scheme or X-<SERVICE> property. */
+  service?: string;
+}
+
+export interface ContactPhoto {
+  /** A URI photo (http(s) or data:). */
+  uri?: string;
+  /** Inline base64 data, without line breaks. */
+  data?: string;
+  mediaType?: string;
+}
+
+export interface Birthday {
+  /** Absent when the card has no year (vCard 3.0 `--MM-DD` / Apple's 1604 convention). */
+  year?: number;
+  month: number;
+  day: number;
+}
+
+export interface Contact {
+  uid?: string;
+  fullName?: string;
+  name?: ContactName;
+  nickname?: string;
+  emails?: Labeled[];
+  phones?: Labeled[];
+  addresses?: ContactAddress[];
+  organization?: { name?: string; units?: string[] };
+  title?: string;
+  role?: string;
+  note?: string;
+  birthday?: Birthday;
+  urls?: Labeled[];
+  ims?: ContactIm[];
+  photo?: ContactPhoto;
+  categories?: string[];
+  /** REV as the card has it. */
+  revision?: string;
+}
+
+/**
+ * A patch names the fields to change. A field present replaces that field
+ * wholesale (its lines are rewritten); `null` removes it; a field absent is
+ * left byte-for-byte as it was.
+ */
+export type ContactPatch = {
+  [K in Exclude<keyof Contact, 'uid' | 'revision'>]?: Contact[K] | null;
+};
