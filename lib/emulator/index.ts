@@ -1,0 +1,21 @@
+// A Google-faithful CardDAV + OAuth 2.0 emulator for tests, benchmarks and the
+// local stack. See quirks.ts for every switch and the report it comes from.
+
+export { startGoogleEmulator } from './server.ts';
+export type { EmulatorStats, GoogleEmulator, SeedParams, StartGoogleEmulatorOptions } from './server.ts';
+export type { Clock, EmulatorClock } from './clock.ts';
+export { DEFAULT_QUIRKS } from './quirks.ts';
+export type { Quirks } from './quirks.ts';
+export type { FaultPlan } from './faults.ts';
+export type { AddAccountParams } from './oauth.ts';
+export { CARDDAV_SCOPE } from './oauth.ts';
+export type { CardView } from './store.ts';
+export {
+  CardExistsError,
+  EmulatorError,
+  EmulatorStartError,
+  MalformedVcardError,
+  MalformedXmlError,
+  UnknownAccountError,
+  UnknownCardError,
+} from './errors.ts';

@@ -1,0 +1,92 @@
+// Switches for every place where observed Google behaviour (google-quirks.md)
+// differs from the documented one or from the RFCs. Defaults reproduce Google
+// as clients have seen it; flip a switch to get the documented/RFC behaviour
+// or a rarer observed variant.
+
+export interface Quirks {
+  /** Where PROPFIND /.well-known/carddav redirects: the address book (Google, mcds #15) or the principal. */
+  wellKnownTarget: 'addressbook' | 'principal';
+  /** Principal and home-set PROPFINDs answer 404 (vdirsyncer): discovery must cope with landing on the book. */
+  principalNotFound: boolean;
+  /** 401 carries `WWW-Authenticate: Bearer realm="Google APIs"`; false: only `realm="Google APIs"` (carddavclient). */
+  bearerChallenge: boolean;
+  /** OPTIONS status; Google has been seen answering 404 or 400 (evolution-data-server). */
+  optionsStatus: 200 | 400 | 404;
+  /** false (Google, rcmcarddav #258): getcontenttype comes back in a 404 propstat. */
+  contentTypeInPropfind: boolean;
+  /** An empty <sync-token/> in sync-collection answers 400 (Google); false: RFC 6578 initial sync. */
+  rejectEmptySyncToken: boolean;
+  /** sync-collection with Depth 0 (what RFC 6578 requires) returns no members but a fresh token (Google). */
+  depth0LooksUnchanged: boolean;
+  /** Return at most N members per sync-collection, then a 507 number-of-matches-within-limits. */
+  truncateAfter: number | undefined;
+  /** Contact ids reported as removed by every sync-collection although they exist (Google issue 160192237). */
+  phantomDeletes: string[];
+  /** Re-report removals from before the token as well (the other face of issue 160192237). */
+  replayOldDeletes: boolean;
+  /** false: no sync-collection (REPORT answers 403 supported-report, no sync-token property). */
+  syncCollectionSupported: boolean;
+  /** Lifetime of a sync token on the emulator clock (Google documents 29 days). */
+  syncTokenTtlSeconds: number;
+  /** PUT/DELETE If-Match: honour (412, documented), ignore (carddavclient 496cc35), stale400 (400 INVALID_ARGUMENT). */
+  ifMatch: 'honour' | 'ignore' | 'stale400';
+  /** ETag header on a create (POST, or PUT to a new name); Google sends none. */
+  etagOnCreate: boolean;
+  /** ETag header on an update PUT. */
+  etagOnUpdate: boolean;
+  /** PUT to an unknown name: create under a server-chosen id (Google) or under the name given (RFC). */
+  putToNewName: 'newId' | 'asNamed';
+  /** Location header on a PUT that created; without it the client cannot know where the card went. */
+  locationOnPutCreate: boolean;
+  /** Largest vCard accepted (about 128 KB on Google). */
+  maxCardBytes: number;
+  /** Status for a card over maxCardBytes. */
+  oversizeStatus: 413 | 400;
+  /** Creates over HTTP beyond this many contacts answer 403 (Google: 25,000 per account). Seeding is not limited. */
+  maxContacts: number;
+  /** CATEGORIES are not kept (not mapped to contact groups; vdirsyncer #814). */
+  dropCategories: boolean;
+  /** BDAY without a year is dropped on write (seen on Google). */
+  dropYearlessBday: boolean;
+  /** Body of non-DAV errors: JSON (Google APIs) or application/vnd.google.gdata.error+xml (vdirsyncer #1056). */
+  errorFormat: 'json' | 'gdata-xml';
+}
+
+export const DEFAULT_QUIRKS: Readonly<Quirks> = Object.freeze({
+  wellKnownTarget: 'addressbook',
+  principalNotFound: false,
+  bearerChallenge: true,
+  optionsStatus: 200,
+  contentTypeInPropfind: false,
+  rejectEmptySyncToken: true,
+  depth0LooksUnchanged: true,
+  truncateAfter: undefined,
+  phantomDeletes: [],
+  replayOldDeletes: false,
+  syncCollectionSupported: true,
+  syncTokenTtlSeconds: 29 * 24 * 3600,
+  ifMatch: 'honour',
+  etagOnCreate: false,
+  etagOnUpdate: true,
+  putToNewName: 'newId',
+  locationOnPutCreate: true,
+  maxCardBytes: 128 * 1024,
+  oversizeStatus: 413,
+  maxContacts: 25_000,
+  dropCategories: true,
+  dropYearlessBday: false,
+  errorFormat: 'json',
+} satisfies Quirks);
+
+export function mergeQuirks(base: Quirks, patch: Partial<Quirks> | undefined): Quirks {
+  const next: Quirks = { ...base };
+  if (!patch) return next;
+  const target = next as unknown as Record<string, unknown>;
+  for (const key of Object.keys(patch) as (keyof Quirks)[]) {
+    // An explicit `undefined` resets a switch to its default (e.g. truncateAfter off).
+    const value = patch[key];
+    target[key] = value === undefined ? DEFAULT_QUIRKS[key] : value;
+  }
+  next.phantomDeletes = [...next.phantomDeletes];
+  return next;
+}

@@ -1,0 +1,307 @@
+// The emulator's HTTP server: plain node:http (a router would add nothing
+// for a dozen fixed paths), authentication, fault injection, request stats,
+// and the programmatic "phone edits" tests use to change contacts directly.
+
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createEmulatorClock, revTimestamp } from './clock.ts';
+import type { Clock, EmulatorClock } from './clock.ts';
+import { ALLOWED_METHODS, handleDav, methodNotAllowed } from './dav.ts';
+import { EmulatorStartError, UnknownAccountError } from './errors.ts';
+import { FaultInjector } from './faults.ts';
+import type { FaultPlan } from './faults.ts';
+import { CARDDAV_SCOPE, OAuthServer } from './oauth.ts';
+import type { AddAccountParams } from './oauth.ts';
+import { parseTarget, paths } from './paths.ts';
+import { DEFAULT_QUIRKS, mergeQuirks } from './quirks.ts';
+import type { Quirks } from './quirks.ts';
+import { googleError, header, jsonReply } from './reply.ts';
+import type { Incoming, Reply } from './reply.ts';
+import { generateContacts } from './seed.ts';
+import { ContactStore } from './store.ts';
+import type { CardView } from './store.ts';
+
+export interface StartGoogleEmulatorOptions {
+  /** 0 (default): a free port. */
+  port?: number;
+  /** Base clock; the emulator adds a settable offset (emulator.clock.advance). */
+  clock?: Clock;
+  quirks?: Partial<Quirks>;
+  /** Lifetime of access tokens (Google: 3599 s). */
+  accessTokenTtlSeconds?: number;
+  /** Salt for contact ids, so two emulators in one test can be told apart (default 1). */
+  idSalt?: number;
+}
+
+export interface EmulatorStats {
+  requests: number;
+  byMethod: Record<string, number>;
+  /** Requests answered (or dropped, or delayed) by fault injection. */
+  faults: number;
+}
+
+export interface SeedParams {
+  /** PRNG seed (default 1): the same seed gives the same contacts. */
+  seed?: number;
+  /** Share of contacts with a base64 PHOTO, 0..1 (default 0.1). */
+  photoShare?: number;
+}
+
+export interface GoogleEmulator {
+  /** http://127.0.0.1:PORT */
+  readonly url: string;
+  readonly port: number;
+  /** POST here with grant_type=refresh_token or authorization_code. */
+  readonly tokenUrl: string;
+  /** The consent page (auto-approved): GET with client_id, redirect_uri, response_type=code, scope, state, PKCE. */
+  readonly authUrl: string;
+  readonly clock: EmulatorClock;
+  /** Current switches (a copy). */
+  readonly quirks: Readonly<Quirks>;
+  /** A snapshot of the request counters. */
+  readonly stats: EmulatorStats;
+  close(): Promise<void>;
+  addAccount(params: AddAccountParams): { email: string; refreshToken: string };
+  issueAccessToken(email: string): string;
+  revokeRefreshToken(refreshToken: string): void;
+  setQuirks(patch: Partial<Quirks>): void;
+  setFaults(plan: FaultPlan | undefined): void;
+  seed(email: string, count: number, params?: SeedParams): CardView[];
+  createCard(email: string, vcard: string): { id: string; href: string; etag: string };
+  updateCard(email: string, id: string, vcard: string): string;
+  deleteCard(email: string, id: string): void;
+  getCard(email: string, id: string): CardView | undefined;
+  listCards(email: string): CardView[];
+  /** The account's address book URL (what discovery finds). */
+  addressBookUrl(email: string): string;
+  resetStats(): void;
+}
+
+// Far above any CardDAV body (a 1,000-href multiget is ~100 KB) but bounded.
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+const NOT_SUPPORTED = new Set(['LOCK', 'UNLOCK', 'COPY', 'MOVE', 'MKCOL', 'PROPPATCH', 'MKCALENDAR', 'ACL', 'SEARCH', 'BIND', 'UNBIND', 'REBIND']);
+
+function readBody(req: IncomingMessage): Promise<{ body: Buffer; tooLarge: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve({ body: tooLarge ? Buffer.alloc(0) : Buffer.concat(chunks), tooLarge }));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, reply: Reply): void {
+  if (res.headersSent || res.destroyed) return;
+  const headers: Record<string, string | number> = { ...reply.headers };
+  const body = reply.body ?? '';
+  headers['content-length'] = Buffer.byteLength(body);
+  res.writeHead(reply.status, headers);
+  res.end(body);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {}): Promise<GoogleEmulator> {
+  const clock = createEmulatorClock(opts.clock);
+  let quirks = mergeQuirks(DEFAULT_QUIRKS, opts.quirks);
+  const ttl = opts.accessTokenTtlSeconds ?? 3599;
+  const store = new ContactStore({ clock, quirks: () => quirks, idSalt: opts.idSalt ?? 1 });
+  const oauth = new OAuthServer({ clock, accessTokenTtlSeconds: ttl });
+  const faults = new FaultInjector();
+  let stats: EmulatorStats = { requests: 0, byMethod: {}, faults: 0 };
+
+  function unauthorized(): Reply {
+    return googleError({
+      status: 401,
+      message:
+        'Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+      format: quirks.errorFormat,
+      headers: { 'www-authenticate': quirks.bearerChallenge ? 'Bearer realm="Google APIs"' : 'realm="Google APIs"' },
+    });
+  }
+
+  function oauthRoute(req: Incoming): Reply | undefined {
+    const p = req.url.pathname;
+    if (p === '/token' || p === '/o/oauth2/token') return oauth.handleToken(req);
+    if (p === '/o/oauth2/auth' || p === '/o/oauth2/v2/auth') {
+      return req.method === 'GET' ? oauth.handleAuthorize(req) : methodNotAllowed('json', req.method);
+    }
+    if (p === '/revoke' || p === '/o/oauth2/revoke') return oauth.handleRevoke(req);
+    if (p === '/oauth2/v3/userinfo') return oauth.handleUserinfo(req);
+    if (p === '/oauth2/v3/certs') return oauth.handleCerts();
+    if (p === '/.well-known/openid-configuration') {
+      return jsonReply(200, {
+        issuer: oauth.issuer,
+        authorization_endpoint: `${req.origin}/o/oauth2/v2/auth`,
+        token_endpoint: `${req.origin}/token`,
+        userinfo_endpoint: `${req.origin}/oauth2/v3/userinfo`,
+        revocation_endpoint: `${req.origin}/revoke`,
+        jwks_uri: `${req.origin}/oauth2/v3/certs`,
+        response_types_supported: ['code'],
+        code_challenge_methods_supported: ['plain', 'S256'],
+        grant_types_supported: ['authorization_code', 'refresh_token'],
+      });
+    }
+    return undefined;
+  }
+
+  function davRoute(req: Incoming): Reply {
+    const target = parseTarget(req.url.pathname);
+    if (target.kind === 'other') {
+      return googleError({ status: 404, message: 'Requested entity was not found.', format: quirks.errorFormat });
+    }
+    const { method } = req;
+    // OPTIONS needs no credentials on Google; some deployments answer it with 404/400.
+    if (method === 'OPTIONS') {
+      if (quirks.optionsStatus !== 200) {
+        return googleError({ status: quirks.optionsStatus, message: 'OPTIONS is not supported here.', format: quirks.errorFormat });
+      }
+      return { status: 200, headers: { dav: '1, 3, addressbook', allow: ALLOWED_METHODS } };
+    }
+    const auth = oauth.authenticate(header(req, 'authorization'));
+    if (!auth.ok) return unauthorized();
+    if (!auth.scope.split(/\s+/).includes(CARDDAV_SCOPE)) {
+      return googleError({ status: 403, message: 'Request had insufficient authentication scopes.', format: quirks.errorFormat, reason: 'insufficientPermissions' });
+    }
+    if (NOT_SUPPORTED.has(method)) return methodNotAllowed(quirks.errorFormat, method);
+    if (target.kind === 'wellKnown') {
+      if (method !== 'PROPFIND' && method !== 'GET' && method !== 'HEAD') return methodNotAllowed(quirks.errorFormat, method);
+      const location = quirks.wellKnownTarget === 'principal' ? paths.principal(auth.email) : paths.book(auth.email);
+      return { status: 301, headers: { location } };
+    }
+    if (target.email !== auth.email) {
+      return googleError({ status: 403, message: 'The caller does not have permission', format: quirks.errorFormat, reason: 'forbidden' });
+    }
+    return handleDav(req, target, { store, quirks });
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    stats.requests++;
+    stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1;
+    const { body, tooLarge } = await readBody(req);
+    const host = req.headers.host ?? `127.0.0.1:${port}`;
+    const url = new URL(req.url ?? '/', `http://${host}`);
+    const incoming: Incoming = { method, url, headers: req.headers, body, origin: `http://${host}` };
+    const area = isOAuthPath(url.pathname) ? 'oauth' : 'carddav';
+    const fault = faults.decide(method, area, quirks.errorFormat);
+    if (fault) {
+      stats.faults++;
+      if (fault.delayMs > 0) await sleep(fault.delayMs);
+      if (fault.drop) {
+        req.socket.destroy();
+        return;
+      }
+      if (fault.reply) {
+        send(res, fault.reply);
+        return;
+      }
+    }
+    if (tooLarge) {
+      send(res, googleError({ status: 413, message: 'Request body too large.', format: quirks.errorFormat }));
+      return;
+    }
+    const reply = area === 'oauth' ? (oauthRoute(incoming) ?? jsonReply(404, { error: 'not_found' })) : davRoute(incoming);
+    send(res, reply);
+  }
+
+  const server = createServer((req, res) => {
+    onRequest(req, res).catch((error: unknown) => {
+      // Never crash the server: an unexpected error is a 500 with a short message, not a stack dump.
+      send(res, googleError({ status: 500, message: `Internal error: ${(error as Error)?.message ?? String(error)}`, format: 'json' }));
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (cause) => reject(new EmulatorStartError(`Google emulator could not listen on port ${opts.port ?? 0}`, { cause })));
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  oauth.issuer = url;
+
+  const view = (email: string, id: string): CardView | undefined => {
+    const card = store.book(email).cards.get(id);
+    return card && store.view(email, card);
+  };
+
+  return {
+    url,
+    port,
+    tokenUrl: `${url}/token`,
+    authUrl: `${url}/o/oauth2/v2/auth`,
+    clock,
+    get quirks() {
+      return mergeQuirks(quirks, {});
+    },
+    get stats() {
+      return { requests: stats.requests, byMethod: { ...stats.byMethod }, faults: stats.faults };
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+    addAccount(params) {
+      const result = oauth.addAccount(params);
+      store.addBook(params.email);
+      return result;
+    },
+    issueAccessToken: (email) => oauth.issueAccessToken(email),
+    revokeRefreshToken(refreshToken) {
+      oauth.revokeRefreshToken(refreshToken);
+    },
+    setQuirks(patch) {
+      quirks = mergeQuirks(quirks, patch);
+    },
+    setFaults(plan) {
+      faults.set(plan);
+    },
+    seed(email, count, params = {}) {
+      store.book(email); // unknown account -> UnknownAccountError before any work
+      const contacts = generateContacts({
+        count,
+        seed: params.seed ?? 1,
+        photoShare: params.photoShare ?? 0.1,
+        newId: store.newId,
+        rev: revTimestamp(clock.now()),
+      });
+      return contacts.map((c) => store.view(email, store.insertRaw(email, c.id, c.vcard)));
+    },
+    createCard(email, vcard) {
+      const card = store.create(email, vcard);
+      return { id: card.id, href: paths.card(email, card.id), etag: card.etag };
+    },
+    updateCard: (email, id, vcard) => store.update(email, id, vcard).etag,
+    deleteCard(email, id) {
+      store.delete(email, id);
+    },
+    getCard: (email, id) => view(email, id),
+    listCards: (email) => [...store.book(email).cards.values()].map((c) => store.view(email, c)),
+    addressBookUrl(email) {
+      if (!store.hasBook(email)) throw new UnknownAccountError(`No account ${email} in the emulator; call addAccount first`);
+      return `${url}${paths.book(email)}`;
+    },
+    resetStats() {
+      stats = { requests: 0, byMethod: {}, faults: 0 };
+    },
+  };
+}
+
+function isOAuthPath(pathname: string): boolean {
+  return (
+    pathname === '/token' ||
+    pathname.startsWith('/o/oauth2/') ||
+    pathname === '/revoke' ||
+    pathname.startsWith('/oauth2/') ||
+    pathname === '/.well-known/openid-configuration'
+  );
+}

@@ -1,0 +1,120 @@
+// An SQS emulator in-process (fauxqs) for tests and the local stack. It needs
+// Node 22.5+ (node:sqlite): run under the project's Node 24.
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { startFauxqs } from 'fauxqs';
+import type { FauxqsServer } from 'fauxqs';
+
+export const LOCAL_SQS_REGION = 'us-east-1';
+
+export class LocalSqsError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
+
+export interface LocalQueueOptions {
+  /** Queue name; a FIFO queue gets `.fifo` appended when missing. */
+  name: string;
+  /** Default: the name ends with `.fifo`. */
+  fifo?: boolean;
+  /** Creates `<name>-dlq` (FIFO when the queue is) and a redrive policy to it. */
+  dlq?: { maxReceiveCount: number };
+  visibilityTimeoutSeconds?: number;
+}
+
+export interface LocalQueue {
+  url: string;
+  arn: string;
+  dlqUrl?: string;
+  dlqArn?: string;
+}
+
+export interface LocalSqs {
+  /** Always http://127.0.0.1:PORT. */
+  endpoint: string;
+  port: number;
+  region: string;
+  /** A new client for this emulator; closed by `stop()`. */
+  client(): SQSClient;
+  createQueue(options: LocalQueueOptions): Promise<LocalQueue>;
+  stop(): Promise<void>;
+}
+
+export async function startLocalSqs(options: { port?: number } = {}): Promise<LocalSqs> {
+  let server: FauxqsServer;
+  try {
+    // fauxqs listens on 0.0.0.0 whatever it is asked; clients use 127.0.0.1.
+    // `host` only shapes queue URLs (http://sqs.<region>.localhost:PORT/...),
+    // and passing it (and region) keeps FAUXQS_* environment variables out.
+    server = await startFauxqs({ port: options.port ?? 0, logger: false, host: 'localhost', defaultRegion: LOCAL_SQS_REGION });
+  } catch (err) {
+    throw new LocalSqsError(`could not start the SQS emulator on port ${options.port ?? 0}: ${String(err)}`, { cause: err });
+  }
+
+  const port = server.port;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const clients = new Set<SQSClient>();
+
+  function client(): SQSClient {
+    const c = new SQSClient({
+      region: LOCAL_SQS_REGION,
+      // Queue URLs name sqs.<region>.localhost, which does not resolve here: the
+      // endpoint is explicit and the URL is not used as one.
+      endpoint,
+      useQueueUrlAsEndpoint: false,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    clients.add(c);
+    return c;
+  }
+
+  const admin = client();
+
+  async function create(name: string, attributes: Record<string, string>): Promise<{ url: string; arn: string }> {
+    try {
+      const made = await admin.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+      const url = made.QueueUrl;
+      if (url === undefined) throw new LocalSqsError(`CreateQueue ${name} returned no URL`);
+      const got = await admin.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+      const arn = got.Attributes?.QueueArn;
+      if (arn === undefined) throw new LocalSqsError(`queue ${name} has no QueueArn`);
+      return { url, arn };
+    } catch (err) {
+      if (err instanceof LocalSqsError) throw err;
+      throw new LocalSqsError(`could not create queue ${name}: ${String(err)}`, { cause: err });
+    }
+  }
+
+  async function createQueue(queue: LocalQueueOptions): Promise<LocalQueue> {
+    const fifo = queue.fifo ?? queue.name.endsWith('.fifo');
+    const base = queue.name.endsWith('.fifo') ? queue.name.slice(0, -'.fifo'.length) : queue.name;
+    const named = (n: string) => (fifo ? `${n}.fifo` : n);
+    const common: Record<string, string> = fifo ? { FifoQueue: 'true' } : {};
+
+    let dlq: { url: string; arn: string } | undefined;
+    if (queue.dlq) {
+      dlq = await create(named(`${base}-dlq`), { ...common });
+    }
+    const attributes: Record<string, string> = { ...common };
+    if (queue.visibilityTimeoutSeconds !== undefined) attributes.VisibilityTimeout = String(queue.visibilityTimeoutSeconds);
+    if (queue.dlq && dlq) {
+      attributes.RedrivePolicy = JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: queue.dlq.maxReceiveCount });
+    }
+    const main = await create(named(base), attributes);
+    return { ...main, ...(dlq ? { dlqUrl: dlq.url, dlqArn: dlq.arn } : {}) };
+  }
+
+  let stopping: Promise<void> | undefined;
+  function stop(): Promise<void> {
+    // Idempotent: afterAll hooks and the local stack's exit handler may both call it.
+    stopping ??= (async () => {
+      for (const c of clients) c.destroy();
+      clients.clear();
+      await server.stop();
+    })();
+    return stopping;
+  }
+
+  return { endpoint, port, region: LOCAL_SQS_REGION, client, createQueue, stop };
+}
