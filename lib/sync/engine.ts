@@ -1,0 +1,601 @@
+// The incremental sync of one connection (DESIGN.md "The sync algorithm").
+// Everything it touches is a port: Store, Feed, Clock and the CardDAV client.
+//
+// Order of effects, per batch of fetched cards: publish the events, then write
+// the etag index; the sync token is committed once, at the end. A crash
+// between any two steps repeats work on the next run (same event ids, since
+// they hash connection, href, etag and type) and never skips a change: a
+// change is only ever dropped from view by moving the token or by indexing its
+// etag, and both happen after its event was published.
+//
+// One more write makes that hold for deletions too: before a card the index
+// has no row for is published as created, an etag-less row is written for it.
+// Without it, a crash after the publish and before the index write, followed
+// by the card's removal, would leave an href the consumers know and the index
+// does not: its removal would be dropped as a phantom, and the consumers would
+// keep a contact that no longer exists.
+import { createHash } from 'node:crypto';
+import type { CardDavClient, CollectionState, HrefEtag } from '../carddav/types.ts';
+import { CardDavError, InvalidSyncToken, NotFound, RequestRejected, Throttled } from '../carddav/errors.ts';
+import type { Contact } from '../vcard/contact.ts';
+import { contentHash, parseVCard, toContact, type VCard } from '../vcard/index.ts';
+import { buildContactEvent, type ContactEvent, type ContactEventType, type Origin } from './events.ts';
+import { LeaseExpiring } from './errors.ts';
+import type { Clock, ConnectionRecord, Feed, IndexEntry, Store, SyncSummary } from './ports.ts';
+import { nextSyncDelayMs, previousRun, type IntervalPolicy, type RunKind } from './schedule.ts';
+
+export interface SyncOptions {
+  /** How long the lease holds; a run stops cleanly `leaseMarginMs` before it runs out. */
+  leaseTtlMs: number;
+  leaseMarginMs: number;
+  /** Cards per addressbook-multiget (others use 10 to 100; see google-quirks.md). */
+  multigetBatchSize: number;
+  /** Multiget batches (and single PROPFINDs when verifying removals) in flight at once. */
+  multigetConcurrency: number;
+  /** A removal of more than this share of the book at once is verified card by card ... */
+  massDeletionShare: number;
+  /** ... when it removes at least this many cards. */
+  massDeletionMin: number;
+  interval: Partial<IntervalPolicy>;
+}
+
+export const DEFAULT_SYNC_OPTIONS: SyncOptions = {
+  // A Lambda runs at most 15 minutes; the lease must outlive the worker.
+  leaseTtlMs: 15 * 60_000,
+  leaseMarginMs: 30_000,
+  multigetBatchSize: 50,
+  multigetConcurrency: 3,
+  massDeletionShare: 0.5,
+  massDeletionMin: 20,
+  interval: {},
+};
+
+/** Statuses a sync runs for; others (paused, reauth_required, deleted) are skipped. */
+const RUNNABLE: ReadonlySet<ConnectionRecord['status']> = new Set(['active', 'failing']);
+
+export interface RunSyncParams {
+  store: Store;
+  feed: Feed;
+  client: CardDavClient;
+  clock: Clock;
+  tenantId: string;
+  connectionId: string;
+  /** The worker's id: the lease owner. */
+  owner: string;
+  options?: Partial<SyncOptions>;
+  /** Uniform in [0, 1), for the schedule's jitter; default Math.random. */
+  random?: () => number;
+  /** The caller's count of HTTP requests so far (the client's onRequest); the result then says how many this run made. */
+  countRequests?: () => number;
+}
+
+export type SyncReason =
+  /** Never synced: full listing. */
+  | 'initial'
+  /** sync-collection from the stored token. */
+  | 'incremental'
+  /** The stored token was refused: full listing. */
+  | 'token-rejected'
+  /** The server has no sync-collection and its ctag moved: full listing. */
+  | 'no-sync-collection'
+  /** The server has no sync-collection and its ctag did not move: nothing to do. */
+  | 'ctag-unchanged'
+  /** Another worker holds the lease. */
+  | 'busy'
+  /** The connection is paused, awaiting re-consent or deleted. */
+  | 'inactive';
+
+export interface EventCounts {
+  created: number;
+  updated: number;
+  deleted: number;
+}
+
+export interface MassDeletionReport {
+  /** Known cards the server reported removed in one run. */
+  suspected: number;
+  /** Verified gone (PROPFIND 404), published as contact.deleted. */
+  confirmed: number;
+  /** Still there: not published, index rows kept. */
+  kept: number;
+  /** A sample of the kept hrefs, for the operator. */
+  keptSample: string[];
+  published: boolean;
+}
+
+export interface SyncRunResult {
+  outcome: 'ok' | 'busy' | 'failed' | 'skipped';
+  /** How the run went about it (for a failed run: how far it had decided before failing). */
+  reason: SyncReason;
+  events: EventCounts;
+  /** A full listing was used instead of (or for lack of) sync-collection. */
+  fellBack: boolean;
+  /** Cards fetched (multiget or single GET). */
+  fetched: number;
+  /** Changed cards whose content hash equals the indexed one: etag moved, content did not; no event. */
+  unchangedContent: number;
+  /** Removals of hrefs the bridge never published: dropped. */
+  phantomDeletions: number;
+  /** Cards that failed to parse; published with `parseError`. */
+  parseErrors: number;
+  /** 507 truncations followed by the client. */
+  continuations: number;
+  massDeletion?: MassDeletionReport;
+  /** When the connection is due again (absent when the run did not own the schedule: busy, lease lost). */
+  nextSyncAt?: number;
+  /** HTTP requests made, when the caller passed `countRequests`. */
+  requests?: number;
+  durationMs: number;
+  /** Why a failed run failed: a CardDavError, LeaseExpiring, or the store's VersionConflict. */
+  error?: Error;
+}
+
+/** What the end of a successful run commits. */
+interface Commit {
+  syncToken: string | undefined;
+  tokenProven: boolean;
+  ctag: string | undefined;
+}
+
+interface Run {
+  p: RunSyncParams;
+  opts: SyncOptions;
+  conn: ConnectionRecord;
+  leaseExpiresAt: number;
+  /** The address book's path, to recognise the collection listed among its members. */
+  collectionPath: string;
+  result: SyncRunResult;
+}
+
+export async function runSync(params: RunSyncParams): Promise<SyncRunResult> {
+  const opts: SyncOptions = { ...DEFAULT_SYNC_OPTIONS, ...params.options };
+  const { store, clock, tenantId, connectionId, owner } = params;
+  const startedAt = clock.now();
+  const requestsAtStart = params.countRequests?.();
+  const result: SyncRunResult = {
+    outcome: 'ok',
+    reason: 'initial',
+    events: { created: 0, updated: 0, deleted: 0 },
+    fellBack: false,
+    fetched: 0,
+    unchangedContent: 0,
+    phantomDeletions: 0,
+    parseErrors: 0,
+    continuations: 0,
+    durationMs: 0,
+  };
+  const done = (): SyncRunResult => {
+    result.durationMs = clock.now() - startedAt;
+    if (requestsAtStart !== undefined && params.countRequests) result.requests = params.countRequests() - requestsAtStart;
+    return result;
+  };
+
+  const conn = await store.acquireLease({ tenantId, connectionId, owner, now: startedAt, ttlMs: opts.leaseTtlMs });
+  if (conn === undefined) {
+    result.outcome = 'busy';
+    result.reason = 'busy';
+    return done();
+  }
+  const random = params.random ?? Math.random;
+  const schedule = (kind: RunKind, retryAfterMs?: number): number =>
+    clock.now() +
+    nextSyncDelayMs({ intervalSeconds: conn.intervalSeconds, kind, previous: previousRun(conn), retryAfterMs, random, policy: opts.interval });
+  const summary = (outcome: SyncSummary['outcome'], error?: Error): SyncSummary => {
+    const s: SyncSummary = { at: clock.now(), outcome, events: totalEvents(result.events), fellBack: result.fellBack };
+    if (error !== undefined) s.error = `${error.name}: ${error.message}`;
+    return s;
+  };
+
+  if (!RUNNABLE.has(conn.status)) {
+    // No request for a paused, unauthorized or deleted connection. The lease
+    // goes back with the idle due time the port requires; taking a connection
+    // off the due index is the job of whoever changes its status.
+    result.outcome = 'skipped';
+    result.reason = 'inactive';
+    result.nextSyncAt = schedule('idle');
+    await store.releaseLease({ tenantId, connectionId, owner, summary: conn.lastSync ?? summary('ok'), nextSyncAt: result.nextSyncAt });
+    return done();
+  }
+
+  const run: Run = {
+    p: params,
+    opts,
+    conn,
+    leaseExpiresAt: conn.lease?.expiresAt ?? startedAt + opts.leaseTtlMs,
+    collectionPath: trimSlashes(pathOf(conn.addressBookUrl)),
+    result,
+  };
+  try {
+    const commit = await syncConnection(run);
+    const kind: RunKind = totalEvents(result.events) > 0 ? 'changed' : 'idle';
+    const nextSyncAt = schedule(kind);
+    try {
+      await store.commitSync({
+        tenantId,
+        connectionId,
+        owner,
+        expectedVersion: conn.version,
+        syncToken: commit.syncToken,
+        tokenProven: commit.tokenProven,
+        ctag: commit.ctag,
+        nextSyncAt,
+        summary: summary('ok'),
+      });
+    } catch (error) {
+      // The lease ran out and someone else took the connection (or changed it):
+      // what this run published stays published; the token is theirs to move.
+      if (!isVersionConflict(error)) throw error;
+      result.outcome = 'failed';
+      result.error = error;
+      return done();
+    }
+    result.nextSyncAt = nextSyncAt;
+    return done();
+  } catch (error) {
+    if (isExpectedFailure(error)) {
+      // A clean stop: nothing committed, so the next run starts from the same
+      // token and finds whatever this one did not finish.
+      result.outcome = 'failed';
+      result.error = error;
+      result.nextSyncAt = schedule('failed', error instanceof Throttled ? error.retryAfterMs : undefined);
+      await store.releaseLease({ tenantId, connectionId, owner, summary: summary('failed', error), nextSyncAt: result.nextSyncAt });
+      return done();
+    }
+    // A bug or a store/feed outage: hand the lease back if we can, then let the caller see it.
+    const err = error instanceof Error ? error : new Error(String(error));
+    await store
+      .releaseLease({ tenantId, connectionId, owner, summary: summary('failed', err), nextSyncAt: schedule('failed') })
+      .catch(() => undefined);
+    throw error;
+  }
+}
+
+async function syncConnection(run: Run): Promise<Commit> {
+  const { conn, p, result } = run;
+  const addressBookUrl = conn.addressBookUrl;
+
+  if (conn.supportsSyncCollection && conn.syncToken) {
+    let report;
+    try {
+      report = await p.client.syncCollection({ addressBookUrl, syncToken: conn.syncToken });
+    } catch (error) {
+      if (!isTokenRejection(error, conn)) throw error;
+      result.reason = 'token-rejected';
+      return fullListing(run, await p.client.getCollectionState({ addressBookUrl }));
+    }
+    result.reason = 'incremental';
+    result.continuations = report.continuations;
+    await applyReport(run, report.changed, report.removed);
+    return { syncToken: report.syncToken, tokenProven: true, ctag: conn.ctag };
+  }
+
+  const state = await p.client.getCollectionState({ addressBookUrl });
+  if (!conn.supportsSyncCollection) {
+    // Cheap check first: one PROPFIND Depth 0 instead of listing the whole book.
+    if (state.ctag !== undefined && state.ctag === conn.ctag) {
+      result.reason = 'ctag-unchanged';
+      return { syncToken: conn.syncToken, tokenProven: conn.tokenProven ?? false, ctag: conn.ctag };
+    }
+    result.reason = conn.ctag === undefined ? 'initial' : 'no-sync-collection';
+  } else {
+    result.reason = 'initial';
+  }
+  return fullListing(run, state);
+}
+
+/**
+ * Full listing, diffed against the index. `state` (token and ctag) must be
+ * read BEFORE the listing: a change landing between the two requests is then
+ * either in the listing and after the token (seen twice; the second time its
+ * etag is already indexed, so no event), or not in the listing but after the
+ * token (seen next run). Read after the listing, the token could already
+ * include a change the listing missed, and that change would never be seen.
+ */
+async function fullListing(run: Run, state: CollectionState): Promise<Commit> {
+  const { p, conn, result } = run;
+  result.fellBack = true;
+  // The index is read before the listing: a row the write applier adds later
+  // is for a card created after this listing, which must not count as gone.
+  const index = await p.store.loadIndex({ connectionId: conn.connectionId });
+  // The listing either arrives whole or throws; a failed listing never gets
+  // here, so no deletion is inferred from a partial one. A listing that is
+  // silently short (a server cap) is what the mass-deletion check is for.
+  const listing = await p.client.listEtags({ addressBookUrl: conn.addressBookUrl });
+  const listed = new Map<string, string>();
+  for (const { href, etag } of listing) if (!isCollection(run, href)) listed.set(href, etag);
+  const toFetch: string[] = [];
+  for (const [href, etag] of listed) if (needsFetch(index.get(href), etag)) toFetch.push(href);
+  const gone: string[] = [];
+  for (const href of index.keys()) if (!listed.has(href)) gone.push(href);
+  listed.clear();
+
+  const missing = await fetchAndPublish(run, toFetch, index);
+  await processRemovals(run, [...gone, ...missing], index, true);
+  return { syncToken: state.syncToken, tokenProven: false, ctag: state.ctag };
+}
+
+async function applyReport(run: Run, changedList: HrefEtag[], removedList: string[]): Promise<void> {
+  const { p, conn } = run;
+  const changed = new Map<string, string>();
+  for (const { href, etag } of changedList) if (!isCollection(run, href)) changed.set(href, etag);
+  const removed = new Set<string>();
+  // Reported both changed and removed (across 507 continuations, the order is
+  // lost): the card itself decides. Fetch it; a 404 makes it a removal.
+  const forced = new Set<string>();
+  for (const href of removedList) {
+    if (isCollection(run, href)) continue;
+    if (changed.has(href)) forced.add(href);
+    else removed.add(href);
+  }
+  const index = await p.store.getIndexEntries({ connectionId: conn.connectionId, hrefs: [...changed.keys(), ...removed] });
+  const toFetch: string[] = [];
+  for (const [href, etag] of changed) if (forced.has(href) || needsFetch(index.get(href), etag)) toFetch.push(href);
+  const missing = await fetchAndPublish(run, toFetch, index);
+  await processRemovals(run, [...removed, ...missing], index, false);
+}
+
+/** A listed etag equal to the indexed one was published already (or learned): no fetch. */
+function needsFetch(entry: IndexEntry | undefined, listedEtag: string): boolean {
+  return entry?.etag === undefined || listedEtag === '' || entry.etag !== listedEtag;
+}
+
+/**
+ * Fetches the cards, publishing and indexing per batch as batches arrive, so
+ * a 25,000-card book is never held whole. Returns the hrefs that were gone.
+ */
+async function fetchAndPublish(run: Run, hrefs: string[], index: Map<string, IndexEntry>): Promise<string[]> {
+  const { p, conn, opts } = run;
+  const missing: string[] = [];
+  if (hrefs.length === 0) return missing;
+  const pending = new Set(hrefs);
+  const batches = p.client.multiget({
+    addressBookUrl: conn.addressBookUrl,
+    hrefs,
+    batchSize: opts.multigetBatchSize,
+    concurrency: opts.multigetConcurrency,
+  });
+  for await (const batch of batches) {
+    checkLease(run);
+    const cards = batch.cards.filter((card) => pending.delete(card.href));
+    for (const href of batch.missing) if (pending.delete(href)) missing.push(href);
+    await publishCards(run, cards, index);
+  }
+  // A server may leave a requested member out of its multiget answer. Moving
+  // the token past it would lose that change, so fetch it on its own.
+  await forEachLimit([...pending], opts.multigetConcurrency, async (href) => {
+    checkLease(run);
+    try {
+      const card = await p.client.get({ href, addressBookUrl: conn.addressBookUrl });
+      await publishCards(run, [{ ...card, href }], index);
+    } catch (error) {
+      if (!(error instanceof NotFound)) throw error;
+      missing.push(href);
+    }
+  });
+  return missing;
+}
+
+async function publishCards(run: Run, cards: { href: string; etag: string; vcard: string }[], index: Map<string, IndexEntry>): Promise<void> {
+  const { p, conn, result } = run;
+  const now = p.clock.now();
+  const events: ContactEvent[] = [];
+  const upserts: IndexEntry[] = [];
+  const intents: IndexEntry[] = [];
+  for (const card of cards) {
+    result.fetched++;
+    const entry = index.get(card.href);
+    // Equal etag: this version was published already (e.g. repeated after a crash before the commit).
+    if (entry?.etag !== undefined && entry.etag === card.etag) continue;
+    const read = readCard(card.vcard);
+    const hash = read.hash;
+    const upsert: IndexEntry = { href: card.href, etag: card.etag, contentHash: hash };
+    if (entry?.lastWrite !== undefined) upsert.lastWrite = entry.lastWrite;
+    if (entry?.etag !== undefined && entry.contentHash === hash) {
+      // The etag moved, the bytes did not (servers re-stamp cards): index the etag, publish nothing.
+      if (entry.uid !== undefined) upsert.uid = entry.uid;
+      result.unchangedContent++;
+      upserts.push(upsert);
+      continue;
+    }
+    const type: ContactEventType = entry?.etag === undefined ? 'contact.created' : 'contact.updated';
+    const origin: Origin =
+      entry?.lastWrite !== undefined && entry.lastWrite.etag === card.etag ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' };
+    if (read.parseError !== undefined) result.parseErrors++;
+    const uid = read.contact?.uid ?? entry?.uid;
+    if (uid !== undefined) upsert.uid = uid;
+    if (entry === undefined) intents.push(uid === undefined ? { href: card.href } : { href: card.href, uid });
+    events.push(
+      buildContactEvent({
+        type,
+        time: now,
+        tenantId: conn.tenantId,
+        connectionId: conn.connectionId,
+        href: card.href,
+        etag: card.etag,
+        uid,
+        vcard: card.vcard,
+        contact: read.contact,
+        parseError: read.parseError,
+        origin,
+      }),
+    );
+    upserts.push(upsert);
+  }
+  if (intents.length > 0) {
+    await p.store.writeIndex({ connectionId: conn.connectionId, upserts: intents, deletes: [] });
+    for (const row of intents) index.set(row.href, row);
+  }
+  if (events.length > 0) {
+    await p.feed.publish(events);
+    for (const e of events) result.events[e.type === 'contact.created' ? 'created' : 'updated']++;
+  }
+  if (upserts.length > 0) {
+    await p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [] });
+    for (const u of upserts) index.set(u.href, u);
+  }
+}
+
+/**
+ * Removals: drop the hrefs the index has no row for (never published); verify a mass removal
+ * card by card (Google has reported phantom deletions, issue tracker
+ * 160192237); publish the rest, then delete their index rows.
+ */
+async function processRemovals(run: Run, candidates: string[], index: Map<string, IndexEntry>, indexIsWhole: boolean): Promise<void> {
+  const { p, conn, opts, result } = run;
+  const known: IndexEntry[] = [];
+  for (const href of new Set(candidates)) {
+    const entry = index.get(href);
+    // A row without etag is known too: a card the applier created, or one
+    // published as created just before a crash (see the top of this file).
+    if (entry === undefined) result.phantomDeletions++;
+    else known.push(entry);
+  }
+  if (known.length === 0) return;
+
+  let confirmed = known;
+  if (known.length >= opts.massDeletionMin) {
+    // The listing path holds the whole index already; the incremental path reads it only here, when it matters.
+    const whole = indexIsWhole ? index : await p.store.loadIndex({ connectionId: conn.connectionId });
+    if (known.length > opts.massDeletionShare * whole.size) confirmed = await verifyRemovals(run, known, index);
+  }
+  const chunk = Math.max(1, opts.multigetBatchSize);
+  for (let i = 0; i < confirmed.length; i += chunk) {
+    checkLease(run);
+    const part = confirmed.slice(i, i + chunk);
+    const now = p.clock.now();
+    const events = part.map((entry) =>
+      buildContactEvent({
+        type: 'contact.deleted',
+        time: now,
+        tenantId: conn.tenantId,
+        connectionId: conn.connectionId,
+        href: entry.href,
+        etag: entry.etag,
+        uid: entry.uid,
+        // The bridge cannot tell its own delete from the server's: the
+        // applier reports its deletes as write.applied.
+        origin: { kind: 'remote' },
+      }),
+    );
+    await p.feed.publish(events);
+    result.events.deleted += events.length;
+    await p.store.writeIndex({ connectionId: conn.connectionId, upserts: [], deletes: part.map((e) => e.href) });
+    for (const entry of part) index.delete(entry.href);
+  }
+}
+
+/** PROPFIND each suspected removal; only a 404 confirms it. A card still there with a new etag is fetched as a change. */
+async function verifyRemovals(run: Run, suspected: IndexEntry[], index: Map<string, IndexEntry>): Promise<IndexEntry[]> {
+  const { p, conn, opts, result } = run;
+  const gone: IndexEntry[] = [];
+  const kept: string[] = [];
+  const moved: string[] = [];
+  await forEachLimit(suspected, opts.multigetConcurrency, async (entry) => {
+    checkLease(run);
+    const etag = await p.client.getEtag({ href: entry.href, addressBookUrl: conn.addressBookUrl });
+    if (etag === undefined) gone.push(entry);
+    else {
+      kept.push(entry.href);
+      if (etag !== entry.etag) moved.push(entry.href);
+    }
+  });
+  // Gone between the PROPFIND and the fetch: that is a verified removal too.
+  const vanished = await fetchAndPublish(run, moved, index);
+  for (const href of vanished) {
+    const entry = index.get(href);
+    if (entry !== undefined) gone.push(entry);
+  }
+  const keptCount = kept.length - vanished.length;
+  result.massDeletion = {
+    suspected: suspected.length,
+    confirmed: gone.length,
+    kept: keptCount,
+    keptSample: kept.filter((h) => !vanished.includes(h)).slice(0, 20),
+    published: gone.length > 0,
+  };
+  return gone;
+}
+
+/** Parses once for both the contact and the content hash. */
+function readCard(vcard: string): { contact?: Contact; parseError?: string; hash: string } {
+  try {
+    const card: VCard = parseVCard(vcard);
+    return { contact: toContact(card), hash: contentHash(card) };
+  } catch (error) {
+    // VCardError is the expected case; anything else is a codec bug, and a bug
+    // in one card must not stall the whole connection: the raw vCard still goes out.
+    const parseError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    return { parseError, hash: rawHash(vcard) };
+  }
+}
+
+/** For a card the codec cannot read: still tells a re-stamped etag from a changed card. */
+function rawHash(vcard: string): string {
+  return `raw:${createHash('sha256').update(vcard).digest('hex')}`;
+}
+
+function checkLease(run: Run): void {
+  if (run.p.clock.now() >= run.leaseExpiresAt - run.opts.leaseMarginMs) throw new LeaseExpiring(run.leaseExpiresAt);
+}
+
+/** DAV:valid-sync-token, whatever the status; or a 400 on a token that worked before (Google). */
+function isTokenRejection(error: unknown, conn: ConnectionRecord): boolean {
+  if (error instanceof InvalidSyncToken) return true;
+  return error instanceof RequestRejected && error.status === 400 && conn.tokenProven === true;
+}
+
+/** Protocol failures end the run cleanly; anything else is a bug or an outage of our own side. */
+function isExpectedFailure(error: unknown): error is Error {
+  return error instanceof CardDavError || error instanceof LeaseExpiring;
+}
+
+/**
+ * The store's VersionConflict, matched by name: lib/sync must not import the
+ * DynamoDB adapter, and the port names the error without exporting a class.
+ */
+function isVersionConflict(error: unknown): error is Error {
+  return error instanceof Error && error.name === 'VersionConflict';
+}
+
+/** Some servers list the collection itself among its members. */
+function isCollection(run: Run, href: string): boolean {
+  return trimSlashes(href) === run.collectionPath;
+}
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url; // already a path
+  }
+}
+
+function trimSlashes(path: string): string {
+  return path.replace(/\/+$/, '');
+}
+
+function totalEvents(counts: EventCounts): number {
+  return counts.created + counts.updated + counts.deleted;
+}
+
+/**
+ * Runs `fn` over `items`, at most `limit` at once; the first failure rejects
+ * (after the in-flight ones settle). A dozen lines: not worth a dependency
+ * such as p-limit for one call site.
+ */
+async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+  if (failure !== undefined) throw failure.error;
+}

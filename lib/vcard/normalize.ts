@@ -1,0 +1,307 @@
+// From the line model to the normalized JSON contact (contact.ts). Reads
+// vCard 2.1, 3.0 and 4.0 spellings of the same thing into one shape.
+
+import type { Birthday, Contact, ContactAddress, ContactIm, ContactName, ContactPhoto, Labeled } from './contact.ts';
+import { plainLabel } from './labels.ts';
+import type { VCard, VCardProperty } from './model.ts';
+import { isNamed } from './model.ts';
+import { parseVCard } from './parse.ts';
+import type { ParseOptions, VCardInput } from './parse.ts';
+import { decodedValue, hasParamValue, listValue, paramValue, paramValues, structuredValue, textValue } from './values.ts';
+
+// Maps, not object literals: keys come from cards, and "constructor" is a valid URI scheme.
+
+/** Old-style IM properties and the service each one names. */
+export const IM_PROPERTIES: ReadonlyMap<string, string> = new Map([
+  ['X-SKYPE', 'skype'],
+  ['X-SKYPE-USERNAME', 'skype'],
+  ['X-JABBER', 'jabber'],
+  ['X-AIM', 'aim'],
+  ['X-MSN', 'msn'],
+  ['X-YAHOO', 'yahoo'],
+  ['X-ICQ', 'icq'],
+  ['X-GTALK', 'googletalk'],
+  ['X-GOOGLE-TALK', 'googletalk'],
+  ['X-QQ', 'qq'],
+  ['X-GADUGADU', 'gadugadu'],
+  ['X-GROUPWISE', 'groupwise'],
+]);
+
+/** IMPP URI schemes whose service has another common name. */
+const SCHEME_SERVICES: ReadonlyMap<string, string> = new Map([
+  ['xmpp', 'jabber'],
+  ['ymsgr', 'yahoo'],
+  ['msnim', 'msn'],
+  ['gtalk', 'googletalk'],
+  ['gg', 'gadugadu'],
+]);
+
+/** Schemes that carry no service of their own (Apple's catch-all). */
+const ANONYMOUS_SCHEMES = new Set(['x-apple', 'im']);
+
+/** TYPE values that say nothing about which kind of email/phone/address it is. */
+const NOISE_TYPES = new Set(['pref', 'internet', 'x400']);
+
+/** Apple's "no year" marker year. */
+export const APPLE_NO_YEAR = 1604;
+
+/** `scheme:` prefix length of a URI (RFC 3986 scheme), or 0. */
+export function schemeLength(value: string): number {
+  const c0 = value.charCodeAt(0);
+  if (!((c0 >= 0x41 && c0 <= 0x5a) || (c0 >= 0x61 && c0 <= 0x7a))) return 0;
+  for (let i = 1; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x3a) return i + 1;
+    const ok = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e;
+    if (!ok) return 0;
+  }
+  return 0;
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s === '' ? undefined : s;
+}
+
+function typesOf(prop: VCardProperty): { type?: string; pref?: boolean } {
+  const types = paramValues(prop, 'TYPE').map((t) => t.toLowerCase());
+  const out: { type?: string; pref?: boolean } = {};
+  // vCard 4 PREF=1..100; any PREF counts as preferred (Contact has a flag, not a rank).
+  if (types.includes('pref') || prop.params.some((p) => p.name !== null && p.name.toUpperCase() === 'PREF')) out.pref = true;
+  const meaningful = types.filter((t) => !NOISE_TYPES.has(t));
+  const type = meaningful.find((t) => t !== 'voice') ?? meaningful[0];
+  if (type !== undefined) out.type = type;
+  return out;
+}
+
+function labeled(prop: VCardProperty, value: string, labels: Map<string, string>): Labeled {
+  const item: Labeled = { value, ...typesOf(prop) };
+  const label = prop.group === undefined ? undefined : labels.get(prop.group.toUpperCase());
+  if (label !== undefined && label !== '') item.label = label;
+  return item;
+}
+
+/** Parse a BDAY value: `--0415`, `--04-15`, `1985-04-15`, `19850415`, with any time part ignored. */
+export function parseBirthday(value: string, omitYear?: string): Birthday | undefined {
+  let v = value.trim();
+  const t = v.indexOf('T');
+  if (t !== -1) v = v.slice(0, t);
+  let year: number | undefined;
+  let rest: string;
+  if (v.startsWith('--')) rest = v.slice(2);
+  else {
+    if (v.length < 8 || !isDigits(v, 0, 4)) return undefined;
+    year = Number(v.slice(0, 4));
+    rest = v.charCodeAt(4) === 0x2d ? v.slice(5) : v.slice(4);
+  }
+  if (rest.length === 5 && rest.charCodeAt(2) === 0x2d) rest = rest.slice(0, 2) + rest.slice(3);
+  if (rest.length !== 4 || !isDigits(rest, 0, 4)) return undefined;
+  const month = Number(rest.slice(0, 2));
+  const day = Number(rest.slice(2));
+  if (year === APPLE_NO_YEAR || (year !== undefined && omitYear !== undefined && Number(omitYear) === year)) year = undefined;
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(month, year)) return undefined;
+  return year === undefined ? { month, day } : { year, month, day };
+}
+
+function isDigits(s: string, from: number, to: number): boolean {
+  if (s.length < to) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+export function daysInMonth(month: number, year: number | undefined): number {
+  if (month === 2) return year === undefined || (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/** `JPEG` (3.0 TYPE) or `image/jpeg` (4.0 MEDIATYPE) as a media type. */
+function mediaTypeOf(prop: VCardProperty): string | undefined {
+  const explicit = paramValue(prop, 'MEDIATYPE');
+  if (explicit !== undefined) return explicit.toLowerCase();
+  const type = paramValues(prop, 'TYPE').find((t) => t.toUpperCase() !== 'PREF');
+  if (type === undefined || type === '') return undefined;
+  return type.includes('/') ? type.toLowerCase() : `image/${type.toLowerCase()}`;
+}
+
+function stripWhitespace(s: string): string {
+  return /\s/.test(s) ? s.replace(/\s+/g, '') : s;
+}
+
+function photoOf(prop: VCardProperty): ContactPhoto | undefined {
+  const encoding = paramValue(prop, 'ENCODING')?.toUpperCase();
+  if (encoding === 'B' || encoding === 'BASE64') {
+    const data = stripWhitespace(prop.value);
+    if (data === '') return undefined;
+    const mediaType = mediaTypeOf(prop);
+    return mediaType === undefined ? { data } : { data, mediaType };
+  }
+  const uri = textValue(prop).trim();
+  if (uri === '') return undefined;
+  if (uri.slice(0, 5).toLowerCase() === 'data:') {
+    const comma = uri.indexOf(',');
+    const meta = comma === -1 ? '' : uri.slice(5, comma);
+    if (comma !== -1 && meta.toLowerCase().endsWith(';base64')) {
+      const mediaType = meta.slice(0, -7).toLowerCase();
+      const data = stripWhitespace(uri.slice(comma + 1));
+      return mediaType === '' ? { data } : { data, mediaType };
+    }
+    return { uri };
+  }
+  const mediaType = paramValue(prop, 'MEDIATYPE')?.toLowerCase();
+  return mediaType === undefined ? { uri } : { uri, mediaType };
+}
+
+function imOf(prop: VCardProperty, upperName: string, labels: Map<string, string>): ContactIm | undefined {
+  let value = textValue(prop).trim();
+  let service = paramValue(prop, 'X-SERVICE-TYPE')?.toLowerCase() || IM_PROPERTIES.get(upperName);
+  if (upperName === 'IMPP') {
+    const n = schemeLength(value);
+    if (n > 0) {
+      const scheme = value.slice(0, n - 1).toLowerCase();
+      if (service === undefined && !ANONYMOUS_SCHEMES.has(scheme)) service = SCHEME_SERVICES.get(scheme) ?? scheme;
+      value = value.slice(n).trim();
+    }
+  }
+  if (value === '') return undefined;
+  const im: ContactIm = labeled(prop, value, labels);
+  if (service !== undefined && service !== '') im.service = service;
+  return im;
+}
+
+function addressOf(prop: VCardProperty, labels: Map<string, string>): ContactAddress {
+  const [poBox, extended, street, locality, region, postalCode, country] = structuredValue(prop);
+  const { value: _unused, ...meta } = labeled(prop, '', labels);
+  const address: ContactAddress = { ...meta };
+  const parts = { poBox, extended, street, locality, region, postalCode, country };
+  for (const [key, v] of Object.entries(parts)) {
+    if (v !== undefined && v !== '') address[key as keyof typeof parts] = v;
+  }
+  return address;
+}
+
+function nameOf(prop: VCardProperty): ContactName | undefined {
+  const [family, given, additional, prefix, suffix] = structuredValue(prop);
+  const name: ContactName = {};
+  const parts = { family, given, additional, prefix, suffix };
+  for (const [key, v] of Object.entries(parts)) {
+    if (v !== undefined && v !== '') name[key as keyof ContactName] = v;
+  }
+  return Object.keys(name).length === 0 ? undefined : name;
+}
+
+/** Set only defined values: the contact never carries `key: undefined`. */
+function put<K extends keyof Contact>(contact: Contact, key: K, value: Contact[K] | undefined): void {
+  if (value !== undefined) contact[key] = value;
+}
+
+function isVCard(input: VCard | VCardInput): input is VCard {
+  return typeof input === 'object' && input !== null && !(input instanceof Uint8Array) && 'properties' in input;
+}
+
+/**
+ * The normalized contact of a card. Line breaks in text come out as "\n";
+ * empty values are left out; custom labels come from `itemN.X-ABLabel`.
+ */
+export function toContact(input: VCard | VCardInput, options?: ParseOptions): Contact {
+  const card = isVCard(input) ? input : parseVCard(input, options);
+  const labels = new Map<string, string>();
+  for (const prop of card.properties) {
+    if (prop.group !== undefined && isNamed(prop, 'X-ABLABEL')) labels.set(prop.group.toUpperCase(), plainLabel(textValue(prop)));
+  }
+
+  const contact: Contact = {};
+  const emails: Labeled[] = [];
+  const phones: Labeled[] = [];
+  const addresses: ContactAddress[] = [];
+  const urls: Labeled[] = [];
+  const ims: ContactIm[] = [];
+  const notes: string[] = [];
+  const categories: string[] = [];
+
+  for (const prop of card.properties) {
+    const upper = prop.name.toUpperCase();
+    switch (upper) {
+      case 'UID':
+        if (contact.uid === undefined) put(contact, 'uid', nonEmpty(textValue(prop)));
+        break;
+      case 'FN':
+        if (contact.fullName === undefined) put(contact, 'fullName', nonEmpty(textValue(prop)));
+        break;
+      case 'N':
+        if (contact.name === undefined) put(contact, 'name', nameOf(prop));
+        break;
+      case 'NICKNAME':
+        if (contact.nickname === undefined) put(contact, 'nickname', nonEmpty(textValue(prop)));
+        break;
+      case 'EMAIL': {
+        const v = textValue(prop).trim();
+        if (v !== '') emails.push(labeled(prop, v, labels));
+        break;
+      }
+      case 'TEL': {
+        let v = textValue(prop).trim();
+        if (v.slice(0, 4).toLowerCase() === 'tel:') v = v.slice(4);
+        if (v !== '') phones.push(labeled(prop, v, labels));
+        break;
+      }
+      case 'ADR':
+        addresses.push(addressOf(prop, labels));
+        break;
+      case 'ORG': {
+        if (contact.organization !== undefined) break;
+        const [name, ...rest] = structuredValue(prop);
+        const units = rest.filter((u) => u !== '');
+        const org: { name?: string; units?: string[] } = {};
+        if (name !== undefined && name !== '') org.name = name;
+        if (units.length > 0) org.units = units;
+        if (org.name !== undefined || org.units !== undefined) contact.organization = org;
+        break;
+      }
+      case 'TITLE':
+        if (contact.title === undefined) put(contact, 'title', nonEmpty(textValue(prop)));
+        break;
+      case 'ROLE':
+        if (contact.role === undefined) put(contact, 'role', nonEmpty(textValue(prop)));
+        break;
+      case 'NOTE': {
+        const v = textValue(prop);
+        if (v !== '') notes.push(v);
+        break;
+      }
+      case 'BDAY':
+        if (contact.birthday === undefined && !hasParamValue(prop, 'VALUE', 'TEXT')) {
+          put(contact, 'birthday', parseBirthday(decodedValue(prop), paramValue(prop, 'X-APPLE-OMIT-YEAR')));
+        }
+        break;
+      case 'URL': {
+        const v = textValue(prop).trim();
+        if (v !== '') urls.push(labeled(prop, v, labels));
+        break;
+      }
+      case 'PHOTO':
+        if (contact.photo === undefined) put(contact, 'photo', photoOf(prop));
+        break;
+      case 'CATEGORIES':
+        for (const c of listValue(prop)) if (c.trim() !== '') categories.push(c);
+        break;
+      case 'REV':
+        if (contact.revision === undefined) put(contact, 'revision', nonEmpty(prop.value));
+        break;
+      default:
+        if (upper === 'IMPP' || IM_PROPERTIES.has(upper)) {
+          const im = imOf(prop, upper, labels);
+          if (im !== undefined) ims.push(im);
+        }
+    }
+  }
+  if (emails.length > 0) contact.emails = emails;
+  if (phones.length > 0) contact.phones = phones;
+  if (addresses.length > 0) contact.addresses = addresses;
+  if (urls.length > 0) contact.urls = urls;
+  if (ims.length > 0) contact.ims = ims;
+  if (notes.length > 0) contact.note = notes.join('\n');
+  if (categories.length > 0) contact.categories = categories;
+  return contact;
+}
