@@ -40,6 +40,12 @@ export interface ClientOptions {
   onRequest?: (info: RequestInfo) => void;
   /** Injectable for tests; default setTimeout. */
   sleep?: (ms: number) => Promise<void>;
+  /** Clock in epoch ms (Discovery.discoveredAt, Retry-After dates, durations); default Date.now. */
+  now?: () => number;
+  /** Source of backoff jitter in [0, 1); default Math.random. */
+  random?: () => number;
+  /** Upper bound on 507-truncation rounds followed by one syncCollection (ProtocolError beyond); default 1000. */
+  maxSyncRounds?: number;
 }
 
 export interface AddressBook {
@@ -71,7 +77,10 @@ export interface CollectionState {
 }
 
 export interface HrefEtag {
-  /** Absolute path as the server names it (a full URL from the server is reduced to its path). */
+  /**
+   * Absolute path as the server names it (a full URL from the server is reduced to its path),
+   * in the canonical percent-encoding of `normalizeHref` so that every operation spells it alike.
+   */
   href: string;
   etag: string;
 }

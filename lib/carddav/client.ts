@@ -1,0 +1,557 @@
+// The CardDAV client: discovery (RFC 6764 s6, RFC 6352), listings, RFC 6578
+// sync-collection, addressbook-multiget, and the writes. Every href it returns
+// is in the canonical form of `normalizeHref`, so hrefs from a listing, a sync
+// report and a multiget compare equal whatever spelling the server used.
+import {
+  CardDavError,
+  InvalidRequest,
+  InvalidSyncToken,
+  NotFound,
+  ProtocolError,
+  RequestRejected,
+} from './errors.ts';
+import { normalizeHref, sameCollection } from './href.ts';
+import { bodyExcerpt, checkUrl, DEFAULT_RETRY, request, type HttpConfig, type HttpRequest, type HttpResponse } from './http.ts';
+import type {
+  AddressBook,
+  Card,
+  CardDavClient,
+  ClientOptions,
+  CollectionState,
+  Discovery,
+  HrefEtag,
+  MultigetBatch,
+  SyncCollectionResult,
+  WriteResult,
+} from './types.ts';
+import {
+  findProp,
+  hasDavCondition,
+  hasResourceType,
+  multigetBody,
+  NS_CARDDAV,
+  NS_CS,
+  NS_DAV,
+  parseMultistatus,
+  propfindBody,
+  propHrefs,
+  propText,
+  syncCollectionBody,
+  type DavResponse,
+  type Multistatus,
+  type PropName,
+  type XmlContext,
+} from './xml.ts';
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_SYNC_ROUNDS = 1000;
+const MAX_REDIRECTS = 10;
+const DEFAULT_BATCH_SIZE = 50;
+const DEFAULT_CONCURRENCY = 4;
+
+const XML_CONTENT_TYPE = 'application/xml; charset=utf-8';
+const VCARD_CONTENT_TYPE = 'text/vcard; charset=utf-8';
+
+const p = (ns: string, name: string): PropName => ({ ns, name });
+
+const BOOK_PROPS: PropName[] = [
+  p(NS_DAV, 'resourcetype'),
+  p(NS_DAV, 'displayname'),
+  p(NS_CS, 'getctag'),
+  p(NS_DAV, 'sync-token'),
+  p(NS_DAV, 'supported-report-set'),
+  p(NS_DAV, 'add-member'),
+  p(NS_CARDDAV, 'addressbook-description'),
+];
+// The landing may be a principal, a home set, or (Google) the address book itself.
+const LANDING_PROPS: PropName[] = [
+  p(NS_DAV, 'current-user-principal'),
+  p(NS_DAV, 'principal-URL'),
+  p(NS_CARDDAV, 'addressbook-home-set'),
+  ...BOOK_PROPS,
+];
+const PRINCIPAL_PROPS: PropName[] = [p(NS_CARDDAV, 'addressbook-home-set')];
+const STATE_PROPS: PropName[] = [p(NS_DAV, 'sync-token'), p(NS_CS, 'getctag')];
+const LIST_PROPS: PropName[] = [p(NS_DAV, 'getetag'), p(NS_DAV, 'getcontenttype'), p(NS_DAV, 'resourcetype')];
+const ETAG_PROPS: PropName[] = [p(NS_DAV, 'getetag')];
+
+const PROPFIND_BODIES = new Map<PropName[], string>();
+function bodyFor(props: PropName[]): string {
+  let body = PROPFIND_BODIES.get(props);
+  if (body === undefined) {
+    body = propfindBody(props);
+    PROPFIND_BODIES.set(props, body);
+  }
+  return body;
+}
+
+function isOk(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+function positiveInt(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw new InvalidRequest(`${what} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function etagHeader(res: HttpResponse): string | undefined {
+  const etag = res.headers.get('etag')?.trim();
+  return etag === undefined || etag === '' ? undefined : etag;
+}
+
+/** Creates the client. Defaults: 30 s per request, 64 MiB per response, 3 retries from 500 ms up to 10 s. */
+export function createCardDavClient(options: ClientOptions = {}): CardDavClient {
+  const cfg: HttpConfig = {
+    fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    auth: options.auth,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    retry: { ...DEFAULT_RETRY, ...options.retry },
+    userAgent: options.userAgent,
+    onRequest: options.onRequest,
+    sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    now: options.now ?? Date.now,
+    random: options.random ?? Math.random,
+    maxRedirects: MAX_REDIRECTS,
+  };
+  const maxSyncRounds = positiveInt(options.maxSyncRounds, DEFAULT_MAX_SYNC_ROUNDS, 'maxSyncRounds');
+
+  const send = (req: HttpRequest): Promise<HttpResponse> => request(cfg, req);
+
+  async function davRequest(
+    req: HttpRequest & { depth?: '0' | '1' },
+  ): Promise<{ res: HttpResponse; ms: Multistatus }> {
+    const headers: Record<string, string> = { 'Content-Type': XML_CONTENT_TYPE, ...req.headers };
+    if (req.depth !== undefined) headers['Depth'] = req.depth;
+    const res = await send({ ...req, headers });
+    const ctx: XmlContext = { method: req.method, url: res.url, status: res.status };
+    if (res.status !== 207) {
+      throw new ProtocolError(`${req.method} ${res.url} answered ${res.status}, expected 207 Multi-Status`, ctx);
+    }
+    return { res, ms: parseMultistatus(res.body, ctx) };
+  }
+
+  const propfind = (url: string, depth: '0' | '1', props: PropName[]): Promise<{ res: HttpResponse; ms: Multistatus }> =>
+    davRequest({ method: 'PROPFIND', url, depth, body: bodyFor(props) });
+
+  /** The response describing the request URI itself (a Depth 0 answer may spell it differently: take the first then). */
+  function selfResponse(ms: Multistatus, url: string): DavResponse | undefined {
+    const path = normalizeHref(url);
+    return ms.responses.find((r) => sameCollection(normalizeHref(r.href, url), path)) ?? ms.responses[0];
+  }
+
+  /** A caller's href resolved against its address book: InvalidRequest when malformed or insecure. */
+  const target = (href: string, base: string): string => checkUrl(href, base).href;
+
+  /** An href from a server answer resolved against the URL that answered: ProtocolError when malformed. */
+  function absolute(href: string, base: string): string {
+    try {
+      return new URL(href, base).href;
+    } catch (err) {
+      throw new ProtocolError(`the server named an invalid href ${JSON.stringify(href.slice(0, 200))}`, { url: base, cause: err });
+    }
+  }
+
+  function toAddressBook(r: DavResponse, base: string): AddressBook {
+    const reports = new Set<string>();
+    const reportSet = findProp(r, NS_DAV, 'supported-report-set');
+    const hasReportSet = reportSet !== undefined && isOk(reportSet.status);
+    if (hasReportSet) {
+      for (const sr of reportSet.element.children) {
+        for (const report of sr.children) {
+          for (const kind of report.children) reports.add(`{${kind.ns}}${kind.name}`);
+        }
+      }
+    }
+    const syncToken = propText(r, NS_DAV, 'sync-token');
+    const addMember = propHrefs(r, NS_DAV, 'add-member')[0];
+    const book: AddressBook = {
+      url: absolute(r.href, base),
+      supportsSyncCollection: hasReportSet ? reports.has(`{${NS_DAV}}sync-collection`) : syncToken !== undefined,
+      // RFC 6352 s8.7 makes multiget mandatory; only an explicit report set can say otherwise.
+      supportsMultiget: hasReportSet ? reports.has(`{${NS_CARDDAV}}addressbook-multiget`) : true,
+    };
+    const displayName = propText(r, NS_DAV, 'displayname');
+    const description = propText(r, NS_CARDDAV, 'addressbook-description');
+    const ctag = propText(r, NS_CS, 'getctag');
+    if (displayName !== undefined) book.displayName = displayName;
+    if (description !== undefined) book.description = description;
+    if (ctag !== undefined) book.ctag = ctag;
+    if (syncToken !== undefined) book.syncToken = syncToken;
+    if (addMember !== undefined) book.addMemberUrl = absolute(addMember, base);
+    return book;
+  }
+
+  /** Errors after which discovery tries the next candidate or skips an optional step. */
+  const isSkippable = (err: unknown): boolean =>
+    err instanceof NotFound || err instanceof RequestRejected || err instanceof ProtocolError;
+
+  async function discover(params: { serverUrl: string }): Promise<Discovery> {
+    const server = checkUrl(params.serverUrl);
+    const wellKnown = new URL('/.well-known/carddav', server.origin).href;
+    const root = new URL('/', server.origin).href;
+    const hasPath = server.pathname !== '/' && server.pathname !== '';
+    const candidates = [...new Set(hasPath ? [server.href, wellKnown, root] : [wellKnown, root])];
+
+    let landing: { res: HttpResponse; ms: Multistatus } | undefined;
+    let lastError: unknown;
+    for (const candidate of candidates) {
+      try {
+        landing = await propfind(candidate, '0', LANDING_PROPS);
+        break;
+      } catch (err) {
+        if (!isSkippable(err)) throw err;
+        lastError = err;
+      }
+    }
+    if (landing === undefined) {
+      throw new NotFound(`no CardDAV service found at ${server.href} (tried ${candidates.join(', ')})`, {
+        cause: lastError,
+        url: server.href,
+        status: lastError instanceof CardDavError ? lastError.status : undefined,
+      });
+    }
+    const contextUrl = landing.res.url;
+    const self = selfResponse(landing.ms, contextUrl);
+    if (self === undefined) throw new ProtocolError(`PROPFIND ${contextUrl}: empty multistatus`, { url: contextUrl });
+
+    const principalHref = propHrefs(self, NS_DAV, 'current-user-principal')[0] ?? propHrefs(self, NS_DAV, 'principal-URL')[0];
+    const principalUrl = principalHref === undefined ? undefined : absolute(principalHref, contextUrl);
+    let homeSets = propHrefs(self, NS_CARDDAV, 'addressbook-home-set').map((h) => absolute(h, contextUrl));
+
+    if (homeSets.length === 0 && principalUrl !== undefined && !sameCollection(normalizeHref(principalUrl), normalizeHref(contextUrl))) {
+      try {
+        const principal = await propfind(principalUrl, '0', PRINCIPAL_PROPS);
+        const pr = selfResponse(principal.ms, principal.res.url);
+        if (pr !== undefined) homeSets = propHrefs(pr, NS_CARDDAV, 'addressbook-home-set').map((h) => absolute(h, principal.res.url));
+      } catch (err) {
+        // Google answers 404 here; the landing collection still serves.
+        if (!isSkippable(err)) throw err;
+      }
+    }
+
+    const books = new Map<string, AddressBook>();
+    const collect = (ms: Multistatus, base: string): void => {
+      for (const r of ms.responses) {
+        if (r.status !== undefined && !isOk(r.status)) continue;
+        if (!hasResourceType(r, NS_CARDDAV, 'addressbook')) continue;
+        const book = toAddressBook(r, base);
+        const key = normalizeHref(book.url);
+        if (!books.has(key)) books.set(key, book);
+      }
+    };
+    if (hasResourceType(self, NS_CARDDAV, 'addressbook')) collect({ responses: [self], syncToken: undefined }, contextUrl);
+    for (const home of homeSets) {
+      try {
+        const listing = await propfind(home, '1', BOOK_PROPS);
+        collect(listing.ms, listing.res.url);
+      } catch (err) {
+        if (!isSkippable(err)) throw err;
+      }
+    }
+    // A server URL that points at a home set directly, without advertising one.
+    if (books.size === 0 && homeSets.length === 0 && hasResourceType(self, NS_DAV, 'collection')) {
+      try {
+        const listing = await propfind(contextUrl, '1', BOOK_PROPS);
+        collect(listing.ms, listing.res.url);
+      } catch (err) {
+        if (!isSkippable(err)) throw err;
+      }
+    }
+
+    const discovery: Discovery = {
+      discoveredAt: new Date(cfg.now()).toISOString(),
+      serverUrl: params.serverUrl,
+      contextUrl,
+      addressBooks: [...books.values()],
+    };
+    if (principalUrl !== undefined) discovery.principalUrl = principalUrl;
+    if (homeSets[0] !== undefined) discovery.homeSetUrl = homeSets[0];
+    return discovery;
+  }
+
+  async function getCollectionState(params: { addressBookUrl: string }): Promise<CollectionState> {
+    const { res, ms } = await propfind(params.addressBookUrl, '0', STATE_PROPS);
+    const self = selfResponse(ms, res.url);
+    const state: CollectionState = {};
+    if (self === undefined) return state;
+    const syncToken = propText(self, NS_DAV, 'sync-token');
+    const ctag = propText(self, NS_CS, 'getctag');
+    if (syncToken !== undefined) state.syncToken = syncToken;
+    if (ctag !== undefined) state.ctag = ctag;
+    return state;
+  }
+
+  async function listEtags(params: { addressBookUrl: string }): Promise<HrefEtag[]> {
+    const { res, ms } = await propfind(params.addressBookUrl, '1', LIST_PROPS);
+    const selfPaths = [normalizeHref(params.addressBookUrl), normalizeHref(res.url)];
+    const out: HrefEtag[] = [];
+    for (const r of ms.responses) {
+      if (r.status !== undefined && !isOk(r.status)) continue;
+      const href = normalizeHref(r.href, res.url);
+      if (selfPaths.some((s) => sameCollection(s, href))) continue;
+      if (hasResourceType(r, NS_DAV, 'collection')) continue;
+      // Not filtered on a `.vcf` suffix: Google's hrefs have none.
+      const etag = propText(r, NS_DAV, 'getetag');
+      if (etag === undefined) continue;
+      out.push({ href, etag });
+    }
+    return out;
+  }
+
+  async function getEtag(params: { href: string; addressBookUrl: string }): Promise<string | undefined> {
+    const url = target(params.href, params.addressBookUrl);
+    let result: { res: HttpResponse; ms: Multistatus };
+    try {
+      result = await propfind(url, '0', ETAG_PROPS);
+    } catch (err) {
+      if (err instanceof NotFound) return undefined;
+      throw err;
+    }
+    const self = selfResponse(result.ms, result.res.url);
+    if (self === undefined || (self.status !== undefined && !isOk(self.status))) return undefined;
+    return propText(self, NS_DAV, 'getetag');
+  }
+
+  const classifySyncError = (res: HttpResponse): CardDavError | undefined =>
+    hasDavCondition(res.body, NS_DAV, 'valid-sync-token')
+      ? new InvalidSyncToken(`the server rejected the sync token (DAV:valid-sync-token, status ${res.status})`, {
+          status: res.status,
+          method: 'REPORT',
+          url: res.url,
+          bodyExcerpt: bodyExcerpt(res.body),
+        })
+      : undefined;
+
+  async function syncCollection(params: { addressBookUrl: string; syncToken: string; limit?: number }): Promise<SyncCollectionResult> {
+    const limit = params.limit === undefined ? undefined : positiveInt(params.limit, 0, 'limit');
+    const selfPath = normalizeHref(params.addressBookUrl);
+    // href -> etag, or null once removed; a later round overrides an earlier one.
+    const merged = new Map<string, string | null>();
+    let token = params.syncToken;
+    let continuations = 0;
+    for (let round = 1; ; round++) {
+      if (round > maxSyncRounds) {
+        throw new ProtocolError(`sync-collection on ${params.addressBookUrl} still truncated after ${maxSyncRounds} rounds`, {
+          method: 'REPORT',
+          url: params.addressBookUrl,
+        });
+      }
+      const { res, ms } = await davRequest({
+        method: 'REPORT',
+        url: params.addressBookUrl,
+        depth: '1', // Google reports nothing with Depth 0.
+        body: syncCollectionBody({ syncToken: token, limit }),
+        classify: classifySyncError,
+      });
+      let truncated = false;
+      const answeredPath = normalizeHref(res.url);
+      for (const r of ms.responses) {
+        const href = normalizeHref(r.href, res.url);
+        if (sameCollection(href, selfPath) || sameCollection(href, answeredPath)) {
+          if (r.status === 507 || r.error?.children.some((e) => e.ns === NS_DAV && e.name === 'number-of-matches-within-limits')) {
+            truncated = true;
+          }
+          continue;
+        }
+        if (r.status === 404 || r.status === 410) {
+          for (const h of r.hrefs) {
+            const removed = normalizeHref(h, res.url);
+            merged.delete(removed);
+            merged.set(removed, null);
+          }
+          continue;
+        }
+        if (r.status !== undefined && !isOk(r.status)) continue;
+        // A member reported without an etag is still a change: an empty etag
+        // never matches a stored one, and multiget brings the real etag.
+        merged.delete(href);
+        merged.set(href, propText(r, NS_DAV, 'getetag') ?? '');
+      }
+      if (ms.syncToken === undefined || ms.syncToken === '') {
+        throw new ProtocolError(`sync-collection on ${res.url}: the answer has no DAV:sync-token`, {
+          method: 'REPORT',
+          url: res.url,
+          status: res.status,
+        });
+      }
+      if (!truncated) {
+        const changed: HrefEtag[] = [];
+        const removed: string[] = [];
+        for (const [href, etag] of merged) {
+          if (etag === null) removed.push(href);
+          else changed.push({ href, etag });
+        }
+        return { syncToken: ms.syncToken, changed, removed, continuations };
+      }
+      if (ms.syncToken === token) {
+        throw new ProtocolError(`sync-collection on ${res.url}: truncated, but the token did not advance`, {
+          method: 'REPORT',
+          url: res.url,
+        });
+      }
+      token = ms.syncToken;
+      continuations++;
+    }
+  }
+
+  async function fetchBatch(params: { url: string; hrefs: string[]; signal: AbortSignal }): Promise<MultigetBatch> {
+    const { res, ms } = await davRequest({
+      method: 'REPORT',
+      url: params.url,
+      depth: '1', // As in RFC 6352's own example; servers ignore it for multiget.
+      body: multigetBody(params.hrefs),
+      signal: params.signal,
+    });
+    const wanted = new Set(params.hrefs);
+    const seen = new Set<string>();
+    const cards: Card[] = [];
+    const missing: string[] = [];
+    for (const r of ms.responses) {
+      if (r.status !== undefined && !isOk(r.status)) {
+        for (const h of r.hrefs) {
+          const href = normalizeHref(h, res.url);
+          if (!wanted.has(href) || seen.has(href)) continue;
+          seen.add(href);
+          if (r.status === 404 || r.status === 410) missing.push(href);
+          else {
+            throw new ProtocolError(`multiget: ${href} answered ${r.status}`, { method: 'REPORT', url: res.url, status: r.status });
+          }
+        }
+        continue;
+      }
+      const href = normalizeHref(r.href, res.url);
+      if (!wanted.has(href) || seen.has(href)) continue;
+      seen.add(href);
+      const data = findProp(r, NS_CARDDAV, 'address-data');
+      if (data !== undefined && (data.status === 404 || data.status === 410)) {
+        missing.push(href);
+        continue;
+      }
+      const etag = propText(r, NS_DAV, 'getetag');
+      if (data === undefined || !isOk(data.status) || etag === undefined) {
+        throw new ProtocolError(`multiget: ${href} came back without ${data === undefined || !isOk(data.status) ? 'address-data' : 'an etag'}`, {
+          method: 'REPORT',
+          url: res.url,
+          status: res.status,
+        });
+      }
+      // Pretty-printing servers put whitespace around the card; a vCard never starts or ends with it.
+      cards.push({ href, etag, vcard: data.element.text.trim() });
+    }
+    // A requested href the server did not mention at all is gone as far as we can tell.
+    for (const href of params.hrefs) if (!seen.has(href)) missing.push(href);
+    return { cards, missing };
+  }
+
+  async function* multiget(params: {
+    addressBookUrl: string;
+    hrefs: string[];
+    batchSize?: number;
+    concurrency?: number;
+  }): AsyncGenerator<MultigetBatch> {
+    const batchSize = positiveInt(params.batchSize, DEFAULT_BATCH_SIZE, 'batchSize');
+    const concurrency = positiveInt(params.concurrency, DEFAULT_CONCURRENCY, 'concurrency');
+    checkUrl(params.addressBookUrl);
+    const hrefs = [...new Set(params.hrefs.map((h) => normalizeHref(h, params.addressBookUrl)))];
+    const batches: string[][] = [];
+    for (let i = 0; i < hrefs.length; i += batchSize) batches.push(hrefs.slice(i, i + batchSize));
+
+    // Aborts the batches still in flight when the consumer stops early or one batch fails.
+    const controller = new AbortController();
+    const inFlight = new Map<number, Promise<{ index: number; batch: MultigetBatch }>>();
+    let next = 0;
+    try {
+      while (next < batches.length || inFlight.size > 0) {
+        while (inFlight.size < concurrency && next < batches.length) {
+          const index = next++;
+          const batchHrefs = batches[index] ?? [];
+          const promise = fetchBatch({ url: params.addressBookUrl, hrefs: batchHrefs, signal: controller.signal }).then(
+            (batch) => ({ index, batch }),
+          );
+          // Handled by the race below; this only keeps an abandoned rejection from being "unhandled".
+          promise.catch(() => undefined);
+          inFlight.set(index, promise);
+        }
+        const done = await Promise.race(inFlight.values());
+        inFlight.delete(done.index);
+        yield done.batch;
+      }
+    } finally {
+      controller.abort(new Error('multiget finished'));
+    }
+  }
+
+  async function get(params: { href: string; addressBookUrl: string }): Promise<Card> {
+    const url = target(params.href, params.addressBookUrl);
+    const res = await send({ method: 'GET', url, headers: { Accept: 'text/vcard, text/x-vcard;q=0.5' } });
+    const href = normalizeHref(res.url);
+    const etag = etagHeader(res) ?? (await getEtag({ href, addressBookUrl: params.addressBookUrl }));
+    if (etag === undefined) {
+      throw new ProtocolError(`GET ${res.url}: no ETag in the answer nor in a PROPFIND`, { method: 'GET', url: res.url, status: res.status });
+    }
+    return { href, etag, vcard: res.body };
+  }
+
+  async function put(params: {
+    href: string;
+    addressBookUrl: string;
+    vcard: string;
+    ifMatch?: string;
+    ifNoneMatch?: '*';
+  }): Promise<WriteResult> {
+    const url = target(params.href, params.addressBookUrl);
+    const headers: Record<string, string> = { 'Content-Type': VCARD_CONTENT_TYPE };
+    if (params.ifMatch !== undefined) headers['If-Match'] = params.ifMatch;
+    if (params.ifNoneMatch !== undefined) headers['If-None-Match'] = params.ifNoneMatch;
+    const res = await send({ method: 'PUT', url, headers, body: params.vcard });
+    const location = res.status === 201 ? res.headers.get('location') : null;
+    const result: WriteResult = { href: normalizeHref(location ?? res.url, res.url) };
+    const etag = etagHeader(res);
+    if (etag !== undefined) result.etag = etag;
+    return result;
+  }
+
+  async function post(params: { addMemberUrl: string; vcard: string }): Promise<WriteResult> {
+    const res = await send({
+      method: 'POST',
+      url: params.addMemberUrl,
+      headers: { 'Content-Type': VCARD_CONTENT_TYPE },
+      body: params.vcard,
+    });
+    const location = res.headers.get('location');
+    if (location === null || location.trim() === '') {
+      throw new ProtocolError(`POST ${res.url} answered ${res.status} without a Location for the new member`, {
+        method: 'POST',
+        url: res.url,
+        status: res.status,
+      });
+    }
+    const result: WriteResult = { href: normalizeHref(location, res.url) };
+    const etag = etagHeader(res);
+    if (etag !== undefined) result.etag = etag;
+    return result;
+  }
+
+  async function del(params: { href: string; addressBookUrl: string; ifMatch?: string }): Promise<void> {
+    const url = target(params.href, params.addressBookUrl);
+    const headers: Record<string, string> = {};
+    if (params.ifMatch !== undefined) headers['If-Match'] = params.ifMatch;
+    await send({ method: 'DELETE', url, headers });
+  }
+
+  return {
+    discover,
+    getCollectionState,
+    listEtags,
+    getEtag,
+    syncCollection,
+    multiget,
+    get,
+    put,
+    post,
+    delete: del,
+  };
+}

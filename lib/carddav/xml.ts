@@ -1,0 +1,482 @@
+// The XML codec of the protocol: a namespace-aware reader for DAV responses
+// (multistatus, error bodies) on top of fast-xml-parser, and small templates
+// for request bodies.
+//
+// Why not fast-xml-parser alone:
+// - It keeps prefixes (`D:href`, `d:href`, `ns0:href`, `href` under a default
+//   namespace) and has no namespace resolution; `removeNSPrefix` would make
+//   `D:href` and `x:href` of another namespace the same element, so we resolve
+//   every name to {namespace URI, local name} ourselves from the xmlns
+//   declarations in scope (declared on the root or on any inner element).
+// - It is lenient: it accepts mismatched and unclosed tags and text outside the
+//   root without complaint, so one linear pre-scan checks the tag structure and
+//   rejects a DOCTYPE before the parser sees the bytes.
+// - Entity processing is off (it has had entity-expansion CVEs, and DAV needs
+//   no DTD): we decode the five predefined entities and numeric character
+//   references ourselves and reject anything else.
+import { XMLParser, type X2jOptions } from 'fast-xml-parser';
+import { ProtocolError, type CardDavErrorDetails } from './errors.ts';
+
+export const NS_DAV = 'DAV:';
+export const NS_CARDDAV = 'urn:ietf:params:xml:ns:carddav';
+export const NS_CS = 'http://calendarserver.org/ns/';
+const NS_XML = 'http://www.w3.org/XML/1998/namespace';
+
+export interface XmlElement {
+  /** Namespace URI ('' when the element is in no namespace). */
+  ns: string;
+  /** Local name, without prefix. */
+  name: string;
+  children: XmlElement[];
+  /** Decoded character data directly inside this element (text and CDATA, in order). */
+  text: string;
+}
+
+/** Where a document came from, for error messages. */
+export type XmlContext = Pick<CardDavErrorDetails, 'method' | 'url' | 'status'>;
+
+const parserOptions: Partial<X2jOptions> = {
+  // Ordered output keeps text and CDATA in document order and gives one
+  // uniform node shape to walk; it is also the fastest mode.
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  processEntities: false,
+  htmlEntities: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: false,
+  cdataPropName: '#cdata',
+  commentPropName: false,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  // Callbacks get the matcher instead of a path string built per tag.
+  jPath: false,
+};
+
+const parser = new XMLParser(parserOptions);
+
+function fail(message: string, ctx: XmlContext | undefined, cause?: unknown): never {
+  throw new ProtocolError(message, { ...ctx, cause });
+}
+
+// ---------------------------------------------------------------------------
+// Entities
+
+const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+const ENTITY_RE = /&(#x[0-9A-Fa-f]+|#[0-9]+|[A-Za-z_:][\w.:-]*)?(;)?/g;
+
+function isXmlChar(cp: number): boolean {
+  return (
+    cp === 0x9 ||
+    cp === 0xa ||
+    cp === 0xd ||
+    (cp >= 0x20 && cp <= 0xd7ff) ||
+    (cp >= 0xe000 && cp <= 0xfffd) ||
+    (cp >= 0x10000 && cp <= 0x10ffff)
+  );
+}
+
+/** Decodes the five predefined entities and numeric character references; anything else is an error. */
+export function decodeEntities(raw: string, ctx?: XmlContext): string {
+  if (raw.indexOf('&') < 0) return raw;
+  return raw.replace(ENTITY_RE, (match, ref: string | undefined, semi: string | undefined) => {
+    if (ref === undefined || semi === undefined) {
+      return fail(`malformed XML: bare '&' in character data near ${JSON.stringify(match)}`, ctx);
+    }
+    if (ref.charCodeAt(0) === 35 /* # */) {
+      const cp = ref.charCodeAt(1) === 120 /* x */ ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      if (!isXmlChar(cp)) return fail(`malformed XML: character reference &${ref}; is not an XML character`, ctx);
+      return String.fromCodePoint(cp);
+    }
+    const ch = PREDEFINED[ref];
+    if (ch === undefined) {
+      return fail(`malformed XML: undefined entity &${ref}; (DTD entities are not processed)`, ctx);
+    }
+    return ch;
+  });
+}
+
+/** Escapes text for element content and attribute values. */
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+// ---------------------------------------------------------------------------
+// Structure pre-scan
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x9 || c === 0xa || c === 0xd;
+}
+
+/**
+ * One linear pass over the markup: balanced, properly nested tags, one root,
+ * no text outside it, no DOCTYPE. Text runs are skipped with indexOf, so the
+ * cost is proportional to the number of tags, not to the bytes of vCard text.
+ */
+export function checkWellFormed(xml: string, ctx?: XmlContext): void {
+  const stack: string[] = [];
+  let rootSeen = false;
+  let i = 0;
+  const n = xml.length;
+  // A UTF-8 byte order mark decoded as U+FEFF may precede the declaration.
+  if (xml.charCodeAt(0) === 0xfeff) i = 1;
+  for (;;) {
+    const lt = xml.indexOf('<', i);
+    const textEnd = lt < 0 ? n : lt;
+    if (stack.length === 0) {
+      for (let k = i; k < textEnd; k++) {
+        if (!isSpace(xml.charCodeAt(k))) fail('malformed XML: text outside the root element', ctx);
+      }
+    }
+    if (lt < 0) break;
+    const c1 = xml.charCodeAt(lt + 1);
+    if (c1 === 33 /* ! */) {
+      if (xml.startsWith('<!--', lt)) {
+        const end = xml.indexOf('-->', lt + 4);
+        if (end < 0) fail('malformed XML: unterminated comment', ctx);
+        i = end + 3;
+      } else if (xml.startsWith('<![CDATA[', lt)) {
+        if (stack.length === 0) fail('malformed XML: CDATA outside the root element', ctx);
+        const end = xml.indexOf(']]>', lt + 9);
+        if (end < 0) fail('malformed XML: unterminated CDATA section', ctx);
+        i = end + 3;
+      } else if (xml.startsWith('<!DOCTYPE', lt)) {
+        fail('XML with a DOCTYPE is refused (DAV needs no DTD; entity expansion is a known attack)', ctx);
+      } else {
+        fail('malformed XML: unexpected markup declaration', ctx);
+      }
+    } else if (c1 === 63 /* ? */) {
+      const end = xml.indexOf('?>', lt + 2);
+      if (end < 0) fail('malformed XML: unterminated processing instruction', ctx);
+      i = end + 2;
+    } else if (c1 === 47 /* / */) {
+      const end = xml.indexOf('>', lt + 2);
+      if (end < 0) fail('malformed XML: unterminated end tag', ctx);
+      let nameEnd = end;
+      while (nameEnd > lt + 2 && isSpace(xml.charCodeAt(nameEnd - 1))) nameEnd--;
+      const open = stack.pop();
+      const nameLen = nameEnd - (lt + 2);
+      if (open === undefined || open.length !== nameLen || !xml.startsWith(open, lt + 2)) {
+        fail(
+          `malformed XML: end tag </${xml.slice(lt + 2, nameEnd)}> does not match ${open === undefined ? 'any open element' : `<${open}>`}`,
+          ctx,
+        );
+      }
+      i = end + 1;
+    } else {
+      let k = lt + 1;
+      while (k < n) {
+        const c = xml.charCodeAt(k);
+        if (isSpace(c) || c === 47 || c === 62) break;
+        k++;
+      }
+      if (k === lt + 1) fail('malformed XML: "<" not followed by a name', ctx);
+      const name = xml.slice(lt + 1, k);
+      // Attributes: skip quoted values, which may contain '>' or '/'.
+      let selfClosing = false;
+      for (;;) {
+        if (k >= n) fail(`malformed XML: unterminated start tag <${name}`, ctx);
+        const c = xml.charCodeAt(k);
+        if (c === 34 || c === 39) {
+          const close = xml.indexOf(c === 34 ? '"' : "'", k + 1);
+          if (close < 0) fail(`malformed XML: unterminated attribute value in <${name}>`, ctx);
+          k = close + 1;
+        } else if (c === 62) {
+          selfClosing = xml.charCodeAt(k - 1) === 47;
+          break;
+        } else {
+          k++;
+        }
+      }
+      if (stack.length === 0) {
+        if (rootSeen) fail('malformed XML: more than one root element', ctx);
+        rootSeen = true;
+      }
+      if (!selfClosing) stack.push(name);
+      i = k + 1;
+    }
+  }
+  if (stack.length > 0) fail(`malformed XML: element <${stack[stack.length - 1]}> is not closed`, ctx);
+  if (!rootSeen) fail('malformed XML: no root element', ctx);
+}
+
+// ---------------------------------------------------------------------------
+// Tree
+
+type FxpNode = Record<string, unknown>;
+
+function tagOf(node: FxpNode): string | undefined {
+  for (const key in node) if (key !== ':@') return key;
+  return undefined;
+}
+
+function buildElement(node: FxpNode, tag: string, parentScope: Map<string, string>, ctx: XmlContext | undefined): XmlElement {
+  let scope = parentScope;
+  const attrs = node[':@'] as Record<string, unknown> | undefined;
+  if (attrs !== undefined) {
+    for (const key in attrs) {
+      if (key === '@_xmlns' || key.startsWith('@_xmlns:')) {
+        if (scope === parentScope) scope = new Map(parentScope);
+        const value = attrs[key];
+        const uri = typeof value === 'string' ? decodeEntities(value, ctx) : '';
+        scope.set(key.length === 7 ? '' : key.slice(8), uri);
+      }
+    }
+  }
+  const colon = tag.indexOf(':');
+  let ns: string;
+  let name: string;
+  if (colon < 0) {
+    ns = scope.get('') ?? '';
+    name = tag;
+  } else {
+    const prefix = tag.slice(0, colon);
+    const bound = scope.get(prefix);
+    if (bound === undefined || bound === '') fail(`malformed XML: namespace prefix "${prefix}" is not declared`, ctx);
+    ns = bound;
+    name = tag.slice(colon + 1);
+  }
+  const el: XmlElement = { ns, name, children: [], text: '' };
+  const kids = node[tag];
+  if (Array.isArray(kids)) {
+    let text = '';
+    for (const kid of kids as FxpNode[]) {
+      const t = kid['#text'];
+      if (t !== undefined) {
+        text += decodeEntities(String(t), ctx);
+        continue;
+      }
+      const cdata = kid['#cdata'];
+      if (cdata !== undefined) {
+        const first = (cdata as FxpNode[])[0];
+        const raw = first?.['#text'];
+        if (raw !== undefined) text += String(raw);
+        continue;
+      }
+      const childTag = tagOf(kid);
+      if (childTag !== undefined) el.children.push(buildElement(kid, childTag, scope, ctx));
+    }
+    el.text = text;
+  }
+  return el;
+}
+
+/** Parses a document into a namespace-resolved tree. Malformed XML -> ProtocolError (with the parser's error as cause). */
+export function parseXml(xml: string, ctx?: XmlContext): XmlElement {
+  checkWellFormed(xml, ctx);
+  let nodes: FxpNode[];
+  try {
+    nodes = parser.parse(xml) as FxpNode[];
+  } catch (err) {
+    return fail(`malformed XML: ${err instanceof Error ? err.message : String(err)}`, ctx, err);
+  }
+  const rootScope = new Map<string, string>([['xml', NS_XML]]);
+  for (const node of nodes) {
+    const tag = tagOf(node);
+    if (tag !== undefined && tag !== '#text' && tag !== '#cdata') return buildElement(node, tag, rootScope, ctx);
+  }
+  return fail('malformed XML: no root element', ctx);
+}
+
+// ---------------------------------------------------------------------------
+// Navigation helpers
+
+export function child(el: XmlElement | undefined, ns: string, name: string): XmlElement | undefined {
+  if (el === undefined) return undefined;
+  for (const c of el.children) if (c.name === name && c.ns === ns) return c;
+  return undefined;
+}
+
+export function children(el: XmlElement | undefined, ns: string, name: string): XmlElement[] {
+  if (el === undefined) return [];
+  return el.children.filter((c) => c.name === name && c.ns === ns);
+}
+
+/** First element of that name anywhere below `el` (depth first), or `el` itself. */
+export function findDescendant(el: XmlElement, ns: string, name: string): XmlElement | undefined {
+  if (el.ns === ns && el.name === name) return el;
+  for (const c of el.children) {
+    const hit = findDescendant(c, ns, name);
+    if (hit !== undefined) return hit;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Multistatus (RFC 4918 s14.16)
+
+export interface Propstat {
+  status: number;
+  /** The children of DAV:prop. */
+  props: XmlElement[];
+}
+
+export interface DavResponse {
+  /** Text of the first DAV:href, trimmed, entity-decoded (not yet normalized). */
+  href: string;
+  /** All DAV:href of the response (a status-only response may name several). */
+  hrefs: string[];
+  /** Response-level DAV:status (status-only responses such as removed members, 507 truncation). */
+  status: number | undefined;
+  propstats: Propstat[];
+  /** DAV:error element of the response, when present. */
+  error: XmlElement | undefined;
+}
+
+export interface Multistatus {
+  responses: DavResponse[];
+  /** RFC 6578 top-level DAV:sync-token. */
+  syncToken: string | undefined;
+}
+
+const STATUS_RE = /^\s*HTTP\/\d+(?:\.\d+)?\s+(\d{3})/;
+
+/** Status code of a DAV:status line such as "HTTP/1.1 404 Not Found". */
+export function parseStatusLine(line: string, ctx?: XmlContext): number {
+  const m = STATUS_RE.exec(line);
+  if (m === null) return fail(`malformed DAV:status ${JSON.stringify(line.slice(0, 80))}`, ctx);
+  return Number(m[1]);
+}
+
+export function parseMultistatus(xml: string, ctx?: XmlContext): Multistatus {
+  const root = parseXml(xml, ctx);
+  if (root.ns !== NS_DAV || root.name !== 'multistatus') {
+    fail(`expected a DAV:multistatus document, got {${root.ns}}${root.name}`, ctx);
+  }
+  const responses: DavResponse[] = [];
+  let syncToken: string | undefined;
+  for (const el of root.children) {
+    if (el.ns !== NS_DAV) continue;
+    if (el.name === 'sync-token') {
+      syncToken = el.text.trim();
+      continue;
+    }
+    if (el.name !== 'response') continue;
+    const hrefs: string[] = [];
+    const propstats: Propstat[] = [];
+    let status: number | undefined;
+    let error: XmlElement | undefined;
+    for (const c of el.children) {
+      if (c.ns !== NS_DAV) continue;
+      switch (c.name) {
+        case 'href':
+          hrefs.push(c.text.trim());
+          break;
+        case 'status':
+          status = parseStatusLine(c.text, ctx);
+          break;
+        case 'error':
+          error = c;
+          break;
+        case 'propstat': {
+          const statusEl = child(c, NS_DAV, 'status');
+          if (statusEl === undefined) fail('DAV:propstat without DAV:status', ctx);
+          propstats.push({ status: parseStatusLine(statusEl.text, ctx), props: child(c, NS_DAV, 'prop')?.children ?? [] });
+          break;
+        }
+      }
+    }
+    const href = hrefs[0];
+    if (href === undefined || href === '') fail('DAV:response without DAV:href', ctx);
+    responses.push({ href, hrefs, status, propstats, error });
+  }
+  return { responses, syncToken };
+}
+
+export interface FoundProp {
+  status: number;
+  element: XmlElement;
+}
+
+/** A property of a response with the status of its propstat; a 200 wins over another status. */
+export function findProp(response: DavResponse, ns: string, name: string): FoundProp | undefined {
+  let found: FoundProp | undefined;
+  for (const ps of response.propstats) {
+    for (const p of ps.props) {
+      if (p.name === name && p.ns === ns) {
+        if (ps.status >= 200 && ps.status < 300) return { status: ps.status, element: p };
+        found ??= { status: ps.status, element: p };
+      }
+    }
+  }
+  return found;
+}
+
+/** Text of a property answered with 2xx, trimmed; undefined when absent, failed or empty. */
+export function propText(response: DavResponse, ns: string, name: string): string | undefined {
+  const p = findProp(response, ns, name);
+  if (p === undefined || p.status < 200 || p.status >= 300) return undefined;
+  const text = p.element.text.trim();
+  return text === '' ? undefined : text;
+}
+
+/** DAV:href children of a property answered with 2xx (current-user-principal, addressbook-home-set, add-member). */
+export function propHrefs(response: DavResponse, ns: string, name: string): string[] {
+  const p = findProp(response, ns, name);
+  if (p === undefined || p.status < 200 || p.status >= 300) return [];
+  return children(p.element, NS_DAV, 'href')
+    .map((h) => h.text.trim())
+    .filter((h) => h !== '');
+}
+
+/** Whether a DAV:resourcetype answered with 2xx contains the given type. */
+export function hasResourceType(response: DavResponse, ns: string, name: string): boolean {
+  const p = findProp(response, NS_DAV, 'resourcetype');
+  if (p === undefined || p.status < 200 || p.status >= 300) return false;
+  return child(p.element, ns, name) !== undefined;
+}
+
+/**
+ * Whether an error body carries a given DAV precondition element
+ * (e.g. DAV:valid-sync-token), whatever its status. Unparseable bodies -> false.
+ */
+export function hasDavCondition(body: string, ns: string, name: string): boolean {
+  if (body.indexOf(name) < 0) return false;
+  try {
+    return findDescendant(parseXml(body), ns, name) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Request bodies
+
+export interface PropName {
+  ns: string;
+  name: string;
+}
+
+const PREFIX: Record<string, string> = { [NS_DAV]: 'D', [NS_CARDDAV]: 'C', [NS_CS]: 'CS' };
+const NS_DECLS = `xmlns:D="${NS_DAV}" xmlns:C="${NS_CARDDAV}" xmlns:CS="${NS_CS}"`;
+const XML_DECL = '<?xml version="1.0" encoding="utf-8"?>\n';
+
+function qname(p: PropName): string {
+  const prefix = PREFIX[p.ns];
+  if (prefix === undefined) throw new Error(`no prefix for namespace ${p.ns}`);
+  return `${prefix}:${p.name}`;
+}
+
+export function propfindBody(props: PropName[]): string {
+  return `${XML_DECL}<D:propfind ${NS_DECLS}><D:prop>${props.map((p) => `<${qname(p)}/>`).join('')}</D:prop></D:propfind>`;
+}
+
+export function syncCollectionBody(params: { syncToken: string; limit?: number }): string {
+  const limit = params.limit === undefined ? '' : `<D:limit><D:nresults>${params.limit}</D:nresults></D:limit>`;
+  return (
+    `${XML_DECL}<D:sync-collection ${NS_DECLS}>` +
+    `<D:sync-token>${escapeXml(params.syncToken)}</D:sync-token>` +
+    `<D:sync-level>1</D:sync-level>${limit}` +
+    `<D:prop><D:getetag/></D:prop></D:sync-collection>`
+  );
+}
+
+export function multigetBody(hrefs: string[]): string {
+  return (
+    `${XML_DECL}<C:addressbook-multiget ${NS_DECLS}>` +
+    `<D:prop><D:getetag/><C:address-data/></D:prop>` +
+    hrefs.map((h) => `<D:href>${escapeXml(h)}</D:href>`).join('') +
+    `</C:addressbook-multiget>`
+  );
+}

@@ -1,0 +1,39 @@
+// The `carddav-bridge` commands, runnable in tests with an injected CliIo.
+import { EXIT } from './args.ts';
+import { discoverCommand } from './discover.ts';
+import { exitFor } from './errors.ts';
+import type { CliIo } from './io.ts';
+
+type Command = (argv: string[], io: CliIo) => Promise<number>;
+
+const commands: Record<string, Command> = {
+  discover: discoverCommand,
+};
+
+const usage = `Usage: carddav-bridge <command> [options]
+
+Commands:
+  discover   find the address books of an account on a CardDAV server
+
+Run 'carddav-bridge <command> --help' for a command's options.`;
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    (name ? io.stdout : io.stderr)(usage + '\n');
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const command = commands[name];
+  if (!command) {
+    io.stderr(`unknown command: ${name}\n${usage}\n`);
+    return EXIT.usage;
+  }
+  try {
+    return await command(rest, io);
+  } catch (err) {
+    const { code, reason } = exitFor(err);
+    io.stderr(`carddav-bridge ${name}: ${reason}\n`);
+    return code;
+  }
+}
+

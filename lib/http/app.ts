@@ -1,0 +1,166 @@
+// The Hono app factory. The Lambda entry only translates:
+// `export const handler = handle(createApp(deps))`; tests call `app.request()`.
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { swaggerUI } from '@hono/swagger-ui';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { authenticate, type AppEnv } from './middleware.ts';
+import type { AppDeps } from './ports.ts';
+import {
+  ApiError,
+  internalProblem,
+  MalformedJson,
+  NotFound,
+  PayloadTooLarge,
+  problemResponse,
+  ValidationFailed,
+  type ProblemFieldError,
+} from './problems.ts';
+import { registerConnectionRoutes } from './routes/connections.ts';
+import { registerContactRoutes } from './routes/contacts.ts';
+import { BEARER_SCHEME, jsonContent } from './routes/openapi.ts';
+import { registerWriteRoutes } from './routes/writes.ts';
+import { CONTACT_ID_DESCRIPTION, ProblemSchema } from './schemas.ts';
+import { API_KEY_PREFIX } from './api-keys.ts';
+
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+
+export type App = OpenAPIHono<AppEnv>;
+
+function escapePointerSegment(segment: PropertyKey): string {
+  return String(segment).replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function pointer(path: readonly PropertyKey[]): string {
+  return path.map((s) => `/${escapePointerSegment(s)}`).join('');
+}
+
+interface IssueLike {
+  code: string;
+  path: readonly PropertyKey[];
+  message: string;
+  keys?: readonly string[];
+}
+
+/** Zod issues as problem `errors`: JSON pointers into the body, names of parameters and headers. */
+export function fieldErrors(issues: readonly IssueLike[], target: string): ProblemFieldError[] {
+  const out: ProblemFieldError[] = [];
+  for (const issue of issues) {
+    // Each unknown field gets its own entry, pointing at the field itself.
+    const paths = issue.code === 'unrecognized_keys' && issue.keys ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+    const detail = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
+    for (const path of paths) {
+      if (target === 'json') out.push({ pointer: pointer(path), detail });
+      else if (target === 'header') out.push({ header: String(path[0] ?? ''), detail });
+      else out.push({ parameter: String(path[0] ?? ''), detail });
+    }
+  }
+  return out;
+}
+
+function fromHttpException(error: HTTPException): ApiError {
+  if (error.status === 400 && /json/i.test(error.message)) return new MalformedJson(error);
+  if (error.status === 413) return new PayloadTooLarge('The body is too large.');
+  if (error.status === 415) {
+    return new ApiError({ status: 415, slug: 'unsupported-media-type', title: 'Unsupported Content-Type', detail: 'The body has an unsupported Content-Type.' });
+  }
+  return new ApiError({ status: error.status, slug: 'http-error', title: 'Request failed', detail: error.status < 500 ? error.message : 'The request failed.' });
+}
+
+export function createApp(deps: AppDeps): App {
+  const app: App = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const what = result.target === 'json' ? 'The request body is' : result.target === 'header' ? 'Request headers are' : 'Request parameters are';
+        throw new ValidationFailed(`${what} not valid.`, fieldErrors(result.error.issues, result.target));
+      }
+    },
+  });
+
+  app.onError((error, c) => {
+    const instance = c.req.path;
+    const apiError = error instanceof ApiError ? error : error instanceof HTTPException ? fromHttpException(error) : undefined;
+    if (apiError !== undefined && apiError.status < 500) return problemResponse(apiError.toProblem(instance), apiError.headers);
+    if (apiError !== undefined) {
+      // 502s are about the tenant's server: worth a warning, not an alarm; the body names no internals.
+      deps.logger.warn('upstream problem', { status: apiError.status, slug: apiError.slug, method: c.req.method, path: instance, error: apiError.cause });
+      return problemResponse(apiError.toProblem(instance), apiError.headers);
+    }
+    const requestId = deps.newId('request');
+    deps.logger.error('unhandled error', { requestId, method: c.req.method, path: instance, error });
+    return problemResponse(internalProblem({ instance, requestId }));
+  });
+
+  app.notFound((c) => problemResponse(new NotFound(`No route for ${c.req.method} ${c.req.path}.`).toProblem(c.req.path)));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', BEARER_SCHEME, {
+    type: 'http',
+    scheme: 'bearer',
+    description: `An API key (\`${API_KEY_PREFIX}...\`) as \`Authorization: Bearer <key>\`. Keys are made with \`carddav-bridge keys create\`; only their SHA-256 is stored.`,
+  });
+  app.openAPIRegistry.register('Problem', ProblemSchema);
+
+  const maxBodyBytes = deps.config.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  app.use('/v1/*', authenticate(deps.apiKeys));
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => {
+        throw new PayloadTooLarge(`The body is larger than ${maxBodyBytes} bytes.`);
+      },
+    }),
+  );
+
+  registerConnectionRoutes(app, deps);
+  registerContactRoutes(app, deps);
+  registerWriteRoutes(app, deps);
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/healthz',
+      tags: ['meta'],
+      summary: 'Liveness',
+      security: [],
+      responses: { 200: { description: 'Up.', content: jsonContent(z.object({ status: z.literal('ok') })) } },
+    }),
+    (c) => c.json({ status: 'ok' as const }, 200),
+  );
+
+  let document: unknown;
+  app.get('/openapi.json', (c: Context) => {
+    document ??= app.getOpenAPI31Document({
+      openapi: '3.1.0',
+      info: {
+        title: 'carddav-bridge API',
+        version: '1',
+        description: [
+          'Connect CardDAV address books, follow their changes as events, and write contacts back safely.',
+          '',
+          'Authentication: `Authorization: Bearer <API key>`. A resource of another tenant is a 404, never a 403.',
+          '',
+          'Errors are RFC 9457 problem details (`application/problem+json`) with a stable `type` URI per error; `errors` names each offending field by JSON pointer (body), `parameter`, `header` or vCard `line`.',
+          '',
+          'Writes (contact create/replace/patch/delete) are queued and answered with 202 and `Location: /v1/writes/{writeId}`. Every write accepts `Idempotency-Key`.',
+          '',
+          `Contact ids: ${CONTACT_ID_DESCRIPTION}`,
+        ].join('\n'),
+      },
+      security: [{ [BEARER_SCHEME]: [] }],
+      tags: [
+        { name: 'connections', description: 'Connected address books.' },
+        { name: 'contacts', description: 'Queued writes to a connected address book.' },
+        { name: 'writes', description: 'Outcomes of queued writes.' },
+        { name: 'meta', description: 'Health.' },
+      ],
+    });
+    return c.json(document);
+  });
+
+  // Swagger UI's page loads its script and styles from a CDN (jsDelivr) when a browser opens it; the API itself needs no network.
+  app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'carddav-bridge API' }));
+
+  return app;
+}

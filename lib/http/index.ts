@@ -1,0 +1,11 @@
+// The HTTP API: `createApp(deps)` and what its callers (the Lambda entry, the
+// local stack, the CLI's key commands, the adapters) need beside it.
+export { createApp, DEFAULT_MAX_BODY_BYTES } from './app.ts';
+export type { App } from './app.ts';
+export { API_KEY_PREFIX, API_SCOPES, generateApiKey, hashApiKey, isApiScope } from './api-keys.ts';
+export type { GeneratedApiKey } from './api-keys.ts';
+export { classifyAddress, isAllowedAddress, assertSafeUrl } from './ssrf.ts';
+export type { AddressClass } from './ssrf.ts';
+export { IDEMPOTENCY_TTL_MS } from './middleware.ts';
+export * from './problems.ts';
+export type * from './ports.ts';

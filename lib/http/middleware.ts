@@ -1,0 +1,171 @@
+// Request plumbing shared by the routes: authentication, scopes, media types,
+// If-Match and Idempotency-Key.
+import { createHash, createHmac } from 'node:crypto';
+import type { Context, MiddlewareHandler } from 'hono';
+import { hashApiKey, MAX_API_KEY_LENGTH } from './api-keys.ts';
+import {
+  IdempotencyKeyInUse,
+  IdempotencyKeyReused,
+  PreconditionRequired,
+  UnsupportedMediaType,
+  Unauthenticated,
+  InsufficientScope,
+  ValidationFailed,
+} from './problems.ts';
+import type { ApiKeys, ApiScope, Clock, Idempotency, Logger } from './ports.ts';
+
+export interface AuthContext {
+  tenantId: string;
+  keyId: string;
+  scopes: readonly ApiScope[];
+}
+
+export interface AppEnv {
+  Variables: { auth: AuthContext };
+}
+
+export type AppMiddleware = MiddlewareHandler<AppEnv>;
+
+const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
+
+/** `Authorization: Bearer <key>`; the key is looked up by its hash only. */
+export function authenticate(apiKeys: ApiKeys): AppMiddleware {
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    if (header === undefined || header.trim() === '') {
+      throw new Unauthenticated('Send an API key as `Authorization: Bearer <key>`.', false);
+    }
+    const key = BEARER.exec(header)?.[1];
+    if (key === undefined || key.length > MAX_API_KEY_LENGTH) {
+      throw new Unauthenticated('The Authorization header must be `Bearer <key>`.', true);
+    }
+    const record = await apiKeys.lookup({ keyHash: hashApiKey(key) });
+    if (record === undefined) throw new Unauthenticated('The API key is not valid.', true);
+    c.set('auth', { tenantId: record.tenantId, keyId: record.keyId, scopes: record.scopes });
+    await next();
+  };
+}
+
+export function requireScope(scope: ApiScope): AppMiddleware {
+  return async (c, next) => {
+    if (!c.get('auth').scopes.includes(scope)) throw new InsufficientScope(scope);
+    await next();
+  };
+}
+
+/** The media type of the request body, lower-cased, without parameters; '' when there is none. */
+export function mediaTypeOf(c: Context): string {
+  return (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+/** 415 unless the body is sent as one of `accepted` (parameters such as charset are ignored). */
+export function requireMediaType(accepted: readonly string[]): AppMiddleware {
+  return async (c, next) => {
+    if (!accepted.includes(mediaTypeOf(c))) throw new UnsupportedMediaType(accepted);
+    await next();
+  };
+}
+
+// RFC 9110 entity-tag: [W/] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text.
+const ENTITY_TAG = /^(W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/;
+// Some clients drop the quotes (and some servers' ETags have none): one bare token is taken as sent.
+const BARE_TAG = /^[\x21\x23-\x2b\x2d-\x7e]+$/;
+
+/** A single ETag or `*`, as sent; ValidationFailed for anything else (lists included). */
+export function parseIfMatch(value: string): string {
+  const v = value.trim();
+  if (v === '*' || ENTITY_TAG.test(v) || BARE_TAG.test(v)) return v;
+  throw new ValidationFailed('If-Match must be one ETag or `*`.', [{ header: 'If-Match', detail: 'must be one entity tag (e.g. "abc") or *' }]);
+}
+
+/** 428 when If-Match is missing (PUT and DELETE of a contact must say what they expect to replace). */
+export const requireIfMatch: AppMiddleware = async (c, next) => {
+  if (c.req.header('if-match') === undefined) throw new PreconditionRequired();
+  await next();
+};
+
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+// draft-ietf-httpapi-idempotency-key-header makes the value a structured-field string ("..."); plain tokens are common.
+const IDEMPOTENCY_KEY = /^[\x21\x23-\x7e]{1,255}$/;
+
+function parseIdempotencyKey(raw: string): string {
+  const v = raw.trim();
+  const unquoted = v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
+  if (!IDEMPOTENCY_KEY.test(unquoted)) {
+    throw new ValidationFailed('Idempotency-Key must be 1 to 255 visible ASCII characters.', [
+      { header: 'Idempotency-Key', detail: 'must be 1 to 255 visible ASCII characters' },
+    ]);
+  }
+  return unquoted;
+}
+
+/** What makes two requests "the same": method, path and query, content type, If-Match and body. */
+function requestHash(c: Context, body: ArrayBuffer, secret: string | undefined): string {
+  const url = new URL(c.req.url);
+  const hash = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  for (const part of [c.req.method, url.pathname + url.search, c.req.header('content-type') ?? '', c.req.header('if-match') ?? '']) {
+    hash.update(part, 'utf8').update('\0');
+  }
+  return hash.update(new Uint8Array(body)).digest('hex');
+}
+
+const REPLAYED_HEADERS = ['content-type', 'location'];
+
+/**
+ * Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): the first 2xx
+ * answer is stored for 24 hours and replayed for a repeat; a repeat with a
+ * different request is a 422; a repeat while the first is still running is a
+ * 409. A failed first attempt changed nothing, so its key is released and the
+ * client may retry (corrected) with it.
+ */
+export function idempotent(deps: { idempotency: Idempotency; clock: Clock; logger: Logger; config: { requestHashSecret?: string } }): AppMiddleware {
+  return async (c, next) => {
+    const raw = c.req.header('idempotency-key');
+    if (raw === undefined) {
+      await next();
+      return;
+    }
+    const key = parseIdempotencyKey(raw);
+    const { tenantId } = c.get('auth');
+    const hash = requestHash(c, await c.req.arrayBuffer(), deps.config.requestHashSecret);
+    const now = deps.clock.now();
+    const expiresAt = now + IDEMPOTENCY_TTL_MS;
+
+    let existing = await deps.idempotency.get({ tenantId, key, now });
+    if (existing === undefined && !(await deps.idempotency.begin({ tenantId, key, requestHash: hash, expiresAt }))) {
+      existing = await deps.idempotency.get({ tenantId, key, now });
+      if (existing === undefined) throw new IdempotencyKeyInUse();
+    }
+    if (existing !== undefined) {
+      if (existing.requestHash !== hash) throw new IdempotencyKeyReused();
+      if (existing.response === undefined) throw new IdempotencyKeyInUse();
+      const { status, body, headers } = existing.response;
+      return new Response(status === 204 ? null : body, { status, headers: { ...headers, 'Idempotent-Replayed': 'true' } });
+    }
+
+    try {
+      await next();
+    } catch (error) {
+      await deps.idempotency.release({ tenantId, key });
+      throw error;
+    }
+    const res = c.res;
+    if (res.status < 200 || res.status > 299) {
+      await deps.idempotency.release({ tenantId, key });
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const name of REPLAYED_HEADERS) {
+      const value = res.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    try {
+      const body = await res.clone().text();
+      await deps.idempotency.put({ tenantId, key, requestHash: hash, expiresAt, response: { status: res.status, body, headers } });
+    } catch (error) {
+      // The work is done and answered; failing the answer now would invite a retry that does it twice.
+      // The in-flight record stays, so a retry gets 409 rather than a duplicate until it expires.
+      deps.logger.error('idempotency: storing the first answer failed', { tenantId, key, error });
+    }
+  };
+}

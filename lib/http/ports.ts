@@ -1,0 +1,223 @@
+// Ports of the HTTP API. `lib/http` never imports an adapter: the DynamoDB
+// store (lib/store), the SQS writes queue (lib/queue), the real discovery
+// (lib/carddav) and the in-memory fakes in test/http all implement these.
+// Every read and write of tenant data takes the tenant id: a record of another
+// tenant is simply not found.
+import type { Discovery } from '../carddav/types.ts';
+import type { Clock, ConnectionStatus, SyncSummary } from '../sync/ports.ts';
+import type { Contact, ContactPatch } from '../vcard/contact.ts';
+
+export type { Clock, ConnectionStatus, SyncSummary };
+
+// ---------------------------------------------------------------- API keys
+
+/** What a key may do. `connections:read` also covers reading write status. */
+export type ApiScope = 'connections:read' | 'connections:write' | 'contacts:write';
+
+export interface ApiKeyRecord {
+  tenantId: string;
+  keyId: string;
+  scopes: readonly ApiScope[];
+}
+
+export interface ApiKeys {
+  /** The key stored under this SHA-256 (hex, see hashApiKey); undefined for unknown or revoked keys. */
+  lookup(params: { keyHash: string }): Promise<ApiKeyRecord | undefined>;
+}
+
+// -------------------------------------------------------------- connections
+
+export type Provider = 'carddav';
+
+/** A connection as the API shows it. Never holds credentials. */
+export interface ConnectionInfo {
+  tenantId: string;
+  connectionId: string;
+  provider: Provider;
+  status: ConnectionStatus;
+  serverUrl: string;
+  addressBookUrl: string;
+  username: string;
+  intervalSeconds: number;
+  /** ISO times. */
+  createdAt: string;
+  updatedAt: string;
+  /** Epoch ms of the next scheduled sync, when one is scheduled. */
+  nextSyncAt?: number;
+  lastSync?: SyncSummary;
+}
+
+export interface NewConnection {
+  tenantId: string;
+  connectionId: string;
+  provider: Provider;
+  serverUrl: string;
+  addressBookUrl: string;
+  addMemberUrl?: string;
+  supportsSyncCollection: boolean;
+  discoveredAt: string;
+  username: string;
+  /** As the user gave it: the adapter encrypts it before it is stored, and never returns it. */
+  password: string;
+  intervalSeconds: number;
+  /** Epoch ms: when the first sync is due (now). */
+  nextSyncAt: number;
+  /** ISO time. */
+  createdAt: string;
+}
+
+export interface ConnectionPage {
+  items: ConnectionInfo[];
+  /** Opaque; absent on the last page. */
+  nextCursor?: string;
+}
+
+export interface Connections {
+  create(connection: NewConnection): Promise<ConnectionInfo>;
+  /** Undefined for an unknown id, another tenant's connection or a deleted one. */
+  get(params: { tenantId: string; connectionId: string }): Promise<ConnectionInfo | undefined>;
+  /** The tenant's connections, oldest first. A cursor the adapter did not issue is treated as the start. */
+  list(params: { tenantId: string; limit: number; cursor?: string }): Promise<ConnectionPage>;
+  /** Stops scheduled syncs (any live status becomes `paused`); undefined when not found. */
+  pause(params: { tenantId: string; connectionId: string; now: number }): Promise<ConnectionInfo | undefined>;
+  /** `paused` becomes `active` and is due now; other statuses are left as they are. Undefined when not found. */
+  resume(params: { tenantId: string; connectionId: string; now: number }): Promise<ConnectionInfo | undefined>;
+  /** Makes the connection due now, so the next dispatch picks it up. Undefined when not found. */
+  requestSync(params: { tenantId: string; connectionId: string; now: number }): Promise<ConnectionInfo | undefined>;
+  /** Stops syncing and forgets the connection's state (credentials, tokens, index). False when not found. */
+  delete(params: { tenantId: string; connectionId: string }): Promise<boolean>;
+}
+
+/**
+ * Discovery with basic credentials. The real one is
+ * `createCardDavClient({ auth: basicAuth(...) }).discover({ serverUrl })`; it
+ * throws lib/carddav errors (`Unauthorized` when the server refuses the
+ * credentials, `NetworkError` when it cannot be reached, ...). Its fetch should
+ * apply the same address rules as the API (ssrf.ts `checkAddress`) at connect
+ * time, so that a DNS answer that changes after the API's check is refused too.
+ */
+export type Discover = (params: { serverUrl: string; username: string; password: string }) => Promise<Discovery>;
+
+/** DNS: every address the hostname resolves to (A and AAAA). Throws or returns [] when it does not resolve. */
+export type ResolveHost = (hostname: string) => Promise<string[]>;
+
+// ------------------------------------------------------------------ writes
+
+export type WriteOperation = 'create' | 'update' | 'patch' | 'delete';
+export type WriteStatus = 'queued' | 'applying' | 'applied' | 'conflict' | 'failed';
+
+/** What the applier is asked to do; exactly one of vcard/contact for a create. */
+export type WriteRequest =
+  | { operation: 'create'; vcard: string; contact?: never }
+  | { operation: 'create'; contact: Contact; vcard?: never }
+  | { operation: 'update'; href: string; ifMatch: string; vcard: string }
+  | { operation: 'patch'; href: string; ifMatch?: string; patch: ContactPatch }
+  | { operation: 'delete'; href: string; ifMatch: string };
+
+export interface WriteRecord {
+  tenantId: string;
+  connectionId: string;
+  writeId: string;
+  request: WriteRequest;
+  status: WriteStatus;
+  /** The card's href: known from the start for update/patch/delete, after applying for a create. */
+  href?: string;
+  /** ETag after the write was applied. */
+  etag?: string;
+  uid?: string;
+  /** When status is `conflict`: the card as the server has it now. */
+  conflict?: { etag: string; vcard: string };
+  /** When status is `failed`. */
+  error?: { type: string; message: string };
+  /** ISO times. */
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Writes {
+  create(record: WriteRecord): Promise<void>;
+  /** Undefined for an unknown id or another tenant's write. */
+  get(params: { tenantId: string; writeId: string }): Promise<WriteRecord | undefined>;
+}
+
+export interface WriteQueue {
+  /** FIFO per connection (message group = connection id). */
+  enqueue(message: { tenantId: string; connectionId: string; writeId: string }): Promise<void>;
+}
+
+// ------------------------------------------------------------ idempotency
+
+export interface StoredResponse {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+export interface IdempotencyRecord {
+  tenantId: string;
+  key: string;
+  /** HMAC-SHA256 (SHA-256 without a secret), hex, of method, path, content type, If-Match and body. */
+  requestHash: string;
+  /** Epoch ms; the record counts as absent from then on (DynamoDB TTL deletes lazily). */
+  expiresAt: number;
+  /** The first answer; absent while the first request is still in flight. */
+  response?: StoredResponse;
+}
+
+export interface Idempotency {
+  /** The record, or undefined when there is none or it has expired at `now`. */
+  get(params: { tenantId: string; key: string; now: number }): Promise<IdempotencyRecord | undefined>;
+  /**
+   * Conditional create of the in-flight record (no record, or an expired one).
+   * False when another request holds the key: two concurrent requests with
+   * one key must not both run.
+   */
+  begin(record: Omit<IdempotencyRecord, 'response'>): Promise<boolean>;
+  /** Stores the first answer on the in-flight record. */
+  put(record: IdempotencyRecord & { response: StoredResponse }): Promise<void>;
+  /** Drops the in-flight record after a request that changed nothing (an error), so a retry may run. */
+  release(params: { tenantId: string; key: string }): Promise<void>;
+}
+
+// ------------------------------------------------------------- the rest
+
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** New ids (connection, write, and a request id for 500 problems). */
+export type NewId = (kind: 'connection' | 'write' | 'request') => string;
+
+export interface AppConfig {
+  /** Allows loopback CardDAV servers (http or https): the local stack and tests. Other private ranges stay refused. */
+  localMode: boolean;
+  /** Largest request body, in bytes (default 256 KiB). */
+  maxBodyBytes?: number;
+  /** Largest vCard or JSON contact, in bytes (default 128 KiB). */
+  maxVCardBytes?: number;
+  /** Sync interval of a new connection, in seconds (default 900). */
+  defaultIntervalSeconds?: number;
+  /**
+   * Key for the HMAC that fingerprints requests for Idempotency-Key. A plain
+   * SHA-256 of a POST /v1/connections body is an offline-guessable verifier of
+   * the password in it; keyed, the stored fingerprint is useless without the key.
+   * Unset: plain SHA-256 (local stack, tests).
+   */
+  requestHashSecret?: string;
+}
+
+export interface AppDeps {
+  apiKeys: ApiKeys;
+  connections: Connections;
+  discover: Discover;
+  resolveHost: ResolveHost;
+  writes: Writes;
+  writeQueue: WriteQueue;
+  idempotency: Idempotency;
+  clock: Clock;
+  newId: NewId;
+  logger: Logger;
+  config: AppConfig;
+}

@@ -1,0 +1,240 @@
+// RFC 9457 problem details. Every error the API answers with is an ApiError
+// subclass with a stable `type` URI; the app's error handler turns it into
+// `application/problem+json`. Anything else is a 500 with a generic body.
+
+export const PROBLEM_BASE = 'https://carddav-bridge.dev/problems/';
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** One offending input: a JSON pointer into the body, or a named parameter/header, or a vCard line. */
+export interface ProblemFieldError {
+  detail: string;
+  pointer?: string;
+  parameter?: string;
+  header?: string;
+  line?: number;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  errors?: ProblemFieldError[];
+  [extension: string]: unknown;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  /** Last segment of the type URI. */
+  readonly slug: string;
+  readonly title: string;
+  readonly errors: ProblemFieldError[] | undefined;
+  readonly headers: Record<string, string>;
+
+  constructor(params: {
+    status: number;
+    slug: string;
+    title: string;
+    detail: string;
+    errors?: ProblemFieldError[];
+    headers?: Record<string, string>;
+    cause?: unknown;
+  }) {
+    super(params.detail, params.cause === undefined ? undefined : { cause: params.cause });
+    this.name = new.target.name;
+    this.status = params.status;
+    this.slug = params.slug;
+    this.title = params.title;
+    this.errors = params.errors;
+    this.headers = params.headers ?? {};
+  }
+
+  get type(): string {
+    return PROBLEM_BASE + this.slug;
+  }
+
+  toProblem(instance: string): Problem {
+    const problem: Problem = { type: this.type, title: this.title, status: this.status, detail: this.message, instance };
+    if (this.errors !== undefined && this.errors.length > 0) problem.errors = this.errors;
+    return problem;
+  }
+}
+
+export class ValidationFailed extends ApiError {
+  constructor(detail: string, errors: ProblemFieldError[]) {
+    super({ status: 400, slug: 'validation', title: 'The request is not valid', detail, errors });
+  }
+}
+
+export class MalformedJson extends ApiError {
+  constructor(cause?: unknown) {
+    super({ status: 400, slug: 'malformed-json', title: 'The body is not valid JSON', detail: 'The request body could not be parsed as JSON.', cause });
+  }
+}
+
+export class InvalidVCard extends ApiError {
+  readonly line: number | undefined;
+  constructor(detail: string, params: { line?: number; cause?: unknown } = {}) {
+    super({
+      status: 400,
+      slug: 'invalid-vcard',
+      title: 'The body is not a valid vCard',
+      detail,
+      errors: [params.line === undefined ? { detail } : { detail, line: params.line }],
+      cause: params.cause,
+    });
+    this.line = params.line;
+  }
+}
+
+export class InvalidContactIdError extends ApiError {
+  constructor(detail: string, cause?: unknown) {
+    super({
+      status: 400,
+      slug: 'invalid-contact-id',
+      title: 'The contact id is not valid',
+      detail,
+      errors: [{ parameter: 'contactId', detail }],
+      cause,
+    });
+  }
+}
+
+export class Unauthenticated extends ApiError {
+  constructor(detail: string, presented: boolean) {
+    super({
+      status: 401,
+      slug: 'unauthenticated',
+      title: 'Authentication required',
+      detail,
+      headers: { 'WWW-Authenticate': presented ? 'Bearer realm="carddav-bridge", error="invalid_token"' : 'Bearer realm="carddav-bridge"' },
+    });
+  }
+}
+
+export class InsufficientScope extends ApiError {
+  constructor(scope: string) {
+    super({ status: 403, slug: 'insufficient-scope', title: 'The API key lacks a scope', detail: `This operation needs the "${scope}" scope.` });
+  }
+}
+
+export class NotFound extends ApiError {
+  constructor(detail: string) {
+    super({ status: 404, slug: 'not-found', title: 'Not found', detail });
+  }
+}
+
+export class ConnectionNotActive extends ApiError {
+  constructor(status: string) {
+    super({
+      status: 409,
+      slug: 'connection-not-active',
+      title: 'The connection is not active',
+      detail: `The connection is ${status}; resume it (or reconnect it) first.`,
+    });
+  }
+}
+
+export class IdempotencyKeyInUse extends ApiError {
+  constructor() {
+    super({
+      status: 409,
+      slug: 'idempotency-key-in-use',
+      title: 'A request with this Idempotency-Key is in progress',
+      detail: 'Another request with this Idempotency-Key has not finished yet; retry later.',
+      headers: { 'Retry-After': '1' },
+    });
+  }
+}
+
+export class PayloadTooLarge extends ApiError {
+  constructor(detail: string, slug: 'payload-too-large' | 'vcard-too-large' = 'payload-too-large') {
+    super({ status: 413, slug, title: slug === 'vcard-too-large' ? 'The vCard is too large' : 'The body is too large', detail });
+  }
+}
+
+export class UnsupportedMediaType extends ApiError {
+  constructor(accepted: readonly string[]) {
+    super({
+      status: 415,
+      slug: 'unsupported-media-type',
+      title: 'Unsupported Content-Type',
+      detail: `The body must be sent as ${accepted.join(' or ')}.`,
+      headers: { 'Accept-Post': accepted.join(', ') },
+    });
+  }
+}
+
+export class IdempotencyKeyReused extends ApiError {
+  constructor() {
+    super({
+      status: 422,
+      slug: 'idempotency-key-reused',
+      title: 'The Idempotency-Key was used for a different request',
+      detail: 'This Idempotency-Key was already used with another method, path or body within the last 24 hours.',
+    });
+  }
+}
+
+export class CredentialsRejected extends ApiError {
+  constructor(cause?: unknown) {
+    super({
+      status: 422,
+      slug: 'credentials-rejected',
+      title: 'The CardDAV server refused the credentials',
+      detail: 'The server answered 401 to the given username and password; no connection was created.',
+      errors: [{ pointer: '/password', detail: 'refused by the server' }],
+      cause,
+    });
+  }
+}
+
+export class UnsafeServerUrl extends ApiError {
+  constructor(detail: string, pointer = '/serverUrl') {
+    super({ status: 422, slug: 'unsafe-server-url', title: 'The server URL is not allowed', detail, errors: [{ pointer, detail }] });
+  }
+}
+
+export class DiscoveryFailed extends ApiError {
+  constructor(detail: string, cause?: unknown) {
+    super({ status: 422, slug: 'discovery-failed', title: 'No CardDAV address book was found', detail, cause });
+  }
+}
+
+export class PreconditionRequired extends ApiError {
+  constructor() {
+    super({
+      status: 428,
+      slug: 'precondition-required',
+      title: 'If-Match is required',
+      detail: 'Send the ETag of the card you last saw in If-Match (or `*` to overwrite whatever is there).',
+      errors: [{ header: 'If-Match', detail: 'required' }],
+    });
+  }
+}
+
+export class ServerUnreachable extends ApiError {
+  constructor(detail: string, cause?: unknown) {
+    super({ status: 502, slug: 'server-unreachable', title: 'The CardDAV server could not be reached', detail, cause });
+  }
+}
+
+/** The body of an unexpected error: nothing of the error itself, only an id to find it in the logs. */
+export function internalProblem(params: { instance: string; requestId: string }): Problem {
+  return {
+    type: `${PROBLEM_BASE}internal`,
+    title: 'Internal error',
+    status: 500,
+    detail: 'The request failed unexpectedly. It has been logged; quote the requestId when reporting it.',
+    instance: params.instance,
+    requestId: params.requestId,
+  };
+}
+
+export function problemResponse(problem: Problem, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(problem), {
+    status: problem.status,
+    headers: { ...headers, 'Content-Type': PROBLEM_CONTENT_TYPE },
+  });
+}

@@ -1,0 +1,299 @@
+// /v1/connections: create (discovery first), list, get, pause, resume, sync, delete.
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { AddressBook, Discovery } from '../../carddav/types.ts';
+import {
+  CardDavError,
+  NetworkError,
+  ServerError,
+  Throttled,
+  Unauthorized,
+} from '../../carddav/errors.ts';
+import { idempotent, requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
+import type { AppDeps, ConnectionInfo } from '../ports.ts';
+import {
+  ConnectionNotActive,
+  CredentialsRejected,
+  DiscoveryFailed,
+  NotFound,
+  ServerUnreachable,
+  UnsafeServerUrl,
+} from '../problems.ts';
+import {
+  ConnectionListSchema,
+  ConnectionParams,
+  ConnectionSchema,
+  CreateConnectionSchema,
+  ListQuery,
+  SyncRequestedSchema,
+  WriteHeaders,
+} from '../schemas.ts';
+import { assertSafeUrl } from '../ssrf.ts';
+import { errorResponses, jsonContent, SECURED } from './openapi.ts';
+
+const DEFAULT_INTERVAL_SECONDS = 900;
+const DEFAULT_PAGE = 50;
+
+export function connectionView(c: ConnectionInfo) {
+  return {
+    id: c.connectionId,
+    provider: c.provider,
+    status: c.status,
+    serverUrl: c.serverUrl,
+    addressBookUrl: c.addressBookUrl,
+    username: c.username,
+    intervalSeconds: c.intervalSeconds,
+    createdAt: c.createdAt,
+    updatedAt: c.updatedAt,
+    ...(c.nextSyncAt === undefined ? {} : { nextSyncAt: new Date(c.nextSyncAt).toISOString() }),
+    ...(c.lastSync === undefined
+      ? {}
+      : {
+          lastSync: {
+            at: new Date(c.lastSync.at).toISOString(),
+            outcome: c.lastSync.outcome,
+            events: c.lastSync.events,
+            ...(c.lastSync.error === undefined ? {} : { error: c.lastSync.error }),
+          },
+        }),
+  };
+}
+
+/** The tenant's live connection, or 404: another tenant's connection is simply not found. */
+export async function findConnection(deps: AppDeps, params: { tenantId: string; connectionId: string }): Promise<ConnectionInfo> {
+  const connection = await deps.connections.get(params);
+  if (connection === undefined || connection.tenantId !== params.tenantId || connection.status === 'deleted') throw new NotFound(`No connection ${params.connectionId}.`);
+  return connection;
+}
+
+function discoveryProblem(error: unknown): Error {
+  if (error instanceof Unauthorized) return new CredentialsRejected(error);
+  if (error instanceof NetworkError) return new ServerUnreachable('The CardDAV server could not be reached.', error);
+  if (error instanceof Throttled) return new ServerUnreachable('The CardDAV server is limiting requests; retry later.', error);
+  if (error instanceof ServerError) {
+    return new ServerUnreachable(`The CardDAV server failed${error.status === undefined ? '' : ` with ${error.status}`}.`, error);
+  }
+  if (error instanceof CardDavError) {
+    return new DiscoveryFailed(
+      `Discovery found no CardDAV address book at this URL${error.status === undefined ? '' : ` (the server answered ${error.status})`}.`,
+      error,
+    );
+  }
+  return error instanceof Error ? error : new Error('discovery failed', { cause: error });
+}
+
+/** Trailing slashes and percent-encoding differ between what users type and what servers report. */
+function sameCollection(a: URL, b: URL): boolean {
+  const norm = (u: URL) => {
+    let path: string;
+    try {
+      path = decodeURIComponent(u.pathname);
+    } catch {
+      path = u.pathname;
+    }
+    return `${u.origin}${path.endsWith('/') ? path : `${path}/`}`;
+  };
+  return norm(a) === norm(b);
+}
+
+function pickAddressBook(discovery: Discovery, requested: URL | undefined): { book: AddressBook; url: URL } {
+  const books = discovery.addressBooks.map((book) => ({ book, url: new URL(book.url, discovery.contextUrl) }));
+  if (requested === undefined) {
+    const first = books[0];
+    if (first === undefined) throw new DiscoveryFailed('The server has no address book for this account.');
+    return first;
+  }
+  const match = books.find((b) => sameCollection(b.url, requested));
+  if (match === undefined) {
+    throw new DiscoveryFailed(
+      `The server has no address book at ${requested.href}; it has ${books.length === 0 ? 'none' : books.map((b) => b.url.href).join(', ')}.`,
+    );
+  }
+  return match;
+}
+
+export function registerConnectionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  const read = requireScope('connections:read');
+  const write = requireScope('connections:write');
+  const once = idempotent(deps);
+  const iso = () => new Date(deps.clock.now()).toISOString();
+
+  const createConnection = createRoute({
+    method: 'post',
+    path: '/v1/connections',
+    middleware: [write, once, requireMediaType(['application/json'])] as const,
+    tags: ['connections'],
+    summary: 'Connect an address book',
+    description:
+      'Runs CardDAV discovery with the given credentials before answering: a refused password is a 422 `credentials-rejected` and no connection is created. The password is stored encrypted and never returned.',
+    security: SECURED,
+    request: { headers: WriteHeaders, body: { required: true, content: jsonContent(CreateConnectionSchema) } },
+    responses: {
+      201: { description: 'Connected; the first sync is due now.', content: jsonContent(ConnectionSchema) },
+      ...errorResponses(400, 401, 403, 409, 413, 415, 422, 502),
+    },
+  });
+
+  const listConnections = createRoute({
+    method: 'get',
+    path: '/v1/connections',
+    middleware: [read] as const,
+    tags: ['connections'],
+    summary: "The tenant's connections",
+    security: SECURED,
+    request: { query: ListQuery },
+    responses: { 200: { description: 'One page, oldest first.', content: jsonContent(ConnectionListSchema) }, ...errorResponses(400, 401, 403) },
+  });
+
+  const getConnection = createRoute({
+    method: 'get',
+    path: '/v1/connections/{id}',
+    middleware: [read] as const,
+    tags: ['connections'],
+    summary: 'One connection',
+    security: SECURED,
+    request: { params: ConnectionParams },
+    responses: { 200: { description: 'The connection.', content: jsonContent(ConnectionSchema) }, ...errorResponses(400, 401, 403, 404) },
+  });
+
+  const connectionAction = (action: 'pause' | 'resume', summary: string) =>
+    createRoute({
+      method: 'post',
+      path: `/v1/connections/{id}/${action}`,
+      middleware: [write, once] as const,
+      tags: ['connections'],
+      summary,
+      security: SECURED,
+      request: { params: ConnectionParams, headers: WriteHeaders },
+      responses: { 200: { description: 'The connection now.', content: jsonContent(ConnectionSchema) }, ...errorResponses(400, 401, 403, 404, 409, 422) },
+    });
+
+  const pauseConnection = connectionAction('pause', 'Stop scheduled syncs');
+  const resumeConnection = connectionAction('resume', 'Resume scheduled syncs (a sync is due at once)');
+
+  const syncConnection = createRoute({
+    method: 'post',
+    path: '/v1/connections/{id}/sync',
+    middleware: [write, once] as const,
+    tags: ['connections'],
+    summary: 'Ask for a sync now',
+    description: 'The connection becomes due at once; the next dispatch (within a minute) runs it.',
+    security: SECURED,
+    request: { params: ConnectionParams, headers: WriteHeaders },
+    responses: {
+      202: { description: 'Sync requested.', content: jsonContent(SyncRequestedSchema) },
+      ...errorResponses(400, 401, 403, 404, 409, 422),
+    },
+  });
+
+  const deleteConnection = createRoute({
+    method: 'delete',
+    path: '/v1/connections/{id}',
+    middleware: [write, once] as const,
+    tags: ['connections'],
+    summary: 'Disconnect',
+    description: 'Stops syncing and forgets the connection: credentials, sync state and contact index.',
+    security: SECURED,
+    request: { params: ConnectionParams, headers: WriteHeaders },
+    responses: { 204: { description: 'Deleted.' }, ...errorResponses(400, 401, 403, 404, 409, 422) },
+  });
+
+  app.openapi(createConnection, async (c) => {
+    const { tenantId } = c.get('auth');
+    const body = c.req.valid('json');
+    const { localMode } = deps.config;
+    await assertSafeUrl({ url: body.serverUrl, resolveHost: deps.resolveHost, localMode });
+
+    let requested: URL | undefined;
+    if (body.addressBookUrl !== undefined) {
+      try {
+        requested = new URL(body.addressBookUrl, body.serverUrl);
+      } catch {
+        throw new UnsafeServerUrl('not a URL or absolute path', '/addressBookUrl');
+      }
+      if (requested.origin !== new URL(body.serverUrl).origin) {
+        await assertSafeUrl({ url: requested.href, resolveHost: deps.resolveHost, localMode, pointer: '/addressBookUrl' });
+      }
+    }
+
+    let discovery: Discovery;
+    try {
+      discovery = await deps.discover({ serverUrl: body.serverUrl, username: body.username, password: body.password });
+    } catch (error) {
+      throw discoveryProblem(error);
+    }
+    const { book, url } = pickAddressBook(discovery, requested);
+    // Discovery follows redirects: where it landed must obey the same rules as what the user typed.
+    const checked = new Set([new URL(body.serverUrl).host]);
+    const addMemberUrl = book.addMemberUrl === undefined ? undefined : new URL(book.addMemberUrl, url);
+    for (const target of [url, addMemberUrl]) {
+      if (target === undefined || checked.has(target.host)) continue;
+      await assertSafeUrl({ url: target.href, resolveHost: deps.resolveHost, localMode, pointer: '/addressBookUrl' });
+      checked.add(target.host);
+    }
+
+    const now = deps.clock.now();
+    const connection = await deps.connections.create({
+      tenantId,
+      connectionId: deps.newId('connection'),
+      provider: 'carddav',
+      serverUrl: body.serverUrl,
+      addressBookUrl: url.href,
+      ...(addMemberUrl === undefined ? {} : { addMemberUrl: addMemberUrl.href }),
+      supportsSyncCollection: book.supportsSyncCollection,
+      discoveredAt: discovery.discoveredAt,
+      username: body.username,
+      password: body.password,
+      intervalSeconds: deps.config.defaultIntervalSeconds ?? DEFAULT_INTERVAL_SECONDS,
+      nextSyncAt: now,
+      createdAt: new Date(now).toISOString(),
+    });
+    return c.json(connectionView(connection), 201, { Location: `/v1/connections/${connection.connectionId}` });
+  });
+
+  app.openapi(listConnections, async (c) => {
+    const { tenantId } = c.get('auth');
+    const { limit, cursor } = c.req.valid('query');
+    const page = await deps.connections.list({ tenantId, limit: limit ?? DEFAULT_PAGE, ...(cursor === undefined ? {} : { cursor }) });
+    const items = page.items.filter((item) => item.tenantId === tenantId && item.status !== 'deleted').map(connectionView);
+    return c.json({ items, ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) }, 200);
+  });
+
+  app.openapi(getConnection, async (c) => {
+    const { tenantId } = c.get('auth');
+    const connection = await findConnection(deps, { tenantId, connectionId: c.req.valid('param').id });
+    return c.json(connectionView(connection), 200);
+  });
+
+  for (const [route, act] of [
+    [pauseConnection, 'pause'],
+    [resumeConnection, 'resume'],
+  ] as const) {
+    app.openapi(route, async (c) => {
+      const { tenantId } = c.get('auth');
+      const connectionId = c.req.valid('param').id;
+      await findConnection(deps, { tenantId, connectionId });
+      const updated = await deps.connections[act]({ tenantId, connectionId, now: deps.clock.now() });
+      if (updated === undefined || updated.status === 'deleted') throw new NotFound(`No connection ${connectionId}.`);
+      return c.json(connectionView(updated), 200);
+    });
+  }
+
+  app.openapi(syncConnection, async (c) => {
+    const { tenantId } = c.get('auth');
+    const connectionId = c.req.valid('param').id;
+    const connection = await findConnection(deps, { tenantId, connectionId });
+    if (connection.status !== 'active' && connection.status !== 'failing') throw new ConnectionNotActive(connection.status);
+    const requestedAt = iso();
+    const updated = await deps.connections.requestSync({ tenantId, connectionId, now: deps.clock.now() });
+    if (updated === undefined) throw new NotFound(`No connection ${connectionId}.`);
+    return c.json({ connectionId, status: 'sync_requested' as const, requestedAt }, 202);
+  });
+
+  app.openapi(deleteConnection, async (c) => {
+    const { tenantId } = c.get('auth');
+    const connectionId = c.req.valid('param').id;
+    await findConnection(deps, { tenantId, connectionId });
+    if (!(await deps.connections.delete({ tenantId, connectionId }))) throw new NotFound(`No connection ${connectionId}.`);
+    return c.body(null, 204);
+  });
+}

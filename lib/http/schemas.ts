@@ -1,0 +1,335 @@
+// The API's zod schemas: they validate requests and generate the OpenAPI
+// document. Request objects are strict (unknown fields are rejected) and every
+// string and array is bounded.
+import { z } from '@hono/zod-openapi';
+import type { Contact, ContactPatch } from '../vcard/contact.ts';
+
+// C0 controls other than tab, LF and CR, and DEL: nothing a vCard line may carry raw.
+const NO_CONTROL = /^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]*$/;
+const SINGLE_LINE = /^[^\u0000-\u001F\u007F]*$/;
+
+const text = (max: number) => z.string().max(max).regex(NO_CONTROL, 'must not contain control characters');
+const line = (max: number) => z.string().max(max).regex(SINGLE_LINE, 'must be one line without control characters');
+const nonEmptyLine = (max: number) => line(max).min(1);
+
+/** Whole-object rules run only on an otherwise valid object: an unknown field should not also read as "empty". */
+const onlyWhenValid = (payload: { issues: readonly unknown[] }) => payload.issues.length === 0;
+
+const SHORT = 256;
+const VALUE = 1024;
+const LONG = 65_536;
+/** Inline photo data; the whole contact is bounded by maxVCardBytes as well. */
+const PHOTO = 131_072;
+const MANY = 50;
+
+const TypeToken = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9-]*$/, 'must be a lower-case token such as home, work, cell')
+  .openapi({ description: 'The first TYPE value, lower-cased: home, work, cell, fax, ...', example: 'work' });
+
+const LabeledSchema = z
+  .strictObject({
+    value: nonEmptyLine(VALUE),
+    type: TypeToken.optional(),
+    label: nonEmptyLine(SHORT).optional().openapi({ description: 'A custom label (itemN.X-ABLabel).' }),
+    pref: z.boolean().optional(),
+  })
+  .openapi('Labeled');
+
+const ContactNameSchema = z
+  .strictObject({
+    family: line(SHORT).optional(),
+    given: line(SHORT).optional(),
+    additional: line(SHORT).optional(),
+    prefix: line(SHORT).optional(),
+    suffix: line(SHORT).optional(),
+  })
+  .openapi('ContactName');
+
+const ContactAddressSchema = z
+  .strictObject({
+    type: TypeToken.optional(),
+    label: nonEmptyLine(SHORT).optional(),
+    pref: z.boolean().optional(),
+    poBox: line(SHORT).optional(),
+    extended: line(VALUE).optional(),
+    street: text(VALUE).optional(),
+    locality: line(SHORT).optional(),
+    region: line(SHORT).optional(),
+    postalCode: line(64).optional(),
+    country: line(SHORT).optional(),
+  })
+  .openapi('ContactAddress');
+
+const ContactImSchema = z
+  .strictObject({
+    value: nonEmptyLine(VALUE),
+    type: TypeToken.optional(),
+    label: nonEmptyLine(SHORT).optional(),
+    pref: z.boolean().optional(),
+    service: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be a lower-case service name such as skype')
+      .optional(),
+  })
+  .openapi('ContactIm');
+
+const ContactPhotoSchema = z
+  .strictObject({
+    uri: z
+      .string()
+      .max(PHOTO)
+      .regex(/^(https?:\/\/|data:)[^\s]*$/, 'must be an http(s) or data: URI (lower-case scheme)')
+      .optional(),
+    data: z
+      .string()
+      .min(1)
+      .max(PHOTO)
+      .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64 without line breaks')
+      .optional(),
+    mediaType: z
+      .string()
+      .max(128)
+      .regex(/^[A-Za-z]+\/[A-Za-z0-9.+-]+$/, 'must be a media type such as image/jpeg')
+      .optional(),
+  })
+  .refine((p) => (p.uri === undefined) !== (p.data === undefined), { message: 'exactly one of uri and data is required' })
+  .openapi('ContactPhoto');
+
+function daysInMonth(month: number, year: number | undefined): number {
+  if (month === 2) return year === undefined || (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+const BirthdaySchema = z
+  .strictObject({
+    year: z.number().int().min(1).max(9999).optional().openapi({ description: 'Absent when the birthday has no year.' }),
+    month: z.number().int().min(1).max(12),
+    day: z.number().int().min(1).max(31),
+  })
+  .superRefine((b, ctx) => {
+    if (b.day > daysInMonth(b.month, b.year)) {
+      ctx.addIssue({ code: 'custom', path: ['day'], message: `there is no day ${b.day} in month ${b.month}` });
+    }
+  })
+  .openapi('Birthday');
+
+const OrganizationSchema = z.strictObject({
+  name: line(SHORT).optional(),
+  units: z.array(line(SHORT)).max(10).optional(),
+});
+
+const contactFields = {
+  fullName: nonEmptyLine(SHORT).optional(),
+  name: ContactNameSchema.optional(),
+  nickname: nonEmptyLine(SHORT).optional(),
+  emails: z.array(LabeledSchema).max(MANY).optional(),
+  phones: z.array(LabeledSchema).max(MANY).optional(),
+  addresses: z.array(ContactAddressSchema).max(20).optional(),
+  organization: OrganizationSchema.optional(),
+  title: nonEmptyLine(SHORT).optional(),
+  role: nonEmptyLine(SHORT).optional(),
+  note: text(LONG).optional(),
+  birthday: BirthdaySchema.optional(),
+  urls: z.array(LabeledSchema).max(MANY).optional(),
+  ims: z.array(ContactImSchema).max(MANY).optional(),
+  photo: ContactPhotoSchema.optional(),
+  categories: z.array(nonEmptyLine(SHORT)).max(MANY).optional(),
+};
+
+export const ContactSchema = z
+  .strictObject({
+    uid: nonEmptyLine(SHORT).optional().openapi({ description: 'UID of the new card; the bridge makes one when absent.' }),
+    ...contactFields,
+    revision: nonEmptyLine(64).optional().openapi({ description: 'REV as the card has it.' }),
+  })
+  .refine(
+    (c) =>
+      c.fullName !== undefined ||
+      (c.name !== undefined && Object.values(c.name).some((v) => v !== undefined && v !== '')) ||
+      c.nickname !== undefined ||
+      c.organization?.name !== undefined ||
+      (c.emails?.length ?? 0) > 0 ||
+      (c.phones?.length ?? 0) > 0,
+    { message: 'a contact needs at least one of fullName, name, nickname, organization.name, emails, phones', when: onlyWhenValid },
+  )
+  .openapi('Contact', { description: 'The normalized contact (lib/vcard/contact.ts). Unknown fields are rejected.' });
+
+// A union with null rather than .nullable(): the generator renders a nullable $ref as an unsatisfiable allOf.
+const patchFields = Object.fromEntries(Object.entries(contactFields).map(([k, schema]) => [k, z.union([schema.unwrap(), z.null()]).optional()])) as {
+  [K in keyof typeof contactFields]: z.ZodOptional<z.ZodUnion<[ReturnType<(typeof contactFields)[K]['unwrap']>, z.ZodNull]>>;
+};
+
+export const ContactPatchSchema = z
+  .strictObject(patchFields)
+  .refine((p) => Object.keys(p).length > 0, { message: 'name at least one field to change', when: onlyWhenValid })
+  .openapi('ContactPatch', {
+    description:
+      'The fields to change. A field present replaces that field wholesale; `null` removes it; a field absent is left exactly as it was. `uid` and `revision` cannot be patched.',
+  });
+
+// Compile-time proof that the schemas mirror lib/vcard/contact.ts: a drift in either fails `tsc`.
+// Strict identity (the usual conditional-type trick): mutual assignability alone would miss an added or dropped optional field.
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+export const CONTACT_SCHEMA_MIRRORS_TYPE: Same<z.infer<typeof ContactSchema>, Contact> = true;
+export const PATCH_SCHEMA_MIRRORS_TYPE: Same<z.infer<typeof ContactPatchSchema>, ContactPatch> = true;
+
+// ------------------------------------------------------------ connections
+
+export const CreateConnectionSchema = z
+  .strictObject({
+    provider: z.literal('carddav'),
+    serverUrl: z
+      .url({ protocol: /^https?$/, message: 'must be an absolute https URL' })
+      .max(2048)
+      .openapi({ description: 'https only; its host must resolve to public addresses.', example: 'https://dav.example.com/' }),
+    username: nonEmptyLine(SHORT),
+    password: z.string().min(1).max(1024).regex(SINGLE_LINE, 'must be one line without control characters').openapi({ format: 'password', writeOnly: true }),
+    addressBookUrl: line(2048)
+      .min(1)
+      .optional()
+      .openapi({ description: 'The address book to sync, as an absolute URL on the same server or an absolute path; default: the first one discovery finds.' }),
+  })
+  .openapi('CreateConnection');
+
+const ConnectionStatusSchema = z.enum(['active', 'paused', 'reauth_required', 'failing', 'deleted']);
+
+export const ConnectionSchema = z
+  .object({
+    id: z.string(),
+    provider: z.literal('carddav'),
+    status: ConnectionStatusSchema,
+    serverUrl: z.string(),
+    addressBookUrl: z.string(),
+    username: z.string(),
+    intervalSeconds: z.number().int().openapi({ description: 'Seconds between scheduled syncs.' }),
+    createdAt: z.string().openapi({ format: 'date-time' }),
+    updatedAt: z.string().openapi({ format: 'date-time' }),
+    nextSyncAt: z.string().optional().openapi({ format: 'date-time' }),
+    lastSync: z
+      .object({
+        at: z.string().openapi({ format: 'date-time' }),
+        outcome: z.enum(['ok', 'failed', 'busy']),
+        events: z.number().int(),
+        error: z.string().optional(),
+      })
+      .optional(),
+  })
+  .openapi('Connection');
+
+export const ConnectionListSchema = z
+  .object({
+    items: z.array(ConnectionSchema),
+    nextCursor: z.string().optional().openapi({ description: 'Pass as `cursor` for the next page; absent on the last page.' }),
+  })
+  .openapi('ConnectionList');
+
+export const SyncRequestedSchema = z
+  .object({ connectionId: z.string(), status: z.literal('sync_requested'), requestedAt: z.string().openapi({ format: 'date-time' }) })
+  .openapi('SyncRequested');
+
+// ------------------------------------------------------------------ writes
+
+export const WriteAcceptedSchema = z
+  .object({ writeId: z.string(), status: z.literal('queued') })
+  .openapi('WriteAccepted');
+
+export const WriteSchema = z
+  .object({
+    writeId: z.string(),
+    connectionId: z.string(),
+    operation: z.enum(['create', 'update', 'patch', 'delete']),
+    status: z.enum(['queued', 'applying', 'applied', 'conflict', 'failed']),
+    href: z.string().optional(),
+    etag: z.string().optional(),
+    contactId: z.string().optional(),
+    uid: z.string().optional(),
+    conflict: z.object({ etag: z.string(), vcard: z.string() }).optional().openapi({ description: 'The card as the server has it now.' }),
+    error: z.object({ type: z.string(), message: z.string() }).optional(),
+    createdAt: z.string().openapi({ format: 'date-time' }),
+    updatedAt: z.string().openapi({ format: 'date-time' }),
+  })
+  .openapi('Write');
+
+// ---------------------------------------------------------------- problems
+
+export const ProblemSchema = z
+  .object({
+    type: z.string().openapi({ format: 'uri', example: 'https://carddav-bridge.dev/problems/validation' }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    errors: z
+      .array(
+        z.object({
+          detail: z.string(),
+          pointer: z.string().optional().openapi({ description: 'JSON pointer (RFC 6901) into the request body.' }),
+          parameter: z.string().optional(),
+          header: z.string().optional(),
+          line: z.number().int().optional().openapi({ description: '1-based line of the vCard.' }),
+        }),
+      )
+      .optional(),
+    requestId: z.string().optional().openapi({ description: 'On 500 problems: the id under which the error was logged.' }),
+  })
+  .openapi('Problem', { description: 'RFC 9457 problem details.' });
+
+// ------------------------------------------------------------ parameters
+
+const ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export const CONTACT_ID_DESCRIPTION =
+  "A contact's id is its card's href (an absolute path on the CardDAV server, as in events' `href`) made URL-safe: " +
+  'base64url without padding (RFC 4648 §5) of the href\'s UTF-8 bytes. Example: `/carddav/v1/principals/u/lists/default/c1` is ' +
+  '`L2NhcmRkYXYvdjEvcHJpbmNpcGFscy91L2xpc3RzL2RlZmF1bHQvYzE`. Events carry it as `contactId`. An id that does not decode to an absolute path is a 400.';
+
+export const ConnectionParams = z.object({
+  id: z.string().regex(ID, 'not a connection id').openapi({ param: { name: 'id', in: 'path' }, example: 'con_01HZX' }),
+});
+
+export const ContactParams = ConnectionParams.extend({
+  contactId: z
+    .string()
+    .min(1)
+    .max(8192)
+    .openapi({ param: { name: 'contactId', in: 'path', description: CONTACT_ID_DESCRIPTION }, example: 'L2NhcmRkYXYvdjEvcHJpbmNpcGFscy91L2xpc3RzL2RlZmF1bHQvYzE' }),
+});
+
+export const WriteParams = z.object({
+  writeId: z.string().regex(ID, 'not a write id').openapi({ param: { name: 'writeId', in: 'path' }, example: 'wr_01HZX' }),
+});
+
+export const ListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).optional().openapi({ param: { name: 'limit', in: 'query' }, example: 50 }),
+  cursor: z.string().min(1).max(2048).optional().openapi({ param: { name: 'cursor', in: 'query' } }),
+});
+
+const IdempotencyKeyHeader = z
+  .string()
+  .min(1)
+  .max(255)
+  .optional()
+  .openapi({
+    param: {
+      name: 'idempotency-key',
+      in: 'header',
+      description:
+        'Makes the request safe to retry: a repeat with the same key and the same request within 24 hours gets the first answer again, and nothing is done twice. The same key with another request is a 422.',
+    },
+    example: '5f1c2b8e-4a9d-4c1e-9b7a-2d3f4e5a6b7c',
+  });
+
+const IfMatchRequired = z
+  .string()
+  .min(1)
+  .max(512)
+  .openapi({ param: { name: 'if-match', in: 'header', description: 'The ETag of the card as you last saw it, or `*`. Missing: 428.' }, example: '"3f2a-1"' });
+
+export const WriteHeaders = z.object({ 'idempotency-key': IdempotencyKeyHeader });
+export const IfMatchWriteHeaders = z.object({ 'idempotency-key': IdempotencyKeyHeader, 'if-match': IfMatchRequired });
+export const OptionalIfMatchWriteHeaders = z.object({ 'idempotency-key': IdempotencyKeyHeader, 'if-match': IfMatchRequired.optional() });

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { harness, jsonOf, problemOf } from './fakes.ts';
+
+interface OpenApiDoc {
+  openapi: string;
+  info: { title: string; version: string; description?: string };
+  paths: Record<string, Record<string, { security?: unknown[]; parameters?: { name: string; in: string; description?: string; required?: boolean }[]; responses: Record<string, { content?: Record<string, unknown> }>; requestBody?: { content: Record<string, unknown> } }>>;
+  components: { securitySchemes: Record<string, { type: string; scheme: string }>; schemas: Record<string, { properties?: Record<string, unknown>; additionalProperties?: unknown }> };
+  security: Record<string, unknown[]>[];
+}
+
+describe('/openapi.json', () => {
+  it('is an OpenAPI 3.1 document with every route, the bearer scheme and the problem schema', async () => {
+    const h = harness();
+    const res = await h.call('/openapi.json', { key: null });
+    expect(res.status).toBe(200);
+    const doc = JSON.parse(await res.text()) as OpenApiDoc;
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.info.title).toBe('carddav-bridge API');
+
+    const operations = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`));
+    expect(operations.sort()).toEqual(
+      [
+        'GET /healthz',
+        'GET /v1/connections',
+        'POST /v1/connections',
+        'GET /v1/connections/{id}',
+        'DELETE /v1/connections/{id}',
+        'POST /v1/connections/{id}/pause',
+        'POST /v1/connections/{id}/resume',
+        'POST /v1/connections/{id}/sync',
+        'POST /v1/connections/{id}/contacts',
+        'PUT /v1/connections/{id}/contacts/{contactId}',
+        'PATCH /v1/connections/{id}/contacts/{contactId}',
+        'DELETE /v1/connections/{id}/contacts/{contactId}',
+        'GET /v1/writes/{writeId}',
+      ].sort(),
+    );
+
+    expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(doc.security).toEqual([{ bearerAuth: [] }]);
+    expect(doc.paths['/v1/connections']?.post?.security).toEqual([{ bearerAuth: [] }]);
+    expect(doc.paths['/healthz']?.get?.security).toEqual([]);
+
+    expect(Object.keys(doc.components.schemas.Problem?.properties ?? {})).toEqual(
+      expect.arrayContaining(['type', 'title', 'status', 'detail', 'instance', 'errors']),
+    );
+    expect(doc.paths['/v1/connections']?.post?.responses['422']?.content).toHaveProperty(['application/problem+json']);
+
+    // The contact id encoding is described where the parameter is.
+    const contactId = doc.paths['/v1/connections/{id}/contacts/{contactId}']?.put?.parameters?.find((p) => p.name === 'contactId');
+    expect(contactId?.in).toBe('path');
+    expect(contactId?.description).toMatch(/base64url/);
+    expect(doc.info.description).toMatch(/base64url/);
+
+    // Request bodies: both media types for a create; unknown fields rejected in the schema.
+    expect(Object.keys(doc.paths['/v1/connections/{id}/contacts']?.post?.requestBody?.content ?? {}).sort()).toEqual(['application/json', 'text/vcard']);
+    expect(doc.components.schemas.Contact?.additionalProperties).toBe(false);
+    const ifMatch = doc.paths['/v1/connections/{id}/contacts/{contactId}']?.delete?.parameters?.find((p) => p.name === 'if-match');
+    expect(ifMatch?.required).toBe(true);
+  });
+});
+
+describe('meta routes and errors', () => {
+  it('GET /healthz is 200 without a key', async () => {
+    const h = harness();
+    const res = await h.call('/healthz', { key: null });
+    expect(res.status).toBe(200);
+    expect(await jsonOf(res)).toEqual({ status: 'ok' });
+  });
+
+  it('GET /docs serves the reference page pointing at /openapi.json', async () => {
+    const h = harness();
+    const res = await h.call('/docs', { key: null });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await res.text()).toContain('/openapi.json');
+  });
+
+  it('an unknown route is a 404 problem', async () => {
+    const h = harness();
+    const res = await h.call('/nothing', { key: null });
+    expect(res.status).toBe(404);
+    expect((await problemOf(res)).type).toBe('https://carddav-bridge.dev/problems/not-found');
+  });
+
+  it('an unexpected error is a generic 500 problem; the error goes to the logger only', async () => {
+    const h = harness();
+    const failure = new Error('dynamodb exploded at secret-table-name');
+    h.connections.list = async () => {
+      throw failure;
+    };
+    const res = await h.call('/v1/connections');
+    expect(res.status).toBe(500);
+    const text = await res.text();
+    expect(text).not.toContain('exploded');
+    expect(text).not.toContain('secret-table-name');
+    expect(text).not.toMatch(/at .*\.ts/);
+    const problem = JSON.parse(text);
+    expect(problem).toEqual({
+      type: 'https://carddav-bridge.dev/problems/internal',
+      title: 'Internal error',
+      status: 500,
+      detail: expect.any(String),
+      instance: '/v1/connections',
+      requestId: 'req_0001',
+    });
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(h.logger.entries).toEqual([
+      { level: 'error', message: 'unhandled error', fields: expect.objectContaining({ requestId: 'req_0001', error: failure }) },
+    ]);
+  });
+
+  it('a failing queue is a 500 and leaves the Idempotency-Key free for a retry', async () => {
+    const h = harness();
+    const created = await h.call('/v1/connections', { method: 'POST', json: { provider: 'carddav', serverUrl: 'https://dav.example.com/', username: 'ada', password: 's3cret-app-password' } });
+    const { id } = await jsonOf(created);
+    const enqueue = h.queue.enqueue.bind(h.queue);
+    h.queue.enqueue = async () => {
+      throw new Error('sqs down');
+    };
+    const body = { fullName: 'Ada' };
+    const failed = await h.call(`/v1/connections/${id}/contacts`, { method: 'POST', json: body, headers: { 'Idempotency-Key': 'retry-me' } });
+    expect(failed.status).toBe(500);
+    h.queue.enqueue = enqueue;
+    const retried = await h.call(`/v1/connections/${id}/contacts`, { method: 'POST', json: body, headers: { 'Idempotency-Key': 'retry-me' } });
+    expect(retried.status).toBe(202);
+    expect(h.queue.messages).toHaveLength(1);
+  });
+});
