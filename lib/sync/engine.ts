@@ -472,9 +472,8 @@ async function processRemovals(run: Run, candidates: string[], index: Map<string
         href: entry.href,
         etag: entry.etag,
         uid: entry.uid,
-        // The bridge cannot tell its own delete from the server's: the
-        // applier reports its deletes as write.applied.
-        origin: { kind: 'remote' },
+        // The applier marks the row of a card it deleted (lib/writes).
+        origin: entry.lastWrite?.deleted === true ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' },
       }),
     );
     await p.feed.publish(events);

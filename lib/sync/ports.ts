@@ -48,8 +48,11 @@ export interface IndexEntry {
   etag?: string;
   uid?: string;
   contentHash?: string;
-  /** The ETag the bridge's own last write produced, and that write's id: the echo marker. */
-  lastWrite?: { writeId: string; etag: string };
+  /**
+   * The ETag the bridge's own last write produced, and that write's id: the echo marker.
+   * `deleted`: that write deleted the card (etag ''), so its removal is the bridge's echo too.
+   */
+  lastWrite?: { writeId: string; etag: string; deleted?: boolean };
 }
 
 export interface Store {

@@ -1,0 +1,555 @@
+// The write applier: one queued write, applied to the CardDAV server without
+// ever overwriting a change the caller did not see (DESIGN.md "Writes").
+//
+// Order of effects: mark the record applying; check and write on the server;
+// mark the index row with the ETag the write produced (the echo marker, so the
+// next sync reports the change with origin = this write); finish the record;
+// publish write.*. A redelivery of a finished write re-publishes the same
+// event (built from the record alone, same id) and touches nothing else.
+//
+// A delivery that dies after the server write: the redelivery (attempts > 0)
+// first looks for its own echo marker on the card's index row and, if it is
+// there, finishes without writing again. Creates by PUT use a name derived
+// from the write id, so a repeated PUT `If-None-Match: *` finds its own card.
+// What stays open: a death between the server write and the echo marker, or
+// a POST create (the server picks the name) whose delivery dies before it
+// finishes. An update or delete repeated then ends `conflict` (its own write
+// moved the ETag: never an overwrite); a patch lands again (same fields, same
+// values); a POST create can create the card twice.
+//
+// Google ignores If-Match at times and answers a stale one with 400, so every
+// update and delete first checks the current ETag itself, then writes with
+// `If-Match: <that etag>`. On a server that ignores If-Match, a change landing
+// between that check and the write is overwritten: the window is one round
+// trip wide, and no client can close it.
+import { createHash } from 'node:crypto';
+import { normalizeHref } from '../carddav/href.ts';
+import {
+  CardDavError,
+  NetworkError,
+  NotFound,
+  PreconditionFailed,
+  RequestRejected,
+  ServerError,
+  Throttled,
+  Unauthorized,
+} from '../carddav/errors.ts';
+import type { CardDavClient, WriteResult } from '../carddav/types.ts';
+import { contactIdFromHref } from '../sync/ids.ts';
+import { parseVCard, patchVCard, toContact, VCardError } from '../vcard/index.ts';
+import { ConnectionUnavailable, InvalidWrite, RetriesExhausted, WriteError } from './errors.ts';
+import { buildWriteEvent } from './events.ts';
+import {
+  silentLogger,
+  type ClientFor,
+  type Clock,
+  type ConnectionLookup,
+  type ConnectionRecord,
+  type EchoIndex,
+  type Feed,
+  type Logger,
+  type WriteStore,
+} from './ports.ts';
+import {
+  isTerminal,
+  type TerminalWriteStatus,
+  type WriteConflict,
+  type WriteFailure,
+  type WriteMessage,
+  type WriteOperation,
+  type WriteRecord,
+} from './types.ts';
+
+export interface ApplyOptions {
+  /** First redelivery delay; doubles with every receive. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Cap on a server's Retry-After: SQS cannot hide a message for longer than 12 hours. */
+  maxRetryAfterMs: number;
+  /** Read-patch-write rounds before a contended patch ends `conflict`. */
+  patchAttempts: number;
+}
+
+export const DEFAULT_APPLY_OPTIONS: ApplyOptions = {
+  baseDelayMs: 2_000,
+  maxDelayMs: 15 * 60_000,
+  maxRetryAfterMs: 12 * 3_600_000,
+  patchAttempts: 3,
+};
+
+/** Statuses that cannot take writes: retrying will not help until someone acts. */
+const UNAVAILABLE: ReadonlySet<ConnectionRecord['status']> = new Set(['reauth_required', 'deleted']);
+
+/** What the applier needs; the batch handler passes the same to every write. */
+export interface ApplierDeps {
+  writes: WriteStore;
+  connections: ConnectionLookup;
+  echo: EchoIndex;
+  feed: Feed;
+  clientFor: ClientFor;
+  clock: Clock;
+  logger?: Logger;
+  options?: Partial<ApplyOptions>;
+  /** Uniform in [0, 1), for backoff jitter; default Math.random. */
+  random?: () => number;
+}
+
+export interface ApplyWriteParams extends ApplierDeps {
+  message: WriteMessage;
+  /** This delivery's receive count (SQS ApproximateReceiveCount, from 1). */
+  receiveCount: number;
+  /** The queue's maxReceiveCount: after that many, the message goes to the dead-letter queue. */
+  maxReceives: number;
+}
+
+export interface ApplyOutcome {
+  writeId: string;
+  /** `retry`: nothing final happened, redeliver; `missing`: no such write (the message is dropped). */
+  status: TerminalWriteStatus | 'retry' | 'missing';
+  /**
+   * True when the message must stay on the queue: a retryable error (then
+   * `delayMs` says when to try again), or one on the last allowed receive
+   * (`exhausted`: the write ended `failed`, the message goes on to the DLQ).
+   */
+  retryable?: boolean;
+  delayMs?: number;
+  exhausted?: boolean;
+  /** This delivery found the write finished already: nothing was written, its event was published again. */
+  duplicate?: boolean;
+  /** Conflict reason, or the failure's message. */
+  reason?: string;
+}
+
+/** What the server part of a write decided; `applied` still needs its echo marker. */
+type Decision =
+  | { status: 'applied'; href: string; etag?: string; uid?: string; deleted?: boolean }
+  | { status: 'conflict'; conflict: WriteConflict }
+  | { status: 'failed'; error: WriteFailure };
+
+interface Ctx {
+  p: ApplyWriteParams;
+  opts: ApplyOptions;
+  log: Logger;
+  record: WriteRecord;
+  conn: ConnectionRecord;
+  client: CardDavClient;
+}
+
+export async function applyWrite(p: ApplyWriteParams): Promise<ApplyOutcome> {
+  const { writes, message } = p;
+  const opts: ApplyOptions = { ...DEFAULT_APPLY_OPTIONS, ...p.options };
+  const log = p.logger ?? silentLogger;
+  const { tenantId, writeId } = message;
+  const fields = { tenantId, connectionId: message.connectionId, writeId, receiveCount: p.receiveCount };
+
+  const found = await writes.getWrite({ tenantId, writeId });
+  if (found === undefined || found.connectionId !== message.connectionId) {
+    log.warn('write not found: message dropped', fields);
+    return { writeId, status: 'missing' };
+  }
+  if (isTerminal(found.status)) return republish(p, found);
+  const record = await writes.markApplying({ tenantId, writeId, attempt: found.attempts + 1, updatedAt: isoNow(p.clock) });
+  if (record === undefined) {
+    const now = await writes.getWrite({ tenantId, writeId });
+    return now !== undefined && isTerminal(now.status) ? republish(p, now) : { writeId, status: 'missing' };
+  }
+
+  let decision: Decision;
+  try {
+    const conn = await connectionOf(p);
+    const client = await p.clientFor(conn);
+    const ctx: Ctx = { p, opts, log, record, conn, client };
+    // A previous delivery started this write: it may have landed already.
+    decision = (found.attempts > 0 ? await landedBefore(ctx) : undefined) ?? (await perform(ctx));
+  } catch (error) {
+    const verdict = classify(error);
+    if (verdict.retryable && p.receiveCount < p.maxReceives) {
+      const delayMs = retryDelayMs({ opts, receiveCount: p.receiveCount, retryAfterMs: verdict.retryAfterMs, random: p.random ?? Math.random });
+      log.warn('write will be retried', { ...fields, delayMs, error: describe(error) });
+      return { writeId, status: 'retry', retryable: true, delayMs, reason: verdict.failure.message };
+    }
+    if (verdict.retryable) {
+      const gaveUp = new RetriesExhausted(`gave up after ${p.receiveCount} deliveries: ${verdict.failure.message}`, { cause: error });
+      log.error('write failed: retries exhausted', { ...fields, error: describe(error) });
+      const outcome = await settle(p, record, { status: 'failed', error: { type: gaveUp.name, message: gaveUp.message } });
+      return { ...outcome, retryable: true, exhausted: true };
+    }
+    log.warn('write failed', { ...fields, error: describe(error) });
+    decision = { status: 'failed', error: verdict.failure };
+  }
+
+  // The server write has happened (or was refused): from here on, a failure
+  // must not turn into a rewrite or a false `failed`, so it is thrown and the
+  // message is redelivered; the redelivery finds the echo marker or the record.
+  if (decision.status === 'applied') {
+    if (decision.deleted === true) {
+      await p.echo.recordDelete({ connectionId: record.connectionId, href: decision.href, writeId });
+    } else if (decision.etag !== undefined) {
+      await p.echo.recordWrite({ connectionId: record.connectionId, href: decision.href, writeId, etag: decision.etag, uid: decision.uid });
+    } else {
+      log.warn('the server did not say which ETag the write produced: its echo will look like a remote change', fields);
+    }
+  }
+  return settle(p, record, decision);
+}
+
+async function connectionOf(p: ApplyWriteParams): Promise<ConnectionRecord> {
+  const { tenantId, connectionId } = p.message;
+  const conn = await p.connections.getConnection({ tenantId, connectionId });
+  if (conn === undefined) throw new ConnectionUnavailable(`connection ${connectionId} not found`);
+  if (UNAVAILABLE.has(conn.status)) throw new ConnectionUnavailable(`connection ${connectionId} is ${conn.status}: it takes no writes`);
+  return conn;
+}
+
+/** Finishes the record and publishes its event; a record finished meanwhile by another delivery wins. */
+async function settle(p: ApplyWriteParams, record: WriteRecord, decision: Decision): Promise<ApplyOutcome> {
+  const updatedAt = isoNow(p.clock);
+  const finished: WriteRecord = { ...record, status: decision.status, updatedAt };
+  delete finished.result;
+  delete finished.conflict;
+  delete finished.error;
+  if (decision.status === 'applied') {
+    finished.result = { href: decision.href, contactId: contactIdFromHref(decision.href) };
+    if (decision.etag !== undefined) finished.result.etag = decision.etag;
+    if (decision.uid !== undefined) finished.result.uid = decision.uid;
+  } else if (decision.status === 'conflict') {
+    finished.conflict = decision.conflict;
+  } else {
+    finished.error = decision.error;
+  }
+  const { tenantId, writeId } = record;
+  const done = await p.writes.finish({
+    tenantId,
+    writeId,
+    status: finished.status as TerminalWriteStatus,
+    result: finished.result,
+    conflict: finished.conflict,
+    error: finished.error,
+    updatedAt,
+  });
+  if (!done) {
+    const now = await p.writes.getWrite({ tenantId, writeId });
+    if (now !== undefined && isTerminal(now.status)) return republish(p, now);
+    return { writeId, status: 'missing' };
+  }
+  await p.feed.publish([buildWriteEvent(finished)]);
+  return outcomeOf(finished);
+}
+
+/** A finished write delivered again: its event once more (a duplicate by id), nothing else. */
+async function republish(p: ApplyWriteParams, record: WriteRecord): Promise<ApplyOutcome> {
+  await p.feed.publish([buildWriteEvent(record)]);
+  return { ...outcomeOf(record), duplicate: true };
+}
+
+function outcomeOf(record: WriteRecord): ApplyOutcome {
+  const status = record.status as TerminalWriteStatus;
+  const outcome: ApplyOutcome = { writeId: record.writeId, status };
+  if (record.conflict !== undefined) outcome.reason = record.conflict.reason;
+  if (record.error !== undefined) outcome.reason = record.error.message;
+  return outcome;
+}
+
+// ------------------------------------------------------------ the server part
+
+async function perform(ctx: Ctx): Promise<Decision> {
+  const op: WriteOperation = ctx.record.operation;
+  switch (op.kind) {
+    case 'create':
+      return create(ctx, op.vcard);
+    case 'update':
+      return update(ctx, checkHref(ctx.conn, op.href), op.vcard, op.ifMatch);
+    case 'patch':
+      return patch(ctx, checkHref(ctx.conn, op.href), op);
+    case 'delete':
+      return remove(ctx, checkHref(ctx.conn, op.href), op.ifMatch);
+    default:
+      throw new InvalidWrite(`unknown write kind ${JSON.stringify((op as { kind?: unknown }).kind)}`);
+  }
+}
+
+async function create(ctx: Ctx, vcard: string): Promise<Decision> {
+  const { client, conn, log } = ctx;
+  let written: WriteResult;
+  if (conn.addMemberUrl !== undefined && conn.addMemberUrl !== '') {
+    written = await client.post({ addMemberUrl: conn.addMemberUrl, vcard });
+  } else {
+    const href = newMemberHref(conn, ctx.record.writeId);
+    try {
+      written = await client.put({ href, addressBookUrl: conn.addressBookUrl, vcard, ifNoneMatch: '*' });
+    } catch (error) {
+      // The name is this write's alone: taken means an earlier delivery created it.
+      if (!(error instanceof PreconditionFailed)) throw error;
+      log.info('create found its card from an earlier delivery', { writeId: ctx.record.writeId, href });
+      written = { href };
+    }
+  }
+  // Google sends no ETag and rewrites the card (its own UID): read it back.
+  // The card exists now whatever happens next, so a failed read-back must not
+  // make the create retry.
+  let etag = written.etag;
+  let uid: string | undefined;
+  try {
+    const card = await client.get({ href: written.href, addressBookUrl: conn.addressBookUrl });
+    etag ??= card.etag;
+    uid = uidOf(card.vcard);
+  } catch (error) {
+    log.warn('read-back after create failed', { writeId: ctx.record.writeId, href: written.href, error: describe(error) });
+  }
+  return applied({ href: written.href, etag, uid });
+}
+
+async function update(ctx: Ctx, href: string, vcard: string, ifMatch: string): Promise<Decision> {
+  const { client, conn } = ctx;
+  const current = await client.getEtag({ href, addressBookUrl: conn.addressBookUrl });
+  if (current === undefined) return gone();
+  if (!matches(current, ifMatch)) return conflictNow(ctx, href, 'stale');
+  let written: WriteResult;
+  try {
+    written = await client.put({ href, addressBookUrl: conn.addressBookUrl, vcard, ifMatch: current });
+  } catch (error) {
+    return refused(ctx, href, current, error);
+  }
+  return applied({ href, etag: written.etag ?? (await etagAfterWrite(ctx, href)), uid: uidOf(vcard) });
+}
+
+async function patch(ctx: Ctx, href: string, op: Extract<WriteOperation, { kind: 'patch' }>): Promise<Decision> {
+  const { client, conn, opts } = ctx;
+  let rejected: { etag: string; error: unknown } | undefined;
+  for (let attempt = 1; ; attempt++) {
+    let card;
+    try {
+      card = await client.get({ href, addressBookUrl: conn.addressBookUrl });
+    } catch (error) {
+      if (error instanceof NotFound) return gone();
+      throw error;
+    }
+    // A 400 to a write whose If-Match still holds was about the card, not the ETag.
+    if (rejected !== undefined && card.etag === rejected.etag) throw rejected.error;
+    if (op.ifMatch !== undefined && !matches(card.etag, op.ifMatch)) {
+      return { status: 'conflict', conflict: { etag: card.etag, vcard: card.vcard, reason: 'stale' } };
+    }
+    const vcard = patchVCard(card.vcard, op.patch);
+    try {
+      const written = await client.put({ href, addressBookUrl: conn.addressBookUrl, vcard, ifMatch: card.etag });
+      return applied({ href, etag: written.etag ?? (await etagAfterWrite(ctx, href)), uid: uidOf(vcard) });
+    } catch (error) {
+      if (error instanceof NotFound) return gone();
+      if (!isStaleAnswer(error)) throw error;
+      rejected = error instanceof RequestRejected ? { etag: card.etag, error } : undefined;
+      if (attempt < opts.patchAttempts) continue;
+      // Out of attempts. After a 400, one more read tells a stale ETag from a refused card.
+      const now = await currentCard(ctx, href);
+      if (now === undefined) return gone();
+      if (rejected !== undefined && now.etag === rejected.etag) throw rejected.error;
+      return { status: 'conflict', conflict: { etag: now.etag, vcard: now.vcard, reason: 'contended' } };
+    }
+  }
+}
+
+async function remove(ctx: Ctx, href: string, ifMatch: string): Promise<Decision> {
+  const { client, conn } = ctx;
+  const current = await client.getEtag({ href, addressBookUrl: conn.addressBookUrl });
+  // Already gone is a conflict too: the caller's view of the card was out of date.
+  if (current === undefined) return gone();
+  if (!matches(current, ifMatch)) return conflictNow(ctx, href, 'stale');
+  try {
+    await client.delete({ href, addressBookUrl: conn.addressBookUrl, ifMatch: current });
+  } catch (error) {
+    return refused(ctx, href, current, error);
+  }
+  return { status: 'applied', href, deleted: true };
+}
+
+/**
+ * A write with `If-Match: sentEtag` was refused. 412 is a conflict; so is a
+ * 400 when the card has moved on or is gone (Google's answer to a stale ETag
+ * and to a PUT on a deleted card). A 400 while the ETag still holds was about
+ * the request itself: rethrown, it fails the write.
+ */
+async function refused(ctx: Ctx, href: string, sentEtag: string, error: unknown): Promise<Decision> {
+  if (error instanceof NotFound) return gone();
+  if (error instanceof PreconditionFailed) return conflictNow(ctx, href, 'stale');
+  if (!(error instanceof RequestRejected && error.status === 400)) throw error;
+  const now = await currentCard(ctx, href);
+  if (now === undefined) return gone();
+  if (now.etag === sentEtag) throw error;
+  return { status: 'conflict', conflict: { etag: now.etag, vcard: now.vcard, reason: 'stale' } };
+}
+
+function isStaleAnswer(error: unknown): boolean {
+  return error instanceof PreconditionFailed || (error instanceof RequestRejected && error.status === 400);
+}
+
+/** The card as the server has it now, for the conflict record. */
+async function conflictNow(ctx: Ctx, href: string, reason: WriteConflict['reason']): Promise<Decision> {
+  const now = await currentCard(ctx, href);
+  if (now === undefined) return gone();
+  return { status: 'conflict', conflict: { etag: now.etag, vcard: now.vcard, reason } };
+}
+
+async function currentCard(ctx: Ctx, href: string): Promise<{ etag: string; vcard: string } | undefined> {
+  try {
+    const card = await ctx.client.get({ href, addressBookUrl: ctx.conn.addressBookUrl });
+    return { etag: card.etag, vcard: card.vcard };
+  } catch (error) {
+    if (error instanceof NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** The ETag after a write whose response carried none; undefined when the read fails (the write stands). */
+async function etagAfterWrite(ctx: Ctx, href: string): Promise<string | undefined> {
+  try {
+    return await ctx.client.getEtag({ href, addressBookUrl: ctx.conn.addressBookUrl });
+  } catch (error) {
+    ctx.log.warn('read-back of the ETag failed', { writeId: ctx.record.writeId, href, error: describe(error) });
+    return undefined;
+  }
+}
+
+/**
+ * On a redelivery: the echo marker of this write on the card's row means the
+ * write landed before the previous delivery died. Only the href-bound writes
+ * (and PUT creates, whose name is known) can be found this way.
+ */
+async function landedBefore(ctx: Ctx): Promise<Decision | undefined> {
+  const op = ctx.record.operation;
+  const href =
+    op.kind !== 'create' ? checkHref(ctx.conn, op.href) : ctx.conn.addMemberUrl ? undefined : newMemberHref(ctx.conn, ctx.record.writeId);
+  if (href === undefined) return undefined;
+  const rows = await ctx.p.echo.getIndexEntries({ connectionId: ctx.conn.connectionId, hrefs: [href] });
+  const row = rows.get(href);
+  const mark = row?.lastWrite;
+  if (mark === undefined || mark.writeId !== ctx.record.writeId) return undefined;
+  ctx.log.info('write had landed before the previous delivery stopped', { writeId: ctx.record.writeId, href });
+  if (mark.deleted === true) return { status: 'applied', href, deleted: true };
+  return applied({ href, etag: mark.etag === '' ? undefined : mark.etag, uid: row?.uid });
+}
+
+function applied(params: { href: string; etag: string | undefined; uid: string | undefined }): Decision {
+  const d: Decision = { status: 'applied', href: params.href };
+  if (params.etag !== undefined) d.etag = params.etag;
+  if (params.uid !== undefined) d.uid = params.uid;
+  return d;
+}
+
+function gone(): Decision {
+  return { status: 'conflict', conflict: { reason: 'gone' } };
+}
+
+/**
+ * Whether the server's ETag is the one the caller named. `*` matches any
+ * card. Lenient about the spelling (weak prefix, missing quotes): the question
+ * is "did the caller see this version", not HTTP's strong comparison, and the
+ * server still gets its own spelling in If-Match.
+ */
+function matches(current: string, wanted: string): boolean {
+  if (wanted.trim() === '*') return true;
+  return bareEtag(current) === bareEtag(wanted);
+}
+
+function bareEtag(etag: string): string {
+  let e = etag.trim();
+  if (e.startsWith('W/')) e = e.slice(2);
+  if (e.length >= 2 && e.startsWith('"') && e.endsWith('"')) e = e.slice(1, -1);
+  return e;
+}
+
+function uidOf(vcard: string): string | undefined {
+  try {
+    return toContact(parseVCard(vcard)).uid;
+  } catch {
+    return undefined; // the server accepted it; a UID we cannot read is not worth failing the write for
+  }
+}
+
+/**
+ * The card's href in canonical form, when it names a member of the
+ * connection's address book; InvalidWrite otherwise, so a write can never
+ * reach another collection with the connection's credentials.
+ */
+function checkHref(conn: ConnectionRecord, href: string): string {
+  const book = withSlash(normalizeHref(conn.addressBookUrl));
+  if (typeof href !== 'string' || !href.startsWith('/') || href.startsWith('//')) {
+    throw new InvalidWrite(`href ${JSON.stringify(String(href).slice(0, 200))} is not an absolute path`);
+  }
+  const path = normalizeHref(href);
+  const dotted = path.split('/').some((s) => s === '.' || s === '..' || s === '%2E' || s === '%2E%2E');
+  if (dotted || !path.startsWith(book) || path.length === book.length) {
+    throw new InvalidWrite(`href ${JSON.stringify(path.slice(0, 200))} is not a card in the address book ${book}`);
+  }
+  return path;
+}
+
+/**
+ * `<uuid>.vcf` under the address book. The uuid is derived from the write id
+ * (RFC 9562 version 8 layout) instead of drawn at random: a redelivered create
+ * then PUTs the same name, and `If-None-Match: *` tells it the card is there.
+ */
+export function newMemberHref(conn: ConnectionRecord, writeId: string): string {
+  const h = createHash('sha256').update(JSON.stringify([conn.connectionId, writeId])).digest();
+  h[6] = ((h[6] ?? 0) & 0x0f) | 0x80;
+  h[8] = ((h[8] ?? 0) & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString('hex');
+  const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  return `${withSlash(normalizeHref(conn.addressBookUrl))}${uuid}.vcf`;
+}
+
+function withSlash(path: string): string {
+  return path.endsWith('/') ? path : `${path}/`;
+}
+
+// ------------------------------------------------------------------- errors
+
+type Verdict = { retryable: true; retryAfterMs?: number; failure: WriteFailure } | { retryable: false; failure: WriteFailure };
+
+/**
+ * Throttling, 5xx and network faults pass; everything the server or the
+ * codec said about the write itself will not change on a retry. An error of
+ * no known kind (the store, a bug) is retried: nothing was written.
+ */
+function classify(error: unknown): Verdict {
+  if (error instanceof Throttled) {
+    const v: Verdict = { retryable: true, failure: failure(error, 'the server is throttling requests') };
+    if (error.retryAfterMs !== undefined) v.retryAfterMs = error.retryAfterMs;
+    return v;
+  }
+  if (error instanceof ServerError) return { retryable: true, failure: failure(error, 'the server failed') };
+  if (error instanceof NetworkError) return { retryable: true, failure: failure(error, 'the server could not be reached') };
+  if (error instanceof Unauthorized) return { retryable: false, failure: failure(error, "the server refused the connection's credentials") };
+  if (error instanceof NotFound) return { retryable: false, failure: failure(error, 'the address book (or its add-member URL) was not found') };
+  if (error instanceof RequestRejected) return { retryable: false, failure: failure(error, `the server rejected the write (status ${error.status ?? '?'})`) };
+  if (error instanceof CardDavError) return { retryable: false, failure: failure(error, 'the write could not be applied') };
+  if (error instanceof VCardError) return { retryable: false, failure: failure(error, 'the card could not be patched') };
+  if (error instanceof WriteError) return { retryable: false, failure: failure(error) };
+  return { retryable: true, failure: failure(error, 'internal error') };
+}
+
+function failure(error: unknown, context?: string): WriteFailure {
+  const type = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  return { type, message: context === undefined ? message : `${context}: ${message}` };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/**
+ * Exponential backoff by receive count with equal jitter, never sooner than
+ * the server's Retry-After. SQS has no per-message backoff of its own: the
+ * caller applies this as the message's visibility timeout.
+ */
+export function retryDelayMs(params: { opts: ApplyOptions; receiveCount: number; retryAfterMs?: number; random: () => number }): number {
+  const { opts } = params;
+  const exponent = Math.min(30, Math.max(0, params.receiveCount - 1));
+  const ceiling = Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** exponent);
+  const backoff = ceiling / 2 + (params.random() * ceiling) / 2;
+  const delay = params.retryAfterMs === undefined ? backoff : Math.max(backoff, params.retryAfterMs);
+  return Math.round(Math.min(delay, opts.maxRetryAfterMs));
+}
+
+function isoNow(clock: Clock): string {
+  return new Date(clock.now()).toISOString();
+}

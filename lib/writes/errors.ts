@@ -1,0 +1,20 @@
+// One base class for the write path; named subclasses carry `cause`.
+
+export class WriteError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
+
+/** A writes-queue message the applier cannot read: dropped, never retried. */
+export class MalformedWriteMessage extends WriteError {}
+
+/** The write's connection is gone, or in a state that cannot take writes (re-consent needed, deleted). */
+export class ConnectionUnavailable extends WriteError {}
+
+/** The stored operation cannot be applied as it stands (an href outside the address book, an unknown kind). */
+export class InvalidWrite extends WriteError {}
+
+/** A retryable failure on the last delivery the queue allows. */
+export class RetriesExhausted extends WriteError {}
