@@ -1,0 +1,283 @@
+// The token vault: credentials (refresh tokens, basic-auth passwords, a
+// tenant's own OAuth client secret) are stored only sealed, with envelope
+// encryption. A data key encrypts the payload with AES-256-GCM; the data key
+// is stored wrapped by a key-encryption key (KMS in AWS, a local master key in
+// the local stack and tests) behind the `KeyWrapper` port.
+//
+// One data key per TENANT, not per connection: a tenant's key is generated
+// once per warm process (and per cache TTL) and seals every connection of
+// that tenant, so connecting many accounts costs one KMS GenerateDataKey, not
+// one each; tenants never share a key, which is the isolation boundary that
+// matters. The KMS EncryptionContext of the key is therefore `{ tenantId }`
+// (a key of tenant A cannot be unwrapped as tenant B's), and the payload's
+// GCM AAD binds the full context `{ tenantId, connectionId }`, so one
+// connection's sealed credential cannot be moved to another connection.
+//
+// Sealed format: `v1.<wrapped data key>.<iv>.<ciphertext+tag>`, each part
+// base64url. Carrying the wrapped key in every value keeps the vault
+// stateless (no key table to read before a sync) and lets keys rotate freely.
+//
+// Not the AWS Encryption SDK: it would do the envelope, but it brings its own
+// message format, keyring and caching CMM machinery for what is here one
+// GCM call and a small cache, and it cannot share the local wrapper.
+
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DecryptFailed, KeyServiceError, VaultError } from './errors.ts';
+
+/** Whose credential this is; bound to the ciphertext. */
+export interface VaultContext {
+  tenantId: string;
+  connectionId: string;
+}
+
+/** The context a data key is wrapped under (KMS EncryptionContext). */
+export type WrapContext = Readonly<Record<string, string>>;
+
+/** The key-encryption key, as a port: KMS, or a local master key. */
+export interface KeyWrapper {
+  /** A fresh 32-byte data key, in plaintext and wrapped under `context`. */
+  generateDataKey(params: { context: WrapContext }): Promise<{ plaintext: Uint8Array; wrapped: Uint8Array }>;
+  /** The plaintext of a wrapped data key; DecryptFailed when `context` or the key does not match. */
+  unwrap(params: { wrapped: Uint8Array; context: WrapContext }): Promise<Uint8Array>;
+}
+
+export interface Vault {
+  seal(params: { context: VaultContext; plaintext: string }): Promise<string>;
+  open(params: { context: VaultContext; sealed: string }): Promise<string>;
+}
+
+export interface VaultCacheOptions {
+  /** How long an unwrapped data key is kept, and how long one tenant key keeps sealing; default 15 minutes. */
+  ttlMs: number;
+  /** Most unwrapped data keys kept (least recently used go first); default 1000. */
+  max: number;
+}
+
+const VERSION = 'v1';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const KEY_BYTES = 32;
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+interface CachedKey {
+  key: Promise<Buffer>;
+  expiresAt: number;
+}
+
+export function createVault(params: { wrapper: KeyWrapper; cache?: Partial<VaultCacheOptions>; now?: () => number }): Vault {
+  const { wrapper } = params;
+  const ttlMs = params.cache?.ttlMs ?? 15 * 60_000;
+  const max = params.cache?.max ?? 1000;
+  const now = params.now ?? Date.now;
+  // Per tenant: the data key new values are sealed with (and its wrapped form).
+  const sealKeys = new Map<string, { entry: Promise<{ key: Buffer; wrapped: Buffer }>; expiresAt: number }>();
+  // Unwrapped data keys by wrapped key + context, so a sync opens its credential without a KMS call.
+  const openKeys = new Map<string, CachedKey>();
+
+  function remember(cacheKey: string, entry: CachedKey): void {
+    openKeys.delete(cacheKey);
+    openKeys.set(cacheKey, entry);
+    while (openKeys.size > max) openKeys.delete(openKeys.keys().next().value!);
+  }
+
+  function tenantKey(tenantId: string): Promise<{ key: Buffer; wrapped: Buffer }> {
+    const t = now();
+    const cached = sealKeys.get(tenantId);
+    if (cached && cached.expiresAt > t) return cached.entry;
+    const context = wrapContext(tenantId);
+    const entry = (async () => {
+      const generated = await callWrapper('generate a data key', () => wrapper.generateDataKey({ context }));
+      const key = dataKey(generated.plaintext);
+      const wrapped = Buffer.from(generated.wrapped);
+      if (wrapped.length === 0) throw new VaultError('key wrapper returned an empty wrapped key');
+      remember(keyCacheKey(wrapped, context), { key: Promise.resolve(key), expiresAt: t + ttlMs });
+      return { key, wrapped };
+    })();
+    // Concurrent seals of one tenant share one generation; a failure is not cached.
+    sealKeys.set(tenantId, { entry, expiresAt: t + ttlMs });
+    entry.catch(() => {
+      if (sealKeys.get(tenantId)?.entry === entry) sealKeys.delete(tenantId);
+    });
+    while (sealKeys.size > max) sealKeys.delete(sealKeys.keys().next().value!);
+    return entry;
+  }
+
+  function unwrapped(wrapped: Buffer, context: WrapContext): Promise<Buffer> {
+    const cacheKey = keyCacheKey(wrapped, context);
+    const t = now();
+    const cached = openKeys.get(cacheKey);
+    if (cached && cached.expiresAt > t) {
+      remember(cacheKey, cached);
+      return cached.key;
+    }
+    const key = callWrapper('unwrap a data key', () => wrapper.unwrap({ wrapped, context })).then(dataKey);
+    remember(cacheKey, { key, expiresAt: t + ttlMs });
+    key.catch(() => {
+      if (openKeys.get(cacheKey)?.key === key) openKeys.delete(cacheKey);
+    });
+    return key;
+  }
+
+  return {
+    async seal({ context, plaintext }) {
+      checkContext(context);
+      const { key, wrapped } = await tenantKey(context.tenantId);
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      cipher.setAAD(payloadAad(context));
+      const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+      return [VERSION, wrapped.toString('base64url'), iv.toString('base64url'), ct.toString('base64url')].join('.');
+    },
+
+    async open({ context, sealed }) {
+      checkContext(context);
+      const parts = sealed.split('.');
+      if (parts[0] !== VERSION) {
+        throw new DecryptFailed(
+          parts.length === 4 && /^v\d+$/.test(parts[0]!) ? `sealed value has unsupported version ${parts[0]}` : 'sealed value is malformed',
+          { reason: parts.length === 4 && /^v\d+$/.test(parts[0]!) ? 'unsupported-version' : 'malformed' },
+        );
+      }
+      if (parts.length !== 4 || !parts.slice(1).every((p) => B64URL.test(p))) {
+        throw new DecryptFailed('sealed value is malformed', { reason: 'malformed' });
+      }
+      const wrapped = Buffer.from(parts[1]!, 'base64url');
+      const iv = Buffer.from(parts[2]!, 'base64url');
+      const ct = Buffer.from(parts[3]!, 'base64url');
+      if (iv.length !== IV_BYTES || ct.length < TAG_BYTES) throw new DecryptFailed('sealed value is malformed', { reason: 'malformed' });
+      const key = await unwrapped(wrapped, wrapContext(context.tenantId));
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', key, iv);
+        decipher.setAAD(payloadAad(context));
+        decipher.setAuthTag(ct.subarray(ct.length - TAG_BYTES));
+        return Buffer.concat([decipher.update(ct.subarray(0, ct.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+      } catch (cause) {
+        throw new DecryptFailed('sealed value does not open under this context (altered, or another connection\'s)', {
+          reason: 'payload',
+          cause,
+        });
+      }
+    },
+  };
+}
+
+function checkContext(context: VaultContext): void {
+  if (typeof context?.tenantId !== 'string' || context.tenantId === '' || typeof context.connectionId !== 'string' || context.connectionId === '') {
+    throw new VaultError('vault context needs a non-empty tenantId and connectionId');
+  }
+}
+
+function wrapContext(tenantId: string): WrapContext {
+  return { tenantId };
+}
+
+// JSON of an array: unambiguous whatever the ids contain.
+function payloadAad(context: VaultContext): Buffer {
+  return Buffer.from(JSON.stringify(['carddav-bridge/vault', VERSION, context.tenantId, context.connectionId]), 'utf8');
+}
+
+function canonicalContext(context: WrapContext): string {
+  return JSON.stringify(Object.keys(context).sort().map((k) => [k, context[k]]));
+}
+
+function keyCacheKey(wrapped: Buffer, context: WrapContext): string {
+  return `${canonicalContext(context)}|${wrapped.toString('base64url')}`;
+}
+
+function dataKey(plaintext: Uint8Array): Buffer {
+  if (plaintext.length !== KEY_BYTES) throw new VaultError(`key wrapper returned a ${plaintext.length}-byte data key, expected ${KEY_BYTES}`);
+  return Buffer.from(plaintext);
+}
+
+async function callWrapper<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (cause) {
+    if (cause instanceof VaultError) throw cause;
+    // An adapter that does not map its errors: assume a passing fault, not a bad ciphertext.
+    throw new KeyServiceError(`could not ${what}`, { retryable: true, cause });
+  }
+}
+
+// ---- Local key wrapper -------------------------------------------------------------
+
+const LOCAL_WRAP_FORMAT = 0x01;
+
+/**
+ * AES-256-GCM key wrapping under a local 32-byte master key, for the local
+ * stack and tests. The wrap context is bound as AAD, as KMS binds its
+ * EncryptionContext. Wrapped form: 0x01 | iv (12) | wrapped key (32) | tag (16).
+ */
+export function createLocalKeyWrapper(params: { masterKey: Uint8Array }): KeyWrapper {
+  if (params.masterKey.length !== KEY_BYTES) throw new RangeError(`local master key must be ${KEY_BYTES} bytes, got ${params.masterKey.length}`);
+  const master = Buffer.from(params.masterKey);
+  const aad = (context: WrapContext) => Buffer.from(`carddav-bridge/local-kek/1|${canonicalContext(context)}`, 'utf8');
+  return {
+    async generateDataKey({ context }) {
+      const plaintext = randomBytes(KEY_BYTES);
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', master, iv);
+      cipher.setAAD(aad(context));
+      const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+      return { plaintext, wrapped: Buffer.concat([Buffer.of(LOCAL_WRAP_FORMAT), iv, ct, cipher.getAuthTag()]) };
+    },
+    async unwrap({ wrapped, context }) {
+      const w = Buffer.from(wrapped);
+      if (w.length !== 1 + IV_BYTES + KEY_BYTES + TAG_BYTES || w[0] !== LOCAL_WRAP_FORMAT) {
+        throw new DecryptFailed('wrapped data key is not one of the local key wrapper', { reason: 'key' });
+      }
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', master, w.subarray(1, 1 + IV_BYTES));
+        decipher.setAAD(aad(context));
+        decipher.setAuthTag(w.subarray(w.length - TAG_BYTES));
+        return Buffer.concat([decipher.update(w.subarray(1 + IV_BYTES, w.length - TAG_BYTES)), decipher.final()]);
+      } catch (cause) {
+        throw new DecryptFailed('data key does not unwrap (another master key, or another tenant)', { reason: 'key', cause });
+      }
+    },
+  };
+}
+
+/**
+ * The local stack's master key: read from `path`, or created there (32
+ * random bytes, mode 0600, its folder 0700) on first use. Creation is
+ * atomic (written aside, then hard-linked into place), so two processes
+ * starting at once end up with the same key, never a half-written one.
+ */
+export async function loadOrCreateLocalMasterKey(path: string): Promise<Buffer> {
+  const existing = await readMasterKey(path);
+  if (existing) return existing;
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(temp, randomBytes(KEY_BYTES), { mode: 0o600, flag: 'wx' });
+    await chmod(temp, 0o600); // whatever the umask
+    await link(temp, path);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw new VaultError(`could not create the local master key at ${path}`, { cause });
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+  const key = await readMasterKey(path);
+  if (!key) throw new VaultError(`local master key at ${path} vanished after it was created`);
+  return key;
+}
+
+async function readMasterKey(path: string): Promise<Buffer | undefined> {
+  let key: Buffer;
+  try {
+    key = await readFile(path);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new VaultError(`could not read the local master key at ${path}`, { cause });
+  }
+  if (key.length !== KEY_BYTES) throw new VaultError(`local master key at ${path} is ${key.length} bytes, expected ${KEY_BYTES}`);
+  const { mode } = await stat(path);
+  // Like ssh with a private key: a key others can read is not a secret any more.
+  if ((mode & 0o077) !== 0) {
+    throw new VaultError(`local master key at ${path} is readable by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+  }
+  return key;
+}

@@ -1,0 +1,269 @@
+import { createHash } from 'node:crypto';
+import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createKmsKeyWrapper,
+  createLocalKeyWrapper,
+  createVault,
+  DecryptFailed,
+  KeyServiceError,
+  loadOrCreateLocalMasterKey,
+  VaultError,
+} from '../../lib/auth/index.ts';
+import type { KeyWrapper, VaultContext } from '../../lib/auth/index.ts';
+import { freePort } from '../support/ports.ts';
+
+// Fixed master keys: the vault's own randomness (data keys, IVs) does not change what is asserted.
+const MASTER = createHash('sha256').update('vault-test-master-1').digest();
+const OTHER_MASTER = createHash('sha256').update('vault-test-master-2').digest();
+const ALICE: VaultContext = { tenantId: 'tenant-a', connectionId: 'conn-alice' };
+const ALICE_2: VaultContext = { tenantId: 'tenant-a', connectionId: 'conn-alice-work' };
+const BOB: VaultContext = { tenantId: 'tenant-b', connectionId: 'conn-bob' };
+const SECRET = '1//0gRefreshTokenOfAlice-that-must-never-be-stored-in-clear';
+
+/** The local wrapper, counting the calls that would each be a KMS request. */
+function counting(inner: KeyWrapper = createLocalKeyWrapper({ masterKey: MASTER })) {
+  const calls = { generate: 0, unwrap: 0 };
+  const wrapper: KeyWrapper = {
+    generateDataKey: (p) => {
+      calls.generate++;
+      return inner.generateDataKey(p);
+    },
+    unwrap: (p) => {
+      calls.unwrap++;
+      return inner.unwrap(p);
+    },
+  };
+  return { wrapper, calls };
+}
+
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
+describe('vault: seal and open', () => {
+  it('round-trips any text, and seals alike twice into different ciphertexts', async () => {
+    const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) });
+    for (const text of [SECRET, '', 'pässwörd 🔑 with spaces and "quotes"', 'x'.repeat(10_000)]) {
+      const sealed = await vault.seal({ context: ALICE, plaintext: text });
+      expect(sealed).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+      expect(await vault.open({ context: ALICE, sealed })).toBe(text);
+    }
+    const a = await vault.seal({ context: ALICE, plaintext: SECRET });
+    const b = await vault.seal({ context: ALICE, plaintext: SECRET });
+    expect(a).not.toBe(b);
+  });
+
+  it('the sealed value holds no plaintext bytes, nor the context', async () => {
+    const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) });
+    const sealed = await vault.seal({ context: ALICE, plaintext: SECRET });
+    expect(sealed).not.toContain(SECRET.slice(0, 8));
+    const bytes = Buffer.concat(sealed.split('.').slice(1).map((p) => Buffer.from(p, 'base64url')));
+    for (let i = 0; i + 8 <= SECRET.length; i += 4) expect(bytes.includes(Buffer.from(SECRET.slice(i, i + 8)))).toBe(false);
+    expect(bytes.includes(Buffer.from(ALICE.tenantId))).toBe(false);
+    expect(bytes.includes(Buffer.from(ALICE.connectionId))).toBe(false);
+  });
+
+  it('opened under another connection or another tenant it fails with DecryptFailed, never data', async () => {
+    const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) });
+    const sealed = await vault.seal({ context: ALICE, plaintext: SECRET });
+    const otherConnection = await failure(vault.open({ context: ALICE_2, sealed }));
+    expect(otherConnection).toBeInstanceOf(DecryptFailed);
+    expect(otherConnection).toMatchObject({ reason: 'payload' });
+    const otherTenant = await failure(vault.open({ context: { tenantId: 'tenant-b', connectionId: ALICE.connectionId }, sealed }));
+    expect(otherTenant).toBeInstanceOf(DecryptFailed);
+    expect(otherTenant).toMatchObject({ reason: 'key' });
+    // Also in a cold process, without the data key cached.
+    const cold = createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) });
+    await expect(cold.open({ context: ALICE_2, sealed })).rejects.toBeInstanceOf(DecryptFailed);
+    await expect(cold.open({ context: BOB, sealed })).rejects.toBeInstanceOf(DecryptFailed);
+    // Another master key cannot unwrap the data key.
+    const stranger = createVault({ wrapper: createLocalKeyWrapper({ masterKey: OTHER_MASTER }) });
+    await expect(stranger.open({ context: ALICE, sealed })).rejects.toMatchObject({ name: 'DecryptFailed', reason: 'key' });
+    expect(await cold.open({ context: ALICE, sealed })).toBe(SECRET);
+  });
+
+  it('any altered byte, in the wrapped key, the IV, the ciphertext or the tag, fails with DecryptFailed', async () => {
+    const sealed = await createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) }).seal({ context: ALICE, plaintext: SECRET });
+    const parts = sealed.split('.');
+    let tried = 0;
+    for (let part = 1; part <= 3; part++) {
+      const bytes = Buffer.from(parts[part]!, 'base64url');
+      for (let i = 0; i < bytes.length; i++) {
+        const altered = Buffer.from(bytes);
+        altered[i]! ^= 0x01;
+        const copy = [...parts];
+        copy[part] = altered.toString('base64url');
+        // A fresh vault each time: a cached data key must not hide a tampered wrapped key.
+        const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) });
+        const error = await failure(vault.open({ context: ALICE, sealed: copy.join('.') }));
+        expect(error, `part ${part} byte ${i}`).toBeInstanceOf(DecryptFailed);
+        tried++;
+      }
+    }
+    expect(tried).toBeGreaterThan(100);
+  });
+
+  it('malformed and unknown-version values are DecryptFailed with a reason', async () => {
+    const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) });
+    const sealed = await vault.seal({ context: ALICE, plaintext: SECRET });
+    const [, w, iv, ct] = sealed.split('.');
+    const cases: [string, string][] = [
+      ['', 'malformed'],
+      ['plain text', 'malformed'],
+      [`v1.${w}.${iv}`, 'malformed'],
+      [`v1.${w}.${iv}.${ct}.extra`, 'malformed'],
+      [`v1.${w}.${iv}.***`, 'malformed'],
+      [`v1.${w}.AAAA.${ct}`, 'malformed'],
+      [`v1.${w}.${iv}.AAAA`, 'malformed'],
+      [`v2.${w}.${iv}.${ct}`, 'unsupported-version'],
+    ];
+    for (const [bad, reason] of cases) {
+      await expect(vault.open({ context: ALICE, sealed: bad }), bad).rejects.toMatchObject({ name: 'DecryptFailed', reason });
+    }
+    await expect(vault.seal({ context: { tenantId: '', connectionId: 'c' }, plaintext: 'x' })).rejects.toBeInstanceOf(VaultError);
+  });
+});
+
+describe('vault: data-key cache', () => {
+  it('one data key generated per tenant; opening what this process sealed costs no unwrap', async () => {
+    const { wrapper, calls } = counting();
+    const vault = createVault({ wrapper });
+    const sealed = await Promise.all(
+      [ALICE, ALICE_2, BOB, ALICE, BOB, { tenantId: 'tenant-b', connectionId: 'conn-bob-2' }].map((context) =>
+        vault.seal({ context, plaintext: `${context.connectionId}-secret` }).then((s) => ({ context, s })),
+      ),
+    );
+    expect(calls).toEqual({ generate: 2, unwrap: 0 });
+    for (const { context, s } of sealed) expect(await vault.open({ context, sealed: s })).toBe(`${context.connectionId}-secret`);
+    expect(calls).toEqual({ generate: 2, unwrap: 0 });
+  });
+
+  it('a cold process unwraps each data key once, even under 10 concurrent opens; a sync after that costs nothing', async () => {
+    const sealer = createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) });
+    const alice = await sealer.seal({ context: ALICE, plaintext: 'a' });
+    const alice2 = await sealer.seal({ context: ALICE_2, plaintext: 'a2' });
+    const bob = await sealer.seal({ context: BOB, plaintext: 'b' });
+
+    const { wrapper, calls } = counting();
+    const vault = createVault({ wrapper });
+    const opened = await Promise.all(Array.from({ length: 10 }, () => vault.open({ context: ALICE, sealed: alice })));
+    expect(new Set(opened)).toEqual(new Set(['a']));
+    expect(calls.unwrap).toBe(1);
+    expect(await vault.open({ context: ALICE_2, sealed: alice2 })).toBe('a2'); // same tenant key
+    expect(await vault.open({ context: BOB, sealed: bob })).toBe('b');
+    expect(calls).toEqual({ generate: 0, unwrap: 2 });
+    for (let i = 0; i < 5; i++) await vault.open({ context: ALICE, sealed: alice });
+    expect(calls.unwrap).toBe(2);
+  });
+
+  it('keys expire after ttlMs (unwrapped again, a new tenant key for sealing) and the cache is bounded by max', async () => {
+    let now = 1_000_000;
+    const { wrapper, calls } = counting();
+    const vault = createVault({ wrapper, cache: { ttlMs: 60_000, max: 1 }, now: () => now });
+    const first = await vault.seal({ context: ALICE, plaintext: 'x' });
+    now += 60_001;
+    const second = await vault.seal({ context: ALICE, plaintext: 'y' });
+    expect(calls.generate).toBe(2);
+    expect(second.split('.')[1]).not.toBe(first.split('.')[1]);
+    // max 1: the second key pushed the first out, so opening the first unwraps it again.
+    expect(await vault.open({ context: ALICE, sealed: first })).toBe('x');
+    expect(calls.unwrap).toBe(1);
+    expect(await vault.open({ context: ALICE, sealed: first })).toBe('x');
+    expect(calls.unwrap).toBe(1);
+    now += 60_001;
+    expect(await vault.open({ context: ALICE, sealed: first })).toBe('x');
+    expect(calls.unwrap).toBe(2);
+  });
+
+  it('a failed unwrap is not cached, and a wrapper’s own error becomes a KeyServiceError', async () => {
+    const sealed = await createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) }).seal({ context: ALICE, plaintext: 'x' });
+    const local = createLocalKeyWrapper({ masterKey: MASTER });
+    let down = true;
+    const flaky: KeyWrapper = {
+      generateDataKey: (p) => local.generateDataKey(p),
+      unwrap: async (p) => {
+        if (down) throw new Error('connect ECONNREFUSED');
+        return local.unwrap(p);
+      },
+    };
+    const vault = createVault({ wrapper: flaky });
+    const error = await failure(vault.open({ context: ALICE, sealed }));
+    expect(error).toBeInstanceOf(KeyServiceError);
+    expect(error).toMatchObject({ retryable: true });
+    down = false;
+    expect(await vault.open({ context: ALICE, sealed })).toBe('x');
+  });
+});
+
+describe('local master key file', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'carddav-bridge-vault-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is created with 32 random bytes and mode 0600 (folder 0700), then reused', async () => {
+    const path = join(dir, 'nested', 'state', 'master.key');
+    const key = await loadOrCreateLocalMasterKey(path);
+    expect(key).toHaveLength(32);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir, 'nested', 'state'))).mode & 0o777).toBe(0o700);
+    expect(await loadOrCreateLocalMasterKey(path)).toEqual(key);
+    expect(await readdir(join(dir, 'nested', 'state'))).toEqual(['master.key']); // no temp file left
+
+    // And it works as the local wrapper's key across "restarts".
+    const sealed = await createVault({ wrapper: createLocalKeyWrapper({ masterKey: key }) }).seal({ context: ALICE, plaintext: 'pw' });
+    const again = await loadOrCreateLocalMasterKey(path);
+    expect(await createVault({ wrapper: createLocalKeyWrapper({ masterKey: again }) }).open({ context: ALICE, sealed })).toBe('pw');
+  });
+
+  it('processes starting at once agree on one key', async () => {
+    const path = join(dir, 'race', 'master.key');
+    const keys = await Promise.all(Array.from({ length: 5 }, () => loadOrCreateLocalMasterKey(path)));
+    for (const k of keys) expect(k).toEqual(keys[0]);
+    expect(await readdir(join(dir, 'race'))).toEqual(['master.key']);
+  });
+
+  it('refuses a key file of the wrong size or readable by others', async () => {
+    const short = join(dir, 'short.key');
+    await writeFile(short, Buffer.alloc(16), { mode: 0o600 });
+    await expect(loadOrCreateLocalMasterKey(short)).rejects.toBeInstanceOf(VaultError);
+    const open = join(dir, 'open.key');
+    await writeFile(open, Buffer.alloc(32));
+    await chmod(open, 0o644);
+    await expect(loadOrCreateLocalMasterKey(open)).rejects.toThrow(/readable by others/);
+    expect(() => createLocalKeyWrapper({ masterKey: Buffer.alloc(16) })).toThrow(RangeError);
+  });
+});
+
+describe('KMS key wrapper', () => {
+  // There is no KMS emulator on this machine and the SDK is not mocked: GenerateDataKey / Decrypt with
+  // EncryptionContext are not exercised here. What can be shown locally is the real SDK failing to
+  // reach a key service, mapped to a retryable KeyServiceError.
+  it('a key service that cannot be reached is a retryable KeyServiceError', async () => {
+    const port = await freePort();
+    const client = new KMSClient({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
+    try {
+      const vault = createVault({ wrapper: createKmsKeyWrapper({ client, keyId: 'alias/carddav-bridge' }) });
+      const error = await failure(vault.seal({ context: ALICE, plaintext: 'x' }));
+      expect(error).toBeInstanceOf(KeyServiceError);
+      expect(error).toMatchObject({ retryable: true });
+    } finally {
+      client.destroy();
+    }
+  });
+});
