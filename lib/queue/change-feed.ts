@@ -5,7 +5,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { ChangeEvent } from '../sync/events.ts';
 import type { Feed } from '../sync/ports.ts';
 import { InvalidMessage, MessageTooLarge, PublishFailed, SendFailed } from './errors.ts';
-import { SQS_MAX_BYTES, messageBytes, sendBatch } from './sender.ts';
+import { SQS_MAX_BYTES, messageBytes, queueSafeJson, sendBatch } from './sender.ts';
 import type { OutgoingMessage, RetryOptions } from './sender.ts';
 
 /** Room kept below the limit for what SQS may count beyond body and attributes. */
@@ -76,9 +76,9 @@ export function encodeEvent(event: ChangeEvent, params: { fifo: boolean; maxByte
   }
 
   const room = maxBytes - messageBytes({ body: '', attributes }) - SIZE_MARGIN_BYTES;
-  let body = serialize(event);
+  let body = queueSafeJson(event);
   if (Buffer.byteLength(body, 'utf8') > room) {
-    body = serialize(omitCard(event));
+    body = queueSafeJson(omitCard(event));
     const bytes = Buffer.byteLength(body, 'utf8');
     if (bytes > room) throw new MessageTooLarge({ id: event.id, bytes, limit: room });
   }
@@ -101,14 +101,6 @@ export function omitCard(event: ChangeEvent): ChangeEvent {
   }
   data.cardOmitted = true;
   return { ...event, data };
-}
-
-// SQS refuses U+FFFE and U+FFFF in a body, which JSON.stringify leaves as they
-// are; fauxqs 2.4.1 also checks UTF-16 code units and so refuses the surrogate
-// pairs of emoji (AWS accepts them). Escaping both as \uXXXX keeps the same JSON
-// value and is accepted everywhere; it only occurs inside JSON strings.
-function serialize(event: ChangeEvent): string {
-  return JSON.stringify(event).replace(/[\uD800-\uDFFF\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -231,3 +231,14 @@ function errorText(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`;
   return String(err);
 }
+
+/**
+ * JSON that SQS accepts. SQS refuses U+FFFE and U+FFFF in a body, which
+ * JSON.stringify leaves as they are; fauxqs 2.4.1 also checks UTF-16 code units
+ * and so refuses the surrogate pairs of emoji (AWS accepts them). Escaping both
+ * as \uXXXX keeps the same JSON value and is accepted everywhere; it only
+ * occurs inside JSON strings.
+ */
+export function queueSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\uD800-\uDFFF\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
