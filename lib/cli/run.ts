@@ -2,18 +2,21 @@
 import { EXIT } from './args.ts';
 import { discoverCommand } from './discover.ts';
 import { exitFor } from './errors.ts';
+import { syncCommand } from './sync.ts';
 import type { CliIo } from './io.ts';
 
 type Command = (argv: string[], io: CliIo) => Promise<number>;
 
 const commands: Record<string, Command> = {
   discover: discoverCommand,
+  sync: syncCommand,
 };
 
 const usage = `Usage: carddav-bridge <command> [options]
 
 Commands:
   discover   find the address books of an account on a CardDAV server
+  sync       run one sync of an address book, printing each change event as a JSON line
 
 Run 'carddav-bridge <command> --help' for a command's options.`;
 

@@ -1,0 +1,149 @@
+// `carddav-bridge sync`: one sync of one address book, events as JSON lines on
+// stdout, state in DynamoDB Local under --data-dir so the next run prints only
+// what changed since.
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { createCardDavClient } from '../carddav/client.ts';
+import { Unauthorized } from '../carddav/errors.ts';
+import type { AddressBook, CardDavClient } from '../carddav/types.ts';
+import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
+import { createDynamoStore } from '../store/dynamo-store.ts';
+import { createTable } from '../store/table.ts';
+import { runSync, type SyncRunResult } from '../sync/engine.ts';
+import type { Feed } from '../sync/ports.ts';
+import { EXIT, parse, serverFromArgs, serverOptions, UsageError } from './args.ts';
+import type { CliIo } from './io.ts';
+import { createProgress, withProgress } from './progress.ts';
+
+export const syncUsage = `Usage: carddav-bridge sync --server URL [--username U] [--password-env VAR | --bearer-env VAR]
+                          [--address-book URL] [--data-dir DIR] [--batch N]
+
+Runs one sync of an address book and prints each change event (CloudEvents JSON) as one line on stdout;
+progress and a summary go to stderr. State (sync token, etag index) lives in DynamoDB Local under
+--data-dir (default ./.carddav-bridge), so the next run prints only what changed since this one.
+Exit codes: 0 synced, 2 usage, 3 auth refused, 4 no address book, 5 protocol or network error.`;
+
+const TENANT = 'local-cli';
+const TABLE = 'carddav-bridge';
+
+export async function syncCommand(argv: string[], io: CliIo): Promise<number> {
+  const values = parse(argv, {
+    ...serverOptions,
+    'address-book': { type: 'string' },
+    'data-dir': { type: 'string' },
+    batch: { type: 'string' },
+  });
+  if (values.help) {
+    io.stdout(syncUsage + '\n');
+    return EXIT.ok;
+  }
+  const { serverUrl, auth } = serverFromArgs(values, io.env);
+  const batch = values.batch === undefined ? undefined : Number(values.batch);
+  if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1 && batch <= 1000)) {
+    throw new UsageError(`--batch must be a whole number from 1 to 1000, not ${values.batch}`);
+  }
+  const dataDir = resolve(values['data-dir'] ?? '.carddav-bridge');
+  await mkdir(dataDir, { recursive: true });
+
+  let requests = 0;
+  const baseClient = createCardDavClient({ ...(auth ? { auth } : {}), onRequest: () => void requests++ });
+  const connectionId = connectionIdFor({ serverUrl, username: values.username, addressBook: values['address-book'] });
+
+  const dynamo = await startDynamoDbLocal({ dataDir: resolve(dataDir, 'dynamodb') });
+  try {
+    const client = dynamo.client();
+    await createTable({ client, tableName: TABLE });
+    const store = createDynamoStore({ client, tableName: TABLE });
+    const existing = await store.getConnection({ tenantId: TENANT, connectionId }).catch((err: unknown) => {
+      if ((err as Error).name === 'ConnectionNotFound') return undefined;
+      throw err;
+    });
+    if (!existing) {
+      const book = await chooseAddressBook({ client: baseClient, serverUrl, wanted: values['address-book'], io });
+      if (!book) {
+        io.stderr('no address book found\n');
+        return EXIT.noAddressBook;
+      }
+      await store.createConnection({
+        tenantId: TENANT,
+        connectionId,
+        status: 'active',
+        serverUrl,
+        addressBookUrl: book.url,
+        ...(book.addMemberUrl ? { addMemberUrl: book.addMemberUrl } : {}),
+        supportsSyncCollection: book.supportsSyncCollection,
+        discoveredAt: new Date().toISOString(),
+        intervalSeconds: 900,
+      });
+    }
+
+    const progress = createProgress(io);
+    const feed: Feed = {
+      async publish(events) {
+        io.stdout(events.map((e) => JSON.stringify(e) + '\n').join(''));
+        progress.published(events.length);
+      },
+    };
+    const result = await runSync({
+      store,
+      feed,
+      client: withProgress(baseClient, progress),
+      clock: { now: () => Date.now() },
+      tenantId: TENANT,
+      connectionId,
+      owner: `cli-${process.pid}`,
+      options: batch ? { multigetBatchSize: batch } : {},
+      countRequests: () => requests,
+    });
+    progress.done();
+    io.stderr(summary(result) + '\n');
+    if (result.outcome === 'failed' && result.error instanceof Unauthorized) return EXIT.auth;
+    return result.outcome === 'ok' ? EXIT.ok : EXIT.protocol;
+  } finally {
+    await dynamo.stop();
+  }
+}
+
+/** The same server, user and book always map to the same connection, so a second run continues the first. */
+function connectionIdFor(params: { serverUrl: string; username?: string | undefined; addressBook?: string | undefined }): string {
+  const key = JSON.stringify([params.serverUrl, params.username ?? '', params.addressBook ?? '']);
+  return 'cli-' + createHash('sha256').update(key).digest('hex').slice(0, 24);
+}
+
+async function chooseAddressBook(params: {
+  client: CardDavClient;
+  serverUrl: string;
+  wanted: string | undefined;
+  io: CliIo;
+}): Promise<AddressBook | undefined> {
+  const found = await params.client.discover({ serverUrl: params.serverUrl });
+  if (params.wanted) {
+    const wanted = new URL(params.wanted, params.serverUrl).href;
+    const book = found.addressBooks.find((b) => new URL(b.url).href === wanted);
+    if (!book) throw new UsageError(`--address-book ${params.wanted} is not one of the account's address books`);
+    return book;
+  }
+  const [first, ...others] = found.addressBooks;
+  if (first && others.length > 0) {
+    params.io.stderr(`several address books; syncing ${first.url} (choose with --address-book)\n`);
+  }
+  return first;
+}
+
+function summary(r: SyncRunResult): string {
+  const e = r.events;
+  const parts = [
+    `sync ${r.outcome}`,
+    `${e.created} created, ${e.updated} updated, ${e.deleted} deleted`,
+    `${r.requests ?? 0} requests`,
+    `${(r.durationMs / 1000).toFixed(2)} s`,
+    r.fellBack ? `full listing (${r.reason})` : `incremental (${r.reason})`,
+  ];
+  if (r.massDeletion) {
+    const m = r.massDeletion;
+    parts.push(`mass removal verified: ${m.confirmed} of ${m.suspected} gone, ${m.kept} still there (not published)`);
+  }
+  if (r.error) parts.push(`error: ${r.error.name}: ${r.error.message.replace(/\s+/g, ' ')}`);
+  return parts.join(' | ');
+}

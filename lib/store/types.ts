@@ -1,0 +1,77 @@
+// What the DynamoDB store offers beyond the sync engine's `Store` port:
+// connection management for the API, the dispatcher's due query, and the
+// write path's echo marker.
+import type { ConnectionRecord, ConnectionStatus, Store } from '../sync/ports.ts';
+
+/** Opaque to the store: lib/auth's token vault writes and reads it (KMS envelope). */
+export type StoredCredentials = Record<string, string>;
+
+/** The connection item (`CONN#c`) as stored: the engine's record plus what the API and auth need. */
+export interface StoredConnection extends ConnectionRecord {
+  /** e.g. `google`, `basic`. */
+  provider?: string;
+  credentials?: StoredCredentials;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A connection to create. Scheduled statuses (active, failing) without `nextSyncAt` are due at once. */
+export type NewConnection = Omit<StoredConnection, 'version' | 'lease' | 'lastSync' | 'createdAt' | 'updatedAt'>;
+
+/**
+ * Changes to a connection. `undefined` leaves a field alone; `null` removes an
+ * optional one (e.g. the sync token when the address book moved).
+ */
+export interface ConnectionPatch {
+  /** 'deleted' is not a status one sets: use deleteConnection. */
+  status?: Exclude<ConnectionStatus, 'deleted'>;
+  intervalSeconds?: number;
+  nextSyncAt?: number;
+  serverUrl?: string;
+  addressBookUrl?: string;
+  addMemberUrl?: string | null;
+  supportsSyncCollection?: boolean;
+  discoveredAt?: string | null;
+  syncToken?: string | null;
+  tokenProven?: boolean;
+  ctag?: string | null;
+  provider?: string | null;
+  credentials?: StoredCredentials | null;
+}
+
+/** One row of the dispatcher's due query. */
+export interface DueConnection {
+  tenantId: string;
+  connectionId: string;
+  nextSyncAt: number;
+}
+
+export interface ConnectionPage {
+  connections: StoredConnection[];
+  /** Pass back to get the next page; absent on the last one. */
+  cursor?: string;
+}
+
+export interface DynamoStore extends Store {
+  /** As in `Store`, and the record carries credentials and provider, so the worker needs no second read. */
+  acquireLease(params: { tenantId: string; connectionId: string; owner: string; now: number; ttlMs: number }): Promise<StoredConnection | undefined>;
+
+  /** Throws AlreadyExists when the id is taken. */
+  createConnection(record: NewConnection): Promise<StoredConnection>;
+  /** Throws ConnectionNotFound for an unknown id, another tenant's, or one being deleted. */
+  getConnection(params: { tenantId: string; connectionId: string }): Promise<StoredConnection>;
+  /** The tenant's connections in id order, a page at a time (default 100, at most 1000). */
+  listConnections(params: { tenantId: string; limit?: number; cursor?: string }): Promise<ConnectionPage>;
+  /**
+   * Applies `patch` and bumps the version (so an in-flight sync's commit fails
+   * with VersionConflict). With `expectedVersion`, only if the version is that.
+   */
+  updateConnection(params: { tenantId: string; connectionId: string; patch: ConnectionPatch; expectedVersion?: number }): Promise<StoredConnection>;
+  /** Deletes the connection with its contact index and write records. Resumable: repeat it after a failure. */
+  deleteConnection(params: { tenantId: string; connectionId: string }): Promise<void>;
+  /** Scheduled connections with `nextSyncAt <= now`, earliest first, across all shards. */
+  queryDue(params: { now: number; limit: number }): Promise<DueConnection[]>;
+  /** Sets the echo marker (`lastWrite`) on the index row of `href`, creating the row if absent. */
+  recordWrite(params: { connectionId: string; href: string; writeId: string; etag: string; uid?: string }): Promise<void>;
+}

@@ -1,0 +1,85 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGoogleEmulator, type GoogleEmulator } from '../../lib/emulator/index.ts';
+import { startRadicale, type Radicale } from '../support/radicale.ts';
+import { runBin } from './run-cli.ts';
+
+const card = (i: number, note = ''): string =>
+  `BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u${i}\r\nFN:Person ${i}\r\nN:${i};Person;;;\r\nEMAIL;TYPE=work:p${i}@example.com\r\n${note ? `NOTE:${note}\r\n` : ''}END:VCARD\r\n`;
+
+const events = (stdout: string): Array<{ id: string; type: string; data: Record<string, unknown> }> =>
+  stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+describe('carddav-bridge sync (the executable)', () => {
+  let radicale: Radicale;
+  let emulator: GoogleEmulator;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    [radicale, emulator] = await Promise.all([startRadicale(), startGoogleEmulator()]);
+    dataDir = await mkdtemp(join(tmpdir(), 'cdb-cli-'));
+  });
+  afterAll(async () => {
+    await Promise.all([radicale?.stop(), emulator?.close(), dataDir && rm(dataDir, { recursive: true, force: true })]);
+  });
+
+  it('prints every card once, then only what changed, with state kept under --data-dir', async () => {
+    const book = await radicale.seedAddressBook({ username: 'alice', cards: Array.from({ length: 40 }, (_, i) => card(i)) });
+    const args = ['sync', '--server', radicale.url, '--username', 'alice', '--password-env', 'PW', '--data-dir', dataDir, '--batch', '7'];
+    const env = { PW: 'alice-secret' };
+
+    const first = await runBin(args, { env });
+    expect(first.code, first.stderr).toBe(0);
+    const created = events(first.stdout);
+    expect(created).toHaveLength(40);
+    expect(new Set(created.map((e) => e.type))).toEqual(new Set(['contact.created']));
+    expect(created[0]!.data).toMatchObject({ tenantId: 'local-cli', origin: { kind: 'remote' } });
+    expect(created.every((e) => typeof e.data.vcard === 'string' && typeof e.data.contact === 'object')).toBe(true);
+    expect(first.stderr).toMatch(/40 created, 0 updated, 0 deleted/);
+
+    const second = await runBin(args, { env });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toBe('');
+    expect(second.stderr).toMatch(/0 created, 0 updated, 0 deleted \| 1 requests/);
+
+    const auth = radicale.authHeader('alice');
+    for (const i of [3, 4]) {
+      const res = await fetch(`${book}u${i}.vcf`, { method: 'PUT', headers: { Authorization: auth, 'Content-Type': 'text/vcard' }, body: card(i, 'edited') });
+      expect(res.ok).toBe(true);
+    }
+    expect((await fetch(`${book}u9.vcf`, { method: 'DELETE', headers: { Authorization: auth } })).ok).toBe(true);
+
+    const third = await runBin(args, { env });
+    expect(third.code, third.stderr).toBe(0);
+    const changes = events(third.stdout);
+    expect(changes.map((e) => `${e.type} ${e.data.uid ?? e.data.href}`).sort()).toEqual([
+      'contact.deleted u9',
+      'contact.updated u3',
+      'contact.updated u4',
+    ]);
+  });
+
+  it('syncs a Google account of the emulator with a bearer token', async () => {
+    emulator.addAccount({ email: 'dana@example.com' });
+    emulator.seed('dana@example.com', 25, { seed: 7 });
+    const token = emulator.issueAccessToken('dana@example.com');
+    const args = ['sync', '--server', emulator.url, '--bearer-env', 'TOKEN', '--data-dir', dataDir];
+    const first = await runBin(args, { env: { TOKEN: token } });
+    expect(first.code, first.stderr).toBe(0);
+    expect(events(first.stdout)).toHaveLength(25);
+    const second = await runBin(args, { env: { TOKEN: token } });
+    expect(second.code, second.stderr).toBe(0);
+    expect(events(second.stdout)).toHaveLength(0);
+  });
+
+  it('exits 3 when the credentials are refused, 2 on a bad --batch', async () => {
+    const refused = await runBin(['sync', '--server', radicale.url, '--username', 'alice', '--password-env', 'PW', '--data-dir', dataDir], {
+      env: { PW: 'wrong' },
+    });
+    expect(refused.code).toBe(3);
+    const bad = await runBin(['sync', '--server', radicale.url, '--batch', 'lots', '--data-dir', dataDir]);
+    expect(bad.code).toBe(2);
+  });
+});
