@@ -1,6 +1,8 @@
 // A tiny scripted HTTP server on 127.0.0.1:0 for the protocol unit tests.
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { seededRandom } from '../../lib/emulator/random.ts';
+export { seededRandom };
 
 export interface Recorded {
   method: string;
@@ -106,14 +108,3 @@ export function recordingSleep(): { sleep: (ms: number) => Promise<void>; delays
   return { delays, sleep: async (ms) => void delays.push(ms) };
 }
 
-/** Deterministic [0,1) sequence (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

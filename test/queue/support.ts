@@ -3,18 +3,9 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Message, SQSClient, SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import type { ChangeEvent, ContactEventData } from '../../lib/sync/events.ts';
+import { seededRandom as seeded } from '../../lib/emulator/random.ts';
+export { seeded };
 
-/** Seeded PRNG (mulberry32): deterministic filler and jitter. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 

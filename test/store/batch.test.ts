@@ -3,18 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { chunk, forEachLimit, sendUntilProcessed } from '../../lib/store/batch.ts';
 import { BatchIncomplete, StoreError } from '../../lib/store/errors.ts';
+import { seededRandom as seeded } from '../../lib/emulator/random.ts';
 
-/** mulberry32: a small seeded generator, so jitter is the same every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('chunk', () => {
   it('splits into pieces of at most the size, keeping order', () => {

@@ -1,17 +1,4 @@
-import { createServer } from 'node:net';
-
-/** A free TCP port on 127.0.0.1, for servers that cannot bind port 0 themselves. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
+export { freePort } from '../../lib/local/ports.ts';
 
 /** Polls until `probe` resolves true or the deadline passes. */
 export async function waitFor(probe: () => Promise<boolean>, params: { timeoutMs: number; what: string }): Promise<void> {

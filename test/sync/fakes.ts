@@ -16,6 +16,8 @@ import type {
 } from '../../lib/carddav/types.ts';
 import type { ChangeEvent, ContactEventData } from '../../lib/sync/events.ts';
 import type { Clock, ConnectionRecord, Feed, IndexEntry, Store, SyncSummary } from '../../lib/sync/ports.ts';
+import { seededRandom } from '../../lib/emulator/random.ts';
+export { seededRandom };
 
 export const BOOK_PATH = '/carddav/v1/principals/alice@example.com/lists/default/';
 export const BOOK_URL = `http://127.0.0.1:1${BOOK_PATH}`;
@@ -33,17 +35,6 @@ export class FakeClock implements Clock {
   }
 }
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fault plan shared by the fakes: fail the (skip+1)-th next call of a method. */
 export class Faults {

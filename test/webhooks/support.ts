@@ -9,6 +9,8 @@ import type { Clock } from '../../lib/sync/ports.ts';
 import { rotateSecrets } from '../../lib/webhooks/endpoints.ts';
 import type { DeliveryAttempt, DeliveryLog, EndpointStore, WebhookEndpoint } from '../../lib/webhooks/endpoints.ts';
 import type { DeadLetter, DeadLetterSink, DeliveryJob, DeliveryQueue } from '../../lib/webhooks/jobs.ts';
+import { seededRandom as seeded } from '../../lib/emulator/random.ts';
+export { seeded };
 
 export const T0 = Date.UTC(2026, 0, 15, 9, 0, 0);
 
@@ -28,17 +30,6 @@ export class FakeClock implements Clock {
   }
 }
 
-/** mulberry32: deterministic numbers in [0, 1). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Deterministic secret bytes from a seed. */
 export function seededBytes(seed: number): (size: number) => Uint8Array {
