@@ -3,6 +3,7 @@ import { EXIT } from './args.ts';
 import { discoverCommand } from './discover.ts';
 import { exitFor } from './errors.ts';
 import { syncCommand } from './sync.ts';
+import { keysCommand, tenantsCommand } from './tenants.ts';
 import type { CliIo } from './io.ts';
 
 type Command = (argv: string[], io: CliIo) => Promise<number>;
@@ -10,6 +11,8 @@ type Command = (argv: string[], io: CliIo) => Promise<number>;
 const commands: Record<string, Command> = {
   discover: discoverCommand,
   sync: syncCommand,
+  tenants: tenantsCommand,
+  keys: keysCommand,
 };
 
 const usage = `Usage: carddav-bridge <command> [options]
@@ -17,6 +20,8 @@ const usage = `Usage: carddav-bridge <command> [options]
 Commands:
   discover   find the address books of an account on a CardDAV server
   sync       run one sync of an address book, printing each change event as a JSON line
+  tenants    create a tenant (tenants create --name N)
+  keys       create or revoke a tenant's API key (keys create --tenant T, keys revoke --key-id K)
 
 Run 'carddav-bridge <command> --help' for a command's options.`;
 

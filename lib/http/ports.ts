@@ -5,7 +5,7 @@
 // tenant is simply not found.
 import type { Discovery } from '../carddav/types.ts';
 import type { Clock, ConnectionStatus, SyncSummary } from '../sync/ports.ts';
-import type { Contact, ContactPatch } from '../vcard/contact.ts';
+import type { WriteMessage, WriteOperation, WriteRecord, WriteStatus } from '../writes/types.ts';
 
 export type { Clock, ConnectionStatus, SyncSummary };
 
@@ -27,7 +27,8 @@ export interface ApiKeys {
 
 // -------------------------------------------------------------- connections
 
-export type Provider = 'carddav';
+/** `carddav`: basic auth (the API connects these); `google`: OAuth 2.0, a sealed refresh token (connected by the consent flow). */
+export type Provider = 'carddav' | 'google';
 
 /** A connection as the API shows it. Never holds credentials. */
 export interface ConnectionInfo {
@@ -103,36 +104,12 @@ export type ResolveHost = (hostname: string) => Promise<string[]>;
 
 // ------------------------------------------------------------------ writes
 
-export type WriteOperation = 'create' | 'update' | 'patch' | 'delete';
-export type WriteStatus = 'queued' | 'applying' | 'applied' | 'conflict' | 'failed';
-
-/** What the applier is asked to do; exactly one of vcard/contact for a create. */
-export type WriteRequest =
-  | { operation: 'create'; vcard: string; contact?: never }
-  | { operation: 'create'; contact: Contact; vcard?: never }
-  | { operation: 'update'; href: string; ifMatch: string; vcard: string }
-  | { operation: 'patch'; href: string; ifMatch?: string; patch: ContactPatch }
-  | { operation: 'delete'; href: string; ifMatch: string };
-
-export interface WriteRecord {
-  tenantId: string;
-  connectionId: string;
-  writeId: string;
-  request: WriteRequest;
-  status: WriteStatus;
-  /** The card's href: known from the start for update/patch/delete, after applying for a create. */
-  href?: string;
-  /** ETag after the write was applied. */
-  etag?: string;
-  uid?: string;
-  /** When status is `conflict`: the card as the server has it now. */
-  conflict?: { etag: string; vcard: string };
-  /** When status is `failed`. */
-  error?: { type: string; message: string };
-  /** ISO times. */
-  createdAt: string;
-  updatedAt: string;
-}
+/**
+ * The write record is lib/writes' (types.ts): the API stores it `queued`
+ * (a create is always a vCard: a JSON contact is built into one first), the
+ * applier finishes it, GET /v1/writes/{id} shows it.
+ */
+export type { WriteMessage, WriteOperation, WriteRecord, WriteStatus };
 
 export interface Writes {
   create(record: WriteRecord): Promise<void>;
@@ -141,8 +118,8 @@ export interface Writes {
 }
 
 export interface WriteQueue {
-  /** FIFO per connection (message group = connection id). */
-  enqueue(message: { tenantId: string; connectionId: string; writeId: string }): Promise<void>;
+  /** FIFO per connection (message group = connection id, deduplication id = write id). */
+  enqueue(message: WriteMessage): Promise<void>;
 }
 
 // ------------------------------------------------------------ idempotency
@@ -199,6 +176,8 @@ export interface AppConfig {
   maxVCardBytes?: number;
   /** Sync interval of a new connection, in seconds (default 900). */
   defaultIntervalSeconds?: number;
+  /** How long a write record (and so GET /v1/writes/{id}) is kept, in seconds (default 7 days): its DynamoDB TTL. */
+  writeRetentionSeconds?: number;
   /**
    * Key for the HMAC that fingerprints requests for Idempotency-Key. A plain
    * SHA-256 of a POST /v1/connections body is an offline-guessable verifier of

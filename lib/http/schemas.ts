@@ -201,7 +201,7 @@ const ConnectionStatusSchema = z.enum(['active', 'paused', 'reauth_required', 'f
 export const ConnectionSchema = z
   .object({
     id: z.string(),
-    provider: z.literal('carddav'),
+    provider: z.enum(['carddav', 'google']).openapi({ description: '`carddav`: basic auth; `google`: Google Contacts over OAuth 2.0.' }),
     status: ConnectionStatusSchema,
     serverUrl: z.string(),
     addressBookUrl: z.string(),
@@ -248,7 +248,16 @@ export const WriteSchema = z
     etag: z.string().optional(),
     contactId: z.string().optional(),
     uid: z.string().optional(),
-    conflict: z.object({ etag: z.string(), vcard: z.string() }).optional().openapi({ description: 'The card as the server has it now.' }),
+    conflict: z
+      .object({
+        reason: z.enum(['stale', 'gone', 'contended']).openapi({
+          description: '`stale`: the card is not at the ETag you named; `gone`: there is no such card (any more); `contended`: a patch lost every race for the card.',
+        }),
+        etag: z.string().optional(),
+        vcard: z.string().optional(),
+      })
+      .optional()
+      .openapi({ description: 'Why the write was not applied, and the card as the server has it now (absent when it is gone).' }),
     error: z.object({ type: z.string(), message: z.string() }).optional(),
     createdAt: z.string().openapi({ format: 'date-time' }),
     updatedAt: z.string().openapi({ format: 'date-time' }),

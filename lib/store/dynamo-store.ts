@@ -40,6 +40,8 @@ const STATUSES: ReadonlySet<string> = new Set<ConnectionStatus>(['active', 'paus
 const BATCH_GET_MAX = 100;
 const BATCH_WRITE_MAX = 25;
 const BATCHES_IN_FLIGHT = 4;
+/** Index upserts (one UpdateItem each) in flight at once per writeIndex call. */
+const UPSERTS_IN_FLIGHT = 32;
 const LIST_DEFAULT = 100;
 const LIST_MAX = 1000;
 
@@ -164,6 +166,49 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
           return out.UnprocessedItems?.[table] ?? [];
         },
       }),
+    );
+  }
+
+  /**
+   * One index row, as an update: SET etag and contentHash (REMOVE them when the
+   * entry has none, as a put would), SET uid when given, and `lastWrite` only
+   * when the row has none yet. The SDK retries throttled requests.
+   */
+  async function upsertIndexRow(key: { pk: string; sk: string }, entry: IndexEntry): Promise<void> {
+    const names: Record<string, string> = { '#type': 'type', '#href': 'href', '#etag': 'etag', '#ch': 'contentHash' };
+    const values: Record<string, unknown> = { ':type': 'card', ':href': entry.href };
+    const sets = ['#type = :type', '#href = :href'];
+    const removes: string[] = [];
+    for (const [name, value] of [
+      ['#etag', entry.etag],
+      ['#ch', entry.contentHash],
+    ] as const) {
+      if (value === undefined) removes.push(name);
+      else {
+        sets.push(`${name} = :${name.slice(1)}`);
+        values[`:${name.slice(1)}`] = value;
+      }
+    }
+    if (entry.uid !== undefined) {
+      names['#uid'] = 'uid';
+      values[':uid'] = entry.uid;
+      sets.push('#uid = :uid');
+    }
+    if (entry.lastWrite !== undefined) {
+      names['#lw'] = 'lastWrite';
+      values[':lw'] = compact(entry.lastWrite);
+      sets.push('#lw = if_not_exists(#lw, :lw)');
+    }
+    await call('writeIndex', () =>
+      doc.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: key,
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      ),
     );
   }
 
@@ -336,31 +381,22 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
 
     async writeIndex({ connectionId, upserts, deletes }) {
       assertId('connectionId', connectionId);
-      // BatchWriteItem rejects two requests for one key in a call: one per href, and no href both ways.
+      // One request per href, and no href both ways.
       const rows = new Map<string, IndexEntry>();
       for (const entry of upserts) rows.set(entry.href, entry);
       const gone = new Set(deletes);
       for (const href of gone) {
         if (rows.has(href)) throw new InvalidInput(`href ${href} is both upserted and deleted`);
       }
-      const requests: WriteRequest[] = [];
-      for (const entry of rows.values()) {
-        requests.push({
-          PutRequest: {
-            Item: compact({
-              ...cardKey(connectionId, entry.href),
-              type: 'card',
-              href: entry.href,
-              etag: entry.etag,
-              uid: entry.uid,
-              contentHash: entry.contentHash,
-              lastWrite: entry.lastWrite,
-            }),
-          },
-        });
-      }
-      for (const href of gone) requests.push({ DeleteRequest: { Key: cardKey(connectionId, href) } });
-      await batchWrite('writeIndex', requests);
+      const keyed = [...rows.values()].map((entry) => ({ entry, key: cardKey(connectionId, entry.href) }));
+      // Upserts are UpdateItems, not batched puts: a put replaces the whole row,
+      // so an echo marker (`lastWrite`) that the applier's recordWrite set after
+      // the sync read the row would be erased, and the bridge's own write
+      // reported as a remote edit. The sync owns etag, uid and contentHash; the
+      // applier owns lastWrite, which an upsert only fills in where there is none.
+      await forEachLimit(keyed, UPSERTS_IN_FLIGHT, ({ entry, key }) => upsertIndexRow(key, entry));
+      const removals: WriteRequest[] = [...gone].map((href) => ({ DeleteRequest: { Key: cardKey(connectionId, href) } }));
+      if (removals.length > 0) await batchWrite('writeIndex', removals);
     },
 
     async createConnection(record) {
@@ -632,6 +668,26 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
         ),
       );
     },
+
+    async recordDelete({ connectionId, href, writeId }) {
+      assertId('connectionId', connectionId);
+      assertId('writeId', writeId);
+      try {
+        // Only an existing row: the sync never published a card without one, so it will not publish its removal either.
+        await doc.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: cardKey(connectionId, href),
+            UpdateExpression: 'SET #lw = :lw',
+            ConditionExpression: 'attribute_exists(#pk)',
+            ExpressionAttributeNames: { '#lw': 'lastWrite', '#pk': TABLE.partitionKey.name },
+            ExpressionAttributeValues: { ':lw': { writeId, etag: '', deleted: true } },
+          }),
+        );
+      } catch (err) {
+        if (conditionFailure(err) === undefined) throw asStoreError('recordDelete', err);
+      }
+    },
   };
   return store;
 }
@@ -647,8 +703,10 @@ function toIndexEntry(item: Item): IndexEntry {
   if (typeof item.etag === 'string') entry.etag = item.etag;
   if (typeof item.uid === 'string') entry.uid = item.uid;
   if (typeof item.contentHash === 'string') entry.contentHash = item.contentHash;
-  const lw = item.lastWrite as { writeId?: unknown; etag?: unknown } | undefined;
-  if (lw && typeof lw.writeId === 'string' && typeof lw.etag === 'string') entry.lastWrite = { writeId: lw.writeId, etag: lw.etag };
+  const lw = item.lastWrite as { writeId?: unknown; etag?: unknown; deleted?: unknown } | undefined;
+  if (lw && typeof lw.writeId === 'string' && typeof lw.etag === 'string') {
+    entry.lastWrite = lw.deleted === true ? { writeId: lw.writeId, etag: lw.etag, deleted: true } : { writeId: lw.writeId, etag: lw.etag };
+  }
   return entry;
 }
 

@@ -68,10 +68,12 @@ export interface DynamoStore extends Store {
    * with VersionConflict). With `expectedVersion`, only if the version is that.
    */
   updateConnection(params: { tenantId: string; connectionId: string; patch: ConnectionPatch; expectedVersion?: number }): Promise<StoredConnection>;
-  /** Deletes the connection with its contact index and write records. Resumable: repeat it after a failure. */
+  /** Deletes the connection with its contact index (write records are keyed by tenant and expire by TTL). Resumable: repeat it after a failure. */
   deleteConnection(params: { tenantId: string; connectionId: string }): Promise<void>;
   /** Scheduled connections with `nextSyncAt <= now`, earliest first, across all shards. */
   queryDue(params: { now: number; limit: number }): Promise<DueConnection[]>;
   /** Sets the echo marker (`lastWrite`) on the index row of `href`, creating the row if absent. */
   recordWrite(params: { connectionId: string; href: string; writeId: string; etag: string; uid?: string }): Promise<void>;
+  /** Sets `lastWrite = { writeId, etag: '', deleted: true }` on the row of `href` if there is one; no row, nothing to mark. */
+  recordDelete(params: { connectionId: string; href: string; writeId: string }): Promise<void>;
 }

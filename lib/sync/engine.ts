@@ -551,9 +551,12 @@ function isExpectedFailure(error: unknown): error is Error {
 /**
  * The store's VersionConflict, matched by name: lib/sync must not import the
  * DynamoDB adapter, and the port names the error without exporting a class.
+ * Its subclass LeaseLost (the lease ran out and another worker took it) is
+ * named after itself, so it is named here too.
  */
+const VERSION_CONFLICTS: ReadonlySet<string> = new Set(['VersionConflict', 'LeaseLost']);
 function isVersionConflict(error: unknown): error is Error {
-  return error instanceof Error && error.name === 'VersionConflict';
+  return error instanceof Error && VERSION_CONFLICTS.has(error.name);
 }
 
 /** Some servers list the collection itself among its members. */

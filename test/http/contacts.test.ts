@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { fromContact, parseVCard, toContact } from '../../lib/vcard/index.ts';
 import { BOOK_PATH, CARD, connect, contactIdOf, harness, jsonOf, problemOf, type Harness } from './fakes.ts';
 
 const HREF = `${BOOK_PATH}ada-1.vcf`;
@@ -23,13 +24,19 @@ describe('contact writes: happy paths', () => {
     expect(await jsonOf(res)).toEqual({ writeId: 'wr_0001', status: 'queued' });
     expect(res.headers.get('location')).toBe('/v1/writes/wr_0001');
     expect(h.queue.messages).toEqual([{ tenantId: 'ten_a', connectionId: id, writeId: 'wr_0001' }]);
-    expect(h.writes.records.get('wr_0001')).toMatchObject({
+    expect(h.writes.records.get('wr_0001')).toEqual({
+      writeId: 'wr_0001',
       tenantId: 'ten_a',
       connectionId: id,
       status: 'queued',
-      uid: 'ada-1',
-      request: { operation: 'create', vcard: CARD },
+      operation: { kind: 'create', vcard: CARD },
+      createdAt: '2025-03-01T12:00:00.000Z',
+      updatedAt: '2025-03-01T12:00:00.000Z',
+      attempts: 0,
+      // Seven days, in epoch seconds (DynamoDB TTL).
+      expiresAt: Date.parse('2025-03-08T12:00:00.000Z') / 1000,
     });
+    expect(await jsonOf(await h.call('/v1/writes/wr_0001'))).toMatchObject({ operation: 'create', status: 'queued', uid: 'ada-1' });
   });
 
   it('POST application/json queues a create of the normalized contact', async () => {
@@ -45,8 +52,16 @@ describe('contact writes: happy paths', () => {
     const res = await h.call(base, { method: 'POST', json: contact });
     expect(res.status).toBe(202);
     const { writeId } = await jsonOf(res);
-    expect(h.writes.records.get(writeId)?.request).toEqual({ operation: 'create', contact });
+    // Queued as the vCard it makes, with a UID from the write id: the applier writes vCards only.
+    const operation = h.writes.records.get(writeId)?.operation;
+    expect(operation).toEqual({ kind: 'create', vcard: fromContact(contact, { uid: `carddav-bridge-${writeId}` }) });
+    expect(toContact(parseVCard(operation?.kind === 'create' ? operation.vcard : ''))).toMatchObject({ ...contact, uid: `carddav-bridge-${writeId}` });
     expect(h.queue.messages).toHaveLength(1);
+
+    // A contact with its own UID keeps it.
+    const own = await h.call(base, { method: 'POST', json: { ...contact, uid: 'grace-1' } });
+    const ownId = (await jsonOf(own)).writeId;
+    expect(h.writes.records.get(ownId)?.operation).toEqual({ kind: 'create', vcard: fromContact({ ...contact, uid: 'grace-1' }) });
   });
 
   it('PUT queues an update with If-Match and the href the contact id names', async () => {
@@ -54,14 +69,14 @@ describe('contact writes: happy paths', () => {
     const res = await h.call(`${base}/${CONTACT_ID}`, { method: 'PUT', vcard: CARD, headers: { 'If-Match': '"etag-7"' } });
     expect(res.status).toBe(202);
     const { writeId } = await jsonOf(res);
-    expect(h.writes.records.get(writeId)).toMatchObject({ href: HREF, request: { operation: 'update', href: HREF, ifMatch: '"etag-7"', vcard: CARD } });
+    expect(h.writes.records.get(writeId)).toMatchObject({ status: 'queued', operation: { kind: 'update', href: HREF, ifMatch: '"etag-7"', vcard: CARD } });
   });
 
   it('PUT accepts If-Match: *', async () => {
     const { h, base } = await setup();
     const res = await h.call(`${base}/${CONTACT_ID}`, { method: 'PUT', vcard: CARD, headers: { 'If-Match': '*' } });
     expect(res.status).toBe(202);
-    expect(h.writes.records.get('wr_0001')?.request).toMatchObject({ ifMatch: '*' });
+    expect(h.writes.records.get('wr_0001')?.operation).toMatchObject({ ifMatch: '*' });
   });
 
   it('PATCH queues the named fields, null removing one; If-Match optional', async () => {
@@ -69,10 +84,10 @@ describe('contact writes: happy paths', () => {
     const patch = { note: null, phones: [{ value: '+44 20 7946 0000', type: 'work' }] };
     const res = await h.call(`${base}/${CONTACT_ID}`, { method: 'PATCH', json: patch });
     expect(res.status).toBe(202);
-    expect(h.writes.records.get('wr_0001')?.request).toEqual({ operation: 'patch', href: HREF, patch });
+    expect(h.writes.records.get('wr_0001')?.operation).toEqual({ kind: 'patch', href: HREF, patch });
     const withIfMatch = await h.call(`${base}/${CONTACT_ID}`, { method: 'PATCH', json: { title: 'Countess' }, headers: { 'If-Match': 'W/"5"' } });
     expect(withIfMatch.status).toBe(202);
-    expect(h.writes.records.get('wr_0002')?.request).toEqual({ operation: 'patch', href: HREF, ifMatch: 'W/"5"', patch: { title: 'Countess' } });
+    expect(h.writes.records.get('wr_0002')?.operation).toEqual({ kind: 'patch', href: HREF, ifMatch: 'W/"5"', patch: { title: 'Countess' } });
     const mergePatch = await h.call(`${base}/${CONTACT_ID}`, {
       method: 'PATCH',
       body: JSON.stringify({ nickname: 'Ada' }),
@@ -86,7 +101,7 @@ describe('contact writes: happy paths', () => {
     const res = await h.call(`${base}/${CONTACT_ID}`, { method: 'DELETE', headers: { 'If-Match': '"etag-7"' } });
     expect(res.status).toBe(202);
     expect(res.headers.get('location')).toBe('/v1/writes/wr_0001');
-    expect(h.writes.records.get('wr_0001')?.request).toEqual({ operation: 'delete', href: HREF, ifMatch: '"etag-7"' });
+    expect(h.writes.records.get('wr_0001')?.operation).toEqual({ kind: 'delete', href: HREF, ifMatch: '"etag-7"' });
     expect(h.queue.messages).toHaveLength(1);
   });
 });
@@ -111,10 +126,15 @@ describe('GET /v1/writes/{writeId}', () => {
 
     const record = h.writes.records.get('wr_0001');
     if (record === undefined) throw new Error('no record');
-    Object.assign(record, { status: 'conflict', conflict: { etag: '"e2"', vcard: CARD }, updatedAt: '2025-03-01T12:00:03.000Z' });
-    expect(await jsonOf(await h.call(location))).toMatchObject({ status: 'conflict', conflict: { etag: '"e2"', vcard: CARD } });
+    Object.assign(record, { status: 'conflict', conflict: { etag: '"e2"', vcard: CARD, reason: 'stale' }, updatedAt: '2025-03-01T12:00:03.000Z' });
+    expect(await jsonOf(await h.call(location))).toMatchObject({ status: 'conflict', conflict: { reason: 'stale', etag: '"e2"', vcard: CARD } });
+
+    // A card that is gone has no current version to show.
+    Object.assign(record, { conflict: { reason: 'gone' } });
+    expect((await jsonOf(await h.call(location))).conflict).toEqual({ reason: 'gone' });
 
     Object.assign(record, { status: 'failed', error: { type: 'server-rejected', message: '403 from server' } });
+    delete record.conflict;
     expect(await jsonOf(await h.call(location))).toMatchObject({ status: 'failed', error: { type: 'server-rejected', message: '403 from server' } });
   });
 
@@ -123,7 +143,7 @@ describe('GET /v1/writes/{writeId}', () => {
     await h.call(base, { method: 'POST', vcard: CARD });
     const record = h.writes.records.get('wr_0001');
     if (record === undefined) throw new Error('no record');
-    Object.assign(record, { status: 'applied', href: HREF, etag: '"new"' });
+    Object.assign(record, { status: 'applied', result: { href: HREF, etag: '"new"', uid: 'ada-1', contactId: CONTACT_ID } });
     expect(await jsonOf(await h.call('/v1/writes/wr_0001'))).toMatchObject({
       operation: 'create',
       status: 'applied',

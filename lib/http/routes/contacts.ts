@@ -7,7 +7,7 @@ import { hrefFromContactId } from '../../sync/ids.ts';
 import { fromContact, parseVCard, toContact, VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from '../../vcard/index.ts';
 import type { Contact, ContactPatch } from '../../vcard/contact.ts';
 import { idempotent, mediaTypeOf, parseIfMatch, requireIfMatch, requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
-import type { AppDeps, ConnectionInfo, WriteRequest } from '../ports.ts';
+import type { AppDeps, ConnectionInfo, WriteOperation, WriteRecord } from '../ports.ts';
 import { InvalidContactIdError, InvalidVCard, NotFound, PayloadTooLarge, ValidationFailed } from '../problems.ts';
 import {
   ConnectionParams,
@@ -27,6 +27,13 @@ const JSON_TYPE = 'application/json';
 const MERGE_PATCH = 'application/merge-patch+json';
 
 const DEFAULT_MAX_VCARD_BYTES = 128 * 1024;
+/** The UID of a contact created without one. */
+function uidForWrite(writeId: string): string {
+  return `carddav-bridge-${writeId}`;
+}
+
+/** Write records outlive any sensible polling of GET /v1/writes/{id}, and then expire (DynamoDB TTL). */
+export const DEFAULT_WRITE_RETENTION_SECONDS = 7 * 24 * 3600;
 
 const vcardContent = { [VCARD]: { schema: z.string().openapi({ description: 'One vCard (3.0 or 4.0), UTF-8.' }) } };
 const accepted = {
@@ -95,36 +102,40 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
   const once = idempotent(deps);
   const maxVCardBytes = deps.config.maxVCardBytes ?? DEFAULT_MAX_VCARD_BYTES;
 
-  async function vcardBody(c: Context<AppEnv>): Promise<{ vcard: string; uid?: string }> {
+  /** The body as one valid vCard, or the problem with it. */
+  async function vcardBody(c: Context<AppEnv>): Promise<string> {
     const bytes = new Uint8Array(await c.req.arrayBuffer());
     if (bytes.byteLength > maxVCardBytes) throw new PayloadTooLarge(`The vCard is larger than ${maxVCardBytes} bytes.`, 'vcard-too-large');
     try {
       const card = parseVCard(bytes, { maxBytes: maxVCardBytes });
       // Normalizing reads every value (dates, QUOTED-PRINTABLE, ...): what it rejects, the applier could not send either.
-      const contact = toContact(card);
-      const vcard = new TextDecoder('utf-8').decode(bytes);
-      return contact.uid === undefined ? { vcard } : { vcard, uid: contact.uid };
+      toContact(card);
+      return new TextDecoder('utf-8').decode(bytes);
     } catch (error) {
       throw vcardProblem(error);
     }
   }
 
-  async function accept(c: Context<AppEnv>, params: { connection: ConnectionInfo; request: WriteRequest; uid?: string }) {
+  /** Stores the write `queued` and enqueues it. `operation` may depend on the new write id (a create's UID). */
+  async function accept(c: Context<AppEnv>, params: { connection: ConnectionInfo; operation: WriteOperation | ((writeId: string) => WriteOperation) }) {
     const { tenantId } = c.get('auth');
-    const { connection, request } = params;
+    const { connection } = params;
     const writeId = deps.newId('write');
-    const at = new Date(deps.clock.now()).toISOString();
-    await deps.writes.create({
+    const operation = typeof params.operation === 'function' ? params.operation(writeId) : params.operation;
+    const now = deps.clock.now();
+    const at = new Date(now).toISOString();
+    const record: WriteRecord = {
+      writeId,
       tenantId,
       connectionId: connection.connectionId,
-      writeId,
-      request,
+      operation,
       status: 'queued',
-      ...('href' in request ? { href: request.href } : {}),
-      ...(params.uid === undefined ? {} : { uid: params.uid }),
       createdAt: at,
       updatedAt: at,
-    });
+      attempts: 0,
+      expiresAt: Math.ceil(now / 1000) + (deps.config.writeRetentionSeconds ?? DEFAULT_WRITE_RETENTION_SECONDS),
+    };
+    await deps.writes.create(record);
     await deps.writeQueue.enqueue({ tenantId, connectionId: connection.connectionId, writeId });
     return { writeId, location: `/v1/writes/${writeId}` };
   }
@@ -149,30 +160,31 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
   app.openapi(createContact, async (c) => {
     const { tenantId } = c.get('auth');
     const connectionId = c.req.valid('param').id;
-    let request: WriteRequest;
-    let uid: string | undefined;
+    let operation: WriteOperation | ((writeId: string) => WriteOperation);
     if (mediaTypeOf(c) === VCARD) {
-      const body = await vcardBody(c);
-      request = { operation: 'create', vcard: body.vcard };
-      uid = body.uid;
+      operation = { kind: 'create', vcard: await vcardBody(c) };
     } else {
       // The validated-json type also lists the vCard media type's string; only JSON reaches this branch.
       const contact = c.req.valid('json') as Contact;
-      let built: string;
-      try {
-        built = fromContact(contact);
-      } catch (error) {
-        if (error instanceof VCardBuildError) throw buildProblem(error);
-        throw error;
-      }
-      if (Buffer.byteLength(built, 'utf8') > maxVCardBytes) {
+      // The applier writes vCards only: the contact is built here, where a bad one is still the caller's 422.
+      // Without a uid, the card gets one from its write id (unique, and the same if the build is repeated).
+      const build = (uid: string) => {
+        try {
+          return fromContact(contact, { uid: contact.uid ?? uid });
+        } catch (error) {
+          if (error instanceof VCardBuildError) throw buildProblem(error);
+          throw error;
+        }
+      };
+      // Checked before the write id exists; a generated UID line adds at most ~150 bytes to it.
+      const probe = build('');
+      if (Buffer.byteLength(probe, 'utf8') > maxVCardBytes) {
         throw new PayloadTooLarge(`The contact makes a vCard larger than ${maxVCardBytes} bytes.`, 'vcard-too-large');
       }
-      request = { operation: 'create', contact };
-      uid = contact.uid;
+      operation = (writeId) => ({ kind: 'create', vcard: contact.uid === undefined ? build(uidForWrite(writeId)) : probe });
     }
     const connection = await findConnection(deps, { tenantId, connectionId });
-    const { writeId, location } = await accept(c, { connection, request, ...(uid === undefined ? {} : { uid }) });
+    const { writeId, location } = await accept(c, { connection, operation });
     return c.json({ writeId, status: 'queued' as const }, 202, { Location: location });
   });
 
@@ -192,14 +204,10 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     const { tenantId } = c.get('auth');
     const { id: connectionId, contactId } = c.req.valid('param');
     const ifMatch = parseIfMatch(c.req.valid('header')['if-match']);
-    const { vcard, uid } = await vcardBody(c);
+    const vcard = await vcardBody(c);
     const connection = await findConnection(deps, { tenantId, connectionId });
     const href = hrefOf(contactId, connection);
-    const { writeId, location } = await accept(c, {
-      connection,
-      request: { operation: 'update', href, ifMatch, vcard },
-      ...(uid === undefined ? {} : { uid }),
-    });
+    const { writeId, location } = await accept(c, { connection, operation: { kind: 'update', href, ifMatch, vcard } });
     return c.json({ writeId, status: 'queued' as const }, 202, { Location: location });
   });
 
@@ -234,7 +242,7 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     const href = hrefOf(contactId, connection);
     const { writeId, location } = await accept(c, {
       connection,
-      request: { operation: 'patch', href, patch, ...(ifMatch === undefined ? {} : { ifMatch }) },
+      operation: { kind: 'patch', href, patch, ...(ifMatch === undefined ? {} : { ifMatch }) },
     });
     return c.json({ writeId, status: 'queued' as const }, 202, { Location: location });
   });
@@ -257,7 +265,7 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     const ifMatch = parseIfMatch(c.req.valid('header')['if-match']);
     const connection = await findConnection(deps, { tenantId, connectionId });
     const href = hrefOf(contactId, connection);
-    const { writeId, location } = await accept(c, { connection, request: { operation: 'delete', href, ifMatch } });
+    const { writeId, location } = await accept(c, { connection, operation: { kind: 'delete', href, ifMatch } });
     return c.json({ writeId, status: 'queued' as const }, 202, { Location: location });
   });
 }

@@ -1,0 +1,213 @@
+// Counting AWS SDK calls with a client middleware: the real call goes through
+// unchanged to the local service, we only look at it. For DynamoDB the
+// middleware also asks for ReturnConsumedCapacity=TOTAL (a request flag that
+// changes nothing but the answer), so the cost model can use the capacity units
+// DynamoDB Local reports instead of guessing item sizes.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+
+const DYNAMO_READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
+const DYNAMO_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+
+export interface DynamoCounts {
+  /** Requests by operation name (GetItem, BatchWriteItem, ...). */
+  byOperation: Record<string, number>;
+  readRequests: number;
+  writeRequests: number;
+  /** Items read or written, counting every item of a batch or transaction. */
+  itemsRead: number;
+  itemsWritten: number;
+  /**
+   * Items written by kind: `connection` for the connection item itself
+   * (pk = sk), else the sort key's prefix (`CARD#` for contact index rows).
+   */
+  itemsWrittenByKind: Record<string, number>;
+  /** Capacity units as DynamoDB Local reports them (on-demand bills request units alike). */
+  readUnits: number;
+  writeUnits: number;
+  /** Sum of request durations (overlapping requests add up): how long the caller waited on DynamoDB at most. */
+  busyMs: number;
+}
+
+export interface SqsCounts {
+  byOperation: Record<string, number>;
+  requests: number;
+  /** Messages in SendMessage/SendMessageBatch requests. */
+  messagesSent: number;
+  /** Sum of request durations. */
+  busyMs: number;
+}
+
+export function emptyDynamoCounts(): DynamoCounts {
+  return { byOperation: {}, readRequests: 0, writeRequests: 0, itemsRead: 0, itemsWritten: 0, itemsWrittenByKind: {}, readUnits: 0, writeUnits: 0, busyMs: 0 };
+}
+
+export function emptySqsCounts(): SqsCounts {
+  return { byOperation: {}, requests: 0, messagesSent: 0, busyMs: 0 };
+}
+
+/** Difference of two snapshots (after minus before). */
+function diffRecord(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, n] of Object.entries(after)) {
+    const d = n - (before[k] ?? 0);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
+export function diffDynamo(after: DynamoCounts, before: DynamoCounts): DynamoCounts {
+  return {
+    byOperation: diffRecord(after.byOperation, before.byOperation),
+    itemsWrittenByKind: diffRecord(after.itemsWrittenByKind, before.itemsWrittenByKind),
+    readRequests: after.readRequests - before.readRequests,
+    writeRequests: after.writeRequests - before.writeRequests,
+    itemsRead: after.itemsRead - before.itemsRead,
+    itemsWritten: after.itemsWritten - before.itemsWritten,
+    readUnits: round(after.readUnits - before.readUnits),
+    writeUnits: round(after.writeUnits - before.writeUnits),
+    busyMs: Math.round(after.busyMs - before.busyMs),
+  };
+}
+
+export function diffSqs(after: SqsCounts, before: SqsCounts): SqsCounts {
+  return {
+    byOperation: diffRecord(after.byOperation, before.byOperation),
+    requests: after.requests - before.requests,
+    messagesSent: after.messagesSent - before.messagesSent,
+    busyMs: Math.round(after.busyMs - before.busyMs),
+  };
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+function operationName(commandName: string | undefined): string {
+  return (commandName ?? 'Unknown').replace(/Command$/, '');
+}
+
+type Capacity = { CapacityUnits?: number; ReadCapacityUnits?: number; WriteCapacityUnits?: number };
+
+function capacityOf(output: unknown): number {
+  const cc = (output as { ConsumedCapacity?: Capacity | Capacity[] } | undefined)?.ConsumedCapacity;
+  if (cc === undefined) return 0;
+  const list = Array.isArray(cc) ? cc : [cc];
+  return list.reduce((sum, c) => sum + (c.CapacityUnits ?? (c.ReadCapacityUnits ?? 0) + (c.WriteCapacityUnits ?? 0)), 0);
+}
+
+type Key = Record<string, unknown>;
+
+/** A key attribute as a string, whether the input is still native (DocumentClient) or already marshalled. */
+function keyString(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const s = (value as { S?: unknown } | undefined)?.S;
+  return typeof s === 'string' ? s : '';
+}
+
+function kindOf(key: Key | undefined): string {
+  const pk = keyString(key?.pk);
+  const sk = keyString(key?.sk);
+  if (pk !== '' && pk === sk) return 'connection';
+  const hash = sk.indexOf('#');
+  return hash >= 0 ? sk.slice(0, hash + 1) : sk === '' ? 'unknown' : sk;
+}
+
+/** The keys of the items a write request touches. */
+function writtenKeys(op: string, input: Record<string, unknown>): (Key | undefined)[] {
+  switch (op) {
+    case 'PutItem':
+      return [input.Item as Key];
+    case 'UpdateItem':
+    case 'DeleteItem':
+      return [input.Key as Key];
+    case 'BatchWriteItem': {
+      const items = input.RequestItems as Record<string, { PutRequest?: { Item?: Key }; DeleteRequest?: { Key?: Key } }[]> | undefined;
+      return Object.values(items ?? {}).flatMap((list) => list.map((r) => r.PutRequest?.Item ?? r.DeleteRequest?.Key));
+    }
+    case 'TransactWriteItems': {
+      type T = { Put?: { Item?: Key }; Update?: { Key?: Key }; Delete?: { Key?: Key }; ConditionCheck?: { Key?: Key } };
+      return ((input.TransactItems as T[] | undefined) ?? []).filter((t) => t.ConditionCheck === undefined).map((t) => t.Put?.Item ?? t.Update?.Key ?? t.Delete?.Key);
+    }
+    default:
+      return [];
+  }
+}
+
+function itemsOf(op: string, input: Record<string, unknown>, output: Record<string, unknown> | undefined): number {
+  switch (op) {
+    case 'BatchWriteItem': {
+      const items = input.RequestItems as Record<string, unknown[]> | undefined;
+      return Object.values(items ?? {}).reduce((n, list) => n + list.length, 0);
+    }
+    case 'BatchGetItem': {
+      const items = input.RequestItems as Record<string, { Keys?: unknown[] }> | undefined;
+      return Object.values(items ?? {}).reduce((n, t) => n + (t.Keys?.length ?? 0), 0);
+    }
+    case 'TransactWriteItems':
+    case 'TransactGetItems':
+      return (input.TransactItems as unknown[] | undefined)?.length ?? 0;
+    case 'Query':
+    case 'Scan':
+      return (output?.Count as number | undefined) ?? 0;
+    default:
+      return 1;
+  }
+}
+
+/** Counts every DynamoDB request this client (and any DocumentClient made from it) sends. */
+export function countDynamo(client: DynamoDBClient): { snapshot(): DynamoCounts } {
+  const counts = emptyDynamoCounts();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const op = operationName(context.commandName);
+      const input = args.input as Record<string, unknown>;
+      const isData = DYNAMO_READS.has(op) || DYNAMO_WRITES.has(op);
+      if (isData && input.ReturnConsumedCapacity === undefined) input.ReturnConsumedCapacity = 'TOTAL';
+      const started = performance.now();
+      const result = await next(args);
+      counts.busyMs += performance.now() - started;
+      counts.byOperation[op] = (counts.byOperation[op] ?? 0) + 1;
+      const output = result.output as unknown as Record<string, unknown> | undefined;
+      if (DYNAMO_READS.has(op)) {
+        counts.readRequests++;
+        counts.itemsRead += itemsOf(op, input, output);
+        counts.readUnits += capacityOf(output);
+      } else if (DYNAMO_WRITES.has(op)) {
+        counts.writeRequests++;
+        counts.itemsWritten += itemsOf(op, input, output);
+        counts.writeUnits += capacityOf(output);
+        for (const key of writtenKeys(op, input)) {
+          const kind = kindOf(key);
+          counts.itemsWrittenByKind[kind] = (counts.itemsWrittenByKind[kind] ?? 0) + 1;
+        }
+      }
+      return result;
+    },
+    // Initialize: before the DocumentClient's marshalling and the serializer,
+    // so the flag is part of the request that is sent.
+    { step: 'initialize', name: 'benchCountDynamo', priority: 'low' },
+  );
+  return { snapshot: () => structuredClone(counts) };
+}
+
+/** Counts every SQS request this client sends. */
+export function countSqs(client: SQSClient): { snapshot(): SqsCounts } {
+  const counts = emptySqsCounts();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const op = operationName(context.commandName);
+      const started = performance.now();
+      const result = await next(args);
+      counts.busyMs += performance.now() - started;
+      counts.byOperation[op] = (counts.byOperation[op] ?? 0) + 1;
+      counts.requests++;
+      const input = args.input as { Entries?: unknown[] };
+      if (op === 'SendMessageBatch') counts.messagesSent += input.Entries?.length ?? 0;
+      else if (op === 'SendMessage') counts.messagesSent++;
+      return result;
+    },
+    { step: 'initialize', name: 'benchCountSqs', priority: 'low' },
+  );
+  return { snapshot: () => structuredClone(counts) };
+}

@@ -1,0 +1,294 @@
+// cost: the monthly AWS bill of one connection, and of 100,000, from the
+// operations the incremental scenario counted (DynamoDB capacity units as
+// DynamoDB Local reported them, SQS requests, runSync durations) and the list
+// prices in bench/prices.ts. The dispatcher's due query and job sends are
+// measured here on a sample of due connections and scaled. Every assumption
+// is a named constant below and is printed with the result.
+import { sendBatch } from '../../lib/queue/sender.ts';
+import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
+import { countDynamo, countSqs } from '../lib/counting.ts';
+import { cost as price, describePrice, PRICES, PRICES_REGION, PRICES_TAKEN, type PriceName } from '../prices.ts';
+import { figure, median } from '../lib/report.ts';
+import type { Scenario, ScenarioContext } from '../lib/scenario.ts';
+import { newConnection, startAwsLocal, TABLE_NAME } from '../lib/services.ts';
+import type { ServerProfile, SyncProfile } from './incremental.ts';
+
+const ASSUME = {
+  pollMinutes: 15,
+  daysPerMonth: 30,
+  /** Memory of the sync worker; what the full-sync-25k peak RSS goal (< 300 MB) leaves room for. */
+  lambdaMemoryMb: 512,
+  /**
+   * The sync worker takes jobs in batches of 10 (the Lambda SQS event source's
+   * default batch size, processed one after the other with partial-batch
+   * responses): per poll a tenth of an invocation, and a tenth each of the
+   * dispatcher's SendMessageBatch, the poller's ReceiveMessage and its DeleteMessageBatch.
+   */
+  jobsPerInvocation: 10,
+  jobSqsRequestsPerPoll: 0.3,
+  /** Change-feed consumption (the webhook deliverer), in batches of 10: a receive and a delete per 10 messages. */
+  feedConsumeRequestsPerMessage: 0.2,
+  /** KMS Decrypt of the connection's data key on every poll (no data-key cache). */
+  kmsRequestsPerPoll: 1,
+  /** CloudWatch Logs: Lambda's START/END/REPORT lines per invocation, one summary line per job. */
+  logKbPerInvocation: 0.3,
+  logKbPerJob: 0.2,
+  /** Contacts per connection, and bytes per index row as DynamoDB sizes it (names + values + 100 B overhead). */
+  contacts: 1_000,
+  indexRowBytes: 350,
+  connectionItemBytes: 2_048,
+  changesPerDay: 20,
+  fleet: 100_000,
+  /** The dispatcher runs every minute. */
+  dispatcherPerMinute: 1,
+  /** Due connections measured, then scaled to the fleet's per-minute share. */
+  dueSample: 500,
+  /** Network latency a real deployment adds per request (the local services answer in about a millisecond). */
+  latencyMs: { carddav: 150, dynamo: 8, sqs: 15 },
+} as const;
+
+const POLLS_PER_MONTH = (ASSUME.daysPerMonth * 24 * 60) / ASSUME.pollMinutes;
+const MINUTES_PER_MONTH = ASSUME.daysPerMonth * 24 * 60;
+const GB = ASSUME.lambdaMemoryMb / 1024;
+
+type Usage = Partial<Record<PriceName, number>>;
+
+function add(a: Usage, b: Usage, times = 1): Usage {
+  const out: Usage = { ...a };
+  for (const [k, v] of Object.entries(b) as [PriceName, number][]) out[k] = (out[k] ?? 0) + v * times;
+  return out;
+}
+
+function dollars(u: Usage): { total: number; items: Partial<Record<PriceName, number>> } {
+  const items: Partial<Record<PriceName, number>> = {};
+  let total = 0;
+  for (const [k, v] of Object.entries(u) as [PriceName, number][]) {
+    const d = price(k, v);
+    items[k] = d;
+    total += d;
+  }
+  return { total, items };
+}
+
+/** Billed seconds of one invocation (Lambda bills whole milliseconds). */
+function billedSeconds(ms: number): number {
+  return Math.ceil(ms) / 1000;
+}
+
+function withLatency(p: SyncProfile): number {
+  const l = ASSUME.latencyMs;
+  return p.wallMs + p.carddavRequests * l.carddav + (p.dynamo.readRequests + p.dynamo.writeRequests) * l.dynamo + p.sqs.requests * l.sqs;
+}
+
+interface ConnectionOptions {
+  changesPerDay: number;
+  kmsPerPoll: number;
+  latency: boolean;
+}
+
+/** One connection's month: every poll as the no-change profile, plus each change at the marginal cost the 100-change profile shows. */
+function connectionMonth(p: ServerProfile, o: ConnectionOptions): Usage {
+  const nc = p.noChange;
+  const ch = p.changes;
+  const ms = (x: SyncProfile): number => (o.latency ? withLatency(x) : x.wallMs);
+  const perPoll: Usage = {
+    lambdaRequest: 1 / ASSUME.jobsPerInvocation,
+    // Jobs of one batch run one after the other: each adds its own duration.
+    lambdaArmGbSecond: (GB * ms(nc)) / 1000,
+    dynamoReadUnit: nc.dynamo.readUnits,
+    dynamoWriteUnit: nc.dynamo.writeUnits,
+    sqsFifoRequest: ASSUME.jobSqsRequestsPerPoll + nc.sqs.requests + nc.sqs.messagesSent * ASSUME.feedConsumeRequestsPerMessage,
+    kmsRequest: o.kmsPerPoll,
+    logsIngestGb: (ASSUME.logKbPerInvocation / ASSUME.jobsPerInvocation + ASSUME.logKbPerJob) / (1024 * 1024),
+  };
+  // Linear in the number of changes: (100-change sync - no-change sync) / 100 per change.
+  const perChange: Usage = {
+    lambdaArmGbSecond: (GB * Math.max(0, ms(ch) - ms(nc))) / 1000 / ch.changes,
+    dynamoReadUnit: Math.max(0, ch.dynamo.readUnits - nc.dynamo.readUnits) / ch.changes,
+    dynamoWriteUnit: Math.max(0, ch.dynamo.writeUnits - nc.dynamo.writeUnits) / ch.changes,
+    sqsFifoRequest: (Math.max(0, ch.sqs.requests - nc.sqs.requests) + ch.sqs.messagesSent * ASSUME.feedConsumeRequestsPerMessage) / ch.changes,
+  };
+  const storage: Usage = {
+    dynamoStorageGbMonth: (ASSUME.contacts * ASSUME.indexRowBytes + ASSUME.connectionItemBytes) / 1024 ** 3,
+  };
+  let month = add({}, perPoll, POLLS_PER_MONTH);
+  month = add(month, perChange, o.changesPerDay * ASSUME.daysPerMonth);
+  return add(month, storage);
+}
+
+interface DispatcherSample {
+  due: number;
+  queryMs: number;
+  queryRru: number;
+  queryRequests: number;
+  sendMs: number;
+  sendRequests: number;
+}
+
+/** The dispatcher's work for `dueSample` due connections: the due query and the job sends, on DynamoDB Local and fauxqs. */
+async function measureDispatcher(ctx: ScenarioContext): Promise<DispatcherSample> {
+  const aws = await startAwsLocal(ctx);
+  const n = ASSUME.dueSample;
+  const now = Date.now();
+  const ids = Array.from({ length: n }, (_, i) => `due-${String(i).padStart(5, '0')}`);
+  for (let i = 0; i < ids.length; i += 20) {
+    await Promise.all(
+      ids.slice(i, i + 20).map((connectionId) =>
+        aws.store.createConnection({
+          ...newConnection({ connectionId, serverUrl: 'https://www.googleapis.com', addressBookUrl: `https://www.googleapis.com/carddav/v1/principals/${connectionId}@example.com/lists/default/`, provider: 'google' }),
+          nextSyncAt: now - 60_000,
+        }),
+      ),
+    );
+  }
+  const dynamoClient = aws.dynamo.client();
+  const counted = countDynamo(dynamoClient);
+  const store = createDynamoStore({ client: dynamoClient, tableName: TABLE_NAME });
+  const sqsClient = aws.sqs.client();
+  const sqsCounted = countSqs(sqsClient);
+  const queue = await aws.sqs.createQueue({ name: 'sync-jobs.fifo' });
+
+  const queryMs: number[] = [];
+  const sendMs: number[] = [];
+  let rru = 0;
+  let queryRequests = 0;
+  let sendRequests = 0;
+  for (let rep = 0; rep < 3; rep++) {
+    const before = counted.snapshot();
+    let t = performance.now();
+    const due = await store.queryDue({ now, limit: 10 * n });
+    queryMs.push(performance.now() - t);
+    const after = counted.snapshot();
+    if (due.length !== n) throw new Error(`queryDue found ${due.length} due connections, expected ${n}`);
+    rru = after.readUnits - before.readUnits;
+    queryRequests = after.readRequests - before.readRequests;
+
+    const sqsBefore = sqsCounted.snapshot();
+    t = performance.now();
+    await sendBatch({
+      client: sqsClient,
+      queueUrl: queue.url,
+      entries: due.map((d) => ({
+        id: d.connectionId,
+        body: JSON.stringify({ tenantId: d.tenantId, connectionId: d.connectionId, due: d.nextSyncAt }),
+        groupId: d.connectionId,
+        dedupId: `${d.connectionId}-${d.nextSyncAt}-${rep}`,
+      })),
+    });
+    sendMs.push(performance.now() - t);
+    sendRequests = sqsCounted.snapshot().requests - sqsBefore.requests;
+  }
+  return { due: n, queryMs: median(queryMs), queryRru: rru, queryRequests, sendMs: median(sendMs), sendRequests };
+}
+
+function fmt(items: Partial<Record<PriceName, number>>): string {
+  const groups: Record<string, PriceName[]> = {
+    lambda: ['lambdaRequest', 'lambdaArmGbSecond'],
+    dynamodb: ['dynamoReadUnit', 'dynamoWriteUnit', 'dynamoStorageGbMonth'],
+    sqs: ['sqsFifoRequest', 'sqsStandardRequest'],
+    kms: ['kmsRequest', 'kmsKeyMonth'],
+    logs: ['logsIngestGb'],
+    scheduler: ['schedulerInvocation'],
+  };
+  return Object.entries(groups)
+    .map(([g, names]) => [g, names.reduce((s, n) => s + (items[n] ?? 0), 0)] as const)
+    .filter(([, v]) => v > 0)
+    .map(([g, v]) => `${g} $${v.toPrecision(3)}`)
+    .join(', ');
+}
+
+export const cost: Scenario = {
+  name: 'cost',
+  summary: `monthly AWS cost per connection polled every ${ASSUME.pollMinutes} min, and for ${ASSUME.fleet.toLocaleString('en-US')} connections (list prices)`,
+  needs: ['incremental'],
+  async run(ctx) {
+    const inc = ctx.previous('incremental');
+    const profiles = inc?.details?.profiles as ServerProfile[] | undefined;
+    if (!inc?.ok || profiles === undefined) throw new Error('the incremental scenario did not produce its profiles');
+
+    ctx.log(`list prices, ${PRICES_REGION}, taken ${PRICES_TAKEN} (CHECK before quoting; no free tier):`);
+    for (const name of Object.keys(PRICES) as PriceName[]) ctx.log(`  ${name}: ${describePrice(name)}`);
+    ctx.log(
+      `assumptions: ${POLLS_PER_MONTH} polls/month, arm64 ${ASSUME.lambdaMemoryMb} MB, measured runSync durations (warm), ` +
+        `${ASSUME.jobsPerInvocation} jobs/invocation, ${ASSUME.jobSqsRequestsPerPoll} job-queue requests/poll, ` +
+        `${ASSUME.feedConsumeRequestsPerMessage} feed-consumer requests/event, ${ASSUME.logKbPerInvocation} KB logs/invocation + ` +
+        `${ASSUME.logKbPerJob} KB/job, ${ASSUME.contacts} contacts x ${ASSUME.indexRowBytes} B stored, ` +
+        `KMS Decrypt ${ASSUME.kmsRequestsPerPoll}/poll unless "kms-cached"`,
+    );
+
+    const results: Record<string, unknown> = {};
+    for (const p of profiles) {
+      const server = p.server === 'emulator' ? 'google' : p.server;
+      const base = `cost.${server}`;
+      const idle = dollars(connectionMonth(p, { changesPerDay: 0, kmsPerPoll: ASSUME.kmsRequestsPerPoll, latency: false }));
+      const idleCached = dollars(connectionMonth(p, { changesPerDay: 0, kmsPerPoll: 0, latency: false }));
+      const idleLatency = dollars(connectionMonth(p, { changesPerDay: 0, kmsPerPoll: ASSUME.kmsRequestsPerPoll, latency: true }));
+      const busy = dollars(connectionMonth(p, { changesPerDay: ASSUME.changesPerDay, kmsPerPoll: ASSUME.kmsRequestsPerPoll, latency: false }));
+      const goal = { on: 'value', op: '<', limit: 0.01 } as const;
+      ctx.emit(figure({ name: `${base}.idle-connection-month`, value: idle.total, unit: '$', goal, note: `KMS Decrypt per poll; ${fmt(idle.items)}` }));
+      ctx.emit(figure({ name: `${base}.idle-connection-month.kms-cached`, value: idleCached.total, unit: '$', goal, note: 'data key cached in the container: no KMS per poll' }));
+      ctx.emit(
+        figure({
+          name: `${base}.idle-connection-month.with-latency`,
+          value: idleLatency.total,
+          unit: '$',
+          goal,
+          note: `durations + ${ASSUME.latencyMs.carddav} ms/CardDAV, ${ASSUME.latencyMs.dynamo} ms/DynamoDB, ${ASSUME.latencyMs.sqs} ms/SQS request`,
+        }),
+      );
+      ctx.emit(figure({ name: `${base}.${ASSUME.changesPerDay}-changes-a-day-connection-month`, value: busy.total, unit: '$', note: fmt(busy.items) }));
+      results[server] = { idle, idleCached, idleLatency, busy };
+    }
+
+    // The fleet: Google connections, the dispatcher, and what exists once.
+    const google = profiles.find((p) => p.server === 'emulator');
+    if (google === undefined) throw new Error('no emulator profile');
+    const d = await measureDispatcher(ctx);
+    const duePerMinute = ASSUME.fleet / ASSUME.pollMinutes;
+    const scale = duePerMinute / d.due;
+    const dispatcherMs = (d.queryMs + d.sendMs) * scale;
+    ctx.log(
+      `dispatcher sample: ${d.due} due rows, query ${d.queryMs.toFixed(0)} ms / ${d.queryRru} RRU / ${d.queryRequests} requests, ` +
+        `${d.sendRequests} SendMessageBatch ${d.sendMs.toFixed(0)} ms; scaled x${scale.toFixed(1)} to ${Math.round(duePerMinute)} due/minute`,
+    );
+    const dispatcherRuns = MINUTES_PER_MONTH * ASSUME.dispatcherPerMinute;
+    const dispatcher: Usage = {
+      schedulerInvocation: dispatcherRuns,
+      lambdaRequest: dispatcherRuns,
+      lambdaArmGbSecond: dispatcherRuns * GB * billedSeconds(dispatcherMs),
+      dynamoReadUnit: dispatcherRuns * d.queryRru * scale,
+      // The sends themselves; receive and delete are in each connection's per-poll share.
+      sqsFifoRequest: dispatcherRuns * Math.ceil(duePerMinute / 10),
+      logsIngestGb: (dispatcherRuns * ASSUME.logKbPerInvocation) / (1024 * 1024),
+    };
+    const fixed: Usage = { kmsKeyMonth: 1 };
+    const fleetOf = (o: ConnectionOptions): Usage => add(add(add({}, connectionMonth(google, o), ASSUME.fleet), dispatcher), fixed);
+    // The per-poll job send is counted in the dispatcher too: take it out of the connections' share.
+    const jobSendOverlap: Usage = { sqsFifoRequest: (-1 / ASSUME.jobsPerInvocation) * POLLS_PER_MONTH * ASSUME.fleet };
+    const fleetIdle = dollars(add(fleetOf({ changesPerDay: 0, kmsPerPoll: ASSUME.kmsRequestsPerPoll, latency: false }), jobSendOverlap));
+    const fleetBusy = dollars(add(fleetOf({ changesPerDay: ASSUME.changesPerDay, kmsPerPoll: ASSUME.kmsRequestsPerPoll, latency: false }), jobSendOverlap));
+    const dispatcherCost = dollars(dispatcher);
+    ctx.emit(figure({ name: 'cost.fleet-100k.dispatcher-month', value: dispatcherCost.total, unit: '$', note: fmt(dispatcherCost.items) }));
+    ctx.emit(figure({ name: 'cost.fleet-100k.idle-month', value: fleetIdle.total, unit: '$', note: fmt(fleetIdle.items) }));
+    ctx.emit(figure({ name: `cost.fleet-100k.${ASSUME.changesPerDay}-changes-a-day-month`, value: fleetBusy.total, unit: '$', note: fmt(fleetBusy.items) }));
+
+    const fullSync = ctx.previous('full-sync-25k')?.details?.peakRssBytes as number | undefined;
+    if (fullSync !== undefined && fullSync / 2 ** 20 > ASSUME.lambdaMemoryMb * 0.9) {
+      ctx.log(`note: full-sync-25k peaked at ${(fullSync / 2 ** 20).toFixed(0)} MB; the assumed Lambda has ${ASSUME.lambdaMemoryMb} MB`);
+    }
+    return {
+      details: {
+        pricesTaken: PRICES_TAKEN,
+        region: PRICES_REGION,
+        prices: PRICES,
+        assumptions: ASSUME,
+        pollsPerMonth: POLLS_PER_MONTH,
+        perConnection: results,
+        dispatcherSample: d,
+        dispatcher: dispatcherCost,
+        fleetIdle,
+        fleetBusy,
+      },
+    };
+  },
+};

@@ -1,0 +1,110 @@
+// full-sync-25k: a new connection to a 25,000-card Google account (Google's
+// cap), synced from scratch by runSync with the real adapters (DynamoDB Local,
+// fauxqs) in a fresh child process that holds nothing but the sync. The
+// emulator and the AWS services run in the parent, so the child's peak RSS is
+// the sync's own. Beside it, in the same run, the floor: the same cards fetched
+// with bare HTTP (PROPFIND Depth 1 + one multiget of every href, bodies read,
+// nothing parsed; the emulator, like Google, refuses an empty sync token).
+import { multigetBody, propfindBody, NS_DAV } from '../../lib/carddav/xml.ts';
+import { BOOK_SEED } from '../lib/book.ts';
+import { runInFreshChild } from '../lib/child.ts';
+import { figure, median, MIB } from '../lib/report.ts';
+import type { Scenario } from '../lib/scenario.ts';
+import { newConnection, startAwsLocal, startEmulator, TENANT } from '../lib/services.ts';
+import { DEFAULT_SYNC_OPTIONS } from '../../lib/sync/engine.ts';
+import type { FloorResult, PhaseResult } from '../workers/carddav-worker.ts';
+import type { SyncMeasurement } from '../workers/sync-worker.ts';
+
+const CARDS = 25_000;
+const RSS_GOAL_MB = 300;
+const SYNC_WORKER = new URL('../workers/sync-worker.ts', import.meta.url);
+const CARDDAV_WORKER = new URL('../workers/carddav-worker.ts', import.meta.url);
+
+export const fullSync25k: Scenario = {
+  name: 'full-sync-25k',
+  summary: `first sync of a ${CARDS.toLocaleString('en-US')}-card Google account (emulator) into DynamoDB Local and fauxqs, in a fresh child`,
+  async run(ctx) {
+    const emulator = await startEmulator(ctx);
+    const email = 'full-sync@example.com';
+    emulator.addAccount({ email });
+    const seeded = emulator.seed(email, CARDS, { seed: BOOK_SEED });
+    const bookUrl = emulator.addressBookUrl(email);
+    const token = emulator.issueAccessToken(email);
+    const bytes = seeded.reduce((n, c) => n + Buffer.byteLength(c.vcard), 0);
+    ctx.log(`emulator ${emulator.url}: ${CARDS} cards, ${(bytes / MIB).toFixed(1)} MiB of vCards`);
+
+    const aws = await startAwsLocal(ctx);
+    const connectionId = 'full-sync-25k';
+    await aws.store.createConnection(newConnection({ connectionId, serverUrl: emulator.url, addressBookUrl: bookUrl, provider: 'google' }));
+    const feed = await aws.feedSetup('full-sync-feed');
+
+    const floorParams = {
+      addressBookUrl: bookUrl,
+      authorization: `Bearer ${token}`,
+      multigetBody: multigetBody(seeded.map((c) => c.href)),
+      listing: { method: 'PROPFIND', body: propfindBody([{ ns: NS_DAV, name: 'getetag' }]) },
+    };
+    const floorRss: number[] = [];
+    const floor = async (): Promise<FloorResult> => {
+      const r = await runInFreshChild<FloorResult>(CARDDAV_WORKER, 'floor', floorParams);
+      floorRss.push(r.maxRssBytes);
+      return r.value;
+    };
+    // One floor before (it also warms the emulator) and one after the sync.
+    const floors = [await floor()];
+
+    const { value: m, maxRssBytes } = await runInFreshChild<SyncMeasurement>(SYNC_WORKER, 'sync', {
+      setup: { ...feed, auth: { kind: 'bearer', token } },
+      tenantId: TENANT,
+      connectionId,
+      owner: 'bench-worker',
+    });
+    if (m.result.outcome !== 'ok') throw new Error(`sync ${m.result.outcome}: ${m.result.error ?? ''}`);
+    if (m.result.events.created !== CARDS) throw new Error(`the sync published ${m.result.events.created} creations, expected ${CARDS}`);
+    floors.push(await floor());
+    const floorS = median(floors.map((f) => f.wallMs)) / 1000;
+
+    // The CardDAV side alone (listing, multiget batches, parse + toContact), to
+    // tell the memory and time of the protocol and codec from those of store and feed.
+    const phase = await runInFreshChild<PhaseResult>(CARDDAV_WORKER, 'phase', {
+      addressBookUrl: bookUrl,
+      auth: { kind: 'bearer', token },
+      batchSize: DEFAULT_SYNC_OPTIONS.multigetBatchSize,
+      concurrency: DEFAULT_SYNC_OPTIONS.multigetConcurrency,
+      listing: 'propfind',
+    });
+    if (phase.value.cards !== CARDS) throw new Error(`the CardDAV phase got ${phase.value.cards} cards, expected ${CARDS}`);
+
+    const wall = m.wallMs / 1000;
+    ctx.emit(
+      figure({
+        name: 'full-sync-25k.wall-time',
+        value: wall,
+        unit: 's',
+        ratio: { against: 'floor', value: wall / floorS },
+        note: `waited on DynamoDB Local ${(m.dynamo.busyMs / 1000).toFixed(1)} s, fauxqs ${(m.sqs.busyMs / 1000).toFixed(1)} s (summed, overlapping)`,
+      }),
+    );
+    ctx.emit(figure({ name: 'full-sync-25k.floor', value: floorS, unit: 's', note: 'bare HTTP PROPFIND + one multiget, median of 2' }));
+    ctx.emit(figure({ name: 'full-sync-25k.peak-rss', value: maxRssBytes / MIB, unit: 'MB', goal: { on: 'value', op: '<', limit: RSS_GOAL_MB }, note: 'sync child, maxRSS' }));
+    const phaseS = phase.value.wallMs / 1000;
+    ctx.emit(figure({ name: 'full-sync-25k.carddav-phase', value: phaseS, unit: 's', ratio: { against: 'floor', value: phaseS / floorS }, note: 'listing + multiget + parse + toContact, no store/feed' }));
+    ctx.emit(figure({ name: 'full-sync-25k.carddav-phase.peak-rss', value: phase.maxRssBytes / MIB, unit: 'MB', note: 'fresh child' }));
+    ctx.emit(figure({ name: 'full-sync-25k.floor.peak-rss', value: (floorRss.at(-1) ?? 0) / MIB, unit: 'MB', note: 'fresh child, bodies held whole' }));
+    ctx.emit(
+      figure({
+        name: 'full-sync-25k.carddav-requests',
+        value: m.carddav.requests,
+        unit: '',
+        note: Object.entries(m.carddav.byMethod)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(', '),
+      }),
+    );
+    ctx.emit(figure({ name: 'full-sync-25k.dynamo-writes', value: m.dynamo.writeRequests, unit: 'requests', note: `${m.dynamo.itemsWritten} items, ${m.dynamo.writeUnits} WRU` }));
+    ctx.emit(figure({ name: 'full-sync-25k.dynamo-reads', value: m.dynamo.readRequests, unit: 'requests', note: `${m.dynamo.readUnits} RRU` }));
+    ctx.emit(figure({ name: 'full-sync-25k.sqs-requests', value: m.sqs.requests, unit: '', note: `${m.sqs.messagesSent} messages` }));
+    ctx.emit(figure({ name: 'full-sync-25k.events', value: m.result.events.created, unit: '' }));
+    return { details: { cards: CARDS, vcardBytes: bytes, sync: m, peakRssBytes: maxRssBytes, floors, floorRss, carddavPhase: { ...phase.value, peakRssBytes: phase.maxRssBytes } } };
+  },
+};

@@ -1,0 +1,197 @@
+// The environment of the Lambda entries, parsed once per cold start into the
+// plain configuration lib/wiring consumes. Every problem is a ConfigError
+// that names the variable, so a misconfigured deployment says what to fix in
+// its first log line instead of failing somewhere inside an SDK call.
+//
+// | variable | used by | |
+// | --- | --- | --- |
+// | TABLE_NAME | all | the one table |
+// | DUE_SHARDS | all that open the store | partitions of the due index (default 8; one value everywhere) |
+// | SYNC_JOBS_QUEUE_URL | dispatch | standard queue |
+// | CHANGE_FEED_QUEUE_URL | sync, deliver-webhooks | FIFO queue |
+// | WEBHOOK_DELIVERY_QUEUE_URL, WEBHOOK_DLQ_URL | deliver-webhooks | standard queues |
+// | KMS_KEY_ID, or LOCAL_MASTER_KEY (64 hex digits; tests and the local stack) | sync, deliver-webhooks | the vault's key |
+// | GOOGLE_OAUTH_SECRET_ARN, or GOOGLE_CLIENT_ID + GOOGLE_CLIENT_SECRET | sync | the service's OAuth client |
+// | GOOGLE_TOKEN_URL | sync | default Google's; an emulator's in tests |
+// | LOCAL_MODE | deliver-webhooks | `true` allows plain-http webhooks to loopback (tests, local stack only) |
+// | AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS | all | read by the SDK itself; the SQS override also changes how queue URLs are used |
+import { GOOGLE_TOKEN_URL } from '../lib/auth/google-oauth.ts';
+import type { AwsConfig, GoogleConfig, KeyConfig, TableConfig } from '../lib/wiring/config.ts';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  /** The variable to fix (or the alternatives, joined by ` or `). */
+  readonly variable: string;
+  constructor(variable: string, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.variable = variable;
+  }
+}
+
+export class MissingVariable extends ConfigError {
+  constructor(variable: string, what: string) {
+    super(variable, `environment variable ${variable} is not set: it must hold ${what}`);
+  }
+}
+
+export class InvalidVariable extends ConfigError {
+  constructor(variable: string, problem: string, options: { cause?: unknown } = {}) {
+    // The value is not repeated: some of these variables hold secrets.
+    super(variable, `environment variable ${variable} is invalid: ${problem}`, options);
+  }
+}
+
+// ------------------------------------------------------------ readers
+
+export function requiredString(env: Env, name: string, what: string): string {
+  const value = env[name]?.trim();
+  if (value === undefined || value === '') throw new MissingVariable(name, what);
+  return value;
+}
+
+export function optionalString(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+export function requiredUrl(env: Env, name: string, what: string): string {
+  const value = requiredString(env, name, what);
+  return checkUrl(name, value);
+}
+
+function checkUrl(name: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch (cause) {
+    throw new InvalidVariable(name, 'not an absolute URL', { cause });
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InvalidVariable(name, `the URL must be http(s), not ${url.protocol}`);
+  return value;
+}
+
+export function optionalInt(env: Env, name: string, params: { default: number; min: number; max: number }): number {
+  const value = optionalString(env, name);
+  if (value === undefined) return params.default;
+  if (!/^\d+$/.test(value)) throw new InvalidVariable(name, 'not a whole number');
+  const n = Number(value);
+  if (n < params.min || n > params.max) throw new InvalidVariable(name, `must be from ${params.min} to ${params.max}`);
+  return n;
+}
+
+export function optionalBoolean(env: Env, name: string): boolean {
+  const value = optionalString(env, name)?.toLowerCase();
+  if (value === undefined) return false;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new InvalidVariable(name, 'must be true or false');
+}
+
+// ------------------------------------------------------------ pieces
+
+export function tableConfig(env: Env): TableConfig {
+  return {
+    tableName: requiredString(env, 'TABLE_NAME', 'the DynamoDB table name'),
+    dueShards: optionalInt(env, 'DUE_SHARDS', { default: 8, min: 1, max: 1000 }),
+  };
+}
+
+export function awsConfig(env: Env): AwsConfig {
+  const region = optionalString(env, 'AWS_REGION');
+  return {
+    ...(region !== undefined ? { region } : {}),
+    sqsEndpointOverridden: optionalString(env, 'AWS_ENDPOINT_URL_SQS') !== undefined || optionalString(env, 'AWS_ENDPOINT_URL') !== undefined,
+  };
+}
+
+/** KMS_KEY_ID, or LOCAL_MASTER_KEY (32 bytes as hex) for tests and the local stack; not both. */
+export function keyConfig(env: Env): KeyConfig {
+  const keyId = optionalString(env, 'KMS_KEY_ID');
+  const local = optionalString(env, 'LOCAL_MASTER_KEY');
+  if (keyId !== undefined && local !== undefined) {
+    throw new ConfigError('KMS_KEY_ID or LOCAL_MASTER_KEY', 'set KMS_KEY_ID or LOCAL_MASTER_KEY, not both');
+  }
+  if (keyId !== undefined) return { kind: 'kms', keyId };
+  if (local !== undefined) {
+    if (!/^[0-9a-fA-F]{64}$/.test(local)) throw new InvalidVariable('LOCAL_MASTER_KEY', 'must be 64 hex digits (32 bytes)');
+    return { kind: 'local', masterKey: Buffer.from(local, 'hex') };
+  }
+  throw new MissingVariable('KMS_KEY_ID', 'the KMS key that seals credentials (or set LOCAL_MASTER_KEY for local runs)');
+}
+
+/** GOOGLE_OAUTH_SECRET_ARN, or GOOGLE_CLIENT_ID + GOOGLE_CLIENT_SECRET; GOOGLE_TOKEN_URL optional. */
+export function googleConfig(env: Env): GoogleConfig {
+  const tokenUrl = optionalString(env, 'GOOGLE_TOKEN_URL');
+  if (tokenUrl !== undefined) checkUrl('GOOGLE_TOKEN_URL', tokenUrl);
+  const url = tokenUrl ?? GOOGLE_TOKEN_URL;
+  const clientId = optionalString(env, 'GOOGLE_CLIENT_ID');
+  const clientSecret = optionalString(env, 'GOOGLE_CLIENT_SECRET');
+  if (clientId !== undefined || clientSecret !== undefined) {
+    if (clientId === undefined) throw new MissingVariable('GOOGLE_CLIENT_ID', 'the Google OAuth client id (GOOGLE_CLIENT_SECRET is set)');
+    if (clientSecret === undefined) throw new MissingVariable('GOOGLE_CLIENT_SECRET', 'the Google OAuth client secret (GOOGLE_CLIENT_ID is set)');
+    return { kind: 'direct', clientId, clientSecret, tokenUrl: url };
+  }
+  const secretArn = optionalString(env, 'GOOGLE_OAUTH_SECRET_ARN');
+  if (secretArn === undefined) {
+    throw new MissingVariable('GOOGLE_OAUTH_SECRET_ARN', 'the Secrets Manager secret with the Google OAuth client (or set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET for local runs)');
+  }
+  return { kind: 'secret', secretArn, tokenUrl: url };
+}
+
+// ------------------------------------------------------------ per function
+
+export interface DispatchConfig {
+  table: TableConfig;
+  syncJobsQueueUrl: string;
+  aws: AwsConfig;
+}
+
+export function loadDispatchConfig(env: Env): DispatchConfig {
+  return {
+    table: tableConfig(env),
+    syncJobsQueueUrl: requiredUrl(env, 'SYNC_JOBS_QUEUE_URL', 'the URL of the sync-jobs queue'),
+    aws: awsConfig(env),
+  };
+}
+
+export interface SyncConfig {
+  table: TableConfig;
+  changeFeedQueueUrl: string;
+  key: KeyConfig;
+  google: GoogleConfig;
+  aws: AwsConfig;
+}
+
+export function loadSyncConfig(env: Env): SyncConfig {
+  return {
+    table: tableConfig(env),
+    changeFeedQueueUrl: requiredUrl(env, 'CHANGE_FEED_QUEUE_URL', 'the URL of the change-feed queue (FIFO)'),
+    key: keyConfig(env),
+    google: googleConfig(env),
+    aws: awsConfig(env),
+  };
+}
+
+export interface DeliverConfig {
+  table: TableConfig;
+  changeFeedQueueUrl: string;
+  deliveryQueueUrl: string;
+  deadLetterQueueUrl: string;
+  key: KeyConfig;
+  localMode: boolean;
+  aws: AwsConfig;
+}
+
+export function loadDeliverConfig(env: Env): DeliverConfig {
+  return {
+    table: tableConfig(env),
+    changeFeedQueueUrl: requiredUrl(env, 'CHANGE_FEED_QUEUE_URL', 'the URL of the change-feed queue (FIFO)'),
+    deliveryQueueUrl: requiredUrl(env, 'WEBHOOK_DELIVERY_QUEUE_URL', 'the URL of the webhook delivery queue (standard)'),
+    deadLetterQueueUrl: requiredUrl(env, 'WEBHOOK_DLQ_URL', 'the URL of the webhook dead-letter queue'),
+    key: keyConfig(env),
+    localMode: optionalBoolean(env, 'LOCAL_MODE'),
+    aws: awsConfig(env),
+  };
+}

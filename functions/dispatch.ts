@@ -1,0 +1,63 @@
+// Lambda entry: the dispatcher, run every minute by one EventBridge rule
+// (DESIGN.md "Schedules"). Thin: the run is lib/wiring/dispatcher.ts over
+// lib/sync/dispatcher.ts; this file only builds it from the environment and
+// translates the invocation.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import type { DispatchOptions, DispatchResult, DispatchStore, SyncJobQueue } from '../lib/sync/dispatcher.ts';
+import type { Clock } from '../lib/sync/ports.ts';
+import { createDynamoDbClient, createSqsClient } from '../lib/wiring/aws.ts';
+import { buildDispatcherAdapters, systemClock } from '../lib/wiring/build.ts';
+import { createDispatcher } from '../lib/wiring/dispatcher.ts';
+import { lazyHandler } from '../lib/wiring/lambda.ts';
+import { METRICS_NAMESPACE, powertoolsLog, powertoolsMetrics } from '../lib/wiring/telemetry.ts';
+import { loadDispatchConfig } from './config.ts';
+
+export interface DispatchFunctionDeps {
+  store: DispatchStore;
+  jobs: SyncJobQueue;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  options?: Partial<DispatchOptions>;
+}
+
+/** What an invocation returns (and EventBridge ignores): the run's counts. */
+export type DispatchSummary = Omit<DispatchResult, 'error'>;
+
+export function createHandler(deps: DispatchFunctionDeps): (event: ScheduledEvent | Record<string, unknown>, context?: Context) => Promise<DispatchSummary> {
+  const run = createDispatcher({
+    store: deps.store,
+    jobs: deps.jobs,
+    clock: deps.clock,
+    log: powertoolsLog(deps.logger),
+    metrics: powertoolsMetrics(deps.metrics),
+    ...(deps.options ? { options: deps.options } : {}),
+  });
+  return async (_event, context) => {
+    if (context) deps.logger.addContext(context);
+    try {
+      const { error: _error, ...summary } = await run(context ? { remainingMs: context.getRemainingTimeInMillis() } : {});
+      return summary;
+    } finally {
+      deps.metrics.publishStoredMetrics();
+    }
+  };
+}
+
+export const handler = lazyHandler<ScheduledEvent | Record<string, unknown>, Context, DispatchSummary>(() => {
+  const config = loadDispatchConfig(process.env);
+  const adapters = buildDispatcherAdapters({
+    dynamo: createDynamoDbClient(config.aws),
+    sqs: createSqsClient(config.aws),
+    table: config.table,
+    syncJobsQueueUrl: config.syncJobsQueueUrl,
+  });
+  return createHandler({
+    ...adapters,
+    clock: systemClock,
+    logger: new Logger({ serviceName: 'carddav-bridge' }),
+    metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'carddav-bridge' }),
+  });
+});

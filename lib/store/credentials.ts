@@ -1,0 +1,69 @@
+// What a connection item's `credentials` map holds. The store treats it as
+// opaque; the API's Connections adapter writes it, the write pipeline (and the
+// sync worker) read it. Secrets are sealed by the token vault (lib/auth,
+// envelope encryption bound to tenant and connection); the map never holds
+// one in plain text. The username is not a secret: it is shown by the API.
+import type { Vault } from '../auth/vault.ts';
+import { StoreError } from './errors.ts';
+import type { StoredCredentials } from './types.ts';
+
+export type CredentialKind = 'basic' | 'google';
+
+/** Opened credentials: what a CardDAV client needs to authorize requests. */
+export type OpenedCredentials =
+  | { kind: 'basic'; username: string; password: string }
+  | { kind: 'google'; username: string; refreshToken: string };
+
+/** The stored map is missing a field or names an unknown kind (written by another version, or damaged). */
+export class CredentialsUnreadable extends StoreError {}
+
+/** `{ kind: 'basic', username, password: <sealed> }`. */
+export async function sealBasicCredentials(params: {
+  vault: Vault;
+  tenantId: string;
+  connectionId: string;
+  username: string;
+  password: string;
+}): Promise<StoredCredentials> {
+  const { vault, tenantId, connectionId } = params;
+  const password = await vault.seal({ context: { tenantId, connectionId }, plaintext: params.password });
+  return { kind: 'basic', username: params.username, password };
+}
+
+/** `{ kind: 'google', username: <email>, refreshToken: <sealed> }`. */
+export async function sealGoogleCredentials(params: {
+  vault: Vault;
+  tenantId: string;
+  connectionId: string;
+  email: string;
+  refreshToken: string;
+}): Promise<StoredCredentials> {
+  const { vault, tenantId, connectionId } = params;
+  const refreshToken = await vault.seal({ context: { tenantId, connectionId }, plaintext: params.refreshToken });
+  return { kind: 'google', username: params.email, refreshToken };
+}
+
+/** The username the API shows ('' when there is none). */
+export function usernameOf(credentials: StoredCredentials | undefined): string {
+  return credentials?.username ?? '';
+}
+
+/** Opens the sealed secret. Throws CredentialsUnreadable, or the vault's DecryptFailed / KeyServiceError. */
+export async function openCredentials(params: {
+  vault: Vault;
+  tenantId: string;
+  connectionId: string;
+  credentials: StoredCredentials | undefined;
+}): Promise<OpenedCredentials> {
+  const { vault, tenantId, connectionId, credentials } = params;
+  if (credentials === undefined) throw new CredentialsUnreadable(`connection ${connectionId} has no credentials`);
+  const context = { tenantId, connectionId };
+  const username = credentials.username ?? '';
+  if (credentials.kind === 'basic' && typeof credentials.password === 'string') {
+    return { kind: 'basic', username, password: await vault.open({ context, sealed: credentials.password }) };
+  }
+  if (credentials.kind === 'google' && typeof credentials.refreshToken === 'string') {
+    return { kind: 'google', username, refreshToken: await vault.open({ context, sealed: credentials.refreshToken }) };
+  }
+  throw new CredentialsUnreadable(`connection ${connectionId} has credentials of kind ${JSON.stringify(credentials.kind)} without their secret`);
+}

@@ -1,0 +1,89 @@
+// Adapters built from configuration: the AWS SDK clients (once per cold
+// start), the token vault, and the Google OAuth client read from Secrets
+// Manager on first use and kept.
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { createKmsKeyWrapper } from '../auth/kms-key-wrapper.ts';
+import { createLocalKeyWrapper, createVault } from '../auth/vault.ts';
+import type { Vault } from '../auth/vault.ts';
+import type { AwsConfig, GoogleConfig, KeyConfig } from './config.ts';
+import { GoogleClientUnavailable } from './errors.ts';
+
+export interface GoogleClient {
+  clientId: string;
+  clientSecret: string;
+  tokenUrl: string;
+}
+
+/** Resolves the service's Google OAuth client; the first call may read Secrets Manager, later ones do not. */
+export type GoogleClientSource = () => Promise<GoogleClient>;
+
+export function createDynamoDbClient(aws: AwsConfig): DynamoDBClient {
+  return new DynamoDBClient(aws.region ? { region: aws.region } : {});
+}
+
+export function createSqsClient(aws: AwsConfig): SQSClient {
+  return new SQSClient({
+    ...(aws.region ? { region: aws.region } : {}),
+    ...(aws.sqsEndpointOverridden ? { useQueueUrlAsEndpoint: false } : {}),
+  });
+}
+
+/** The vault over KMS (creates its KMS client) or over a local master key. */
+export function createVaultFromConfig(params: { key: KeyConfig; aws: AwsConfig; kms?: KMSClient }): Vault {
+  const { key } = params;
+  if (key.kind === 'local') return createVault({ wrapper: createLocalKeyWrapper({ masterKey: key.masterKey }) });
+  const kms = params.kms ?? new KMSClient(params.aws.region ? { region: params.aws.region } : {});
+  return createVault({ wrapper: createKmsKeyWrapper({ client: kms, keyId: key.keyId }) });
+}
+
+export function createGoogleClientSource(params: { google: GoogleConfig; aws: AwsConfig; secretsManager?: SecretsManagerClient }): GoogleClientSource {
+  const { google } = params;
+  if (google.kind === 'direct') {
+    const client: GoogleClient = { clientId: google.clientId, clientSecret: google.clientSecret, tokenUrl: google.tokenUrl };
+    return async () => client;
+  }
+  let loaded: Promise<GoogleClient> | undefined;
+  return () => {
+    // Kept for the life of the container; a failed read is not kept, so the next job tries again.
+    loaded ??= readGoogleSecret({
+      client: params.secretsManager ?? new SecretsManagerClient(params.aws.region ? { region: params.aws.region } : {}),
+      secretArn: google.secretArn,
+      tokenUrl: google.tokenUrl,
+    }).catch((error: unknown) => {
+      loaded = undefined;
+      throw error;
+    });
+    return loaded;
+  };
+}
+
+async function readGoogleSecret(params: { client: SecretsManagerClient; secretArn: string; tokenUrl: string }): Promise<GoogleClient> {
+  let text: string | undefined;
+  try {
+    const out = await params.client.send(new GetSecretValueCommand({ SecretId: params.secretArn }));
+    text = out.SecretString;
+  } catch (cause) {
+    throw new GoogleClientUnavailable(`could not read the Google OAuth client secret ${params.secretArn}`, { cause });
+  }
+  return parseGoogleSecret({ text, secretArn: params.secretArn, tokenUrl: params.tokenUrl });
+}
+
+/** `{"clientId", "clientSecret"}` from the secret's text; GoogleClientUnavailable naming what is wrong (never the value). */
+export function parseGoogleSecret(params: { text: string | undefined; secretArn: string; tokenUrl: string }): GoogleClient {
+  let value: unknown;
+  try {
+    value = JSON.parse(params.text ?? '');
+  } catch (cause) {
+    throw new GoogleClientUnavailable(`the Google OAuth client secret ${params.secretArn} is not JSON`, { cause });
+  }
+  const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  for (const name of ['clientId', 'clientSecret'] as const) {
+    if (typeof v[name] !== 'string' || v[name] === '') {
+      throw new GoogleClientUnavailable(`the Google OAuth client secret ${params.secretArn} has no ${name}: set {"clientId": "...", "clientSecret": "..."}`);
+    }
+  }
+  return { clientId: v.clientId as string, clientSecret: v.clientSecret as string, tokenUrl: params.tokenUrl };
+}

@@ -1,0 +1,92 @@
+// The adapters each job needs, built from configuration and SDK clients.
+// The Lambda entries pass clients made from their environment; the local
+// stack passes clients of DynamoDB Local and fauxqs. Either way the same
+// composition runs, so what the tests exercise is what AWS runs.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { createMemoryTokenCache } from '../auth/google-oauth.ts';
+import type { TokenCache } from '../auth/google-oauth.ts';
+import type { Vault } from '../auth/vault.ts';
+import { createSqsFeed } from '../queue/change-feed.ts';
+import { createSqsSyncJobQueue } from '../queue/sync-jobs.ts';
+import { createDynamoStore } from '../store/dynamo-store.ts';
+import { createDispatchStore } from '../store/schedule-adapters.ts';
+import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/webhook-adapters.ts';
+import type { DynamoStore } from '../store/types.ts';
+import type { DispatchStore, SyncJobQueue } from '../sync/dispatcher.ts';
+import type { Clock, Feed } from '../sync/ports.ts';
+import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
+import type { DeadLetterSink, DeliveryQueue } from '../webhooks/jobs.ts';
+import { createSqsDeadLetterSink, createSqsDeliveryQueue } from '../webhooks/sqs.ts';
+import { createHttpTransport } from '../webhooks/transport.ts';
+import type { WebhookTransport } from '../webhooks/transport.ts';
+import type { ResolveHost } from '../webhooks/endpoints.ts';
+import type { TableConfig } from './config.ts';
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export function createStore(params: { dynamo: DynamoDBClient; table: TableConfig; clock?: Clock }): DynamoStore {
+  return createDynamoStore({
+    client: params.dynamo,
+    tableName: params.table.tableName,
+    dueShards: params.table.dueShards,
+    ...(params.clock ? { clock: params.clock } : {}),
+  });
+}
+
+export interface DispatcherAdapters {
+  store: DispatchStore;
+  jobs: SyncJobQueue;
+}
+
+export function buildDispatcherAdapters(params: { dynamo: DynamoDBClient; sqs: SQSClient; table: TableConfig; syncJobsQueueUrl: string; clock?: Clock }): DispatcherAdapters {
+  const store = createStore(params);
+  return {
+    store: createDispatchStore({ store, client: params.dynamo, tableName: params.table.tableName }),
+    jobs: createSqsSyncJobQueue({ client: params.sqs, queueUrl: params.syncJobsQueueUrl }),
+  };
+}
+
+export interface SyncWorkerAdapters {
+  store: DynamoStore;
+  feed: Feed;
+  tokenCache: TokenCache;
+}
+
+export function buildSyncWorkerAdapters(params: { dynamo: DynamoDBClient; sqs: SQSClient; table: TableConfig; changeFeedQueueUrl: string; clock?: Clock }): SyncWorkerAdapters {
+  return {
+    store: createStore(params),
+    feed: createSqsFeed({ client: params.sqs, queueUrl: params.changeFeedQueueUrl, fifo: true }),
+    // Per process: warm invocations reuse access tokens.
+    tokenCache: createMemoryTokenCache(),
+  };
+}
+
+export interface WebhookAdapters {
+  endpoints: EndpointStore;
+  log: DeliveryLog;
+  queue: DeliveryQueue;
+  deadLetters: DeadLetterSink;
+  transport: WebhookTransport;
+}
+
+export function buildWebhookAdapters(params: {
+  dynamo: DynamoDBClient;
+  sqs: SQSClient;
+  table: TableConfig;
+  vault: Vault;
+  deliveryQueueUrl: string;
+  deadLetterQueueUrl: string;
+  /** Loopback and plain http allowed: tests and the local stack only. */
+  localMode: boolean;
+  resolveHost?: ResolveHost;
+}): WebhookAdapters {
+  const { dynamo, sqs, table } = params;
+  return {
+    endpoints: createDynamoEndpointStore({ client: dynamo, tableName: table.tableName, vault: params.vault }),
+    log: createDynamoDeliveryLog({ client: dynamo, tableName: table.tableName }),
+    queue: createSqsDeliveryQueue({ client: sqs, queueUrl: params.deliveryQueueUrl }),
+    deadLetters: createSqsDeadLetterSink({ client: sqs, queueUrl: params.deadLetterQueueUrl }),
+    transport: createHttpTransport({ localMode: params.localMode, ...(params.resolveHost ? { resolveHost: params.resolveHost } : {}) }),
+  };
+}

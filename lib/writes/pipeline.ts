@@ -1,0 +1,164 @@
+// The write path wired to real services: the applier and the FIFO batch
+// handler over the DynamoDB adapters (write records, connections, echo index),
+// the token vault for the connection's credentials, a CardDAV client per
+// connection, and a Feed for write.* events. This is the one file of
+// lib/writes that imports adapters: the Lambda entry (functions/apply-writes,
+// `processPartialResponse`-style) and the local stack's poller both call
+// `handleEvent` with the SQS event, and nothing else in lib/writes sees AWS.
+import { bearerAuth, basicAuth } from '../carddav/auth.ts';
+import { createCardDavClient } from '../carddav/client.ts';
+import type { AuthStrategy, CardDavClient, ClientOptions } from '../carddav/types.ts';
+import { DecryptFailed, ReauthRequired } from '../auth/errors.ts';
+import { createGoogleTokenProvider, createMemoryTokenCache } from '../auth/google-oauth.ts';
+import type { TokenCache } from '../auth/google-oauth.ts';
+import type { Vault } from '../auth/vault.ts';
+import type { SqsBatchResponse, SqsEvent } from '../queue/writes-queue.ts';
+import { createConnectionLookup } from '../store/api-adapters.ts';
+import { CredentialsUnreadable, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
+import type { DynamoStore, StoredConnection } from '../store/types.ts';
+import type { ApplyOptions } from './applier.ts';
+import { createWriteBatchHandler, type WriteQueueRecord } from './batch.ts';
+import { ConnectionUnavailable } from './errors.ts';
+import type { ClientFor, Clock, ConnectionRecord, Feed, Logger, WriteStore } from './ports.ts';
+
+/** A writes-queue record as the batch handler sees it, with the receipt handle a redelivery delay needs. */
+export interface SqsWriteRecord extends WriteQueueRecord {
+  receiptHandle: string;
+}
+
+/** The OAuth client for `google` connections (Google's token endpoint, or the emulator's). */
+export interface GoogleClientConfig {
+  clientId: string;
+  clientSecret: string;
+  tokenUrl: string;
+}
+
+export interface WritePipelineParams {
+  /** Connections (with sealed credentials) and the echo index. */
+  store: DynamoStore;
+  /** Write records (createDynamoWrites). */
+  writes: WriteStore;
+  vault: Vault;
+  /** Where write.applied / write.conflict / write.failed go (the change feed). */
+  feed: Feed;
+  clock: Clock;
+  /** The queue's redrive maxReceiveCount. */
+  maxReceives: number;
+  /**
+   * Hides a record for the delay the applier asks for (createVisibilityDelay
+   * in lib/queue/writes-queue.ts). Without it, the queue's visibility timeout applies.
+   */
+  delayRedelivery?: (params: { receiptHandle: string; delayMs: number }) => Promise<void>;
+  /** Needed for `google` connections only. */
+  google?: GoogleClientConfig;
+  /** Shared by the `google` connections of this process; default an in-memory cache. */
+  tokenCache?: TokenCache;
+  /** For every connection's CardDAV client (timeouts, retries, fetch); auth comes from the connection. */
+  client?: Omit<ClientOptions, 'auth'>;
+  options?: Partial<ApplyOptions>;
+  /** Connections applied at once within a batch; default 4. */
+  groupConcurrency?: number;
+  logger?: Logger;
+  random?: () => number;
+}
+
+export interface WritePipeline {
+  /** The Lambda SQS handler: partial batch response, FIFO order per connection. */
+  handleEvent(event: SqsEvent): Promise<SqsBatchResponse>;
+  /** The same for records already adapted (recordsFromSqsEvent). */
+  handleRecords(records: readonly SqsWriteRecord[]): Promise<SqsBatchResponse>;
+  clientFor: ClientFor;
+}
+
+/** The batch handler's records from a Lambda SQS event. A record without a group (a standard queue) is its own group. */
+export function recordsFromSqsEvent(event: SqsEvent): SqsWriteRecord[] {
+  return (event?.Records ?? []).map((r) => ({
+    messageId: r.messageId,
+    receiptHandle: r.receiptHandle,
+    body: r.body,
+    receiveCount: Number(r.attributes?.ApproximateReceiveCount),
+    groupId: r.attributes?.MessageGroupId ?? `message:${r.messageId}`,
+  }));
+}
+
+function isStored(connection: ConnectionRecord): connection is StoredConnection {
+  return 'createdAt' in connection;
+}
+
+export function createWritePipeline(params: WritePipelineParams): WritePipeline {
+  const { store, vault } = params;
+  const tokenCache = params.tokenCache ?? createMemoryTokenCache();
+  const connections = createConnectionLookup(store);
+
+  function googleAuth(conn: StoredConnection, refreshToken: string, username: string): AuthStrategy {
+    const google = params.google;
+    const { tenantId, connectionId } = conn;
+    if (google === undefined) throw new ConnectionUnavailable(`connection ${connectionId} is a Google connection, and no OAuth client is configured`);
+    const provider = createGoogleTokenProvider({
+      ...google,
+      loadRefreshToken: async () => refreshToken,
+      saveRefreshToken: async (token) => {
+        const credentials = await sealGoogleCredentials({ vault, tenantId, connectionId, email: username, refreshToken: token });
+        await store.updateConnection({ tenantId, connectionId, patch: { credentials } });
+      },
+      cache: tokenCache,
+      cacheKey: `${tenantId}#${connectionId}`,
+      clock: params.clock,
+      onReauthRequired: async () => {
+        await store.updateConnection({ tenantId, connectionId, patch: { status: 'reauth_required' } });
+      },
+      ...(params.client?.fetch === undefined ? {} : { fetch: params.client.fetch }),
+    });
+    return bearerAuth({
+      getAccessToken: async ({ forceRefresh }) => {
+        try {
+          return await provider.getAccessToken({ forceRefresh });
+        } catch (error) {
+          // The grant is gone: no retry helps until the owner consents again (the connection is marked).
+          if (error instanceof ReauthRequired) throw new ConnectionUnavailable(`connection ${connectionId} needs consent again`, { cause: error });
+          throw error;
+        }
+      },
+    });
+  }
+
+  const clientFor: ClientFor = async (connection): Promise<CardDavClient> => {
+    const conn = isStored(connection) ? connection : await connections.getConnection(connection);
+    if (conn === undefined) throw new ConnectionUnavailable(`connection ${connection.connectionId} not found`);
+    const { tenantId, connectionId } = conn;
+    let opened;
+    try {
+      opened = await openCredentials({ vault, tenantId, connectionId, credentials: conn.credentials });
+    } catch (error) {
+      // Damaged or foreign credentials stay that way: fail the write rather than retry it.
+      if (error instanceof CredentialsUnreadable || error instanceof DecryptFailed) {
+        throw new ConnectionUnavailable(`connection ${connectionId}: its credentials cannot be opened`, { cause: error });
+      }
+      throw error; // e.g. KeyServiceError: the key service may be back on the next delivery
+    }
+    const auth = opened.kind === 'basic' ? basicAuth({ username: opened.username, password: opened.password }) : googleAuth(conn, opened.refreshToken, opened.username);
+    return createCardDavClient({ ...params.client, auth });
+  };
+
+  const delay = params.delayRedelivery;
+  const handle = createWriteBatchHandler<SqsWriteRecord>({
+    writes: params.writes,
+    connections,
+    echo: store,
+    feed: params.feed,
+    clientFor,
+    clock: params.clock,
+    maxReceives: params.maxReceives,
+    ...(params.logger === undefined ? {} : { logger: params.logger }),
+    ...(params.options === undefined ? {} : { options: params.options }),
+    ...(params.random === undefined ? {} : { random: params.random }),
+    ...(params.groupConcurrency === undefined ? {} : { groupConcurrency: params.groupConcurrency }),
+    ...(delay === undefined ? {} : { delayRedelivery: ({ record, delayMs }) => delay({ receiptHandle: record.receiptHandle, delayMs }) }),
+  });
+
+  return {
+    handleEvent: (event) => handle(recordsFromSqsEvent(event)),
+    handleRecords: (records) => handle(records),
+    clientFor,
+  };
+}

@@ -1,0 +1,91 @@
+// functions/config.ts: every problem names its variable; secrets are never echoed.
+import { describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  InvalidVariable,
+  MissingVariable,
+  loadDeliverConfig,
+  loadDispatchConfig,
+  loadSyncConfig,
+} from '../../functions/config.ts';
+import type { Env } from '../../functions/config.ts';
+import { GOOGLE_TOKEN_URL } from '../../lib/auth/google-oauth.ts';
+
+const QUEUE = (name: string) => `https://sqs.eu-west-1.amazonaws.com/123456789012/${name}`;
+
+const SYNC_ENV: Env = {
+  TABLE_NAME: 'carddav-bridge',
+  CHANGE_FEED_QUEUE_URL: QUEUE('change-feed.fifo'),
+  KMS_KEY_ID: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  GOOGLE_OAUTH_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:google-oauth-AbCdEf',
+  AWS_REGION: 'eu-west-1',
+};
+
+function failure(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('function configuration', () => {
+  it('parses a complete environment', () => {
+    expect(loadSyncConfig(SYNC_ENV)).toEqual({
+      table: { tableName: 'carddav-bridge', dueShards: 8 },
+      changeFeedQueueUrl: QUEUE('change-feed.fifo'),
+      key: { kind: 'kms', keyId: SYNC_ENV.KMS_KEY_ID },
+      google: { kind: 'secret', secretArn: SYNC_ENV.GOOGLE_OAUTH_SECRET_ARN, tokenUrl: GOOGLE_TOKEN_URL },
+      aws: { region: 'eu-west-1', sqsEndpointOverridden: false },
+    });
+    expect(loadDispatchConfig({ TABLE_NAME: 't', SYNC_JOBS_QUEUE_URL: QUEUE('sync-jobs'), DUE_SHARDS: '16' })).toEqual({
+      table: { tableName: 't', dueShards: 16 },
+      syncJobsQueueUrl: QUEUE('sync-jobs'),
+      aws: { sqsEndpointOverridden: false },
+    });
+  });
+
+  it('names the missing variable', () => {
+    for (const name of ['TABLE_NAME', 'CHANGE_FEED_QUEUE_URL', 'KMS_KEY_ID', 'GOOGLE_OAUTH_SECRET_ARN']) {
+      const env = { ...SYNC_ENV, [name]: undefined };
+      const error = failure(() => loadSyncConfig(env));
+      expect(error).toBeInstanceOf(MissingVariable);
+      expect(error.variable).toBe(name);
+      expect(error.message).toContain(name);
+    }
+    const deliver = failure(() => loadDeliverConfig({ ...SYNC_ENV, WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d') }));
+    expect(deliver.variable).toBe('WEBHOOK_DLQ_URL');
+    // Blank counts as missing.
+    expect(failure(() => loadDispatchConfig({ TABLE_NAME: '  ', SYNC_JOBS_QUEUE_URL: QUEUE('s') })).variable).toBe('TABLE_NAME');
+  });
+
+  it('names the invalid variable without repeating its value', () => {
+    const badKey = failure(() => loadSyncConfig({ ...SYNC_ENV, KMS_KEY_ID: undefined, LOCAL_MASTER_KEY: 'not-hex-secret-value' }));
+    expect(badKey).toBeInstanceOf(InvalidVariable);
+    expect(badKey.variable).toBe('LOCAL_MASTER_KEY');
+    expect(badKey.message).not.toContain('not-hex-secret-value');
+    expect(failure(() => loadSyncConfig({ ...SYNC_ENV, CHANGE_FEED_QUEUE_URL: 'change-feed' })).variable).toBe('CHANGE_FEED_QUEUE_URL');
+    expect(failure(() => loadDispatchConfig({ TABLE_NAME: 't', SYNC_JOBS_QUEUE_URL: QUEUE('s'), DUE_SHARDS: '0' })).variable).toBe('DUE_SHARDS');
+    expect(failure(() => loadDeliverConfig({ ...SYNC_ENV, WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d'), WEBHOOK_DLQ_URL: QUEUE('q'), LOCAL_MODE: 'yes' })).variable).toBe('LOCAL_MODE');
+    expect(failure(() => loadSyncConfig({ ...SYNC_ENV, LOCAL_MASTER_KEY: 'ab'.repeat(32) })).variable).toBe('KMS_KEY_ID or LOCAL_MASTER_KEY');
+    expect(failure(() => loadSyncConfig({ ...SYNC_ENV, GOOGLE_CLIENT_ID: 'id-only' })).variable).toBe('GOOGLE_CLIENT_SECRET');
+  });
+
+  it('takes local settings: a master key, a direct OAuth client, an emulator token URL, endpoint overrides', () => {
+    const config = loadSyncConfig({
+      TABLE_NAME: 't',
+      CHANGE_FEED_QUEUE_URL: 'http://sqs.us-east-1.localhost:4566/000000000000/feed.fifo',
+      LOCAL_MASTER_KEY: '0f'.repeat(32),
+      GOOGLE_CLIENT_ID: 'local-client',
+      GOOGLE_CLIENT_SECRET: 'local-secret',
+      GOOGLE_TOKEN_URL: 'http://127.0.0.1:9999/token',
+      AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:4566',
+    });
+    expect(config.key).toEqual({ kind: 'local', masterKey: Buffer.alloc(32, 0x0f) });
+    expect(config.google).toEqual({ kind: 'direct', clientId: 'local-client', clientSecret: 'local-secret', tokenUrl: 'http://127.0.0.1:9999/token' });
+    expect(config.aws.sqsEndpointOverridden).toBe(true);
+    expect(loadDeliverConfig({ ...SYNC_ENV, WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d'), WEBHOOK_DLQ_URL: QUEUE('q'), LOCAL_MODE: 'true' }).localMode).toBe(true);
+  });
+});

@@ -1,0 +1,131 @@
+// `cdk synth` for real, through the CLI, offline and without credentials:
+// the app runs under Node 24's type stripping and esbuild bundles all five
+// functions. Slow (tens of seconds on two shared cores), so one run, many checks.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { isBuiltin } from 'node:module';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './template.ts';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(params: { command: string; args: string[]; env: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(params.command, params.args, { cwd: params.cwd ?? REPO_ROOT, env: params.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), params.timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The environment of a machine with no AWS credentials and no network use: only what synth needs. */
+function offlineEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_') && !k.startsWith('CDK_')) env[k] = v;
+  // Node 24 first on PATH: `cdk` and the app command (`node infra/app.ts`) both run on `node`.
+  env.PATH = [dirname(process.execPath), join(REPO_ROOT, 'node_modules', '.bin'), process.env.PATH ?? ''].join(delimiter);
+  env.CDK_DISABLE_CLI_TELEMETRY = 'true';
+  // No instance-metadata probing for credentials or region.
+  env.AWS_EC2_METADATA_DISABLED = 'true';
+  return env;
+}
+
+const FUNCTION_ENTRIES = ['api', 'dispatch', 'sync', 'apply-writes', 'deliver-webhooks'];
+
+let out: string;
+let synth: Run;
+
+beforeAll(async () => {
+  for (const f of FUNCTION_ENTRIES) {
+    if (!existsSync(join(REPO_ROOT, 'functions', `${f}.ts`))) throw new Error(`functions/${f}.ts is missing: synth needs all five entries`);
+  }
+  out = await mkdtemp(join(tmpdir(), 'carddav-bridge-synth-'));
+  synth = await run({
+    command: join(REPO_ROOT, 'node_modules', '.bin', 'cdk'),
+    args: ['synth', '--no-notices', '-q', '-o', out],
+    env: offlineEnv(),
+    timeoutMs: 110_000,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  if (out) await rm(out, { recursive: true, force: true });
+});
+
+describe('cdk synth (offline, through the CLI)', () => {
+  it('exits 0 and writes the CarddavBridge template', async () => {
+    expect(synth.code, synth.stderr).toBe(0);
+    const template = JSON.parse(await readFile(join(out, 'CarddavBridge.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string }>;
+    };
+    const types = Object.values(template.Resources).map((r) => r.Type);
+    expect(types.filter((t) => t === 'AWS::Lambda::Function')).toHaveLength(5);
+    expect(types).toContain('AWS::DynamoDB::GlobalTable');
+    expect(types).toContain('AWS::ApiGatewayV2::Api');
+  });
+
+  it('bundles every function as one self-contained, source-mapped ESM file', async () => {
+    expect(synth.code, synth.stderr).toBe(0);
+    const template = JSON.parse(await readFile(join(out, 'CarddavBridge.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Metadata?: Record<string, unknown> }>;
+    };
+    const assetDirs = Object.values(template.Resources)
+      .filter((r) => r.Type === 'AWS::Lambda::Function')
+      .map((r) => r.Metadata?.['aws:asset:path'] as string);
+    expect(new Set(assetDirs).size).toBe(5);
+
+    for (const dir of assetDirs) {
+      const files = (await readdir(join(out, dir))).sort();
+      expect(files).toEqual(['index.mjs', 'index.mjs.map']);
+      const code = await readFile(join(out, dir, 'index.mjs'), 'utf8');
+      // The banner that gives bundled CommonJS code a `require`.
+      expect(code.startsWith("import { createRequire as __bridgeCreateRequire } from 'node:module';")).toBe(true);
+      expect(code).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
+      // Nothing external: every remaining static import is a Node built-in (the AWS SDK is bundled).
+      const specifiers = [...code.matchAll(/(?:^|[;\n])\s*import\s*(?:[\w$]+\s*,?\s*)?(?:\{[^}]*\}|\*\s*as\s*[\w$]+)?\s*(?:from)?\s*["']([^"']+)["']/g)].map(
+        (m) => m[1]!,
+      );
+      expect(specifiers).toContain('node:module');
+      expect(specifiers.filter((s) => !isBuiltin(s))).toEqual([]);
+      expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
+    }
+  });
+
+  it('loads every bundle on its own, with no node_modules in reach, and finds `handler`', async () => {
+    expect(synth.code, synth.stderr).toBe(0);
+    const dirs = (await readdir(out)).filter((d) => d.startsWith('asset.'));
+    expect(dirs).toHaveLength(5);
+    // The out dir is under the OS temp dir: no node_modules above it, so any
+    // import the bundle left external would fail here. The entries build their
+    // clients on the first invocation, so importing needs no environment.
+    const probe = "const m = await import(process.argv[1]); if (typeof m.handler !== 'function') { console.error('no handler export'); process.exit(3); }";
+    for (const dir of dirs) {
+      const loaded = await run({
+        command: process.execPath,
+        args: ['--input-type=module', '-e', probe, pathToFileURL(join(out, dir, 'index.mjs')).href],
+        env: { PATH: process.env.PATH ?? '' },
+        cwd: out,
+        timeoutMs: 20_000,
+      });
+      expect({ dir, code: loaded.code, stderr: loaded.stderr }).toEqual({ dir, code: 0, stderr: '' });
+    }
+  });
+});

@@ -1,0 +1,101 @@
+// Builds the stack the way `cdk synth` does (cdk.json's feature flags), minus
+// the esbuild bundling: assertion tests are about the template, and the synth
+// test bundles for real.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { REPO_ROOT } from '../../infra/functions.ts';
+import { CarddavBridgeStack } from '../../infra/stack.ts';
+import type { CarddavBridgeStackProps } from '../../infra/stack.ts';
+
+export { REPO_ROOT };
+
+export function synthTemplate(props: CarddavBridgeStackProps = {}): Template {
+  const cdkJson = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+  // An empty bundling-stacks list makes NodejsFunction skip esbuild (a stand-in asset instead).
+  const app = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
+  const stack = new CarddavBridgeStack(app, 'CarddavBridge', props);
+  return Template.fromStack(stack);
+}
+
+type Json = Record<string, unknown>;
+interface Resource {
+  Type: string;
+  Properties: Json;
+}
+
+export interface PolicyStatement {
+  Effect: string;
+  Action: string[];
+  Resource: unknown[];
+  Condition?: Json;
+}
+
+/** The logical id of the one function whose description starts with `descriptionPrefix`. */
+export function functionId(template: Template, descriptionPrefix: string): string {
+  const fns = template.findResources('AWS::Lambda::Function') as Record<string, Resource>;
+  const ids = Object.entries(fns)
+    .filter(([, r]) => String(r.Properties.Description ?? '').startsWith(descriptionPrefix))
+    .map(([id]) => id);
+  if (ids.length !== 1) throw new Error(`expected one function described "${descriptionPrefix}…", found ${ids.length}`);
+  return ids[0]!;
+}
+
+/** Every IAM statement attached to the function's role, with actions and resources as arrays. */
+export function statementsOf(template: Template, fnId: string): PolicyStatement[] {
+  const fn = (template.findResources('AWS::Lambda::Function') as Record<string, Resource>)[fnId];
+  if (!fn) throw new Error(`no function ${fnId}`);
+  const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+  const policies = template.findResources('AWS::IAM::Policy') as Record<string, Resource>;
+  const out: PolicyStatement[] = [];
+  for (const p of Object.values(policies)) {
+    const roles = p.Properties.Roles as Array<{ Ref: string }>;
+    if (!roles.some((r) => r.Ref === roleId)) continue;
+    const doc = p.Properties.PolicyDocument as { Statement: Array<Json> };
+    for (const s of doc.Statement) {
+      const statement: PolicyStatement = {
+        Effect: s.Effect as string,
+        Action: ([] as string[]).concat(s.Action as string | string[]),
+        Resource: ([] as unknown[]).concat(s.Resource as unknown),
+      };
+      if (s.Condition) statement.Condition = s.Condition as Json;
+      out.push(statement);
+    }
+  }
+  return out;
+}
+
+/** The actions the statements allow on `resource` (matched structurally, e.g. `{ 'Fn::GetAtt': [id, 'Arn'] }`). */
+export function actionsOn(statements: PolicyStatement[], resource: unknown): string[] {
+  const key = JSON.stringify(resource);
+  return statements
+    .filter((s) => s.Effect === 'Allow' && s.Resource.some((r) => JSON.stringify(r) === key))
+    .flatMap((s) => s.Action)
+    .sort();
+}
+
+export function allActions(statements: PolicyStatement[]): string[] {
+  return [...new Set(statements.filter((s) => s.Effect === 'Allow').flatMap((s) => s.Action))].sort();
+}
+
+/** Logical id behind a stack output whose value is a `Ref` (queue URLs, the table name). */
+export function outputRef(template: Template, output: string): string {
+  const outputs = template.findOutputs(output) as Record<string, { Value: { Ref?: string } }>;
+  const ref = outputs[output]?.Value.Ref;
+  if (!ref) throw new Error(`output ${output} is not a Ref`);
+  return ref;
+}
+
+/** The logical id of a queue's dead-letter queue, from its RedrivePolicy. */
+export function dlqOf(template: Template, queueId: string): string {
+  const q = (template.findResources('AWS::SQS::Queue') as Record<string, Resource>)[queueId];
+  const target = (q?.Properties.RedrivePolicy as { deadLetterTargetArn?: { 'Fn::GetAtt': [string, string] } } | undefined)
+    ?.deadLetterTargetArn;
+  if (!target) throw new Error(`queue ${queueId} has no dead-letter queue`);
+  return target['Fn::GetAtt'][0];
+}
+
+export function arnOf(logicalId: string): { 'Fn::GetAtt': [string, string] } {
+  return { 'Fn::GetAtt': [logicalId, 'Arn'] };
+}
