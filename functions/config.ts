@@ -195,3 +195,48 @@ export function loadDeliverConfig(env: Env): DeliverConfig {
     aws: awsConfig(env),
   };
 }
+
+export interface ApplyWritesConfig {
+  table: TableConfig;
+  changeFeedQueueUrl: string;
+  writesQueueUrl: string;
+  /** The writes queue's redrive maxReceiveCount: the last receive ends a retryable write `failed`. */
+  maxReceives: number;
+  key: KeyConfig;
+  google: GoogleConfig;
+  aws: AwsConfig;
+}
+
+export function loadApplyWritesConfig(env: Env): ApplyWritesConfig {
+  return {
+    table: tableConfig(env),
+    changeFeedQueueUrl: requiredUrl(env, 'CHANGE_FEED_QUEUE_URL', 'the URL of the change-feed queue (FIFO)'),
+    writesQueueUrl: requiredUrl(env, 'WRITES_QUEUE_URL', 'the URL of the writes queue (FIFO)'),
+    maxReceives: optionalInt(env, 'WRITES_MAX_RECEIVES', { default: 5, min: 1, max: 1000 }),
+    key: keyConfig(env),
+    google: googleConfig(env),
+    aws: awsConfig(env),
+  };
+}
+
+export interface ApiConfig {
+  table: TableConfig;
+  writesQueueUrl: string;
+  key: KeyConfig;
+  aws: AwsConfig;
+  /** Loopback CardDAV servers allowed: the local stack and tests only. */
+  localMode: boolean;
+  /** Keys the Idempotency-Key request fingerprint (see lib/http AppConfig). */
+  requestHashSecret: string | undefined;
+}
+
+export function loadApiConfig(env: Env): ApiConfig {
+  return {
+    table: tableConfig(env),
+    writesQueueUrl: requiredUrl(env, 'WRITES_QUEUE_URL', 'the URL of the writes queue (FIFO)'),
+    key: keyConfig(env),
+    aws: awsConfig(env),
+    localMode: optionalBoolean(env, 'LOCAL_MODE'),
+    requestHashSecret: optionalString(env, 'REQUEST_HASH_SECRET'),
+  };
+}

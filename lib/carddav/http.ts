@@ -308,7 +308,11 @@ export async function request(cfg: HttpConfig, req: HttpRequest): Promise<HttpRe
   let refreshed = false;
   let redirects = 0;
   for (let attempt = 1; ; attempt++) {
-    const headers: Record<string, string> = { ...req.headers };
+    // identity: Node 24.21's fetch (undici) can crash the whole process with an
+    // uncatchable assertion when a server closes the connection while a gzip
+    // body is still being decoded (nodejs/undici#5360, Radicale does this on
+    // large listings). Uncompressed bodies avoid that code path entirely.
+    const headers: Record<string, string> = { 'Accept-Encoding': 'identity', ...req.headers };
     const authorization = await cfg.auth?.authorization();
     if (authorization !== undefined) headers['Authorization'] = authorization;
     if (cfg.userAgent !== undefined) headers['User-Agent'] = cfg.userAgent;

@@ -36,7 +36,7 @@ import type { DynamoStore } from '../../../lib/store/types.ts';
 import { runSync, type SyncRunResult } from '../../../lib/sync/engine.ts';
 import type { ChangeEvent, ContactEventData } from '../../../lib/sync/events.ts';
 import type { ApplyOptions } from '../../../lib/writes/applier.ts';
-import { createWritePipeline, type WritePipeline } from '../../../lib/writes/pipeline.ts';
+import { createWritePipeline, type WritePipeline } from '../../../lib/wiring/writes.ts';
 
 export const OAUTH_CLIENT = { clientId: 'bridge-test.apps.googleusercontent.com', clientSecret: 'GOCSPX-test-secret' };
 

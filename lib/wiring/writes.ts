@@ -1,10 +1,10 @@
 // The write path wired to real services: the applier and the FIFO batch
 // handler over the DynamoDB adapters (write records, connections, echo index),
 // the token vault for the connection's credentials, a CardDAV client per
-// connection, and a Feed for write.* events. This is the one file of
-// lib/writes that imports adapters: the Lambda entry (functions/apply-writes,
-// `processPartialResponse`-style) and the local stack's poller both call
-// `handleEvent` with the SQS event, and nothing else in lib/writes sees AWS.
+// connection, and a Feed for write.* events. It lives in lib/wiring because it
+// imports adapters (lib/writes never does): the Lambda entry
+// (functions/apply-writes) and the local stack's poller both call
+// `handleEvent` with the SQS event.
 import { bearerAuth, basicAuth } from '../carddav/auth.ts';
 import { createCardDavClient } from '../carddav/client.ts';
 import type { AuthStrategy, CardDavClient, ClientOptions } from '../carddav/types.ts';
@@ -16,10 +16,10 @@ import type { SqsBatchResponse, SqsEvent } from '../queue/writes-queue.ts';
 import { createConnectionLookup } from '../store/api-adapters.ts';
 import { CredentialsUnreadable, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
 import type { DynamoStore, StoredConnection } from '../store/types.ts';
-import type { ApplyOptions } from './applier.ts';
-import { createWriteBatchHandler, type WriteQueueRecord } from './batch.ts';
-import { ConnectionUnavailable } from './errors.ts';
-import type { ClientFor, Clock, ConnectionRecord, Feed, Logger, WriteStore } from './ports.ts';
+import type { ApplyOptions } from '../writes/applier.ts';
+import { createWriteBatchHandler, type WriteQueueRecord } from '../writes/batch.ts';
+import { ConnectionUnavailable } from '../writes/errors.ts';
+import type { ClientFor, Clock, ConnectionRecord, Feed, Logger, WriteStore } from '../writes/ports.ts';
 
 /** A writes-queue record as the batch handler sees it, with the receipt handle a redelivery delay needs. */
 export interface SqsWriteRecord extends WriteQueueRecord {
