@@ -147,7 +147,8 @@ export class CarddavBridgeStack extends Stack {
     });
 
     // One environment for all five: each entry parses what it uses once, at
-    // cold start. Names and URLs are not secrets; IAM is what limits a function.
+    // cold start (functions/config.ts). Names, URLs and ARNs are not secrets;
+    // IAM is what limits a function.
     const environment = {
       TABLE_NAME: table.tableName,
       SYNC_JOBS_QUEUE_URL: syncJobs.queue.queueUrl,
@@ -186,6 +187,9 @@ export class CarddavBridgeStack extends Stack {
     });
     const applyWrites = bridgeFunction(this, 'ApplyWrites', {
       ...common,
+      // The applier ends a retryable write `failed` on its last receive, so it
+      // must know the queue's redrive count.
+      environment: { ...environment, WRITES_MAX_RECEIVES: String(MAX_RECEIVE_COUNT) },
       entry: 'apply-writes.ts',
       description: 'carddav-bridge write applier: one connection at a time',
       timeout: TIMEOUT.applyWrites,
@@ -208,13 +212,15 @@ export class CarddavBridgeStack extends Stack {
     // Retries go back onto the delivery queue; jobs that give up go to its DLQ.
     webhookDelivery.queue.grantSendMessages(deliverWebhooks);
     webhookDelivery.dlq.grantSendMessages(deliverWebhooks);
-    googleOAuth.grantRead(api);
+    // Sync and the applier refresh Google access tokens with the service's
+    // OAuth client; the api never talks to Google (functions/config.ts).
     googleOAuth.grantRead(sync);
-    // The api seals new credentials; sync opens them and re-seals rotated
-    // refresh tokens; the applier and the deliverer only open.
+    googleOAuth.grantRead(applyWrites);
+    // The api seals new credentials; sync and the applier open them and
+    // re-seal rotated refresh tokens; the deliverer only opens webhook secrets.
     grantVault(api, vaultKey.keyArn, ['kms:GenerateDataKey']);
     grantVault(sync, vaultKey.keyArn, ['kms:Decrypt', 'kms:GenerateDataKey']);
-    grantVault(applyWrites, vaultKey.keyArn, ['kms:Decrypt']);
+    grantVault(applyWrites, vaultKey.keyArn, ['kms:Decrypt', 'kms:GenerateDataKey']);
     grantVault(deliverWebhooks, vaultKey.keyArn, ['kms:Decrypt']);
 
     // Event sources (each also grants the consume permissions on its queue).

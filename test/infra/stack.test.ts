@@ -185,6 +185,10 @@ describe('functions', () => {
       // Log retention through an explicit log group, not the LogRetention custom resource.
       expect(fn.Properties.LoggingConfig.LogGroup).toEqual({ Ref: expect.any(String) });
     }
+    // The applier's last-receive rule must match the writes queue's redrive count.
+    const applyEnv = t.findResources('AWS::Lambda::Function')[ids.applyWrites]!.Properties.Environment.Variables;
+    const writesRedrive = t.findResources('AWS::SQS::Queue')[ids.writes]!.Properties.RedrivePolicy;
+    expect(applyEnv.WRITES_MAX_RECEIVES).toBe(String(writesRedrive.maxReceiveCount));
     t.resourceCountIs('Custom::LogRetention', 0);
     const groups = Object.values(t.findResources('AWS::Logs::LogGroup'));
     expect(groups).toHaveLength(5);
@@ -320,7 +324,7 @@ describe('least privilege', () => {
     expect(kmsActions(ids.dispatch)).toEqual([]);
     expect(kmsActions(ids.api)).toEqual(['kms:GenerateDataKey']);
     expect(kmsActions(ids.sync)).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
-    expect(kmsActions(ids.applyWrites)).toEqual(['kms:Decrypt']);
+    expect(kmsActions(ids.applyWrites)).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
     expect(kmsActions(ids.deliverWebhooks)).toEqual(['kms:Decrypt']);
     for (const fn of [ids.api, ids.sync, ids.applyWrites, ids.deliverWebhooks]) {
       const kms = statementsOf(t, fn).filter((s) => s.Action.some((a) => a.startsWith('kms:')));
@@ -334,11 +338,11 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets only api and sync read the Google OAuth secret', () => {
+  it('lets only the two functions that refresh Google tokens (sync, apply-writes) read the OAuth secret', () => {
     const reads = (fn: string) => actionsOn(statementsOf(t, fn), { Ref: ids.secret });
-    expect(reads(ids.api)).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue']));
     expect(reads(ids.sync)).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue']));
-    for (const fn of [ids.dispatch, ids.applyWrites, ids.deliverWebhooks]) {
+    expect(reads(ids.applyWrites)).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue']));
+    for (const fn of [ids.api, ids.dispatch, ids.deliverWebhooks]) {
       expect(allActions(statementsOf(t, fn)).filter((a) => a.startsWith('secretsmanager:'))).toEqual([]);
     }
   });
