@@ -73,7 +73,7 @@ function consumerView(events: ChangeEvent[]): Map<string, string> {
 /** Counts writeIndex calls that index fetched cards (etag'd upserts, after their publish), and calls with deletions. */
 function indexWriteMatcher(kind: 'upserts' | 'deletes', nth: number): CrashPlan['when'] {
   let seen = 0;
-  return (params: never) => {
+  return (params: unknown) => {
     const p = params as { upserts: IndexEntry[]; deletes: string[] };
     const hit = kind === 'upserts' ? p.upserts.some((u) => u.etag !== undefined) : p.deletes.length > 0;
     if (hit) seen++;

@@ -83,8 +83,9 @@ describe('throttling (emulator 429 with Retry-After on a share of requests)', ()
           waits.push(ms);
           return new Promise<void>((resolve) => setTimeout(resolve, ms));
         };
-        const rig = await createSyncRig({ stack, book, clientOptions: { sleep, retry: { retries: 4 } } });
-        book.emu.setFaults({ status: 429, retryAfterSeconds: 1, share: 0.25, seed: 3 });
+        // Enough retries that a request fails six times in a row only with odds of 0.2^6.
+        const rig = await createSyncRig({ stack, book, clientOptions: { sleep, retry: { retries: 5 } } });
+        book.emu.setFaults({ status: 429, retryAfterSeconds: 1, share: 0.2, seed: 3 });
         const result = await rig.sync();
         book.emu.setFaults(undefined);
 
