@@ -1,10 +1,11 @@
-// Lambda entry: the HTTP API behind API Gateway. It only translates: Hono's
-// Lambda adapter over the app (DESIGN.md "Style, by example").
+// Lambda entry: the HTTP API behind API Gateway (HTTP API, payload 2.0). It
+// only translates: Hono's Lambda adapter over the app (DESIGN.md "Style, by
+// example").
 import { Logger } from '@aws-lambda-powertools/logger';
 import { handle } from 'hono/aws-lambda';
 import { createApp } from '../lib/http/app.ts';
 import { buildApiDeps } from '../lib/wiring/api.ts';
-import { createDynamoDbClient, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
+import { createDynamoDbClient, createGoogleClientSource, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
 import { systemClock } from '../lib/wiring/build.ts';
 import { lazyHandler } from '../lib/wiring/lambda.ts';
 import { loadApiConfig } from './config.ts';
@@ -14,6 +15,7 @@ type LambdaHandler = ReturnType<typeof handle>;
 export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<LambdaHandler>[1], Awaited<ReturnType<LambdaHandler>>>(() => {
   const config = loadApiConfig(process.env);
   const logger = new Logger({ serviceName: 'carddav-bridge' });
+  const google = config.google;
   const app = createApp(
     buildApiDeps({
       dynamo: createDynamoDbClient(config.aws),
@@ -27,6 +29,19 @@ export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<Lamb
         localMode: config.localMode,
         ...(config.requestHashSecret ? { requestHashSecret: config.requestHashSecret } : {}),
       },
+      ...(google === undefined
+        ? {}
+        : {
+            google: {
+              // Read from Secrets Manager on the first consent, then kept for the container.
+              client: createGoogleClientSource({ google: google.client, aws: config.aws }),
+              authUrl: google.authUrl,
+              userinfoUrl: google.userinfoUrl,
+              carddavBaseUrl: google.carddavBaseUrl,
+              redirectUri: google.redirectUri,
+              stateSecret: google.stateSecret,
+            },
+          }),
     }),
   );
   return handle(app);

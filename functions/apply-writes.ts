@@ -6,12 +6,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { createSqsFeed } from '../lib/queue/change-feed.ts';
 import { createVisibilityDelay } from '../lib/queue/writes-queue.ts';
 import type { SqsEvent } from '../lib/queue/writes-queue.ts';
 import { createDynamoWrites } from '../lib/store/api-adapters.ts';
 import { createDynamoDbClient, createGoogleClientSource, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
-import { createStore, systemClock } from '../lib/wiring/build.ts';
+import { buildFeed, createStore, systemClock } from '../lib/wiring/build.ts';
 import { lazyHandler } from '../lib/wiring/lambda.ts';
 import { METRICS_NAMESPACE } from '../lib/wiring/telemetry.ts';
 import { createWritePipeline, type WritePipeline } from '../lib/wiring/writes.ts';
@@ -41,7 +40,7 @@ export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(async ()
     store: createStore({ dynamo, table: config.table }),
     writes: createDynamoWrites({ client: dynamo, tableName: config.table.tableName, clock: systemClock }),
     vault: createVaultFromConfig({ key: config.key, aws: config.aws }),
-    feed: createSqsFeed({ client: sqs, queueUrl: config.changeFeedQueueUrl, fifo: true }),
+    feed: buildFeed({ sqs, changeFeedQueueUrl: config.changeFeedQueueUrl, webhookEventsQueueUrl: config.webhookEventsQueueUrl }),
     clock: systemClock,
     maxReceives: config.maxReceives,
     delayRedelivery: createVisibilityDelay({ client: sqs, queueUrl: config.writesQueueUrl }),

@@ -8,14 +8,19 @@
 // | TABLE_NAME | all | the one table |
 // | DUE_SHARDS | all that open the store | partitions of the due index (default 8; one value everywhere) |
 // | SYNC_JOBS_QUEUE_URL | dispatch | standard queue |
-// | CHANGE_FEED_QUEUE_URL | sync, deliver-webhooks | FIFO queue |
+// | CHANGE_FEED_QUEUE_URL | sync, apply-writes | FIFO queue: the tenants' consumers read it |
+// | WEBHOOK_EVENTS_QUEUE_URL | deliver-webhooks (required); sync, apply-writes (optional: then every event goes there too) | FIFO queue, internal: the deliverer's own copy of the events |
 // | WEBHOOK_DELIVERY_QUEUE_URL, WEBHOOK_DLQ_URL | deliver-webhooks | standard queues |
-// | KMS_KEY_ID, or LOCAL_MASTER_KEY (64 hex digits; tests and the local stack) | sync, deliver-webhooks | the vault's key |
-// | GOOGLE_OAUTH_SECRET_ARN, or GOOGLE_CLIENT_ID + GOOGLE_CLIENT_SECRET | sync | the service's OAuth client |
-// | GOOGLE_TOKEN_URL | sync | default Google's; an emulator's in tests |
-// | LOCAL_MODE | deliver-webhooks | `true` allows plain-http webhooks to loopback (tests, local stack only) |
+// | KMS_KEY_ID, or LOCAL_MASTER_KEY (64 hex digits; tests and the local stack) | sync, apply-writes, deliver-webhooks, api | the vault's key |
+// | GOOGLE_OAUTH_SECRET_ARN, or GOOGLE_CLIENT_ID + GOOGLE_CLIENT_SECRET | sync, apply-writes, api (with GOOGLE_REDIRECT_URI) | the service's OAuth client |
+// | GOOGLE_TOKEN_URL | sync, apply-writes, api | default Google's; an emulator's in tests |
+// | LOCAL_MODE | deliver-webhooks, api | `true` allows plain-http webhooks and CardDAV servers on loopback (tests, local stack only) |
+// | GOOGLE_REDIRECT_URI | api | turns the Google consent flow on: the API's /oauth/google/callback as registered with the OAuth client |
+// | OAUTH_STATE_SECRET | api (with GOOGLE_REDIRECT_URI) | 32+ characters that sign and encrypt the OAuth state |
+// | GOOGLE_AUTH_URL, GOOGLE_USERINFO_URL, GOOGLE_CARDDAV_URL | api | Google's unless an emulator stands in |
 // | AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS | all | read by the SDK itself; the SQS override also changes how queue URLs are used |
-import { GOOGLE_TOKEN_URL } from '../lib/auth/google-oauth.ts';
+import { GOOGLE_AUTH_URL, GOOGLE_TOKEN_URL } from '../lib/auth/google-oauth.ts';
+import { GOOGLE_CARDDAV_URL, GOOGLE_USERINFO_URL } from '../lib/http/google-identity.ts';
 import type { AwsConfig, GoogleConfig, KeyConfig, TableConfig } from '../lib/wiring/config.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -70,6 +75,11 @@ function checkUrl(name: string, value: string): string {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InvalidVariable(name, `the URL must be http(s), not ${url.protocol}`);
   return value;
+}
+
+export function optionalUrl(env: Env, name: string): string | undefined {
+  const value = optionalString(env, name);
+  return value === undefined ? undefined : checkUrl(name, value);
 }
 
 export function optionalInt(env: Env, name: string, params: { default: number; min: number; max: number }): number {
@@ -159,6 +169,8 @@ export function loadDispatchConfig(env: Env): DispatchConfig {
 export interface SyncConfig {
   table: TableConfig;
   changeFeedQueueUrl: string;
+  /** The internal queue the webhook deliverer consumes; every event is published there too. */
+  webhookEventsQueueUrl?: string;
   key: KeyConfig;
   google: GoogleConfig;
   aws: AwsConfig;
@@ -168,15 +180,22 @@ export function loadSyncConfig(env: Env): SyncConfig {
   return {
     table: tableConfig(env),
     changeFeedQueueUrl: requiredUrl(env, 'CHANGE_FEED_QUEUE_URL', 'the URL of the change-feed queue (FIFO)'),
+    ...webhookEvents(env),
     key: keyConfig(env),
     google: googleConfig(env),
     aws: awsConfig(env),
   };
 }
 
+function webhookEvents(env: Env): { webhookEventsQueueUrl?: string } {
+  const url = optionalUrl(env, 'WEBHOOK_EVENTS_QUEUE_URL');
+  return url === undefined ? {} : { webhookEventsQueueUrl: url };
+}
+
 export interface DeliverConfig {
   table: TableConfig;
-  changeFeedQueueUrl: string;
+  /** The fan-out stage's source: the internal webhook-events queue (FIFO), not the change feed. */
+  webhookEventsQueueUrl: string;
   deliveryQueueUrl: string;
   deadLetterQueueUrl: string;
   key: KeyConfig;
@@ -187,7 +206,7 @@ export interface DeliverConfig {
 export function loadDeliverConfig(env: Env): DeliverConfig {
   return {
     table: tableConfig(env),
-    changeFeedQueueUrl: requiredUrl(env, 'CHANGE_FEED_QUEUE_URL', 'the URL of the change-feed queue (FIFO)'),
+    webhookEventsQueueUrl: requiredUrl(env, 'WEBHOOK_EVENTS_QUEUE_URL', 'the URL of the webhook-events queue (FIFO)'),
     deliveryQueueUrl: requiredUrl(env, 'WEBHOOK_DELIVERY_QUEUE_URL', 'the URL of the webhook delivery queue (standard)'),
     deadLetterQueueUrl: requiredUrl(env, 'WEBHOOK_DLQ_URL', 'the URL of the webhook dead-letter queue'),
     key: keyConfig(env),
@@ -199,6 +218,8 @@ export function loadDeliverConfig(env: Env): DeliverConfig {
 export interface ApplyWritesConfig {
   table: TableConfig;
   changeFeedQueueUrl: string;
+  /** As in SyncConfig: write.* events go to the webhook deliverer too. */
+  webhookEventsQueueUrl?: string;
   writesQueueUrl: string;
   /** The writes queue's redrive maxReceiveCount: the last receive ends a retryable write `failed`. */
   maxReceives: number;
@@ -211,6 +232,7 @@ export function loadApplyWritesConfig(env: Env): ApplyWritesConfig {
   return {
     table: tableConfig(env),
     changeFeedQueueUrl: requiredUrl(env, 'CHANGE_FEED_QUEUE_URL', 'the URL of the change-feed queue (FIFO)'),
+    ...webhookEvents(env),
     writesQueueUrl: requiredUrl(env, 'WRITES_QUEUE_URL', 'the URL of the writes queue (FIFO)'),
     maxReceives: optionalInt(env, 'WRITES_MAX_RECEIVES', { default: 5, min: 1, max: 1000 }),
     key: keyConfig(env),
@@ -228,15 +250,52 @@ export interface ApiConfig {
   localMode: boolean;
   /** Keys the Idempotency-Key request fingerprint (see lib/http AppConfig). */
   requestHashSecret: string | undefined;
+  /** The Google consent flow; undefined (its routes answer 501) without GOOGLE_REDIRECT_URI. */
+  google?: ApiGoogleConfig;
+}
+
+export interface ApiGoogleConfig {
+  /** The service's OAuth client (and the token endpoint). */
+  client: GoogleConfig;
+  authUrl: string;
+  userinfoUrl: string;
+  carddavBaseUrl: string;
+  redirectUri: string;
+  stateSecret: string;
+}
+
+/** Minimum length of OAUTH_STATE_SECRET, the state's key material (lib/auth derives two keys from it). */
+export const MIN_STATE_SECRET_LENGTH = 32;
+
+/** The consent flow's settings; undefined when GOOGLE_REDIRECT_URI is not set. */
+export function apiGoogleConfig(env: Env, params: { localMode: boolean }): ApiGoogleConfig | undefined {
+  const redirectUri = optionalUrl(env, 'GOOGLE_REDIRECT_URI');
+  if (redirectUri === undefined) return undefined;
+  if (!params.localMode && new URL(redirectUri).protocol !== 'https:') throw new InvalidVariable('GOOGLE_REDIRECT_URI', 'must be https outside local mode');
+  const stateSecret = requiredString(env, 'OAUTH_STATE_SECRET', `at least ${MIN_STATE_SECRET_LENGTH} random characters that sign the OAuth state (GOOGLE_REDIRECT_URI is set)`);
+  if (Buffer.byteLength(stateSecret, 'utf8') < MIN_STATE_SECRET_LENGTH) {
+    throw new InvalidVariable('OAUTH_STATE_SECRET', `must be at least ${MIN_STATE_SECRET_LENGTH} bytes`);
+  }
+  return {
+    client: googleConfig(env),
+    authUrl: optionalUrl(env, 'GOOGLE_AUTH_URL') ?? GOOGLE_AUTH_URL,
+    userinfoUrl: optionalUrl(env, 'GOOGLE_USERINFO_URL') ?? GOOGLE_USERINFO_URL,
+    carddavBaseUrl: optionalUrl(env, 'GOOGLE_CARDDAV_URL') ?? GOOGLE_CARDDAV_URL,
+    redirectUri,
+    stateSecret,
+  };
 }
 
 export function loadApiConfig(env: Env): ApiConfig {
+  const localMode = optionalBoolean(env, 'LOCAL_MODE');
+  const google = apiGoogleConfig(env, { localMode });
   return {
     table: tableConfig(env),
     writesQueueUrl: requiredUrl(env, 'WRITES_QUEUE_URL', 'the URL of the writes queue (FIFO)'),
     key: keyConfig(env),
     aws: awsConfig(env),
-    localMode: optionalBoolean(env, 'LOCAL_MODE'),
+    localMode,
     requestHashSecret: optionalString(env, 'REQUEST_HASH_SECRET'),
+    ...(google === undefined ? {} : { google }),
   };
 }

@@ -1,6 +1,8 @@
 // Lambda entry: the webhook deliverer. One function, two SQS event sources
 // (lib/wiring/webhooks.ts explains the two stages):
-// - the change feed (FIFO): fan-out, each event to one job per subscribed
+// - the webhook-events queue (FIFO; the sync worker and the write applier
+//   publish every event there as well as on the change feed, which stays the
+//   tenants' consumers' own): fan-out, each event to one job per subscribed
 //   endpoint. Processed with the FIFO processor and `skipGroupOnError`: after
 //   a failure the rest of that connection's group in the batch is returned
 //   too, so its events stay in order; other groups go on.
@@ -25,7 +27,8 @@ import { createDeliveryRecordHandler, createFanOutRecordHandler } from '../lib/w
 import { loadDeliverConfig } from './config.ts';
 
 export interface DeliverFunctionDeps {
-  changeFeedQueueUrl: string;
+  /** The fan-out stage's queue: webhook-events (FIFO). */
+  webhookEventsQueueUrl: string;
   deliveryQueueUrl: string;
   endpoints: EndpointStore;
   log: DeliveryLog;
@@ -44,7 +47,7 @@ export interface DeliverFunctionDeps {
 export function createHandler(deps: DeliverFunctionDeps): (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse> {
   const log = powertoolsLog(deps.logger);
   const metrics = powertoolsMetrics(deps.metrics);
-  const route = routeByQueue({ changeFeed: deps.changeFeedQueueUrl, delivery: deps.deliveryQueueUrl });
+  const route = routeByQueue({ webhookEvents: deps.webhookEventsQueueUrl, delivery: deps.deliveryQueueUrl });
   const fanOut = createFanOutRecordHandler({ endpoints: deps.endpoints, queue: deps.queue, clock: deps.clock, log, metrics });
   const deliver = createDeliveryRecordHandler({
     endpoints: deps.endpoints,
@@ -67,7 +70,7 @@ export function createHandler(deps: DeliverFunctionDeps): (event: SQSEvent, cont
       const first = event.Records[0];
       if (first === undefined) return { batchItemFailures: [] };
       const options = context ? { context } : {};
-      if (route(first.eventSourceARN) === 'changeFeed') {
+      if (route(first.eventSourceARN) === 'webhookEvents') {
         return await processPartialResponse(event, (record: SQSRecord) => fanOut(record), fifo, { ...options, skipGroupOnError: true });
       }
       return await processPartialResponse(event, (record: SQSRecord) => deliver(record), standard, options);
@@ -90,7 +93,7 @@ export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(() => {
   });
   return createHandler({
     ...adapters,
-    changeFeedQueueUrl: config.changeFeedQueueUrl,
+    webhookEventsQueueUrl: config.webhookEventsQueueUrl,
     deliveryQueueUrl: config.deliveryQueueUrl,
     clock: systemClock,
     logger: new Logger({ serviceName: 'carddav-bridge' }),

@@ -34,7 +34,13 @@ export function createHandler(deps: SyncFunctionDeps): (event: SQSEvent, context
 export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(() => {
   const config = loadSyncConfig(process.env);
   const dynamo = createDynamoDbClient(config.aws);
-  const adapters = buildSyncWorkerAdapters({ dynamo, sqs: createSqsClient(config.aws), table: config.table, changeFeedQueueUrl: config.changeFeedQueueUrl });
+  const adapters = buildSyncWorkerAdapters({
+    dynamo,
+    sqs: createSqsClient(config.aws),
+    table: config.table,
+    changeFeedQueueUrl: config.changeFeedQueueUrl,
+    webhookEventsQueueUrl: config.webhookEventsQueueUrl,
+  });
   return createHandler({
     ...adapters,
     vault: createVaultFromConfig({ key: config.key, aws: config.aws }),

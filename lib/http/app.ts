@@ -19,6 +19,8 @@ import {
 } from './problems.ts';
 import { registerConnectionRoutes } from './routes/connections.ts';
 import { registerContactRoutes } from './routes/contacts.ts';
+import { registerGoogleRoutes } from './routes/google.ts';
+import { registerWebhookRoutes } from './routes/webhooks.ts';
 import { BEARER_SCHEME, jsonContent } from './routes/openapi.ts';
 import { registerWriteRoutes } from './routes/writes.ts';
 import { CONTACT_ID_DESCRIPTION, ProblemSchema } from './schemas.ts';
@@ -116,6 +118,8 @@ export function createApp(deps: AppDeps): App {
   registerConnectionRoutes(app, deps);
   registerContactRoutes(app, deps);
   registerWriteRoutes(app, deps);
+  registerGoogleRoutes(app, deps);
+  registerWebhookRoutes(app, deps);
 
   app.openapi(
     createRoute({
@@ -146,6 +150,10 @@ export function createApp(deps: AppDeps): App {
           'Writes (contact create/replace/patch/delete) are queued and answered with 202 and `Location: /v1/writes/{writeId}`. Every write accepts `Idempotency-Key`.',
           '',
           `Contact ids: ${CONTACT_ID_DESCRIPTION}`,
+          '',
+          'Google accounts are connected by consent: `POST /v1/connect/google` answers a URL for the account owner; `GET /oauth/google/callback` (no API key) creates the connection.',
+          '',
+          'Webhooks: events of the tenant\'s connections are POSTed to its registered endpoints, signed per Standard Webhooks (HMAC-SHA256 over `webhook-id.webhook-timestamp.body`); deduplicate by `webhook-id`.',
         ].join('\n'),
       },
       security: [{ [BEARER_SCHEME]: [] }],
@@ -153,6 +161,8 @@ export function createApp(deps: AppDeps): App {
         { name: 'connections', description: 'Connected address books.' },
         { name: 'contacts', description: 'Queued writes to a connected address book.' },
         { name: 'writes', description: 'Outcomes of queued writes.' },
+        { name: 'connect', description: 'Connecting Google accounts by OAuth consent.' },
+        { name: 'webhooks', description: 'Signed webhook endpoints and their delivery log.' },
         { name: 'meta', description: 'Health.' },
       ],
     });

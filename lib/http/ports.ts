@@ -3,8 +3,11 @@
 // (lib/carddav) and the in-memory fakes in test/http all implement these.
 // Every read and write of tenant data takes the tenant id: a record of another
 // tenant is simply not found.
+import type { OAuthClientConfig, ResolvedOAuthClient, TokenSet } from '../auth/google-oauth.ts';
 import type { Discovery } from '../carddav/types.ts';
 import type { Clock, ConnectionStatus, SyncSummary } from '../sync/ports.ts';
+import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
+import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { WriteMessage, WriteOperation, WriteRecord, WriteStatus } from '../writes/types.ts';
 
 export type { Clock, ConnectionStatus, SyncSummary };
@@ -156,6 +159,82 @@ export interface Idempotency {
   release(params: { tenantId: string; key: string }): Promise<void>;
 }
 
+// ---------------------------------------------------------- Google connect
+
+/** Where the Google consent flow runs; plain data (AppConfig.google). */
+export interface GoogleConnectConfig {
+  /** Google's consent page (lib/auth GOOGLE_AUTH_URL), or the emulator's `/o/oauth2/auth`. */
+  authUrl: string;
+  /** This API's `/oauth/google/callback`, exactly as registered with the OAuth client. */
+  redirectUri: string;
+  /** Signs and encrypts the OAuth state (at least 32 bytes). */
+  stateSecret: string | Uint8Array;
+  /** Google's CardDAV origin (https://www.googleapis.com), or the emulator's. */
+  carddavBaseUrl: string;
+  /** How long a consent URL stays usable, in ms (default 10 minutes). */
+  stateMaxAgeMs?: number;
+}
+
+/** A connection made by the consent flow: the refresh token goes in sealed, never comes back. `connectionId` is used for a new connection only. */
+export interface NewGoogleConnection {
+  tenantId: string;
+  connectionId: string;
+  serverUrl: string;
+  addressBookUrl: string;
+  addMemberUrl?: string;
+  supportsSyncCollection: boolean;
+  discoveredAt: string;
+  /** The Google account; shown as the connection's username. */
+  email: string;
+  refreshToken: string;
+  intervalSeconds: number;
+  /** Epoch ms: the first sync is due at once. */
+  nextSyncAt: number;
+  createdAt: string;
+}
+
+/**
+ * What the consent flow needs beyond lib/auth's pure functions: the OAuth
+ * client, the token and userinfo endpoints, CardDAV discovery with a bearer
+ * token, and storing the connection.
+ */
+export interface GoogleOAuth {
+  /**
+   * The client that asks for consent and later refreshes the tokens.
+   * `clientRef` is the one a consent started with (absent: choose). Throws
+   * lib/auth's OAuthError when that client is not available.
+   */
+  client(params: { tenantId: string; clientRef?: string }): Promise<ResolvedOAuthClient>;
+  /** lib/auth exchangeCode: ScopeNotGranted, ReauthRequired (a used or bad code), OAuthUnavailable, OAuthError. */
+  exchangeCode(params: { client: OAuthClientConfig; code: string; redirectUri: string; codeVerifier: string }): Promise<TokenSet>;
+  /** The account's email from the userinfo endpoint; undefined when it gives none. */
+  userinfoEmail(params: { accessToken: string }): Promise<string | undefined>;
+  /** CardDAV discovery as the account (lib/carddav errors). */
+  discover(params: { serverUrl: string; accessToken: string }): Promise<Discovery>;
+  /**
+   * Stores the connection. When the tenant already has one to this Google
+   * account (a consent again, typically after `reauth_required`), that one is
+   * reconnected instead: new sealed token, `active`, due now, same id.
+   */
+  saveConnection(connection: NewGoogleConnection): Promise<{ connection: ConnectionInfo; reconnected: boolean }>;
+}
+
+// ---------------------------------------------------------------- webhooks
+
+/** The tenant's webhook endpoints (lib/webhooks' ports) for /v1/webhooks. */
+export interface WebhookDeps {
+  endpoints: EndpointStore;
+  log: DeliveryLog;
+  /** Sends the test event (connect-time address checks, lib/webhooks/transport.ts). */
+  transport: WebhookTransport;
+  /** New endpoint ids; default `whk_` + a random UUID. */
+  newEndpointId?: () => string;
+  /** Random bytes for new signing secrets; default node:crypto. */
+  randomBytes?: (size: number) => Uint8Array;
+  /** Endpoints a tenant may have (default 20). */
+  maxEndpoints?: number;
+}
+
 // ------------------------------------------------------------- the rest
 
 export interface Logger {
@@ -185,6 +264,8 @@ export interface AppConfig {
    * Unset: plain SHA-256 (local stack, tests).
    */
   requestHashSecret?: string;
+  /** The Google consent flow; without it (or without AppDeps.google) its routes answer 501. */
+  google?: GoogleConnectConfig;
 }
 
 export interface AppDeps {
@@ -199,4 +280,8 @@ export interface AppDeps {
   newId: NewId;
   logger: Logger;
   config: AppConfig;
+  /** The Google consent flow's adapters (with AppConfig.google). */
+  google?: GoogleOAuth;
+  /** /v1/webhooks; without it those routes answer 501. */
+  webhooks?: WebhookDeps;
 }

@@ -220,6 +220,96 @@ export class ServerUnreachable extends ApiError {
   }
 }
 
+export class NotConfigured extends ApiError {
+  constructor(feature: string) {
+    super({ status: 501, slug: 'not-configured', title: 'Not configured', detail: `${feature} is not configured on this deployment.` });
+  }
+}
+
+// ------------------------------------------------------------ Google consent
+
+export class ConsentDenied extends ApiError {
+  constructor() {
+    super({
+      status: 403,
+      slug: 'consent-denied',
+      title: 'Access was not granted',
+      detail: 'The Google account owner did not allow access to their contacts; nothing was connected.',
+    });
+  }
+}
+
+export class OAuthCallbackError extends ApiError {
+  /** Google's `error` code (a token such as `invalid_scope`). */
+  readonly oauthError: string;
+  constructor(oauthError: string) {
+    super({ status: 400, slug: 'oauth-error', title: 'Google refused the consent request', detail: `Google answered the consent with the error ${oauthError}; nothing was connected.` });
+    this.oauthError = oauthError;
+  }
+}
+
+export class InvalidOAuthState extends ApiError {
+  constructor(expired: boolean, cause?: unknown) {
+    super({
+      status: 400,
+      slug: 'invalid-oauth-state',
+      title: 'The sign-in link is not valid',
+      detail: expired ? 'The sign-in link has expired; start the connection again.' : 'The sign-in state is missing, altered or not ours; start the connection again.',
+      cause,
+    });
+  }
+}
+
+export class ScopeNotGrantedProblem extends ApiError {
+  constructor(cause?: unknown) {
+    super({
+      status: 403,
+      slug: 'scope-not-granted',
+      title: 'Contacts access was not granted',
+      detail: 'The consent did not include access to Google Contacts (CardDAV); start again and allow contacts access.',
+      cause,
+    });
+  }
+}
+
+export class OAuthCodeRejected extends ApiError {
+  constructor(cause?: unknown) {
+    super({
+      status: 400,
+      slug: 'oauth-code-rejected',
+      title: 'Google refused the authorization code',
+      detail: 'The authorization code was refused (used already, expired, or not issued for this sign-in); start the connection again.',
+      cause,
+    });
+  }
+}
+
+export class GoogleUnavailable extends ApiError {
+  constructor(detail: string, cause?: unknown) {
+    super({ status: 502, slug: 'google-unavailable', title: 'Google could not complete the connection', detail, cause });
+  }
+}
+
+// ----------------------------------------------------------------- webhooks
+
+export class UnsafeWebhookUrl extends ApiError {
+  constructor(detail: string, pointer = '/url', cause?: unknown) {
+    super({ status: 422, slug: 'unsafe-webhook-url', title: 'The webhook URL is not allowed', detail, errors: [{ pointer, detail }], cause });
+  }
+}
+
+export class WebhookUrlUnresolvable extends ApiError {
+  constructor(detail: string, cause?: unknown) {
+    super({ status: 422, slug: 'webhook-url-unresolvable', title: 'The webhook URL does not resolve', detail, errors: [{ pointer: '/url', detail }], cause });
+  }
+}
+
+export class TooManyWebhooks extends ApiError {
+  constructor(limit: number) {
+    super({ status: 409, slug: 'too-many-webhooks', title: 'Too many webhook endpoints', detail: `A tenant may have at most ${limit} webhook endpoints; delete one first.` });
+  }
+}
+
 /** The body of an unexpected error: nothing of the error itself, only an id to find it in the logs. */
 export function internalProblem(params: { instance: string; requestId: string }): Problem {
   return {

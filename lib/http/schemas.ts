@@ -264,6 +264,130 @@ export const WriteSchema = z
   })
   .openapi('Write');
 
+// ---------------------------------------------------------- Google connect
+
+export const ConnectGoogleSchema = z
+  .strictObject({
+    loginHint: nonEmptyLine(320)
+      .optional()
+      .openapi({ description: 'The Google account to suggest on the consent page (an email address).', example: 'ada@example.com' }),
+    returnTo: z
+      .url({ protocol: /^https?$/, message: 'must be an absolute https URL' })
+      .max(2048)
+      .optional()
+      .openapi({
+        description:
+          'Where the account owner goes after the consent: `?connectionId=` is added on success, `?error=<problem slug>` on failure. https only (plain http to loopback in local mode). Without it the callback answers a small page.',
+        example: 'https://crm.example.com/settings/contacts',
+      }),
+    clientRef: z
+      .literal('service')
+      .optional()
+      .openapi({ description: 'Which Google OAuth client asks for consent: `service`, the bridge\'s own (the default and, for now, the only one).' }),
+  })
+  .openapi('ConnectGoogle');
+
+export const ConsentSchema = z
+  .object({
+    consentUrl: z.string().openapi({ format: 'uri', description: "Send the account owner's browser here. Single use; it carries a signed, encrypted state." }),
+    expiresAt: z.string().openapi({ format: 'date-time', description: 'The callback refuses the consent after this time.' }),
+  })
+  .openapi('Consent');
+
+export const GoogleCallbackQuery = z.object({
+  code: z.string().max(4096).optional().openapi({ param: { name: 'code', in: 'query' } }),
+  state: z.string().max(8192).optional().openapi({ param: { name: 'state', in: 'query' } }),
+  error: z.string().max(256).optional().openapi({ param: { name: 'error', in: 'query', description: 'Set by Google instead of `code`, e.g. `access_denied`.' } }),
+  scope: z.string().max(4096).optional().openapi({ param: { name: 'scope', in: 'query' } }),
+});
+
+// ----------------------------------------------------------------- webhooks
+
+const WEBHOOK_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export const WebhookParams = z.object({
+  id: z.string().regex(WEBHOOK_ID, 'not a webhook endpoint id').openapi({ param: { name: 'id', in: 'path' }, example: 'whk_0f3c' }),
+});
+
+const EventTypes = z
+  .array(z.string().min(1).max(128))
+  .min(1)
+  .max(50)
+  .openapi({
+    description: 'Event types (`contact.created`), families (`contact.*`) or `["*"]` for every type.',
+    example: ['contact.*', 'connection.reauth_required'],
+  });
+
+export const CreateWebhookSchema = z
+  .strictObject({
+    url: z.string().min(1).max(2048).openapi({ format: 'uri', description: 'https only; its host must resolve to public addresses.', example: 'https://crm.example.com/hooks/contacts' }),
+    eventTypes: EventTypes,
+  })
+  .openapi('CreateWebhook');
+
+export const WebhookSchema = z
+  .object({
+    id: z.string(),
+    url: z.string(),
+    eventTypes: z.array(z.string()),
+    enabled: z.boolean().openapi({ description: 'False once the receiver answered 410 Gone (nothing more is sent).' }),
+    createdAt: z.string().openapi({ format: 'date-time' }),
+    secretCreatedAt: z.string().openapi({ format: 'date-time', description: 'When the current signing secret was made.' }),
+    previousSecretExpiresAt: z
+      .string()
+      .optional()
+      .openapi({ format: 'date-time', description: 'After a rotation: until when the previous secret still signs (deliveries carry both signatures).' }),
+    disabledAt: z.string().optional().openapi({ format: 'date-time' }),
+    disabledReason: z.string().optional(),
+  })
+  .openapi('Webhook');
+
+export const WebhookCreatedSchema = WebhookSchema.extend({
+  secret: z.string().openapi({ description: 'The signing secret (`whsec_...`, Standard Webhooks). Shown once: store it now.' }),
+}).openapi('WebhookCreated');
+
+export const WebhookListSchema = z.object({ items: z.array(WebhookSchema) }).openapi('WebhookList');
+
+export const WebhookSecretSchema = z
+  .object({
+    id: z.string(),
+    secret: z.string().openapi({ description: 'The new signing secret. Shown once.' }),
+    createdAt: z.string().openapi({ format: 'date-time' }),
+    previousSecretExpiresAt: z.string().optional().openapi({ format: 'date-time', description: 'The previous secret keeps signing until then (24 hours).' }),
+  })
+  .openapi('WebhookSecret');
+
+export const WebhookTestResultSchema = z
+  .object({
+    eventId: z.string(),
+    delivered: z.boolean().openapi({ description: 'The receiver answered 2xx.' }),
+    httpStatus: z.number().int().optional(),
+    error: z.string().optional().openapi({ description: 'Why it failed: `HTTP 503`, a timeout, a refused address, ...' }),
+    durationMs: z.number().int(),
+    responseBody: z.string().optional().openapi({ description: "The start of the receiver's answer (1 KiB)." }),
+  })
+  .openapi('WebhookTestResult');
+
+export const DeliveryAttemptSchema = z
+  .object({
+    eventId: z.string(),
+    eventType: z.string(),
+    attempt: z.number().int(),
+    status: z.enum(['delivered', 'retrying', 'failed', 'disabled', 'skipped']),
+    httpStatus: z.number().int().optional(),
+    error: z.string().optional(),
+    durationMs: z.number().int(),
+    at: z.string().openapi({ format: 'date-time' }),
+    nextAttemptAt: z.string().optional().openapi({ format: 'date-time' }),
+  })
+  .openapi('DeliveryAttempt');
+
+export const DeliveryListSchema = z.object({ items: z.array(DeliveryAttemptSchema) }).openapi('DeliveryList');
+
+export const DeliveryQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).optional().openapi({ param: { name: 'limit', in: 'query' }, example: 20 }),
+});
+
 // ---------------------------------------------------------------- problems
 
 export const ProblemSchema = z

@@ -47,16 +47,54 @@ export function buildDispatcherAdapters(params: { dynamo: DynamoDBClient; sqs: S
   };
 }
 
+/**
+ * One Feed that publishes every batch to each of `feeds`. All are attempted,
+ * whatever the others do; if any fails, the publish fails (with the first
+ * failure), so the caller repeats it: event ids are deterministic, and each
+ * FIFO queue drops the repeat within its 5-minute window.
+ */
+export function createTeeFeed(feeds: readonly Feed[]): Feed {
+  return {
+    async publish(events) {
+      if (events.length === 0) return;
+      const outcomes = await Promise.allSettled(feeds.map((feed) => feed.publish(events)));
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+    },
+  };
+}
+
+/**
+ * Where the sync worker and the write applier publish: the change feed (for
+ * the tenants' consumers) and, when configured, the internal webhook-events
+ * queue that the webhook deliverer consumes. Both FIFO, grouped by connection.
+ * Two queues because an SQS message has one consumer: a deliverer reading the
+ * change feed itself would take every event away from the feed's consumers.
+ */
+export function buildFeed(params: { sqs: SQSClient; changeFeedQueueUrl: string; webhookEventsQueueUrl?: string | undefined }): Feed {
+  const changeFeed = createSqsFeed({ client: params.sqs, queueUrl: params.changeFeedQueueUrl, fifo: true });
+  if (params.webhookEventsQueueUrl === undefined) return changeFeed;
+  return createTeeFeed([changeFeed, createSqsFeed({ client: params.sqs, queueUrl: params.webhookEventsQueueUrl, fifo: true })]);
+}
+
 export interface SyncWorkerAdapters {
   store: DynamoStore;
   feed: Feed;
   tokenCache: TokenCache;
 }
 
-export function buildSyncWorkerAdapters(params: { dynamo: DynamoDBClient; sqs: SQSClient; table: TableConfig; changeFeedQueueUrl: string; clock?: Clock }): SyncWorkerAdapters {
+export function buildSyncWorkerAdapters(params: {
+  dynamo: DynamoDBClient;
+  sqs: SQSClient;
+  table: TableConfig;
+  changeFeedQueueUrl: string;
+  /** The internal webhook-events queue (FIFO); without it only the change feed gets the events. */
+  webhookEventsQueueUrl?: string | undefined;
+  clock?: Clock;
+}): SyncWorkerAdapters {
   return {
     store: createStore(params),
-    feed: createSqsFeed({ client: params.sqs, queueUrl: params.changeFeedQueueUrl, fifo: true }),
+    feed: buildFeed(params),
     // Per process: warm invocations reuse access tokens.
     tokenCache: createMemoryTokenCache(),
   };

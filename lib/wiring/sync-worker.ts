@@ -63,7 +63,7 @@ export type SyncWorkerStore = Pick<
 
 export interface SyncWorkerDeps {
   store: SyncWorkerStore;
-  /** The change feed (FIFO). */
+  /** The change feed (FIFO); with the webhook-events queue teed in when configured (build.ts buildFeed). */
   feed: Feed;
   vault: Vault;
   /** The service's Google OAuth client (read lazily: only Google connections need it). */

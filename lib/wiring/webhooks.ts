@@ -2,7 +2,9 @@
 // and the local stack).
 //
 // Two stages, two queues, one function:
-// - change feed (FIFO) -> fan-out: read the event's tenant's endpoints and
+// - webhook-events (FIFO: the sync worker and the write applier publish
+//   every event there as well as on the change feed, which is left to the
+//   tenants' own consumers) -> fan-out: read the event's tenant's endpoints and
 //   put one job per subscribed endpoint on the delivery queue. Fast and
 //   independent of any receiver, so a slow or dead endpoint never holds up
 //   the feed's message groups, and one tenant's endpoints never delay another's.
@@ -31,14 +33,14 @@ export interface FanOutDeps {
   metrics: MetricsSink;
 }
 
-/** The change-feed consumer: one event in, one delivery job per subscribed endpoint out. */
+/** The webhook-events consumer: one event in, one delivery job per subscribed endpoint out. */
 export function createFanOutRecordHandler(deps: FanOutDeps): (record: QueueRecord) => Promise<DeliveryJob[]> {
   return async (record) => {
     let event: CloudEvent<string, unknown>;
     try {
       event = parseChangeEvent(record.body, record.messageId);
     } catch (error) {
-      deps.log.error('change-feed message is not an event', { messageId: record.messageId, ...errorFields(error) });
+      deps.log.error('webhook-events message is not an event', { messageId: record.messageId, ...errorFields(error) });
       throw error;
     }
     const data = (typeof event.data === 'object' && event.data !== null ? event.data : {}) as Record<string, unknown>;
@@ -136,7 +138,7 @@ function writeIdOf(data: Record<string, unknown>): { writeId?: string } {
   return typeof origin?.writeId === 'string' ? { writeId: origin.writeId } : {};
 }
 
-/** The CloudEvent in a change-feed message; InvalidChangeEvent for anything else. */
+/** The CloudEvent in a change-feed (or webhook-events) message; InvalidChangeEvent for anything else. */
 export function parseChangeEvent(body: string, messageId?: string): CloudEvent<string, unknown> {
   const opts = messageId === undefined ? {} : { messageId };
   let value: unknown;

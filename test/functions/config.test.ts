@@ -4,12 +4,15 @@ import {
   ConfigError,
   InvalidVariable,
   MissingVariable,
+  loadApiConfig,
+  loadApplyWritesConfig,
   loadDeliverConfig,
   loadDispatchConfig,
   loadSyncConfig,
 } from '../../functions/config.ts';
 import type { Env } from '../../functions/config.ts';
-import { GOOGLE_TOKEN_URL } from '../../lib/auth/google-oauth.ts';
+import { GOOGLE_AUTH_URL, GOOGLE_TOKEN_URL } from '../../lib/auth/google-oauth.ts';
+import { GOOGLE_CARDDAV_URL, GOOGLE_USERINFO_URL } from '../../lib/http/google-identity.ts';
 
 const QUEUE = (name: string) => `https://sqs.eu-west-1.amazonaws.com/123456789012/${name}`;
 
@@ -55,7 +58,7 @@ describe('function configuration', () => {
       expect(error.variable).toBe(name);
       expect(error.message).toContain(name);
     }
-    const deliver = failure(() => loadDeliverConfig({ ...SYNC_ENV, WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d') }));
+    const deliver = failure(() => loadDeliverConfig({ ...SYNC_ENV, WEBHOOK_EVENTS_QUEUE_URL: QUEUE('webhook-events.fifo'), WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d') }));
     expect(deliver.variable).toBe('WEBHOOK_DLQ_URL');
     // Blank counts as missing.
     expect(failure(() => loadDispatchConfig({ TABLE_NAME: '  ', SYNC_JOBS_QUEUE_URL: QUEUE('s') })).variable).toBe('TABLE_NAME');
@@ -68,7 +71,7 @@ describe('function configuration', () => {
     expect(badKey.message).not.toContain('not-hex-secret-value');
     expect(failure(() => loadSyncConfig({ ...SYNC_ENV, CHANGE_FEED_QUEUE_URL: 'change-feed' })).variable).toBe('CHANGE_FEED_QUEUE_URL');
     expect(failure(() => loadDispatchConfig({ TABLE_NAME: 't', SYNC_JOBS_QUEUE_URL: QUEUE('s'), DUE_SHARDS: '0' })).variable).toBe('DUE_SHARDS');
-    expect(failure(() => loadDeliverConfig({ ...SYNC_ENV, WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d'), WEBHOOK_DLQ_URL: QUEUE('q'), LOCAL_MODE: 'yes' })).variable).toBe('LOCAL_MODE');
+    expect(failure(() => loadDeliverConfig({ ...SYNC_ENV, WEBHOOK_EVENTS_QUEUE_URL: QUEUE('webhook-events.fifo'), WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d'), WEBHOOK_DLQ_URL: QUEUE('q'), LOCAL_MODE: 'yes' })).variable).toBe('LOCAL_MODE');
     expect(failure(() => loadSyncConfig({ ...SYNC_ENV, LOCAL_MASTER_KEY: 'ab'.repeat(32) })).variable).toBe('KMS_KEY_ID or LOCAL_MASTER_KEY');
     expect(failure(() => loadSyncConfig({ ...SYNC_ENV, GOOGLE_CLIENT_ID: 'id-only' })).variable).toBe('GOOGLE_CLIENT_SECRET');
   });
@@ -86,6 +89,42 @@ describe('function configuration', () => {
     expect(config.key).toEqual({ kind: 'local', masterKey: Buffer.alloc(32, 0x0f) });
     expect(config.google).toEqual({ kind: 'direct', clientId: 'local-client', clientSecret: 'local-secret', tokenUrl: 'http://127.0.0.1:9999/token' });
     expect(config.aws.sqsEndpointOverridden).toBe(true);
-    expect(loadDeliverConfig({ ...SYNC_ENV, WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d'), WEBHOOK_DLQ_URL: QUEUE('q'), LOCAL_MODE: 'true' }).localMode).toBe(true);
+    expect(loadDeliverConfig({ ...SYNC_ENV, WEBHOOK_EVENTS_QUEUE_URL: QUEUE('webhook-events.fifo'), WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d'), WEBHOOK_DLQ_URL: QUEUE('q'), LOCAL_MODE: 'true' }).localMode).toBe(true);
+  });
+
+  it('the webhook-events queue: required by the deliverer, optional for the publishers', () => {
+    const events = QUEUE('webhook-events.fifo');
+    const deliver = { ...SYNC_ENV, WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d'), WEBHOOK_DLQ_URL: QUEUE('q') };
+    expect(failure(() => loadDeliverConfig(deliver)).variable).toBe('WEBHOOK_EVENTS_QUEUE_URL');
+    expect(loadDeliverConfig({ ...deliver, WEBHOOK_EVENTS_QUEUE_URL: events }).webhookEventsQueueUrl).toBe(events);
+    expect(loadSyncConfig(SYNC_ENV).webhookEventsQueueUrl).toBeUndefined();
+    expect(loadSyncConfig({ ...SYNC_ENV, WEBHOOK_EVENTS_QUEUE_URL: events }).webhookEventsQueueUrl).toBe(events);
+    expect(failure(() => loadSyncConfig({ ...SYNC_ENV, WEBHOOK_EVENTS_QUEUE_URL: 'webhook-events' })).variable).toBe('WEBHOOK_EVENTS_QUEUE_URL');
+    const writes = { ...SYNC_ENV, WRITES_QUEUE_URL: QUEUE('writes.fifo') };
+    expect(loadApplyWritesConfig(writes).webhookEventsQueueUrl).toBeUndefined();
+    expect(loadApplyWritesConfig({ ...writes, WEBHOOK_EVENTS_QUEUE_URL: events }).webhookEventsQueueUrl).toBe(events);
+  });
+
+  it('the API: the Google consent flow only with GOOGLE_REDIRECT_URI, and then a state secret of 32+ bytes', () => {
+    const api = { TABLE_NAME: 't', WRITES_QUEUE_URL: QUEUE('writes.fifo'), KMS_KEY_ID: SYNC_ENV.KMS_KEY_ID };
+    expect(loadApiConfig(api).google).toBeUndefined();
+    const withGoogle = { ...api, GOOGLE_REDIRECT_URI: 'https://api.example.com/oauth/google/callback', GOOGLE_OAUTH_SECRET_ARN: SYNC_ENV.GOOGLE_OAUTH_SECRET_ARN };
+    expect(failure(() => loadApiConfig(withGoogle)).variable).toBe('OAUTH_STATE_SECRET');
+    const short = failure(() => loadApiConfig({ ...withGoogle, OAUTH_STATE_SECRET: 'too-short-secret-value' }));
+    expect(short.variable).toBe('OAUTH_STATE_SECRET');
+    expect(short.message).not.toContain('too-short-secret-value');
+    const secret = 'x'.repeat(32);
+    expect(loadApiConfig({ ...withGoogle, OAUTH_STATE_SECRET: secret }).google).toEqual({
+      client: { kind: 'secret', secretArn: SYNC_ENV.GOOGLE_OAUTH_SECRET_ARN, tokenUrl: GOOGLE_TOKEN_URL },
+      authUrl: GOOGLE_AUTH_URL,
+      userinfoUrl: GOOGLE_USERINFO_URL,
+      carddavBaseUrl: GOOGLE_CARDDAV_URL,
+      redirectUri: 'https://api.example.com/oauth/google/callback',
+      stateSecret: secret,
+    });
+    // Plain http only in local mode (the emulator and the local stack).
+    const local = { ...withGoogle, OAUTH_STATE_SECRET: secret, GOOGLE_REDIRECT_URI: 'http://127.0.0.1:8080/oauth/google/callback' };
+    expect(failure(() => loadApiConfig(local)).variable).toBe('GOOGLE_REDIRECT_URI');
+    expect(loadApiConfig({ ...local, LOCAL_MODE: 'true' }).google?.redirectUri).toBe('http://127.0.0.1:8080/oauth/google/callback');
   });
 });

@@ -1,5 +1,5 @@
-// functions/deliver-webhooks.ts: an event published on the change feed
-// (fauxqs, FIFO) is fanned out to the delivery queue and delivered as a
+// functions/deliver-webhooks.ts: an event published on the webhook-events
+// queue (fauxqs, FIFO; the change feed's twin for the deliverer) is fanned out to the delivery queue and delivered as a
 // signed POST to a receiver on 127.0.0.1, which verifies it the way a tenant
 // would. Endpoints live in DynamoDB Local with their secrets sealed.
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
@@ -102,7 +102,7 @@ async function harness(params: { respond?: Responder; schedule?: number[] } = {}
 
   const handler = createHandler({
     ...adapters,
-    changeFeedQueueUrl: queues.changeFeed.url,
+    webhookEventsQueueUrl: queues.webhookEvents.url,
     deliveryQueueUrl: queues.delivery.url,
     clock: { now: () => Date.now() },
     random: seededRandom(8),
@@ -110,7 +110,7 @@ async function harness(params: { respond?: Responder; schedule?: number[] } = {}
     logger: new Logger({ serviceName: 'carddav-bridge', logLevel: 'DEBUG' }),
     metrics: new Metrics({ namespace: 'carddav-bridge', serviceName: 'carddav-bridge' }),
   });
-  const feed = createSqsFeed({ client: services.sqs, queueUrl: queues.changeFeed.url, fifo: true });
+  const feed = createSqsFeed({ client: services.sqs, queueUrl: queues.webhookEvents.url, fifo: true });
   return { adapters, handler, feed, receiver, secret, queues, tableName, capture };
 }
 
@@ -124,13 +124,13 @@ async function invoke(h: Awaited<ReturnType<typeof harness>>, queue: keyof Stack
 }
 
 describe('deliver-webhooks function', () => {
-  it('turns a change-feed event into a signed POST that the receiver verifies', async () => {
+  it('turns a webhook-events event into a signed POST that the receiver verifies', async () => {
     const h = await harness();
     const event = contactEvent({ seq: 1, time: Date.now() });
     await h.feed.publish([event]);
 
-    // Stage 1: the change feed record fans out to one job (only ep-1 subscribes).
-    const fan = await invoke(h, 'changeFeed', 1);
+    // Stage 1: the webhook-events record fans out to one job (only ep-1 subscribes).
+    const fan = await invoke(h, 'webhookEvents', 1);
     expect(fan.event.Records[0]?.attributes.MessageGroupId).toBe('conn-1');
     expect(fan.response.batchItemFailures).toEqual([]);
     expect(h.receiver.requests).toHaveLength(0);
@@ -168,7 +168,7 @@ describe('deliver-webhooks function', () => {
     const h = await harness({ respond: () => ({ status: answer }), schedule: [0, 1_000, 1_000] });
     const event = contactEvent({ seq: 2, time: Date.now() });
     await h.feed.publish([event]);
-    await invoke(h, 'changeFeed', 1);
+    await invoke(h, 'webhookEvents', 1);
 
     await invoke(h, 'delivery', 1);
     expect(h.receiver.requests.map((r) => r.verdict)).toEqual(['ok']);
@@ -199,15 +199,15 @@ describe('deliver-webhooks function', () => {
     ]);
   }, 30_000);
 
-  it('a malformed change-feed message fails alone; the rest of the batch is fanned out', async () => {
+  it('a malformed webhook-events message fails alone; the rest of the batch is fanned out', async () => {
     const h = await harness();
     await services.sqs.send(
-      new SendMessageCommand({ QueueUrl: h.queues.changeFeed.url, MessageBody: '{"not": "an event"}', MessageGroupId: 'conn-bad', MessageDeduplicationId: 'bad-1' }),
+      new SendMessageCommand({ QueueUrl: h.queues.webhookEvents.url, MessageBody: '{"not": "an event"}', MessageGroupId: 'conn-bad', MessageDeduplicationId: 'bad-1' }),
     );
     const good = contactEvent({ seq: 3, time: Date.now() });
     await h.feed.publish([good]);
     // Two message groups: one receive may hand out both.
-    const event = await receiveLambdaEventOf({ sqs: services.sqs, queue: h.queues.changeFeed, count: 2 });
+    const event = await receiveLambdaEventOf({ sqs: services.sqs, queue: h.queues.webhookEvents, count: 2 });
     expect(event.Records).toHaveLength(2);
     const bad = event.Records.find((r) => r.attributes.MessageGroupId === 'conn-bad');
     const result = await h.handler(event, lambdaContext({ functionName: 'deliver-webhooks' }));
@@ -222,5 +222,10 @@ describe('deliver-webhooks function', () => {
     await sendRaw({ sqs: services.sqs, queue: h.queues.syncJobs, body: '{"tenantId":"t","connectionId":"c","dueAt":1}' });
     const event = await receiveLambdaEvent({ sqs: services.sqs, queue: h.queues.syncJobs });
     await expect(h.handler(event, lambdaContext({ functionName: 'deliver-webhooks' }))).rejects.toBeInstanceOf(UnknownEventSource);
+    // The change feed belongs to the tenants' consumers: the deliverer has its own copy of the events.
+    await createSqsFeed({ client: services.sqs, queueUrl: h.queues.changeFeed.url, fifo: true }).publish([contactEvent({ seq: 4, time: Date.now() })]);
+    const fromFeed = await receiveLambdaEvent({ sqs: services.sqs, queue: h.queues.changeFeed });
+    expect(fromFeed.Records).toHaveLength(1);
+    await expect(h.handler(fromFeed, lambdaContext({ functionName: 'deliver-webhooks' }))).rejects.toBeInstanceOf(UnknownEventSource);
   });
 });

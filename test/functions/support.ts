@@ -43,22 +43,31 @@ export interface StackQueues {
   changeFeed: LocalQueue;
   delivery: LocalQueue;
   deliveryDlq: LocalQueue;
+  /** The webhook deliverer's own copy of the events (FIFO). */
+  webhookEvents: LocalQueue;
+  /** The writes queue (FIFO), with a DLQ after `WRITES_MAX_RECEIVES` receives. */
+  writes: LocalQueue;
 }
+
+/** The writes queue's redrive maxReceiveCount in these stacks. */
+export const WRITES_MAX_RECEIVES = 3;
 
 let stacks = 0;
 
-/** A fresh table and the four queues, named apart from other tests' in the same services. */
+/** A fresh table and the stack's queues, named apart from other tests' in the same services. */
 export async function freshStack(services: Services): Promise<{ tableName: string; queues: StackQueues }> {
   const n = ++stacks;
   const tableName = `functions-test-${n}`;
   await createTable({ client: services.dynamo, tableName });
-  const [syncJobs, changeFeed, delivery, deliveryDlq] = await Promise.all([
+  const [syncJobs, changeFeed, delivery, deliveryDlq, webhookEvents, writes] = await Promise.all([
     services.sqsLocal.createQueue({ name: `sync-jobs-${n}`, visibilityTimeoutSeconds: 30 }),
     services.sqsLocal.createQueue({ name: `change-feed-${n}.fifo`, visibilityTimeoutSeconds: 30 }),
     services.sqsLocal.createQueue({ name: `webhook-delivery-${n}`, visibilityTimeoutSeconds: 30 }),
     services.sqsLocal.createQueue({ name: `webhook-dlq-${n}` }),
+    services.sqsLocal.createQueue({ name: `webhook-events-${n}.fifo`, visibilityTimeoutSeconds: 30 }),
+    services.sqsLocal.createQueue({ name: `writes-${n}.fifo`, visibilityTimeoutSeconds: 30, dlq: { maxReceiveCount: WRITES_MAX_RECEIVES } }),
   ]);
-  return { tableName, queues: { syncJobs, changeFeed, delivery, deliveryDlq } };
+  return { tableName, queues: { syncJobs, changeFeed, delivery, deliveryDlq, webhookEvents, writes } };
 }
 
 /** A vault over a local master key drawn from a seed. */
@@ -244,5 +253,86 @@ export function lambdaContext(params: { functionName: string; remainingMs?: numb
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,
+  };
+}
+
+// ------------------------------------------------ env-driven entries (api, apply-writes)
+
+/** 32 bytes drawn from a seed, as LOCAL_MASTER_KEY wants them (hex), and the vault over the same key. */
+export function seededMasterKey(seed: number): { hex: string; vault: Vault } {
+  const random = seededRandom(seed);
+  const masterKey = Uint8Array.from({ length: 32 }, () => Math.floor(random() * 256));
+  return { hex: Buffer.from(masterKey).toString('hex'), vault: createVault({ wrapper: createLocalKeyWrapper({ masterKey }) }) };
+}
+
+/**
+ * The environment a deployed function would have, pointed at these services:
+ * the SDK reads AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS itself.
+ */
+export function localAwsEnv(services: Services): Record<string, string> {
+  return {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_ENDPOINT_URL_DYNAMODB: services.ddb.endpoint,
+    AWS_ENDPOINT_URL_SQS: services.sqsLocal.endpoint,
+  };
+}
+
+/** Sets `vars` on process.env; the returned function puts back what was there. */
+export function setEnv(vars: Record<string, string>): () => void {
+  const before = new Map(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  return () => {
+    for (const [k, v] of before) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}
+
+/**
+ * An API Gateway HTTP API (payload format 2.0) request event, as API Gateway
+ * builds it: lower-case headers, cookies apart, the raw query string, and a
+ * body that is base64 when `base64` is set (API Gateway does that for bodies
+ * it does not treat as text).
+ */
+export function httpApiEvent(params: {
+  method: string;
+  path: string;
+  query?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  base64?: boolean;
+  domainName?: string;
+}): import('aws-lambda').APIGatewayProxyEventV2 {
+  const domainName = params.domainName ?? 'abc123.execute-api.us-east-1.amazonaws.com';
+  const headers: Record<string, string> = { host: domainName, 'user-agent': 'vitest', 'x-forwarded-proto': 'https' };
+  for (const [k, v] of Object.entries(params.headers ?? {})) headers[k.toLowerCase()] = v;
+  if (params.body !== undefined) headers['content-length'] = String(Buffer.byteLength(params.body, 'utf8'));
+  const now = Date.now();
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: params.path,
+    rawQueryString: params.query ?? '',
+    ...(params.query ? { queryStringParameters: Object.fromEntries(new URLSearchParams(params.query)) } : {}),
+    headers,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'abc123',
+      domainName,
+      domainPrefix: 'abc123',
+      http: { method: params.method, path: params.path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'vitest' },
+      requestId: `req-${now}`,
+      routeKey: '$default',
+      stage: '$default',
+      time: new Date(now).toUTCString(),
+      timeEpoch: now,
+    },
+    ...(params.body === undefined
+      ? { isBase64Encoded: false }
+      : { body: params.base64 ? Buffer.from(params.body, 'utf8').toString('base64') : params.body, isBase64Encoded: params.base64 ?? false }),
   };
 }

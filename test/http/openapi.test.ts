@@ -34,6 +34,15 @@ describe('/openapi.json', () => {
         'PATCH /v1/connections/{id}/contacts/{contactId}',
         'DELETE /v1/connections/{id}/contacts/{contactId}',
         'GET /v1/writes/{writeId}',
+        'POST /v1/connect/google',
+        'GET /oauth/google/callback',
+        'POST /v1/webhooks',
+        'GET /v1/webhooks',
+        'GET /v1/webhooks/{id}',
+        'DELETE /v1/webhooks/{id}',
+        'POST /v1/webhooks/{id}/rotate-secret',
+        'POST /v1/webhooks/{id}/test',
+        'GET /v1/webhooks/{id}/deliveries',
       ].sort(),
     );
 
@@ -41,6 +50,15 @@ describe('/openapi.json', () => {
     expect(doc.security).toEqual([{ bearerAuth: [] }]);
     expect(doc.paths['/v1/connections']?.post?.security).toEqual([{ bearerAuth: [] }]);
     expect(doc.paths['/healthz']?.get?.security).toEqual([]);
+    // The OAuth callback takes no API key: the state is the proof.
+    expect(doc.paths['/oauth/google/callback']?.get?.security).toEqual([]);
+    expect(Object.keys(doc.paths['/oauth/google/callback']?.get?.responses ?? {}).sort()).toEqual(['200', '302', '400', '403', '500', '501', '502']);
+    expect(doc.paths['/v1/webhooks']?.post?.security).toEqual([{ bearerAuth: [] }]);
+    expect(doc.paths['/v1/webhooks']?.post?.responses['422']?.content).toHaveProperty(['application/problem+json']);
+    expect(JSON.stringify(doc.components.schemas.WebhookCreated)).toContain('"secret"');
+    expect(Object.keys(doc.components.schemas.Webhook?.properties ?? {})).not.toContain('secret');
+    expect(doc.components.schemas.CreateWebhook?.additionalProperties).toBe(false);
+    expect(doc.components.schemas.ConnectGoogle?.additionalProperties).toBe(false);
 
     expect(Object.keys(doc.components.schemas.Problem?.properties ?? {})).toEqual(
       expect.arrayContaining(['type', 'title', 'status', 'detail', 'instance', 'errors']),

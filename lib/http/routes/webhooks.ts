@@ -1,0 +1,288 @@
+// /v1/webhooks: a tenant's signed webhook endpoints (lib/webhooks): register
+// (the secret is shown once), list, read, delete, rotate the secret (the old
+// one keeps signing for 24 hours), send a test event, read the delivery log.
+//
+// No Idempotency-Key on these routes: the idempotency record stores the first
+// answer in plain text, and the answers of create and rotate carry a secret.
+// Endpoint reads use `connections:read`, changes `connections:write`.
+import { randomUUID } from 'node:crypto';
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { validateEndpointUrl, validateEventTypes } from '../../webhooks/endpoints.ts';
+import type { DeliveryAttempt, WebhookEndpoint } from '../../webhooks/endpoints.ts';
+import { EndpointUnresolvable, InvalidEventTypes, UnsafeEndpointUrl } from '../../webhooks/errors.ts';
+import { sendTestEvent } from '../../webhooks/deliver.ts';
+import { generateSecret } from '../../webhooks/signing.ts';
+import { requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
+import type { AppDeps, WebhookDeps } from '../ports.ts';
+import { NotConfigured, NotFound, TooManyWebhooks, UnsafeWebhookUrl, ValidationFailed, WebhookUrlUnresolvable } from '../problems.ts';
+import {
+  CreateWebhookSchema,
+  DeliveryListSchema,
+  DeliveryQuery,
+  WebhookCreatedSchema,
+  WebhookListSchema,
+  WebhookParams,
+  WebhookSchema,
+  WebhookSecretSchema,
+  WebhookTestResultSchema,
+} from '../schemas.ts';
+import { errorResponses, jsonContent, SECURED } from './openapi.ts';
+
+export const DEFAULT_MAX_ENDPOINTS = 20;
+const DEFAULT_DELIVERIES = 50;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function webhookView(endpoint: WebhookEndpoint, now: number) {
+  const newest = [...endpoint.secrets].sort((a, b) => b.createdAt - a.createdAt);
+  // The latest expiry among the older secrets that still sign.
+  const previous = newest
+    .slice(1)
+    .filter((s) => s.expiresAt !== undefined && s.expiresAt > now)
+    .reduce<number | undefined>((max, s) => Math.max(max ?? 0, s.expiresAt ?? 0), undefined);
+  return {
+    id: endpoint.endpointId,
+    url: endpoint.url,
+    eventTypes: [...endpoint.eventTypes],
+    enabled: endpoint.enabled,
+    createdAt: iso(endpoint.createdAt),
+    secretCreatedAt: iso(newest[0]?.createdAt ?? endpoint.createdAt),
+    ...(previous === undefined ? {} : { previousSecretExpiresAt: iso(previous) }),
+    ...(endpoint.disabledAt === undefined ? {} : { disabledAt: iso(endpoint.disabledAt) }),
+    ...(endpoint.disabledReason === undefined ? {} : { disabledReason: endpoint.disabledReason }),
+  };
+}
+
+function deliveryView(a: DeliveryAttempt) {
+  return {
+    eventId: a.eventId,
+    eventType: a.eventType,
+    attempt: a.attempt,
+    status: a.status,
+    ...(a.httpStatus === undefined ? {} : { httpStatus: a.httpStatus }),
+    ...(a.error === undefined ? {} : { error: a.error }),
+    durationMs: Math.round(a.durationMs),
+    at: iso(a.at),
+    ...(a.nextAttemptAt === undefined ? {} : { nextAttemptAt: iso(a.nextAttemptAt) }),
+  };
+}
+
+function webhooksOf(deps: AppDeps): WebhookDeps {
+  if (deps.webhooks === undefined) throw new NotConfigured('Webhooks');
+  return deps.webhooks;
+}
+
+function newSecret(webhooks: WebhookDeps): string {
+  return generateSecret(webhooks.randomBytes === undefined ? {} : { random: webhooks.randomBytes });
+}
+
+export function registerWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  const read = requireScope('connections:read');
+  const write = requireScope('connections:write');
+
+  const one = (method: 'get' | 'delete', summary: string, responses: Parameters<typeof createRoute>[0]['responses']) =>
+    createRoute({
+      method,
+      path: '/v1/webhooks/{id}',
+      middleware: [method === 'get' ? read : write] as const,
+      tags: ['webhooks'],
+      summary,
+      security: SECURED,
+      request: { params: WebhookParams },
+      responses,
+    });
+
+  const createWebhook = createRoute({
+    method: 'post',
+    path: '/v1/webhooks',
+    middleware: [write, requireMediaType(['application/json'])] as const,
+    tags: ['webhooks'],
+    summary: 'Register a webhook endpoint',
+    description:
+      "Events of the tenant's connections that match `eventTypes` are POSTed to `url`, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`: HMAC-SHA256 over `id.timestamp.body`). The answer holds the signing secret; it is not shown again. No Idempotency-Key: the answer carries a secret.",
+    security: SECURED,
+    request: { body: { required: true, content: jsonContent(CreateWebhookSchema) } },
+    responses: {
+      201: { description: 'Registered.', content: jsonContent(WebhookCreatedSchema) },
+      ...errorResponses(400, 401, 403, 409, 413, 415, 422, 501),
+    },
+  });
+
+  const listWebhooks = createRoute({
+    method: 'get',
+    path: '/v1/webhooks',
+    middleware: [read] as const,
+    tags: ['webhooks'],
+    summary: "The tenant's webhook endpoints",
+    security: SECURED,
+    responses: { 200: { description: 'Oldest first; no secrets.', content: jsonContent(WebhookListSchema) }, ...errorResponses(401, 403, 501) },
+  });
+
+  const getWebhook = one('get', 'One webhook endpoint', {
+    200: { description: 'The endpoint (no secret).', content: jsonContent(WebhookSchema) },
+    ...errorResponses(400, 401, 403, 404, 501),
+  });
+
+  const deleteWebhook = one('delete', 'Delete a webhook endpoint', {
+    204: { description: 'Deleted; deliveries already queued for it are skipped.' },
+    ...errorResponses(400, 401, 403, 404, 501),
+  });
+
+  const action = (name: 'rotate-secret' | 'test', summary: string, description: string, responses: Parameters<typeof createRoute>[0]['responses']) =>
+    createRoute({
+      method: 'post',
+      path: `/v1/webhooks/{id}/${name}`,
+      middleware: [write] as const,
+      tags: ['webhooks'],
+      summary,
+      description,
+      security: SECURED,
+      request: { params: WebhookParams },
+      responses,
+    });
+
+  const rotateSecret = action(
+    'rotate-secret',
+    'Rotate the signing secret',
+    'A new secret signs from now on; the previous one keeps signing too (a second signature) for 24 hours, so receivers can switch without losing a delivery.',
+    { 200: { description: 'The new secret, shown once.', content: jsonContent(WebhookSecretSchema) }, ...errorResponses(400, 401, 403, 404, 501) },
+  );
+
+  const testWebhook = action(
+    'test',
+    'Send a test event',
+    'Sends one signed `webhook.test` event now, whatever the endpoint subscribes to and even when it is disabled; nothing is retried or logged. The answer says what the receiver did.',
+    { 200: { description: 'What happened (a failed delivery is a result, not an error).', content: jsonContent(WebhookTestResultSchema) }, ...errorResponses(400, 401, 403, 404, 501) },
+  );
+
+  const listDeliveries = createRoute({
+    method: 'get',
+    path: '/v1/webhooks/{id}/deliveries',
+    middleware: [read] as const,
+    tags: ['webhooks'],
+    summary: 'Recent delivery attempts',
+    description: 'One entry per attempt, newest first, kept 30 days.',
+    security: SECURED,
+    request: { params: WebhookParams, query: DeliveryQuery },
+    responses: { 200: { description: 'Newest first.', content: jsonContent(DeliveryListSchema) }, ...errorResponses(400, 401, 403, 404, 501) },
+  });
+
+  /** The tenant's endpoint, or 404: another tenant's endpoint is simply not found. */
+  async function findEndpoint(tenantId: string, endpointId: string): Promise<WebhookEndpoint> {
+    const endpoint = await webhooksOf(deps).endpoints.get({ tenantId, endpointId });
+    if (endpoint === undefined || endpoint.tenantId !== tenantId) throw new NotFound(`No webhook endpoint ${endpointId}.`);
+    return endpoint;
+  }
+
+  app.openapi(createWebhook, async (c) => {
+    const webhooks = webhooksOf(deps);
+    const { tenantId } = c.get('auth');
+    const body = c.req.valid('json');
+    let eventTypes: string[];
+    try {
+      eventTypes = validateEventTypes(body.eventTypes);
+    } catch (error) {
+      if (error instanceof InvalidEventTypes) throw new ValidationFailed('The request body is not valid.', [{ pointer: '/eventTypes', detail: error.message }]);
+      throw error;
+    }
+    let url: string;
+    try {
+      url = await validateEndpointUrl({ url: body.url, resolveHost: deps.resolveHost, localMode: deps.config.localMode });
+    } catch (error) {
+      if (error instanceof UnsafeEndpointUrl) throw new UnsafeWebhookUrl(error.message, error.pointer, error);
+      if (error instanceof EndpointUnresolvable) throw new WebhookUrlUnresolvable(error.message, error);
+      throw error;
+    }
+    const limit = webhooks.maxEndpoints ?? DEFAULT_MAX_ENDPOINTS;
+    // Not atomic with the put: two concurrent creates may pass one over the limit, which is harmless.
+    if ((await webhooks.endpoints.list({ tenantId })).length >= limit) throw new TooManyWebhooks(limit);
+
+    const now = deps.clock.now();
+    const secret = newSecret(webhooks);
+    const endpoint: WebhookEndpoint = {
+      endpointId: webhooks.newEndpointId?.() ?? `whk_${randomUUID().replaceAll('-', '')}`,
+      tenantId,
+      url,
+      eventTypes,
+      secrets: [{ secret, createdAt: now }],
+      enabled: true,
+      createdAt: now,
+    };
+    await webhooks.endpoints.put(endpoint);
+    return c.json({ ...webhookView(endpoint, now), secret }, 201, { Location: `/v1/webhooks/${endpoint.endpointId}`, 'Cache-Control': 'no-store' });
+  });
+
+  app.openapi(listWebhooks, async (c) => {
+    const { tenantId } = c.get('auth');
+    const now = deps.clock.now();
+    const endpoints = await webhooksOf(deps).endpoints.list({ tenantId });
+    const items = endpoints
+      .filter((e) => e.tenantId === tenantId)
+      .sort((a, b) => a.createdAt - b.createdAt || a.endpointId.localeCompare(b.endpointId))
+      .map((e) => webhookView(e, now));
+    return c.json({ items }, 200);
+  });
+
+  app.openapi(getWebhook, async (c) => {
+    const { tenantId } = c.get('auth');
+    const endpoint = await findEndpoint(tenantId, c.req.valid('param').id);
+    return c.json(webhookView(endpoint, deps.clock.now()), 200);
+  });
+
+  app.openapi(deleteWebhook, async (c) => {
+    const { tenantId } = c.get('auth');
+    const endpointId = c.req.valid('param').id;
+    await findEndpoint(tenantId, endpointId);
+    if (!(await webhooksOf(deps).endpoints.delete({ tenantId, endpointId }))) throw new NotFound(`No webhook endpoint ${endpointId}.`);
+    return c.body(null, 204);
+  });
+
+  app.openapi(rotateSecret, async (c) => {
+    const webhooks = webhooksOf(deps);
+    const { tenantId } = c.get('auth');
+    const endpointId = c.req.valid('param').id;
+    await findEndpoint(tenantId, endpointId);
+    const now = deps.clock.now();
+    const secret = newSecret(webhooks);
+    const rotated = await webhooks.endpoints.rotateSecret({ tenantId, endpointId, secret, now });
+    if (rotated === undefined) throw new NotFound(`No webhook endpoint ${endpointId}.`);
+    const view = webhookView(rotated, now);
+    return c.json(
+      {
+        id: endpointId,
+        secret,
+        createdAt: iso(now),
+        ...(view.previousSecretExpiresAt === undefined ? {} : { previousSecretExpiresAt: view.previousSecretExpiresAt }),
+      },
+      200,
+      { 'Cache-Control': 'no-store' },
+    );
+  });
+
+  app.openapi(testWebhook, async (c) => {
+    const webhooks = webhooksOf(deps);
+    const { tenantId } = c.get('auth');
+    const endpoint = await findEndpoint(tenantId, c.req.valid('param').id);
+    const { event, result } = await sendTestEvent({ endpoint, transport: webhooks.transport, clock: deps.clock });
+    return c.json(
+      {
+        eventId: event.id,
+        delivered: result.ok,
+        ...(result.httpStatus === undefined ? {} : { httpStatus: result.httpStatus }),
+        ...(result.error === undefined ? {} : { error: result.error }),
+        durationMs: Math.round(result.durationMs),
+        ...(result.responseBody === undefined ? {} : { responseBody: result.responseBody }),
+      },
+      200,
+    );
+  });
+
+  app.openapi(listDeliveries, async (c) => {
+    const { tenantId } = c.get('auth');
+    const endpointId = c.req.valid('param').id;
+    await findEndpoint(tenantId, endpointId);
+    const limit = c.req.valid('query').limit ?? DEFAULT_DELIVERIES;
+    const attempts = await webhooksOf(deps).log.listRecent({ tenantId, endpointId, limit });
+    return c.json({ items: attempts.filter((a) => a.tenantId === tenantId).map(deliveryView) }, 200);
+  });
+}
