@@ -1,5 +1,5 @@
 // A work queue and its dead-letter queue, with the alarms every queue of the
-// bridge needs. One small construct so the four queues cannot drift apart
+// bridge needs. One small construct so the five queues cannot drift apart
 // (SSE, TLS-only, retention, redrive, alarm wiring).
 import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
@@ -8,10 +8,8 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
-export interface WorkQueueProps {
+interface CommonProps {
   fifo: boolean;
-  /** The timeout of the function that consumes the queue; visibility is 6x this (AWS's rule for SQS event sources). */
-  consumerTimeout: Duration;
   /** Receives before a message is dead-lettered. */
   maxReceiveCount: number;
   alarmTopic: ITopic;
@@ -19,12 +17,22 @@ export interface WorkQueueProps {
   maxMessageAge?: Duration;
 }
 
+/**
+ * A queue consumed by one of the stack's functions gives that function's
+ * timeout (visibility is 6x it, AWS's rule for SQS event sources); a queue
+ * consumed outside the stack gives its visibility timeout directly.
+ */
+export type WorkQueueProps = CommonProps & ({ consumerTimeout: Duration } | { visibilityTimeout: Duration });
+
 export class WorkQueue extends Construct {
   readonly queue: Queue;
   readonly dlq: Queue;
+  /** Receives before a message is dead-lettered (consumers that act on their last receive need it). */
+  readonly maxReceiveCount: number;
 
   constructor(scope: Construct, id: string, props: WorkQueueProps) {
     super(scope, id);
+    this.maxReceiveCount = props.maxReceiveCount;
     const shared = {
       fifo: props.fifo ? true : undefined,
       // Dedup ids are chosen by the senders (event id, write id): content-based
@@ -37,7 +45,7 @@ export class WorkQueue extends Construct {
     this.dlq = new Queue(this, 'Dlq', { ...shared, retentionPeriod: Duration.days(14) });
     this.queue = new Queue(this, 'Queue', {
       ...shared,
-      visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6),
+      visibilityTimeout: 'consumerTimeout' in props ? Duration.seconds(props.consumerTimeout.toSeconds() * 6) : props.visibilityTimeout,
       // Shorter than the DLQ's: SQS keeps a standard message's original enqueue
       // time when it dead-letters it, so the DLQ must keep messages longer.
       retentionPeriod: Duration.days(4),

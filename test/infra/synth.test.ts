@@ -1,6 +1,7 @@
 // `cdk synth` for real, through the CLI, offline and without credentials:
 // the app runs under Node 24's type stripping and esbuild bundles all five
-// functions. Slow (tens of seconds on two shared cores), so one run, many checks.
+// functions. Slow (tens of seconds on two shared cores), so one run, many checks;
+// the run also passes a deploy-time choice as context (`-c`), as an operator would.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -60,7 +61,7 @@ beforeAll(async () => {
   out = await mkdtemp(join(tmpdir(), 'carddav-bridge-synth-'));
   synth = await run({
     command: join(REPO_ROOT, 'node_modules', '.bin', 'cdk'),
-    args: ['synth', '--no-notices', '-q', '-o', out],
+    args: ['synth', '--no-notices', '-q', '-o', out, '-c', 'changeFeedMaxAgeMinutes=30'],
     env: offlineEnv(),
     timeoutMs: 110_000,
   });
@@ -80,6 +81,40 @@ describe('cdk synth (offline, through the CLI)', () => {
     expect(types.filter((t) => t === 'AWS::Lambda::Function')).toHaveLength(5);
     expect(types).toContain('AWS::DynamoDB::GlobalTable');
     expect(types).toContain('AWS::ApiGatewayV2::Api');
+  });
+
+  it('turns -c changeFeedMaxAgeMinutes into the change feed age alarm', async () => {
+    expect(synth.code, synth.stderr).toBe(0);
+    const template = JSON.parse(await readFile(join(out, 'CarddavBridge.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+      Outputs: Record<string, { Value: { Ref?: string } }>;
+    };
+    const changeFeed = template.Outputs.ChangeFeedQueueUrl?.Value.Ref;
+    const ages = Object.values(template.Resources).filter(
+      (r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.MetricName === 'ApproximateAgeOfOldestMessage',
+    );
+    expect(ages.map((a) => [(a.Properties.Dimensions as Array<{ Value: { 'Fn::GetAtt': [string] } }>)[0]!.Value['Fn::GetAtt'][0], a.Properties.Threshold])).toContainEqual([
+      changeFeed,
+      1800,
+    ]);
+  });
+
+  it('refuses a -c changeFeedMaxAgeMinutes that is not a whole number of minutes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'carddav-bridge-app-'));
+    try {
+      // The app itself, as `cdk synth` runs it; it fails before any bundling.
+      const bad = await run({
+        command: process.execPath,
+        args: [join(REPO_ROOT, 'infra', 'app.ts')],
+        env: { ...offlineEnv(), CDK_OUTDIR: dir, CDK_CONTEXT_JSON: JSON.stringify({ changeFeedMaxAgeMinutes: '0.5' }) },
+        timeoutMs: 30_000,
+      });
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toContain('StackConfigError');
+      expect(bad.stderr).toContain('changeFeedMaxAgeMinutes must be a whole number of minutes');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('bundles every function as one self-contained, source-mapped ESM file', async () => {

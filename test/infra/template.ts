@@ -99,3 +99,55 @@ export function dlqOf(template: Template, queueId: string): string {
 export function arnOf(logicalId: string): { 'Fn::GetAtt': [string, string] } {
   return { 'Fn::GetAtt': [logicalId, 'Arn'] };
 }
+
+/**
+ * A dependency cycle among the resources (Ref, Fn::GetAtt, ${...} in Fn::Sub,
+ * DependsOn) as the list of logical ids around it, or undefined. CloudFormation
+ * only reports a cycle at deploy time; the assertion library does not look.
+ */
+export function dependencyCycle(resources: Record<string, { DependsOn?: string | string[]; Properties?: unknown }>): string[] | undefined {
+  const ids = new Set(Object.keys(resources));
+  const edges = new Map<string, Set<string>>();
+  for (const [id, r] of Object.entries(resources)) {
+    const out = new Set<string>(([] as string[]).concat(r.DependsOn ?? []));
+    collectRefs(r.Properties, out);
+    edges.set(id, new Set([...out].filter((d) => ids.has(d))));
+  }
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    if (state.get(id) === 'done') return undefined;
+    if (state.get(id) === 'open') return [...path.slice(path.indexOf(id)), id];
+    state.set(id, 'open');
+    path.push(id);
+    for (const next of edges.get(id) ?? []) {
+      const cycle = visit(next);
+      if (cycle) return cycle;
+    }
+    path.pop();
+    state.set(id, 'done');
+    return undefined;
+  };
+  for (const id of ids) {
+    const cycle = visit(id);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+function collectRefs(value: unknown, out: Set<string>): void {
+  if (Array.isArray(value)) {
+    for (const v of value) collectRefs(v, out);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'Ref' && typeof v === 'string') out.add(v);
+    else if (k === 'Fn::GetAtt' && Array.isArray(v) && typeof v[0] === 'string') out.add(v[0]);
+    else if (k === 'Fn::Sub') {
+      const text = Array.isArray(v) ? v[0] : v;
+      if (typeof text === 'string') for (const m of text.matchAll(/\$\{([^}.!]+)[^}]*\}/g)) out.add(m[1]!);
+      collectRefs(v, out);
+    } else collectRefs(v, out);
+  }
+}
