@@ -19,8 +19,8 @@ import {
   verifyState,
 } from '../../lib/auth/index.ts';
 import type { GoogleEmulator } from '../../lib/emulator/index.ts';
-import { freePort } from '../support/ports.ts';
 import { CLIENT_ID, CLIENT_SECRET, emulator, REDIRECT_URI, STATE_SECRET } from './helpers.ts';
+import { CLOSED_PORT } from '../support/ports.ts';
 
 const EMAIL = 'alice@example.com';
 const TEN_MINUTES = 10 * 60_000;
@@ -230,7 +230,7 @@ describe('token endpoint faults', () => {
     expect((dropped as Error).cause).toBeDefined();
     emu.setFaults({ delayMs: 2_000, target: 'oauth' });
     await expect(refreshAccessToken({ ...tokenOpts(emu), refreshToken, timeoutMs: 100 })).rejects.toBeInstanceOf(OAuthUnavailable);
-    const closed = `http://127.0.0.1:${await freePort()}/token`;
+    const closed = `http://127.0.0.1:${CLOSED_PORT}/token`;
     await expect(refreshAccessToken({ ...tokenOpts(emu), tokenUrl: closed, refreshToken })).rejects.toBeInstanceOf(OAuthUnavailable);
   });
 

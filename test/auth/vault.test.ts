@@ -14,7 +14,7 @@ import {
   VaultError,
 } from '../../lib/auth/index.ts';
 import type { KeyWrapper, VaultContext } from '../../lib/auth/index.ts';
-import { freePort } from '../support/ports.ts';
+import { CLOSED_PORT } from '../support/ports.ts';
 
 // Fixed master keys: the vault's own randomness (data keys, IVs) does not change what is asserted.
 const MASTER = createHash('sha256').update('vault-test-master-1').digest();
@@ -250,9 +250,8 @@ describe('KMS key wrapper', () => {
   // EncryptionContext are not exercised here. What can be shown locally is the real SDK failing to
   // reach a key service, mapped to a retryable KeyServiceError.
   it('a key service that cannot be reached is a retryable KeyServiceError', async () => {
-    const port = await freePort();
     const client = new KMSClient({
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: `http://127.0.0.1:${CLOSED_PORT}`,
       region: 'eu-west-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
       maxAttempts: 1,

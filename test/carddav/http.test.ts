@@ -17,6 +17,7 @@ import {
   type RequestInfo,
 } from '../../lib/carddav/index.ts';
 import { recordingSleep, seededRandom, startServer, type Handler, type ScriptedServer } from './server.ts';
+import { CLOSED_PORT } from '../support/ports.ts';
 
 const VCARD = 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u1\r\nFN:Ann\r\nEND:VCARD\r\n';
 
@@ -213,10 +214,7 @@ describe('retries', () => {
   });
 
   it('retries a POST whose connection was refused (it never reached the server)', async () => {
-    const s = await serve(() => ({ status: 201, headers: { Location: '/b/x' } }));
-    const url = `${s.origin}/book/`;
-    await s.close();
-    servers = [];
+    const url = `http://127.0.0.1:${CLOSED_PORT}/book/`;
     const { c, infos } = client();
     expect(await caught(c.post({ addMemberUrl: url, vcard: VCARD }))).toBeInstanceOf(NetworkError);
     expect(infos).toHaveLength(3);

@@ -9,3 +9,11 @@ export async function waitFor(probe: () => Promise<boolean>, params: { timeoutMs
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * A loopback port where nothing listens, for "connection refused" tests. It is
+ * below the ephemeral range the OS draws port 0 from, so it is never handed to
+ * another test's server (a freed port can be, and then answers a stray
+ * request); and unlike port 1 it is not on fetch's "bad port" list.
+ */
+export const CLOSED_PORT = 2;

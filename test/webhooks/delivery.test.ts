@@ -23,6 +23,7 @@ import {
   startReceiver,
 } from './support.ts';
 import type { Receiver } from './support.ts';
+import { CLOSED_PORT } from '../support/ports.ts';
 
 const current = generateSecret({ random: seededBytes(101) });
 const previous = generateSecret({ random: seededBytes(102) });
@@ -149,9 +150,7 @@ describe('deliverEvent', () => {
   });
 
   it('reports a refused connection as a retryable network failure', async () => {
-    const closed = await startReceiver({ check: () => {} });
-    const url = closed.url;
-    await closed.close();
+    const url = `http://127.0.0.1:${CLOSED_PORT}/`;
     const result = await deliverEvent({ endpoint: endpoint({ url }), event: makeEvent(), attempt: 1, transport: local, clock });
     expect(result).toMatchObject({ ok: false, retryable: true });
     expect(result.error).toMatch(/^NetworkFailure: .*ECONNREFUSED/);

@@ -1,0 +1,176 @@
+// "Phone edits" over HTTP for the local stack: the Google emulator changes
+// its contacts only through method calls (what tests use), so a person
+// trying the bridge with curl needs a door to them. Served under
+// `/_emulator` on the local stack's port (127.0.0.1 only), never in AWS.
+// Changes made here are what a user's phone would do: the next sync sees
+// them as remote edits.
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { ContactPatchSchema } from '../http/schemas.ts';
+import { CardExistsError, MalformedVcardError, UnknownAccountError, UnknownCardError } from '../emulator/index.ts';
+import type { GoogleEmulator } from '../emulator/index.ts';
+import { parseVCard, patchVCard, toContact, VCardError } from '../vcard/index.ts';
+
+/** Largest vCard a control request may carry. */
+const MAX_VCARD_BYTES = 256 * 1024;
+
+export interface EmulatorControlParams {
+  emulator: GoogleEmulator;
+  /** The accounts the stack added (the emulator keeps no list of them). */
+  accounts: () => readonly string[];
+}
+
+function problem(status: number, title: string, detail: string): Response {
+  return new Response(JSON.stringify({ type: 'about:blank', title, status, detail }, null, 2) + '\n', {
+    status,
+    headers: { 'content-type': 'application/problem+json' },
+  });
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body, null, 2) + '\n', { status, headers: { 'content-type': 'application/json' } });
+}
+
+function fullNameOf(vcard: string): string | undefined {
+  try {
+    return toContact(parseVCard(vcard)).fullName;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The emulator's typed errors as problems; anything else is not ours to explain. */
+function emulatorProblem(error: unknown): Response {
+  if (error instanceof UnknownAccountError) return problem(404, 'Unknown account', error.message);
+  if (error instanceof UnknownCardError) return problem(404, 'Unknown card', error.message);
+  if (error instanceof MalformedVcardError || error instanceof VCardError) return problem(422, 'Invalid vCard', error.message);
+  if (error instanceof CardExistsError) return problem(409, 'Card exists', error.message);
+  throw error;
+}
+
+async function vcardBody(c: Context): Promise<string | Response> {
+  const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'text/vcard') return problem(415, 'Unsupported Content-Type', 'Send the card as text/vcard.');
+  const text = await c.req.text();
+  if (Buffer.byteLength(text, 'utf8') > MAX_VCARD_BYTES) return problem(413, 'Too large', `The vCard is larger than ${MAX_VCARD_BYTES} bytes.`);
+  return text;
+}
+
+/**
+ * GET    /                               the emulator's URLs and accounts
+ * GET    /accounts/{email}/cards         the account's cards (id, href, etag, fullName)
+ * POST   /accounts/{email}/cards         a new card (text/vcard)
+ * GET    /accounts/{email}/cards/{id}    one card (text/vcard)
+ * PATCH  /accounts/{email}/cards/{id}    change named fields (JSON, the API's ContactPatch), other lines kept
+ * PUT    /accounts/{email}/cards/{id}    replace the card (text/vcard)
+ * DELETE /accounts/{email}/cards/{id}    remove the card
+ */
+export function emulatorControlRoutes(params: EmulatorControlParams): Hono {
+  const { emulator } = params;
+  const app = new Hono();
+
+  const known = (email: string): Response | undefined =>
+    params.accounts().includes(email) ? undefined : problem(404, 'Unknown account', `No account ${email} in the emulator; see GET /_emulator.`);
+
+  const cardView = (email: string, id: string) => {
+    const card = emulator.getCard(email, id);
+    return card === undefined ? undefined : { id: card.id, href: card.href, etag: card.etag, fullName: fullNameOf(card.vcard) };
+  };
+
+  app.get('/', (c) =>
+    json({
+      url: emulator.url,
+      tokenUrl: emulator.tokenUrl,
+      authUrl: emulator.authUrl,
+      accounts: params.accounts().map((email) => ({ email, addressBookUrl: emulator.addressBookUrl(email), cards: emulator.listCards(email).length })),
+      note: 'Changes made through /_emulator are what a phone would do: the next sync reports them as remote edits.',
+    }),
+  );
+
+  app.get('/accounts/:email/cards', (c) => {
+    const email = c.req.param('email');
+    const unknown = known(email);
+    if (unknown) return unknown;
+    const cards = emulator
+      .listCards(email)
+      .map((card) => ({ id: card.id, href: card.href, etag: card.etag, fullName: fullNameOf(card.vcard) }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return json({ cards });
+  });
+
+  app.post('/accounts/:email/cards', async (c) => {
+    const email = c.req.param('email');
+    const unknown = known(email);
+    if (unknown) return unknown;
+    const body = await vcardBody(c);
+    if (body instanceof Response) return body;
+    try {
+      const made = emulator.createCard(email, body);
+      return json({ ...made, fullName: fullNameOf(body) }, 201);
+    } catch (error) {
+      return emulatorProblem(error);
+    }
+  });
+
+  app.get('/accounts/:email/cards/:id', (c) => {
+    const email = c.req.param('email');
+    const unknown = known(email);
+    if (unknown) return unknown;
+    const card = emulator.getCard(email, c.req.param('id'));
+    if (card === undefined) return problem(404, 'Unknown card', `No card ${c.req.param('id')} in ${email}'s address book.`);
+    return new Response(card.vcard, { headers: { 'content-type': 'text/vcard; charset=utf-8', etag: card.etag } });
+  });
+
+  app.patch('/accounts/:email/cards/:id', async (c) => {
+    const email = c.req.param('email');
+    const id = c.req.param('id');
+    const unknown = known(email);
+    if (unknown) return unknown;
+    const card = emulator.getCard(email, id);
+    if (card === undefined) return problem(404, 'Unknown card', `No card ${id} in ${email}'s address book.`);
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return problem(400, 'Malformed JSON', 'The body is not JSON.');
+    }
+    const parsed = ContactPatchSchema.safeParse(body);
+    if (!parsed.success) return problem(422, 'Invalid patch', parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+    try {
+      const etag = emulator.updateCard(email, id, patchVCard(card.vcard, parsed.data));
+      return json({ ...cardView(email, id), etag });
+    } catch (error) {
+      return emulatorProblem(error);
+    }
+  });
+
+  app.put('/accounts/:email/cards/:id', async (c) => {
+    const email = c.req.param('email');
+    const id = c.req.param('id');
+    const unknown = known(email);
+    if (unknown) return unknown;
+    const body = await vcardBody(c);
+    if (body instanceof Response) return body;
+    try {
+      const etag = emulator.updateCard(email, id, body);
+      return json({ ...cardView(email, id), etag });
+    } catch (error) {
+      return emulatorProblem(error);
+    }
+  });
+
+  app.delete('/accounts/:email/cards/:id', (c) => {
+    const email = c.req.param('email');
+    const unknown = known(email);
+    if (unknown) return unknown;
+    try {
+      emulator.deleteCard(email, c.req.param('id'));
+      return new Response(null, { status: 204 });
+    } catch (error) {
+      return emulatorProblem(error);
+    }
+  });
+
+  app.notFound((c) => problem(404, 'Not found', `No emulator control route for ${c.req.method} ${c.req.path}; see GET /_emulator.`));
+  return app;
+}
