@@ -12,7 +12,8 @@ const card = (i: number, note = ''): string =>
 const events = (stdout: string): Array<{ id: string; type: string; data: Record<string, unknown> }> =>
   stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
-describe('carddav-bridge sync (the executable)', () => {
+// Each run of the executable starts (and stops) DynamoDB Local: seconds per run on two busy cores.
+describe('carddav-bridge sync (the executable)', { timeout: 180_000 }, () => {
   let radicale: Radicale;
   let emulator: GoogleEmulator;
   let dataDir: string;
