@@ -23,6 +23,7 @@ import type { ChangeEvent } from '../../lib/sync/events.ts';
 import type { Clock, Feed, IndexEntry, Store } from '../../lib/sync/ports.ts';
 import { bodyOf, drain } from '../queue/support.ts';
 import { startRadicale } from './radicale.ts';
+import { seededRandom as seeded } from '../../lib/emulator/random.ts';
 
 // ---------------------------------------------------------------------------
 // Services
@@ -440,17 +441,6 @@ export async function createSyncRig(params: {
   };
 }
 
-/** Seeded PRNG (mulberry32) for the schedule's jitter. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------
 // Expectations

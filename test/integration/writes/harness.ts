@@ -37,20 +37,11 @@ import { runSync, type SyncRunResult } from '../../../lib/sync/engine.ts';
 import type { ChangeEvent, ContactEventData } from '../../../lib/sync/events.ts';
 import type { ApplyOptions } from '../../../lib/writes/applier.ts';
 import { createWritePipeline, type WritePipeline } from '../../../lib/wiring/writes.ts';
+import { seededRandom as seeded } from '../../../lib/emulator/random.ts';
+export { seeded };
 
 export const OAUTH_CLIENT = { clientId: 'bridge-test.apps.googleusercontent.com', clientSecret: 'GOCSPX-test-secret' };
 
-/** Seeded PRNG (mulberry32) for backoff jitter and the schedule. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Services {
   dynamo: DynamoDbLocal;
