@@ -9,6 +9,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { createVisibilityDelay } from '../lib/queue/writes-queue.ts';
 import type { SqsEvent } from '../lib/queue/writes-queue.ts';
 import { createDynamoWrites } from '../lib/store/api-adapters.ts';
+import { createDynamoOAuthClients } from '../lib/store/oauth-clients.ts';
 import { createDynamoDbClient, createGoogleClientSource, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
 import { buildFeed, createStore, systemClock } from '../lib/wiring/build.ts';
 import { lazyHandler } from '../lib/wiring/lambda.ts';
@@ -39,6 +40,7 @@ export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(async ()
   const pipeline = createWritePipeline({
     store: createStore({ dynamo, table: config.table }),
     writes: createDynamoWrites({ client: dynamo, tableName: config.table.tableName, clock: systemClock }),
+    oauthClients: createDynamoOAuthClients({ client: dynamo, tableName: config.table.tableName }),
     vault: createVaultFromConfig({ key: config.key, aws: config.aws }),
     feed: buildFeed({ sqs, changeFeedQueueUrl: config.changeFeedQueueUrl, webhookEventsQueueUrl: config.webhookEventsQueueUrl }),
     clock: systemClock,

@@ -20,6 +20,7 @@ import {
 import { registerConnectionRoutes } from './routes/connections.ts';
 import { registerContactRoutes } from './routes/contacts.ts';
 import { registerGoogleRoutes } from './routes/google.ts';
+import { registerTenantRoutes } from './routes/tenant.ts';
 import { registerWebhookRoutes } from './routes/webhooks.ts';
 import { BEARER_SCHEME, jsonContent } from './routes/openapi.ts';
 import { registerWriteRoutes } from './routes/writes.ts';
@@ -119,6 +120,7 @@ export function createApp(deps: AppDeps): App {
   registerContactRoutes(app, deps);
   registerWriteRoutes(app, deps);
   registerGoogleRoutes(app, deps);
+  registerTenantRoutes(app, deps);
   registerWebhookRoutes(app, deps);
 
   app.openapi(
@@ -151,7 +153,7 @@ export function createApp(deps: AppDeps): App {
           '',
           `Contact ids: ${CONTACT_ID_DESCRIPTION}`,
           '',
-          'Google accounts are connected by consent: `POST /v1/connect/google` answers a URL for the account owner; `GET /oauth/google/callback` (no API key) creates the connection.',
+          'Google accounts are connected by consent: `POST /v1/connect/google` answers a URL for the account owner; `GET /oauth/google/callback` (no API key) creates the connection. A tenant may bring its own Google OAuth client (`PUT /v1/tenant/google-oauth-client`), so that its connections use its own quota.',
           '',
           'Webhooks: events of the tenant\'s connections are POSTed to its registered endpoints, signed per Standard Webhooks (HMAC-SHA256 over `webhook-id.webhook-timestamp.body`); deduplicate by `webhook-id`.',
         ].join('\n'),
@@ -162,6 +164,7 @@ export function createApp(deps: AppDeps): App {
         { name: 'contacts', description: 'Queued writes to a connected address book.' },
         { name: 'writes', description: 'Outcomes of queued writes.' },
         { name: 'connect', description: 'Connecting Google accounts by OAuth consent.' },
+        { name: 'tenant', description: "The tenant's own settings: its Google OAuth client." },
         { name: 'webhooks', description: 'Signed webhook endpoints and their delivery log.' },
         { name: 'meta', description: 'Health.' },
       ],

@@ -9,4 +9,5 @@ export type { AddressClass } from './ssrf.ts';
 export { IDEMPOTENCY_TTL_MS } from './middleware.ts';
 export { emailFromIdToken, emailFromPrincipal, GOOGLE_CARDDAV_URL, GOOGLE_USERINFO_URL } from './google-identity.ts';
 export * from './problems.ts';
+export { OAuthClientNotConfigured } from './routes/tenant.ts';
 export type * from './ports.ts';

@@ -187,6 +187,8 @@ export interface NewGoogleConnection {
   /** The Google account; shown as the connection's username. */
   email: string;
   refreshToken: string;
+  /** The OAuth client the consent was made with, which every refresh must use (default `service`). */
+  clientRef?: 'service' | 'tenant';
   intervalSeconds: number;
   /** Epoch ms: the first sync is due at once. */
   nextSyncAt: number;
@@ -201,10 +203,12 @@ export interface NewGoogleConnection {
 export interface GoogleOAuth {
   /**
    * The client that asks for consent and later refreshes the tokens.
-   * `clientRef` is the one a consent started with (absent: choose). Throws
-   * lib/auth's OAuthError when that client is not available.
+   * `clientRef`: `service`, `tenant` (the tenant's own), a `ref` a consent
+   * started with (`ResolvedOAuthClient.ref`), or absent (the tenant's own if
+   * it has one, else the service's). Undefined when the tenant's own was asked
+   * for and it has none; lib/auth's OAuthError when a client is not available.
    */
-  client(params: { tenantId: string; clientRef?: string }): Promise<ResolvedOAuthClient>;
+  client(params: { tenantId: string; clientRef?: string }): Promise<ResolvedOAuthClient | undefined>;
   /** lib/auth exchangeCode: ScopeNotGranted, ReauthRequired (a used or bad code), OAuthUnavailable, OAuthError. */
   exchangeCode(params: { client: OAuthClientConfig; code: string; redirectUri: string; codeVerifier: string }): Promise<TokenSet>;
   /** The account's email from the userinfo endpoint; undefined when it gives none. */
@@ -217,6 +221,27 @@ export interface GoogleOAuth {
    * reconnected instead: new sealed token, `active`, due now, same id.
    */
   saveConnection(connection: NewGoogleConnection): Promise<{ connection: ConnectionInfo; reconnected: boolean }>;
+}
+
+// ------------------------------------------------- the tenant's OAuth client
+
+/** A tenant's own Google OAuth client as the API shows it: never the secret. */
+export interface TenantOAuthClientInfo {
+  clientId: string;
+  /** A secret is stored (sealed). */
+  clientSecretSet: boolean;
+  /** Epoch ms. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** /v1/tenant/google-oauth-client: the adapter seals the secret before it is stored, and never returns it. */
+export interface TenantOAuthClients {
+  get(params: { tenantId: string }): Promise<TenantOAuthClientInfo | undefined>;
+  /** Creates or replaces; `created` when the tenant had none. */
+  put(params: { tenantId: string; clientId: string; clientSecret: string }): Promise<{ client: TenantOAuthClientInfo; created: boolean }>;
+  /** False when the tenant had none. */
+  delete(params: { tenantId: string }): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------- webhooks
@@ -284,4 +309,6 @@ export interface AppDeps {
   google?: GoogleOAuth;
   /** /v1/webhooks; without it those routes answer 501. */
   webhooks?: WebhookDeps;
+  /** /v1/tenant/google-oauth-client; without it those routes answer 501. */
+  oauthClients?: TenantOAuthClients;
 }

@@ -281,9 +281,12 @@ export const ConnectGoogleSchema = z
         example: 'https://crm.example.com/settings/contacts',
       }),
     clientRef: z
-      .literal('service')
+      .enum(['service', 'tenant'])
       .optional()
-      .openapi({ description: 'Which Google OAuth client asks for consent: `service`, the bridge\'s own (the default and, for now, the only one).' }),
+      .openapi({
+        description:
+          "Which Google OAuth client asks for consent, and refreshes the connection's tokens from then on: `service`, the bridge's own; `tenant`, the tenant's own (`PUT /v1/tenant/google-oauth-client`; 409 `oauth-client-not-configured` without one). Default: the tenant's own if it has one, else the service's.",
+      }),
   })
   .openapi('ConnectGoogle');
 
@@ -300,6 +303,41 @@ export const GoogleCallbackQuery = z.object({
   error: z.string().max(256).optional().openapi({ param: { name: 'error', in: 'query', description: 'Set by Google instead of `code`, e.g. `access_denied`.' } }),
   scope: z.string().max(4096).optional().openapi({ param: { name: 'scope', in: 'query' } }),
 });
+
+// ------------------------------------------------- the tenant's OAuth client
+
+// Google's client ids and secrets are printable ASCII without spaces; the bound is generous.
+const OAUTH_TOKEN = /^[\x21-\x7E]+$/;
+
+export const PutGoogleOAuthClientSchema = z
+  .strictObject({
+    clientId: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(OAUTH_TOKEN, 'must be printable ASCII without spaces')
+      .openapi({ description: 'The OAuth client id of a "Web application" client in your Google Cloud project.', example: '1234567890-abc.apps.googleusercontent.com' }),
+    clientSecret: z
+      .string()
+      .min(1)
+      .max(512)
+      .regex(OAUTH_TOKEN, 'must be printable ASCII without spaces')
+      .openapi({ format: 'password', writeOnly: true, description: 'Stored encrypted; never shown again.' }),
+  })
+  .openapi('PutGoogleOAuthClient');
+
+export const GoogleOAuthClientSchema = z
+  .object({
+    clientId: z.string(),
+    clientSecretSet: z.boolean().openapi({ description: 'A secret is stored (it is never shown).' }),
+    createdAt: z.string().openapi({ format: 'date-time' }),
+    updatedAt: z.string().openapi({ format: 'date-time' }),
+    redirectUri: z
+      .string()
+      .optional()
+      .openapi({ format: 'uri', description: "Register this as an authorized redirect URI of the client in Google Cloud: Google's consent comes back there." }),
+  })
+  .openapi('GoogleOAuthClient');
 
 // ----------------------------------------------------------------- webhooks
 

@@ -24,6 +24,7 @@ import { createApp } from '../http/app.ts';
 import { createVisibilityDelay } from '../queue/writes-queue.ts';
 import type { SqsBatchResponse, SqsEvent } from '../queue/writes-queue.ts';
 import { createDynamoApiKeys, createDynamoWrites, createTenantAdmin } from '../store/api-adapters.ts';
+import { createDynamoOAuthClients } from '../store/oauth-clients.ts';
 import { createTable, TABLE } from '../store/table.ts';
 import { buildApiDeps } from '../wiring/api.ts';
 import type { GoogleClient } from '../wiring/aws.ts';
@@ -348,6 +349,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const pipeline = createWritePipeline({
       store,
       writes: createDynamoWrites({ client: ddb, tableName: table.tableName, clock }),
+      oauthClients: createDynamoOAuthClients({ client: ddb, tableName: table.tableName }),
       vault,
       feed: buildFeed({ sqs: sqsClient, ...feedQueues }),
       clock,

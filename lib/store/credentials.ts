@@ -9,6 +9,13 @@ import type { StoredCredentials } from './types.ts';
 
 export type CredentialKind = 'basic' | 'google';
 
+/**
+ * Which Google OAuth client a `google` connection was made with, so every
+ * refresh uses the same one (tokens granted to one client do not refresh with
+ * another): the service's, or the tenant's own (lib/store/oauth-clients.ts).
+ */
+export type GoogleClientRef = 'service' | 'tenant';
+
 /** Opened credentials: what a CardDAV client needs to authorize requests. */
 export type OpenedCredentials =
   | { kind: 'basic'; username: string; password: string }
@@ -30,17 +37,30 @@ export async function sealBasicCredentials(params: {
   return { kind: 'basic', username: params.username, password };
 }
 
-/** `{ kind: 'google', username: <email>, refreshToken: <sealed> }`. */
+/** `{ kind: 'google', username: <email>, refreshToken: <sealed>, clientRef }`; `clientRef` default `service`. */
 export async function sealGoogleCredentials(params: {
   vault: Vault;
   tenantId: string;
   connectionId: string;
   email: string;
   refreshToken: string;
+  clientRef?: GoogleClientRef;
 }): Promise<StoredCredentials> {
   const { vault, tenantId, connectionId } = params;
   const refreshToken = await vault.seal({ context: { tenantId, connectionId }, plaintext: params.refreshToken });
-  return { kind: 'google', username: params.email, refreshToken };
+  return { kind: 'google', username: params.email, refreshToken, clientRef: params.clientRef ?? 'service' };
+}
+
+/**
+ * The client a `google` connection was made with; connections stored before
+ * `clientRef` existed used the service's. CredentialsUnreadable for a value
+ * this version does not know: guessing would refresh with the wrong client.
+ */
+export function googleClientRefOf(credentials: StoredCredentials | undefined): GoogleClientRef {
+  const ref = credentials?.clientRef;
+  if (ref === undefined || ref === 'service') return 'service';
+  if (ref === 'tenant') return 'tenant';
+  throw new CredentialsUnreadable(`Google credentials name an unknown OAuth client ${JSON.stringify(ref)}`);
 }
 
 /** The username the API shows ('' when there is none). */

@@ -21,6 +21,8 @@ import {
   createDynamoWrites,
 } from '../store/api-adapters.ts';
 import { sealGoogleCredentials } from '../store/credentials.ts';
+import { createDynamoOAuthClients, createTenantOAuthClients, openOAuthClient } from '../store/oauth-clients.ts';
+import type { OAuthClientStore } from '../store/oauth-clients.ts';
 import type { ConnectionPatch, DynamoStore, StoredConnection } from '../store/types.ts';
 import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/webhook-adapters.ts';
 import type { Clock } from '../sync/ports.ts';
@@ -65,20 +67,29 @@ export interface GoogleConnectParams {
 }
 
 /**
- * The consent flow's adapters. Only the service's OAuth client is offered:
- * a tenant's own client would also have to be stored with the tenant and
- * used by every later refresh (sync worker, write applier), which they do
- * not know yet.
+ * The consent flow's adapters. The OAuth client is the service's or, with
+ * `oauthClients`, the tenant's own (read fresh on every consent, not cached:
+ * a client set a moment ago must be the one used). The connection records
+ * which (`clientRef` in its credentials), and the worker and the applier
+ * refresh with the same one.
  */
-export function createGoogleOAuth(params: GoogleConnectParams & { store: DynamoStore; vault: Vault }): GoogleOAuth {
+export function createGoogleOAuth(params: GoogleConnectParams & { store: DynamoStore; vault: Vault; oauthClients?: Pick<OAuthClientStore, 'get'> }): GoogleOAuth {
   const doFetch = params.fetch ?? fetch;
   const userinfoUrl = params.userinfoUrl ?? GOOGLE_USERINFO_URL;
+
+  async function tenantClient(tenantId: string) {
+    const stored = await params.oauthClients?.get({ tenantId });
+    return stored === undefined ? undefined : openOAuthClient({ vault: params.vault, stored });
+  }
+
   return {
     async client({ tenantId, clientRef }) {
-      if (clientRef !== undefined && clientRef !== 'service') {
-        throw new OAuthError(`the OAuth client ${clientRef} is not available: only the service's client is supported`);
-      }
-      return resolveOAuthClient({ tenantId, service: await params.client() });
+      // `tenant:<id>` is the ref a consent's state carries (lib/auth resolveOAuthClient); it must name this tenant.
+      const wants = clientRef === undefined ? 'either' : clientRef === 'service' ? 'service' : clientRef === 'tenant' || clientRef === `tenant:${tenantId}` ? 'tenant' : undefined;
+      if (wants === undefined) throw new OAuthError(`the OAuth client ${clientRef ?? ''} is not available`);
+      const own = wants === 'service' ? undefined : await tenantClient(tenantId);
+      if (own === undefined && wants === 'tenant') return undefined;
+      return resolveOAuthClient({ tenantId, tenant: own, service: await params.client() });
     },
 
     async exchangeCode({ client, code, redirectUri, codeVerifier }) {
@@ -108,7 +119,14 @@ export function createGoogleOAuth(params: GoogleConnectParams & { store: DynamoS
       const { tenantId } = c;
       const existing = await findGoogleConnection({ store: params.store, tenantId, email: c.email });
       const connectionId = existing?.connectionId ?? c.connectionId;
-      const credentials = await sealGoogleCredentials({ vault: params.vault, tenantId, connectionId, email: c.email, refreshToken: c.refreshToken });
+      const credentials = await sealGoogleCredentials({
+        vault: params.vault,
+        tenantId,
+        connectionId,
+        email: c.email,
+        refreshToken: c.refreshToken,
+        clientRef: c.clientRef ?? 'service',
+      });
       if (existing !== undefined) {
         const moved = trimSlashes(existing.addressBookUrl) !== trimSlashes(c.addressBookUrl);
         const patch: ConnectionPatch = {
@@ -183,6 +201,7 @@ export function buildApiDeps(params: {
   const { dynamo, table, clock, vault, google } = params;
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
   const store = createStore({ dynamo, table, clock });
+  const oauthClients = createDynamoOAuthClients(tableOptions);
   const hostResolver = params.resolveHost ?? resolveHost;
   const config: AppConfig =
     google === undefined
@@ -209,7 +228,8 @@ export function buildApiDeps(params: {
     newId,
     logger: params.logger,
     config,
-    ...(google === undefined ? {} : { google: createGoogleOAuth({ ...google, store, vault }) }),
+    ...(google === undefined ? {} : { google: createGoogleOAuth({ ...google, store, vault, oauthClients }) }),
+    oauthClients: createTenantOAuthClients({ store: oauthClients, vault }),
     webhooks: {
       endpoints: createDynamoEndpointStore({ client: dynamo, tableName: table.tableName, vault }),
       log: createDynamoDeliveryLog({ client: dynamo, tableName: table.tableName }),

@@ -10,6 +10,8 @@ import type { Vault } from '../auth/vault.ts';
 import { createSqsFeed } from '../queue/change-feed.ts';
 import { createSqsSyncJobQueue } from '../queue/sync-jobs.ts';
 import { createDynamoStore } from '../store/dynamo-store.ts';
+import { createDynamoOAuthClients } from '../store/oauth-clients.ts';
+import type { OAuthClientStore } from '../store/oauth-clients.ts';
 import { createDispatchStore } from '../store/schedule-adapters.ts';
 import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/webhook-adapters.ts';
 import type { DynamoStore } from '../store/types.ts';
@@ -81,6 +83,8 @@ export interface SyncWorkerAdapters {
   store: DynamoStore;
   feed: Feed;
   tokenCache: TokenCache;
+  /** Tenants' own Google OAuth clients, for connections made with one. */
+  oauthClients: OAuthClientStore;
 }
 
 export function buildSyncWorkerAdapters(params: {
@@ -97,6 +101,7 @@ export function buildSyncWorkerAdapters(params: {
     feed: buildFeed(params),
     // Per process: warm invocations reuse access tokens.
     tokenCache: createMemoryTokenCache(),
+    oauthClients: createDynamoOAuthClients({ client: params.dynamo, tableName: params.table.tableName, ...(params.clock ? { clock: params.clock } : {}) }),
   };
 }
 

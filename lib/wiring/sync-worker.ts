@@ -22,14 +22,21 @@
 //    retried and the event repeats with the same id, whereas the other order
 //    could leave a connection marked that no one was told about.
 //
+// Google connections refresh with the OAuth client they were made with
+// (`clientRef` in their credentials): the service's, or the tenant's own,
+// read from the table through a short-lived per-process cache. A tenant client
+// that is gone, or that Google refuses (invalid_client, unauthorized_client),
+// ends like a revoked grant: reauth_required. A refused service client does
+// not: that is our configuration, not the account's, and the job is retried.
+//
 // A failed sync (CardDAV errors, throttling, a lost lease) is not a failed
 // record: the engine has already rescheduled the connection with backoff,
 // and an SQS redelivery would only add a second, unscheduled attempt. A
 // failure of our own infrastructure (DynamoDB, SQS, KMS) is thrown, so the
 // message is retried and, if it keeps failing, dead-lettered and alarmed on.
-import { ReauthRequired, OAuthUnavailable } from '../auth/errors.ts';
+import { OAuthUnavailable, ReauthRequired } from '../auth/errors.ts';
 import { createGoogleTokenProvider } from '../auth/google-oauth.ts';
-import type { TokenCache } from '../auth/google-oauth.ts';
+import type { OAuthClientConfig, TokenCache } from '../auth/google-oauth.ts';
 import type { Vault } from '../auth/vault.ts';
 import { basicAuth, bearerAuth } from '../carddav/auth.ts';
 import { createCardDavClient } from '../carddav/client.ts';
@@ -37,14 +44,18 @@ import { CardDavError, Throttled, Unauthorized } from '../carddav/errors.ts';
 import type { AddressBook, AuthStrategy, CardDavClient, ClientOptions } from '../carddav/types.ts';
 import { parseSyncJob } from '../queue/sync-jobs.ts';
 import type { SyncJob } from '../queue/sync-jobs.ts';
-import { CredentialsUnreadable, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
+import { CredentialsUnreadable, googleClientRefOf, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
+import type { GoogleClientRef } from '../store/credentials.ts';
 import { ConnectionNotFound } from '../store/errors.ts';
+import { createTenantOAuthClientCache, isOAuthClientRefused, TenantOAuthClientMissing } from '../store/oauth-clients.ts';
+import type { OAuthClientStore, TenantOAuthClientReader } from '../store/oauth-clients.ts';
 import type { ConnectionPatch, DynamoStore, StoredConnection } from '../store/types.ts';
 import { DEFAULT_SYNC_OPTIONS, runSync } from '../sync/engine.ts';
 import type { SyncOptions, SyncRunResult } from '../sync/engine.ts';
 import type { Clock, ConnectionRecord, Feed, Store } from '../sync/ports.ts';
 import { nextSyncDelayMs, previousRun } from '../sync/schedule.ts';
 import type { GoogleClientSource } from './aws.ts';
+import { GoogleClientUnavailable } from './errors.ts';
 import { buildReauthRequiredEvent } from './events.ts';
 import type { ReauthReason } from './events.ts';
 import { errorFields, scopedLog } from './telemetry.ts';
@@ -66,8 +77,12 @@ export interface SyncWorkerDeps {
   /** The change feed (FIFO); with the webhook-events queue teed in when configured (build.ts buildFeed). */
   feed: Feed;
   vault: Vault;
-  /** The service's Google OAuth client (read lazily: only Google connections need it). */
+  /** The service's Google OAuth client (read lazily: only Google connections need it); its `tokenUrl` serves tenants' clients too. */
   googleClient: GoogleClientSource;
+  /** Tenants' own OAuth clients (lib/store/oauth-clients.ts); without it a connection made with one cannot sync. */
+  oauthClients?: Pick<OAuthClientStore, 'get'>;
+  /** How long a tenant's client is trusted once read; default 60 s. */
+  oauthClientTtlMs?: number;
   /** Access tokens, shared by every job of the process (one refresh an hour per connection, not one per sync). */
   tokenCache: TokenCache;
   clock: Clock;
@@ -99,6 +114,8 @@ interface Session {
   conn: StoredConnection;
   client: CardDavClient;
   kind: string | undefined;
+  /** For `google` connections: the OAuth client they refresh with. */
+  clientRef?: GoogleClientRef;
   /** Set once this job has marked the connection (so it is not marked twice). */
   reauthMarked?: ReauthReason;
 }
@@ -108,6 +125,11 @@ export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord
   const random = deps.random ?? Math.random;
   const rediscoverAfterMs = deps.rediscoverAfterMs ?? DEFAULT_REDISCOVER_AFTER_MS;
   const { store, clock, metrics } = deps;
+  // Per handler, so per process: the Lambda entry builds one handler per container.
+  const tenantClients =
+    deps.oauthClients === undefined
+      ? undefined
+      : createTenantOAuthClientCache({ store: deps.oauthClients, vault: deps.vault, clock, ...(deps.oauthClientTtlMs === undefined ? {} : { ttlMs: deps.oauthClientTtlMs }) });
 
   return async function handleSyncJob(record: QueueRecord): Promise<SyncJobOutcome> {
     const job = parseSyncJob(record.body, record.messageId);
@@ -173,11 +195,16 @@ export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord
 
     if (RUNNABLE.has(leased.status)) {
       try {
-        await prepare({ session, deps, log, rediscoverAfterMs, onReauthRequired: (error) => markReauthRequired('invalid_grant', error) });
+        await prepare({ session, deps, log, rediscoverAfterMs, tenantClients, onReauthRequired: (error) => markReauthRequired('invalid_grant', error) });
       } catch (error) {
         const err = error instanceof Error ? error : new Error(String(error));
         let reason: ReauthReason | undefined = session.reauthMarked;
-        if (reason === undefined && err instanceof CredentialsUnreadable) reason = 'credentials_unreadable';
+        if (reason === undefined && (err instanceof CredentialsUnreadable || err instanceof TenantOAuthClientMissing)) reason = 'credentials_unreadable';
+        if (reason === undefined && session.clientRef === 'tenant' && isOAuthClientRefused(err)) {
+          // The tenant changed or removed its client at Google: this grant is of no use any more.
+          tenantClients?.forget(tenantId);
+          reason = 'invalid_grant';
+        }
         if (reason === undefined && err instanceof Unauthorized && session.kind === 'basic') reason = 'unauthorized';
         if (reason !== undefined) {
           await markReauthRequired(reason, err);
@@ -215,6 +242,12 @@ export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord
       if (error instanceof ReauthRequired && session.reauthMarked !== undefined) {
         return { outcome: 'reauth_required', job, reason: session.reauthMarked };
       }
+      if (session.clientRef === 'tenant' && isOAuthClientRefused(error)) {
+        // A refresh in the middle of the sync (a 401 forces one) met a client Google no longer takes.
+        tenantClients?.forget(tenantId);
+        await markReauthRequired('invalid_grant', error as Error);
+        return { outcome: 'reauth_required', job, reason: 'invalid_grant' };
+      }
       if (error instanceof OAuthUnavailable) {
         metrics.count('Throttles');
         log.warn('Google token endpoint unavailable during the sync: retried on the schedule', errorFields(error));
@@ -249,6 +282,7 @@ async function prepare(params: {
   deps: SyncWorkerDeps;
   log: Log;
   rediscoverAfterMs: number;
+  tenantClients: TenantOAuthClientReader | undefined;
   onReauthRequired: (error: ReauthRequired) => Promise<void>;
 }): Promise<void> {
   const { session, deps, log } = params;
@@ -259,16 +293,19 @@ async function prepare(params: {
 
   if (credentials?.kind === 'google') {
     const google = await deps.googleClient();
+    const clientRef = googleClientRefOf(credentials);
+    session.clientRef = clientRef;
+    const client: OAuthClientConfig = clientRef === 'tenant' ? await tenantClientOf({ tenantClients: params.tenantClients, tenantId, connectionId }) : google;
     const provider = createGoogleTokenProvider({
-      clientId: google.clientId,
-      clientSecret: google.clientSecret,
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
       tokenUrl: google.tokenUrl,
       async loadRefreshToken() {
         const opened = await openCredentials({ vault: deps.vault, tenantId, connectionId, credentials: session.conn.credentials });
         return opened.kind === 'google' ? opened.refreshToken : undefined;
       },
       async saveRefreshToken(refreshToken) {
-        const sealed = await sealGoogleCredentials({ vault: deps.vault, tenantId, connectionId, email: credentials.username ?? '', refreshToken });
+        const sealed = await sealGoogleCredentials({ vault: deps.vault, tenantId, connectionId, email: credentials.username ?? '', refreshToken, clientRef });
         session.conn = await deps.store.updateConnection({ tenantId, connectionId, patch: { credentials: sealed } });
         log.info('Google rotated the refresh token: stored the new one');
       },
@@ -294,6 +331,16 @@ async function prepare(params: {
   }
   session.client = createCardDavClient({ ...deps.client, auth });
   await rediscoverIfDue({ session, deps, log, rediscoverAfterMs: params.rediscoverAfterMs });
+}
+
+async function tenantClientOf(params: { tenantClients: TenantOAuthClientReader | undefined; tenantId: string; connectionId: string }): Promise<OAuthClientConfig> {
+  if (params.tenantClients === undefined) {
+    // Our wiring, not the account: the job fails and is retried (and alarmed on) rather than the connection marked.
+    throw new GoogleClientUnavailable(`connection ${params.connectionId} was made with its tenant's own OAuth client, and this worker has no store of tenant clients`);
+  }
+  const own = await params.tenantClients.get(params.tenantId);
+  if (own === undefined) throw new TenantOAuthClientMissing(params.tenantId);
+  return own;
 }
 
 async function rediscoverIfDue(params: { session: Session; deps: SyncWorkerDeps; log: Log; rediscoverAfterMs: number }): Promise<void> {

@@ -5,21 +5,32 @@
 // imports adapters (lib/writes never does): the Lambda entry
 // (functions/apply-writes) and the local stack's poller both call
 // `handleEvent` with the SQS event.
+//
+// A `google` connection refreshes with the OAuth client it was made with
+// (`clientRef` in its credentials): the service's, or its tenant's own, read
+// through a short-lived per-process cache. A tenant client that is gone or
+// refused by Google fails the write; the connection is made due at once, so
+// the sync worker marks it reauth_required and publishes
+// `connection.reauth_required` (marking it here would silence that event).
 import { bearerAuth, basicAuth } from '../carddav/auth.ts';
 import { createCardDavClient } from '../carddav/client.ts';
 import type { AuthStrategy, CardDavClient, ClientOptions } from '../carddav/types.ts';
 import { DecryptFailed, ReauthRequired } from '../auth/errors.ts';
 import { createGoogleTokenProvider, createMemoryTokenCache } from '../auth/google-oauth.ts';
-import type { TokenCache } from '../auth/google-oauth.ts';
+import type { OAuthClientConfig, TokenCache } from '../auth/google-oauth.ts';
 import type { Vault } from '../auth/vault.ts';
 import type { SqsBatchResponse, SqsEvent } from '../queue/writes-queue.ts';
 import { createConnectionLookup } from '../store/api-adapters.ts';
-import { CredentialsUnreadable, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
+import { CredentialsUnreadable, googleClientRefOf, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
+import type { GoogleClientRef } from '../store/credentials.ts';
+import { createTenantOAuthClientCache, isOAuthClientRefused } from '../store/oauth-clients.ts';
+import type { OAuthClientStore } from '../store/oauth-clients.ts';
 import type { DynamoStore, StoredConnection } from '../store/types.ts';
 import type { ApplyOptions } from '../writes/applier.ts';
 import { createWriteBatchHandler, type WriteQueueRecord } from '../writes/batch.ts';
 import { ConnectionUnavailable } from '../writes/errors.ts';
 import type { ClientFor, Clock, ConnectionRecord, Feed, Logger, WriteStore } from '../writes/ports.ts';
+import { GoogleClientUnavailable } from './errors.ts';
 
 /** A writes-queue record as the batch handler sees it, with the receipt handle a redelivery delay needs. */
 export interface SqsWriteRecord extends WriteQueueRecord {
@@ -49,8 +60,12 @@ export interface WritePipelineParams {
    * in lib/queue/writes-queue.ts). Without it, the queue's visibility timeout applies.
    */
   delayRedelivery?: (params: { receiptHandle: string; delayMs: number }) => Promise<void>;
-  /** Needed for `google` connections only. */
+  /** Needed for `google` connections only: the service's client, and the token endpoint for tenants' clients too. */
   google?: GoogleClientConfig;
+  /** Tenants' own OAuth clients (lib/store/oauth-clients.ts); needed for connections made with one. */
+  oauthClients?: Pick<OAuthClientStore, 'get'>;
+  /** How long a tenant's client is trusted once read; default 60 s. */
+  oauthClientTtlMs?: number;
   /** Shared by the `google` connections of this process; default an in-memory cache. */
   tokenCache?: TokenCache;
   /** For every connection's CardDAV client (timeouts, retries, fetch); auth comes from the connection. */
@@ -89,24 +104,57 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
   const { store, vault } = params;
   const tokenCache = params.tokenCache ?? createMemoryTokenCache();
   const connections = createConnectionLookup(store);
+  const tenantClients =
+    params.oauthClients === undefined
+      ? undefined
+      : createTenantOAuthClientCache({ store: params.oauthClients, vault, clock: params.clock, ...(params.oauthClientTtlMs === undefined ? {} : { ttlMs: params.oauthClientTtlMs }) });
 
-  function googleAuth(conn: StoredConnection, refreshToken: string, username: string): AuthStrategy {
-    const google = params.google;
+  async function markReauthRequired(tenantId: string, connectionId: string): Promise<void> {
+    await store.updateConnection({ tenantId, connectionId, patch: { status: 'reauth_required' } });
+  }
+
+  /** The worker's next run marks the connection and tells its owner; this one only fails the write. */
+  async function syncNow(tenantId: string, connectionId: string): Promise<void> {
+    await store.updateConnection({ tenantId, connectionId, patch: { nextSyncAt: params.clock.now() } });
+  }
+
+  /** The OAuth client the connection was made with. */
+  async function oauthClientOf(conn: StoredConnection, clientRef: GoogleClientRef): Promise<OAuthClientConfig> {
     const { tenantId, connectionId } = conn;
-    if (google === undefined) throw new ConnectionUnavailable(`connection ${connectionId} is a Google connection, and no OAuth client is configured`);
+    if (clientRef === 'service') {
+      if (params.google === undefined) throw new ConnectionUnavailable(`connection ${connectionId} is a Google connection, and no OAuth client is configured`);
+      return params.google;
+    }
+    // Our wiring, not the connection: retried, not failed.
+    if (tenantClients === undefined) throw new GoogleClientUnavailable(`connection ${connectionId} was made with its tenant's own OAuth client, and the applier has no store of tenant clients`);
+    const own = await tenantClients.get(tenantId);
+    if (own === undefined) {
+      // No client we have can refresh this token: the owner must consent again.
+      await syncNow(tenantId, connectionId);
+      throw new ConnectionUnavailable(`connection ${connectionId} was made with its tenant's own OAuth client, which the tenant has removed: it needs consent again`);
+    }
+    return own;
+  }
+
+  async function googleAuth(conn: StoredConnection, refreshToken: string, username: string): Promise<AuthStrategy> {
+    const { tenantId, connectionId } = conn;
+    const clientRef = googleClientRefOf(conn.credentials);
+    const client = await oauthClientOf(conn, clientRef);
+    const tokenUrl = params.google?.tokenUrl;
+    if (tokenUrl === undefined) throw new ConnectionUnavailable(`connection ${connectionId} is a Google connection, and no token endpoint is configured`);
     const provider = createGoogleTokenProvider({
-      ...google,
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
+      tokenUrl,
       loadRefreshToken: async () => refreshToken,
       saveRefreshToken: async (token) => {
-        const credentials = await sealGoogleCredentials({ vault, tenantId, connectionId, email: username, refreshToken: token });
+        const credentials = await sealGoogleCredentials({ vault, tenantId, connectionId, email: username, refreshToken: token, clientRef });
         await store.updateConnection({ tenantId, connectionId, patch: { credentials } });
       },
       cache: tokenCache,
       cacheKey: `${tenantId}#${connectionId}`,
       clock: params.clock,
-      onReauthRequired: async () => {
-        await store.updateConnection({ tenantId, connectionId, patch: { status: 'reauth_required' } });
-      },
+      onReauthRequired: () => markReauthRequired(tenantId, connectionId),
       ...(params.client?.fetch === undefined ? {} : { fetch: params.client.fetch }),
     });
     return bearerAuth({
@@ -116,6 +164,12 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
         } catch (error) {
           // The grant is gone: no retry helps until the owner consents again (the connection is marked).
           if (error instanceof ReauthRequired) throw new ConnectionUnavailable(`connection ${connectionId} needs consent again`, { cause: error });
+          if (clientRef === 'tenant' && isOAuthClientRefused(error)) {
+            // The tenant changed or removed its client at Google: this grant is of no use any more.
+            tenantClients?.forget(tenantId);
+            await syncNow(tenantId, connectionId);
+            throw new ConnectionUnavailable(`connection ${connectionId}: Google refused its tenant's OAuth client; it needs consent again`, { cause: error });
+          }
           throw error;
         }
       },
@@ -136,7 +190,13 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
       }
       throw error; // e.g. KeyServiceError: the key service may be back on the next delivery
     }
-    const auth = opened.kind === 'basic' ? basicAuth({ username: opened.username, password: opened.password }) : googleAuth(conn, opened.refreshToken, opened.username);
+    let auth: AuthStrategy;
+    try {
+      auth = opened.kind === 'basic' ? basicAuth({ username: opened.username, password: opened.password }) : await googleAuth(conn, opened.refreshToken, opened.username);
+    } catch (error) {
+      if (error instanceof CredentialsUnreadable) throw new ConnectionUnavailable(`connection ${connectionId}: its credentials cannot be used`, { cause: error });
+      throw error;
+    }
     return createCardDavClient({ ...params.client, auth });
   };
 

@@ -157,7 +157,7 @@ describe('POST /v1/connect/google', () => {
       expect(res.status, returnTo).toBe(400);
       expect((await problemOf(res)).errors?.[0]?.pointer, returnTo).toBe('/returnTo');
     }
-    expect((await h.call('/v1/connect/google', { method: 'POST', json: { clientRef: 'tenant' } })).status).toBe(400);
+    expect((await h.call('/v1/connect/google', { method: 'POST', json: { clientRef: 'another' } })).status).toBe(400);
     expect((await h.call('/v1/connect/google', { method: 'POST', json: { scope: 'all' } })).status).toBe(400);
     expect((await h.call('/v1/connect/google', { method: 'POST', json: {}, key: KEY_A_READONLY })).status).toBe(403);
     expect((await h.call('/v1/connect/google', { method: 'POST', json: {}, key: null })).status).toBe(401);

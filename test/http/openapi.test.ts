@@ -43,6 +43,9 @@ describe('/openapi.json', () => {
         'POST /v1/webhooks/{id}/rotate-secret',
         'POST /v1/webhooks/{id}/test',
         'GET /v1/webhooks/{id}/deliveries',
+        'PUT /v1/tenant/google-oauth-client',
+        'GET /v1/tenant/google-oauth-client',
+        'DELETE /v1/tenant/google-oauth-client',
       ].sort(),
     );
 
@@ -52,7 +55,7 @@ describe('/openapi.json', () => {
     expect(doc.paths['/healthz']?.get?.security).toEqual([]);
     // The OAuth callback takes no API key: the state is the proof.
     expect(doc.paths['/oauth/google/callback']?.get?.security).toEqual([]);
-    expect(Object.keys(doc.paths['/oauth/google/callback']?.get?.responses ?? {}).sort()).toEqual(['200', '302', '400', '403', '500', '501', '502']);
+    expect(Object.keys(doc.paths['/oauth/google/callback']?.get?.responses ?? {}).sort()).toEqual(['200', '302', '400', '403', '409', '500', '501', '502']);
     expect(doc.paths['/v1/webhooks']?.post?.security).toEqual([{ bearerAuth: [] }]);
     expect(doc.paths['/v1/webhooks']?.post?.responses['422']?.content).toHaveProperty(['application/problem+json']);
     expect(JSON.stringify(doc.components.schemas.WebhookCreated)).toContain('"secret"');

@@ -6,6 +6,11 @@
 // account the tenant has already connected (after `reauth_required`)
 // reconnects that connection: same id, new token, active again.
 //
+// The consent runs with the service's OAuth client or the tenant's own
+// (`clientRef`); the signed state carries which, so the callback exchanges the
+// code with the same client, and the connection records it (its tokens
+// refresh only with the client that was granted them).
+//
 // The callback is where a browser lands, so it answers a small HTML page (or
 // a 302 to the tenant's `returnTo`); a client that does not ask for HTML gets
 // JSON and problem documents like the rest of the API. No answer carries a
@@ -34,6 +39,7 @@ import {
 import { ConnectGoogleSchema, ConnectionSchema, ConsentSchema, GoogleCallbackQuery } from '../schemas.ts';
 import { connectionView } from './connections.ts';
 import { errorResponses, jsonContent, problemDoc, SECURED } from './openapi.ts';
+import { OAuthClientNotConfigured } from './tenant.ts';
 
 export const DEFAULT_STATE_MAX_AGE_MS = 10 * 60_000;
 const DEFAULT_INTERVAL_SECONDS = 900;
@@ -125,6 +131,7 @@ export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
     request: { body: { required: true, content: jsonContent(ConnectGoogleSchema) } },
     responses: {
       200: { description: 'Where to send the account owner.', content: jsonContent(ConsentSchema) },
+      409: problemDoc('`clientRef: "tenant"` and the tenant has no Google OAuth client of its own (`oauth-client-not-configured`).'),
       ...errorResponses(400, 401, 403, 413, 415, 501),
     },
   });
@@ -146,6 +153,7 @@ export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
       302: { description: 'Back to `returnTo`, with `connectionId` or `error`.', headers: { Location: { schema: { type: 'string' as const } } } },
       400: problemDoc('The sign-in failed: `invalid-oauth-state` (missing, altered or expired), `oauth-code-rejected`, `oauth-error` (Google\'s own error), `validation`.'),
       403: problemDoc('`consent-denied` (the owner said no) or `scope-not-granted` (contacts access left unticked).'),
+      409: problemDoc('The consent began with the tenant\'s own OAuth client, which was removed since (`oauth-client-not-configured`).'),
       ...errorResponses(501, 502),
     },
   });
@@ -158,6 +166,7 @@ export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
     const client = await oauth.client({ tenantId, ...(body.clientRef === undefined ? {} : { clientRef: body.clientRef }) }).catch((error: unknown) => {
       throw new GoogleUnavailable('The Google OAuth client is not available.', error);
     });
+    if (client === undefined) throw new OAuthClientNotConfigured();
     const now = deps.clock.now();
     const { url } = beginConsent({
       authUrl: config.authUrl,
@@ -198,6 +207,7 @@ export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
       const client = await oauth.client({ tenantId, ...(state.clientRef === undefined ? {} : { clientRef: state.clientRef }) }).catch((error: unknown) => {
         throw new GoogleUnavailable('The Google OAuth client of this sign-in is not available.', error);
       });
+      if (client === undefined) throw new OAuthClientNotConfigured();
       let tokens: TokenSet;
       try {
         tokens = await oauth.exchangeCode({ client, code: query.code, redirectUri: config.redirectUri, codeVerifier: state.codeVerifier });
@@ -232,6 +242,7 @@ export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
         discoveredAt: discovery.discoveredAt,
         email,
         refreshToken: tokens.refreshToken,
+        clientRef: client.source,
         intervalSeconds: deps.config.defaultIntervalSeconds ?? DEFAULT_INTERVAL_SECONDS,
         nextSyncAt: now,
         createdAt: new Date(now).toISOString(),
