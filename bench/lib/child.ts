@@ -37,10 +37,16 @@ export interface ChildSession {
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 
-export async function startChild(script: URL): Promise<ChildSession> {
+export interface ChildOptions {
+  /** Node/V8 flags for the child (after the parent's own), e.g. a Lambda's heap sizing. */
+  execArgv?: string[];
+}
+
+export async function startChild(script: URL, options: ChildOptions = {}): Promise<ChildSession> {
   const child: ChildProcess = fork(fileURLToPath(script), [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
+    ...(options.execArgv ? { execArgv: [...process.execArgv, ...options.execArgv] } : {}),
   });
   let nextId = 1;
   const pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
@@ -108,8 +114,8 @@ export async function startChild(script: URL): Promise<ChildSession> {
 }
 
 /** Runs one operation in a fresh child and closes it: the value and the child's peak RSS. */
-export async function runInFreshChild<T>(script: URL, op: string, payload: unknown): Promise<{ value: T; maxRssBytes: number }> {
-  const session = await startChild(script);
+export async function runInFreshChild<T>(script: URL, op: string, payload: unknown, options: ChildOptions = {}): Promise<{ value: T; maxRssBytes: number }> {
+  const session = await startChild(script, options);
   try {
     const value = await session.call<T>(op, payload);
     const { maxRssBytes } = await session.close();

@@ -1,6 +1,6 @@
 // Counting AWS SDK calls with a client middleware: the real call goes through
 // unchanged to the local service, we only look at it. For DynamoDB the
-// middleware also asks for ReturnConsumedCapacity=TOTAL (a request flag that
+// middleware also asks for ReturnConsumedCapacity=INDEXES (the total, and the due index's share) (a request flag that
 // changes nothing but the answer), so the cost model can use the capacity units
 // DynamoDB Local reports instead of guessing item sizes.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -25,6 +25,8 @@ export interface DynamoCounts {
   /** Capacity units as DynamoDB Local reports them (on-demand bills request units alike). */
   readUnits: number;
   writeUnits: number;
+  /** The part of `writeUnits` spent on global secondary indexes (the due index). */
+  indexWriteUnits: number;
   /** Sum of request durations (overlapping requests add up): how long the caller waited on DynamoDB at most. */
   busyMs: number;
 }
@@ -39,7 +41,7 @@ export interface SqsCounts {
 }
 
 export function emptyDynamoCounts(): DynamoCounts {
-  return { byOperation: {}, readRequests: 0, writeRequests: 0, itemsRead: 0, itemsWritten: 0, itemsWrittenByKind: {}, readUnits: 0, writeUnits: 0, busyMs: 0 };
+  return { byOperation: {}, readRequests: 0, writeRequests: 0, itemsRead: 0, itemsWritten: 0, itemsWrittenByKind: {}, readUnits: 0, writeUnits: 0, indexWriteUnits: 0, busyMs: 0 };
 }
 
 export function emptySqsCounts(): SqsCounts {
@@ -66,6 +68,7 @@ export function diffDynamo(after: DynamoCounts, before: DynamoCounts): DynamoCou
     itemsWritten: after.itemsWritten - before.itemsWritten,
     readUnits: round(after.readUnits - before.readUnits),
     writeUnits: round(after.writeUnits - before.writeUnits),
+    indexWriteUnits: round(after.indexWriteUnits - before.indexWriteUnits),
     busyMs: Math.round(after.busyMs - before.busyMs),
   };
 }
@@ -87,13 +90,24 @@ function operationName(commandName: string | undefined): string {
   return (commandName ?? 'Unknown').replace(/Command$/, '');
 }
 
-type Capacity = { CapacityUnits?: number; ReadCapacityUnits?: number; WriteCapacityUnits?: number };
+type Units = { CapacityUnits?: number; ReadCapacityUnits?: number; WriteCapacityUnits?: number };
+type Capacity = Units & { GlobalSecondaryIndexes?: Record<string, Units> };
+
+const unitsOf = (c: Units): number => c.CapacityUnits ?? (c.ReadCapacityUnits ?? 0) + (c.WriteCapacityUnits ?? 0);
+
+function capacities(output: unknown): Capacity[] {
+  const cc = (output as { ConsumedCapacity?: Capacity | Capacity[] } | undefined)?.ConsumedCapacity;
+  if (cc === undefined) return [];
+  return Array.isArray(cc) ? cc : [cc];
+}
 
 function capacityOf(output: unknown): number {
-  const cc = (output as { ConsumedCapacity?: Capacity | Capacity[] } | undefined)?.ConsumedCapacity;
-  if (cc === undefined) return 0;
-  const list = Array.isArray(cc) ? cc : [cc];
-  return list.reduce((sum, c) => sum + (c.CapacityUnits ?? (c.ReadCapacityUnits ?? 0) + (c.WriteCapacityUnits ?? 0)), 0);
+  return capacities(output).reduce((sum, c) => sum + unitsOf(c), 0);
+}
+
+/** What the global secondary indexes consumed (ReturnConsumedCapacity INDEXES). */
+function indexCapacityOf(output: unknown): number {
+  return capacities(output).reduce((sum, c) => sum + Object.values(c.GlobalSecondaryIndexes ?? {}).reduce((n, u) => n + unitsOf(u), 0), 0);
 }
 
 type Key = Record<string, unknown>;
@@ -163,7 +177,7 @@ export function countDynamo(client: DynamoDBClient): { snapshot(): DynamoCounts 
       const op = operationName(context.commandName);
       const input = args.input as Record<string, unknown>;
       const isData = DYNAMO_READS.has(op) || DYNAMO_WRITES.has(op);
-      if (isData && input.ReturnConsumedCapacity === undefined) input.ReturnConsumedCapacity = 'TOTAL';
+      if (isData && input.ReturnConsumedCapacity === undefined) input.ReturnConsumedCapacity = 'INDEXES';
       const started = performance.now();
       const result = await next(args);
       counts.busyMs += performance.now() - started;
@@ -177,6 +191,7 @@ export function countDynamo(client: DynamoDBClient): { snapshot(): DynamoCounts 
         counts.writeRequests++;
         counts.itemsWritten += itemsOf(op, input, output);
         counts.writeUnits += capacityOf(output);
+        counts.indexWriteUnits += indexCapacityOf(output);
         for (const key of writtenKeys(op, input)) {
           const kind = kindOf(key);
           counts.itemsWrittenByKind[kind] = (counts.itemsWrittenByKind[kind] ?? 0) + 1;

@@ -57,17 +57,19 @@ export async function startRadicaleServer(ctx: ScenarioContext): Promise<Radical
 }
 
 /**
- * Credentials the size a KMS envelope gives a refresh token (encrypted data
- * key ~184 bytes, IV, ciphertext, tag; base64): they ride on the connection
- * item, so they count in every write of it.
+ * Credentials in the format the vault and lib/store/credentials.ts write
+ * (`{ kind, username, refreshToken: v1.<wrapped data key>.<iv>.<ciphertext+tag> }`),
+ * at the size a KMS envelope gives a Google refresh token: a KMS-wrapped
+ * 32-byte data key is about 184 bytes, the token about 103 characters, plus
+ * a 12-byte IV and a 16-byte GCM tag, each part base64url. They ride on the
+ * connection item, so they count in every write of it.
  */
 export const SAMPLE_CREDENTIALS: Record<string, string> = {
-  scheme: 'kms-envelope-v1',
-  keyId: 'arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000',
-  encryptedDataKey: Buffer.alloc(184, 7).toString('base64'),
-  iv: Buffer.alloc(12, 1).toString('base64'),
-  ciphertext: Buffer.alloc(160, 3).toString('base64'),
-  tag: Buffer.alloc(16, 5).toString('base64'),
+  kind: 'google',
+  username: 'salesperson.name@example-company.com',
+  refreshToken: ['v1', Buffer.alloc(184, 7), Buffer.alloc(12, 1), Buffer.alloc(103 + 16, 3)]
+    .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
+    .join('.'),
 };
 
 /** A connection with no token yet: its first sync is a full listing. */

@@ -6,6 +6,7 @@
 // is a named constant below and is printed with the result.
 import { sendBatch } from '../../lib/queue/sender.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
+import { createClaimDue } from '../../lib/store/schedule-adapters.ts';
 import { countDynamo, countSqs } from '../lib/counting.ts';
 import { cost as price, describePrice, PRICES, PRICES_REGION, PRICES_TAKEN, type PriceName } from '../prices.ts';
 import { figure, median } from '../lib/report.ts';
@@ -28,15 +29,28 @@ const ASSUME = {
   jobSqsRequestsPerPoll: 0.3,
   /** Change-feed consumption (the webhook deliverer), in batches of 10: a receive and a delete per 10 messages. */
   feedConsumeRequestsPerMessage: 0.2,
-  /** KMS Decrypt of the connection's data key on every poll (no data-key cache). */
-  kmsRequestsPerPoll: 1,
+  /**
+   * KMS: a poll opens the connection's sealed refresh token, whose data key
+   * is KMS-wrapped. The vault (lib/auth/vault.ts) keeps unwrapped data keys
+   * per warm process for `dataKeyCacheMinutes`, and seals all connections a
+   * process connects for one tenant within that time with one data key. So a
+   * poll costs a Decrypt only when the container that runs it has not
+   * unwrapped that data key within the cache time. `connectionsPerDataKey`:
+   * connections sharing one wrapped data key (a tenant's accounts connected
+   * together); the warm sync-worker containers the polls spread over are
+   * derived from the fleet's poll rate and the idle poll's duration with
+   * latency (Little's law). A connection with a data key of its own costs a
+   * Decrypt per poll whatever the cache: the "kms-every-poll" variant.
+   */
+  dataKeyCacheMinutes: 15,
+  connectionsPerDataKey: 10,
   /** CloudWatch Logs: Lambda's START/END/REPORT lines per invocation, one summary line per job. */
   logKbPerInvocation: 0.3,
   logKbPerJob: 0.2,
   /** Contacts per connection, and bytes per index row as DynamoDB sizes it (names + values + 100 B overhead). */
   contacts: 1_000,
   indexRowBytes: 350,
-  connectionItemBytes: 2_048,
+  connectionItemBytes: 1_400,
   changesPerDay: 20,
   fleet: 100_000,
   /** The dispatcher runs every minute. */
@@ -84,6 +98,26 @@ interface ConnectionOptions {
   changesPerDay: number;
   kmsPerPoll: number;
   latency: boolean;
+  /** The dispatcher's claim of the connection before each poll (a conditional write of the connection item). */
+  claimWriteUnits: number;
+}
+
+/**
+ * KMS Decrypts per poll under the vault's data-key cache (see ASSUME): in one
+ * cache period the `polls` polls of one data key land on random containers out
+ * of `containers`; each container that gets at least one unwraps the key once.
+ */
+function kmsPerPoll(params: { containers: number; connectionsPerDataKey: number }): number {
+  const polls = params.connectionsPerDataKey * (ASSUME.dataKeyCacheMinutes / ASSUME.pollMinutes);
+  const w = Math.max(1, params.containers);
+  const distinct = w * (1 - (1 - 1 / w) ** polls);
+  return Math.min(1, distinct / polls);
+}
+
+/** Sync-worker containers busy at once for the fleet's idle polls (Little's law on the with-latency duration). */
+function warmContainers(idle: SyncProfile): number {
+  const pollsPerSecond = ASSUME.fleet / (ASSUME.pollMinutes * 60);
+  return Math.max(1, Math.ceil(pollsPerSecond * (withLatency(idle) / 1000)));
 }
 
 /** One connection's month: every poll as the no-change profile, plus each change at the marginal cost the 100-change profile shows. */
@@ -96,7 +130,7 @@ function connectionMonth(p: ServerProfile, o: ConnectionOptions): Usage {
     // Jobs of one batch run one after the other: each adds its own duration.
     lambdaArmGbSecond: (GB * ms(nc)) / 1000,
     dynamoReadUnit: nc.dynamo.readUnits,
-    dynamoWriteUnit: nc.dynamo.writeUnits,
+    dynamoWriteUnit: nc.dynamo.writeUnits + o.claimWriteUnits,
     sqsFifoRequest: ASSUME.jobSqsRequestsPerPoll + nc.sqs.requests + nc.sqs.messagesSent * ASSUME.feedConsumeRequestsPerMessage,
     kmsRequest: o.kmsPerPoll,
     logsIngestGb: (ASSUME.logKbPerInvocation / ASSUME.jobsPerInvocation + ASSUME.logKbPerJob) / (1024 * 1024),
@@ -123,6 +157,10 @@ interface DispatcherSample {
   queryRequests: number;
   sendMs: number;
   sendRequests: number;
+  /** Write units of one claim (the connection item and its move on the due index), from the last round. */
+  claimWru: number;
+  /** Of which on the due index. */
+  claimIndexWru: number;
 }
 
 /** The dispatcher's work for `dueSample` due connections: the due query and the job sends, on DynamoDB Local and fauxqs. */
@@ -136,6 +174,11 @@ async function measureDispatcher(ctx: ScenarioContext): Promise<DispatcherSample
       ids.slice(i, i + 20).map((connectionId) =>
         aws.store.createConnection({
           ...newConnection({ connectionId, serverUrl: 'https://www.googleapis.com', addressBookUrl: `https://www.googleapis.com/carddav/v1/principals/${connectionId}@example.com/lists/default/`, provider: 'google' }),
+          // As a connection that has synced: the claim's cost is that of the whole item.
+          addMemberUrl: `https://www.googleapis.com/carddav/v1/principals/${connectionId}@example.com/lists/default/`,
+          discoveredAt: new Date(now).toISOString(),
+          syncToken: `https://www.googleapis.com/carddav/v1/synctoken/${Buffer.alloc(60, 9).toString('base64url')}`,
+          tokenProven: true,
           nextSyncAt: now - 60_000,
         }),
       ),
@@ -153,6 +196,9 @@ async function measureDispatcher(ctx: ScenarioContext): Promise<DispatcherSample
   let rru = 0;
   let queryRequests = 0;
   let sendRequests = 0;
+  let claimWru = 0;
+  let claimIndexWru = 0;
+  const claimDue = createClaimDue({ client: dynamoClient, tableName: TABLE_NAME });
   for (let rep = 0; rep < 3; rep++) {
     const before = counted.snapshot();
     let t = performance.now();
@@ -162,6 +208,16 @@ async function measureDispatcher(ctx: ScenarioContext): Promise<DispatcherSample
     if (due.length !== n) throw new Error(`queryDue found ${due.length} due connections, expected ${n}`);
     rru = after.readUnits - before.readUnits;
     queryRequests = after.readRequests - before.readRequests;
+
+    // The claims (one conditional write each), moving every due connection a window ahead and back below `now` for the next round.
+    const claimsBefore = counted.snapshot();
+    const claimed = await Promise.all(
+      due.map((d) => claimDue({ tenantId: d.tenantId, connectionId: d.connectionId, expectedNextSyncAt: d.nextSyncAt, until: now - 30_000 - rep })),
+    );
+    if (claimed.some((ok) => !ok)) throw new Error('a claim of a due connection failed');
+    const claimsAfter = counted.snapshot();
+    claimWru = (claimsAfter.writeUnits - claimsBefore.writeUnits) / due.length;
+    claimIndexWru = (claimsAfter.indexWriteUnits - claimsBefore.indexWriteUnits) / due.length;
 
     const sqsBefore = sqsCounted.snapshot();
     t = performance.now();
@@ -178,7 +234,7 @@ async function measureDispatcher(ctx: ScenarioContext): Promise<DispatcherSample
     sendMs.push(performance.now() - t);
     sendRequests = sqsCounted.snapshot().requests - sqsBefore.requests;
   }
-  return { due: n, queryMs: median(queryMs), queryRru: rru, queryRequests, sendMs: median(sendMs), sendRequests };
+  return { due: n, queryMs: median(queryMs), queryRru: rru, queryRequests, sendMs: median(sendMs), sendRequests, claimWru, claimIndexWru };
 }
 
 function fmt(items: Partial<Record<PriceName, number>>): string {
@@ -208,25 +264,51 @@ export const cost: Scenario = {
 
     ctx.log(`list prices, ${PRICES_REGION}, taken ${PRICES_TAKEN} (CHECK before quoting; no free tier):`);
     for (const name of Object.keys(PRICES) as PriceName[]) ctx.log(`  ${name}: ${describePrice(name)}`);
+    const google = profiles.find((p) => p.server === 'emulator');
+    if (google === undefined) throw new Error('no emulator profile');
+    const containers = warmContainers(google.noChange);
+    const kms = kmsPerPoll({ containers, connectionsPerDataKey: ASSUME.connectionsPerDataKey });
     ctx.log(
       `assumptions: ${POLLS_PER_MONTH} polls/month, arm64 ${ASSUME.lambdaMemoryMb} MB, measured runSync durations (warm), ` +
         `${ASSUME.jobsPerInvocation} jobs/invocation, ${ASSUME.jobSqsRequestsPerPoll} job-queue requests/poll, ` +
         `${ASSUME.feedConsumeRequestsPerMessage} feed-consumer requests/event, ${ASSUME.logKbPerInvocation} KB logs/invocation + ` +
         `${ASSUME.logKbPerJob} KB/job, ${ASSUME.contacts} contacts x ${ASSUME.indexRowBytes} B stored, ` +
-        `KMS Decrypt ${ASSUME.kmsRequestsPerPoll}/poll unless "kms-cached"`,
+        `KMS: data keys cached ${ASSUME.dataKeyCacheMinutes} min per warm container, ${ASSUME.connectionsPerDataKey} connections per data key, ` +
+        `${containers} warm sync containers for ${ASSUME.fleet.toLocaleString('en-US')} connections => ${kms.toFixed(2)} Decrypt/poll (1 in "kms-every-poll")`,
     );
+
+    // The dispatcher: its due query, its claims (one write per poll, counted per connection below) and the job sends.
+    const d = await measureDispatcher(ctx);
+    ctx.log(`dispatcher claim: ${d.claimWru} WRU per poll (${d.claimIndexWru} on the due index)`);
 
     const results: Record<string, unknown> = {};
     for (const p of profiles) {
       const server = p.server === 'emulator' ? 'google' : p.server;
       const base = `cost.${server}`;
-      const idle = dollars(connectionMonth(p, { changesPerDay: 0, kmsPerPoll: ASSUME.kmsRequestsPerPoll, latency: false }));
-      const idleCached = dollars(connectionMonth(p, { changesPerDay: 0, kmsPerPoll: 0, latency: false }));
-      const idleLatency = dollars(connectionMonth(p, { changesPerDay: 0, kmsPerPoll: ASSUME.kmsRequestsPerPoll, latency: true }));
-      const busy = dollars(connectionMonth(p, { changesPerDay: ASSUME.changesPerDay, kmsPerPoll: ASSUME.kmsRequestsPerPoll, latency: false }));
+      const o = { changesPerDay: 0, kmsPerPoll: kms, latency: false, claimWriteUnits: d.claimWru };
+      const idle = dollars(connectionMonth(p, o));
+      const idleEveryPoll = dollars(connectionMonth(p, { ...o, kmsPerPoll: 1 }));
+      const idleLatency = dollars(connectionMonth(p, { ...o, latency: true }));
+      const busy = dollars(connectionMonth(p, { ...o, changesPerDay: ASSUME.changesPerDay }));
       const goal = { on: 'value', op: '<', limit: 0.01 } as const;
-      ctx.emit(figure({ name: `${base}.idle-connection-month`, value: idle.total, unit: '$', goal, note: `KMS Decrypt per poll; ${fmt(idle.items)}` }));
-      ctx.emit(figure({ name: `${base}.idle-connection-month.kms-cached`, value: idleCached.total, unit: '$', goal, note: 'data key cached in the container: no KMS per poll' }));
+      ctx.emit(
+        figure({
+          name: `${base}.idle-connection-month`,
+          value: idle.total,
+          unit: '$',
+          goal,
+          note: `${kms.toFixed(2)} KMS Decrypt/poll (data-key cache), dispatcher claim included; ${fmt(idle.items)}`,
+        }),
+      );
+      ctx.emit(
+        figure({
+          name: `${base}.idle-connection-month.kms-every-poll`,
+          value: idleEveryPoll.total,
+          unit: '$',
+          goal,
+          note: 'a data key of its own (a tenant with one connection): a KMS Decrypt on every poll',
+        }),
+      );
       ctx.emit(
         figure({
           name: `${base}.idle-connection-month.with-latency`,
@@ -237,13 +319,10 @@ export const cost: Scenario = {
         }),
       );
       ctx.emit(figure({ name: `${base}.${ASSUME.changesPerDay}-changes-a-day-connection-month`, value: busy.total, unit: '$', note: fmt(busy.items) }));
-      results[server] = { idle, idleCached, idleLatency, busy };
+      results[server] = { idle, idleEveryPoll, idleLatency, busy };
     }
 
     // The fleet: Google connections, the dispatcher, and what exists once.
-    const google = profiles.find((p) => p.server === 'emulator');
-    if (google === undefined) throw new Error('no emulator profile');
-    const d = await measureDispatcher(ctx);
     const duePerMinute = ASSUME.fleet / ASSUME.pollMinutes;
     const scale = duePerMinute / d.due;
     const dispatcherMs = (d.queryMs + d.sendMs) * scale;
@@ -257,7 +336,7 @@ export const cost: Scenario = {
       lambdaRequest: dispatcherRuns,
       lambdaArmGbSecond: dispatcherRuns * GB * billedSeconds(dispatcherMs),
       dynamoReadUnit: dispatcherRuns * d.queryRru * scale,
-      // The sends themselves; receive and delete are in each connection's per-poll share.
+      // The sends themselves; receive and delete are in each connection's per-poll share, and so are the claims.
       sqsFifoRequest: dispatcherRuns * Math.ceil(duePerMinute / 10),
       logsIngestGb: (dispatcherRuns * ASSUME.logKbPerInvocation) / (1024 * 1024),
     };
@@ -265,10 +344,11 @@ export const cost: Scenario = {
     const fleetOf = (o: ConnectionOptions): Usage => add(add(add({}, connectionMonth(google, o), ASSUME.fleet), dispatcher), fixed);
     // The per-poll job send is counted in the dispatcher too: take it out of the connections' share.
     const jobSendOverlap: Usage = { sqsFifoRequest: (-1 / ASSUME.jobsPerInvocation) * POLLS_PER_MONTH * ASSUME.fleet };
-    const fleetIdle = dollars(add(fleetOf({ changesPerDay: 0, kmsPerPoll: ASSUME.kmsRequestsPerPoll, latency: false }), jobSendOverlap));
-    const fleetBusy = dollars(add(fleetOf({ changesPerDay: ASSUME.changesPerDay, kmsPerPoll: ASSUME.kmsRequestsPerPoll, latency: false }), jobSendOverlap));
+    const fleetBase = { changesPerDay: 0, kmsPerPoll: kms, latency: false, claimWriteUnits: d.claimWru };
+    const fleetIdle = dollars(add(fleetOf(fleetBase), jobSendOverlap));
+    const fleetBusy = dollars(add(fleetOf({ ...fleetBase, changesPerDay: ASSUME.changesPerDay }), jobSendOverlap));
     const dispatcherCost = dollars(dispatcher);
-    ctx.emit(figure({ name: 'cost.fleet-100k.dispatcher-month', value: dispatcherCost.total, unit: '$', note: fmt(dispatcherCost.items) }));
+    ctx.emit(figure({ name: 'cost.fleet-100k.dispatcher-month', value: dispatcherCost.total, unit: '$', note: `${fmt(dispatcherCost.items)}; claims in the connections' share` }));
     ctx.emit(figure({ name: 'cost.fleet-100k.idle-month', value: fleetIdle.total, unit: '$', note: fmt(fleetIdle.items) }));
     ctx.emit(figure({ name: `cost.fleet-100k.${ASSUME.changesPerDay}-changes-a-day-month`, value: fleetBusy.total, unit: '$', note: fmt(fleetBusy.items) }));
 
@@ -282,6 +362,8 @@ export const cost: Scenario = {
         region: PRICES_REGION,
         prices: PRICES,
         assumptions: ASSUME,
+        kmsDecryptsPerPoll: kms,
+        warmContainers: containers,
         pollsPerMonth: POLLS_PER_MONTH,
         perConnection: results,
         dispatcherSample: d,

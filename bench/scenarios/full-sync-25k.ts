@@ -17,6 +17,17 @@ import type { SyncMeasurement } from '../workers/sync-worker.ts';
 
 const CARDS = 25_000;
 const RSS_GOAL_MB = 300;
+/**
+ * V8 sizes its heap from the machine's memory: on this benchmark host (tens of
+ * GB) Node 24 lets the young generation grow to 128 MB (two 64 MB
+ * semi-spaces), which alone is a third of the RSS goal. On a 512 MB Lambda it
+ * sizes the old generation at a quarter of the memory times two on 64-bit
+ * (256 MB) and the semi-spaces at their minimum (V8's
+ * Heap::HeapSizeFromPhysicalMemory and its unit test: 512 MB of physical
+ * memory is "low memory"). The second sync child runs with those limits, so
+ * its heap grows and is collected as it would be there.
+ */
+const LAMBDA_512_HEAP_FLAGS = ['--max-old-space-size=256', '--max-semi-space-size=1'];
 const SYNC_WORKER = new URL('../workers/sync-worker.ts', import.meta.url);
 const CARDDAV_WORKER = new URL('../workers/carddav-worker.ts', import.meta.url);
 
@@ -61,6 +72,18 @@ export const fullSync25k: Scenario = {
     });
     if (m.result.outcome !== 'ok') throw new Error(`sync ${m.result.outcome}: ${m.result.error ?? ''}`);
     if (m.result.events.created !== CARDS) throw new Error(`the sync published ${m.result.events.created} creations, expected ${CARDS}`);
+
+    // The same first sync of a second connection to the same book, in a child whose V8 heap is sized as on a 512 MB Lambda.
+    const lambdaId = 'full-sync-25k-lambda-heap';
+    await aws.store.createConnection(newConnection({ connectionId: lambdaId, serverUrl: emulator.url, addressBookUrl: bookUrl, provider: 'google' }));
+    const lambdaFeed = await aws.feedSetup('full-sync-feed-lambda-heap');
+    const lambda = await runInFreshChild<SyncMeasurement>(
+      SYNC_WORKER,
+      'sync',
+      { setup: { ...lambdaFeed, auth: { kind: 'bearer', token } }, tenantId: TENANT, connectionId: lambdaId, owner: 'bench-worker' },
+      { execArgv: LAMBDA_512_HEAP_FLAGS },
+    );
+    if (lambda.value.result.events.created !== CARDS) throw new Error(`the Lambda-heap sync published ${lambda.value.result.events.created} creations, expected ${CARDS}`);
     floors.push(await floor());
     const floorS = median(floors.map((f) => f.wallMs)) / 1000;
 
@@ -86,7 +109,16 @@ export const fullSync25k: Scenario = {
       }),
     );
     ctx.emit(figure({ name: 'full-sync-25k.floor', value: floorS, unit: 's', note: 'bare HTTP PROPFIND + one multiget, median of 2' }));
-    ctx.emit(figure({ name: 'full-sync-25k.peak-rss', value: maxRssBytes / MIB, unit: 'MB', goal: { on: 'value', op: '<', limit: RSS_GOAL_MB }, note: 'sync child, maxRSS' }));
+    ctx.emit(figure({ name: 'full-sync-25k.peak-rss', value: maxRssBytes / MIB, unit: 'MB', goal: { on: 'value', op: '<', limit: RSS_GOAL_MB }, note: 'sync child, maxRSS, V8 heap sized for this host' }));
+    ctx.emit(
+      figure({
+        name: 'full-sync-25k.peak-rss.lambda-heap',
+        value: lambda.maxRssBytes / MIB,
+        unit: 'MB',
+        goal: { on: 'value', op: '<', limit: RSS_GOAL_MB },
+        note: `sync child with ${LAMBDA_512_HEAP_FLAGS.join(' ')} (V8's sizing on 512 MB), ${(lambda.value.wallMs / 1000).toFixed(1)} s`,
+      }),
+    );
     const phaseS = phase.value.wallMs / 1000;
     ctx.emit(figure({ name: 'full-sync-25k.carddav-phase', value: phaseS, unit: 's', ratio: { against: 'floor', value: phaseS / floorS }, note: 'listing + multiget + parse + toContact, no store/feed' }));
     ctx.emit(figure({ name: 'full-sync-25k.carddav-phase.peak-rss', value: phase.maxRssBytes / MIB, unit: 'MB', note: 'fresh child' }));
@@ -105,6 +137,6 @@ export const fullSync25k: Scenario = {
     ctx.emit(figure({ name: 'full-sync-25k.dynamo-reads', value: m.dynamo.readRequests, unit: 'requests', note: `${m.dynamo.readUnits} RRU` }));
     ctx.emit(figure({ name: 'full-sync-25k.sqs-requests', value: m.sqs.requests, unit: '', note: `${m.sqs.messagesSent} messages` }));
     ctx.emit(figure({ name: 'full-sync-25k.events', value: m.result.events.created, unit: '' }));
-    return { details: { cards: CARDS, vcardBytes: bytes, sync: m, peakRssBytes: maxRssBytes, floors, floorRss, carddavPhase: { ...phase.value, peakRssBytes: phase.maxRssBytes } } };
+    return { details: { cards: CARDS, vcardBytes: bytes, sync: m, peakRssBytes: maxRssBytes, lambdaHeap: { flags: LAMBDA_512_HEAP_FLAGS, sync: lambda.value, peakRssBytes: lambda.maxRssBytes }, floors, floorRss, carddavPhase: { ...phase.value, peakRssBytes: phase.maxRssBytes } } };
   },
 };

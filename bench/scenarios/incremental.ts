@@ -189,7 +189,14 @@ function emitProfile(ctx: ScenarioContext, p: ServerProfile): void {
     figure({ name: `${base}.no-change.carddav-requests`, value: nc.carddavRequests, unit: '', goal: { on: 'value', op: '<=', limit: 2 }, note: methods(nc.carddavByMethod) }),
   );
   ctx.emit(figure({ name: `${base}.no-change.dynamo-reads`, value: nc.dynamo.readRequests, unit: 'requests', note: `${nc.dynamo.readUnits} RRU` }));
-  ctx.emit(figure({ name: `${base}.no-change.dynamo-writes`, value: nc.dynamo.writeRequests, unit: 'requests', note: `${nc.dynamo.writeUnits} WRU; ${ops(nc.dynamo)}` }));
+  ctx.emit(
+    figure({
+      name: `${base}.no-change.dynamo-writes`,
+      value: nc.dynamo.writeRequests,
+      unit: 'requests',
+      note: `${nc.dynamo.writeUnits} WRU (${nc.dynamo.indexWriteUnits} on the due index); ${ops(nc.dynamo)}`,
+    }),
+  );
   ctx.emit(
     figure({ name: `${base}.no-change.dynamo-writes-beyond-connection`, value: beyond, unit: 'items', goal: { on: 'value', op: '<=', limit: 0 } }),
   );

@@ -101,6 +101,111 @@ function etagHeader(res: HttpResponse): string | undefined {
   return etag === undefined || etag === '' ? undefined : etag;
 }
 
+/**
+ * A copy of a string cut from a response that does not keep the response
+ * alive: V8 keeps a substring of 13 or more characters as a view into its
+ * parent, so one href or etag would pin a whole listing (9 MB for 25,000
+ * cards) for as long as the sync keeps it.
+ */
+function own(text: string): string {
+  return (' ' + text).slice(1);
+}
+
+/** Below this size a multistatus is parsed whole; above it, in slices. */
+const SLICE_THRESHOLD_CHARS = 64 * 1024;
+/**
+ * Characters per slice (a listing response is 200 to 400): small enough that
+ * a slice's parse tree dies in V8's young generation instead of being promoted
+ * (measured on a 25,000-card listing: slices of 100 responses add 70 MB to the
+ * process's peak RSS, slices of 1,000 add 220 MB, the whole document 300 MB).
+ */
+const SLICE_CHARS = 32 * 1024;
+
+/**
+ * A large multistatus (the listing of a 25,000-card book is about 9 MB) split
+ * into pieces that each parse as a multistatus of their own: the root's start
+ * tag (with every namespace declaration on it), a run of its children, its end
+ * tag. A tree of the whole document is many times its size (the listing
+ * above added 200 MB to the process); one slice at a time keeps each parse
+ * small enough to die young. Undefined when the document is small or has anything the plain scan
+ * below does not handle (comments, CDATA, processing instructions or a DOCTYPE
+ * inside, a self-closing root): the caller then parses it whole, and the full
+ * parser judges it. Each slice still goes through the full, checking parser, so
+ * a wrong cut can only fail loudly, never misread a member.
+ */
+export function sliceMultistatus(xml: string): string[] | undefined {
+  if (xml.length < SLICE_THRESHOLD_CHARS) return undefined;
+  // The prolog: a byte order mark, the XML declaration, whitespace.
+  let i = xml.charCodeAt(0) === 0xfeff ? 1 : 0;
+  for (;;) {
+    const lt = xml.indexOf('<', i);
+    if (lt < 0) return undefined;
+    if (xml.startsWith('<?', lt)) {
+      const end = xml.indexOf('?>', lt + 2);
+      if (end < 0) return undefined;
+      i = end + 2;
+      continue;
+    }
+    if (xml.charCodeAt(lt + 1) === 33 /* ! */) return undefined;
+    i = lt;
+    break;
+  }
+  const openEnd = startTagEnd(xml, i);
+  if (openEnd < 0 || xml.charCodeAt(openEnd - 1) === 47 /* / */) return undefined;
+  const nameMatch = /^<([^\s/>]+)/.exec(xml.slice(i, i + 200));
+  if (nameMatch === null) return undefined;
+  const rootName = nameMatch[1] as string;
+  const close = xml.lastIndexOf(`</${rootName}`);
+  if (close <= openEnd || !/^<\/[^\s>]+\s*>\s*$/.test(xml.slice(close))) return undefined;
+  const open = xml.slice(i, openEnd + 1);
+  const end = `</${rootName}>`;
+  const inner = xml.slice(openEnd + 1, close);
+  if (inner.includes('<!') || inner.includes('<?')) return undefined;
+
+  const slices: string[] = [];
+  let depth = 0;
+  let from = 0;
+  let pos = 0;
+  for (let lt = inner.indexOf('<'); lt >= 0; lt = inner.indexOf('<', pos)) {
+    let topLevelEnded = false;
+    if (inner.charCodeAt(lt + 1) === 47 /* / */) {
+      const gt = inner.indexOf('>', lt + 2);
+      if (gt < 0) return undefined;
+      pos = gt + 1;
+      if (--depth < 0) return undefined;
+      topLevelEnded = depth === 0;
+    } else {
+      const gt = startTagEnd(inner, lt);
+      if (gt < 0) return undefined;
+      pos = gt + 1;
+      if (inner.charCodeAt(gt - 1) === 47 /* / */) topLevelEnded = depth === 0;
+      else depth++;
+    }
+    if (topLevelEnded && pos - from >= SLICE_CHARS) {
+      slices.push(open + inner.slice(from, pos) + end);
+      from = pos;
+    }
+  }
+  if (depth !== 0) return undefined;
+  if (from < inner.length) slices.push(open + inner.slice(from) + end);
+  return slices;
+}
+
+/** Index of the '>' that ends the start tag opening at `lt` (quoted attribute values may hold '>'); -1 if none. */
+function startTagEnd(xml: string, lt: number): number {
+  for (let k = lt + 1; k < xml.length; k++) {
+    const c = xml.charCodeAt(k);
+    if (c === 34 /* " */ || c === 39 /* ' */) {
+      const q = xml.indexOf(c === 34 ? '"' : "'", k + 1);
+      if (q < 0) return -1;
+      k = q;
+    } else if (c === 62 /* > */) {
+      return k;
+    }
+  }
+  return -1;
+}
+
 /** Creates the client. Defaults: 30 s per request, 64 MiB per response, 3 retries from 500 ms up to 10 s. */
 export function createCardDavClient(options: ClientOptions = {}): CardDavClient {
   const cfg: HttpConfig = {
@@ -120,9 +225,7 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
 
   const send = (req: HttpRequest): Promise<HttpResponse> => request(cfg, req);
 
-  async function davRequest(
-    req: HttpRequest & { depth?: '0' | '1' },
-  ): Promise<{ res: HttpResponse; ms: Multistatus }> {
+  async function davExchange(req: HttpRequest & { depth?: '0' | '1' }): Promise<{ res: HttpResponse; ctx: XmlContext }> {
     const headers: Record<string, string> = { 'Content-Type': XML_CONTENT_TYPE, ...req.headers };
     if (req.depth !== undefined) headers['Depth'] = req.depth;
     const res = await send({ ...req, headers });
@@ -130,7 +233,39 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
     if (res.status !== 207) {
       throw new ProtocolError(`${req.method} ${res.url} answered ${res.status}, expected 207 Multi-Status`, ctx);
     }
+    return { res, ctx };
+  }
+
+  async function davRequest(req: HttpRequest & { depth?: '0' | '1' }): Promise<{ res: HttpResponse; ms: Multistatus }> {
+    const { res, ctx } = await davExchange(req);
     return { res, ms: parseMultistatus(res.body, ctx) };
+  }
+
+  /**
+   * For answers that may name a whole book (Depth 1 listings, sync reports):
+   * the responses are handed over slice by slice (sliceMultistatus), so no
+   * tree of the whole document is ever built. Returns the answer's DAV:sync-token.
+   */
+  async function davListing(
+    req: HttpRequest & { depth?: '0' | '1' },
+    onResponses: (responses: DavResponse[], res: HttpResponse) => void,
+  ): Promise<{ res: HttpResponse; syncToken: string | undefined }> {
+    const { res, ctx } = await davExchange(req);
+    const slices = sliceMultistatus(res.body);
+    if (slices === undefined) {
+      const ms = parseMultistatus(res.body, ctx);
+      onResponses(ms.responses, res);
+      return { res, syncToken: ms.syncToken };
+    }
+    let syncToken: string | undefined;
+    for (let k = 0; k < slices.length; k++) {
+      const ms = parseMultistatus(slices[k] as string, ctx);
+      // Dropped as soon as it is read: the slice strings are the largest thing held here.
+      slices[k] = '';
+      if (ms.syncToken !== undefined) syncToken = ms.syncToken;
+      onResponses(ms.responses, res);
+    }
+    return { res, syncToken };
   }
 
   const propfind = (url: string, depth: '0' | '1', props: PropName[]): Promise<{ res: HttpResponse; ms: Multistatus }> =>
@@ -285,19 +420,21 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
   }
 
   async function listEtags(params: { addressBookUrl: string }): Promise<HrefEtag[]> {
-    const { res, ms } = await propfind(params.addressBookUrl, '1', LIST_PROPS);
-    const selfPaths = [normalizeHref(params.addressBookUrl), normalizeHref(res.url)];
     const out: HrefEtag[] = [];
-    for (const r of ms.responses) {
-      if (r.status !== undefined && !isOk(r.status)) continue;
-      const href = normalizeHref(r.href, res.url);
-      if (selfPaths.some((s) => sameCollection(s, href))) continue;
-      if (hasResourceType(r, NS_DAV, 'collection')) continue;
-      // Not filtered on a `.vcf` suffix: Google's hrefs have none.
-      const etag = propText(r, NS_DAV, 'getetag');
-      if (etag === undefined) continue;
-      out.push({ href, etag });
-    }
+    let selfPaths: string[] | undefined;
+    await davListing({ method: 'PROPFIND', url: params.addressBookUrl, depth: '1', body: bodyFor(LIST_PROPS) }, (responses, res) => {
+      selfPaths ??= [normalizeHref(params.addressBookUrl), normalizeHref(res.url)];
+      for (const r of responses) {
+        if (r.status !== undefined && !isOk(r.status)) continue;
+        const href = normalizeHref(r.href, res.url);
+        if (selfPaths.some((s) => sameCollection(s, href))) continue;
+        if (hasResourceType(r, NS_DAV, 'collection')) continue;
+        // Not filtered on a `.vcf` suffix: Google's hrefs have none.
+        const etag = propText(r, NS_DAV, 'getetag');
+        if (etag === undefined) continue;
+        out.push({ href: own(href), etag: own(etag) });
+      }
+    });
     return out;
   }
 
@@ -339,38 +476,44 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
           url: params.addressBookUrl,
         });
       }
-      const { res, ms } = await davRequest({
-        method: 'REPORT',
-        url: params.addressBookUrl,
-        depth: '1', // Google reports nothing with Depth 0.
-        body: syncCollectionBody({ syncToken: token, limit }),
-        classify: classifySyncError,
-      });
       let truncated = false;
-      const answeredPath = normalizeHref(res.url);
-      for (const r of ms.responses) {
-        const href = normalizeHref(r.href, res.url);
-        if (sameCollection(href, selfPath) || sameCollection(href, answeredPath)) {
-          if (r.status === 507 || r.error?.children.some((e) => e.ns === NS_DAV && e.name === 'number-of-matches-within-limits')) {
-            truncated = true;
+      const answer = await davListing(
+        {
+          method: 'REPORT',
+          url: params.addressBookUrl,
+          depth: '1', // Google reports nothing with Depth 0.
+          body: syncCollectionBody({ syncToken: token, limit }),
+          classify: classifySyncError,
+        },
+        (responses, res) => {
+          const answeredPath = normalizeHref(res.url);
+          for (const r of responses) {
+            const href = normalizeHref(r.href, res.url);
+            if (sameCollection(href, selfPath) || sameCollection(href, answeredPath)) {
+              if (r.status === 507 || r.error?.children.some((e) => e.ns === NS_DAV && e.name === 'number-of-matches-within-limits')) {
+                truncated = true;
+              }
+              continue;
+            }
+            if (r.status === 404 || r.status === 410) {
+              for (const h of r.hrefs) {
+                const removed = own(normalizeHref(h, res.url));
+                merged.delete(removed);
+                merged.set(removed, null);
+              }
+              continue;
+            }
+            if (r.status !== undefined && !isOk(r.status)) continue;
+            // A member reported without an etag is still a change: an empty etag
+            // never matches a stored one, and multiget brings the real etag.
+            const etag = propText(r, NS_DAV, 'getetag');
+            merged.delete(href);
+            merged.set(own(href), etag === undefined ? '' : own(etag));
           }
-          continue;
-        }
-        if (r.status === 404 || r.status === 410) {
-          for (const h of r.hrefs) {
-            const removed = normalizeHref(h, res.url);
-            merged.delete(removed);
-            merged.set(removed, null);
-          }
-          continue;
-        }
-        if (r.status !== undefined && !isOk(r.status)) continue;
-        // A member reported without an etag is still a change: an empty etag
-        // never matches a stored one, and multiget brings the real etag.
-        merged.delete(href);
-        merged.set(href, propText(r, NS_DAV, 'getetag') ?? '');
-      }
-      if (ms.syncToken === undefined || ms.syncToken === '') {
+        },
+      );
+      const { res, syncToken } = answer;
+      if (syncToken === undefined || syncToken === '') {
         throw new ProtocolError(`sync-collection on ${res.url}: the answer has no DAV:sync-token`, {
           method: 'REPORT',
           url: res.url,
@@ -384,15 +527,15 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
           if (etag === null) removed.push(href);
           else changed.push({ href, etag });
         }
-        return { syncToken: ms.syncToken, changed, removed, continuations };
+        return { syncToken, changed, removed, continuations };
       }
-      if (ms.syncToken === token) {
+      if (syncToken === token) {
         throw new ProtocolError(`sync-collection on ${res.url}: truncated, but the token did not advance`, {
           method: 'REPORT',
           url: res.url,
         });
       }
-      token = ms.syncToken;
+      token = syncToken;
       continuations++;
     }
   }

@@ -8,6 +8,7 @@ import {
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
@@ -18,7 +19,7 @@ import { chunk, forEachLimit, sendUntilProcessed } from './batch.ts';
 import type { RetryOptions } from './batch.ts';
 import { AlreadyExists, ConnectionNotFound, InvalidInput, LeaseLost, StoreError, VersionConflict } from './errors.ts';
 import { CARD_PREFIX, assertId, cardKey, connectionKey, dueShardOf, tenantConnectionKey } from './keys.ts';
-import { TABLE } from './table.ts';
+import { TABLE, expiresAtFromMs } from './table.ts';
 import type { ConnectionPage, ConnectionPatch, DueConnection, DynamoStore, NewConnection, StoredConnection } from './types.ts';
 
 export interface DynamoStoreOptions {
@@ -31,6 +32,8 @@ export interface DynamoStoreOptions {
   clock?: Clock;
   /** Backoff for unprocessed batch items. */
   retry?: RetryOptions;
+  /** How long an echo marker (`recordWrite`, `recordDelete`) is kept; default 30 days. */
+  echoTtlMs?: number;
 }
 
 /** Statuses the dispatcher schedules: a failing connection is retried (at a longer interval), the others wait for a person. */
@@ -40,10 +43,18 @@ const STATUSES: ReadonlySet<string> = new Set<ConnectionStatus>(['active', 'paus
 const BATCH_GET_MAX = 100;
 const BATCH_WRITE_MAX = 25;
 const BATCHES_IN_FLIGHT = 4;
-/** Index upserts (one UpdateItem each) in flight at once per writeIndex call. */
-const UPSERTS_IN_FLIGHT = 32;
 const LIST_DEFAULT = 100;
 const LIST_MAX = 1000;
+
+/** Echo markers live in their own items beside the index rows: `CONN#c` / `ECHO#<href>` (README "Echo markers"). */
+const ECHO_PREFIX = 'ECHO#';
+/** The connection's pending intents (README "Intents"): one item, replaced batch by batch. */
+const INTENT_SK = 'INTENT';
+const DEFAULT_ECHO_TTL_MS = 30 * 24 * 3_600_000;
+/** An intents item above this size (400 KB is DynamoDB's limit) is written as rows instead. */
+const MAX_INTENT_BYTES = 300_000;
+/** A failed run's error as the connection item keeps it: the item is written on every poll. */
+const MAX_SUMMARY_ERROR_CHARS = 240;
 
 /** Fields of a new connection the caller may set; anything else (version, lease) is the store's. */
 const NEW_CONNECTION_FIELDS = [
@@ -64,7 +75,16 @@ const NEW_CONNECTION_FIELDS = [
   'credentials',
 ] as const satisfies readonly (keyof NewConnection)[];
 
-const CONNECTION_FIELDS = [...NEW_CONNECTION_FIELDS, 'version', 'lease', 'lastSync', 'createdAt', 'updatedAt'] as const satisfies readonly (keyof StoredConnection)[];
+const CONNECTION_FIELDS = [
+  ...NEW_CONNECTION_FIELDS,
+  'version',
+  'lease',
+  'leaseCount',
+  'emptyTokenRejected',
+  'lastSync',
+  'createdAt',
+  'updatedAt',
+] as const satisfies readonly (keyof StoredConnection)[];
 
 /** Patch fields that may be removed with `null`. */
 const REMOVABLE: ReadonlySet<string> = new Set(['addMemberUrl', 'discoveredAt', 'syncToken', 'ctag', 'provider', 'credentials']);
@@ -84,7 +104,22 @@ const PATCH_FIELDS = [
   'credentials',
 ] as const satisfies readonly (keyof ConnectionPatch)[];
 
-const INDEX_PROJECTION = { expression: '#href, #etag, #uid, #ch, #lw', names: { '#href': 'href', '#etag': 'etag', '#uid': 'uid', '#ch': 'contentHash', '#lw': 'lastWrite' } };
+/** What index reads need of the items of a connection's collection: rows, markers, intents, and the connection's `cleanLease`. */
+const INDEX_PROJECTION = {
+  expression: '#sk, #href, #etag, #uid, #ch, #lw, #run, #base, #cards, #clean',
+  names: {
+    '#sk': 'sk',
+    '#href': 'href',
+    '#etag': 'etag',
+    '#uid': 'uid',
+    '#ch': 'contentHash',
+    '#lw': 'lastWrite',
+    '#run': 'run',
+    '#base': 'base',
+    '#cards': 'cards',
+    '#clean': 'cleanLease',
+  },
+};
 
 type Item = Record<string, unknown>;
 type WriteRequest = NonNullable<BatchWriteCommandInput['RequestItems']>[string][number];
@@ -96,6 +131,8 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
   const shards = options.dueShards ?? 8;
   if (!Number.isInteger(shards) || shards < 1 || shards > 1000) throw new InvalidInput(`dueShards must be an integer from 1 to 1000, not ${shards}`);
   const clock: Clock = options.clock ?? { now: () => Date.now() };
+  const echoTtlMs = options.echoTtlMs ?? DEFAULT_ECHO_TTL_MS;
+  if (!(Number.isFinite(echoTtlMs) && echoTtlMs > 0)) throw new InvalidInput(`echoTtlMs must be positive, not ${echoTtlMs}`);
   const doc =
     options.client instanceof DynamoDBDocumentClient
       ? options.client
@@ -169,49 +206,6 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
     );
   }
 
-  /**
-   * One index row, as an update: SET etag and contentHash (REMOVE them when the
-   * entry has none, as a put would), SET uid when given, and `lastWrite` only
-   * when the row has none yet. The SDK retries throttled requests.
-   */
-  async function upsertIndexRow(key: { pk: string; sk: string }, entry: IndexEntry): Promise<void> {
-    const names: Record<string, string> = { '#type': 'type', '#href': 'href', '#etag': 'etag', '#ch': 'contentHash' };
-    const values: Record<string, unknown> = { ':type': 'card', ':href': entry.href };
-    const sets = ['#type = :type', '#href = :href'];
-    const removes: string[] = [];
-    for (const [name, value] of [
-      ['#etag', entry.etag],
-      ['#ch', entry.contentHash],
-    ] as const) {
-      if (value === undefined) removes.push(name);
-      else {
-        sets.push(`${name} = :${name.slice(1)}`);
-        values[`:${name.slice(1)}`] = value;
-      }
-    }
-    if (entry.uid !== undefined) {
-      names['#uid'] = 'uid';
-      values[':uid'] = entry.uid;
-      sets.push('#uid = :uid');
-    }
-    if (entry.lastWrite !== undefined) {
-      names['#lw'] = 'lastWrite';
-      values[':lw'] = compact(entry.lastWrite);
-      sets.push('#lw = if_not_exists(#lw, :lw)');
-    }
-    await call('writeIndex', () =>
-      doc.send(
-        new UpdateCommand({
-          TableName: table,
-          Key: key,
-          UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      ),
-    );
-  }
-
   /** The connection item, or ConnectionNotFound (unknown, another tenant's, or being deleted). */
   function ownConnection(item: Item | undefined, params: { tenantId: string; connectionId: string }): StoredConnection {
     if (item === undefined || item.tenantId !== params.tenantId || item.status === 'deleted') throw new ConnectionNotFound(params.connectionId);
@@ -233,10 +227,11 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
           new UpdateCommand({
             TableName: table,
             Key: connectionKey(connectionId),
-            UpdateExpression: 'SET #lease = :lease',
+            // leaseCount numbers the run (intents are tagged with it; commitSync retires them).
+            UpdateExpression: 'SET #lease = :lease ADD #count :one',
             ConditionExpression: '#tenant = :tenant AND #status <> :deleted AND (attribute_not_exists(#lease) OR #lease.#exp < :now)',
-            ExpressionAttributeNames: { '#lease': 'lease', '#exp': 'expiresAt', '#tenant': 'tenantId', '#status': 'status' },
-            ExpressionAttributeValues: { ':lease': { owner, expiresAt: now + ttlMs }, ':now': now, ':tenant': tenantId, ':deleted': 'deleted' },
+            ExpressionAttributeNames: { '#lease': 'lease', '#exp': 'expiresAt', '#tenant': 'tenantId', '#status': 'status', '#count': 'leaseCount' },
+            ExpressionAttributeValues: { ':lease': { owner, expiresAt: now + ttlMs }, ':now': now, ':tenant': tenantId, ':deleted': 'deleted', ':one': 1 },
             ReturnValues: 'ALL_NEW',
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
@@ -264,7 +259,7 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
             UpdateExpression: 'SET #last = :summary, #next = :next, #upd = :upd REMOVE #lease',
             ConditionExpression: '#tenant = :tenant AND #lease.#owner = :owner',
             ExpressionAttributeNames: { '#last': 'lastSync', '#next': 'nextSyncAt', '#upd': 'updatedAt', '#lease': 'lease', '#owner': 'owner', '#tenant': 'tenantId' },
-            ExpressionAttributeValues: { ':summary': compact(summary), ':next': nextSyncAt, ':upd': clock.now(), ':owner': owner, ':tenant': tenantId },
+            ExpressionAttributeValues: { ':summary': storedSummary(summary), ':next': nextSyncAt, ':upd': clock.now(), ':owner': owner, ':tenant': tenantId },
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         );
@@ -294,18 +289,27 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
         '#lease': 'lease',
         '#owner': 'owner',
         '#tenant': 'tenantId',
+        '#clean': 'cleanLease',
+        '#count': 'leaseCount',
       };
       const values: Record<string, unknown> = {
         ':proven': params.tokenProven,
         ':next': params.nextSyncAt,
-        ':summary': compact(params.summary),
+        ':summary': storedSummary(params.summary),
         ':one': 1,
+        ':zero': 0,
         ':upd': clock.now(),
         ':expected': expectedVersion,
         ':owner': owner,
         ':tenant': tenantId,
       };
-      const sets = ['#proven = :proven', '#next = :next', '#last = :summary', '#ver = #ver + :one', '#upd = :upd'];
+      // cleanLease = this run's number: every card published up to here has its row, so the intents are retired.
+      const sets = ['#proven = :proven', '#next = :next', '#last = :summary', '#ver = #ver + :one', '#upd = :upd', '#clean = if_not_exists(#count, :zero)'];
+      if (params.emptyTokenRejected === true) {
+        names['#etr'] = 'emptyTokenRejected';
+        values[':true'] = true;
+        sets.push('#etr = :true');
+      }
       // The commit records the state this sync ended in: no token means none.
       const removes = ['#lease'];
       if (params.syncToken === undefined) removes.push('#tok');
@@ -345,41 +349,40 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
 
     async loadIndex({ connectionId }) {
       assertId('connectionId', connectionId);
-      const entries = new Map<string, IndexEntry>();
+      const parts = emptyIndexParts();
+      // The whole item collection in one paged query: rows, echo markers, the
+      // intents item and the connection item (for cleanLease), told apart by sort key.
       await queryAll(
         'loadIndex',
         {
           TableName: table,
-          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :card)',
+          KeyConditionExpression: '#pk = :pk',
           ProjectionExpression: INDEX_PROJECTION.expression,
-          ExpressionAttributeNames: { ...INDEX_PROJECTION.names, '#pk': TABLE.partitionKey.name, '#sk': TABLE.sortKey.name },
-          ExpressionAttributeValues: { ':pk': connectionKey(connectionId).pk, ':card': CARD_PREFIX },
+          ExpressionAttributeNames: { ...INDEX_PROJECTION.names, '#pk': TABLE.partitionKey.name },
+          ExpressionAttributeValues: { ':pk': connectionKey(connectionId).pk },
           ConsistentRead: true,
         },
         (items) => {
-          for (const item of items) {
-            const entry = toIndexEntry(item);
-            entries.set(entry.href, entry);
-          }
+          for (const item of items) classify(parts, item, connectionKey(connectionId).sk);
         },
       );
-      return entries;
+      return mergeIndex(parts);
     },
 
     async getIndexEntries({ connectionId, hrefs }) {
       assertId('connectionId', connectionId);
       // BatchGetItem rejects a request that names one key twice.
-      const keys = [...new Set(hrefs)].map((href) => cardKey(connectionId, href));
-      const items = await batchGet('getIndexEntries', keys, INDEX_PROJECTION);
-      const entries = new Map<string, IndexEntry>();
-      for (const item of items) {
-        const entry = toIndexEntry(item);
-        entries.set(entry.href, entry);
-      }
-      return entries;
+      const wanted = new Set(hrefs);
+      if (wanted.size === 0) return new Map();
+      const conn = connectionKey(connectionId);
+      const keys: GetKey[] = [conn, intentKey(connectionId)];
+      for (const href of wanted) keys.push(cardKey(connectionId, href), echoKey(connectionId, href));
+      const parts = emptyIndexParts();
+      for (const item of await batchGet('getIndexEntries', keys, INDEX_PROJECTION)) classify(parts, item, conn.sk);
+      return mergeIndex(parts, wanted);
     },
 
-    async writeIndex({ connectionId, upserts, deletes }) {
+    async writeIndex({ connectionId, upserts, deletes, intentRun, dropMarkers }) {
       assertId('connectionId', connectionId);
       // One request per href, and no href both ways.
       const rows = new Map<string, IndexEntry>();
@@ -388,15 +391,19 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
       for (const href of gone) {
         if (rows.has(href)) throw new InvalidInput(`href ${href} is both upserted and deleted`);
       }
-      const keyed = [...rows.values()].map((entry) => ({ entry, key: cardKey(connectionId, entry.href) }));
-      // Upserts are UpdateItems, not batched puts: a put replaces the whole row,
-      // so an echo marker (`lastWrite`) that the applier's recordWrite set after
-      // the sync read the row would be erased, and the bridge's own write
-      // reported as a remote edit. The sync owns etag, uid and contentHash; the
-      // applier owns lastWrite, which an upsert only fills in where there is none.
-      await forEachLimit(keyed, UPSERTS_IN_FLIGHT, ({ entry, key }) => upsertIndexRow(key, entry));
-      const removals: WriteRequest[] = [...gone].map((href) => ({ DeleteRequest: { Key: cardKey(connectionId, href) } }));
-      if (removals.length > 0) await batchWrite('writeIndex', removals);
+      if (intentRun !== undefined) assertFinite('intentRun', intentRun);
+      const requests: WriteRequest[] = [];
+      const intent = intentRun === undefined || rows.size === 0 ? undefined : intentItem(connectionId, intentRun, [...rows.values()]);
+      if (intent !== undefined) {
+        // One item for the batch, not a row per card (README "Intents").
+        await call('writeIndex', () => doc.send(new PutCommand({ TableName: table, Item: intent })));
+      } else {
+        // Whole-row puts: echo markers live in items of their own, so a put erases nothing of the applier's.
+        for (const entry of rows.values()) requests.push({ PutRequest: { Item: cardRow(connectionId, entry) } });
+      }
+      for (const href of gone) requests.push({ DeleteRequest: { Key: cardKey(connectionId, href) } });
+      for (const href of new Set(dropMarkers ?? [])) requests.push({ DeleteRequest: { Key: echoKey(connectionId, href) } });
+      if (requests.length > 0) await batchWrite('writeIndex', requests);
     },
 
     async createConnection(record) {
@@ -647,20 +654,20 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
       assertId('connectionId', connectionId);
       assertId('writeId', writeId);
       assertId('etag', etag);
-      const names: Record<string, string> = { '#href': 'href', '#lw': 'lastWrite', '#type': 'type' };
-      const values: Record<string, unknown> = { ':href': href, ':lw': { writeId, etag }, ':type': 'card' };
-      const sets = ['#href = :href', '#lw = :lw', '#type = :type'];
+      const names: Record<string, string> = { '#href': 'href', '#lw': 'lastWrite', '#type': 'type', '#exp': TABLE.ttlAttribute };
+      const values: Record<string, unknown> = { ':href': href, ':lw': { writeId, etag }, ':type': 'echo', ':exp': expiresAtFromMs(clock.now() + echoTtlMs) };
+      const sets = ['#href = :href', '#lw = :lw', '#type = :type', '#exp = :exp'];
       if (uid !== undefined) {
         names['#uid'] = 'uid';
         values[':uid'] = uid;
         sets.push('#uid = :uid');
       }
-      // An update, not a put: the row's etag stays what the bridge last published.
+      // The marker's own item: the index row (the sync's) is not touched, and no sync write can erase the marker.
       await call('recordWrite', () =>
         doc.send(
           new UpdateCommand({
             TableName: table,
-            Key: cardKey(connectionId, href),
+            Key: echoKey(connectionId, href),
             UpdateExpression: `SET ${sets.join(', ')}`,
             ExpressionAttributeNames: names,
             ExpressionAttributeValues: values,
@@ -672,16 +679,44 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
     async recordDelete({ connectionId, href, writeId }) {
       assertId('connectionId', connectionId);
       assertId('writeId', writeId);
+      const marker = {
+        TableName: table,
+        Key: echoKey(connectionId, href),
+        UpdateExpression: 'SET #href = :href, #lw = :lw, #type = :type, #exp = :exp',
+        ExpressionAttributeNames: { '#href': 'href', '#lw': 'lastWrite', '#type': 'type', '#exp': TABLE.ttlAttribute },
+        ExpressionAttributeValues: { ':href': href, ':lw': { writeId, etag: '', deleted: true }, ':type': 'echo', ':exp': expiresAtFromMs(clock.now() + echoTtlMs) },
+      };
+      const pk = TABLE.partitionKey.name;
+      // Only a card the index knows (a row, or a marker of an earlier write):
+      // the sync never published one without, so it will not publish its removal either.
       try {
-        // Only an existing row: the sync never published a card without one, so it will not publish its removal either.
+        await doc.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                ConditionCheck: {
+                  TableName: table,
+                  Key: cardKey(connectionId, href),
+                  ConditionExpression: 'attribute_exists(#pk)',
+                  ExpressionAttributeNames: { '#pk': pk },
+                },
+              },
+              { Update: marker },
+            ],
+          }),
+        );
+        return;
+      } catch (err) {
+        const reasons = (err as { name?: string; CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+        const noRow = (err as { name?: string }).name === 'TransactionCanceledException' && reasons?.[0]?.Code === 'ConditionalCheckFailed';
+        if (!noRow) throw asStoreError('recordDelete', err);
+      }
+      try {
         await doc.send(
           new UpdateCommand({
-            TableName: table,
-            Key: cardKey(connectionId, href),
-            UpdateExpression: 'SET #lw = :lw',
+            ...marker,
             ConditionExpression: 'attribute_exists(#pk)',
-            ExpressionAttributeNames: { '#lw': 'lastWrite', '#pk': TABLE.partitionKey.name },
-            ExpressionAttributeValues: { ':lw': { writeId, etag: '', deleted: true } },
+            ExpressionAttributeNames: { ...marker.ExpressionAttributeNames, '#pk': pk },
           }),
         );
       } catch (err) {
@@ -698,16 +733,118 @@ function toConnection(item: Item): StoredConnection {
   return out as unknown as StoredConnection;
 }
 
-function toIndexEntry(item: Item): IndexEntry {
-  const entry: IndexEntry = { href: String(item.href) };
-  if (typeof item.etag === 'string') entry.etag = item.etag;
-  if (typeof item.uid === 'string') entry.uid = item.uid;
-  if (typeof item.contentHash === 'string') entry.contentHash = item.contentHash;
-  const lw = item.lastWrite as { writeId?: unknown; etag?: unknown; deleted?: unknown } | undefined;
-  if (lw && typeof lw.writeId === 'string' && typeof lw.etag === 'string') {
-    entry.lastWrite = lw.deleted === true ? { writeId: lw.writeId, etag: lw.etag, deleted: true } : { writeId: lw.writeId, etag: lw.etag };
+/** A marker's key beside its row's: `ECHO#` + what follows `CARD#` (a long href's hash included). */
+function echoKey(connectionId: string, href: string): { pk: string; sk: string } {
+  const row = cardKey(connectionId, href);
+  return { pk: row.pk, sk: ECHO_PREFIX + row.sk.slice(CARD_PREFIX.length) };
+}
+
+function intentKey(connectionId: string): { pk: string; sk: string } {
+  return { pk: connectionKey(connectionId).pk, sk: INTENT_SK };
+}
+
+/** An index row as a whole item: only what the sync owns (no echo marker: see echoKey). */
+function cardRow(connectionId: string, entry: IndexEntry): Item {
+  return compact({ ...cardKey(connectionId, entry.href), type: 'card', href: entry.href, etag: entry.etag, uid: entry.uid, contentHash: entry.contentHash });
+}
+
+/**
+ * The intents of one batch as one item: the hrefs' common prefix once, then
+ * `[rest of href, uid?]` per card, as JSON (a 50-card Google batch is about
+ * 2 KB). Undefined when it would be too large (then rows are written).
+ */
+function intentItem(connectionId: string, run: number, entries: IndexEntry[]): Item | undefined {
+  for (const e of entries) {
+    if (e.etag !== undefined || e.contentHash !== undefined) throw new InvalidInput(`an intent carries no etag or content hash (${e.href})`);
+    cardKey(connectionId, e.href); // validates the href
   }
-  return entry;
+  let base = entries[0]?.href ?? '';
+  for (const e of entries) {
+    let n = 0;
+    while (n < base.length && n < e.href.length && base.charCodeAt(n) === e.href.charCodeAt(n)) n++;
+    base = base.slice(0, n);
+  }
+  const cards = JSON.stringify(entries.map((e) => (e.uid === undefined ? [e.href.slice(base.length)] : [e.href.slice(base.length), e.uid])));
+  if (Buffer.byteLength(cards, 'utf8') + Buffer.byteLength(base, 'utf8') > MAX_INTENT_BYTES) return undefined;
+  return { ...intentKey(connectionId), type: 'intent', run, base, cards };
+}
+
+interface IndexParts {
+  rows: Item[];
+  echoes: Item[];
+  intent: Item | undefined;
+  /** The connection's cleanLease; 0 when it has none (or the connection is gone). */
+  cleanLease: number;
+}
+
+function emptyIndexParts(): IndexParts {
+  return { rows: [], echoes: [], intent: undefined, cleanLease: 0 };
+}
+
+function classify(parts: IndexParts, item: Item, connectionSk: string): void {
+  const sk = String(item.sk);
+  if (sk.startsWith(CARD_PREFIX)) parts.rows.push(item);
+  else if (sk.startsWith(ECHO_PREFIX)) parts.echoes.push(item);
+  else if (sk === INTENT_SK) parts.intent = item;
+  else if (sk === connectionSk && typeof item.cleanLease === 'number') parts.cleanLease = item.cleanLease;
+}
+
+/**
+ * Index entries from the rows, with each echo marker on its row (a marker
+ * without a row is an entry of its own: a card the bridge created and the sync
+ * has not seen yet), and the pending intents as etag-less entries for hrefs
+ * that have neither. Intents count while their run is later than the last
+ * committed one (`cleanLease`). `only`: the hrefs asked for.
+ */
+function mergeIndex(parts: IndexParts, only?: Set<string>): Map<string, IndexEntry> {
+  const entries = new Map<string, IndexEntry>();
+  for (const row of parts.rows) {
+    const entry: IndexEntry = { href: String(row.href) };
+    if (typeof row.etag === 'string') entry.etag = row.etag;
+    if (typeof row.uid === 'string') entry.uid = row.uid;
+    if (typeof row.contentHash === 'string') entry.contentHash = row.contentHash;
+    entries.set(entry.href, entry);
+  }
+  for (const echo of parts.echoes) {
+    const href = String(echo.href);
+    const lw = echo.lastWrite as { writeId?: unknown; etag?: unknown; deleted?: unknown } | undefined;
+    if (!lw || typeof lw.writeId !== 'string' || typeof lw.etag !== 'string') continue;
+    let entry = entries.get(href);
+    if (entry === undefined) entries.set(href, (entry = { href }));
+    entry.lastWrite = lw.deleted === true ? { writeId: lw.writeId, etag: lw.etag, deleted: true } : { writeId: lw.writeId, etag: lw.etag };
+    if (entry.uid === undefined && typeof echo.uid === 'string') entry.uid = echo.uid;
+  }
+  const intent = parts.intent;
+  if (intent !== undefined && typeof intent.run === 'number' && intent.run > parts.cleanLease) {
+    for (const [href, uid] of readIntent(intent)) {
+      if (entries.has(href) || (only !== undefined && !only.has(href))) continue;
+      entries.set(href, uid === undefined ? { href } : { href, uid });
+    }
+  }
+  return entries;
+}
+
+function readIntent(item: Item): [string, string | undefined][] {
+  const base = typeof item.base === 'string' ? item.base : '';
+  let cards: unknown;
+  try {
+    cards = JSON.parse(String(item.cards));
+  } catch (err) {
+    throw new StoreError(`the intents item of ${String(item.pk)} is unreadable`, { cause: err });
+  }
+  if (!Array.isArray(cards)) throw new StoreError(`the intents item of ${String(item.pk)} is unreadable`);
+  return cards.map((c: unknown) => {
+    const [rest, uid] = Array.isArray(c) ? c : [];
+    if (typeof rest !== 'string') throw new StoreError(`the intents item of ${String(item.pk)} is unreadable`);
+    return [base + rest, typeof uid === 'string' ? uid : undefined];
+  });
+}
+
+/** The summary as stored: without undefined members, a long error cut short. */
+function storedSummary<T extends { error?: string }>(summary: T): T {
+  const s = compact(summary);
+  if (s.error !== undefined && s.error.length > MAX_SUMMARY_ERROR_CHARS) s.error = `${s.error.slice(0, MAX_SUMMARY_ERROR_CHARS - 1)}…`;
+  return s;
 }
 
 /**

@@ -17,7 +17,7 @@ export interface StoredConnection extends ConnectionRecord {
 }
 
 /** A connection to create. Scheduled statuses (active, failing) without `nextSyncAt` are due at once. */
-export type NewConnection = Omit<StoredConnection, 'version' | 'lease' | 'lastSync' | 'createdAt' | 'updatedAt'>;
+export type NewConnection = Omit<StoredConnection, 'version' | 'lease' | 'leaseCount' | 'emptyTokenRejected' | 'lastSync' | 'createdAt' | 'updatedAt'>;
 
 /**
  * Changes to a connection. `undefined` leaves a field alone; `null` removes an
@@ -54,7 +54,11 @@ export interface ConnectionPage {
 }
 
 export interface DynamoStore extends Store {
-  /** As in `Store`, and the record carries credentials and provider, so the worker needs no second read. */
+  /**
+   * As in `Store`, and the record carries credentials and provider, so the
+   * worker needs no second read. Counts the lease (`leaseCount`): the run's
+   * number, which tags its intents (`writeIndex`'s `intentRun`).
+   */
   acquireLease(params: { tenantId: string; connectionId: string; owner: string; now: number; ttlMs: number }): Promise<StoredConnection | undefined>;
 
   /** Throws AlreadyExists when the id is taken. */
@@ -72,8 +76,12 @@ export interface DynamoStore extends Store {
   deleteConnection(params: { tenantId: string; connectionId: string }): Promise<void>;
   /** Scheduled connections with `nextSyncAt <= now`, earliest first, across all shards. */
   queryDue(params: { now: number; limit: number }): Promise<DueConnection[]>;
-  /** Sets the echo marker (`lastWrite`) on the index row of `href`, creating the row if absent. */
+  /**
+   * Sets the echo marker of `href` (its own item beside the index row, kept 30
+   * days): reads show it as the entry's `lastWrite`, and as an entry of its
+   * own where there is no row yet.
+   */
   recordWrite(params: { connectionId: string; href: string; writeId: string; etag: string; uid?: string }): Promise<void>;
-  /** Sets `lastWrite = { writeId, etag: '', deleted: true }` on the row of `href` if there is one; no row, nothing to mark. */
+  /** Sets the marker to `{ writeId, etag: '', deleted: true }` if the index knows `href` (a row or a marker); otherwise nothing. */
   recordDelete(params: { connectionId: string; href: string; writeId: string }): Promise<void>;
 }

@@ -30,6 +30,17 @@ export interface ConnectionRecord {
   /** Optimistic version, bumped by every commit. */
   version: number;
   lease?: { owner: string; expiresAt: number };
+  /**
+   * How many leases were ever taken on this connection, the current one
+   * included (acquireLease counts it): the number of the run that holds the
+   * lease. Absent from stores that do not count; see `writeIndex`'s `intentRun`.
+   */
+  leaseCount?: number;
+  /**
+   * The server refused a sync-collection REPORT with an empty token (Google
+   * answers 400), so full listings go straight to PROPFIND Depth 1.
+   */
+  emptyTokenRejected?: boolean;
   lastSync?: SyncSummary;
 }
 
@@ -79,13 +90,37 @@ export interface Store {
     ctag?: string;
     nextSyncAt: number;
     summary: SyncSummary;
+    /** Set once the server refused an empty sync token; remembered on the connection. */
+    emptyTokenRejected?: boolean;
   }): Promise<void>;
   /** Every index row of the connection (used by the full-listing diff). */
   loadIndex(params: { connectionId: string }): Promise<Map<string, IndexEntry>>;
   /** Index rows for the given hrefs; unknown hrefs are absent from the map. */
   getIndexEntries(params: { connectionId: string; hrefs: string[] }): Promise<Map<string, IndexEntry>>;
-  /** Upserts and deletes index rows (batched; unprocessed items retried). */
-  writeIndex(params: { connectionId: string; upserts: IndexEntry[]; deletes: string[] }): Promise<void>;
+  /**
+   * Upserts and deletes index rows (batched; unprocessed items retried). An
+   * upsert's `lastWrite` is the applier's (lib/writes `recordWrite`): a store
+   * that keeps echo markers apart from the rows ignores it.
+   */
+  writeIndex(params: {
+    connectionId: string;
+    upserts: IndexEntry[];
+    deletes: string[];
+    /**
+     * Set when the upserts are intents: etag-less rows (href, uid) for cards
+     * about to be published as created, written before the publish so that
+     * a crash between publish and index write cannot leave a card the
+     * consumers know and the index does not (its removal would be dropped as
+     * a phantom). The value is the run's `leaseCount`. A store may keep the
+     * intents of one call as a single record that replaces the previous one
+     * and reads as etag-less rows (for hrefs without a row of their own)
+     * until a commitSync of that run or a later one; the engine therefore
+     * writes intents one batch at a time, each after the previous batch's rows.
+     */
+    intentRun?: number;
+    /** Hrefs whose echo marker goes too (with a published removal), for stores that keep markers apart. */
+    dropMarkers?: string[];
+  }): Promise<void>;
 }
 
 export interface Feed {

@@ -82,11 +82,12 @@ describe('contact index: the sync owns etag/uid/contentHash, the applier owns la
     await store.recordWrite({ connectionId: c, href: '/b/a.vcf', writeId: 'w-1', etag: '"a2"' });
     await store.recordWrite({ connectionId: c, href: '/b/b.vcf', writeId: 'w-2', etag: '"b2"' });
     await store.recordWrite({ connectionId: c, href: '/b/new.vcf', writeId: 'w-3', etag: '"n1"', uid: 'un' });
-    // ... and the engine upserts what it fetched, passing through the markers it read (as engine.ts does).
+    // ... and the engine upserts what it fetched, passing through the uid and the markers it read (as engine.ts does).
     const upsert = (href: string, etag: string, hash: string): IndexEntry => {
       const e: IndexEntry = { href, etag, contentHash: hash };
-      const lw = read.get(href)?.lastWrite;
-      if (lw !== undefined) e.lastWrite = lw;
+      const { uid, lastWrite } = read.get(href) ?? {};
+      if (uid !== undefined) e.uid = uid;
+      if (lastWrite !== undefined) e.lastWrite = lastWrite;
       return e;
     };
     await store.writeIndex({
@@ -130,7 +131,8 @@ describe('contact index: the sync owns etag/uid/contentHash, the applier owns la
     const got = await store.getIndexEntries({ connectionId: 'c1', hrefs: ['/b/a.vcf', '/b/never.vcf'] });
     expect(got.get('/b/a.vcf')).toEqual({ href: '/b/a.vcf', etag: '"1"', uid: 'ua', contentHash: 'h', lastWrite: { writeId: 'w-del', etag: '', deleted: true } });
     expect(got.has('/b/never.vcf')).toBe(false);
-    expect((await scanAll(tableName)).length).toBe(1);
+    // The marker is an item of its own beside the row; for the unknown card there is nothing.
+    expect((await scanAll(tableName)).map((i) => i.sk).sort()).toEqual(['CARD#/b/a.vcf', 'ECHO#/b/a.vcf']);
     expect((await store.loadIndex({ connectionId: 'c1' })).get('/b/a.vcf')?.lastWrite?.deleted).toBe(true);
   });
 });

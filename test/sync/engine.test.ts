@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NetworkError, RequestRejected, Throttled } from '../../lib/carddav/errors.ts';
+import { InvalidSyncToken, NetworkError, ProtocolError, RequestRejected, ServerError, Throttled } from '../../lib/carddav/errors.ts';
 import { LeaseExpiring } from '../../lib/sync/errors.ts';
 import { contactEventId, eventSource } from '../../lib/sync/events.ts';
 import { contactIdFromHref } from '../../lib/sync/ids.ts';
@@ -35,9 +35,65 @@ describe('initial sync', () => {
     expect(s.index().get(hrefOf(3))?.contentHash).toEqual(expect.any(String));
     expect(s.conn()).toMatchObject({ syncToken: `tok-${s.book.seq}`, tokenProven: false, version: 2, lastSync: { outcome: 'ok', events: 1_000 } });
     expect(s.conn().lease).toBeUndefined();
-    // Depth 0 state, Depth 1 listing, 20 multigets.
-    expect(r.requests).toBe(22);
-    expect(s.client.calls.slice(0, 2)).toEqual(['getCollectionState', 'listEtags']);
+    // One initial sync-collection (every member with its etag, and the token), 20 multigets.
+    expect(r.requests).toBe(21);
+    expect(s.client.calls.slice(0, 2)).toEqual(['syncCollection', 'multiget']);
+    expect(s.conn().emptyTokenRejected).toBeUndefined();
+  });
+
+  it('where the server refuses an empty token (Google: 400), lists with PROPFIND and remembers the refusal', async () => {
+    const s = setup({ cards: 120, client: { rejectEmptyToken: true } });
+    const r = await s.sync();
+    expect(r).toMatchObject({ outcome: 'ok', reason: 'initial', fellBack: true, events: { created: 120, updated: 0, deleted: 0 } });
+    // The refused REPORT, Depth 0 state, Depth 1 listing, 3 multigets.
+    expect(r.requests).toBe(6);
+    expect(s.client.calls.slice(0, 4)).toEqual(['syncCollection', 'getCollectionState', 'listEtags', 'multiget']);
+    expect(s.conn()).toMatchObject({ emptyTokenRejected: true, syncToken: `tok-${s.book.seq}`, tokenProven: false });
+
+    // The next full listing (the token refused) goes straight to PROPFIND.
+    s.book.upsert(hrefOf(1), makeVCard(1, 1));
+    s.client.rejectTokens = true;
+    const calls = s.client.calls.length;
+    const again = await s.sync();
+    expect(again).toMatchObject({ outcome: 'ok', reason: 'token-rejected', events: { created: 0, updated: 1, deleted: 0 } });
+    expect(s.client.calls.slice(calls)).toEqual(['syncCollection', 'getCollectionState', 'listEtags', 'multiget']);
+    expect(consumerView(s.feed.events)).toEqual(s.book.etags());
+  });
+
+  it.each([
+    ['a DAV:valid-sync-token error', new InvalidSyncToken('valid-sync-token', { status: 403 }), true],
+    ['an answer that is no report', new ProtocolError('REPORT answered 200, expected 207', { status: 200 }), true],
+    ['501 Not Implemented', new ServerError('501', { status: 501 }), true],
+    ['503 after retries', new ServerError('503', { status: 503 }), false],
+    ['throttling', new Throttled('429', { status: 429 }), false],
+  ])('an empty token met with %s', async (_name, error, refusal) => {
+    const s = setup({ cards: 20 });
+    s.client.faults.add('syncCollection', error);
+    const r = await s.sync();
+    if (refusal) {
+      expect(r).toMatchObject({ outcome: 'ok', events: { created: 20 } });
+      expect(s.client.calls.slice(0, 3)).toEqual(['syncCollection', 'getCollectionState', 'listEtags']);
+      expect(s.conn().emptyTokenRejected).toBe(true);
+    } else {
+      expect(r).toMatchObject({ outcome: 'failed', events: { created: 0 } });
+      expect(s.conn().emptyTokenRejected).toBeUndefined();
+      expect(s.client.callCount('listEtags')).toBe(0);
+    }
+  });
+
+  it('a listing by sync-collection follows truncation, and a failure other than a refusal is not remembered', async () => {
+    const s = setup({ cards: 30, client: { truncateAt: 7 } });
+    s.client.faults.add('syncCollection', new NetworkError('reset'));
+    const failed = await s.sync();
+    expect(failed).toMatchObject({ outcome: 'failed', events: { created: 0, updated: 0, deleted: 0 } });
+    expect(s.conn().emptyTokenRejected).toBeUndefined();
+
+    const r = await s.sync();
+    expect(r).toMatchObject({ outcome: 'ok', reason: 'initial', fellBack: true, continuations: 4, events: { created: 30 } });
+    expect(s.client.callCount('getCollectionState') + s.client.callCount('listEtags')).toBe(0);
+    expect(s.conn()).toMatchObject({ syncToken: `tok-${s.book.seq}`, tokenProven: false });
+    expect(s.conn().emptyTokenRejected).toBeUndefined();
+    expect(consumerView(s.feed.events)).toEqual(s.book.etags());
   });
 
   it('publishes and indexes each batch before fetching the next', async () => {
@@ -58,7 +114,21 @@ describe('initial sync', () => {
     await s.sync();
     // Rows for the new cards, their events, then their etags.
     const batch = (n: number) => ['multiget', `intents ${n}`, `publish ${n}`, `index ${n}`];
-    expect(log).toEqual(['getCollectionState', 'listEtags', ...batch(50), ...batch(50), ...batch(20)]);
+    expect(log).toEqual(['syncCollection', ...batch(50), ...batch(50), ...batch(20)]);
+  });
+
+  it('tags each batch’s intents with the run that writes them, one batch after the other', async () => {
+    const s = setup({ cards: 120 });
+    await s.sync();
+    const intents = s.store.indexWrites.filter((w) => w.upserts.some((u) => u.etag === undefined));
+    expect(intents.map((w) => [w.upserts.length, w.intentRun])).toEqual([
+      [50, 1],
+      [50, 1],
+      [20, 1],
+    ]);
+    s.book.upsert(hrefOf('new'), makeVCard('new'));
+    await s.sync();
+    expect(s.store.indexWrites.at(-2)).toMatchObject({ upserts: [{ href: hrefOf('new'), uid: 'uid-new' }], intentRun: 2 });
   });
 
   it('a second run without changes publishes nothing and makes at most 2 client calls', async () => {
@@ -181,8 +251,25 @@ describe('incremental sync', () => {
     expect(consumerView(s.feed.events)).toEqual(s.book.etags());
   });
 
+  it('publishes the cards it fetched on their own a batch at a time, with one intents write per batch', async () => {
+    const s = setup({ cards: 5 });
+    await s.sync();
+    for (let i = 0; i < 7; i++) {
+      s.book.upsert(hrefOf(`new-${i}`), makeVCard(`new-${i}`));
+      s.client.multigetOmits.add(hrefOf(`new-${i}`));
+    }
+    const writes = s.store.indexWrites.length;
+    const r = await s.sync({ options: { multigetBatchSize: 5 } });
+    expect(r.events.created).toBe(7);
+    expect(s.client.callCount('get')).toBe(7);
+    expect(s.feed.batches.slice(-2)).toEqual([5, 2]);
+    const intents = s.store.indexWrites.slice(writes).filter((w) => w.intentRun !== undefined);
+    expect(intents.map((w) => w.upserts.length)).toEqual([5, 2]);
+    expect(consumerView(s.feed.events)).toEqual(s.book.etags());
+  });
+
   it('ignores the collection itself when a server lists it among the members', async () => {
-    const s = setup({ cards: 3 });
+    const s = setup({ cards: 3, client: { rejectEmptyToken: true } });
     const list = s.client.listEtags.bind(s.client);
     s.client.listEtags = async () => [{ href: BOOK_PATH, etag: '"collection"' }, ...(await list())];
     const r = await s.sync();
@@ -214,6 +301,18 @@ describe('echo of the bridge’s own writes', () => {
     const from2 = s.feed.events.length;
     await s.sync();
     expect(s.data(s.since(from2)[0]!).origin).toEqual({ kind: 'remote' });
+  });
+
+  it('drops the echo marker of a card whose removal it publishes', async () => {
+    const s = setup({ cards: 3 });
+    await s.sync();
+    const row = s.index().get(hrefOf(1))!;
+    s.index().set(hrefOf(1), { ...row, lastWrite: { writeId: 'w-9', etag: '', deleted: true } });
+    s.book.remove(hrefOf(1));
+    s.book.remove(hrefOf(2));
+    const r = await s.sync();
+    expect(r.events.deleted).toBe(2);
+    expect(s.store.indexWrites.at(-1)).toEqual({ connectionId: 'c1', upserts: [], deletes: [hrefOf(1), hrefOf(2)], dropMarkers: [hrefOf(1)] });
   });
 
   it('publishes a card the bridge created (index row without etag) as created, origin bridge', async () => {
@@ -349,8 +448,8 @@ describe('concurrency', () => {
     const s = setup({ cards: 200 });
     const [a, b] = await Promise.all([s.sync({ owner: 'w1' }), s.sync({ owner: 'w2' })]);
     expect([a.outcome, b.outcome].sort()).toEqual(['busy', 'ok']);
-    // Only the lease holder talked to the server: state, listing, 4 multigets.
-    expect(s.client.calls).toEqual(['getCollectionState', 'listEtags', 'multiget', 'multiget', 'multiget', 'multiget']);
+    // Only the lease holder talked to the server: the listing (initial sync-collection), 4 multigets.
+    expect(s.client.calls).toEqual(['syncCollection', 'multiget', 'multiget', 'multiget', 'multiget']);
     expect(s.feed.events).toHaveLength(200);
     expect(new Set(s.feed.events.map((e) => e.id)).size).toBe(200);
     expect(s.conn().lease).toBeUndefined();
@@ -538,12 +637,15 @@ describe('servers without sync-collection', () => {
     expect(consumerView(s.feed.events)).toEqual(s.book.etags());
   });
 
-  it('loses no change made while the listing runs', async () => {
-    const s = setup({ cards: 120 });
+  it.each([
+    ['PROPFIND', true],
+    ['initial sync-collection', false],
+  ])('loses no change made while the listing runs (%s)', async (_name, rejectEmptyToken) => {
+    const s = setup({ cards: 120, client: { rejectEmptyToken } });
     let reads = 0;
     s.client.onRequest = (method) => {
       // Changes land while the token is read, between token and listing, and between listing and fetch.
-      if (method === 'getCollectionState') s.book.upsert(hrefOf(`mid-${reads++}`), makeVCard('mid'));
+      if (method === 'getCollectionState' || method === 'syncCollection') s.book.upsert(hrefOf(`mid-${reads++}`), makeVCard('mid'));
       if (method === 'listEtags') s.book.upsert(hrefOf(7), makeVCard(7, 1));
       if (method === 'multiget' && !s.book.cards.has(hrefOf('late'))) s.book.upsert(hrefOf('late'), makeVCard('late'));
     };

@@ -86,6 +86,8 @@ export class MemoryStore implements Store {
   readonly indexes = new Map<string, Map<string, IndexEntry>>();
   readonly faults = new Faults();
   readonly calls: string[] = [];
+  /** Every writeIndex call's parameters, in order. */
+  readonly indexWrites: Parameters<Store['writeIndex']>[0][] = [];
 
   addConnection(conn: ConnectionRecord): void {
     this.connections.set(conn.connectionId, structuredClone(conn));
@@ -119,6 +121,7 @@ export class MemoryStore implements Store {
     if (!c || c.tenantId !== params.tenantId) throw new ConnectionNotFound(params.connectionId);
     if (c.lease && c.lease.expiresAt > params.now) return undefined;
     c.lease = { owner: params.owner, expiresAt: params.now + params.ttlMs };
+    c.leaseCount = (c.leaseCount ?? 0) + 1;
     return structuredClone(c);
   }
 
@@ -142,6 +145,7 @@ export class MemoryStore implements Store {
     if (params.ctag === undefined) delete c.ctag;
     else c.ctag = params.ctag;
     c.tokenProven = params.tokenProven;
+    if (params.emptyTokenRejected === true) c.emptyTokenRejected = true;
     c.nextSyncAt = params.nextSyncAt;
     c.lastSync = params.summary;
     c.version++;
@@ -165,7 +169,9 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  async writeIndex(params: { connectionId: string; upserts: IndexEntry[]; deletes: string[] }) {
+  /** Keeps intents as rows: what a store that has no intents item does (the engine cannot tell the difference). */
+  async writeIndex(params: Parameters<Store['writeIndex']>[0]) {
+    this.indexWrites.push(structuredClone(params));
     const after = await this.enter('writeIndex');
     const idx = this.index(params.connectionId);
     for (const u of params.upserts) idx.set(u.href, structuredClone(u));
@@ -272,6 +278,8 @@ export interface FakeClientOptions {
   supportsSyncCollection?: boolean;
   /** Changes per sync-collection response; more means a 507 and a continuation (one request each). */
   truncateAt?: number;
+  /** An empty sync token is refused with a plain 400, as Google does; default: answered with every member (RFC 6578 s3.8). */
+  rejectEmptyToken?: boolean;
 }
 
 export class FakeCardDavClient implements CardDavClient {
@@ -285,6 +293,8 @@ export class FakeCardDavClient implements CardDavClient {
   rejectTokens = false;
   /** Every token is refused with a plain 400 (Google). */
   badRequestOnTokens = false;
+  /** An empty token is refused with a plain 400 (Google). */
+  rejectEmptyToken: boolean;
   /** Hrefs the next sync-collection reports removed although they are not (Google issue 160192237). */
   phantomRemovals: string[] = [];
   /** Cards the listing silently leaves out (a capped PROPFIND). */
@@ -298,6 +308,7 @@ export class FakeCardDavClient implements CardDavClient {
     this.book = book;
     this.supportsSyncCollection = options.supportsSyncCollection ?? true;
     this.truncateAt = options.truncateAt;
+    this.rejectEmptyToken = options.rejectEmptyToken ?? false;
   }
 
   private async request(method: string): Promise<void> {
@@ -340,6 +351,7 @@ export class FakeCardDavClient implements CardDavClient {
 
   async syncCollection(params: { syncToken: string }): Promise<SyncCollectionResult> {
     if (!this.supportsSyncCollection) throw new RequestRejected('REPORT not supported', { status: 403 });
+    if (params.syncToken === '') return this.initialSync();
     let from = this.parseToken(params.syncToken);
     const changed = new Map<string, string>();
     const removed = new Set<string>();
@@ -368,6 +380,30 @@ export class FakeCardDavClient implements CardDavClient {
       syncToken: `tok-${this.book.seq}`,
       changed: [...changed].map(([href, etag]) => ({ href, etag })),
       removed: [...removed],
+      continuations,
+    };
+  }
+
+  /** An empty token: every member with its etag, no removals, in pages of `truncateAt` (507 continuations). */
+  private async initialSync(): Promise<SyncCollectionResult> {
+    let members: [string, { etag: string }][] | undefined;
+    let token = '';
+    let continuations = 0;
+    for (let at = 0; ; at += this.truncateAt ?? Number.MAX_SAFE_INTEGER) {
+      await this.request('syncCollection');
+      if (this.rejectTokens || this.rejectEmptyToken) throw new RequestRejected('400 Bad Request: sync-token is required', { status: 400 });
+      // The book as the first page found it; the token stands for that state.
+      if (members === undefined) {
+        members = [...this.book.cards].filter(([href]) => !this.listingOmits.has(href));
+        token = `tok-${this.book.seq}`;
+      }
+      if (at + (this.truncateAt ?? Number.MAX_SAFE_INTEGER) >= members.length) break;
+      continuations++;
+    }
+    return {
+      syncToken: token,
+      changed: members.map(([href, c]) => ({ href, etag: c.etag })).sort((a, b) => a.href.localeCompare(b.href)),
+      removed: [],
       continuations,
     };
   }
