@@ -2,6 +2,9 @@
 // retries throttled *requests*, but a batch that succeeds with UnprocessedKeys /
 // UnprocessedItems is the caller's job (lib-dynamodb has no helper for it).
 import { BatchIncomplete } from './errors.ts';
+import { forEachLimit } from '../sync/concurrency.ts';
+
+export { forEachLimit };
 
 export interface RetryOptions {
   /** Sends including the first; default 8. */
@@ -44,22 +47,4 @@ export async function sendUntilProcessed<T>(params: {
       throw new BatchIncomplete({ operation: params.operation, unprocessed: pending.length, attempts: attempt });
     }
   }
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight; rejects with the first failure. */
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

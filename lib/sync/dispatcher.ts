@@ -12,6 +12,7 @@
 // failed enqueue leaves the connection claimed until the window ends, after
 // which it is due again; a crash between the two costs one window of delay,
 // never a lost or doubled schedule.
+import { forEachLimit } from './concurrency.ts';
 
 /** One row of the due query (the store's `DueConnection`). */
 export interface DueItem {
@@ -176,21 +177,4 @@ function unsentCount(error: unknown, jobs: SyncJob[]): number {
   const ids = (error as { unsentIds?: unknown } | null)?.unsentIds;
   if (!Array.isArray(ids)) return jobs.length;
   return Math.min(jobs.length, ids.length);
-}
-
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failure !== undefined) throw failure.error;
 }

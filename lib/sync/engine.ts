@@ -24,6 +24,7 @@ import { buildContactEvent, type ContactEvent, type ContactEventType, type Origi
 import { LeaseExpiring } from './errors.ts';
 import type { Clock, ConnectionRecord, Feed, IndexEntry, Store, SyncSummary } from './ports.ts';
 import { nextSyncDelayMs, previousRun, type IntervalPolicy, type RunKind } from './schedule.ts';
+import { forEachLimit } from './concurrency.ts';
 
 export interface SyncOptions {
   /** How long the lease holds; a run stops cleanly `leaseMarginMs` before it runs out. */
@@ -682,26 +683,4 @@ function trimSlashes(path: string): string {
 
 function totalEvents(counts: EventCounts): number {
   return counts.created + counts.updated + counts.deleted;
-}
-
-/**
- * Runs `fn` over `items`, at most `limit` at once; the first failure rejects
- * (after the in-flight ones settle). A dozen lines: not worth a dependency
- * such as p-limit for one call site.
- */
-async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
-  if (failure !== undefined) throw failure.error;
 }

@@ -10,6 +10,7 @@ import { applyWrite, type ApplierDeps, type ApplyOutcome } from './applier.ts';
 import { MalformedWriteMessage } from './errors.ts';
 import { silentLogger } from './ports.ts';
 import type { WriteMessage } from './types.ts';
+import { forEachLimit } from '../sync/concurrency.ts';
 
 /** What the Lambda entry makes of an SQS record (ApproximateReceiveCount as a number). */
 export interface WriteQueueRecord {
@@ -119,13 +120,4 @@ export function createWriteBatchHandler<R extends WriteQueueRecord = WriteQueueR
     });
     return { batchItemFailures: records.filter((r) => failed.has(r.messageId)).map((r) => ({ itemIdentifier: r.messageId })) };
   };
-}
-
-/** At most `limit` at once; `fn` never throws here (every record's failure is caught), so no failure bookkeeping. */
-async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
