@@ -4,6 +4,7 @@
 // prices in bench/prices.ts. The dispatcher's due query and job sends are
 // measured here on a sample of due connections and scaled. Every assumption
 // is a named constant below and is printed with the result.
+import { DEFAULT_CACHE_TTL_MS } from '../../lib/auth/vault.ts';
 import { sendBatch } from '../../lib/queue/sender.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
 import { createClaimDue } from '../../lib/store/schedule-adapters.ts';
@@ -41,8 +42,11 @@ const ASSUME = {
    * derived from the fleet's poll rate and the idle poll's duration with
    * latency (Little's law). A connection with a data key of its own costs a
    * Decrypt per poll whatever the cache: the "kms-every-poll" variant.
+   * The cache time is the vault's default (1 hour, longer than the poll
+   * interval; it was 15 minutes, the interval itself, and a poll then paid
+   * about 0.8 Decrypt).
    */
-  dataKeyCacheMinutes: 15,
+  dataKeyCacheMinutes: DEFAULT_CACHE_TTL_MS / 60_000,
   connectionsPerDataKey: 10,
   /** CloudWatch Logs: Lambda's START/END/REPORT lines per invocation, one summary line per job. */
   logKbPerInvocation: 0.3,
@@ -50,6 +54,7 @@ const ASSUME = {
   /** Contacts per connection, and bytes per index row as DynamoDB sizes it (names + values + 100 B overhead). */
   contacts: 1_000,
   indexRowBytes: 350,
+  /** The connection item (under 1 KB since the credentials moved out) and its credentials item (about 600 B). */
   connectionItemBytes: 1_400,
   changesPerDay: 20,
   fleet: 100_000,

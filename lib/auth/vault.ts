@@ -49,11 +49,23 @@ export interface Vault {
 }
 
 export interface VaultCacheOptions {
-  /** How long an unwrapped data key is kept, and how long one tenant key keeps sealing; default 15 minutes. */
+  /** How long an unwrapped data key is kept, and how long one tenant key keeps sealing; default 1 hour (DEFAULT_CACHE_TTL_MS). */
   ttlMs: number;
   /** Most unwrapped data keys kept (least recently used go first); default 1000. */
   max: number;
 }
+
+/**
+ * Longer than the 15-minute poll interval, so a warm container that polls a
+ * tenant's connections every interval unwraps that tenant's data key once an
+ * hour instead of on nearly every poll (KMS Decrypt was the largest item of
+ * an idle connection's month). The cost is an unwrapped data key in a warm
+ * process's memory for up to an hour: the usual envelope-encryption trade-off
+ * (the AWS Encryption SDK's caching materials manager is built for the same
+ * reuse, with an age limit the caller picks); the process holds the KMS grant
+ * to unwrap it again anyway, and `max` bounds how many it holds.
+ */
+export const DEFAULT_CACHE_TTL_MS = 60 * 60_000;
 
 const VERSION = 'v1';
 const IV_BYTES = 12;
@@ -68,7 +80,7 @@ interface CachedKey {
 
 export function createVault(params: { wrapper: KeyWrapper; cache?: Partial<VaultCacheOptions>; now?: () => number }): Vault {
   const { wrapper } = params;
-  const ttlMs = params.cache?.ttlMs ?? 15 * 60_000;
+  const ttlMs = params.cache?.ttlMs ?? DEFAULT_CACHE_TTL_MS;
   const max = params.cache?.max ?? 1000;
   const now = params.now ?? Date.now;
   // Per tenant: the data key new values are sealed with (and its wrapped form).

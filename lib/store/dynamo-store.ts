@@ -20,7 +20,7 @@ import type { RetryOptions } from './batch.ts';
 import { AlreadyExists, ConnectionNotFound, InvalidInput, LeaseLost, StoreError, VersionConflict } from './errors.ts';
 import { CARD_PREFIX, assertId, cardKey, connectionKey, dueShardOf, tenantConnectionKey } from './keys.ts';
 import { TABLE, expiresAtFromMs } from './table.ts';
-import type { ConnectionPage, ConnectionPatch, DueConnection, DynamoStore, NewConnection, StoredConnection } from './types.ts';
+import type { ConnectionPage, ConnectionPatch, DueConnection, DynamoStore, NewConnection, StoredConnection, StoredCredentials } from './types.ts';
 
 export interface DynamoStoreOptions {
   /** A DocumentClient is used as given (undefined values are stripped here anyway); a plain client is wrapped. */
@@ -50,6 +50,12 @@ const LIST_MAX = 1000;
 const ECHO_PREFIX = 'ECHO#';
 /** The connection's pending intents (README "Intents"): one item, replaced batch by batch. */
 const INTENT_SK = 'INTENT';
+/**
+ * The connection's sealed credentials: an item of their own (README "The
+ * connection item on every poll"), so the connection item, which every poll
+ * writes three times, stays under 1 KB (one write unit a write).
+ */
+const CRED_SK = 'CRED';
 const DEFAULT_ECHO_TTL_MS = 30 * 24 * 3_600_000;
 /** An intents item above this size (400 KB is DynamoDB's limit) is written as rows instead. */
 const MAX_INTENT_BYTES = 300_000;
@@ -212,6 +218,12 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
     return toConnection(item);
   }
 
+  /** The credentials' item's map (consistent: a rotated refresh token must be the one used next), undefined when there is none. */
+  async function readCredentials(operation: string, params: { tenantId: string; connectionId: string }): Promise<StoredCredentials | undefined> {
+    const out = await call(operation, () => doc.send(new GetCommand({ TableName: table, Key: credKey(params.connectionId), ConsistentRead: true })));
+    return credentialsOf(out.Item, params.tenantId);
+  }
+
   const store: DynamoStore = {
     async acquireLease(params) {
       const { tenantId, connectionId, owner, now, ttlMs } = params;
@@ -220,9 +232,15 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
       assertId('owner', owner);
       assertFinite('now', now);
       if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new InvalidInput(`ttlMs must be positive, not ${ttlMs}`);
+      // The credentials' item, read alongside the lease (the worker needs them for
+      // its client): a read costs a fraction of what they cost in every write of the connection item.
+      const credentials = readCredentials('acquireLease', { tenantId, connectionId });
+      // Awaited below unless the lease fails first. A failed read fails the call with the lease taken:
+      // it lapses after ttlMs (as after a crash); returning the connection without credentials would read as a broken account.
+      credentials.catch(() => undefined);
       try {
         // One write takes the lease and returns the whole connection: a sync
-        // that finds nothing new costs this item's write and its commit, nothing else.
+        // that finds nothing new costs this item's write and its commit, and the credentials' read.
         const out = await doc.send(
           new UpdateCommand({
             TableName: table,
@@ -236,8 +254,9 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         );
-        return toConnection(out.Attributes ?? {});
+        return withCredentials(toConnection(out.Attributes ?? {}), await credentials);
       } catch (err) {
+        if (err instanceof StoreError) throw err;
         const failed = conditionFailure(err);
         if (failed === undefined) throw asStoreError('acquireLease', err);
         if (rawS(failed, 'tenantId') !== tenantId || rawS(failed, 'status') === 'deleted') throw new ConnectionNotFound(connectionId, { cause: err });
@@ -412,7 +431,7 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
       const now = clock.now();
       const scheduled = SCHEDULED_STATUSES.has(record.status);
       const fields: Item = {};
-      for (const f of NEW_CONNECTION_FIELDS) fields[f] = record[f];
+      for (const f of NEW_CONNECTION_FIELDS) if (f !== 'credentials') fields[f] = record[f];
       const item = compact({
         ...connectionKey(connectionId),
         type: 'connection',
@@ -424,7 +443,7 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
         updatedAt: now,
       });
       try {
-        // The connection and the tenant's pointer to it (listConnections) appear together or not at all.
+        // The connection, its credentials and the tenant's pointer to it (listConnections) appear together or not at all.
         await doc.send(
           new TransactWriteCommand({
             TransactItems: [
@@ -437,6 +456,18 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
                   ExpressionAttributeNames: { '#pk': 'pk' },
                 },
               },
+              ...(record.credentials === undefined
+                ? []
+                : [
+                    {
+                      Put: {
+                        TableName: table,
+                        Item: credItem({ tenantId, connectionId, credentials: record.credentials, now }),
+                        ConditionExpression: 'attribute_not_exists(#pk)',
+                        ExpressionAttributeNames: { '#pk': 'pk' },
+                      },
+                    },
+                  ]),
             ],
           }),
         );
@@ -447,14 +478,17 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
         }
         throw asStoreError('createConnection', err);
       }
-      return toConnection(item);
+      return withCredentials(toConnection(item), record.credentials === undefined ? undefined : compact(record.credentials));
     },
 
     async getConnection(params) {
       assertId('tenantId', params.tenantId);
       assertId('connectionId', params.connectionId);
-      const out = await call('getConnection', () => doc.send(new GetCommand({ TableName: table, Key: connectionKey(params.connectionId), ConsistentRead: true })));
-      return ownConnection(out.Item, params);
+      const [out, credentials] = await Promise.all([
+        call('getConnection', () => doc.send(new GetCommand({ TableName: table, Key: connectionKey(params.connectionId), ConsistentRead: true }))),
+        readCredentials('getConnection', params),
+      ]);
+      return withCredentials(ownConnection(out.Item, params), credentials);
     },
 
     async listConnections(params): Promise<ConnectionPage> {
@@ -480,14 +514,18 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
       const ids = (page.Items ?? []).map((p) => String(p.connectionId));
       const items = await batchGet(
         'listConnections',
-        ids.map((id) => connectionKey(id)),
+        ids.flatMap((id) => [connectionKey(id), credKey(id)]),
       );
-      const byId = new Map(items.map((i) => [String(i.connectionId), i]));
+      const byId = new Map<string, Item>();
+      const credsById = new Map<string, Item>();
+      for (const i of items) (i.sk === CRED_SK ? credsById : byId).set(String(i.connectionId), i);
       const connections: StoredConnection[] = [];
       for (const id of ids) {
         const item = byId.get(id);
         // A pointer without its connection, or to a connection being deleted, is skipped.
-        if (item !== undefined && item.tenantId === tenantId && item.status !== 'deleted') connections.push(toConnection(item));
+        if (item !== undefined && item.tenantId === tenantId && item.status !== 'deleted') {
+          connections.push(withCredentials(toConnection(item), credentialsOf(credsById.get(id), tenantId)));
+        }
       }
       const last = page.LastEvaluatedKey?.sk;
       return typeof last === 'string' ? { connections, cursor: encodeCursor(last.slice('CONN#'.length)) } : { connections };
@@ -504,9 +542,15 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
       const values: Record<string, unknown> = { ':tenant': tenantId, ':one': 1, ':upd': now, ':deleted': 'deleted' };
       const sets = ['#ver = #ver + :one', '#upd = :upd'];
       const removes: string[] = [];
+      // New credentials go to their own item, in one transaction with this update.
+      const newCredentials = patch.credentials;
+      if (newCredentials !== undefined) {
+        names['#cred'] = 'credentials';
+        removes.push('#cred'); // as connections stored before the credentials' item kept them
+      }
       PATCH_FIELDS.forEach((field, i) => {
         const value = patch[field];
-        if (value === undefined) return;
+        if (value === undefined || field === 'credentials') return;
         const name = field === 'status' ? '#status' : `#f${i}`;
         names[name] = field;
         if (value === null) removes.push(name);
@@ -533,25 +577,54 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
         condition += ' AND #ver = :expected';
         values[':expected'] = expectedVersion;
       }
+      const update = {
+        TableName: table,
+        Key: connectionKey(connectionId),
+        UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      };
+      const refused = (failed: Record<string, AttributeValue> | null, err: unknown): StoreError => {
+        if (rawS(failed, 'tenantId') !== tenantId || rawS(failed, 'status') === 'deleted') return new ConnectionNotFound(connectionId, { cause: err });
+        return new VersionConflict({ connectionId, expectedVersion, actualVersion: rawN(failed, 'version'), cause: err });
+      };
+      if (newCredentials !== undefined) {
+        const credentials = newCredentials === null ? undefined : compact(newCredentials);
+        try {
+          await doc.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                { Update: update },
+                credentials === undefined
+                  ? { Delete: { TableName: table, Key: credKey(connectionId) } }
+                  : { Put: { TableName: table, Item: credItem({ tenantId, connectionId, credentials, now }) } },
+              ],
+            }),
+          );
+        } catch (err) {
+          const reasons = (err as { name?: string; CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+          if (!((err as { name?: string }).name === 'TransactionCanceledException' && reasons?.[0]?.Code === 'ConditionalCheckFailed')) {
+            throw asStoreError('updateConnection', err);
+          }
+          // Which condition failed: the item as it is now tells (transactions return no old item here).
+          const current = await call('updateConnection', () => doc.send(new GetCommand({ TableName: table, Key: connectionKey(connectionId), ConsistentRead: true })));
+          throw refused(rawItem(current.Item), err);
+        }
+        // Credentials change rarely (create, re-auth, a rotated refresh token): one more read for the result is cheap.
+        const out = await call('updateConnection', () => doc.send(new GetCommand({ TableName: table, Key: connectionKey(connectionId), ConsistentRead: true })));
+        return withCredentials(toConnection(out.Item ?? {}), credentials);
+      }
+      const credentials = readCredentials('updateConnection', { tenantId, connectionId });
+      credentials.catch(() => undefined); // awaited below unless the update fails first
       try {
-        const out = await doc.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: connectionKey(connectionId),
-            UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
-            ConditionExpression: condition,
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values,
-            ReturnValues: 'ALL_NEW',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        );
-        return toConnection(out.Attributes ?? {});
+        const out = await doc.send(new UpdateCommand({ ...update, ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+        return withCredentials(toConnection(out.Attributes ?? {}), await credentials);
       } catch (err) {
+        if (err instanceof StoreError) throw err;
         const failed = conditionFailure(err);
         if (failed === undefined) throw asStoreError('updateConnection', err);
-        if (rawS(failed, 'tenantId') !== tenantId || rawS(failed, 'status') === 'deleted') throw new ConnectionNotFound(connectionId, { cause: err });
-        throw new VersionConflict({ connectionId, expectedVersion, actualVersion: rawN(failed, 'version'), cause: err });
+        throw refused(failed, err);
       }
     },
 
@@ -739,6 +812,30 @@ function echoKey(connectionId: string, href: string): { pk: string; sk: string }
   return { pk: row.pk, sk: ECHO_PREFIX + row.sk.slice(CARD_PREFIX.length) };
 }
 
+function credKey(connectionId: string): { pk: string; sk: string } {
+  return { pk: connectionKey(connectionId).pk, sk: CRED_SK };
+}
+
+function credItem(params: { tenantId: string; connectionId: string; credentials: StoredCredentials; now: number }): Item {
+  const { tenantId, connectionId, credentials, now } = params;
+  return { ...credKey(connectionId), type: 'credentials', tenantId, connectionId, credentials: compact(credentials), updatedAt: now };
+}
+
+/** The map of a credentials item, if it is this tenant's. */
+function credentialsOf(item: Item | undefined, tenantId: string): StoredCredentials | undefined {
+  if (item === undefined || item.tenantId !== tenantId || item.credentials === null || typeof item.credentials !== 'object') return undefined;
+  return item.credentials as StoredCredentials;
+}
+
+/**
+ * The connection with the credentials of their own item; without one, what
+ * the connection item itself holds (connections stored before that item
+ * existed keep theirs until their credentials next change).
+ */
+function withCredentials(conn: StoredConnection, credentials: StoredCredentials | undefined): StoredConnection {
+  return credentials === undefined ? conn : { ...conn, credentials };
+}
+
 function intentKey(connectionId: string): { pk: string; sk: string } {
   return { pk: connectionKey(connectionId).pk, sk: INTENT_SK };
 }
@@ -855,6 +952,16 @@ function storedSummary<T extends { error?: string }>(summary: T): T {
 function conditionFailure(err: unknown): Record<string, AttributeValue> | undefined | null {
   if ((err as { name?: string } | null)?.name !== 'ConditionalCheckFailedException') return undefined;
   return (err as { Item?: Record<string, AttributeValue> }).Item ?? null;
+}
+
+/** An unmarshalled item as the raw form the condition-failure helpers read (only the fields they read). */
+function rawItem(item: Item | undefined): Record<string, AttributeValue> | null {
+  if (item === undefined) return null;
+  const raw: Record<string, AttributeValue> = {};
+  if (typeof item.tenantId === 'string') raw.tenantId = { S: item.tenantId };
+  if (typeof item.status === 'string') raw.status = { S: item.status };
+  if (typeof item.version === 'number') raw.version = { N: String(item.version) };
+  return raw;
 }
 
 function rawS(item: Record<string, AttributeValue> | null, name: string): string | undefined {

@@ -55,8 +55,8 @@ export interface ConnectionPage {
 
 export interface DynamoStore extends Store {
   /**
-   * As in `Store`, and the record carries credentials and provider, so the
-   * worker needs no second read. Counts the lease (`leaseCount`): the run's
+   * As in `Store`, and the record carries credentials (read from their own
+   * item alongside the lease) and provider. Counts the lease (`leaseCount`): the run's
    * number, which tags its intents (`writeIndex`'s `intentRun`).
    */
   acquireLease(params: { tenantId: string; connectionId: string; owner: string; now: number; ttlMs: number }): Promise<StoredConnection | undefined>;

@@ -4,7 +4,7 @@
 //
 // Order, per job:
 // 1. Take the lease. It returns the whole connection with its sealed
-//    credentials (lib/store), so there is no second read; a job for a
+//    credentials (lib/store reads their own item alongside); a job for a
 //    connection someone else is syncing ends here as "busy", which is success.
 // 2. Under the lease: open the credentials; for Google, get an access token
 //    now (a refresh token Google rotates is sealed and stored before the

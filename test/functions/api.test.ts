@@ -144,7 +144,8 @@ describe('api function (API Gateway HTTP API events)', () => {
     // The password is stored sealed only.
     const items = await scan();
     expect(JSON.stringify(items)).not.toContain(RADICALE_USER.password);
-    const item = items.find((i) => i.pk === `CONN#${connection.id}` && i.sk === `CONN#${connection.id}`);
+    // In the connection's credentials item (lib/store/README.md), not the connection item.
+    const item = items.find((i) => i.pk === `CONN#${connection.id}` && i.sk === 'CRED');
     const opened = await openCredentials({ vault: master.vault, tenantId: 'tenant-a', connectionId: connection.id, credentials: item?.credentials as Record<string, string> });
     expect(opened).toEqual({ kind: 'basic', username: 'alice', password: RADICALE_USER.password });
 
@@ -203,8 +204,11 @@ describe('api function (API Gateway HTTP API events)', () => {
     });
     expect(Date.parse(connection.nextSyncAt)).toBeLessThanOrEqual(Date.now());
 
-    const item = (await scan()).find((i) => i.pk === `CONN#${connection.id}` && i.sk === `CONN#${connection.id}`);
-    expect(item).toMatchObject({ tenantId: 'tenant-a', provider: 'google', credentials: { kind: 'google', username: 'ada@example.com' } });
+    const items = await scan();
+    expect(items.find((i) => i.pk === `CONN#${connection.id}` && i.sk === `CONN#${connection.id}`)).toMatchObject({ tenantId: 'tenant-a', provider: 'google' });
+    // The sealed refresh token is in the connection's credentials item.
+    const item = items.find((i) => i.pk === `CONN#${connection.id}` && i.sk === 'CRED');
+    expect(item).toMatchObject({ tenantId: 'tenant-a', credentials: { kind: 'google', username: 'ada@example.com' } });
     const opened = await openCredentials({ vault: master.vault, tenantId: 'tenant-a', connectionId: connection.id, credentials: item?.credentials as Record<string, string> });
     expect(opened.kind === 'google' && opened.refreshToken.startsWith('1//')).toBe(true);
     expect(JSON.stringify(item)).not.toContain(opened.kind === 'google' ? opened.refreshToken : '-');

@@ -217,8 +217,11 @@ describe('connections (the API port over the store)', () => {
       nextSyncAt: T0,
     });
     const raw = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: 'CONN#con_1', sk: 'CONN#con_1' } }))).Item;
-    expect(JSON.stringify(raw)).not.toContain('correct horse');
-    expect(raw?.credentials).toMatchObject({ kind: 'basic', username: 'ada', password: expect.stringMatching(/^v1\./) });
+    // The credentials live in an item of their own, beside the connection item (which every poll writes).
+    expect(raw?.credentials).toBeUndefined();
+    const rawCred = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: 'CONN#con_1', sk: 'CRED' } }))).Item;
+    expect(JSON.stringify(rawCred)).not.toContain('correct horse');
+    expect(rawCred?.credentials).toMatchObject({ kind: 'basic', username: 'ada', password: expect.stringMatching(/^v1\./) });
     const stored = await createConnectionLookup(store).getConnection({ tenantId: 'ten_a', connectionId: 'con_1' });
     expect(await openCredentials({ vault, tenantId: 'ten_a', connectionId: 'con_1', credentials: stored?.credentials })).toEqual({
       kind: 'basic',

@@ -387,10 +387,73 @@ describe('schedule', () => {
   });
 });
 
+describe('credentials item', () => {
+  const sealed = { kind: 'google', username: 'a@example.com', refreshToken: `v1.${'k'.repeat(300)}.iv.${'c'.repeat(200)}`, clientRef: 'service' };
+  const raw = async (tableName: string, sk: string) =>
+    (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: 'CONN#c1', sk }, ConsistentRead: true }))).Item;
+
+  it('keeps the credentials beside the connection item, and every read hands them back', async () => {
+    const { store, tableName } = await fresh();
+    const made = await store.createConnection(conn({ connectionId: 'c1', credentials: sealed, provider: 'google', syncToken: `https://t/${'x'.repeat(120)}` }));
+    expect(made.credentials).toEqual(sealed);
+    const item = await raw(tableName, 'CONN#c1');
+    expect(item?.credentials).toBeUndefined();
+    // Under 1 KB: one write unit per write of the connection item (lease, commit, claim).
+    expect(Buffer.byteLength(JSON.stringify(item), 'utf8')).toBeLessThan(900);
+    expect(await raw(tableName, 'CRED')).toMatchObject({ type: 'credentials', tenantId: 'tenant-a', connectionId: 'c1', credentials: sealed });
+
+    expect((await store.getConnection({ tenantId: 'tenant-a', connectionId: 'c1' })).credentials).toEqual(sealed);
+    expect((await store.listConnections({ tenantId: 'tenant-a' })).connections.map((c) => c.credentials)).toEqual([sealed]);
+    const leased = await store.acquireLease({ tenantId: 'tenant-a', connectionId: 'c1', owner: 'w', now: T0, ttlMs: 1000 });
+    expect(leased?.credentials).toEqual(sealed);
+    // A patch without credentials leaves them alone.
+    expect((await store.updateConnection({ tenantId: 'tenant-a', connectionId: 'c1', patch: { intervalSeconds: 600 } })).credentials).toEqual(sealed);
+    // Index reads skip the item.
+    expect((await store.loadIndex({ connectionId: 'c1' })).size).toBe(0);
+  });
+
+  it('replaces and removes them with the connection’s version, refusing stale versions and other tenants', async () => {
+    const { store, tableName } = await fresh();
+    await store.createConnection(conn({ connectionId: 'c1', credentials: sealed }));
+    const rotated = { ...sealed, refreshToken: 'v1.new.iv.ct' };
+    const updated = await store.updateConnection({ tenantId: 'tenant-a', connectionId: 'c1', patch: { credentials: rotated, status: 'active' }, expectedVersion: 0 });
+    expect(updated).toMatchObject({ version: 1, credentials: rotated, status: 'active' });
+    expect((await raw(tableName, 'CRED'))?.credentials).toEqual(rotated);
+
+    const stale = await rejection(store.updateConnection({ tenantId: 'tenant-a', connectionId: 'c1', patch: { credentials: sealed }, expectedVersion: 0 }));
+    expect(stale).toBeInstanceOf(VersionConflict);
+    expect((stale as VersionConflict).actualVersion).toBe(1);
+    const foreign = await rejection(store.updateConnection({ tenantId: 'tenant-b', connectionId: 'c1', patch: { credentials: sealed } }));
+    expect(foreign).toBeInstanceOf(ConnectionNotFound);
+    expect(await rejection(store.updateConnection({ tenantId: 'tenant-a', connectionId: 'nope', patch: { credentials: sealed } }))).toBeInstanceOf(ConnectionNotFound);
+    // Neither refused update touched them.
+    expect((await store.getConnection({ tenantId: 'tenant-a', connectionId: 'c1' })).credentials).toEqual(rotated);
+
+    const removed = await store.updateConnection({ tenantId: 'tenant-a', connectionId: 'c1', patch: { credentials: null } });
+    expect(removed.credentials).toBeUndefined();
+    expect(await raw(tableName, 'CRED')).toBeUndefined();
+    expect((await store.getConnection({ tenantId: 'tenant-a', connectionId: 'c1' })).credentials).toBeUndefined();
+  });
+
+  it('reads credentials a connection item stored before the credentials item existed, and moves them out on their next change', async () => {
+    const { store, tableName } = await fresh();
+    await store.createConnection(conn({ connectionId: 'c1' }));
+    await doc.send(
+      new UpdateCommand({ TableName: tableName, Key: { pk: 'CONN#c1', sk: 'CONN#c1' }, UpdateExpression: 'SET credentials = :c', ExpressionAttributeValues: { ':c': sealed } }),
+    );
+    expect((await store.getConnection({ tenantId: 'tenant-a', connectionId: 'c1' })).credentials).toEqual(sealed);
+    expect((await store.acquireLease({ tenantId: 'tenant-a', connectionId: 'c1', owner: 'w', now: T0, ttlMs: 1000 }))?.credentials).toEqual(sealed);
+    const rotated = { ...sealed, refreshToken: 'v1.new.iv.ct' };
+    await store.updateConnection({ tenantId: 'tenant-a', connectionId: 'c1', patch: { credentials: rotated } });
+    expect((await raw(tableName, 'CONN#c1'))?.credentials).toBeUndefined();
+    expect((await store.getConnection({ tenantId: 'tenant-a', connectionId: 'c1' })).credentials).toEqual(rotated);
+  });
+});
+
 describe('deleteConnection', () => {
   it('removes the connection, its pointer, its index and its write records, and only those', async () => {
     const { store, tableName } = await fresh();
-    await store.createConnection(conn({ connectionId: 'c1' }));
+    await store.createConnection(conn({ connectionId: 'c1', credentials: { kind: 'basic', username: 'u', password: 'v1.sealed' } }));
     await store.createConnection(conn({ connectionId: 'c2' }));
     const rows = Array.from({ length: 120 }, (_, i) => ({ href: `/c/${i}.vcf`, etag: `"${i}"` }));
     await store.writeIndex({ connectionId: 'c1', upserts: rows, deletes: [] });

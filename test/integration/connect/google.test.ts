@@ -221,8 +221,10 @@ describe('connecting Google and living with it', () => {
 
     // The raw table: the refresh token is there only sealed, and the connection is on the due index now.
     const items = await scan();
-    const item = items.find((i) => i.pk === `CONN#${connectionId}` && i.sk === `CONN#${connectionId}`);
-    expect(item).toMatchObject({ tenantId: TENANT, provider: 'google', status: 'active', credentials: { kind: 'google', username: EMAIL } });
+    expect(items.find((i) => i.pk === `CONN#${connectionId}` && i.sk === `CONN#${connectionId}`)).toMatchObject({ tenantId: TENANT, provider: 'google', status: 'active' });
+    // The sealed refresh token is in the connection's credentials item.
+    const item = items.find((i) => i.pk === `CONN#${connectionId}` && i.sk === 'CRED');
+    expect(item).toMatchObject({ tenantId: TENANT, credentials: { kind: 'google', username: EMAIL } });
     const opened = await openCredentials({ vault: master.vault, tenantId: TENANT, connectionId, credentials: item?.credentials as Record<string, string> });
     if (opened.kind !== 'google') throw new Error('expected google credentials');
     refreshToken = opened.refreshToken;

@@ -298,7 +298,9 @@ describe('tenants and secrets with the real adapters', () => {
     expect(text).not.toContain(tenant.key);
     // Google refresh tokens from the emulator look like `1//0g...`: none is stored as such.
     expect(text).not.toMatch(/1\/\/0g/);
-    const connections = items.filter((i) => i.type === 'connection');
+    // Sealed credentials live in their own item (lib/store/README.md), not in the connection item.
+    expect(items.filter((i) => i.type === 'connection' && i.credentials !== undefined)).toEqual([]);
+    const connections = items.filter((i) => i.type === 'credentials');
     expect(connections.length).toBeGreaterThanOrEqual(2);
     for (const c of connections) {
       const credentials = c.credentials as Record<string, string>;
