@@ -115,6 +115,15 @@ function isSpace(c: number): boolean {
  * cost is proportional to the number of tags, not to the bytes of vCard text.
  */
 export function checkWellFormed(xml: string, ctx?: XmlContext): void {
+  scanMarkup(xml, ctx, undefined);
+}
+
+/**
+ * checkWellFormed's pass; with `runs`, it also records the [start, end) of every
+ * text run inside the root of at least LONG_TEXT characters (vCards in a
+ * multiget answer), which parseXml keeps away from fast-xml-parser.
+ */
+function scanMarkup(xml: string, ctx: XmlContext | undefined, runs: number[] | undefined): void {
   const stack: string[] = [];
   let rootSeen = false;
   let i = 0;
@@ -128,6 +137,8 @@ export function checkWellFormed(xml: string, ctx?: XmlContext): void {
       for (let k = i; k < textEnd; k++) {
         if (!isSpace(xml.charCodeAt(k))) fail('malformed XML: text outside the root element', ctx);
       }
+    } else if (runs !== undefined && textEnd - i >= LONG_TEXT) {
+      runs.push(i, textEnd);
     }
     if (lt < 0) break;
     const c1 = xml.charCodeAt(lt + 1);
@@ -211,7 +222,13 @@ function tagOf(node: FxpNode): string | undefined {
   return undefined;
 }
 
-function buildElement(node: FxpNode, tag: string, parentScope: Map<string, string>, ctx: XmlContext | undefined): XmlElement {
+function buildElement(
+  node: FxpNode,
+  tag: string,
+  parentScope: Map<string, string>,
+  ctx: XmlContext | undefined,
+  elided: Elided | undefined,
+): XmlElement {
   let scope = parentScope;
   const attrs = node[':@'] as Record<string, unknown> | undefined;
   if (attrs !== undefined) {
@@ -244,7 +261,7 @@ function buildElement(node: FxpNode, tag: string, parentScope: Map<string, strin
     for (const kid of kids as FxpNode[]) {
       const t = kid['#text'];
       if (t !== undefined) {
-        text += decodeEntities(String(t), ctx);
+        text += restore(String(t), elided, ctx);
         continue;
       }
       const cdata = kid['#cdata'];
@@ -255,7 +272,7 @@ function buildElement(node: FxpNode, tag: string, parentScope: Map<string, strin
         continue;
       }
       const childTag = tagOf(kid);
-      if (childTag !== undefined) el.children.push(buildElement(kid, childTag, scope, ctx));
+      if (childTag !== undefined) el.children.push(buildElement(kid, childTag, scope, ctx, elided));
     }
     el.text = text;
   }
@@ -264,19 +281,74 @@ function buildElement(node: FxpNode, tag: string, parentScope: Map<string, strin
 
 /** Parses a document into a namespace-resolved tree. Malformed XML -> ProtocolError (with the parser's error as cause). */
 export function parseXml(xml: string, ctx?: XmlContext): XmlElement {
-  checkWellFormed(xml, ctx);
+  // fast-xml-parser walks every character in JS, and a multiget answer is
+  // mostly vCard text: long text runs are cut out before it sees the document
+  // and put back, entity-decoded, where their placeholder comes out. Only when
+  // the document has no placeholder character of its own, so none can be mistaken.
+  const runs: number[] | undefined = xml.indexOf(PLACEHOLDER) < 0 ? [] : undefined;
+  scanMarkup(xml, ctx, runs);
+  let input = xml;
+  let elided: Elided | undefined;
+  if (runs !== undefined && runs.length > 0) {
+    const parts: string[] = [];
+    const texts: string[] = [];
+    let from = 0;
+    for (let k = 0; k < runs.length; k += 2) {
+      const start = runs[k] as number;
+      const end = runs[k + 1] as number;
+      parts.push(xml.slice(from, start), PLACEHOLDER);
+      texts.push(xml.slice(start, end));
+      from = end;
+    }
+    parts.push(xml.slice(from));
+    input = parts.join('');
+    elided = { texts, next: 0 };
+  }
   let nodes: FxpNode[];
   try {
-    nodes = parser.parse(xml) as FxpNode[];
+    nodes = parser.parse(input) as FxpNode[];
   } catch (err) {
     return fail(`malformed XML: ${err instanceof Error ? err.message : String(err)}`, ctx, err);
   }
   const rootScope = new Map<string, string>([['xml', NS_XML]]);
   for (const node of nodes) {
     const tag = tagOf(node);
-    if (tag !== undefined && tag !== '#text' && tag !== '#cdata') return buildElement(node, tag, rootScope, ctx);
+    if (tag !== undefined && tag !== '#text' && tag !== '#cdata') {
+      const root = buildElement(node, tag, rootScope, ctx, elided);
+      // Every cut run must have found its way back; anything else is a bug, not bad input.
+      if (elided !== undefined && elided.next !== elided.texts.length) {
+        fail(`XML reader: ${elided.texts.length - elided.next} text runs not restored`, ctx);
+      }
+      return root;
+    }
   }
   return fail('malformed XML: no root element', ctx);
+}
+
+/** Text runs cut out of a document, in document order, and how many have been put back. */
+interface Elided {
+  texts: string[];
+  next: number;
+}
+
+/** A private-use character: parseXml cuts nothing from a document that holds one. */
+const PLACEHOLDER = '\uE000';
+/** Text runs at least this long are kept away from fast-xml-parser (a vCard is 300 characters and up). */
+const LONG_TEXT = 128;
+
+/** Character data of a text node, with cut runs put back in place of their placeholders. */
+function restore(raw: string, elided: Elided | undefined, ctx: XmlContext | undefined): string {
+  if (elided === undefined || raw.indexOf(PLACEHOLDER) < 0) return decodeEntities(raw, ctx);
+  const pieces = raw.split(PLACEHOLDER);
+  let out = decodeEntities(pieces[0] as string, ctx);
+  for (let k = 1; k < pieces.length; k++) {
+    const text = elided.texts[elided.next++];
+    if (text === undefined) fail('XML reader: more placeholders than cut text runs', ctx);
+    // Line ends normalized as fast-xml-parser does for the rest of the document (XML 1.0 s2.11).
+    const normalized = text.indexOf('\r') < 0 ? text : text.replace(/\r\n?/g, '\n');
+    out += decodeEntities(normalized, ctx) + decodeEntities(pieces[k] as string, ctx);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------
