@@ -3,7 +3,7 @@
 // fast-xml-parser's bare parse of the same bytes. One warm-up pass, then
 // `reps` timed passes; the medians go back to the parent.
 import { XMLParser } from 'fast-xml-parser';
-import { multigetBody, parseMultistatus } from '../../lib/carddav/xml.ts';
+import { multigetBody, parseMultistatus, parserOptions } from '../../lib/carddav/xml.ts';
 import { startGoogleEmulator } from '../../lib/emulator/index.ts';
 import { fromContact, parseVCard, serializeVCard, toContact, type VCard } from '../../lib/vcard/index.ts';
 import { BOOK_SEED } from '../lib/book.ts';
@@ -68,19 +68,7 @@ async function codecs(p: CodecsParams): Promise<CodecsResult> {
   const contacts = parsed.map((c) => toContact(c));
   const built = contacts.map((c) => fromContact(c));
   const bare = new XMLParser();
-  const sameOptions = new XMLParser({
-    preserveOrder: true,
-    ignoreAttributes: false,
-    attributeNamePrefix: '@_',
-    processEntities: false,
-    htmlEntities: false,
-    parseTagValue: false,
-    parseAttributeValue: false,
-    trimValues: false,
-    cdataPropName: '#cdata',
-    ignoreDeclaration: true,
-    ignorePiTags: true,
-  });
+  const sameOptions = new XMLParser(parserOptions);
   // A sink the optimizer cannot drop.
   let sink = 0;
   const passes = {
