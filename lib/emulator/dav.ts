@@ -443,7 +443,7 @@ function put(req: Incoming, email: string, id: string, deps: DavDeps): Reply {
       return { status: 204, headers };
     });
   }
-  if (book.deleted.has(id)) return badRequest(deps, 'Request contains an invalid argument: the contact was deleted.');
+  if (deps.quirks.rejectPutToDeleted && book.deleted.has(id)) return badRequest(deps, 'Request contains an invalid argument: the contact was deleted.');
   const conflict = ifMatchProblem(req, undefined, deps) ?? contactLimitProblem(email, deps);
   if (conflict) return conflict;
   const asNamed = deps.quirks.putToNewName === 'asNamed';

@@ -26,3 +26,12 @@ export class EmulatorStartError extends EmulatorError {}
 
 /** A create under a name that is taken. */
 export class CardExistsError extends EmulatorError {}
+
+/** A card Google parses but refuses to store (400 INVALID_ARGUMENT); the message is Google's catch-all, `detail` says why. */
+export class InvalidArgumentError extends MalformedVcardError {
+  readonly detail: string;
+  constructor(message: string, options: { detail: string; cause?: unknown }) {
+    super(message, options);
+    this.detail = options.detail;
+  }
+}

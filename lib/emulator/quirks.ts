@@ -50,6 +50,55 @@ export interface Quirks {
   dropYearlessBday: boolean;
   /** Body of non-DAV errors: JSON (Google APIs) or application/vnd.google.gdata.error+xml (vdirsyncer #1056). */
   errorFormat: 'json' | 'gdata-xml';
+  // ---- Card content and writes (google-quirks.md "Observed since", Writes and card content) ----
+  /**
+   * A TYPE value outside RFC 2426 on EMAIL, TEL or ADR (`PERSONAL`, `SCHOOL`) makes PUT/POST answer
+   * `400 INVALID_ARGUMENT` (mattogodoy/nametag bd71618 [2026]). Accepted: RFC 2426's values for the
+   * property, RFC 6350's for TEL, x-names, and what Google writes itself (OTHER, MAIN, IPHONE).
+   * false: such values are dropped silently, as carddavclient QUIRKS saw earlier.
+   */
+  rejectCustomTypes: boolean;
+  /** PUT/POST of a card without FN (or an empty one) answers 400 (jobisoft/TbSync #451). false: stored. */
+  rejectMissingFn: boolean;
+  /** PUT to a deleted resource name answers 400 (nametag c3784d8). false: treated as a PUT to a new name. */
+  rejectPutToDeleted: boolean;
+  /**
+   * UID is replaced by the resource name, a hex number of 14-16 digits (carddavclient NOTES.md; gcardvault;
+   * pimutils/vdirsyncer #849). false: the client's UID is kept (RFC 6352 5.1); the resource name only when none.
+   */
+  uidFromResourceName: boolean;
+  /**
+   * TYPE=PREF is added to the first EMAIL, TEL and IMPP unless one of them has it (mstilkerich/carddavclient
+   * 289f0ec [2025]). false: no PREF is added; one the client sent is kept.
+   */
+  addFirstPref: boolean;
+  /** TYPE values come back upper-cased (carddavclient tests). false: the kept value keeps the client's case. */
+  upperCaseTypes: boolean;
+  /**
+   * PRODID: discarded, not replaced (carddavclient NOTES.md), Google's own (older reports), or the client's
+   * kept (RFC). Seeded cards follow the switch.
+   */
+  prodid: 'discard' | 'google' | 'keep';
+  /** REV is set to the time of the write (carddavclient NOTES.md). false: the client's REV is kept. */
+  setRev: boolean;
+  /**
+   * Colons in URL values are escaped, `URL:http\://...` (sabre-io/vobject `Property/Uri.php`: "Google Contacts
+   * specifically escapes the colon"). false: the value as sent (RFC 2426: a URI is not escaped).
+   */
+  escapeUrlColons: boolean;
+  /**
+   * ANNIVERSARY (4.0) and X-ANNIVERSARY (3.0) are stored and served as `itemN.X-ABDATE` with
+   * `itemN.X-ABLabel:_$!<Anniversary>!$_` (GNOME/evolution-data-server I#517; nextcloud/contacts #223).
+   * false: kept as sent.
+   */
+  anniversaryAsAbDate: boolean;
+  /**
+   * An inline PHOTO (base64 or data: URI) is stored as an `https://lh3.googleusercontent.com/contacts/...` URL.
+   * On by default: every report that names a form (one client about CardDAV, Google's own export, the People
+   * API) names a URL and none inline data; google-quirks.md calls it likely but uncertain. false: inline kept.
+   * Seeded photos stay inline unless SeedParams.photoAsUrl says otherwise (benchmarks size cards with them).
+   */
+  photoAsUrl: boolean;
 }
 
 export const DEFAULT_QUIRKS: Readonly<Quirks> = Object.freeze({
@@ -76,6 +125,17 @@ export const DEFAULT_QUIRKS: Readonly<Quirks> = Object.freeze({
   dropCategories: true,
   dropYearlessBday: false,
   errorFormat: 'json',
+  rejectCustomTypes: true,
+  rejectMissingFn: true,
+  rejectPutToDeleted: true,
+  uidFromResourceName: true,
+  addFirstPref: true,
+  upperCaseTypes: true,
+  prodid: 'discard',
+  setRev: true,
+  escapeUrlColons: true,
+  anniversaryAsAbDate: true,
+  photoAsUrl: true,
 } satisfies Quirks);
 
 export function mergeQuirks(base: Quirks, patch: Partial<Quirks> | undefined): Quirks {

@@ -46,6 +46,10 @@ export interface SeedParams {
   seed?: number;
   /** Share of contacts with a base64 PHOTO, 0..1 (default 0.1). */
   photoShare?: number;
+  /** Seeded photos as lh3.googleusercontent.com URLs (default false; writes follow the photoAsUrl quirk). */
+  photoAsUrl?: boolean;
+  /** Share of contacts without FN and N, as Google serves email- or phone-only contacts, 0..1 (default 0). */
+  noFnShare?: number;
 }
 
 export interface GoogleEmulator {
@@ -271,16 +275,19 @@ export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {})
         count,
         seed: params.seed ?? 1,
         photoShare: params.photoShare ?? 0.1,
+        ...(params.photoAsUrl === undefined ? {} : { photoAsUrl: params.photoAsUrl }),
+        ...(params.noFnShare === undefined ? {} : { noFnShare: params.noFnShare }),
+        quirks,
         newId: store.newId,
         rev: revTimestamp(clock.now()),
       });
       return contacts.map((c) => store.view(email, store.insertRaw(email, c.id, c.vcard)));
     },
     createCard(email, vcard) {
-      const card = store.create(email, vcard);
+      const card = store.create(email, vcard, undefined, 'google');
       return { id: card.id, href: paths.card(email, card.id), etag: card.etag };
     },
-    updateCard: (email, id, vcard) => store.update(email, id, vcard).etag,
+    updateCard: (email, id, vcard) => store.update(email, id, vcard, 'google').etag,
     deleteCard(email, id) {
       store.delete(email, id);
     },

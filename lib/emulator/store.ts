@@ -9,7 +9,8 @@ import { CardExistsError, UnknownAccountError, UnknownCardError } from './errors
 import { paths } from './paths.ts';
 import type { Quirks } from './quirks.ts';
 import { createIdGenerator } from './random.ts';
-import { googleRewrite, parseVcard } from './vcard.ts';
+import { checkGoogleRefusals, googleRewrite } from './rewrite.ts';
+import { parseVcard } from './vcard.ts';
 
 export interface StoredCard {
   id: string;
@@ -97,6 +98,9 @@ export class AddressBookState {
 
 const TOKEN_PREFIX = 'https://www.googleapis.com/carddav/v1/synctoken/';
 
+/** A CardDAV client (checked for what Google refuses) or Google's own apps (the tests' "phone edits"). */
+export type WriteOrigin = 'client' | 'google';
+
 export interface StoreDeps {
   clock: Clock;
   quirks: () => Quirks;
@@ -114,7 +118,9 @@ export class ContactStore {
   constructor(deps: StoreDeps) {
     this.#clock = deps.clock;
     this.#quirks = deps.quirks;
-    this.newId = createIdGenerator(deps.idSalt);
+    // Google's ids are 64-bit numbers in hex, so without leading zeros: 14-16 digits in practice.
+    const next = createIdGenerator(deps.idSalt);
+    this.newId = () => next().replace(/^0+(?=.)/, '');
   }
 
   /** ETags are timestamps; bump by a millisecond when two writes share one so each stays unique and ordered. */
@@ -142,31 +148,31 @@ export class ContactStore {
     return book;
   }
 
-  #rewrite(vcard: string, id: string): string {
+  #rewrite(vcard: string, id: string, from: WriteOrigin): string {
     const q = this.#quirks();
-    return googleRewrite(parseVcard(vcard), {
-      uid: id,
-      rev: revTimestamp(this.#clock.now()),
-      dropCategories: q.dropCategories,
-      dropYearlessBday: q.dropYearlessBday,
-    });
+    const lines = parseVcard(vcard);
+    if (from === 'client') checkGoogleRefusals(lines, q);
+    return googleRewrite(lines, { id, rev: revTimestamp(this.#clock.now()), quirks: q });
   }
 
-  /** Create with a server-chosen id (or `id`, for the asNamed PUT quirk). Throws MalformedVcardError. */
-  create(email: string, vcard: string, id?: string): StoredCard {
+  /**
+   * Create with a server-chosen id (or `id`, for the asNamed PUT quirk). Throws MalformedVcardError,
+   * or its InvalidArgumentError for what Google refuses from a client (not from its own apps).
+   */
+  create(email: string, vcard: string, id?: string, from: WriteOrigin = 'client'): StoredCard {
     const book = this.book(email);
     const cardId = id ?? this.newId();
     if (book.cards.has(cardId)) throw new CardExistsError(`Contact ${cardId} exists already`);
-    const card = { id: cardId, vcard: this.#rewrite(vcard, cardId), etag: this.nextEtag() };
+    const card = { id: cardId, vcard: this.#rewrite(vcard, cardId, from), etag: this.nextEtag() };
     book.deleted.delete(cardId);
     book.store(card);
     return card;
   }
 
-  update(email: string, id: string, vcard: string): StoredCard {
+  update(email: string, id: string, vcard: string, from: WriteOrigin = 'client'): StoredCard {
     const book = this.book(email);
     if (!book.cards.has(id)) throw new UnknownCardError(`No contact ${id} in ${email}'s address book`);
-    const card = { id, vcard: this.#rewrite(vcard, id), etag: this.nextEtag() };
+    const card = { id, vcard: this.#rewrite(vcard, id, from), etag: this.nextEtag() };
     book.store(card);
     return card;
   }

@@ -1,5 +1,5 @@
-// Just enough vCard to behave like Google on writes: unfold, split content
-// lines, rewrite (UID, REV, PRODID, one TYPE value, X-SERVICE-TYPE case), fold.
+// Just enough vCard to behave like Google: unfold, split content lines,
+// format and fold. Google's rewrite of what it is sent lives in rewrite.ts.
 // The project's real vCard module (lib/vcard) is deliberately not used: the
 // emulator must stay independent of the code it is used to test, so a bug
 // there cannot hide itself here.
@@ -154,94 +154,4 @@ export function fold(line: string): string {
 
 export function serialize(lines: VcardLine[]): string {
   return `${lines.map((l) => fold(formatLine(l))).join('\r\n')}\r\n`;
-}
-
-// ---- Google's rewrite ------------------------------------------------------
-
-export const GOOGLE_PRODID = '-//Google Inc//Google Contacts CardDAV//EN';
-
-const KNOWN_TYPES: Record<string, readonly string[]> = {
-  TEL: ['cell', 'mobile', 'home', 'work', 'main', 'fax', 'pager', 'other', 'iphone'],
-  EMAIL: ['home', 'work', 'other'],
-  ADR: ['home', 'work', 'other'],
-  URL: ['home', 'work', 'other', 'profile', 'blog', 'home-page', 'ftp'],
-};
-const DEFAULT_KNOWN = ['home', 'work', 'other'];
-const TYPE_RENAMES: Record<string, string> = { mobile: 'cell' };
-
-const SERVICE_CASE: Record<string, string> = {
-  aim: 'AIM',
-  msn: 'MSN',
-  icq: 'ICQ',
-  qq: 'QQ',
-  jabber: 'Jabber',
-  xmpp: 'Jabber',
-  skype: 'Skype',
-  yahoo: 'Yahoo',
-  googletalk: 'GoogleTalk',
-  gtalk: 'GoogleTalk',
-  hangouts: 'Hangouts',
-  facebook: 'Facebook',
-  twitter: 'Twitter',
-  linkedin: 'LinkedIn',
-  netmeeting: 'NetMeeting',
-};
-
-function recaseService(v: string): string {
-  const known = SERVICE_CASE[v.toLowerCase()];
-  if (known) return known;
-  return v.length === 0 ? v : v[0]!.toUpperCase() + v.slice(1).toLowerCase();
-}
-
-/** Keep one known TYPE value, upper-cased; drop unknown ones, PREF, VOICE and INTERNET fillers. */
-function oneType(propName: string, params: VcardParam[]): VcardParam[] {
-  const types = params.filter((p) => p.name === 'TYPE').flatMap((p) => p.values.map((v) => v.toLowerCase()));
-  const rest = params.filter((p) => p.name !== 'TYPE');
-  if (types.length === 0) return rest;
-  const known = KNOWN_TYPES[propName] ?? (propName === 'PHOTO' || propName === 'LOGO' || propName === 'SOUND' || propName === 'KEY' ? undefined : DEFAULT_KNOWN);
-  if (known === undefined) return params; // media type (PHOTO;TYPE=JPEG) is not a label
-  const kept = types.find((t) => known.includes(t));
-  if (kept === undefined) return rest;
-  return [{ name: 'TYPE', values: [(TYPE_RENAMES[kept] ?? kept).toUpperCase()] }, ...rest];
-}
-
-function isYearless(bday: string): boolean {
-  return bday.trim().startsWith('--');
-}
-
-export interface RewriteOptions {
-  uid: string;
-  /** REV value (from the emulator clock). */
-  rev: string;
-  dropCategories: boolean;
-  dropYearlessBday: boolean;
-}
-
-/**
- * What Google stores for a card it was sent: its own UID, PRODID and REV, one
- * TYPE value per property, recased X-SERVICE-TYPE, VERSION 3.0. So the stored
- * card (and its ETag) never equals what the client sent.
- */
-export function googleRewrite(lines: VcardLine[], opts: RewriteOptions): string {
-  const body: VcardLine[] = [];
-  for (const line of lines.slice(1, -1)) {
-    if (['VERSION', 'PRODID', 'REV', 'UID'].includes(line.name)) continue;
-    if (line.name === 'CATEGORIES' && opts.dropCategories) continue;
-    if (line.name === 'BDAY' && opts.dropYearlessBday && isYearless(line.value)) continue;
-    let params = oneType(line.name, line.params);
-    params = params
-      .filter((p) => p.name !== 'PREF')
-      .map((p) => (p.name === 'X-SERVICE-TYPE' ? { name: p.name, values: p.values.map(recaseService) } : p));
-    body.push({ ...line, params });
-  }
-  const out: VcardLine[] = [
-    { group: undefined, name: 'BEGIN', spelled: 'BEGIN', params: [], value: 'VCARD' },
-    { group: undefined, name: 'VERSION', spelled: 'VERSION', params: [], value: '3.0' },
-    { group: undefined, name: 'PRODID', spelled: 'PRODID', params: [], value: GOOGLE_PRODID },
-    ...body,
-    { group: undefined, name: 'UID', spelled: 'UID', params: [], value: opts.uid },
-    { group: undefined, name: 'REV', spelled: 'REV', params: [], value: opts.rev },
-    { group: undefined, name: 'END', spelled: 'END', params: [], value: 'VCARD' },
-  ];
-  return serialize(out);
 }
