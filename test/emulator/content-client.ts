@@ -52,10 +52,13 @@ export function card(...content: string[]): string {
   return ['BEGIN:VCARD', 'VERSION:3.0', ...content, 'END:VCARD', ''].join('\r\n');
 }
 
+/** Unfolded content lines (CRLF from GET, LF from address-data once XML has normalized it). */
+export function contentLines(vcard: string): string[] {
+  return vcard.replace(/\r?\n[ \t]/g, '').split(/\r?\n/);
+}
+
 /** Unfolded content lines whose name (with group) is `name`. */
 export function named(vcard: string, name: string): string[] {
-  return vcard
-    .replace(/\r\n[ \t]/g, '')
-    .split('\r\n')
+  return contentLines(vcard)
     .filter((l) => l.toUpperCase().startsWith(`${name.toUpperCase()}:`) || l.toUpperCase().startsWith(`${name.toUpperCase()};`));
 }
