@@ -14,6 +14,7 @@ export {
   CardExistsError,
   EmulatorError,
   EmulatorStartError,
+  InvalidArgumentError,
   MalformedVcardError,
   MalformedXmlError,
   UnknownAccountError,

@@ -44,7 +44,8 @@ function customType(line: VcardLine): string | undefined {
   if (!accepted) return undefined;
   for (const p of line.params) {
     if (p.name !== 'TYPE') continue;
-    const bad = p.values.find((v) => !accepted.has(v.toLowerCase()) && !/^x-/i.test(v));
+    // 4.0 may quote a list (TYPE="work,voice"): each member counts.
+    const bad = p.values.flatMap((v) => v.split(',')).find((v) => !accepted.has(v.trim().toLowerCase()) && !/^x-/i.test(v.trim()));
     if (bad !== undefined) return bad;
   }
   return undefined;
@@ -92,7 +93,7 @@ interface Typed {
 
 /** Keep one known TYPE value (renamed, upper-cased per quirk); drop unknown ones, PREF, VOICE and INTERNET fillers. */
 function oneType(line: VcardLine, upperCase: boolean): Typed {
-  const sent = line.params.filter((p) => p.name === 'TYPE').flatMap((p) => p.values);
+  const sent = line.params.filter((p) => p.name === 'TYPE').flatMap((p) => p.values.flatMap((v) => v.split(',')));
   const pref = line.params.some((p) => p.name === 'PREF') || sent.some((v) => v.toLowerCase() === 'pref');
   const rest = line.params.filter((p) => p.name !== 'TYPE' && p.name !== 'PREF');
   if (MEDIA_PROPS.has(line.name)) return { params: line.params.filter((p) => p.name !== 'PREF'), pref }; // PHOTO;TYPE=JPEG is a media type

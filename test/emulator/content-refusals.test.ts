@@ -66,6 +66,24 @@ describe('rejectCustomTypes (nametag bd71618)', () => {
     expect(named(stored.vcard, 'TEL')).toHaveLength(4);
   });
 
+  it("on: a 4.0 quoted list counts member by member (TYPE=\"work,voice\" is accepted, TYPE=\"work,school\" is not)", async () => {
+    const s = await contentSetup();
+    const v4 = (tel: string) => ['BEGIN:VCARD', 'VERSION:4.0', 'FN:Ann', tel, 'END:VCARD', ''].join('\r\n');
+    const stored = await s.create(v4('TEL;TYPE="work,voice":+1 555 0100'));
+    expect(named(stored.vcard, 'TEL')).toEqual(['TEL;TYPE=WORK,PREF:+1 555 0100']);
+    await refusedPost(s, v4('TEL;TYPE="work,school":+1 555 0100'));
+  });
+
+  it("on: every card as Google serves it (seeded, with custom and empty labels and dates) is accepted back unchanged", async () => {
+    const s = await contentSetup();
+    const seeded = s.emu.seed(s.email, 60, { seed: 21, photoShare: 0.2, photoAsUrl: true });
+    for (const c of seeded) {
+      const res = await s.client.put({ href: c.href, addressBookUrl: s.book, ifMatch: c.etag, vcard: c.vcard });
+      expect(res.etag).not.toBe(c.etag);
+    }
+    expect(s.errorBodies).toEqual([]);
+  });
+
   it('off: the custom value is dropped silently and the card stored (carddavclient QUIRKS)', async () => {
     const s = await contentSetup({ quirks: { rejectCustomTypes: false } });
     const stored = await s.create(card('FN:Ann', 'EMAIL;TYPE=PERSONAL:ann@example.com', 'TEL;TYPE=SCHOOL,WORK:+1 555 0100'));
