@@ -41,6 +41,8 @@ export async function contentSetup(opts: StartGoogleEmulatorOptions = {}): Promi
     read,
     async create(vcard) {
       const { href } = await client.post({ addMemberUrl: s.book, vcard });
+      // Google answers a create with its Location; a client that could not place the card is a failure here.
+      if (href === undefined) throw new Error('POST answered without a usable Location');
       const card = await client.get({ href, addressBookUrl: s.book });
       return { href, id: href.split('/').pop()!, vcard: card.vcard, etag: card.etag };
     },
