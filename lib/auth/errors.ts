@@ -57,9 +57,15 @@ export class ReauthRequired extends OAuthError {}
  */
 export class ScopeNotGranted extends ReauthRequired {
   readonly grantedScope: string;
-  constructor(message: string, details: OAuthErrorDetails & { grantedScope: string }) {
+  /**
+   * What Google issued anyway (on a code exchange), so the caller can revoke
+   * a grant it cannot use. Not enumerable: never in a log line or a JSON dump.
+   */
+  declare readonly tokens: { accessToken: string; refreshToken?: string; idToken?: string } | undefined;
+  constructor(message: string, details: OAuthErrorDetails & { grantedScope: string; tokens?: { accessToken: string; refreshToken?: string; idToken?: string } }) {
     super(message, details);
     this.grantedScope = details.grantedScope;
+    Object.defineProperty(this, 'tokens', { value: details.tokens, enumerable: false });
   }
 }
 

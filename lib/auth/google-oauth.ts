@@ -14,6 +14,17 @@ import { AuthError, InvalidState, OAuthError, OAuthUnavailable, ReauthRequired, 
 export const CARDDAV_SCOPE = 'https://www.googleapis.com/auth/carddav';
 export const GOOGLE_AUTH_URL = 'https://accounts.google.com/o/oauth2/v2/auth';
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+/** Google's revocation endpoint (RFC 7009 in spirit: `token` in a form POST, 200 or 400 `invalid_token`). */
+export const GOOGLE_REVOKE_URL = 'https://oauth2.googleapis.com/revoke';
+
+/**
+ * The revocation endpoint beside a token endpoint: Google serves both from
+ * one origin (`/token`, `/revoke`), and so does the emulator, so configuring
+ * the token endpoint is enough.
+ */
+export function revokeUrlFor(tokenUrl: string): string {
+  return new URL('revoke', tokenUrl).href;
+}
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const MAX_TOKEN_RESPONSE_BYTES = 256 * 1024;
@@ -68,16 +79,19 @@ export function buildConsentUrl(params: {
   state: string;
   codeChallenge: string;
   loginHint?: string;
+  /** Default: the CardDAV scope alone. */
+  scopes?: readonly string[];
 }): string {
   const url = new URL(params.authUrl);
   const q = url.searchParams;
   q.set('client_id', params.clientId);
   q.set('redirect_uri', params.redirectUri);
   q.set('response_type', 'code');
-  q.set('scope', CARDDAV_SCOPE);
+  q.set('scope', (params.scopes ?? [CARDDAV_SCOPE]).join(' '));
   // offline + consent: Google returns a refresh token only on a fresh consent.
+  // select_account: a browser signed in to several accounts gets to choose.
   q.set('access_type', 'offline');
-  q.set('prompt', 'consent');
+  q.set('prompt', 'consent select_account');
   q.set('include_granted_scopes', 'true');
   q.set('state', params.state);
   q.set('code_challenge', params.codeChallenge);
@@ -127,6 +141,8 @@ export interface StatePayload {
   returnTo?: string;
   /** Which OAuth client started the consent (`ResolvedOAuthClient.ref`). */
   clientRef?: string;
+  /** A reconnect: the connection this consent repairs (the same account must consent). */
+  connectionId?: string;
 }
 
 const STATE_VERSION = 'v1';
@@ -154,6 +170,7 @@ export function signState(params: { secret: string | Uint8Array } & StatePayload
     codeVerifier: params.codeVerifier,
     ...(params.returnTo === undefined ? {} : { returnTo: params.returnTo }),
     ...(params.clientRef === undefined ? {} : { clientRef: params.clientRef }),
+    ...(params.connectionId === undefined ? {} : { connectionId: params.connectionId }),
   };
   const iv = randomBytes(STATE_IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', enc, iv);
@@ -199,7 +216,8 @@ export function verifyState(params: { secret: string | Uint8Array; state: string
     typeof p.tenantId !== 'string' || typeof p.nonce !== 'string' || typeof p.codeVerifier !== 'string' ||
     typeof p.issuedAt !== 'number' || !Number.isFinite(p.issuedAt) ||
     (p.returnTo !== undefined && typeof p.returnTo !== 'string') ||
-    (p.clientRef !== undefined && typeof p.clientRef !== 'string')
+    (p.clientRef !== undefined && typeof p.clientRef !== 'string') ||
+    (p.connectionId !== undefined && typeof p.connectionId !== 'string')
   ) {
     throw new InvalidState('OAuth state payload is malformed', { reason: 'malformed' });
   }
@@ -225,6 +243,9 @@ export function beginConsent(params: {
   now: number;
   returnTo?: string;
   loginHint?: string;
+  scopes?: readonly string[];
+  /** A reconnect of this connection. */
+  connectionId?: string;
 }): { url: string; state: string; nonce: string } {
   const pkce = createPkcePair();
   const nonce = randomBytes(16).toString('base64url');
@@ -236,6 +257,7 @@ export function beginConsent(params: {
     codeVerifier: pkce.verifier,
     clientRef: params.client.ref,
     ...(params.returnTo === undefined ? {} : { returnTo: params.returnTo }),
+    ...(params.connectionId === undefined ? {} : { connectionId: params.connectionId }),
   });
   const url = buildConsentUrl({
     authUrl: params.authUrl,
@@ -244,6 +266,7 @@ export function beginConsent(params: {
     state,
     codeChallenge: pkce.challenge,
     ...(params.loginHint === undefined ? {} : { loginHint: params.loginHint }),
+    ...(params.scopes === undefined ? {} : { scopes: params.scopes }),
   });
   return { url, state, nonce };
 }
@@ -378,18 +401,56 @@ function parseTokenSet(json: unknown, now: number, status: number): TokenSet {
   }
   // RFC 6749 5.1: scope may be omitted when it equals what was requested (here: the CardDAV scope).
   const scope = typeof o['scope'] === 'string' ? o['scope'] : CARDDAV_SCOPE;
-  if (!scope.split(/\s+/).includes(CARDDAV_SCOPE)) {
-    throw new ScopeNotGranted(`the CardDAV scope was not granted (granted: ${scope || 'nothing'})`, { status, grantedScope: scope });
-  }
   const refreshToken = o['refresh_token'];
   const idToken = o['id_token'];
-  return {
+  const tokens: TokenSet = {
     accessToken,
     expiresAt: now + seconds * 1000,
     scope,
     ...(typeof refreshToken === 'string' && refreshToken !== '' ? { refreshToken } : {}),
     ...(typeof idToken === 'string' ? { idToken } : {}),
   };
+  if (!scope.split(/\s+/).includes(CARDDAV_SCOPE)) {
+    // The tokens ride along (not enumerable, never logged) so the caller can revoke a grant it cannot use.
+    throw new ScopeNotGranted(`the CardDAV scope was not granted (granted: ${scope || 'nothing'})`, { status, grantedScope: scope, tokens });
+  }
+  return tokens;
+}
+
+// ---- Revocation ----------------------------------------------------------------------
+
+export type RevokeOutcome = 'revoked' | 'already-invalid';
+
+/**
+ * Revokes a token at Google. Google revokes the whole grant of that account
+ * to that OAuth client (every refresh and access token of it), not only the
+ * token given: callers must not revoke a grant another connection still holds.
+ * A 400 (`invalid_token`: expired, revoked, unknown) means nothing is left to
+ * revoke. 429/5xx/network: OAuthUnavailable; anything else: OAuthError.
+ */
+export async function revokeToken(params: { revokeUrl: string; token: string; fetch?: FetchLike; timeoutMs?: number }): Promise<RevokeOutcome> {
+  const doFetch = params.fetch ?? fetch;
+  let res: Response;
+  let text: string;
+  try {
+    res = await doFetch(params.revokeUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ token: params.token }),
+      redirect: 'error',
+      signal: AbortSignal.timeout(params.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+    });
+    text = await readCapped(res, MAX_TOKEN_RESPONSE_BYTES);
+  } catch (cause) {
+    if (cause instanceof OAuthError) throw cause;
+    throw new OAuthUnavailable('revocation endpoint unreachable', { cause });
+  }
+  if (res.ok) return 'revoked';
+  const err = oauthErrorFields(parseJson(text));
+  const details = { status: res.status, oauthError: err.error, description: err.description };
+  if (res.status === 429 || res.status >= 500) throw new OAuthUnavailable(`revocation endpoint answered ${res.status}`, details);
+  if (res.status === 400) return 'already-invalid';
+  throw new OAuthError(`revocation endpoint answered ${res.status}${err.error ? ` ${err.error}` : ''}`, details);
 }
 
 function parseRetryAfter(value: string | null, now: number): number | undefined {

@@ -1,8 +1,11 @@
 // Who consented, from what the consent flow already has: the id_token of the
-// token response, or Google's principal URL. And how a failed discovery reads
-// for the account owner.
+// token response (its `iss`, `aud` and `exp` checked), the userinfo answer, or
+// Google's principal URL for the address alone. Google's `sub` is the key:
+// an address can change or be recycled, `sub` never is. And how a failed
+// discovery reads for the account owner.
 import { CardDavError, NetworkError, ServerError, Throttled, Unauthorized } from '../carddav/errors.ts';
 import type { Discovery } from '../carddav/types.ts';
+import type { GoogleIdentity } from './ports.ts';
 
 /** Google's OpenID Connect userinfo endpoint. */
 export const GOOGLE_USERINFO_URL = 'https://openidconnect.googleapis.com/v1/userinfo';
@@ -17,28 +20,53 @@ function audienceOf(aud: unknown): string[] {
   return Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
 }
 
-/**
- * The email an id_token names, if it was issued to `clientId` and says the
- * address is verified. The signature is not checked: the token came straight
- * from the token endpoint over TLS in answer to our own request, which OpenID
- * Connect Core 3.1.3.7 accepts in place of the signature check; what is left
- * is one base64url decode, not worth a JWT library (jose). Anything
- * unreadable is undefined (the caller asks the userinfo endpoint instead).
- */
-export function emailFromIdToken(params: { idToken: string; clientId: string }): string | undefined {
-  const payload = params.idToken.split('.')[1];
+export type { GoogleIdentity };
+
+/** Google's two spellings of its issuer (OpenID Connect, "Validating an ID token"). */
+export const GOOGLE_ISSUERS: readonly string[] = ['https://accounts.google.com', 'accounts.google.com'];
+// Clock skew between Google and us; the token was minted a moment ago.
+const EXP_LEEWAY_S = 300;
+
+function claimsOf(idToken: string): Record<string, unknown> | undefined {
+  const payload = idToken.split('.')[1];
   if (payload === undefined || !/^[A-Za-z0-9_-]+$/.test(payload)) return undefined;
-  let claims: unknown;
   try {
-    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    return typeof claims === 'object' && claims !== null && !Array.isArray(claims) ? (claims as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
-  if (typeof claims !== 'object' || claims === null) return undefined;
-  const c = claims as Record<string, unknown>;
+}
+
+/**
+ * The account an id_token names, if its `iss` is one of `issuers`, its `aud`
+ * is `clientId` and it has not expired; the email only when verified. The
+ * signature is not checked: the token came straight from the token endpoint
+ * over TLS in answer to our own request, which OpenID Connect Core 3.1.3.7
+ * accepts in place of the signature check; the claims checks are what keep a
+ * token minted for another client, or by another issuer, out. Anything
+ * unreadable is undefined (the caller asks the userinfo endpoint instead).
+ */
+export function identityFromIdToken(params: { idToken: string; clientId: string; issuers: readonly string[]; now: number }): GoogleIdentity | undefined {
+  const c = claimsOf(params.idToken);
+  if (c === undefined) return undefined;
+  if (typeof c.iss !== 'string' || !params.issuers.includes(c.iss)) return undefined;
   if (!audienceOf(c.aud).includes(params.clientId)) return undefined;
-  if (c.email_verified === false || c.email_verified === 'false') return undefined;
-  return typeof c.email === 'string' && EMAIL.test(c.email) ? c.email : undefined;
+  const exp = typeof c.exp === 'number' ? c.exp : typeof c.exp === 'string' ? Number(c.exp) : Number.NaN;
+  if (!Number.isFinite(exp) || exp + EXP_LEEWAY_S <= params.now / 1000) return undefined;
+  if (typeof c.sub !== 'string' || c.sub === '' || c.sub.length > 255) return undefined;
+  const verified = c.email_verified !== false && c.email_verified !== 'false';
+  const email = verified && typeof c.email === 'string' && EMAIL.test(c.email) ? c.email : undefined;
+  return { sub: c.sub, ...(email === undefined ? {} : { email }) };
+}
+
+/** The userinfo endpoint's answer as an identity (it needs `sub`; the email only when verified). */
+export function identityFromUserinfo(body: unknown): GoogleIdentity | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const b = body as Record<string, unknown>;
+  if (typeof b.sub !== 'string' || b.sub === '' || b.sub.length > 255) return undefined;
+  const email = b.email_verified !== false && typeof b.email === 'string' && EMAIL.test(b.email) ? b.email : undefined;
+  return { sub: b.sub, ...(email === undefined ? {} : { email }) };
 }
 
 /** Google's principal is `/carddav/v1/principals/<email>/`: the account, when nothing else said it. */

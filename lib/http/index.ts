@@ -7,7 +7,7 @@ export type { GeneratedApiKey } from './api-keys.ts';
 export { classifyAddress, isAllowedAddress, assertSafeUrl } from './ssrf.ts';
 export type { AddressClass } from './ssrf.ts';
 export { IDEMPOTENCY_TTL_MS } from './middleware.ts';
-export { emailFromIdToken, emailFromPrincipal, GOOGLE_CARDDAV_URL, GOOGLE_USERINFO_URL } from './google-identity.ts';
+export { emailFromPrincipal, GOOGLE_CARDDAV_URL, GOOGLE_ISSUERS, GOOGLE_USERINFO_URL, identityFromIdToken, identityFromUserinfo } from './google-identity.ts';
 export * from './problems.ts';
 export { OAuthClientNotConfigured } from './routes/tenant.ts';
 export type * from './ports.ts';

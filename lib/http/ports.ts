@@ -3,6 +3,7 @@
 // (lib/carddav) and the in-memory fakes in test/http all implement these.
 // Every read and write of tenant data takes the tenant id: a record of another
 // tenant is simply not found.
+import type { GrantDeathCause } from '../auth/grant-lifetime.ts';
 import type { OAuthClientConfig, ResolvedOAuthClient, TokenSet } from '../auth/google-oauth.ts';
 import type { Discovery } from '../carddav/types.ts';
 import type { Clock, ConnectionStatus, SyncSummary } from '../sync/ports.ts';
@@ -49,6 +50,8 @@ export interface ConnectionInfo {
   /** Epoch ms of the next scheduled sync, when one is scheduled. */
   nextSyncAt?: number;
   lastSync?: SyncSummary;
+  /** Beside `reauth_required`: why the grant most likely died. */
+  statusReason?: GrantDeathCause;
 }
 
 export interface NewConnection {
@@ -175,6 +178,20 @@ export interface GoogleConnectConfig {
   stateMaxAgeMs?: number;
 }
 
+/** Who granted a stored Google connection. */
+export interface GoogleConnectionAccount {
+  email: string;
+  /** Absent on connections made before `sub` was kept: their address is compared instead. */
+  sub?: string;
+  clientRef: 'service' | 'tenant';
+}
+
+/** Who consented (lib/http/google-identity.ts). */
+export interface GoogleIdentity {
+  sub: string;
+  email?: string;
+}
+
 /** A connection made by the consent flow: the refresh token goes in sealed, never comes back. `connectionId` is used for a new connection only. */
 export interface NewGoogleConnection {
   tenantId: string;
@@ -184,8 +201,16 @@ export interface NewGoogleConnection {
   addMemberUrl?: string;
   supportsSyncCollection: boolean;
   discoveredAt: string;
-  /** The Google account; shown as the connection's username. */
+  /** The Google account's address; shown as the connection's username. */
   email: string;
+  /** Google's stable id of the account: a tenant has one connection per `sub`. */
+  sub: string;
+  /** The OAuth client id the grant belongs to. */
+  clientId: string;
+  /** Epoch ms of this consent. */
+  consentedAt: number;
+  /** A reconnect: this connection (already checked to be the same account) is the one updated. */
+  reconnectOf?: string;
   refreshToken: string;
   /** The OAuth client the consent was made with, which every refresh must use (default `service`). */
   clientRef?: 'service' | 'tenant';
@@ -211,14 +236,29 @@ export interface GoogleOAuth {
   client(params: { tenantId: string; clientRef?: string }): Promise<ResolvedOAuthClient | undefined>;
   /** lib/auth exchangeCode: ScopeNotGranted, ReauthRequired (a used or bad code), OAuthUnavailable, OAuthError. */
   exchangeCode(params: { client: OAuthClientConfig; code: string; redirectUri: string; codeVerifier: string }): Promise<TokenSet>;
-  /** The account's email from the userinfo endpoint; undefined when it gives none. */
-  userinfoEmail(params: { accessToken: string }): Promise<string | undefined>;
+  /** The account from the userinfo endpoint (`sub`, and the address when verified); undefined when it gives none. */
+  userinfo(params: { accessToken: string }): Promise<GoogleIdentity | undefined>;
+  /** The Google account of the tenant's connection, for a reconnect; undefined when it is not a Google connection of this tenant. */
+  connectionAccount(params: { tenantId: string; connectionId: string }): Promise<GoogleConnectionAccount | undefined>;
+  /**
+   * Revokes a grant that was just issued and will not be kept (another
+   * account than the reconnect's, no CardDAV scope), unless a connection
+   * holds the same grant: Google revokes grants, not tokens.
+   */
+  discardGrant(params: { clientId: string; sub: string | undefined; tokens: { accessToken: string; refreshToken?: string } }): Promise<void>;
+  /**
+   * Before a Google connection is deleted: revokes its grant at Google unless
+   * another connection holds it. OAuthUnavailable when Google cannot be
+   * reached (the caller keeps the connection, so a retry can revoke).
+   */
+  revokeConnectionGrant(params: { tenantId: string; connectionId: string }): Promise<'revoked' | 'kept' | 'unknown'>;
   /** CardDAV discovery as the account (lib/carddav errors). */
   discover(params: { serverUrl: string; accessToken: string }): Promise<Discovery>;
   /**
-   * Stores the connection. When the tenant already has one to this Google
-   * account (a consent again, typically after `reauth_required`), that one is
-   * reconnected instead: new sealed token, `active`, due now, same id.
+   * Stores the connection. With `reconnectOf`, or when the tenant already has
+   * one to this Google account (same `sub`), that one is reconnected instead:
+   * new sealed token, `active`, due now, same id; the old token is revoked
+   * when it belongs to another grant no connection holds.
    */
   saveConnection(connection: NewGoogleConnection): Promise<{ connection: ConnectionInfo; reconnected: boolean }>;
 }

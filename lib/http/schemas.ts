@@ -218,6 +218,13 @@ export const ConnectionSchema = z
         error: z.string().optional(),
       })
       .optional(),
+    statusReason: z
+      .object({
+        code: z.enum(['testing-expiry', 'unused-six-months', 'revoked-or-token-cap']),
+        message: z.string(),
+      })
+      .optional()
+      .openapi({ description: 'Beside `reauth_required` of a Google connection: why the grant most likely ended, and what to check. `POST /v1/connections/{id}/reconnect` repairs it.' }),
   })
   .openapi('Connection');
 
@@ -290,6 +297,12 @@ export const ConnectGoogleSchema = z
   })
   .openapi('ConnectGoogle');
 
+export const ReconnectGoogleSchema = z
+  .strictObject({
+    returnTo: ConnectGoogleSchema.shape.returnTo,
+  })
+  .openapi('ReconnectGoogle');
+
 export const ConsentSchema = z
   .object({
     consentUrl: z.string().openapi({ format: 'uri', description: "Send the account owner's browser here. Single use; it carries a signed, encrypted state." }),
@@ -336,6 +349,10 @@ export const GoogleOAuthClientSchema = z
       .string()
       .optional()
       .openapi({ format: 'uri', description: "Register this as an authorized redirect URI of the client in Google Cloud: Google's consent comes back there." }),
+    warnings: z
+      .array(z.object({ code: z.string(), message: z.string() }))
+      .optional()
+      .openapi({ description: 'Things to check at Google, e.g. `testing-publishing-status`: an app in "Testing" gets refresh tokens that expire after 7 days.' }),
   })
   .openapi('GoogleOAuthClient');
 

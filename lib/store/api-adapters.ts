@@ -2,6 +2,7 @@
 // (lib/store/README.md, "Items" and "Access paths"): API keys and tenants,
 // connections (over the DynamoDB store, with credentials sealed by the vault),
 // write records, and Idempotency-Key records.
+import { grantDeathCauseOf } from '../auth/grant-lifetime.ts';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Vault } from '../auth/vault.ts';
@@ -338,6 +339,8 @@ export function connectionInfo(c: StoredConnection): ConnectionInfo {
   // A paused connection keeps its old nextSyncAt in the item, but nothing is scheduled.
   if (c.nextSyncAt !== undefined && SCHEDULED_STATUSES.has(c.status)) info.nextSyncAt = c.nextSyncAt;
   if (c.lastSync !== undefined) info.lastSync = c.lastSync;
+  const reason = grantDeathCauseOf(c.statusReason);
+  if (reason !== undefined) info.statusReason = reason;
   return info;
 }
 

@@ -37,7 +37,21 @@ export async function sealBasicCredentials(params: {
   return { kind: 'basic', username: params.username, password };
 }
 
-/** `{ kind: 'google', username: <email>, refreshToken: <sealed>, clientRef }`; `clientRef` default `service`. */
+/** Who granted a `google` connection, to which client, and when: what revocation and "why did it die" need. */
+export interface GoogleGrant {
+  /** Google's stable account id (the id_token's `sub`); absent on connections made before it was kept. */
+  sub?: string;
+  /** The OAuth client id the grant belongs to. */
+  clientId?: string;
+  /** Epoch ms of the consent that issued the refresh token. */
+  consentedAt?: number;
+}
+
+/**
+ * `{ kind: 'google', username: <email>, refreshToken: <sealed>, clientRef, sub, clientId, consentedAt }`;
+ * `clientRef` default `service`. They live in the credentials' own item, so
+ * the connection item (written on every poll) stays small.
+ */
 export async function sealGoogleCredentials(params: {
   vault: Vault;
   tenantId: string;
@@ -45,10 +59,30 @@ export async function sealGoogleCredentials(params: {
   email: string;
   refreshToken: string;
   clientRef?: GoogleClientRef;
+  grant?: GoogleGrant;
 }): Promise<StoredCredentials> {
-  const { vault, tenantId, connectionId } = params;
+  const { vault, tenantId, connectionId, grant } = params;
   const refreshToken = await vault.seal({ context: { tenantId, connectionId }, plaintext: params.refreshToken });
-  return { kind: 'google', username: params.email, refreshToken, clientRef: params.clientRef ?? 'service' };
+  return {
+    kind: 'google',
+    username: params.email,
+    refreshToken,
+    clientRef: params.clientRef ?? 'service',
+    ...(grant?.sub === undefined ? {} : { sub: grant.sub }),
+    ...(grant?.clientId === undefined ? {} : { clientId: grant.clientId }),
+    ...(grant?.consentedAt === undefined ? {} : { consentedAt: new Date(grant.consentedAt).toISOString() }),
+  };
+}
+
+/** The grant a `google` connection's credentials describe (fields a damaged or older item lacks are absent). */
+export function googleGrantOf(credentials: StoredCredentials | undefined): GoogleGrant {
+  if (credentials?.kind !== 'google') return {};
+  const consentedAt = credentials.consentedAt === undefined ? Number.NaN : Date.parse(credentials.consentedAt);
+  return {
+    ...(typeof credentials.sub === 'string' && credentials.sub !== '' ? { sub: credentials.sub } : {}),
+    ...(typeof credentials.clientId === 'string' && credentials.clientId !== '' ? { clientId: credentials.clientId } : {}),
+    ...(Number.isFinite(consentedAt) ? { consentedAt } : {}),
+  };
 }
 
 /**

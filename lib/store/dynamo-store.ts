@@ -88,12 +88,13 @@ const CONNECTION_FIELDS = [
   'leaseCount',
   'emptyTokenRejected',
   'lastSync',
+  'statusReason',
   'createdAt',
   'updatedAt',
 ] as const satisfies readonly (keyof StoredConnection)[];
 
 /** Patch fields that may be removed with `null`. */
-const REMOVABLE: ReadonlySet<string> = new Set(['addMemberUrl', 'discoveredAt', 'syncToken', 'ctag', 'provider', 'credentials']);
+const REMOVABLE: ReadonlySet<string> = new Set(['addMemberUrl', 'discoveredAt', 'syncToken', 'ctag', 'provider', 'credentials', 'statusReason']);
 const PATCH_FIELDS = [
   'status',
   'intervalSeconds',
@@ -108,6 +109,7 @@ const PATCH_FIELDS = [
   'ctag',
   'provider',
   'credentials',
+  'statusReason',
 ] as const satisfies readonly (keyof ConnectionPatch)[];
 
 /** What index reads need of the items of a connection's collection: rows, markers, intents, and the connection's `cleanLease`. */
@@ -1022,6 +1024,10 @@ function validatePatch(patch: ConnectionPatch): void {
   if (patch.intervalSeconds !== undefined) assertInterval(patch.intervalSeconds);
   if (patch.nextSyncAt !== undefined) assertFinite('nextSyncAt', patch.nextSyncAt);
   for (const f of ['serverUrl', 'addressBookUrl'] as const) if (patch[f] !== undefined) assertString(f, patch[f]);
+  // A short code, not prose: the connection item stays under 1 KB.
+  if (patch.statusReason !== undefined && patch.statusReason !== null && (typeof patch.statusReason !== 'string' || !/^[a-z0-9-]{1,40}$/.test(patch.statusReason))) {
+    throw new InvalidInput('statusReason must be a short code');
+  }
   for (const f of ['supportsSyncCollection', 'tokenProven'] as const) {
     if (patch[f] !== undefined && typeof patch[f] !== 'boolean') throw new InvalidInput(`${f} must be a boolean`);
   }

@@ -11,13 +11,15 @@ export interface StoredConnection extends ConnectionRecord {
   /** e.g. `google`, `basic`. */
   provider?: string;
   credentials?: StoredCredentials;
+  /** Why the status is what it is, as a short code (e.g. `testing-expiry` beside `reauth_required`). */
+  statusReason?: string;
   /** Epoch milliseconds. */
   createdAt: number;
   updatedAt: number;
 }
 
 /** A connection to create. Scheduled statuses (active, failing) without `nextSyncAt` are due at once. */
-export type NewConnection = Omit<StoredConnection, 'version' | 'lease' | 'leaseCount' | 'emptyTokenRejected' | 'lastSync' | 'createdAt' | 'updatedAt'>;
+export type NewConnection = Omit<StoredConnection, 'version' | 'lease' | 'leaseCount' | 'emptyTokenRejected' | 'lastSync' | 'statusReason' | 'createdAt' | 'updatedAt'>;
 
 /**
  * Changes to a connection. `undefined` leaves a field alone; `null` removes an
@@ -38,6 +40,8 @@ export interface ConnectionPatch {
   ctag?: string | null;
   provider?: string | null;
   credentials?: StoredCredentials | null;
+  /** A short code (`[a-z0-9-]`, 40 at most); null clears it. */
+  statusReason?: string | null;
 }
 
 /** One row of the dispatcher's due query. */

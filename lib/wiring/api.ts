@@ -5,13 +5,13 @@ import { lookup } from 'node:dns/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { OAuthError } from '../auth/errors.ts';
-import { exchangeCode, resolveOAuthClient } from '../auth/google-oauth.ts';
+import { exchangeCode, resolveOAuthClient, revokeToken, revokeUrlFor } from '../auth/google-oauth.ts';
 import type { Vault } from '../auth/vault.ts';
 import { basicAuth, bearerAuth } from '../carddav/auth.ts';
 import { createCardDavClient } from '../carddav/client.ts';
 import type { FetchLike } from '../carddav/types.ts';
-import { GOOGLE_CARDDAV_URL, GOOGLE_USERINFO_URL } from '../http/google-identity.ts';
-import type { AppConfig, AppDeps, Discover, GoogleOAuth, Logger, NewId, ResolveHost } from '../http/ports.ts';
+import { GOOGLE_CARDDAV_URL, GOOGLE_USERINFO_URL, identityFromUserinfo } from '../http/google-identity.ts';
+import type { AppConfig, AppDeps, ConnectionInfo, Discover, GoogleOAuth, Logger, NewGoogleConnection, NewId, ResolveHost } from '../http/ports.ts';
 import { createSqsWriteQueue } from '../queue/writes-queue.ts';
 import {
   connectionInfo,
@@ -20,7 +20,10 @@ import {
   createDynamoIdempotency,
   createDynamoWrites,
 } from '../store/api-adapters.ts';
-import { sealGoogleCredentials } from '../store/credentials.ts';
+import { googleClientRefOf, googleGrantOf, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
+import { ConnectionNotFound } from '../store/errors.ts';
+import { createDynamoGrantHolders } from '../store/grants.ts';
+import type { GrantHolders } from '../store/grants.ts';
 import { createDynamoOAuthClients, createTenantOAuthClients, openOAuthClient } from '../store/oauth-clients.ts';
 import type { OAuthClientStore } from '../store/oauth-clients.ts';
 import type { ConnectionPatch, DynamoStore, StoredConnection } from '../store/types.ts';
@@ -55,6 +58,8 @@ export interface GoogleConnectParams {
   authUrl: string;
   /** Default GOOGLE_USERINFO_URL. */
   userinfoUrl?: string;
+  /** Google's revocation endpoint; default the one beside the token endpoint (lib/auth revokeUrlFor). */
+  revokeUrl?: string;
   /** Default GOOGLE_CARDDAV_URL. */
   carddavBaseUrl?: string;
   /** This API's /oauth/google/callback, as registered with the OAuth client. */
@@ -71,15 +76,43 @@ export interface GoogleConnectParams {
  * `oauthClients`, the tenant's own (read fresh on every consent, not cached:
  * a client set a moment ago must be the one used). The connection records
  * which (`clientRef` in its credentials), and the worker and the applier
- * refresh with the same one.
+ * refresh with the same one. Grants are revoked only when no connection
+ * holds them any more (lib/store/grants.ts).
  */
-export function createGoogleOAuth(params: GoogleConnectParams & { store: DynamoStore; vault: Vault; oauthClients?: Pick<OAuthClientStore, 'get'> }): GoogleOAuth {
+export function createGoogleOAuth(
+  params: GoogleConnectParams & { store: DynamoStore; vault: Vault; holders: GrantHolders; oauthClients?: Pick<OAuthClientStore, 'get'>; logger?: Logger },
+): GoogleOAuth {
   const doFetch = params.fetch ?? fetch;
   const userinfoUrl = params.userinfoUrl ?? GOOGLE_USERINFO_URL;
+  const { store, vault, holders } = params;
 
   async function tenantClient(tenantId: string) {
     const stored = await params.oauthClients?.get({ tenantId });
-    return stored === undefined ? undefined : openOAuthClient({ vault: params.vault, stored });
+    return stored === undefined ? undefined : openOAuthClient({ vault, stored });
+  }
+
+  async function revoke(token: string): Promise<void> {
+    const revokeUrl = params.revokeUrl ?? revokeUrlFor((await params.client()).tokenUrl);
+    await revokeToken({ revokeUrl, token, fetch: doFetch });
+  }
+
+  /** Revokes the grant behind `token` unless a connection other than `except` holds it. */
+  async function revokeUnlessHeld(grant: { clientId: string; sub: string | undefined }, token: string, except?: { tenantId: string; connectionId: string }): Promise<boolean> {
+    // Without `sub` no one can tell whether the grant is shared: keep it rather than cut off another connection.
+    if (grant.sub === undefined) return false;
+    if (await holders.heldByOthers({ clientId: grant.clientId, sub: grant.sub, ...(except === undefined ? {} : { except }) })) return false;
+    await revoke(token);
+    return true;
+  }
+
+  async function storedConnection(tenantId: string, connectionId: string): Promise<StoredConnection | undefined> {
+    try {
+      const conn = await store.getConnection({ tenantId, connectionId });
+      return conn.provider === 'google' && conn.credentials?.kind === 'google' ? conn : undefined;
+    } catch (error) {
+      if (error instanceof ConnectionNotFound) return undefined;
+      throw error;
+    }
   }
 
   return {
@@ -97,16 +130,14 @@ export function createGoogleOAuth(params: GoogleConnectParams & { store: DynamoS
       return exchangeCode({ tokenUrl, clientId: client.clientId, clientSecret: client.clientSecret, code, redirectUri, codeVerifier, fetch: doFetch });
     },
 
-    async userinfoEmail({ accessToken }) {
+    async userinfo({ accessToken }) {
       const res = await doFetch(userinfoUrl, {
         headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
         redirect: 'error',
         signal: AbortSignal.timeout(USERINFO_TIMEOUT_MS),
       });
       if (!res.ok) return undefined;
-      const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
-      if (body?.email_verified === false) return undefined;
-      return typeof body?.email === 'string' && body.email !== '' ? body.email : undefined;
+      return identityFromUserinfo(await res.json().catch(() => undefined));
     },
 
     discover({ serverUrl, accessToken }) {
@@ -115,50 +146,114 @@ export function createGoogleOAuth(params: GoogleConnectParams & { store: DynamoS
       return createCardDavClient({ auth, fetch: doFetch }).discover({ serverUrl });
     },
 
-    async saveConnection(c) {
-      const { tenantId } = c;
-      const existing = await findGoogleConnection({ store: params.store, tenantId, email: c.email });
-      const connectionId = existing?.connectionId ?? c.connectionId;
-      const credentials = await sealGoogleCredentials({
-        vault: params.vault,
-        tenantId,
-        connectionId,
-        email: c.email,
-        refreshToken: c.refreshToken,
-        clientRef: c.clientRef ?? 'service',
-      });
-      if (existing !== undefined) {
-        const moved = trimSlashes(existing.addressBookUrl) !== trimSlashes(c.addressBookUrl);
-        const patch: ConnectionPatch = {
-          credentials,
-          status: 'active',
-          nextSyncAt: c.nextSyncAt,
-          discoveredAt: c.discoveredAt,
-          supportsSyncCollection: c.supportsSyncCollection,
-          addMemberUrl: c.addMemberUrl ?? null,
-          // Another collection: its token and ctag mean nothing for the old one (as the worker's re-discovery does).
-          ...(moved ? { addressBookUrl: c.addressBookUrl, syncToken: null, ctag: null, tokenProven: false } : {}),
-        };
-        const updated = await params.store.updateConnection({ tenantId, connectionId, patch });
-        return { connection: connectionInfo(updated), reconnected: true };
-      }
-      const stored = await params.store.createConnection({
-        tenantId,
-        connectionId,
-        status: 'active',
-        provider: 'google',
-        serverUrl: c.serverUrl,
-        addressBookUrl: c.addressBookUrl,
-        ...(c.addMemberUrl === undefined ? {} : { addMemberUrl: c.addMemberUrl }),
-        supportsSyncCollection: c.supportsSyncCollection,
-        discoveredAt: c.discoveredAt,
-        intervalSeconds: c.intervalSeconds,
-        nextSyncAt: c.nextSyncAt,
-        credentials,
-      });
-      return { connection: connectionInfo(stored), reconnected: false };
+    async connectionAccount({ tenantId, connectionId }) {
+      const conn = await storedConnection(tenantId, connectionId);
+      if (conn === undefined) return undefined;
+      const { sub } = googleGrantOf(conn.credentials);
+      return { email: conn.credentials?.username ?? '', clientRef: googleClientRefOf(conn.credentials), ...(sub === undefined ? {} : { sub }) };
     },
+
+    async discardGrant({ clientId, sub, tokens }) {
+      const revoked = await revokeUnlessHeld({ clientId, sub }, tokens.refreshToken ?? tokens.accessToken);
+      params.logger?.info(revoked ? 'unused google grant revoked' : 'unused google grant kept: another connection holds it', { clientId });
+    },
+
+    async revokeConnectionGrant({ tenantId, connectionId }) {
+      const conn = await storedConnection(tenantId, connectionId);
+      if (conn === undefined) return 'unknown';
+      const grant = googleGrantOf(conn.credentials);
+      if (grant.clientId === undefined || grant.sub === undefined) return 'unknown';
+      const opened = await openCredentials({ vault, tenantId, connectionId, credentials: conn.credentials });
+      if (opened.kind !== 'google') return 'unknown';
+      const holder = { tenantId, connectionId };
+      const revoked = await revokeUnlessHeld({ clientId: grant.clientId, sub: grant.sub }, opened.refreshToken, holder);
+      await holders.remove({ clientId: grant.clientId, sub: grant.sub, ...holder });
+      return revoked ? 'revoked' : 'kept';
+    },
+
+    saveConnection: (c) => saveGoogleConnection({ c, store, vault, holders, revokeUnlessHeld }),
   };
+}
+
+/** Creates the connection, or reconnects the tenant's one to the same account (`reconnectOf`, else the same `sub`). */
+async function saveGoogleConnection(params: {
+  c: NewGoogleConnection;
+  store: DynamoStore;
+  vault: Vault;
+  holders: GrantHolders;
+  revokeUnlessHeld: (grant: { clientId: string; sub: string | undefined }, token: string, except?: { tenantId: string; connectionId: string }) => Promise<boolean>;
+}): Promise<{ connection: ConnectionInfo; reconnected: boolean }> {
+  const { c, store, vault, holders } = params;
+  const { tenantId } = c;
+  const existing =
+    c.reconnectOf !== undefined ? await store.getConnection({ tenantId, connectionId: c.reconnectOf }) : await findGoogleConnection({ store, tenantId, sub: c.sub });
+  const connectionId = existing?.connectionId ?? c.connectionId;
+  const credentials = await sealGoogleCredentials({
+    vault,
+    tenantId,
+    connectionId,
+    email: c.email,
+    refreshToken: c.refreshToken,
+    clientRef: c.clientRef ?? 'service',
+    grant: { sub: c.sub, clientId: c.clientId, consentedAt: c.consentedAt },
+  });
+  await holders.add({ clientId: c.clientId, sub: c.sub, tenantId, connectionId });
+  if (existing === undefined) {
+    const stored = await store.createConnection({
+      tenantId,
+      connectionId,
+      status: 'active',
+      provider: 'google',
+      serverUrl: c.serverUrl,
+      addressBookUrl: c.addressBookUrl,
+      ...(c.addMemberUrl === undefined ? {} : { addMemberUrl: c.addMemberUrl }),
+      supportsSyncCollection: c.supportsSyncCollection,
+      discoveredAt: c.discoveredAt,
+      intervalSeconds: c.intervalSeconds,
+      nextSyncAt: c.nextSyncAt,
+      credentials,
+    });
+    return { connection: connectionInfo(stored), reconnected: false };
+  }
+  const old = await openCredentials({ vault, tenantId, connectionId, credentials: existing.credentials }).catch(() => undefined);
+  const moved = trimSlashes(existing.addressBookUrl) !== trimSlashes(c.addressBookUrl);
+  const patch: ConnectionPatch = {
+    credentials,
+    status: 'active',
+    statusReason: null,
+    nextSyncAt: c.nextSyncAt,
+    discoveredAt: c.discoveredAt,
+    supportsSyncCollection: c.supportsSyncCollection,
+    addMemberUrl: c.addMemberUrl ?? null,
+    // Another collection: its token and ctag mean nothing for the old one (as the worker's re-discovery does).
+    ...(moved ? { addressBookUrl: c.addressBookUrl, syncToken: null, ctag: null, tokenProven: false } : {}),
+  };
+  const updated = await store.updateConnection({ tenantId, connectionId, patch });
+  await retireOldGrant({ old, oldGrant: googleGrantOf(existing.credentials), next: c, holders, revokeUnlessHeld: params.revokeUnlessHeld, connectionId });
+  return { connection: connectionInfo(updated), reconnected: true };
+}
+
+/**
+ * The replaced refresh token. Of the same grant (same client, same account)
+ * it is left alone: Google would revoke the new token with it, and it dies
+ * with the grant anyway. Of another grant (the tenant moved to its own
+ * client) it is revoked unless another connection holds that grant.
+ */
+async function retireOldGrant(params: {
+  old: Awaited<ReturnType<typeof openCredentials>> | undefined;
+  oldGrant: { clientId?: string; sub?: string };
+  next: NewGoogleConnection;
+  holders: GrantHolders;
+  connectionId: string;
+  revokeUnlessHeld: (grant: { clientId: string; sub: string | undefined }, token: string, except?: { tenantId: string; connectionId: string }) => Promise<boolean>;
+}): Promise<void> {
+  const { old, oldGrant, next } = params;
+  if (old?.kind !== 'google' || old.refreshToken === next.refreshToken) return;
+  if (oldGrant.clientId === undefined || oldGrant.sub === undefined) return;
+  if (oldGrant.clientId === next.clientId && oldGrant.sub === next.sub) return;
+  const holder = { tenantId: next.tenantId, connectionId: params.connectionId };
+  await params.holders.remove({ clientId: oldGrant.clientId, sub: oldGrant.sub, ...holder });
+  await params.revokeUnlessHeld({ clientId: oldGrant.clientId, sub: oldGrant.sub }, old.refreshToken, holder).catch(() => false);
 }
 
 function trimSlashes(url: string): string {
@@ -166,16 +261,16 @@ function trimSlashes(url: string): string {
 }
 
 /**
- * The tenant's live Google connection to this account, if any. Reads every
+ * The tenant's live Google connection to this account (`sub`), if any. Reads every
  * connection of the tenant, a page at a time: a consent is rare, and a
  * lookup index by account would be written on every connection for it.
  */
-async function findGoogleConnection(params: { store: DynamoStore; tenantId: string; email: string }): Promise<StoredConnection | undefined> {
-  const email = params.email.toLowerCase();
+async function findGoogleConnection(params: { store: DynamoStore; tenantId: string; sub: string }): Promise<StoredConnection | undefined> {
   let cursor: string | undefined;
   do {
     const page = await params.store.listConnections({ tenantId: params.tenantId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
-    const found = page.connections.find((c) => c.provider === 'google' && c.status !== 'deleted' && c.credentials?.username?.toLowerCase() === email);
+    // By `sub`, Google's stable id: an address can be renamed or recycled to another person.
+    const found = page.connections.find((c) => c.provider === 'google' && c.status !== 'deleted' && c.credentials?.sub === params.sub);
     if (found !== undefined) return found;
     cursor = page.cursor;
   } while (cursor !== undefined);
@@ -228,7 +323,9 @@ export function buildApiDeps(params: {
     newId,
     logger: params.logger,
     config,
-    ...(google === undefined ? {} : { google: createGoogleOAuth({ ...google, store, vault, oauthClients }) }),
+    ...(google === undefined
+      ? {}
+      : { google: createGoogleOAuth({ ...google, store, vault, oauthClients, logger: params.logger, holders: createDynamoGrantHolders({ client: dynamo, tableName: table.tableName }) }) }),
     oauthClients: createTenantOAuthClients({ store: oauthClients, vault }),
     webhooks: {
       endpoints: createDynamoEndpointStore({ client: dynamo, tableName: table.tableName, vault }),

@@ -5,6 +5,8 @@
 import { createHash } from 'node:crypto';
 import { EVENT_SCHEMA_VERSION, eventSource } from '../sync/events.ts';
 import type { CloudEvent } from '../sync/events.ts';
+import { GRANT_DEATH_MESSAGES } from '../auth/grant-lifetime.ts';
+import type { GrantDeathCause } from '../auth/grant-lifetime.ts';
 
 export type ReauthReason =
   /** Google answered invalid_grant: revoked, expired, or the scope was not granted. */
@@ -23,6 +25,8 @@ export type ReauthRequiredData = {
   reason: ReauthReason;
   /** For the account owner: what the server or Google said. */
   description?: string;
+  /** Google grants: why it most likely died (Google's answer is the same for every cause), and what to check. */
+  likelyCause?: { code: GrantDeathCause; message: string };
 };
 
 export type ReauthRequiredEvent = CloudEvent<'connection.reauth_required', ReauthRequiredData>;
@@ -39,6 +43,7 @@ export function buildReauthRequiredEvent(params: {
   credentials: Record<string, string> | undefined;
   reason: ReauthReason;
   description?: string;
+  likelyCause?: GrantDeathCause;
   /** Epoch ms. */
   time: number;
 }): ReauthRequiredEvent {
@@ -50,6 +55,7 @@ export function buildReauthRequiredEvent(params: {
   const kind = params.credentials?.kind;
   if (kind !== undefined) data.credentialKind = kind;
   if (params.description !== undefined) data.description = params.description;
+  if (params.likelyCause !== undefined) data.likelyCause = { code: params.likelyCause, message: GRANT_DEATH_MESSAGES[params.likelyCause] };
   return {
     specversion: '1.0',
     id,

@@ -44,7 +44,9 @@ import { CardDavError, Throttled, Unauthorized } from '../carddav/errors.ts';
 import type { AddressBook, AuthStrategy, CardDavClient, ClientOptions } from '../carddav/types.ts';
 import { parseSyncJob } from '../queue/sync-jobs.ts';
 import type { SyncJob } from '../queue/sync-jobs.ts';
-import { CredentialsUnreadable, googleClientRefOf, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
+import { likelyGrantDeathCause } from '../auth/grant-lifetime.ts';
+import type { GrantDeathCause } from '../auth/grant-lifetime.ts';
+import { CredentialsUnreadable, googleClientRefOf, googleGrantOf, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
 import type { GoogleClientRef } from '../store/credentials.ts';
 import { ConnectionNotFound } from '../store/errors.ts';
 import { createTenantOAuthClientCache, isOAuthClientRefused, TenantOAuthClientMissing } from '../store/oauth-clients.ts';
@@ -162,14 +164,15 @@ export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord
       if (session.reauthMarked !== undefined) return;
       const conn = session.conn;
       const description = error instanceof ReauthRequired ? (error.description ?? error.message) : error.message;
+      const likelyCause = reason === 'invalid_grant' && session.kind === 'google' ? googleGrantDeathCause(conn, clock.now()) : undefined;
       await deps.feed.publish([
-        buildReauthRequiredEvent({ tenantId, connectionId, credentials: conn.credentials, reason, description, time: clock.now() }),
+        buildReauthRequiredEvent({ tenantId, connectionId, credentials: conn.credentials, reason, description, time: clock.now(), ...(likelyCause === undefined ? {} : { likelyCause }) }),
       ]);
-      session.conn = await store.updateConnection({ tenantId, connectionId, patch: { status: 'reauth_required' } });
+      session.conn = await store.updateConnection({ tenantId, connectionId, patch: { status: 'reauth_required', statusReason: likelyCause ?? null } });
       session.reauthMarked = reason;
       metrics.count('ReauthRequired');
       metrics.count('Events', 1, { type: 'connection.reauth_required' });
-      log.warn('connection needs the account owner to sign in again: taken off the schedule', { reason, credentialKind: session.kind, ...errorFields(error) });
+      log.warn('connection needs the account owner to sign in again: taken off the schedule', { reason, likelyCause, credentialKind: session.kind, ...errorFields(error) });
     }
 
     /** Hands the lease back after a failure before the sync started, on the engine's failure schedule. */
@@ -305,7 +308,8 @@ async function prepare(params: {
         return opened.kind === 'google' ? opened.refreshToken : undefined;
       },
       async saveRefreshToken(refreshToken) {
-        const sealed = await sealGoogleCredentials({ vault: deps.vault, tenantId, connectionId, email: credentials.username ?? '', refreshToken, clientRef });
+        // A rotation, not a consent: who granted it, to which client and when stay as they were.
+        const sealed = await sealGoogleCredentials({ vault: deps.vault, tenantId, connectionId, email: credentials.username ?? '', refreshToken, clientRef, grant: googleGrantOf(credentials) });
         session.conn = await deps.store.updateConnection({ tenantId, connectionId, patch: { credentials: sealed } });
         log.info('Google rotated the refresh token: stored the new one');
       },
@@ -399,6 +403,12 @@ function sameUrl(a: string, b: string): boolean {
     }
   };
   return norm(a) === norm(b);
+}
+
+/** From when consent was given and when the grant last worked (the last sync that ran). */
+function googleGrantDeathCause(conn: StoredConnection, now: number): GrantDeathCause {
+  const lastUsedAt = conn.lastSync?.outcome === 'ok' ? conn.lastSync.at : undefined;
+  return likelyGrantDeathCause({ now, consentedAt: googleGrantOf(conn.credentials).consentedAt, lastUsedAt });
 }
 
 /**

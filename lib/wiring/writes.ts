@@ -21,7 +21,7 @@ import type { OAuthClientConfig, TokenCache } from '../auth/google-oauth.ts';
 import type { Vault } from '../auth/vault.ts';
 import type { SqsBatchResponse, SqsEvent } from '../queue/writes-queue.ts';
 import { createConnectionLookup } from '../store/api-adapters.ts';
-import { CredentialsUnreadable, googleClientRefOf, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
+import { CredentialsUnreadable, googleClientRefOf, googleGrantOf, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
 import type { GoogleClientRef } from '../store/credentials.ts';
 import { createTenantOAuthClientCache, isOAuthClientRefused } from '../store/oauth-clients.ts';
 import type { OAuthClientStore } from '../store/oauth-clients.ts';
@@ -148,7 +148,7 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
       tokenUrl,
       loadRefreshToken: async () => refreshToken,
       saveRefreshToken: async (token) => {
-        const credentials = await sealGoogleCredentials({ vault, tenantId, connectionId, email: username, refreshToken: token, clientRef });
+        const credentials = await sealGoogleCredentials({ vault, tenantId, connectionId, email: username, refreshToken: token, clientRef, grant: googleGrantOf(conn.credentials) });
         await store.updateConnection({ tenantId, connectionId, patch: { credentials } });
       },
       cache: tokenCache,

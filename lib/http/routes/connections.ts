@@ -1,5 +1,7 @@
 // /v1/connections: create (discovery first), list, get, pause, resume, sync, delete.
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { AuthError, OAuthUnavailable } from '../../auth/errors.ts';
+import { GRANT_DEATH_MESSAGES } from '../../auth/grant-lifetime.ts';
 import type { AddressBook, Discovery } from '../../carddav/types.ts';
 import {
   CardDavError,
@@ -14,6 +16,7 @@ import {
   ConnectionNotActive,
   CredentialsRejected,
   DiscoveryFailed,
+  GoogleUnavailable,
   NotFound,
   ServerUnreachable,
   UnsafeServerUrl,
@@ -55,6 +58,7 @@ export function connectionView(c: ConnectionInfo) {
             ...(c.lastSync.error === undefined ? {} : { error: c.lastSync.error }),
           },
         }),
+    ...(c.statusReason === undefined || c.status !== 'reauth_required' ? {} : { statusReason: { code: c.statusReason, message: GRANT_DEATH_MESSAGES[c.statusReason] } }),
   };
 }
 
@@ -63,6 +67,22 @@ export async function findConnection(deps: AppDeps, params: { tenantId: string; 
   const connection = await deps.connections.get(params);
   if (connection === undefined || connection.tenantId !== params.tenantId || connection.status === 'deleted') throw new NotFound(`No connection ${params.connectionId}.`);
   return connection;
+}
+
+/** A live token counts against Google's cap of 100 per account and client: give it back before forgetting it. */
+async function revokeGoogleGrant(deps: AppDeps, params: { tenantId: string; connectionId: string }): Promise<void> {
+  if (deps.google === undefined) {
+    deps.logger.warn('google connection deleted without revoking its grant: the consent flow is not configured', params);
+    return;
+  }
+  try {
+    const outcome = await deps.google.revokeConnectionGrant(params);
+    deps.logger.info('google grant of a deleted connection', { ...params, outcome });
+  } catch (error) {
+    if (error instanceof OAuthUnavailable) throw new GoogleUnavailable('Google could not be reached to revoke the connection\'s access; the connection was kept, try again.', error);
+    if (error instanceof AuthError) deps.logger.warn('could not revoke the grant of a deleted connection', { ...params, error });
+    else throw error;
+  }
 }
 
 function discoveryProblem(error: unknown): Error {
@@ -191,10 +211,11 @@ export function registerConnectionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     middleware: [write, once] as const,
     tags: ['connections'],
     summary: 'Disconnect',
-    description: 'Stops syncing and forgets the connection: credentials, sync state and contact index.',
+    description:
+      "Stops syncing and forgets the connection: credentials, sync state and contact index. A Google connection's grant is revoked at Google first (unless another connection holds the same grant); if Google cannot be reached the connection is kept and the answer is 502, so a retry can revoke it.",
     security: SECURED,
     request: { params: ConnectionParams, headers: WriteHeaders },
-    responses: { 204: { description: 'Deleted.' }, ...errorResponses(400, 401, 403, 404, 409, 422) },
+    responses: { 204: { description: 'Deleted.' }, ...errorResponses(400, 401, 403, 404, 409, 422, 502) },
   });
 
   app.openapi(createConnection, async (c) => {
@@ -292,7 +313,8 @@ export function registerConnectionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
   app.openapi(deleteConnection, async (c) => {
     const { tenantId } = c.get('auth');
     const connectionId = c.req.valid('param').id;
-    await findConnection(deps, { tenantId, connectionId });
+    const connection = await findConnection(deps, { tenantId, connectionId });
+    if (connection.provider === 'google') await revokeGoogleGrant(deps, { tenantId, connectionId });
     if (!(await deps.connections.delete({ tenantId, connectionId }))) throw new NotFound(`No connection ${connectionId}.`);
     return c.body(null, 204);
   });

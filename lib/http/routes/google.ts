@@ -2,9 +2,13 @@
 // GET /oauth/google/callback (no API key: the signed, encrypted, short-lived
 // state is the proof, and it names the tenant) exchanges the code, discovers
 // the address book as the account, and stores the connection with its refresh
-// token sealed. The first sync is due at once. Consenting again with an
-// account the tenant has already connected (after `reauth_required`)
-// reconnects that connection: same id, new token, active again.
+// token sealed. The first sync is due at once. POST
+// /v1/connections/{id}/reconnect hands out a consent URL for one connection
+// (its state names it, the URL hints its account): the callback refuses
+// another account, and the same account brings that connection back. A new
+// consent by an account the tenant has already connected (same `sub`)
+// reconnects that one too. A grant that is not kept (another account, no
+// contacts access) is revoked unless another connection holds it.
 //
 // The consent runs with the service's OAuth client or the tenant's own
 // (`clientRef`); the signed state carries which, so the callback exchanges the
@@ -19,25 +23,26 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { InvalidState, OAuthError, OAuthUnavailable, ReauthRequired, ScopeNotGranted } from '../../auth/errors.ts';
 import { beginConsent, CARDDAV_SCOPE, verifyState } from '../../auth/google-oauth.ts';
-import type { StatePayload, TokenSet } from '../../auth/google-oauth.ts';
+import type { ResolvedOAuthClient, StatePayload, TokenSet } from '../../auth/google-oauth.ts';
 import type { Discovery } from '../../carddav/types.ts';
-import { discoveryFailureDetail, emailFromIdToken, emailFromPrincipal } from '../google-identity.ts';
+import { discoveryFailureDetail, emailFromPrincipal, GOOGLE_ISSUERS, identityFromIdToken } from '../google-identity.ts';
 import { requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
-import type { AppDeps, GoogleConnectConfig, GoogleOAuth } from '../ports.ts';
+import type { AppDeps, GoogleConnectConfig, GoogleIdentity, GoogleOAuth } from '../ports.ts';
 import {
   ApiError,
   ConsentDenied,
   GoogleUnavailable,
   InvalidOAuthState,
   NotConfigured,
+  NotFound,
   OAuthCallbackError,
   OAuthCodeRejected,
   ScopeNotGrantedProblem,
   ValidationFailed,
   problemResponse,
 } from '../problems.ts';
-import { ConnectGoogleSchema, ConnectionSchema, ConsentSchema, GoogleCallbackQuery } from '../schemas.ts';
-import { connectionView } from './connections.ts';
+import { ConnectGoogleSchema, ConnectionParams, ConnectionSchema, ConsentSchema, GoogleCallbackQuery, ReconnectGoogleSchema } from '../schemas.ts';
+import { connectionView, findConnection } from './connections.ts';
 import { errorResponses, jsonContent, problemDoc, SECURED } from './openapi.ts';
 import { OAuthClientNotConfigured } from './tenant.ts';
 
@@ -65,11 +70,37 @@ function checkReturnTo(value: string, localMode: boolean): void {
   throw fail(localMode ? 'must be https (or http to localhost)' : 'must be https');
 }
 
-/** The consent URL lib/auth builds, asking for the account's identity too. */
-function withIdentityScopes(consentUrl: string): string {
-  const url = new URL(consentUrl);
-  url.searchParams.set('scope', [...IDENTITY_SCOPES, CARDDAV_SCOPE].join(' '));
-  return url.toString();
+const CONSENT_SCOPES = [...IDENTITY_SCOPES, CARDDAV_SCOPE];
+
+/** Another Google account consented than the one the reconnected connection belongs to. */
+export class AccountMismatch extends ApiError {
+  constructor(expected: string) {
+    super({
+      status: 409,
+      slug: 'account-mismatch',
+      title: 'Another Google account consented',
+      detail: `This link reconnects the connection of ${expected || 'another Google account'}; a different account consented. Nothing was changed and the new access was revoked: sign in as ${expected || 'that account'} and try again.`,
+    });
+  }
+}
+
+/** Reconnect asked for a connection that is not a Google one. */
+export class NotAGoogleConnection extends ApiError {
+  constructor() {
+    super({ status: 409, slug: 'not-a-google-connection', title: 'Not a Google connection', detail: 'Only Google connections are reconnected by consent; change a CardDAV connection\'s password by connecting it again.' });
+  }
+}
+
+/** `scope-not-granted` with a fresh consent URL, so the page can offer "choose permissions again". */
+class ScopeNotGrantedRetry extends ScopeNotGrantedProblem {
+  readonly consentUrl: string | undefined;
+  constructor(cause: unknown, consentUrl: string | undefined) {
+    super(cause);
+    this.consentUrl = consentUrl;
+  }
+  override toProblem(instance: string) {
+    return { ...super.toProblem(instance), ...(this.consentUrl === undefined ? {} : { consentUrl: this.consentUrl }) };
+  }
 }
 
 function prefersHtml(c: Context): boolean {
@@ -83,12 +114,13 @@ function escapeHtml(text: string): string {
 // The callback URL holds the code: nothing on these answers may leak it (Referer) or keep it (caches).
 const CALLBACK_HEADERS = { 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' };
 
-function htmlPage(params: { status: number; title: string; message: string }): Response {
+function htmlPage(params: { status: number; title: string; message: string; link?: { href: string; text: string } }): Response {
+  const link = params.link === undefined ? '' : `<p><a href="${escapeHtml(params.link.href)}">${escapeHtml(params.link.text)}</a></p>`;
   const body = [
     '<!DOCTYPE html>',
     '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">',
     `<title>${escapeHtml(params.title)}</title></head>`,
-    `<body><h1>${escapeHtml(params.title)}</h1><p>${escapeHtml(params.message)}</p></body></html>`,
+    `<body><h1>${escapeHtml(params.title)}</h1><p>${escapeHtml(params.message)}</p>${link}</body></html>`,
   ].join('');
   return new Response(body, {
     status: params.status,
@@ -110,83 +142,151 @@ function exchangeProblem(error: unknown): Error {
   return error instanceof Error ? error : new Error('code exchange failed', { cause: error });
 }
 
-async function accountEmail(params: { tokens: TokenSet; clientId: string; oauth: GoogleOAuth; discovery: Discovery }): Promise<string | undefined> {
-  const fromToken = params.tokens.idToken === undefined ? undefined : emailFromIdToken({ idToken: params.tokens.idToken, clientId: params.clientId });
-  if (fromToken !== undefined) return fromToken;
-  const fromUserinfo = await params.oauth.userinfoEmail({ accessToken: params.tokens.accessToken }).catch(() => undefined);
-  // Google's principal URL names the account (/carddav/v1/principals/<email>): the last resort.
-  return fromUserinfo ?? emailFromPrincipal(params.discovery);
+/** The id_token's issuer is the server whose consent page we sent the owner to: Google's, or the emulator's in tests. */
+function issuersOf(config: GoogleConnectConfig): readonly string[] {
+  return [...GOOGLE_ISSUERS, new URL(config.authUrl).origin];
 }
 
+/** Who consented: a checked id_token, else the userinfo endpoint. */
+async function accountIdentity(params: { tokens: Pick<TokenSet, 'accessToken' | 'idToken'>; clientId: string; oauth: GoogleOAuth; config: GoogleConnectConfig; now: number }): Promise<GoogleIdentity | undefined> {
+  const { tokens } = params;
+  const fromToken = tokens.idToken === undefined ? undefined : identityFromIdToken({ idToken: tokens.idToken, clientId: params.clientId, issuers: issuersOf(params.config), now: params.now });
+  if (fromToken?.email !== undefined) return fromToken;
+  const fromUserinfo = await params.oauth.userinfo({ accessToken: tokens.accessToken }).catch(() => undefined);
+  if (fromToken !== undefined && fromUserinfo !== undefined && fromUserinfo.sub !== fromToken.sub) return undefined; // two answers, two accounts: trust neither
+  return fromUserinfo ?? fromToken;
+}
+
+/** The same account as the stored one: by `sub`, or by address for a connection made before `sub` was kept. */
+function sameAccount(stored: { sub?: string; email: string }, identity: GoogleIdentity, email: string | undefined): boolean {
+  if (stored.sub !== undefined) return stored.sub === identity.sub;
+  return email !== undefined && stored.email !== '' && email.toLowerCase() === stored.email.toLowerCase();
+}
+
+/** A consent URL for the tenant; with `connectionId`, a reconnect of that connection (hinting its account). */
+function consentFor(params: {
+  deps: AppDeps;
+  config: GoogleConnectConfig;
+  client: ResolvedOAuthClient;
+  tenantId: string;
+  returnTo?: string | undefined;
+  loginHint?: string | undefined;
+  connectionId?: string | undefined;
+}): { consentUrl: string; expiresAt: string } {
+  const { deps, config } = params;
+  const now = deps.clock.now();
+  const { url } = beginConsent({
+    authUrl: config.authUrl,
+    client: params.client,
+    redirectUri: config.redirectUri,
+    stateSecret: config.stateSecret,
+    tenantId: params.tenantId,
+    now,
+    scopes: CONSENT_SCOPES,
+    ...(params.returnTo === undefined ? {} : { returnTo: params.returnTo }),
+    ...(params.loginHint === undefined || params.loginHint === '' ? {} : { loginHint: params.loginHint }),
+    ...(params.connectionId === undefined ? {} : { connectionId: params.connectionId }),
+  });
+  return { consentUrl: url, expiresAt: new Date(now + (config.stateMaxAgeMs ?? DEFAULT_STATE_MAX_AGE_MS)).toISOString() };
+}
+
+async function clientOf(oauth: GoogleOAuth, params: { tenantId: string; clientRef?: string | undefined }, what: string): Promise<ResolvedOAuthClient> {
+  const client = await oauth.client({ tenantId: params.tenantId, ...(params.clientRef === undefined ? {} : { clientRef: params.clientRef }) }).catch((error: unknown) => {
+    throw new GoogleUnavailable(`${what} is not available.`, error);
+  });
+  if (client === undefined) throw new OAuthClientNotConfigured();
+  return client;
+}
+
+const beginRoute = createRoute({
+  method: 'post',
+  path: '/v1/connect/google',
+  middleware: [requireScope('connections:write'), requireMediaType(['application/json'])] as const,
+  tags: ['connect'],
+  summary: 'Start connecting a Google account',
+  description:
+    "Answers a consent URL for the account owner's browser (`prompt=consent select_account`: a browser signed in to several accounts chooses). After consent, Google sends the browser to `GET /oauth/google/callback`, which creates the connection (provider `google`; the refresh token is stored encrypted) with its first sync due at once. An account the tenant has already connected (same Google account id) reconnects that connection instead of making a second.",
+  security: SECURED,
+  request: { body: { required: true, content: jsonContent(ConnectGoogleSchema) } },
+  responses: {
+    200: { description: 'Where to send the account owner.', content: jsonContent(ConsentSchema) },
+    409: problemDoc('`clientRef: "tenant"` and the tenant has no Google OAuth client of its own (`oauth-client-not-configured`).'),
+    ...errorResponses(400, 401, 403, 413, 415, 501),
+  },
+});
+
+const reconnectRoute = createRoute({
+  method: 'post',
+  path: '/v1/connections/{id}/reconnect',
+  middleware: [requireScope('connections:write')] as const,
+  tags: ['connect'],
+  summary: 'Reconnect a Google connection',
+  description:
+    "Answers a consent URL that repairs this connection (typically `reauth_required`): it suggests the connection's account (`login_hint`) and asks for consent again. Completed by the same Google account, the same connection comes back `active` with a new refresh token, due at once; completed by another account, the callback refuses (`account-mismatch`), changes nothing, and revokes what that account just granted.",
+  security: SECURED,
+  request: { params: ConnectionParams, body: { required: false, content: jsonContent(ReconnectGoogleSchema) } },
+  responses: {
+    200: { description: 'Where to send the account owner.', content: jsonContent(ConsentSchema) },
+    409: problemDoc('Not a Google connection (`not-a-google-connection`), or it was made with the tenant\'s own OAuth client, which is gone (`oauth-client-not-configured`).'),
+    ...errorResponses(400, 401, 403, 404, 413, 415, 501),
+  },
+});
+
+const callbackRoute = createRoute({
+  method: 'get',
+  path: '/oauth/google/callback',
+  tags: ['connect'],
+  summary: 'Google consent callback',
+  description:
+    "Where Google sends the account owner's browser. No API key: the `state` (signed, encrypted, 10 minutes) names the tenant, and for a reconnect the connection. With `returnTo`, a 302 there with `connectionId` (or `error`, a problem slug); otherwise a small HTML page (for `scope-not-granted`, with a link to choose permissions again), or JSON when the client does not accept text/html.",
+  security: [],
+  request: { query: GoogleCallbackQuery },
+  responses: {
+    200: {
+      description: 'Connected.',
+      content: { ...jsonContent(ConnectionSchema), 'text/html': { schema: { type: 'string' as const } } },
+    },
+    302: { description: 'Back to `returnTo`, with `connectionId` or `error`.', headers: { Location: { schema: { type: 'string' as const } } } },
+    400: problemDoc('The sign-in failed: `invalid-oauth-state` (missing, altered or expired), `oauth-code-rejected`, `oauth-error` (Google\'s own error), `validation`.'),
+    403: problemDoc('`consent-denied` (the owner said no) or `scope-not-granted` (contacts access left unticked; the problem\'s `consentUrl` asks again).'),
+    404: problemDoc('The connection this consent was to reconnect is gone (`not-found`).'),
+    409: problemDoc('`account-mismatch` (a reconnect completed by another Google account), or the consent began with the tenant\'s own OAuth client, which was removed since (`oauth-client-not-configured`).'),
+    ...errorResponses(501, 502),
+  },
+});
+
 export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
-  const beginRoute = createRoute({
-    method: 'post',
-    path: '/v1/connect/google',
-    middleware: [requireScope('connections:write'), requireMediaType(['application/json'])] as const,
-    tags: ['connect'],
-    summary: 'Start connecting a Google account',
-    description:
-      "Answers a consent URL for the account owner's browser. After consent, Google sends the browser to `GET /oauth/google/callback`, which creates the connection (provider `google`; the refresh token is stored encrypted) with its first sync due at once.",
-    security: SECURED,
-    request: { body: { required: true, content: jsonContent(ConnectGoogleSchema) } },
-    responses: {
-      200: { description: 'Where to send the account owner.', content: jsonContent(ConsentSchema) },
-      409: problemDoc('`clientRef: "tenant"` and the tenant has no Google OAuth client of its own (`oauth-client-not-configured`).'),
-      ...errorResponses(400, 401, 403, 413, 415, 501),
-    },
-  });
-
-  const callbackRoute = createRoute({
-    method: 'get',
-    path: '/oauth/google/callback',
-    tags: ['connect'],
-    summary: 'Google consent callback',
-    description:
-      "Where Google sends the account owner's browser. No API key: the `state` (signed, encrypted, 10 minutes) names the tenant. With `returnTo`, a 302 there with `connectionId` (or `error`, a problem slug); otherwise a small HTML page, or JSON when the client does not accept text/html.",
-    security: [],
-    request: { query: GoogleCallbackQuery },
-    responses: {
-      200: {
-        description: 'Connected.',
-        content: { ...jsonContent(ConnectionSchema), 'text/html': { schema: { type: 'string' as const } } },
-      },
-      302: { description: 'Back to `returnTo`, with `connectionId` or `error`.', headers: { Location: { schema: { type: 'string' as const } } } },
-      400: problemDoc('The sign-in failed: `invalid-oauth-state` (missing, altered or expired), `oauth-code-rejected`, `oauth-error` (Google\'s own error), `validation`.'),
-      403: problemDoc('`consent-denied` (the owner said no) or `scope-not-granted` (contacts access left unticked).'),
-      409: problemDoc('The consent began with the tenant\'s own OAuth client, which was removed since (`oauth-client-not-configured`).'),
-      ...errorResponses(501, 502),
-    },
-  });
-
   app.openapi(beginRoute, async (c) => {
     const { config, oauth } = googleOf(deps);
     const { tenantId } = c.get('auth');
     const body = c.req.valid('json');
     if (body.returnTo !== undefined) checkReturnTo(body.returnTo, deps.config.localMode);
-    const client = await oauth.client({ tenantId, ...(body.clientRef === undefined ? {} : { clientRef: body.clientRef }) }).catch((error: unknown) => {
-      throw new GoogleUnavailable('The Google OAuth client is not available.', error);
-    });
-    if (client === undefined) throw new OAuthClientNotConfigured();
-    const now = deps.clock.now();
-    const { url } = beginConsent({
-      authUrl: config.authUrl,
-      client,
-      redirectUri: config.redirectUri,
-      stateSecret: config.stateSecret,
-      tenantId,
-      now,
-      ...(body.returnTo === undefined ? {} : { returnTo: body.returnTo }),
-      ...(body.loginHint === undefined ? {} : { loginHint: body.loginHint }),
-    });
-    const expiresAt = new Date(now + (config.stateMaxAgeMs ?? DEFAULT_STATE_MAX_AGE_MS)).toISOString();
-    return c.json({ consentUrl: withIdentityScopes(url), expiresAt }, 200, { 'Cache-Control': 'no-store' });
+    const client = await clientOf(oauth, { tenantId, clientRef: body.clientRef }, 'The Google OAuth client');
+    const consent = consentFor({ deps, config, client, tenantId, returnTo: body.returnTo, loginHint: body.loginHint });
+    return c.json(consent, 200, { 'Cache-Control': 'no-store' });
+  });
+
+  app.openapi(reconnectRoute, async (c) => {
+    const { config, oauth } = googleOf(deps);
+    const { tenantId } = c.get('auth');
+    const connectionId = c.req.valid('param').id;
+    const body: { returnTo?: string | undefined } = c.req.valid('json') ?? {};
+    if (body.returnTo !== undefined) checkReturnTo(body.returnTo, deps.config.localMode);
+    // Another tenant's connection is simply not found.
+    const connection = await findConnection(deps, { tenantId, connectionId });
+    if (connection.provider !== 'google') throw new NotAGoogleConnection();
+    const account = await oauth.connectionAccount({ tenantId, connectionId });
+    if (account === undefined) throw new NotAGoogleConnection();
+    const client = await clientOf(oauth, { tenantId, clientRef: account.clientRef }, 'The connection\'s Google OAuth client');
+    const consent = consentFor({ deps, config, client, tenantId, returnTo: body.returnTo, loginHint: account.email, connectionId });
+    return c.json(consent, 200, { 'Cache-Control': 'no-store' });
   });
 
   app.openapi(callbackRoute, async (c) => {
     const html = prefersHtml(c);
     let state: StatePayload | undefined;
     try {
-      const { config, oauth } = googleOf(deps);
+      const { config } = googleOf(deps);
       const query = c.req.valid('query');
       if (query.state === undefined || query.state === '') throw new InvalidOAuthState(false);
       try {
@@ -202,62 +302,16 @@ export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
       if (query.code === undefined || query.code === '') {
         throw new ValidationFailed('The callback has neither a code nor an error.', [{ parameter: 'code', detail: 'required' }]);
       }
-
-      const { tenantId } = state;
-      const client = await oauth.client({ tenantId, ...(state.clientRef === undefined ? {} : { clientRef: state.clientRef }) }).catch((error: unknown) => {
-        throw new GoogleUnavailable('The Google OAuth client of this sign-in is not available.', error);
-      });
-      if (client === undefined) throw new OAuthClientNotConfigured();
-      let tokens: TokenSet;
-      try {
-        tokens = await oauth.exchangeCode({ client, code: query.code, redirectUri: config.redirectUri, codeVerifier: state.codeVerifier });
-      } catch (error) {
-        throw exchangeProblem(error);
-      }
-      if (tokens.refreshToken === undefined) {
-        // Offline access with prompt=consent always yields one; without it no sync could run later.
-        throw new GoogleUnavailable('Google issued no refresh token; start the connection again.');
-      }
-
-      let discovery: Discovery;
-      try {
-        discovery = await oauth.discover({ serverUrl: config.carddavBaseUrl, accessToken: tokens.accessToken });
-      } catch (error) {
-        throw new GoogleUnavailable(discoveryFailureDetail(error), error);
-      }
-      const book = discovery.addressBooks[0];
-      if (book === undefined) throw new GoogleUnavailable('Google Contacts showed no address book for this account.');
-      const email = await accountEmail({ tokens, clientId: client.clientId, oauth, discovery });
-      if (email === undefined) throw new GoogleUnavailable('Google did not name the account that consented.');
-
-      const bookUrl = new URL(book.url, discovery.contextUrl);
-      const now = deps.clock.now();
-      const { connection, reconnected } = await oauth.saveConnection({
-        tenantId,
-        connectionId: deps.newId('connection'),
-        serverUrl: config.carddavBaseUrl,
-        addressBookUrl: bookUrl.href,
-        ...(book.addMemberUrl === undefined ? {} : { addMemberUrl: new URL(book.addMemberUrl, bookUrl).href }),
-        supportsSyncCollection: book.supportsSyncCollection,
-        discoveredAt: discovery.discoveredAt,
-        email,
-        refreshToken: tokens.refreshToken,
-        clientRef: client.source,
-        intervalSeconds: deps.config.defaultIntervalSeconds ?? DEFAULT_INTERVAL_SECONDS,
-        nextSyncAt: now,
-        createdAt: new Date(now).toISOString(),
-      });
-      deps.logger.info(reconnected ? 'google connection reconnected' : 'google connection created', { tenantId, connectionId: connection.connectionId, clientRef: client.ref });
-
+      const connection = await completeConsent({ deps, state, code: query.code });
       if (state.returnTo !== undefined) {
         const target = new URL(state.returnTo);
-        target.searchParams.set('connectionId', connection.connectionId);
+        target.searchParams.set('connectionId', connection.id);
         return redirect(target);
       }
       if (html) {
         return htmlPage({ status: 200, title: 'Google Contacts connected', message: `${connection.username} is connected; its contacts sync shortly. You can close this window.` });
       }
-      return c.json(connectionView(connection), 200, CALLBACK_HEADERS);
+      return c.json(connection, 200, CALLBACK_HEADERS);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error; // the app's handler: a logged 500
       if (error.status >= 500) deps.logger.warn('google consent failed', { status: error.status, slug: error.slug, error: error.cause });
@@ -266,10 +320,96 @@ export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
         target.searchParams.set('error', error.slug);
         return redirect(target);
       }
-      if (html) return htmlPage({ status: error.status, title: error.title, message: error.message });
+      if (html) {
+        const retry = error instanceof ScopeNotGrantedRetry && error.consentUrl !== undefined ? { href: error.consentUrl, text: 'Choose permissions again' } : undefined;
+        return htmlPage({ status: error.status, title: error.title, message: error.message, ...(retry === undefined ? {} : { link: retry }) });
+      }
       const res = problemResponse(error.toProblem(c.req.path), error.headers);
       for (const [name, value] of Object.entries(CALLBACK_HEADERS)) res.headers.set(name, value);
       return res;
     }
   });
+}
+
+/** The code exchange: tokens with the CardDAV scope, or a problem (the unusable grant revoked, with a consent URL to ask again). */
+async function exchange(params: { deps: AppDeps; state: StatePayload; client: ResolvedOAuthClient; code: string }): Promise<TokenSet> {
+  const { deps, state, client } = params;
+  const { config, oauth } = googleOf(deps);
+  try {
+    return await oauth.exchangeCode({ client, code: params.code, redirectUri: config.redirectUri, codeVerifier: state.codeVerifier });
+  } catch (error) {
+    if (!(error instanceof ScopeNotGranted)) throw exchangeProblem(error);
+    // Granular consent: contacts left unticked. Nothing of this grant is kept; ask again, as the same consent did.
+    const tokens = error.tokens;
+    if (tokens !== undefined) {
+      const identity = await accountIdentity({ tokens, clientId: client.clientId, oauth, config, now: deps.clock.now() });
+      await oauth.discardGrant({ clientId: client.clientId, sub: identity?.sub, tokens }).catch((cause: unknown) => {
+        deps.logger.warn('could not revoke a grant without the CardDAV scope', { tenantId: state.tenantId, error: cause });
+      });
+    }
+    const again = consentFor({ deps, config, client, tenantId: state.tenantId, returnTo: state.returnTo, connectionId: state.connectionId });
+    throw new ScopeNotGrantedRetry(error, again.consentUrl);
+  }
+}
+
+/** Everything after the state checks: exchange, identity, the reconnect's account check, discovery, storing. */
+async function completeConsent(params: { deps: AppDeps; state: StatePayload; code: string }): Promise<ReturnType<typeof connectionView>> {
+  const { deps, state } = params;
+  const { config, oauth } = googleOf(deps);
+  const { tenantId } = state;
+  const reconnecting = state.connectionId === undefined ? undefined : await oauth.connectionAccount({ tenantId, connectionId: state.connectionId });
+  if (state.connectionId !== undefined && reconnecting === undefined) throw new NotFound(`No Google connection ${state.connectionId}.`);
+  const client = await clientOf(oauth, { tenantId, clientRef: state.clientRef }, 'The Google OAuth client of this sign-in');
+  const tokens = await exchange({ deps, state, client, code: params.code });
+  const identity = await accountIdentity({ tokens, clientId: client.clientId, oauth, config, now: deps.clock.now() });
+  const discard = () => oauth.discardGrant({ clientId: client.clientId, sub: identity?.sub, tokens }).catch((error: unknown) => {
+    deps.logger.warn('could not revoke a grant that is not kept', { tenantId, error });
+  });
+  if (identity === undefined) {
+    await discard();
+    throw new GoogleUnavailable('Google did not name the account that consented.');
+  }
+  if (reconnecting !== undefined && !sameAccount(reconnecting, identity, identity.email)) {
+    await discard();
+    throw new AccountMismatch(reconnecting.email);
+  }
+  if (tokens.refreshToken === undefined) {
+    // Offline access with prompt=consent always yields one; without it no sync could run later.
+    throw new GoogleUnavailable('Google issued no refresh token; start the connection again.');
+  }
+
+  let discovery: Discovery;
+  try {
+    discovery = await oauth.discover({ serverUrl: config.carddavBaseUrl, accessToken: tokens.accessToken });
+  } catch (error) {
+    throw new GoogleUnavailable(discoveryFailureDetail(error), error);
+  }
+  const book = discovery.addressBooks[0];
+  if (book === undefined) throw new GoogleUnavailable('Google Contacts showed no address book for this account.');
+  // Google's principal URL names the account (/carddav/v1/principals/<email>): the address when nothing else gave it.
+  const email = identity.email ?? emailFromPrincipal(discovery) ?? reconnecting?.email ?? '';
+
+  const bookUrl = new URL(book.url, discovery.contextUrl);
+  const now = deps.clock.now();
+  const { connection, reconnected } = await oauth.saveConnection({
+    tenantId,
+    connectionId: deps.newId('connection'),
+    serverUrl: config.carddavBaseUrl,
+    addressBookUrl: bookUrl.href,
+    ...(book.addMemberUrl === undefined ? {} : { addMemberUrl: new URL(book.addMemberUrl, bookUrl).href }),
+    supportsSyncCollection: book.supportsSyncCollection,
+    discoveredAt: discovery.discoveredAt,
+    email,
+    sub: identity.sub,
+    clientId: client.clientId,
+    consentedAt: now,
+    ...(state.connectionId === undefined ? {} : { reconnectOf: state.connectionId }),
+    refreshToken: tokens.refreshToken,
+    clientRef: client.source,
+    intervalSeconds: deps.config.defaultIntervalSeconds ?? DEFAULT_INTERVAL_SECONDS,
+    nextSyncAt: now,
+    createdAt: new Date(now).toISOString(),
+  });
+  deps.logger.info(reconnected ? 'google connection reconnected' : 'google connection created', { tenantId, connectionId: connection.connectionId, clientRef: client.ref });
+  return connectionView(connection);
 }

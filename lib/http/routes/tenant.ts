@@ -34,6 +34,16 @@ function clientsOf(deps: AppDeps): TenantOAuthClients {
   return deps.oauthClients;
 }
 
+/**
+ * Google cannot be asked whether the client's app is published; the tenant
+ * must know that "Testing" costs every connection its grant after 7 days.
+ */
+export const TESTING_STATUS_WARNING = {
+  code: 'testing-publishing-status',
+  message:
+    'If this client\'s OAuth consent screen is in "Testing" publishing status, Google expires its refresh tokens 7 days after consent, and every connection made with it then needs consent again (reauth_required). Set the app to "In production" in Google Cloud (Google Auth Platform, Audience) before connecting accounts.',
+} as const;
+
 function view(info: TenantOAuthClientInfo, deps: AppDeps) {
   const redirectUri = deps.config.google?.redirectUri;
   return {
@@ -53,7 +63,7 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
     tags: ['tenant'],
     summary: "Set the tenant's own Google OAuth client",
     description:
-      "Google connections made with `clientRef: \"tenant\"` (or without `clientRef`, once this is set) ask for consent with this client and refresh with it, so their quota is the tenant's project's. Register this API's callback (`redirectUri` in the answer) with the client. Replacing the client keeps existing connections on it: a new secret of the same client just works; a different client makes Google refuse their tokens, and they become `reauth_required`.",
+      "Google connections made with `clientRef: \"tenant\"` (or without `clientRef`, once this is set) ask for consent with this client and refresh with it, so their quota is the tenant's project's. Register this API's callback (`redirectUri` in the answer) with the client. Replacing the client keeps existing connections on it: a new secret of the same client just works; a different client makes Google refuse their tokens, and they become `reauth_required`. The answer's `warnings` reminds that an app in \"Testing\" publishing status gets refresh tokens that expire after 7 days.",
     security: SECURED,
     request: { body: { required: true, content: jsonContent(PutGoogleOAuthClientSchema) } },
     responses: {
@@ -98,8 +108,9 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
     const { clientId, clientSecret } = c.req.valid('json');
     const { client, created } = await clients.put({ tenantId, clientId, clientSecret });
     deps.logger.info(created ? 'tenant google oauth client set' : 'tenant google oauth client replaced', { tenantId, clientId });
-    if (created) return c.json(view(client, deps), 201, { ...NO_STORE, Location: PATH });
-    return c.json(view(client, deps), 200, NO_STORE);
+    const body = { ...view(client, deps), warnings: [TESTING_STATUS_WARNING] };
+    if (created) return c.json(body, 201, { ...NO_STORE, Location: PATH });
+    return c.json(body, 200, NO_STORE);
   });
 
   app.openapi(getRoute, async (c) => {
