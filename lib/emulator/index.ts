@@ -9,6 +9,8 @@ export type { Quirks } from './quirks.ts';
 export type { FaultPlan } from './faults.ts';
 export type { AddAccountParams } from './oauth.ts';
 export { CARDDAV_SCOPE } from './oauth.ts';
+export { GOOGLE_OAUTH, LENIENT_OAUTH, USERINFO_EMAIL_SCOPE } from './oauth-behaviours.ts';
+export type { ConsentChoice, OAuthBehaviours } from './oauth-behaviours.ts';
 export type { CardView } from './store.ts';
 export {
   CardExistsError,

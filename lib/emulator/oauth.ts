@@ -1,7 +1,9 @@
 // Google's OAuth 2.0 endpoints, as far as a CardDAV client meets them:
-// the consent redirect (auto-approved, PKCE verified), the token endpoint
-// (authorization_code and refresh_token grants), revocation, userinfo and an
-// RS256 id_token with its JWKS. Access tokens expire on the emulator clock.
+// the consent redirect (approved at once, or as a test scripted the person's
+// choices: account, unticked scopes, cancel), the token endpoint
+// (authorization_code and refresh_token grants, PKCE verified), revocation,
+// userinfo and an RS256 id_token with its JWKS. Tokens expire on the emulator
+// clock. How strictly it plays Google is oauth-behaviours.ts's switches.
 
 import { createHash, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
@@ -9,10 +11,14 @@ import type { Clock } from './clock.ts';
 import { UnknownAccountError } from './errors.ts';
 import { header, jsonReply } from './reply.ts';
 import type { Incoming, Reply } from './reply.ts';
-import { escapeText } from './xml.ts';
+import { escapeAttr, escapeText } from './xml.ts';
+import { CARDDAV_SCOPE, grantedOf, LENIENT_OAUTH, mergeOAuthBehaviours, reportedScopes, USERINFO_EMAIL_SCOPE } from './oauth-behaviours.ts';
+import type { ConsentChoice, OAuthBehaviours } from './oauth-behaviours.ts';
+import { GrantBook, token } from './oauth-grants.ts';
 
-export const CARDDAV_SCOPE = 'https://www.googleapis.com/auth/carddav';
+export { CARDDAV_SCOPE };
 const CODE_TTL_MS = 10 * 60_000;
+const NO_STORE = { 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate', pragma: 'no-cache' };
 
 interface Account {
   email: string;
@@ -21,25 +27,14 @@ interface Account {
   clientSecret: string | undefined;
 }
 
-interface Grant {
-  email: string;
-  scope: string;
-  revoked: boolean;
-}
-
-interface AccessGrant {
-  email: string;
-  scope: string;
-  expiresAt: number;
-  refreshToken: string | undefined;
-}
-
 interface PendingCode {
   email: string;
   clientId: string;
   redirectUri: string;
   scope: string;
   offline: boolean;
+  /** `prompt` asked for consent again: Google then issues a refresh token even to an account that consented before. */
+  forcedConsent: boolean;
   challenge: string | undefined;
   challengeMethod: 'S256' | 'plain';
   expiresAt: number;
@@ -57,16 +52,21 @@ export interface AddAccountParams {
   clientSecret?: string;
 }
 
-function token(prefix: string, bytes: number): string {
-  return prefix + randomBytes(bytes).toString('base64url');
-}
-
 function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
 function oauthError(status: number, error: string, description: string): Reply {
   return jsonReply(status, { error, error_description: description });
+}
+
+/** Google's sign-in page: the person must sign in (or create the account) before anything else happens. */
+function signInPage(hint: string): Reply {
+  return {
+    status: 200,
+    headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
+    body: `<!DOCTYPE html><html><head><title>Sign in - Google Accounts</title></head><body><h1>Sign in</h1><form><input type="email" name="identifier" value="${escapeAttr(hint)}"><button>Next</button></form></body></html>`,
+  };
 }
 
 function errorPage(status: number, title: string, detail: string): Reply {
@@ -81,15 +81,36 @@ export class OAuthServer {
   readonly #clock: Clock;
   readonly #ttlSeconds: number;
   readonly #accounts = new Map<string, Account>();
-  readonly #grants = new Map<string, Grant>();
-  readonly #access = new Map<string, AccessGrant>();
+  readonly #book: GrantBook;
   readonly #codes = new Map<string, PendingCode>();
+  readonly #choices: ConsentChoice[] = [];
+  #behaviours: OAuthBehaviours;
   #signingKey: { kid: string; privateKey: KeyObject; publicKey: KeyObject } | undefined;
   #subCounter = 0;
 
-  constructor(params: { clock: Clock; accessTokenTtlSeconds: number }) {
+  constructor(params: { clock: Clock; accessTokenTtlSeconds: number; behaviours?: Partial<OAuthBehaviours> }) {
     this.#clock = params.clock;
     this.#ttlSeconds = params.accessTokenTtlSeconds;
+    this.#behaviours = mergeOAuthBehaviours(LENIENT_OAUTH, params.behaviours);
+    this.#book = new GrantBook({ clock: params.clock, behaviours: () => this.#behaviours });
+  }
+
+  get behaviours(): OAuthBehaviours {
+    return mergeOAuthBehaviours(this.#behaviours, {});
+  }
+
+  setBehaviours(patch: Partial<OAuthBehaviours>): void {
+    this.#behaviours = mergeOAuthBehaviours(this.#behaviours, patch);
+  }
+
+  /** What the person does on the next consent page; queued, one per consent. */
+  scriptConsent(choice: ConsentChoice): void {
+    this.#choices.push({ ...choice });
+  }
+
+  /** The account's refresh tokens that still work (to one client, when given), oldest first. */
+  liveRefreshTokens(email: string, clientId?: string): string[] {
+    return this.#book.live(email, clientId);
   }
 
   hasAccount(email: string): boolean {
@@ -104,40 +125,33 @@ export class OAuthServer {
       clientId: params.clientId ?? existing?.clientId,
       clientSecret: params.clientSecret ?? existing?.clientSecret,
     });
-    const refreshToken = params.refreshToken ?? token('1//0g', 48);
-    this.#grants.set(refreshToken, { email: params.email, scope: CARDDAV_SCOPE, revoked: false });
+    const refreshToken = this.#book.issueRefresh({
+      email: params.email,
+      clientId: params.clientId ?? existing?.clientId,
+      scope: CARDDAV_SCOPE,
+      ...(params.refreshToken === undefined ? {} : { token: params.refreshToken }),
+    });
     return { email: params.email, refreshToken };
   }
 
-  issueAccessToken(email: string, from?: { refreshToken?: string; scope: string }): string {
+  issueAccessToken(email: string, from?: { refreshToken?: string; scope: string; clientId?: string }): string {
     if (!this.#accounts.has(email)) throw new UnknownAccountError(`No account ${email} in the emulator; call addAccount first`);
-    const accessToken = token('ya29.a0', 96);
-    this.#access.set(accessToken, {
-      email,
-      scope: from?.scope ?? CARDDAV_SCOPE,
-      expiresAt: this.#clock.now() + this.#ttlSeconds * 1000,
-      refreshToken: from?.refreshToken,
-    });
-    return accessToken;
+    return this.#book.issueAccess({ email, clientId: from?.clientId, scope: from?.scope ?? CARDDAV_SCOPE, refreshToken: from?.refreshToken, ttlSeconds: this.#ttlSeconds });
   }
 
   /** Revoke a refresh token and every access token minted from it. Returns false when unknown. */
   revokeRefreshToken(refreshToken: string): boolean {
-    const grant = this.#grants.get(refreshToken);
-    if (!grant) return false;
-    grant.revoked = true;
-    for (const [t, a] of this.#access) if (a.refreshToken === refreshToken) this.#access.delete(t);
-    return true;
+    return this.#book.revokeRefreshToken(refreshToken);
   }
 
   authenticate(authorization: string | undefined): AuthResult {
     if (!authorization) return { ok: false, reason: 'missing' };
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (!match) return { ok: false, reason: 'not-bearer' };
-    const grant = this.#access.get(match[1]!);
+    const grant = this.#book.access.get(match[1]!);
     if (!grant) return { ok: false, reason: 'invalid' };
     if (grant.expiresAt <= this.#clock.now()) {
-      this.#access.delete(match[1]!);
+      this.#book.access.delete(match[1]!);
       return { ok: false, reason: 'expired' };
     }
     return { ok: true, email: grant.email, scope: grant.scope };
@@ -193,18 +207,18 @@ export class OAuthServer {
   #refreshGrant(form: URLSearchParams, clientId: string | undefined, clientSecret: string | undefined): Reply {
     const refreshToken = form.get('refresh_token');
     if (!refreshToken) return oauthError(400, 'invalid_request', 'Missing required parameter: refresh_token');
-    const grant = this.#grants.get(refreshToken);
-    if (!grant || grant.revoked) return oauthError(400, 'invalid_grant', 'Token has been expired or revoked.');
+    const grant = this.#book.refresh.get(refreshToken);
+    if (this.#behaviours.clientBoundRefreshTokens && grant?.clientId !== undefined) {
+      // Google checks the client before the token: a token of another client is that client's business.
+      if (!clientId) return oauthError(400, 'invalid_request', 'Could not determine client ID from request.');
+      if (clientId !== grant.clientId) return oauthError(401, 'unauthorized_client', 'Unauthorized');
+    }
+    if (!grant || this.#book.deadReason(refreshToken) !== undefined) return oauthError(400, 'invalid_grant', 'Token has been expired or revoked.');
     const account = this.#accounts.get(grant.email);
     const clientProblem = this.#checkClient(account, clientId, clientSecret);
     if (clientProblem) return clientProblem;
-    const accessToken = this.issueAccessToken(grant.email, { refreshToken, scope: grant.scope });
-    return jsonReply(200, {
-      access_token: accessToken,
-      expires_in: this.#ttlSeconds,
-      scope: grant.scope,
-      token_type: 'Bearer',
-    }, { 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate', pragma: 'no-cache' });
+    const accessToken = this.issueAccessToken(grant.email, { refreshToken, scope: grant.scope, ...(grant.clientId === undefined ? {} : { clientId: grant.clientId }) });
+    return jsonReply(200, { access_token: accessToken, expires_in: this.#ttlSeconds, scope: grant.scope, token_type: 'Bearer' }, NO_STORE);
   }
 
   #codeGrant(form: URLSearchParams, clientId: string | undefined, clientSecret: string | undefined): Reply {
@@ -227,16 +241,16 @@ export class OAuthServer {
     pending.used = true;
     const body: Record<string, unknown> = { token_type: 'Bearer', expires_in: this.#ttlSeconds, scope: pending.scope };
     let refreshToken: string | undefined;
-    // Like Google: a refresh token only for access_type=offline.
-    if (pending.offline) {
-      refreshToken = token('1//0g', 48);
-      this.#grants.set(refreshToken, { email: pending.email, scope: pending.scope, revoked: false });
+    // Like Google: a refresh token only for access_type=offline, and (strict) only on a first consent unless prompt=consent.
+    const consentedBefore = this.#book.live(pending.email, pending.clientId).length > 0;
+    if (pending.offline && (!this.#behaviours.refreshTokenOnFirstConsentOnly || !consentedBefore || pending.forcedConsent)) {
+      refreshToken = this.#book.issueRefresh({ email: pending.email, clientId: pending.clientId, scope: pending.scope });
       body['refresh_token'] = refreshToken;
     }
-    body['access_token'] = this.issueAccessToken(pending.email, { refreshToken, scope: pending.scope });
+    body['access_token'] = this.issueAccessToken(pending.email, { refreshToken, scope: pending.scope, clientId: pending.clientId });
     const scopes = pending.scope.split(/\s+/);
-    if (scopes.includes('openid') || scopes.includes('email')) body['id_token'] = this.#idToken(pending.email, pending.clientId);
-    return jsonReply(200, body, { 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate', pragma: 'no-cache' });
+    if (scopes.includes('openid') || scopes.includes('email') || scopes.includes(USERINFO_EMAIL_SCOPE)) body['id_token'] = this.#idToken(pending.email, pending.clientId, scopes);
+    return jsonReply(200, body, NO_STORE);
   }
 
   /** GET /o/oauth2/auth: consent is granted at once and the browser sent back with ?code=&state=. */
@@ -270,32 +284,48 @@ export class OAuthServer {
       return back({ error: 'invalid_request', error_description: 'Missing code_challenge', state });
     }
     const hint = q.get('login_hint') ?? undefined;
-    // The "user" who consents: the hinted account, else the first one added; an unknown hint is a refusal.
-    const account = hint !== undefined ? this.#accounts.get(hint) : this.#accounts.values().next().value;
-    if (!account) return back({ error: 'access_denied', state });
+    const choice = this.#choices.shift() ?? {};
+    // The person who consents: the account they pick, else the hinted one, else the first one added.
+    const pick = choice.account ?? hint;
+    const account = pick !== undefined ? this.#accounts.get(pick) : this.#accounts.values().next().value;
+    if (!account) {
+      // Google shows its sign-in page, the hint prefilled; it does not refuse on the person's behalf.
+      if (this.#behaviours.signInForUnknownHint) return signInPage(pick ?? '');
+      return back({ error: 'access_denied', state });
+    }
+    if (choice.deny) return back({ error: 'access_denied', state });
     if (account.clientId !== undefined && account.clientId !== clientId) {
       return errorPage(401, 'Error 401: invalid_client', 'The OAuth client was not found.');
     }
+    const granted = this.#grantedScopes({ email: account.email, clientId, requested: scope.split(/\s+/), untick: choice.untick, include: q.get('include_granted_scopes') === 'true' });
     const code = token('4/0A', 48);
     this.#codes.set(code, {
       email: account.email,
       clientId,
       redirectUri,
-      scope,
+      scope: granted,
       offline: q.get('access_type') === 'offline',
+      forcedConsent: (q.get('prompt') ?? '').split(/\s+/).includes('consent'),
       challenge,
       challengeMethod: method === 'S256' ? 'S256' : 'plain',
       expiresAt: this.#clock.now() + CODE_TTL_MS,
       used: false,
     });
-    return back({ state, code, scope });
+    return back({ state, code, scope: granted });
+  }
+
+  /** What the consent grants: what was asked less what was unticked, plus (include_granted_scopes) what was granted before. */
+  #grantedScopes(params: { email: string; clientId: string; requested: string[]; untick: readonly string[] | undefined; include: boolean }): string {
+    const google = this.#behaviours.googleScopes;
+    let scopes = grantedOf(params.requested, params.untick);
+    if (google && params.include) scopes = [...scopes, ...this.#book.grantedScopes(params.email, params.clientId)];
+    return reportedScopes(scopes, google).join(' ');
   }
 
   /** POST /revoke (token in the form or the query). */
   handleRevoke(req: Incoming): Reply {
     const t = this.#form(req).get('token') ?? req.url.searchParams.get('token');
-    if (t && this.revokeRefreshToken(t)) return jsonReply(200, {});
-    if (t && this.#access.delete(t)) return jsonReply(200, {});
+    if (t && this.#book.revoke(t)) return jsonReply(200, {});
     return oauthError(400, 'invalid_token', 'Token expired or revoked');
   }
 
@@ -330,17 +360,17 @@ export class OAuthServer {
     return this.#signingKey;
   }
 
-  #idToken(email: string, audience: string): string {
+  #idToken(email: string, audience: string, scopes: readonly string[]): string {
     const key = this.#key();
     const account = this.#accounts.get(email)!;
     const iat = Math.floor(this.#clock.now() / 1000);
+    const withEmail = scopes.includes('email') || scopes.includes(USERINFO_EMAIL_SCOPE);
     const signingInput = `${b64url({ alg: 'RS256', kid: key.kid, typ: 'JWT' })}.${b64url({
       iss: this.issuer,
       azp: audience,
       aud: audience,
       sub: account.sub,
-      email,
-      email_verified: true,
+      ...(withEmail ? { email, email_verified: true } : {}),
       iat,
       exp: iat + this.#ttlSeconds,
     })}`;

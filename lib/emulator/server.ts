@@ -13,6 +13,7 @@ import { FaultInjector } from './faults.ts';
 import type { FaultPlan } from './faults.ts';
 import { CARDDAV_SCOPE, OAuthServer } from './oauth.ts';
 import type { AddAccountParams } from './oauth.ts';
+import type { ConsentChoice, OAuthBehaviours } from './oauth-behaviours.ts';
 import { parseTarget, paths } from './paths.ts';
 import { DEFAULT_QUIRKS, mergeQuirks } from './quirks.ts';
 import type { Quirks } from './quirks.ts';
@@ -32,6 +33,8 @@ export interface StartGoogleEmulatorOptions {
   accessTokenTtlSeconds?: number;
   /** Salt for contact ids, so two emulators in one test can be told apart (default 1). */
   idSalt?: number;
+  /** How strictly the OAuth server plays Google (default LENIENT_OAUTH; GOOGLE_OAUTH is Google as documented and observed). */
+  oauth?: Partial<OAuthBehaviours>;
 }
 
 export interface EmulatorStats {
@@ -60,7 +63,11 @@ export interface GoogleEmulator {
   readonly tokenUrl: string;
   /** The consent page (auto-approved): GET with client_id, redirect_uri, response_type=code, scope, state, PKCE. */
   readonly authUrl: string;
+  /** POST here with `token`. */
+  readonly revokeUrl: string;
   readonly clock: EmulatorClock;
+  /** The OAuth switches now (a copy). */
+  readonly oauthBehaviours: Readonly<OAuthBehaviours>;
   /** Current switches (a copy). */
   readonly quirks: Readonly<Quirks>;
   /** A snapshot of the request counters. */
@@ -69,6 +76,11 @@ export interface GoogleEmulator {
   addAccount(params: AddAccountParams): { email: string; refreshToken: string };
   issueAccessToken(email: string): string;
   revokeRefreshToken(refreshToken: string): void;
+  setOAuthBehaviours(patch: Partial<OAuthBehaviours>): void;
+  /** What the person does on the next consent page (queued, one per consent): pick an account, untick scopes, cancel. */
+  scriptConsent(choice: ConsentChoice): void;
+  /** The account's refresh tokens that still work (to one client, when given), oldest first. */
+  liveRefreshTokens(email: string, clientId?: string): string[];
   setQuirks(patch: Partial<Quirks>): void;
   setFaults(plan: FaultPlan | undefined): void;
   seed(email: string, count: number, params?: SeedParams): CardView[];
@@ -117,7 +129,7 @@ export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {})
   let quirks = mergeQuirks(DEFAULT_QUIRKS, opts.quirks);
   const ttl = opts.accessTokenTtlSeconds ?? 3599;
   const store = new ContactStore({ clock, quirks: () => quirks, idSalt: opts.idSalt ?? 1 });
-  const oauth = new OAuthServer({ clock, accessTokenTtlSeconds: ttl });
+  const oauth = new OAuthServer({ clock, accessTokenTtlSeconds: ttl, ...(opts.oauth === undefined ? {} : { behaviours: opts.oauth }) });
   const faults = new FaultInjector();
   let stats: EmulatorStats = { requests: 0, byMethod: {}, faults: 0 };
 
@@ -242,7 +254,11 @@ export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {})
     port,
     tokenUrl: `${url}/token`,
     authUrl: `${url}/o/oauth2/v2/auth`,
+    revokeUrl: `${url}/revoke`,
     clock,
+    get oauthBehaviours() {
+      return oauth.behaviours;
+    },
     get quirks() {
       return mergeQuirks(quirks, {});
     },
@@ -263,6 +279,9 @@ export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {})
     revokeRefreshToken(refreshToken) {
       oauth.revokeRefreshToken(refreshToken);
     },
+    setOAuthBehaviours: (patch) => oauth.setBehaviours(patch),
+    scriptConsent: (choice) => oauth.scriptConsent(choice),
+    liveRefreshTokens: (email, clientId) => oauth.liveRefreshTokens(email, clientId),
     setQuirks(patch) {
       quirks = mergeQuirks(quirks, patch);
     },

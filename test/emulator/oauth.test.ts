@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, createVerify, randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { CARDDAV_SCOPE, startGoogleEmulator, UnknownAccountError } from '../../lib/emulator/index.ts';
+import { CARDDAV_SCOPE, GOOGLE_OAUTH, startGoogleEmulator, UnknownAccountError, USERINFO_EMAIL_SCOPE } from '../../lib/emulator/index.ts';
 import type { StartGoogleEmulatorOptions } from '../../lib/emulator/index.ts';
 import { propfindBody } from './helpers.ts';
 
@@ -287,5 +287,124 @@ describe('authorization code flow with PKCE', () => {
     const config = (await (await fetch(`${emu.url}/.well-known/openid-configuration`)).json()) as Record<string, string>;
     expect(config['token_endpoint']).toBe(emu.tokenUrl);
     expect(config['authorization_endpoint']).toBe(emu.authUrl);
+  });
+});
+
+// Google as its documentation and observed answers describe it (GOOGLE_OAUTH);
+// each switch is cited in lib/emulator/README.md, "OAuth behaviours".
+describe('OAuth behaviours as strict as Google', () => {
+  const redirectUri = 'http://127.0.0.1:9/cb';
+  const CLIENT = { clientId: 'strict.apps', clientSecret: 'strict-secret' };
+  const DAY = 24 * 3_600_000;
+
+  /** One consent and its code exchange; `params` overrides the consent URL's parameters. */
+  async function consent(emu: Awaited<ReturnType<typeof emulator>>, params: Record<string, string> = {}) {
+    const verifier = randomBytes(32).toString('base64url');
+    const q = {
+      client_id: CLIENT.clientId, redirect_uri: redirectUri, response_type: 'code', scope: `openid email ${CARDDAV_SCOPE}`,
+      access_type: 'offline', prompt: 'consent select_account', include_granted_scopes: 'true', state: 's',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256', ...params,
+    };
+    const res = await fetch(`${emu.authUrl}?${new URLSearchParams(q)}`, { redirect: 'manual' });
+    const location = res.headers.get('location');
+    if (location === null) return { res, tokens: undefined };
+    const code = new URL(location).searchParams.get('code') ?? '';
+    const exchanged = await form(emu.tokenUrl, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, ...{ client_id: CLIENT.clientId, client_secret: CLIENT.clientSecret } });
+    return { res, tokens: (await exchanged.json()) as Record<string, string> };
+  }
+
+  const refresh = (emu: Awaited<ReturnType<typeof emulator>>, refreshToken: string, client: Record<string, string> = { client_id: CLIENT.clientId, client_secret: CLIENT.clientSecret }) =>
+    form(emu.tokenUrl, { grant_type: 'refresh_token', refresh_token: refreshToken, ...client });
+
+  it('a refresh token only on the first consent, unless prompt=consent asks again', async () => {
+    const emu = await emulator({ oauth: GOOGLE_OAUTH });
+    emu.addAccount({ email: 'ann@example.com' });
+    expect((await consent(emu, { prompt: 'select_account' })).tokens?.refresh_token).toMatch(/^1\/\//);
+    expect((await consent(emu, { prompt: 'select_account' })).tokens).not.toHaveProperty('refresh_token');
+    expect((await consent(emu)).tokens?.refresh_token).toMatch(/^1\/\//);
+    emu.setOAuthBehaviours({ refreshTokenOnFirstConsentOnly: false });
+    expect((await consent(emu, { prompt: 'select_account' })).tokens?.refresh_token).toMatch(/^1\/\//);
+  });
+
+  it('partial grants: unticked scopes are missing, earlier grants included, email reported as userinfo.email', async () => {
+    const emu = await emulator({ oauth: GOOGLE_OAUTH });
+    emu.addAccount({ email: 'bea@example.com' });
+    emu.scriptConsent({ untick: [CARDDAV_SCOPE, 'openid'] }); // sign-in scopes cannot be unticked
+    const partial = await consent(emu);
+    expect(partial.tokens?.scope.split(' ').sort()).toEqual(['openid', USERINFO_EMAIL_SCOPE].sort());
+    // A later consent for contacts alone: include_granted_scopes brings the sign-in scopes along.
+    const more = await consent(emu, { scope: CARDDAV_SCOPE });
+    expect(more.tokens?.scope.split(' ').sort()).toEqual([CARDDAV_SCOPE, 'openid', USERINFO_EMAIL_SCOPE].sort());
+    const only = await consent(emu, { scope: CARDDAV_SCOPE, include_granted_scopes: 'false' });
+    expect(only.tokens?.scope).toBe(CARDDAV_SCOPE);
+  });
+
+  it('refresh tokens are bound to their client', async () => {
+    const emu = await emulator({ oauth: GOOGLE_OAUTH });
+    emu.addAccount({ email: 'cat@example.com' });
+    const { tokens } = await consent(emu);
+    const none = await refresh(emu, tokens!.refresh_token!, {});
+    expect([none.status, await none.json()]).toEqual([400, { error: 'invalid_request', error_description: 'Could not determine client ID from request.' }]);
+    const other = await refresh(emu, tokens!.refresh_token!, { client_id: 'other.apps', client_secret: 'x' });
+    expect([other.status, ((await other.json()) as Record<string, string>).error]).toEqual([401, 'unauthorized_client']);
+    expect((await refresh(emu, tokens!.refresh_token!)).status).toBe(200);
+  });
+
+  it('Testing apps lose refresh tokens after 7 days, idle ones after six months, and the 101st token drops the oldest', async () => {
+    const emu = await emulator({ oauth: { ...GOOGLE_OAUTH, testingClients: [CLIENT.clientId], tokenCap: 3 } });
+    emu.addAccount({ email: 'dee@example.com' });
+    const first = (await consent(emu)).tokens!.refresh_token!;
+    emu.clock.advance(7 * DAY - 60_000);
+    expect((await refresh(emu, first)).status).toBe(200);
+    emu.clock.advance(60_000);
+    expect(await (await refresh(emu, first)).json()).toMatchObject({ error: 'invalid_grant', error_description: 'Token has been expired or revoked.' });
+
+    emu.setOAuthBehaviours({ testingClients: [] });
+    const idle = (await consent(emu)).tokens!.refresh_token!;
+    emu.clock.advance(182 * DAY);
+    expect((await refresh(emu, idle)).status).toBe(200); // a use restarts the six months
+    emu.clock.advance(183 * DAY);
+    expect((await refresh(emu, idle)).status).toBe(400);
+
+    const capped = [];
+    for (let i = 0; i < 4; i++) capped.push((await consent(emu)).tokens!.refresh_token!);
+    expect(emu.liveRefreshTokens('dee@example.com', CLIENT.clientId)).toEqual(capped.slice(1));
+    expect((await refresh(emu, capped[0]!)).status).toBe(400);
+  });
+
+  it('revoking an access token revokes its refresh token; revoking any token revokes the whole grant', async () => {
+    const emu = await emulator({ oauth: { ...GOOGLE_OAUTH, revocation: 'pair' } });
+    emu.addAccount({ email: 'eve@example.com' });
+    const a = (await consent(emu)).tokens!;
+    const b = (await consent(emu)).tokens!;
+    expect((await form(emu.revokeUrl, { token: a.access_token! })).status).toBe(200);
+    expect((await refresh(emu, a.refresh_token!)).status).toBe(400);
+    expect((await refresh(emu, b.refresh_token!)).status).toBe(200);
+
+    emu.setOAuthBehaviours({ revocation: 'grant' });
+    const c = (await consent(emu)).tokens!;
+    expect((await form(emu.revokeUrl, { token: c.refresh_token! })).status).toBe(200);
+    expect(emu.liveRefreshTokens('eve@example.com', CLIENT.clientId)).toEqual([]);
+    expect((await refresh(emu, b.refresh_token!)).status).toBe(400);
+    const again = await form(emu.revokeUrl, { token: c.refresh_token! });
+    expect([again.status, await again.json()]).toEqual([400, { error: 'invalid_token', error_description: 'Token expired or revoked' }]);
+  });
+
+  it('an unknown login_hint shows the sign-in page; the person may pick another account or cancel', async () => {
+    const emu = await emulator({ oauth: GOOGLE_OAUTH });
+    emu.addAccount({ email: 'fay@example.com' });
+    emu.addAccount({ email: 'gus@example.com' });
+    const unknown = await consent(emu, { login_hint: 'nobody@example.com' });
+    expect(unknown.res.status).toBe(200);
+    expect(await unknown.res.text()).toContain('value="nobody@example.com"');
+
+    emu.scriptConsent({ account: 'gus@example.com' });
+    const other = await consent(emu, { login_hint: 'fay@example.com' });
+    const claims = JSON.parse(Buffer.from(other.tokens!.id_token!.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    expect(claims).toMatchObject({ email: 'gus@example.com', aud: CLIENT.clientId, iss: emu.url });
+
+    emu.scriptConsent({ deny: true });
+    const denied = await consent(emu, { login_hint: 'fay@example.com' });
+    expect(new URL(denied.res.headers.get('location')!).searchParams.get('error')).toBe('access_denied');
   });
 });
