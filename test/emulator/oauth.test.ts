@@ -331,10 +331,10 @@ describe('OAuth behaviours as strict as Google', () => {
     emu.addAccount({ email: 'bea@example.com' });
     emu.scriptConsent({ untick: [CARDDAV_SCOPE, 'openid'] }); // sign-in scopes cannot be unticked
     const partial = await consent(emu);
-    expect(partial.tokens?.scope.split(' ').sort()).toEqual(['openid', USERINFO_EMAIL_SCOPE].sort());
+    expect(partial.tokens?.scope?.split(' ').sort()).toEqual(['openid', USERINFO_EMAIL_SCOPE].sort());
     // A later consent for contacts alone: include_granted_scopes brings the sign-in scopes along.
     const more = await consent(emu, { scope: CARDDAV_SCOPE });
-    expect(more.tokens?.scope.split(' ').sort()).toEqual([CARDDAV_SCOPE, 'openid', USERINFO_EMAIL_SCOPE].sort());
+    expect(more.tokens?.scope?.split(' ').sort()).toEqual([CARDDAV_SCOPE, 'openid', USERINFO_EMAIL_SCOPE].sort());
     const only = await consent(emu, { scope: CARDDAV_SCOPE, include_granted_scopes: 'false' });
     expect(only.tokens?.scope).toBe(CARDDAV_SCOPE);
   });

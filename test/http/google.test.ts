@@ -8,9 +8,10 @@ import { OAuthError, OAuthUnavailable, ReauthRequired, ScopeNotGranted } from '.
 import { CARDDAV_SCOPE, signState } from '../../lib/auth/google-oauth.ts';
 import type { TokenSet } from '../../lib/auth/google-oauth.ts';
 import type { Discovery } from '../../lib/carddav/types.ts';
-import { emailFromIdToken, emailFromPrincipal } from '../../lib/http/google-identity.ts';
-import type { ConnectionInfo, GoogleConnectConfig, GoogleOAuth, NewGoogleConnection } from '../../lib/http/ports.ts';
-import { harness, jsonOf, KEY_A_READONLY, KEY_B, problemOf } from './fakes.ts';
+import { emailFromPrincipal, identityFromIdToken, identityFromUserinfo } from '../../lib/http/google-identity.ts';
+import type { ConnectionInfo, GoogleConnectConfig, GoogleConnectionAccount, GoogleIdentity, GoogleOAuth, NewConnection, NewGoogleConnection } from '../../lib/http/ports.ts';
+import type { FakeConnections } from './fakes.ts';
+import { connect, harness, jsonOf, KEY_A_READONLY, KEY_B, problemOf } from './fakes.ts';
 
 const CLIENT = { clientId: 'svc-client.apps.googleusercontent.com', clientSecret: 'svc-secret-not-shown' };
 const CONFIG: GoogleConnectConfig = {
@@ -29,6 +30,10 @@ function b64(value: unknown): string {
 function idToken(claims: Record<string, unknown>): string {
   return `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64(claims)}.c2lnbmF0dXJl`;
 }
+
+const NOW_S = Date.parse('2025-03-01T12:00:00.000Z') / 1000;
+/** What Google's id_token says of Ada: issued by Google, to our client, for an hour. */
+const ADA = { iss: 'https://accounts.google.com', aud: CLIENT.clientId, sub: '1001', email: 'ada@example.com', email_verified: true, iat: NOW_S, exp: NOW_S + 3600 };
 
 const DISCOVERY: Discovery = {
   discoveredAt: '2025-03-01T12:00:00.000Z',
@@ -52,10 +57,14 @@ interface Exchange {
   clientId: string;
 }
 
-function googleHarness(options: { tokens?: Partial<TokenSet>; exchangeError?: Error; userinfo?: string; localMode?: boolean; configured?: boolean } = {}) {
+function googleHarness(options: { tokens?: Partial<TokenSet>; exchangeError?: Error; userinfo?: GoogleIdentity; localMode?: boolean; configured?: boolean } = {}) {
   const exchanges: Exchange[] = [];
   const created: NewGoogleConnection[] = [];
   const userinfoCalls: string[] = [];
+  const discarded: Parameters<GoogleOAuth['discardGrant']>[0][] = [];
+  const revoked: { tenantId: string; connectionId: string }[] = [];
+  const accounts = new Map<string, GoogleConnectionAccount>();
+  let rows: FakeConnections | undefined;
   const google: GoogleOAuth = {
     async client({ tenantId, clientRef }) {
       if (clientRef !== undefined && clientRef !== 'service') throw new OAuthError(`no client ${clientRef}`);
@@ -70,11 +79,11 @@ function googleHarness(options: { tokens?: Partial<TokenSet>; exchangeError?: Er
         expiresAt: Date.parse('2025-03-01T13:00:00.000Z'),
         refreshToken: REFRESH,
         scope: `openid https://www.googleapis.com/auth/userinfo.email ${CARDDAV_SCOPE}`,
-        idToken: idToken({ aud: CLIENT.clientId, email: 'ada@example.com', email_verified: true }),
+        idToken: idToken(ADA),
         ...options.tokens,
       };
     },
-    async userinfoEmail({ accessToken }) {
+    async userinfo({ accessToken }) {
       userinfoCalls.push(accessToken);
       return options.userinfo;
     },
@@ -83,11 +92,23 @@ function googleHarness(options: { tokens?: Partial<TokenSet>; exchangeError?: Er
       expect(accessToken).toBe(ACCESS);
       return DISCOVERY;
     },
+    async connectionAccount({ tenantId, connectionId }) {
+      const info = await rows!.get({ tenantId, connectionId });
+      return info?.provider === 'google' ? accounts.get(connectionId) : undefined;
+    },
+    async discardGrant(params) {
+      discarded.push(params);
+    },
+    async revokeConnectionGrant(params) {
+      revoked.push(params);
+      return 'revoked';
+    },
     async saveConnection(c) {
       created.push(c);
+      const id = c.reconnectOf ?? c.connectionId;
       const info: ConnectionInfo = {
         tenantId: c.tenantId,
-        connectionId: c.connectionId,
+        connectionId: id,
         provider: 'google',
         status: 'active',
         serverUrl: c.serverUrl,
@@ -98,7 +119,9 @@ function googleHarness(options: { tokens?: Partial<TokenSet>; exchangeError?: Er
         updatedAt: c.createdAt,
         nextSyncAt: c.nextSyncAt,
       };
-      return { connection: info, reconnected: false };
+      rows!.rows.set(id, { info, secret: {} as NewConnection });
+      accounts.set(id, { email: c.email, sub: c.sub, clientRef: 'service' });
+      return { connection: info, reconnected: c.reconnectOf !== undefined };
     },
   };
   const configured = options.configured ?? true;
@@ -106,7 +129,8 @@ function googleHarness(options: { tokens?: Partial<TokenSet>; exchangeError?: Er
     config: { localMode: options.localMode ?? false, ...(configured ? { google: CONFIG } : {}) },
     deps: configured ? { google } : {},
   });
-  return { ...h, exchanges, created, userinfoCalls };
+  rows = h.connections;
+  return { ...h, exchanges, created, userinfoCalls, discarded, revoked, accounts };
 }
 
 type H = ReturnType<typeof googleHarness>;
@@ -138,7 +162,7 @@ describe('POST /v1/connect/google', () => {
       redirect_uri: CONFIG.redirectUri,
       response_type: 'code',
       access_type: 'offline',
-      prompt: 'consent',
+      prompt: 'consent select_account',
       code_challenge_method: 'S256',
       login_hint: 'ada@example.com',
     });
@@ -203,7 +227,7 @@ describe('GET /oauth/google/callback', () => {
     expect(exchange).toMatchObject({ code: '4/0A-code', redirectUri: CONFIG.redirectUri, clientId: CLIENT.clientId });
     expect(createHash('sha256').update(exchange!.codeVerifier).digest('base64url')).toBe(consent.searchParams.get('code_challenge'));
     expect(h.created).toEqual([
-      expect.objectContaining({ tenantId: 'ten_a', connectionId: 'con_0001', email: 'ada@example.com', refreshToken: REFRESH, supportsSyncCollection: true, nextSyncAt: h.clock.now() }),
+      expect.objectContaining({ tenantId: 'ten_a', connectionId: 'con_0001', email: 'ada@example.com', sub: '1001', clientId: CLIENT.clientId, consentedAt: h.clock.now(), refreshToken: REFRESH, supportsSyncCollection: true, nextSyncAt: h.clock.now() }),
     ]);
     expect(h.userinfoCalls).toEqual([]);
     expect(h.logger.entries.map((e) => e.message)).toEqual(['google connection created']);
@@ -317,22 +341,132 @@ describe('GET /oauth/google/callback', () => {
   });
 
   it('finds the account by userinfo when the id_token is missing or not ours', async () => {
-    const h = googleHarness({ tokens: { idToken: idToken({ aud: 'someone-else', email: 'mallory@example.com' }) }, userinfo: 'ada.l@example.com' });
+    for (const bad of [{ aud: 'someone-else' }, { iss: 'https://evil.example' }, { exp: NOW_S - 600 }]) {
+      const h = googleHarness({ tokens: { idToken: idToken({ ...ADA, ...bad, sub: '666', email: 'mallory@example.com' }) }, userinfo: { sub: '1002', email: 'ada.l@example.com' } });
+      const consent = await begin(h);
+      const body = await jsonOf(await h.call(callbackPath({ code: 'c', state: consent.searchParams.get('state')! }), { key: null }));
+      expect(body.username, JSON.stringify(bad)).toBe('ada.l@example.com');
+      expect(h.created[0]?.sub).toBe('1002');
+      expect(h.userinfoCalls).toEqual([ACCESS]);
+    }
+  });
+
+  it('no account id from Google: 502, nothing stored, the grant given back', async () => {
+    const h = googleHarness({ tokens: { idToken: undefined } as Partial<TokenSet> });
     const consent = await begin(h);
-    const body = await jsonOf(await h.call(callbackPath({ code: 'c', state: consent.searchParams.get('state')! }), { key: null }));
-    expect(body.username).toBe('ada.l@example.com');
-    expect(h.userinfoCalls).toEqual([ACCESS]);
+    const res = await h.call(callbackPath({ code: 'c', state: consent.searchParams.get('state')! }), { key: null });
+    expect(res.status).toBe(502);
+    expect(h.created).toEqual([]);
+    expect(h.discarded).toEqual([{ clientId: CLIENT.clientId, sub: undefined, tokens: expect.objectContaining({ refreshToken: REFRESH }) }]);
+  });
+
+  it('contacts access left unticked: the grant is revoked, and the page offers to choose permissions again', async () => {
+    const tokens = { accessToken: ACCESS, refreshToken: REFRESH, idToken: idToken(ADA) };
+    const h = googleHarness({ exchangeError: new ScopeNotGranted('no carddav', { grantedScope: 'openid email', tokens }) });
+    const consent = await begin(h);
+    const page = await h.call(callbackPath({ code: 'c', state: consent.searchParams.get('state')! }), { key: null, headers: { Accept: 'text/html' } });
+    expect(page.status).toBe(403);
+    const html = await page.text();
+    const href = /<a href="([^"]+)">Choose permissions again<\/a>/.exec(html)?.[1]?.replaceAll('&#38;', '&');
+    expect(href).toBeDefined();
+    const again = new URL(href!);
+    expect(again.searchParams.get('scope')).toContain(CARDDAV_SCOPE);
+    expect(again.searchParams.get('prompt')).toBe('consent select_account');
+    expect(h.discarded).toEqual([{ clientId: CLIENT.clientId, sub: '1001', tokens }]);
+    expect(h.created).toEqual([]);
+    expect(html).not.toContain(REFRESH);
+
+    // The link works: its state is a fresh one of the same tenant.
+    const ok = googleHarness();
+    const res = await ok.call(callbackPath({ code: 'c2', state: again.searchParams.get('state')! }), { key: null });
+    expect(res.status).toBe(200);
+    // A client that is not a browser gets the same URL in the problem.
+    const json = await h.call(callbackPath({ code: 'c', state: (await begin(h)).searchParams.get('state')! }), { key: null });
+    expect((await problemOf(json)).consentUrl).toMatch(/^https:\/\/accounts\.example\.test\//);
+  });
+});
+
+describe('POST /v1/connections/{id}/reconnect', () => {
+  async function connected() {
+    const h = googleHarness();
+    const consent = await begin(h);
+    const id = (await jsonOf(await h.call(callbackPath({ code: 'c1', state: consent.searchParams.get('state')! }), { key: null }))).id as string;
+    return { h, id };
+  }
+
+  it('answers a consent URL for that connection: its account as login_hint, prompt=consent select_account', async () => {
+    const { h, id } = await connected();
+    const res = await h.call(`/v1/connections/${id}/reconnect`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    const url = new URL((await jsonOf(res)).consentUrl);
+    expect(url.searchParams.get('login_hint')).toBe('ada@example.com');
+    expect(url.searchParams.get('prompt')).toBe('consent select_account');
+    expect(url.searchParams.get('access_type')).toBe('offline');
+
+    const back = await h.call(callbackPath({ code: 'c2', state: url.searchParams.get('state')! }), { key: null });
+    expect(await jsonOf(back)).toMatchObject({ id, status: 'active' });
+    expect(h.created.at(-1)).toMatchObject({ reconnectOf: id, sub: '1001' });
+    expect(h.logger.entries.map((e) => e.message)).toContain('google connection reconnected');
+  });
+
+  it('completed by another account: 409 account-mismatch, nothing stored, the new grant given back', async () => {
+    const { h, id } = await connected();
+    const url = new URL((await jsonOf(await h.call(`/v1/connections/${id}/reconnect`, { method: 'POST', json: { returnTo: 'https://crm.example.com/back' } }))).consentUrl);
+    const bob = googleHarness({ tokens: { idToken: idToken({ ...ADA, sub: '2002', email: 'bob@example.com' }) } });
+    // The same deps' state secret and fake store: the other harness only changes what Google answers.
+    const swap = { ...h.deps.google!, exchangeCode: bob.deps.google!.exchangeCode };
+    h.deps.google = swap;
+    const before = h.created.length;
+    const res = await h.call(callbackPath({ code: 'c3', state: url.searchParams.get('state')! }), { key: null });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('https://crm.example.com/back?error=account-mismatch');
+    expect(h.created).toHaveLength(before);
+    expect(h.discarded).toEqual([expect.objectContaining({ clientId: CLIENT.clientId, sub: '2002' })]);
+  });
+
+  it('another tenant, an unknown id, a CardDAV connection: not found or not Google; read-only keys refused', async () => {
+    const { h, id } = await connected();
+    const other = await h.call(`/v1/connections/${id}/reconnect`, { method: 'POST', key: KEY_B });
+    expect(other.status).toBe(404);
+    expect(JSON.stringify(await problemOf(other))).not.toContain('ada@example.com');
+    expect((await h.call('/v1/connections/con_9999/reconnect', { method: 'POST' })).status).toBe(404);
+    expect((await h.call(`/v1/connections/${id}/reconnect`, { method: 'POST', key: KEY_A_READONLY })).status).toBe(403);
+    const basic = await connect(h);
+    const notGoogle = await h.call(`/v1/connections/${basic}/reconnect`, { method: 'POST' });
+    expect(notGoogle.status).toBe(409);
+    expect((await problemOf(notGoogle)).type).toBe('https://carddav-bridge.dev/problems/not-a-google-connection');
+  });
+
+  it('a reconnect state of a connection deleted since: 404, the grant given back', async () => {
+    const { h, id } = await connected();
+    const url = new URL((await jsonOf(await h.call(`/v1/connections/${id}/reconnect`, { method: 'POST' }))).consentUrl);
+    expect((await h.call(`/v1/connections/${id}`, { method: 'DELETE', headers: { 'Idempotency-Key': 'k1' } })).status).toBe(204);
+    expect(h.revoked).toEqual([{ tenantId: 'ten_a', connectionId: id }]);
+    const res = await h.call(callbackPath({ code: 'c4', state: url.searchParams.get('state')! }), { key: null });
+    expect(res.status).toBe(404);
   });
 });
 
 describe('who consented', () => {
-  it('reads the email of an id_token issued to us, verified', () => {
-    expect(emailFromIdToken({ idToken: idToken({ aud: 'me', email: 'a@example.com', email_verified: true }), clientId: 'me' })).toBe('a@example.com');
-    expect(emailFromIdToken({ idToken: idToken({ aud: ['x', 'me'], email: 'a@example.com' }), clientId: 'me' })).toBe('a@example.com');
-    expect(emailFromIdToken({ idToken: idToken({ aud: 'other', email: 'a@example.com' }), clientId: 'me' })).toBeUndefined();
-    expect(emailFromIdToken({ idToken: idToken({ aud: 'me', email: 'a@example.com', email_verified: false }), clientId: 'me' })).toBeUndefined();
-    expect(emailFromIdToken({ idToken: 'not-a-jwt', clientId: 'me' })).toBeUndefined();
-    expect(emailFromIdToken({ idToken: 'a.!!!.c', clientId: 'me' })).toBeUndefined();
+  const read = (claims: Record<string, unknown>) =>
+    identityFromIdToken({ idToken: idToken({ ...ADA, aud: 'me', ...claims }), clientId: 'me', issuers: ['https://accounts.google.com', 'accounts.google.com'], now: NOW_S * 1000 });
+
+  it('reads sub and the verified email of an id_token Google issued to us that has not expired', () => {
+    expect(read({})).toEqual({ sub: '1001', email: 'ada@example.com' });
+    expect(read({ aud: ['x', 'me'], iss: 'accounts.google.com' })).toEqual({ sub: '1001', email: 'ada@example.com' });
+    expect(read({ email_verified: false })).toEqual({ sub: '1001' });
+    for (const bad of [{ aud: 'other' }, { iss: 'https://accounts.google.com.evil.example' }, { iss: undefined }, { exp: NOW_S - 301 }, { exp: undefined }, { sub: '' }, { sub: 7 }]) {
+      expect(read(bad), JSON.stringify(bad)).toBeUndefined();
+    }
+    expect(identityFromIdToken({ idToken: 'not-a-jwt', clientId: 'me', issuers: [], now: 0 })).toBeUndefined();
+    expect(identityFromIdToken({ idToken: 'a.!!!.c', clientId: 'me', issuers: [], now: 0 })).toBeUndefined();
+  });
+
+  it('reads sub (required) and the verified email from userinfo', () => {
+    expect(identityFromUserinfo({ sub: '5', email: 'e@example.com', email_verified: true })).toEqual({ sub: '5', email: 'e@example.com' });
+    expect(identityFromUserinfo({ sub: '5', email: 'e@example.com', email_verified: false })).toEqual({ sub: '5' });
+    expect(identityFromUserinfo({ email: 'e@example.com' })).toBeUndefined();
+    expect(identityFromUserinfo('nope')).toBeUndefined();
   });
 
   it("reads the account from Google's principal URL as a last resort", () => {

@@ -75,8 +75,17 @@ function tenantHarness(options: { clients?: boolean; google?: boolean } = {}) {
       exchanges.push({ clientId: client.clientId, clientSecret: client.clientSecret });
       return { accessToken: 'ya29.access', expiresAt: clock.now() + 3_600_000, refreshToken: '1//refresh', scope: CARDDAV_SCOPE };
     },
-    async userinfoEmail() {
-      return 'ada@example.com';
+    async userinfo() {
+      return { sub: '1001', email: 'ada@example.com' };
+    },
+    async connectionAccount() {
+      return undefined;
+    },
+    async discardGrant() {
+      throw new Error('no grant is discarded in these tests');
+    },
+    async revokeConnectionGrant() {
+      return 'unknown';
     },
     async discover() {
       return DISCOVERY;
@@ -130,7 +139,10 @@ describe('/v1/tenant/google-oauth-client', () => {
     expect(created.headers.get('location')).toBe(PATH);
     expect(created.headers.get('cache-control')).toBe('no-store');
     const at = new Date(h.clock.now()).toISOString();
-    expect(await jsonOf(created)).toEqual({ clientId: OWN.clientId, clientSecretSet: true, createdAt: at, updatedAt: at, redirectUri: CONFIG.redirectUri });
+    const body = await jsonOf(created);
+    expect(body).toEqual({ clientId: OWN.clientId, clientSecretSet: true, createdAt: at, updatedAt: at, redirectUri: CONFIG.redirectUri, warnings: [expect.objectContaining({ code: 'testing-publishing-status' })] });
+    // An app in Testing loses every connection's grant after 7 days: the answer says so.
+    expect(body.warnings[0].message).toMatch(/Testing.*7 days/);
     expect(h.clients.rows.get('ten_a')).toMatchObject(OWN);
 
     h.clock.advance(60_000);
