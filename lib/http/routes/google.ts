@@ -341,13 +341,15 @@ async function exchange(params: { deps: AppDeps; state: StatePayload; client: Re
     if (!(error instanceof ScopeNotGranted)) throw exchangeProblem(error);
     // Granular consent: contacts left unticked. Nothing of this grant is kept; ask again, as the same consent did.
     const tokens = error.tokens;
+    let identity: GoogleIdentity | undefined;
     if (tokens !== undefined) {
-      const identity = await accountIdentity({ tokens, clientId: client.clientId, oauth, config, now: deps.clock.now() });
+      identity = await accountIdentity({ tokens, clientId: client.clientId, oauth, config, now: deps.clock.now() });
       await oauth.discardGrant({ clientId: client.clientId, sub: identity?.sub, tokens }).catch((cause: unknown) => {
         deps.logger.warn('could not revoke a grant without the CardDAV scope', { tenantId: state.tenantId, error: cause });
       });
     }
-    const again = consentFor({ deps, config, client, tenantId: state.tenantId, returnTo: state.returnTo, connectionId: state.connectionId });
+    // The same person asks again: their account is the hint.
+    const again = consentFor({ deps, config, client, tenantId: state.tenantId, returnTo: state.returnTo, connectionId: state.connectionId, loginHint: identity?.email });
     throw new ScopeNotGrantedRetry(error, again.consentUrl);
   }
 }
