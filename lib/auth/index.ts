@@ -9,10 +9,13 @@ export {
   createPkcePair,
   exchangeCode,
   GOOGLE_AUTH_URL,
+  GOOGLE_REVOKE_URL,
   GOOGLE_TOKEN_URL,
   pkceChallenge,
   refreshAccessToken,
   resolveOAuthClient,
+  revokeToken,
+  revokeUrlFor,
   signState,
   verifyState,
 } from './google-oauth.ts';
@@ -24,6 +27,7 @@ export type {
   OAuthClientConfig,
   PkcePair,
   ResolvedOAuthClient,
+  RevokeOutcome,
   StatePayload,
   TokenCache,
   TokenSet,
@@ -31,3 +35,5 @@ export type {
 export { createLocalKeyWrapper, createVault, loadOrCreateLocalMasterKey } from './vault.ts';
 export type { KeyWrapper, Vault, VaultCacheOptions, VaultContext, WrapContext } from './vault.ts';
 export { createKmsKeyWrapper } from './kms-key-wrapper.ts';
+export { GRANT_DEATH_MESSAGES, grantDeathCauseOf, likelyGrantDeathCause, IDLE_TOKEN_LIFETIME_MS, TESTING_TOKEN_LIFETIME_MS, TOKEN_CAP } from './grant-lifetime.ts';
+export type { GrantDeathCause } from './grant-lifetime.ts';

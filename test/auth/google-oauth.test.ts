@@ -7,17 +7,22 @@ import {
   CARDDAV_SCOPE,
   createPkcePair,
   exchangeCode,
+  GRANT_DEATH_MESSAGES,
   InvalidState,
+  likelyGrantDeathCause,
   OAuthError,
   OAuthUnavailable,
   pkceChallenge,
   ReauthRequired,
   refreshAccessToken,
   resolveOAuthClient,
+  revokeToken,
+  revokeUrlFor,
   ScopeNotGranted,
   signState,
   verifyState,
 } from '../../lib/auth/index.ts';
+import { GOOGLE_OAUTH } from '../../lib/emulator/index.ts';
 import type { GoogleEmulator } from '../../lib/emulator/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, emulator, REDIRECT_URI, STATE_SECRET } from './helpers.ts';
 import { CLOSED_PORT } from '../support/ports.ts';
@@ -69,7 +74,8 @@ describe('consent URL and PKCE', () => {
       response_type: 'code',
       scope: CARDDAV_SCOPE,
       access_type: 'offline',
-      prompt: 'consent',
+      // consent: a refresh token even for an account that consented before; select_account: the browser's person chooses.
+      prompt: 'consent select_account',
       include_granted_scopes: 'true',
       state: 's',
       code_challenge: 'c',
@@ -181,6 +187,12 @@ describe('the code flow against the emulator', () => {
     expect(error).toBeInstanceOf(ScopeNotGranted);
     expect(error).toBeInstanceOf(ReauthRequired);
     expect((error as ScopeNotGranted).grantedScope).toBe('openid email');
+    // What Google issued anyway rides along, out of sight of logs and JSON, so the caller can revoke it.
+    const tokens = (error as ScopeNotGranted).tokens!;
+    expect(tokens.refreshToken).toMatch(/^1\/\//);
+    expect(Object.keys(error as object)).not.toContain('tokens');
+    expect(JSON.stringify(error)).not.toContain(tokens.refreshToken);
+    expect(await revokeToken({ revokeUrl: revokeUrlFor(emu.tokenUrl), token: tokens.refreshToken! })).toBe('revoked');
   });
 
   it('a refused client is an OAuthError, neither retryable nor a re-consent', async () => {
@@ -202,6 +214,41 @@ describe('the code flow against the emulator', () => {
       oauthError: 'invalid_grant',
       description: 'Token has been expired or revoked.',
     });
+  });
+});
+
+describe('revocation', () => {
+  it("sits beside Google's token endpoint (and the emulator's)", () => {
+    expect(revokeUrlFor('https://oauth2.googleapis.com/token')).toBe('https://oauth2.googleapis.com/revoke');
+    expect(revokeUrlFor('http://127.0.0.1:9000/token')).toBe('http://127.0.0.1:9000/revoke');
+  });
+
+  it('revokes the grant; a dead token is already-invalid; Google down is OAuthUnavailable', async () => {
+    const emu = await emulator({ oauth: GOOGLE_OAUTH });
+    const { refreshToken } = emu.addAccount({ email: EMAIL });
+    const revokeUrl = revokeUrlFor(emu.tokenUrl);
+    expect(await revokeToken({ revokeUrl, token: refreshToken })).toBe('revoked');
+    expect(emu.liveRefreshTokens(EMAIL)).toEqual([]);
+    expect(await revokeToken({ revokeUrl, token: refreshToken })).toBe('already-invalid');
+    emu.setFaults({ status: 503, target: 'oauth', sequence: [true] });
+    await expect(revokeToken({ revokeUrl, token: 'x' })).rejects.toBeInstanceOf(OAuthUnavailable);
+    await expect(revokeToken({ revokeUrl: `http://127.0.0.1:${CLOSED_PORT}/revoke`, token: 'x' })).rejects.toBeInstanceOf(OAuthUnavailable);
+  });
+});
+
+describe('why a grant died', () => {
+  const DAY = 24 * 3_600_000;
+  const consentedAt = Date.parse('2026-01-01T00:00:00Z');
+
+  it('about 7 days after consent: the Testing status; six months unused; else revoked or the token cap', () => {
+    expect(likelyGrantDeathCause({ now: consentedAt + 7 * DAY + 3 * 3_600_000, consentedAt, lastUsedAt: consentedAt + 7 * DAY - 60_000 })).toBe('testing-expiry');
+    expect(likelyGrantDeathCause({ now: consentedAt + 6 * DAY + 60_000, consentedAt })).toBe('testing-expiry');
+    expect(likelyGrantDeathCause({ now: consentedAt + 2 * DAY, consentedAt })).toBe('revoked-or-token-cap');
+    expect(likelyGrantDeathCause({ now: consentedAt + 30 * DAY, consentedAt, lastUsedAt: consentedAt + 29 * DAY })).toBe('revoked-or-token-cap');
+    expect(likelyGrantDeathCause({ now: consentedAt + 400 * DAY, consentedAt, lastUsedAt: consentedAt + 200 * DAY })).toBe('unused-six-months');
+    // A connection made before consent times were kept: nothing to go on but the generic causes.
+    expect(likelyGrantDeathCause({ now: consentedAt })).toBe('revoked-or-token-cap');
+    expect(GRANT_DEATH_MESSAGES['testing-expiry']).toMatch(/about 7 days after consent: is the OAuth app still in "Testing"/);
   });
 });
 
@@ -254,6 +301,8 @@ describe('signed, encrypted state', () => {
   const base = { secret: STATE_SECRET, tenantId: 'tenant-1', nonce: 'n', issuedAt: 1_700_000_000_000, codeVerifier: 'v'.repeat(64) };
 
   it('round-trips and hides its content (the PKCE verifier is encrypted)', () => {
+    const reconnect = signState({ ...base, connectionId: 'con_1' });
+    expect(verifyState({ secret: STATE_SECRET, state: reconnect, now: base.issuedAt, maxAgeMs: TEN_MINUTES })).toMatchObject({ connectionId: 'con_1' });
     const state = signState({ ...base, returnTo: '/back' });
     expect(state).not.toContain('tenant-1');
     expect(state).not.toContain('vvvv');

@@ -9,6 +9,7 @@ import {
 } from '../../lib/auth/index.ts';
 import type { GoogleTokenProviderParams, ReauthRequired as ReauthRequiredType } from '../../lib/auth/index.ts';
 import type { FetchLike } from '../../lib/carddav/types.ts';
+import { GOOGLE_OAUTH } from '../../lib/emulator/index.ts';
 import type { GoogleEmulator } from '../../lib/emulator/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, countingFetch, emulator, formOf } from './helpers.ts';
 
@@ -225,5 +226,21 @@ describe('Google token provider', () => {
     emu.setFaults(undefined);
     expect(await p.getAccessToken()).not.toBe(token);
     expect(hook).toEqual([]);
+  });
+
+  it("on Google's terms: a Testing app's token dies 7 days after consent (ReauthRequired), another client's refresh is refused as the client's fault", async () => {
+    const emu = await emulator({ oauth: { ...GOOGLE_OAUTH, testingClients: [CLIENT_ID] } });
+    const { refreshToken } = emu.addAccount({ email: EMAIL, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+    const reauth: ReauthRequiredType[] = [];
+    const p = provider(emu, storedToken(refreshToken), { onReauthRequired: (e) => void reauth.push(e) });
+    await p.getAccessToken();
+    emu.clock.advance(7 * 24 * 60 * MINUTE);
+    await expect(p.getAccessToken()).rejects.toBeInstanceOf(ReauthRequired);
+    expect(reauth).toHaveLength(1);
+
+    const { refreshToken: other } = emu.addAccount({ email: 'bob@example.com', clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+    const wrongClient = provider(emu, storedToken(other), { clientId: 'another.apps', clientSecret: 'x' });
+    const error = await wrongClient.getAccessToken().catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'OAuthError', status: 401, oauthError: 'unauthorized_client' });
   });
 });
