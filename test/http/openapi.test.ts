@@ -29,6 +29,7 @@ describe('/openapi.json', () => {
         'POST /v1/connections/{id}/pause',
         'POST /v1/connections/{id}/resume',
         'POST /v1/connections/{id}/sync',
+        'POST /v1/connections/{id}/reconnect',
         'POST /v1/connections/{id}/contacts',
         'PUT /v1/connections/{id}/contacts/{contactId}',
         'PATCH /v1/connections/{id}/contacts/{contactId}',
@@ -55,7 +56,7 @@ describe('/openapi.json', () => {
     expect(doc.paths['/healthz']?.get?.security).toEqual([]);
     // The OAuth callback takes no API key: the state is the proof.
     expect(doc.paths['/oauth/google/callback']?.get?.security).toEqual([]);
-    expect(Object.keys(doc.paths['/oauth/google/callback']?.get?.responses ?? {}).sort()).toEqual(['200', '302', '400', '403', '409', '500', '501', '502']);
+    expect(Object.keys(doc.paths['/oauth/google/callback']?.get?.responses ?? {}).sort()).toEqual(['200', '302', '400', '403', '404', '409', '500', '501', '502']);
     expect(doc.paths['/v1/webhooks']?.post?.security).toEqual([{ bearerAuth: [] }]);
     expect(doc.paths['/v1/webhooks']?.post?.responses['422']?.content).toHaveProperty(['application/problem+json']);
     expect(JSON.stringify(doc.components.schemas.WebhookCreated)).toContain('"secret"');
