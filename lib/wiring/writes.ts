@@ -16,6 +16,7 @@ import { bearerAuth, basicAuth } from '../carddav/auth.ts';
 import { createCardDavClient } from '../carddav/client.ts';
 import type { AuthStrategy, CardDavClient, ClientOptions } from '../carddav/types.ts';
 import { DecryptFailed, ReauthRequired } from '../auth/errors.ts';
+import { likelyGrantDeathCause } from '../auth/grant-lifetime.ts';
 import { createGoogleTokenProvider, createMemoryTokenCache } from '../auth/google-oauth.ts';
 import type { OAuthClientConfig, TokenCache } from '../auth/google-oauth.ts';
 import type { Vault } from '../auth/vault.ts';
@@ -109,8 +110,11 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
       ? undefined
       : createTenantOAuthClientCache({ store: params.oauthClients, vault, clock: params.clock, ...(params.oauthClientTtlMs === undefined ? {} : { ttlMs: params.oauthClientTtlMs }) });
 
-  async function markReauthRequired(tenantId: string, connectionId: string): Promise<void> {
-    await store.updateConnection({ tenantId, connectionId, patch: { status: 'reauth_required' } });
+  async function markReauthRequired(conn: StoredConnection): Promise<void> {
+    const { tenantId, connectionId } = conn;
+    const lastUsedAt = conn.lastSync?.outcome === 'ok' ? conn.lastSync.at : undefined;
+    const statusReason = likelyGrantDeathCause({ now: params.clock.now(), consentedAt: googleGrantOf(conn.credentials).consentedAt, lastUsedAt });
+    await store.updateConnection({ tenantId, connectionId, patch: { status: 'reauth_required', statusReason } });
   }
 
   /** The worker's next run marks the connection and tells its owner; this one only fails the write. */
@@ -154,7 +158,7 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
       cache: tokenCache,
       cacheKey: `${tenantId}#${connectionId}`,
       clock: params.clock,
-      onReauthRequired: () => markReauthRequired(tenantId, connectionId),
+      onReauthRequired: () => markReauthRequired(conn),
       ...(params.client?.fetch === undefined ? {} : { fetch: params.client.fetch }),
     });
     return bearerAuth({
