@@ -253,6 +253,7 @@ async function retireOldGrant(params: {
   if (oldGrant.clientId === next.clientId && oldGrant.sub === next.sub) return;
   const holder = { tenantId: next.tenantId, connectionId: params.connectionId };
   await params.holders.remove({ clientId: oldGrant.clientId, sub: oldGrant.sub, ...holder });
+  // Best effort: the reconnect has succeeded; a token left live only counts against Google's cap until it ages out.
   await params.revokeUnlessHeld({ clientId: oldGrant.clientId, sub: oldGrant.sub }, old.refreshToken, holder).catch(() => false);
 }
 

@@ -351,7 +351,7 @@ describe('GET /oauth/google/callback', () => {
     }
   });
 
-  it('no account id from Google: 502, nothing stored, the grant given back', async () => {
+  it('no account id from Google: 502, nothing stored, the grant offered back (kept: whose it is cannot be told)', async () => {
     const h = googleHarness({ tokens: { idToken: undefined } as Partial<TokenSet> });
     const consent = await begin(h);
     const res = await h.call(callbackPath({ code: 'c', state: consent.searchParams.get('state')! }), { key: null });

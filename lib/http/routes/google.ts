@@ -48,7 +48,12 @@ import { OAuthClientNotConfigured } from './tenant.ts';
 
 export const DEFAULT_STATE_MAX_AGE_MS = 10 * 60_000;
 const DEFAULT_INTERVAL_SECONDS = 900;
-/** Asked for beside CardDAV so the token response carries an id_token with the account's email. */
+/**
+ * Asked for beside CardDAV so the token response carries an id_token naming
+ * the account (`sub`, the address). They make Google's consent granular (a
+ * checkbox for contacts), so a refusal of contacts alone is answered with a
+ * link that asks again.
+ */
 const IDENTITY_SCOPES = ['openid', 'email'];
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
