@@ -34,7 +34,7 @@
 // and an SQS redelivery would only add a second, unscheduled attempt. A
 // failure of our own infrastructure (DynamoDB, SQS, KMS) is thrown, so the
 // message is retried and, if it keeps failing, dead-lettered and alarmed on.
-import { OAuthUnavailable, ReauthRequired } from '../auth/errors.ts';
+import { OAuthUnavailable, ReauthRequired, ScopeNotGranted } from '../auth/errors.ts';
 import { createGoogleTokenProvider } from '../auth/google-oauth.ts';
 import type { OAuthClientConfig, TokenCache } from '../auth/google-oauth.ts';
 import type { Vault } from '../auth/vault.ts';
@@ -164,7 +164,8 @@ export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord
       if (session.reauthMarked !== undefined) return;
       const conn = session.conn;
       const description = error instanceof ReauthRequired ? (error.description ?? error.message) : error.message;
-      const likelyCause = reason === 'invalid_grant' && session.kind === 'google' ? googleGrantDeathCause(conn, clock.now()) : undefined;
+      // A grant without the CardDAV scope is not dead, just short: its description says so, no cause to guess.
+      const likelyCause = reason === 'invalid_grant' && session.kind === 'google' && !(error instanceof ScopeNotGranted) ? googleGrantDeathCause(conn, clock.now()) : undefined;
       await deps.feed.publish([
         buildReauthRequiredEvent({ tenantId, connectionId, credentials: conn.credentials, reason, description, time: clock.now(), ...(likelyCause === undefined ? {} : { likelyCause }) }),
       ]);
