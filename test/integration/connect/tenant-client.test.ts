@@ -254,9 +254,12 @@ describe("a tenant's own Google OAuth client", () => {
 
   it('consent again with the new client (registered at Google for the account now) reconnects the connection', async () => {
     emu.addAccount({ email: EMAIL, ...MOVED });
+    const ownBefore = emu.liveRefreshTokens(EMAIL, OWN.clientId);
     // Without clientRef: the tenant's own, since it has one.
     const connection = await connect({});
     expect(connection).toMatchObject({ id: connectionId, status: 'active' });
+    // The replaced token belonged to another grant (the old client) that no connection holds now: revoked at Google.
+    expect(emu.liveRefreshTokens(EMAIL, OWN.clientId)).toHaveLength(ownBefore.length - 1);
     expect(await credentialsOf(connectionId)).toMatchObject({ clientRef: 'tenant' });
     // Syncing with the new client where it left off: the write's card arrives as the bridge's echo.
     expect(await runSync(connectionId)).toMatchObject({ outcome: 'ok', result: { events: { created: 1, updated: 0, deleted: 0 } } });
