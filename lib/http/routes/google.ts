@@ -84,7 +84,7 @@ export class AccountMismatch extends ApiError {
       status: 409,
       slug: 'account-mismatch',
       title: 'Another Google account consented',
-      detail: `This link reconnects the connection of ${expected || 'another Google account'}; a different account consented. Nothing was changed and the new access was revoked: sign in as ${expected || 'that account'} and try again.`,
+      detail: `This link reconnects the connection of ${expected || 'another Google account'}; a different account consented. Nothing was changed, and what that account just granted is given back: sign in as ${expected || 'that account'} and try again.`,
     });
   }
 }
