@@ -10,6 +10,7 @@ import {
   ProtocolError,
   RequestRejected,
 } from './errors.ts';
+import { normalizeEtag } from './etag.ts';
 import { normalizeHref, sameCollection } from './href.ts';
 import { bodyExcerpt, checkUrl, DEFAULT_RETRY, request, type HttpConfig, type HttpRequest, type HttpResponse } from './http.ts';
 import type {
@@ -21,6 +22,7 @@ import type {
   Discovery,
   HrefEtag,
   MultigetBatch,
+  PostResult,
   SyncCollectionResult,
   WriteResult,
 } from './types.ts';
@@ -97,8 +99,49 @@ function positiveInt(value: number | undefined, fallback: number, what: string):
 }
 
 function etagHeader(res: HttpResponse): string | undefined {
-  const etag = res.headers.get('etag')?.trim();
-  return etag === undefined || etag === '' ? undefined : etag;
+  return normalizeEtag(res.headers.get('etag'));
+}
+
+function withSlash(path: string): string {
+  return path.endsWith('/') ? path : `${path}/`;
+}
+
+/** A member path (canonical form) strictly inside the book's path, without dot segments; undefined otherwise. */
+function insideBook(path: string, bookPath: string): string | undefined {
+  const book = withSlash(bookPath);
+  if (!path.startsWith(book) || path.length === book.length) return undefined;
+  if (path.split('/').some((seg) => seg === '.' || seg === '..')) return undefined;
+  return path;
+}
+
+/**
+ * The href a write answer's Location names, when it can be trusted: on the
+ * request's origin and inside the address book. A Location that resolves to
+ * another origin is never taken. The one repair: a doubled slash. Xandikos
+ * answers POST with `Location: //user/contacts/addressbook/<uuid>.vcf` (its
+ * route prefix `/` joined with the path); RFC 3986 reads that as the host
+ * `user`, so the reference is read again as a path on the request's origin
+ * and kept when that path lies in the address book.
+ */
+export function memberFromLocation(params: { location: string; requestUrl: string; addressBookUrl: string }): string | undefined {
+  const raw = params.location.trim();
+  if (raw === '') return undefined;
+  let origin: string;
+  let url: URL;
+  try {
+    origin = new URL(params.requestUrl).origin;
+    url = new URL(raw, params.requestUrl);
+  } catch {
+    return undefined;
+  }
+  const book = normalizeHref(params.addressBookUrl);
+  const collapse = (path: string): string => normalizeHref(path.replace(/\/{2,}/g, '/'));
+  if (url.origin === origin) {
+    const path = normalizeHref(url.pathname);
+    return insideBook(path, book) ?? insideBook(collapse(path), book);
+  }
+  if (raw.startsWith('//')) return insideBook(collapse(raw.split(/[?#]/)[0] as string), book);
+  return undefined;
 }
 
 /**
@@ -430,7 +473,7 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
         if (selfPaths.some((s) => sameCollection(s, href))) continue;
         if (hasResourceType(r, NS_DAV, 'collection')) continue;
         // Not filtered on a `.vcf` suffix: Google's hrefs have none.
-        const etag = propText(r, NS_DAV, 'getetag');
+        const etag = normalizeEtag(propText(r, NS_DAV, 'getetag'));
         if (etag === undefined) continue;
         out.push({ href: own(href), etag: own(etag) });
       }
@@ -449,7 +492,7 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
     }
     const self = selfResponse(result.ms, result.res.url);
     if (self === undefined || (self.status !== undefined && !isOk(self.status))) return undefined;
-    return propText(self, NS_DAV, 'getetag');
+    return normalizeEtag(propText(self, NS_DAV, 'getetag'));
   }
 
   const classifySyncError = (res: HttpResponse): CardDavError | undefined =>
@@ -506,7 +549,7 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
             if (r.status !== undefined && !isOk(r.status)) continue;
             // A member reported without an etag is still a change: an empty etag
             // never matches a stored one, and multiget brings the real etag.
-            const etag = propText(r, NS_DAV, 'getetag');
+            const etag = normalizeEtag(propText(r, NS_DAV, 'getetag'));
             merged.delete(href);
             merged.set(own(href), etag === undefined ? '' : own(etag));
           }
@@ -573,7 +616,7 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
         missing.push(href);
         continue;
       }
-      const etag = propText(r, NS_DAV, 'getetag');
+      const etag = normalizeEtag(propText(r, NS_DAV, 'getetag'));
       if (data === undefined || !isOk(data.status) || etag === undefined) {
         throw new ProtocolError(`multiget: ${href} came back without ${data === undefined || !isOk(data.status) ? 'address-data' : 'an etag'}`, {
           method: 'REPORT',
@@ -650,32 +693,53 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
     if (params.ifMatch !== undefined) headers['If-Match'] = params.ifMatch;
     if (params.ifNoneMatch !== undefined) headers['If-None-Match'] = params.ifNoneMatch;
     const res = await send({ method: 'PUT', url, headers, body: params.vcard });
+    // A server may file the card elsewhere and say so (Google); only a Location it can be trusted with counts.
     const location = res.status === 201 ? res.headers.get('location') : null;
-    const result: WriteResult = { href: normalizeHref(location ?? res.url, res.url) };
+    const moved = location === null ? undefined : memberFromLocation({ location, requestUrl: res.url, addressBookUrl: params.addressBookUrl });
+    const result: WriteResult = { href: moved ?? normalizeHref(res.url) };
     const etag = etagHeader(res);
     if (etag !== undefined) result.etag = etag;
     return result;
   }
 
-  async function post(params: { addMemberUrl: string; vcard: string }): Promise<WriteResult> {
+  async function post(params: { addMemberUrl: string; addressBookUrl?: string; vcard: string }): Promise<PostResult> {
     const res = await send({
       method: 'POST',
       url: params.addMemberUrl,
       headers: { 'Content-Type': VCARD_CONTENT_TYPE },
       body: params.vcard,
     });
+    const addressBookUrl = params.addressBookUrl ?? params.addMemberUrl;
+    if (res.status === 207) return postedMember(res, addressBookUrl);
+    const result: PostResult = {};
     const location = res.headers.get('location');
-    if (location === null || location.trim() === '') {
-      throw new ProtocolError(`POST ${res.url} answered ${res.status} without a Location for the new member`, {
-        method: 'POST',
-        url: res.url,
-        status: res.status,
-      });
-    }
-    const result: WriteResult = { href: normalizeHref(location, res.url) };
+    const href = location === null ? undefined : memberFromLocation({ location, requestUrl: res.url, addressBookUrl });
+    if (href !== undefined) result.href = href;
+    else if (location !== null && location.trim() !== '') result.untrustedLocation = location.trim().slice(0, 500);
     const etag = etagHeader(res);
     if (etag !== undefined) result.etag = etag;
     return result;
+  }
+
+  /**
+   * A POST answered 207 (a server that treats POST as a bulk import): the
+   * member it created is the one successful response inside the book. Several
+   * would be a surprise; none means the caller finds the member another way.
+   */
+  function postedMember(res: HttpResponse, addressBookUrl: string): PostResult {
+    const ms = parseMultistatus(res.body, { method: 'POST', url: res.url, status: res.status });
+    const book = normalizeHref(addressBookUrl);
+    for (const r of ms.responses) {
+      const ok = r.status === undefined ? r.propstats.length === 0 || r.propstats.some((ps) => isOk(ps.status)) : isOk(r.status);
+      if (!ok) continue;
+      const href = insideBook(normalizeHref(r.href, res.url), book);
+      if (href === undefined) continue;
+      const result: PostResult = { href };
+      const etag = normalizeEtag(propText(r, NS_DAV, 'getetag'));
+      if (etag !== undefined) result.etag = etag;
+      return result;
+    }
+    return {};
   }
 
   async function del(params: { href: string; addressBookUrl: string; ifMatch?: string }): Promise<void> {

@@ -108,8 +108,21 @@ export interface MultigetBatch {
 
 export interface WriteResult {
   href: string;
-  /** The new ETag when the server returned one (Google does not on POST). */
+  /** The new ETag when the server returned one (Google does not on POST), in normalizeEtag's spelling. */
   etag?: string;
+}
+
+/** What a POST to the add-member URL said about the new member. */
+export interface PostResult {
+  /**
+   * The new member's href, when the answer named one on the request's origin
+   * inside the address book (Location, or the member of a 207 multistatus).
+   * Absent when it named none the client can trust: find the member by its UID.
+   */
+  href?: string;
+  etag?: string;
+  /** A Location the client did not trust (another origin, outside the book), for the logs. */
+  untrustedLocation?: string;
 }
 
 export interface CardDavClient {
@@ -131,7 +144,11 @@ export interface CardDavClient {
   }): AsyncGenerator<MultigetBatch>;
   get(params: { href: string; addressBookUrl: string }): Promise<Card>;
   put(params: { href: string; addressBookUrl: string; vcard: string; ifMatch?: string; ifNoneMatch?: '*' }): Promise<WriteResult>;
-  /** RFC 5995 POST to the add-member URL; returns the new member's href (from Location). */
-  post(params: { addMemberUrl: string; vcard: string }): Promise<WriteResult>;
+  /**
+   * RFC 5995 POST to the add-member URL; the new member's href from Location
+   * (or a 207 multistatus), checked to lie in `addressBookUrl` (default: the
+   * add-member URL) on the request's origin.
+   */
+  post(params: { addMemberUrl: string; addressBookUrl?: string; vcard: string }): Promise<PostResult>;
   delete(params: { href: string; addressBookUrl: string; ifMatch?: string }): Promise<void>;
 }

@@ -24,6 +24,12 @@ export class VCardPrepareError extends VCardError {
 export interface PrepareOptions {
   /** The UID to give a card that has none (the bridge uses its new resource name's uuid). */
   uid: string;
+  /**
+   * Regroup custom TYPE values (default true). A patch turns it off: the
+   * lines it did not write stay as the server has them, and the lines it did
+   * write carry their labels already.
+   */
+  relabel?: boolean;
 }
 
 /** What prepareForWrite changed: `uid`, `fn`, `n` added (`fn` also: an empty FN filled), `labels` regrouped. */
@@ -59,7 +65,7 @@ const ALLOWED_TYPES: ReadonlyMap<string, ReadonlySet<string>> = new Map([
 export function prepareForWrite(input: string, options: PrepareOptions): PreparedCard {
   const card = parseVCard(input);
   const changes: PrepareChange[] = [];
-  let props = relabel(card.properties, changes);
+  let props = options.relabel === false ? card.properties : relabel(card.properties, changes);
   const head: VCardProperty[] = [];
   const v4 = card.version?.trim() === '4.0';
 
@@ -124,11 +130,19 @@ function insertAfterVersion(props: readonly VCardProperty[], head: readonly VCar
   return [...props.slice(0, at + 1), ...head, ...props.slice(at + 1)];
 }
 
+/**
+ * Whether `type` may stand as a TYPE value of the property (`EMAIL`, `TEL`,
+ * `ADR`) on a strict server: RFC 2426's set, RFC 6350's additions, an `X-`
+ * name. Other properties take any value.
+ */
+export function isStandardType(property: string, type: string): boolean {
+  const allowed = ALLOWED_TYPES.get(property.toUpperCase());
+  return allowed === undefined || type.trim() === '' || allowed.has(type.trim().toUpperCase()) || /^x-/i.test(type.trim());
+}
+
 /** The custom TYPE values of a property (outside its allowed set), in order. */
 function customTypes(prop: VCardProperty): string[] {
-  const allowed = ALLOWED_TYPES.get(prop.name.toUpperCase());
-  if (allowed === undefined) return [];
-  return paramValues(prop, 'TYPE').filter((t) => t.trim() !== '' && !allowed.has(t.toUpperCase()) && !/^x-/i.test(t));
+  return paramValues(prop, 'TYPE').filter((t) => !isStandardType(prop.name, t));
 }
 
 /** Every property with custom TYPE values regrouped; the others untouched (same objects, so same bytes). */

@@ -22,7 +22,7 @@
 // `If-Match: <that etag>`. On a server that ignores If-Match, a change landing
 // between that check and the write is overwritten: the window is one round
 // trip wide, and no client can close it.
-import { createHash } from 'node:crypto';
+import { sameEtag } from '../carddav/etag.ts';
 import { normalizeHref } from '../carddav/href.ts';
 import {
   CardDavError,
@@ -34,11 +34,14 @@ import {
   Throttled,
   Unauthorized,
 } from '../carddav/errors.ts';
-import type { CardDavClient, WriteResult } from '../carddav/types.ts';
+import type { Card, CardDavClient } from '../carddav/types.ts';
 import { contactIdFromHref } from '../sync/ids.ts';
-import { parseVCard, patchVCard, toContact, VCardError } from '../vcard/index.ts';
-import { ConnectionUnavailable, InvalidWrite, RetriesExhausted, WriteError } from './errors.ts';
+import { patchVCard, VCardError } from '../vcard/index.ts';
+import { VCardPrepareError } from '../vcard/prepare.ts';
+import { cardToSend, labelPatch, newMemberUuid, patchedCardToSend, uidOf, uuidForHref } from './cards.ts';
+import { ConnectionUnavailable, InvalidWrite, MemberNotFound, RetriesExhausted, WriteError } from './errors.ts';
 import { buildWriteEvent } from './events.ts';
+import { findMemberByUid } from './locate.ts';
 import {
   silentLogger,
   type ClientFor,
@@ -270,51 +273,92 @@ async function perform(ctx: Ctx): Promise<Decision> {
 
 async function create(ctx: Ctx, vcard: string): Promise<Decision> {
   const { client, conn, log } = ctx;
-  let written: WriteResult;
+  const { writeId } = ctx.record;
+  const toSend = cardToSend(vcard, newMemberUuid(conn, writeId));
+  let written: { href?: string; etag?: string };
   if (conn.addMemberUrl !== undefined && conn.addMemberUrl !== '') {
-    written = await client.post({ addMemberUrl: conn.addMemberUrl, vcard });
+    const posted = await client.post({ addMemberUrl: conn.addMemberUrl, addressBookUrl: conn.addressBookUrl, vcard: toSend });
+    if (posted.href === undefined) {
+      log.warn('the server named no usable location for the new card: looking for it by its UID', { writeId, location: posted.untrustedLocation });
+    }
+    written = posted;
   } else {
-    const href = newMemberHref(conn, ctx.record.writeId);
+    const href = newMemberHref(conn, writeId);
     try {
-      written = await client.put({ href, addressBookUrl: conn.addressBookUrl, vcard, ifNoneMatch: '*' });
+      written = await client.put({ href, addressBookUrl: conn.addressBookUrl, vcard: toSend, ifNoneMatch: '*' });
     } catch (error) {
       // The name is this write's alone: taken means an earlier delivery created it.
       if (!(error instanceof PreconditionFailed)) throw error;
-      log.info('create found its card from an earlier delivery', { writeId: ctx.record.writeId, href });
+      log.info('create found its card from an earlier delivery', { writeId, href });
       written = { href };
     }
   }
-  // Google sends no ETag and rewrites the card (its own UID): read it back.
-  // The card exists now whatever happens next, so a failed read-back must not
-  // make the create retry.
-  let etag = written.etag;
-  let uid: string | undefined;
-  try {
-    const card = await client.get({ href: written.href, addressBookUrl: conn.addressBookUrl });
-    etag ??= card.etag;
-    uid = uidOf(card.vcard);
-  } catch (error) {
-    log.warn('read-back after create failed', { writeId: ctx.record.writeId, href: written.href, error: describe(error) });
+  return createdCard(ctx, written, uidOf(toSend));
+}
+
+/**
+ * The card a create made, read back: servers answer without an ETag (Google,
+ * Xandikos's POST), or change the card (a REV, their own UID), so the ETag
+ * and UID are the server's, not the answer's. The card exists now whatever
+ * happens next, so a failed read-back of a known href must not make the
+ * create retry. Without a usable href, or where the href does not hold the
+ * card, it is found by its UID; a card that cannot be found ends the write
+ * `failed` (MemberNotFound): a retry would create it a second time.
+ */
+async function createdCard(ctx: Ctx, written: { href?: string; etag?: string }, uid: string | undefined): Promise<Decision> {
+  const { client, conn, log } = ctx;
+  const { writeId } = ctx.record;
+  if (written.href !== undefined) {
+    try {
+      const card = await client.get({ href: written.href, addressBookUrl: conn.addressBookUrl });
+      return applied({ href: card.href, etag: card.etag, uid: uidOf(card.vcard) });
+    } catch (error) {
+      if (!(error instanceof NotFound) || uid === undefined) {
+        log.warn('read-back after create failed', { writeId, href: written.href, error: describe(error) });
+        return applied({ href: written.href, etag: written.etag, uid: undefined });
+      }
+      log.warn('the new card is not where the server said: looking for it by its UID', { writeId, href: written.href });
+    }
   }
-  return applied({ href: written.href, etag, uid });
+  const found = uid === undefined ? undefined : await findMemberByUid({ client, conn, echo: ctx.p.echo, uid });
+  if (found === undefined) {
+    throw new MemberNotFound(
+      `the server accepted the card but named no location for it the bridge can use, and no new card with UID ${JSON.stringify(uid ?? '')} was found; the next sync will report it`,
+    );
+  }
+  return appliedFrom(found);
+}
+
+function appliedFrom(card: Card): Decision {
+  return applied({ href: card.href, etag: card.etag, uid: uidOf(card.vcard) });
+}
+
+/** The UID to give a replacement card that has none: the one the server's card has, as the index knows it, else one stable per href. */
+async function uidForReplace(ctx: Ctx, href: string, vcard: string): Promise<string> {
+  const own = uidOf(vcard);
+  if (own !== undefined) return own;
+  const rows = await ctx.p.echo.getIndexEntries({ connectionId: ctx.conn.connectionId, hrefs: [href] });
+  return rows.get(href)?.uid ?? uuidForHref(ctx.conn, href);
 }
 
 async function update(ctx: Ctx, href: string, vcard: string, ifMatch: string): Promise<Decision> {
   const { client, conn } = ctx;
+  const toSend = cardToSend(vcard, await uidForReplace(ctx, href, vcard));
   const current = await client.getEtag({ href, addressBookUrl: conn.addressBookUrl });
   if (current === undefined) return gone();
   if (!matches(current, ifMatch)) return conflictNow(ctx, href, 'stale');
-  let written: WriteResult;
+  let written;
   try {
-    written = await client.put({ href, addressBookUrl: conn.addressBookUrl, vcard, ifMatch: current });
+    written = await client.put({ href, addressBookUrl: conn.addressBookUrl, vcard: toSend, ifMatch: current });
   } catch (error) {
     return refused(ctx, href, current, error);
   }
-  return applied({ href, etag: written.etag ?? (await etagAfterWrite(ctx, href)), uid: uidOf(vcard) });
+  return applied({ href, etag: written.etag ?? (await etagAfterWrite(ctx, href)), uid: uidOf(toSend) });
 }
 
 async function patch(ctx: Ctx, href: string, op: Extract<WriteOperation, { kind: 'patch' }>): Promise<Decision> {
   const { client, conn, opts } = ctx;
+  const changes = labelPatch(op.patch);
   let rejected: { etag: string; error: unknown } | undefined;
   for (let attempt = 1; ; attempt++) {
     let card;
@@ -329,7 +373,7 @@ async function patch(ctx: Ctx, href: string, op: Extract<WriteOperation, { kind:
     if (op.ifMatch !== undefined && !matches(card.etag, op.ifMatch)) {
       return { status: 'conflict', conflict: { etag: card.etag, vcard: card.vcard, reason: 'stale' } };
     }
-    const vcard = patchVCard(card.vcard, op.patch);
+    const vcard = patchedCardToSend(patchVCard(card.vcard, changes), uidOf(card.vcard) ?? uuidForHref(conn, href));
     try {
       const written = await client.put({ href, addressBookUrl: conn.addressBookUrl, vcard, ifMatch: card.etag });
       return applied({ href, etag: written.etag ?? (await etagAfterWrite(ctx, href)), uid: uidOf(vcard) });
@@ -415,9 +459,8 @@ async function etagAfterWrite(ctx: Ctx, href: string): Promise<string | undefine
  */
 async function landedBefore(ctx: Ctx): Promise<Decision | undefined> {
   const op = ctx.record.operation;
-  const href =
-    op.kind !== 'create' ? checkHref(ctx.conn, op.href) : ctx.conn.addMemberUrl ? undefined : newMemberHref(ctx.conn, ctx.record.writeId);
-  if (href === undefined) return undefined;
+  if (op.kind === 'create' && ctx.conn.addMemberUrl) return postedBefore(ctx, op.vcard);
+  const href = op.kind !== 'create' ? checkHref(ctx.conn, op.href) : newMemberHref(ctx.conn, ctx.record.writeId);
   const rows = await ctx.p.echo.getIndexEntries({ connectionId: ctx.conn.connectionId, hrefs: [href] });
   const row = rows.get(href);
   const mark = row?.lastWrite;
@@ -425,6 +468,26 @@ async function landedBefore(ctx: Ctx): Promise<Decision | undefined> {
   ctx.log.info('write had landed before the previous delivery stopped', { writeId: ctx.record.writeId, href });
   if (mark.deleted === true) return { status: 'applied', href, deleted: true };
   return applied({ href, etag: mark.etag === '' ? undefined : mark.etag, uid: row?.uid });
+}
+
+/**
+ * A POST create delivered again: the server picked the name, so the card is
+ * looked for by the UID this write gave it (the same on every delivery).
+ * Google replaces UIDs: there it is not found, and the create is sent again.
+ */
+async function postedBefore(ctx: Ctx, vcard: string): Promise<Decision | undefined> {
+  let uid: string | undefined;
+  try {
+    uid = uidOf(cardToSend(vcard, newMemberUuid(ctx.conn, ctx.record.writeId)));
+  } catch (error) {
+    if (error instanceof VCardError) return undefined; // perform() refuses it with the same error
+    throw error;
+  }
+  if (uid === undefined) return undefined;
+  const found = await findMemberByUid({ client: ctx.client, conn: ctx.conn, echo: ctx.p.echo, uid });
+  if (found === undefined) return undefined;
+  ctx.log.info('create had landed before the previous delivery stopped', { writeId: ctx.record.writeId, href: found.href });
+  return appliedFrom(found);
 }
 
 function applied(params: { href: string; etag: string | undefined; uid: string | undefined }): Decision {
@@ -445,23 +508,7 @@ function gone(): Decision {
  * server still gets its own spelling in If-Match.
  */
 function matches(current: string, wanted: string): boolean {
-  if (wanted.trim() === '*') return true;
-  return bareEtag(current) === bareEtag(wanted);
-}
-
-function bareEtag(etag: string): string {
-  let e = etag.trim();
-  if (e.startsWith('W/')) e = e.slice(2);
-  if (e.length >= 2 && e.startsWith('"') && e.endsWith('"')) e = e.slice(1, -1);
-  return e;
-}
-
-function uidOf(vcard: string): string | undefined {
-  try {
-    return toContact(parseVCard(vcard)).uid;
-  } catch {
-    return undefined; // the server accepted it; a UID we cannot read is not worth failing the write for
-  }
+  return sameEtag(current, wanted);
 }
 
 /**
@@ -488,12 +535,7 @@ function checkHref(conn: ConnectionRecord, href: string): string {
  * then PUTs the same name, and `If-None-Match: *` tells it the card is there.
  */
 export function newMemberHref(conn: ConnectionRecord, writeId: string): string {
-  const h = createHash('sha256').update(JSON.stringify([conn.connectionId, writeId])).digest();
-  h[6] = ((h[6] ?? 0) & 0x0f) | 0x80;
-  h[8] = ((h[8] ?? 0) & 0x3f) | 0x80;
-  const hex = h.subarray(0, 16).toString('hex');
-  const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
-  return `${withSlash(normalizeHref(conn.addressBookUrl))}${uuid}.vcf`;
+  return `${withSlash(normalizeHref(conn.addressBookUrl))}${newMemberUuid(conn, writeId)}.vcf`;
 }
 
 function withSlash(path: string): string {
@@ -521,6 +563,7 @@ function classify(error: unknown): Verdict {
   if (error instanceof NotFound) return { retryable: false, failure: failure(error, 'the address book (or its add-member URL) was not found') };
   if (error instanceof RequestRejected) return { retryable: false, failure: failure(error, `the server rejected the write (status ${error.status ?? '?'})`) };
   if (error instanceof CardDavError) return { retryable: false, failure: failure(error, 'the write could not be applied') };
+  if (error instanceof VCardPrepareError) return { retryable: false, failure: failure(error, 'the card cannot be written to a CardDAV server') };
   if (error instanceof VCardError) return { retryable: false, failure: failure(error, 'the card could not be patched') };
   if (error instanceof WriteError) return { retryable: false, failure: failure(error) };
   return { retryable: true, failure: failure(error, 'internal error') };

@@ -18,3 +18,10 @@ export class InvalidWrite extends WriteError {}
 
 /** A retryable failure on the last delivery the queue allows. */
 export class RetriesExhausted extends WriteError {}
+
+/**
+ * The server accepted a create but named no location the bridge can use, and
+ * no new member with the card's UID was found (a server that replaces UIDs
+ * and answers without a usable Location). Not retried: the card exists.
+ */
+export class MemberNotFound extends WriteError {}

@@ -3,7 +3,8 @@ export { applyWrite, DEFAULT_APPLY_OPTIONS, newMemberHref, retryDelayMs } from '
 export type { ApplierDeps, ApplyOptions, ApplyOutcome, ApplyWriteParams } from './applier.ts';
 export { createWriteBatchHandler, parseWriteMessage } from './batch.ts';
 export type { BatchResponse, WriteBatchHandlerParams, WriteQueueRecord } from './batch.ts';
-export { ConnectionUnavailable, InvalidWrite, MalformedWriteMessage, RetriesExhausted, WriteError } from './errors.ts';
+export { ConnectionUnavailable, InvalidWrite, MalformedWriteMessage, MemberNotFound, RetriesExhausted, WriteError } from './errors.ts';
+export { labelPatch, newMemberUuid } from './cards.ts';
 export { buildWriteEvent, writeEventId } from './events.ts';
 export type { WriteEvent, WriteEventData } from './events.ts';
 export { silentLogger } from './ports.ts';

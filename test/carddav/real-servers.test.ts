@@ -196,11 +196,11 @@ describe.each([
     const { syncToken } = await h.client.getCollectionState({ addressBookUrl: bookUrl });
     const vcard = 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:created-by-client\r\nFN:New Person\r\nN:Person;New;;;\r\nEND:VCARD\r\n';
     const created = book.addMemberUrl
-      ? await h.client.post({ addMemberUrl: book.addMemberUrl, vcard })
+      ? await h.client.post({ addMemberUrl: book.addMemberUrl, addressBookUrl: bookUrl, vcard })
       : await h.client.put({ href: 'created-by-client.vcf', addressBookUrl: bookUrl, vcard, ifNoneMatch: '*' });
     const result = await h.client.syncCollection({ addressBookUrl: bookUrl, syncToken: syncToken! });
     expect(result.changed.map((c) => c.href)).toEqual([created.href]);
-    const card = await h.client.get({ href: created.href, addressBookUrl: bookUrl });
+    const card = await h.client.get({ href: created.href!, addressBookUrl: bookUrl });
     expect(card.vcard).toContain('FN:New Person');
   });
 });
