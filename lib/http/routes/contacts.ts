@@ -6,6 +6,7 @@ import { InvalidContactId } from '../../sync/errors.ts';
 import { hrefFromContactId } from '../../sync/ids.ts';
 import { fromContact, parseVCard, toContact, VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from '../../vcard/index.ts';
 import type { Contact, ContactPatch } from '../../vcard/contact.ts';
+import { prepareForWrite, VCardPrepareError } from '../../vcard/prepare.ts';
 import { idempotent, mediaTypeOf, parseIfMatch, requireIfMatch, requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
 import type { AppDeps, ConnectionInfo, WriteOperation, WriteRecord } from '../ports.ts';
 import { InvalidContactIdError, InvalidVCard, NotFound, PayloadTooLarge, ValidationFailed } from '../problems.ts';
@@ -110,7 +111,10 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       const card = parseVCard(bytes, { maxBytes: maxVCardBytes });
       // Normalizing reads every value (dates, QUOTED-PRINTABLE, ...): what it rejects, the applier could not send either.
       toContact(card);
-      return new TextDecoder('utf-8').decode(bytes);
+      const text = new TextDecoder('utf-8').decode(bytes);
+      // The applier adds UID, FN and N where missing (lib/writes/cards.ts); a card it cannot complete is refused now, not queued to fail.
+      prepareForWrite(text, { uid: 'check' });
+      return text;
     } catch (error) {
       throw vcardProblem(error);
     }
@@ -178,6 +182,12 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       };
       // Checked before the write id exists; a generated UID line adds at most ~150 bytes to it.
       const probe = build('');
+      try {
+        prepareForWrite(probe, { uid: 'check' });
+      } catch (error) {
+        if (!(error instanceof VCardPrepareError)) throw error;
+        throw new ValidationFailed('The contact cannot be written to a CardDAV server.', [{ pointer: '/fullName', detail: error.message }]);
+      }
       if (Buffer.byteLength(probe, 'utf8') > maxVCardBytes) {
         throw new PayloadTooLarge(`The contact makes a vCard larger than ${maxVCardBytes} bytes.`, 'vcard-too-large');
       }
