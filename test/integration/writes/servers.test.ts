@@ -1,13 +1,15 @@
 // Writes through the local stack's API on real CardDAV servers from Debian's
-// packages: Radicale (PUT If-None-Match: *, no add-member) and Xandikos (POST
-// to its add-member URL, answered 200 with `Location: //user/...` and no
-// ETag). The cards are the ones a new user sends first: no UID, no FN,
+// packages: Radicale (PUT If-None-Match: *, no add-member; 400 to a card
+// without UID or FN), Xandikos (POST to its add-member URL, answered 200 with
+// `Location: //user/...` and no ETag) and sabre/dav 1.8 (PUT, no
+// sync-collection: listings by PROPFIND and getctag). The cards are the ones a new user sends first: no UID, no FN,
 // custom labels. Each must end `applied` and be readable on the server; a
 // stale If-Match ends `conflict` with the server's card untouched; the next
 // sync reports each write as the bridge's own.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toContact } from '../../../lib/vcard/index.ts';
 import { startRadicale, type Radicale } from '../../support/radicale.ts';
+import { startSabre, type Sabre } from '../../support/sabre.ts';
 import { startXandikos, type Xandikos } from '../../support/xandikos.ts';
 import { contactIdOf, propOf, startBridge, startServices, type Bridge, type Services } from './harness.ts';
 
@@ -16,21 +18,23 @@ const USER = { username: 'ada', password: 'radicale-Pa55-do-not-leak' };
 let services: Services;
 let radicale: Radicale;
 let xandikos: Xandikos;
+let sabre: Sabre;
 let bridge: Bridge;
 
 beforeAll(async () => {
-  [services, radicale, xandikos] = await Promise.all([startServices(), startRadicale({ users: [USER] }), startXandikos()]);
+  [services, radicale, xandikos, sabre] = await Promise.all([startServices(), startRadicale({ users: [USER] }), startXandikos(), startSabre()]);
   bridge = await startBridge(services);
 });
 
 afterAll(async () => {
   await bridge?.stop();
-  await Promise.all([radicale?.stop(), xandikos?.stop(), services?.stop()]);
+  await Promise.all([radicale?.stop(), xandikos?.stop(), sabre?.stop(), services?.stop()]);
 });
 
 interface Server {
-  name: 'radicale' | 'xandikos';
+  name: 'radicale' | 'xandikos' | 'sabre';
   serverUrl: () => string;
+  user: () => { username: string; password: string };
   newBook(n: number): Promise<string>;
   headers: () => Record<string, string>;
 }
@@ -39,10 +43,19 @@ const SERVERS: Server[] = [
   {
     name: 'radicale',
     serverUrl: () => radicale.url,
+    user: () => USER,
     newBook: (n) => radicale.createAddressBook({ username: USER.username, book: `writes${n}` }),
     headers: () => ({ Authorization: radicale.authHeader(USER.username) }),
   },
-  { name: 'xandikos', serverUrl: () => xandikos.url, newBook: (n) => xandikos.createAddressBook(`writes${n}`), headers: () => ({}) },
+  // Xandikos has no authentication: it ignores the credentials.
+  { name: 'xandikos', serverUrl: () => xandikos.url, user: () => USER, newBook: (n) => xandikos.createAddressBook(`writes${n}`), headers: () => ({}) },
+  {
+    name: 'sabre',
+    serverUrl: () => sabre.url,
+    user: () => sabre.user,
+    newBook: (n) => sabre.createAddressBook(`writes${n}`),
+    headers: () => ({ Authorization: sabre.authHeader() }),
+  },
 ];
 
 const card = (...lines: string[]): string => ['BEGIN:VCARD', 'VERSION:3.0', ...lines, 'END:VCARD', ''].join('\r\n');
@@ -60,7 +73,7 @@ describe.each(SERVERS)('through the API on $name', (server) => {
     const res = await bridge.request('/v1/connections', {
       method: 'POST',
       key: tenant.key,
-      json: { provider: 'carddav', serverUrl: server.serverUrl(), username: USER.username, password: USER.password, addressBookUrl: bookUrl },
+      json: { provider: 'carddav', serverUrl: server.serverUrl(), ...server.user(), addressBookUrl: bookUrl },
     });
     if (res.status !== 201) throw new Error(`connect: ${res.status} ${await res.text()}`);
     const connectionId = ((await res.json()) as { id: string }).id;
