@@ -333,17 +333,19 @@ function appliedFrom(card: Card): Decision {
   return applied({ href: card.href, etag: card.etag, uid: uidOf(card.vcard) });
 }
 
-/** The UID to give a replacement card that has none: the one the server's card has, as the index knows it, else one stable per href. */
-async function uidForReplace(ctx: Ctx, href: string, vcard: string): Promise<string> {
-  const own = uidOf(vcard);
-  if (own !== undefined) return own;
+/** The UID the last sync saw on the card at `href`, if any. */
+async function indexedUid(ctx: Ctx, href: string): Promise<string | undefined> {
   const rows = await ctx.p.echo.getIndexEntries({ connectionId: ctx.conn.connectionId, hrefs: [href] });
-  return rows.get(href)?.uid ?? uuidForHref(ctx.conn, href);
+  return rows.get(href)?.uid;
 }
 
 async function update(ctx: Ctx, href: string, vcard: string, ifMatch: string): Promise<Decision> {
   const { client, conn } = ctx;
-  const toSend = cardToSend(vcard, await uidForReplace(ctx, href, vcard));
+  // A replacement without UID keeps the card's. The result names the UID the server holds as far as the
+  // last sync knows it (Google keeps its own whatever is sent); a replace that changed it on a server that
+  // allows that is corrected by the next sync.
+  const known = await indexedUid(ctx, href);
+  const toSend = cardToSend(vcard, uidOf(vcard) ?? known ?? uuidForHref(ctx.conn, href));
   const current = await client.getEtag({ href, addressBookUrl: conn.addressBookUrl });
   if (current === undefined) return gone();
   if (!matches(current, ifMatch)) return conflictNow(ctx, href, 'stale');
@@ -353,7 +355,7 @@ async function update(ctx: Ctx, href: string, vcard: string, ifMatch: string): P
   } catch (error) {
     return refused(ctx, href, current, error);
   }
-  return applied({ href, etag: written.etag ?? (await etagAfterWrite(ctx, href)), uid: uidOf(toSend) });
+  return applied({ href, etag: written.etag ?? (await etagAfterWrite(ctx, href)), uid: known ?? uidOf(toSend) });
 }
 
 async function patch(ctx: Ctx, href: string, op: Extract<WriteOperation, { kind: 'patch' }>): Promise<Decision> {
