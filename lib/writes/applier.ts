@@ -10,12 +10,14 @@
 // A delivery that dies after the server write: the redelivery (attempts > 0)
 // first looks for its own echo marker on the card's index row and, if it is
 // there, finishes without writing again. Creates by PUT use a name derived
-// from the write id, so a repeated PUT `If-None-Match: *` finds its own card.
-// What stays open: a death between the server write and the echo marker, or
-// a POST create (the server picks the name) whose delivery dies before it
-// finishes. An update or delete repeated then ends `conflict` (its own write
-// moved the ETag: never an overwrite); a patch lands again (same fields, same
-// values); a POST create can create the card twice.
+// from the write id, so a repeated PUT `If-None-Match: *` finds its own card;
+// a repeated POST create looks for its card by the UID derived from the same
+// write id (lib/writes/cards.ts, locate.ts) before posting again.
+// What stays open: a death between the server write and the echo marker. An
+// update or delete repeated then ends `conflict` (its own write moved the
+// ETag: never an overwrite); a patch lands again (same fields, same values);
+// a POST create on a server that replaces UIDs (Google) can create the card
+// twice.
 //
 // Google ignores If-Match at times and answers a stale one with 400, so every
 // update and delete first checks the current ETag itself, then writes with

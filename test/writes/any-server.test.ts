@@ -155,6 +155,17 @@ describe('where the server puts a POSTed card', () => {
     expect(s.dav.card(href)!.vcard).toContain('FN:Ada King');
   });
 
+  it('a PUT create the server filed elsewhere, naming another origin: found by its UID, never requested there', async () => {
+    const s = await setup({ behaviour: { putElsewhere: true } });
+    await s.sync();
+    const w = s.submit({ kind: 'create', vcard: PLAIN });
+    expect(await s.apply(w)).toMatchObject({ status: 'applied' });
+    const href = `${DAV_BOOK_PATH}srv-1.vcf`;
+    expect(s.record(w.writeId)!.result).toMatchObject({ href, etag: s.dav.card(href)!.etag, uid: newMemberUuid(s.conn(), w.writeId) });
+    expect([...s.hosts]).toEqual([new URL(s.dav.server.origin).host]);
+    expect(await s.sync()).toEqual([{ type: 'contact.created', href, origin: { kind: 'bridge', writeId: w.writeId } }]);
+  });
+
   it('a server that replaces UIDs and names no usable location: failed (MemberNotFound), never POSTed twice', async () => {
     const s = await setup({ post: true, behaviour: { postAnswer: 'none', replaceUid: true } });
     await s.sync();

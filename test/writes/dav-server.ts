@@ -30,6 +30,8 @@ export interface DavBehaviour {
   refuseCustomTypes: boolean;
   /** Replaces the UID of a POSTed card with its own (Google). */
   replaceUid: boolean;
+  /** A PUT to a new name files the card under a name of the server's, and says so with a Location on another origin. */
+  putElsewhere: boolean;
 }
 
 export const LENIENT: DavBehaviour = {
@@ -42,6 +44,7 @@ export const LENIENT: DavBehaviour = {
   requireFn: false,
   refuseCustomTypes: false,
   replaceUid: false,
+  putElsewhere: false,
 };
 
 export const STRICT: DavBehaviour = { ...LENIENT, requireUid: true, requireFn: true, refuseCustomTypes: true };
@@ -149,6 +152,11 @@ export async function startDavServer(initial: Partial<DavBehaviour> = {}): Promi
     if (typeof ifMatch === 'string' && (current === undefined || (ifMatch.trim() !== '*' && bare(ifMatch) !== current.tag))) return { status: 412 };
     const refused = refusal(req.body, b);
     if (refused !== undefined) return refused;
+    if (current === undefined && b.putElsewhere) {
+      const own = `srv-${++posted}.vcf`;
+      store(own, stored(req.body, b));
+      return { status: 201, headers: { Location: `https://other.example${DAV_BOOK_PATH}${own}` } };
+    }
     const m = store(name, stored(req.body, b));
     return { status: current === undefined ? 201 : 204, headers: b.etagOnWrite ? { ETag: headerTag(m.tag) } : {} };
   }
