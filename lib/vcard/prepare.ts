@@ -43,16 +43,21 @@ export interface PreparedCard {
 
 /**
  * TYPE values each property may carry: RFC 2426's sets, plus RFC 6350's
- * additions (HOME and WORK on EMAIL, TEXT and TEXTPHONE on TEL), which Google
- * accepts. `X-` values are in the grammar of both RFCs and stay.
+ * additions (HOME and WORK on EMAIL, TEXT and TEXTPHONE on TEL), plus the
+ * values Google writes itself and takes back (OTHER; MAIN and IPHONE on TEL,
+ * which Apple's iOS writes): turning those into labels would change cards
+ * that every server accepts. `X-` values are in the grammar of both RFCs.
  */
 const ALLOWED_TYPES: ReadonlyMap<string, ReadonlySet<string>> = new Map([
-  ['EMAIL', new Set(['INTERNET', 'X400', 'PREF', 'HOME', 'WORK'])],
+  ['EMAIL', new Set(['INTERNET', 'X400', 'PREF', 'HOME', 'WORK', 'OTHER'])],
   [
     'TEL',
-    new Set(['HOME', 'MSG', 'WORK', 'PREF', 'VOICE', 'FAX', 'CELL', 'VIDEO', 'PAGER', 'BBS', 'MODEM', 'CAR', 'ISDN', 'PCS', 'TEXT', 'TEXTPHONE']),
+    new Set([
+      ...['HOME', 'MSG', 'WORK', 'PREF', 'VOICE', 'FAX', 'CELL', 'VIDEO', 'PAGER', 'BBS', 'MODEM', 'CAR', 'ISDN', 'PCS'],
+      ...['TEXT', 'TEXTPHONE', 'OTHER', 'MAIN', 'IPHONE'],
+    ]),
   ],
-  ['ADR', new Set(['DOM', 'INTL', 'POSTAL', 'PARCEL', 'HOME', 'WORK', 'PREF'])],
+  ['ADR', new Set(['DOM', 'INTL', 'POSTAL', 'PARCEL', 'HOME', 'WORK', 'PREF', 'OTHER'])],
 ]);
 
 /**

@@ -15,6 +15,12 @@ import { uidOf } from './cards.ts';
 
 /** Cards fetched per multiget while looking (the common case finds one new card). */
 const LOOKUP_BATCH = 50;
+/**
+ * Most candidates fetched: a connection that was never synced has every card
+ * "new", and reading a whole book to place one card is not worth it (the
+ * write then ends as if not found; the next sync reports the card).
+ */
+export const MAX_LOOKUP_CANDIDATES = 1000;
 
 export interface FindByUidParams {
   client: CardDavClient;
@@ -27,7 +33,7 @@ export interface FindByUidParams {
 export async function findMemberByUid(params: FindByUidParams): Promise<Card | undefined> {
   const { client, conn, uid } = params;
   const candidates = await freshMembers(params);
-  if (candidates.length === 0) return undefined;
+  if (candidates.length === 0 || candidates.length > MAX_LOOKUP_CANDIDATES) return undefined;
   for await (const batch of client.multiget({ addressBookUrl: conn.addressBookUrl, hrefs: candidates, batchSize: LOOKUP_BATCH, concurrency: 1 })) {
     const found = batch.cards.find((card) => uidOf(card.vcard) === uid);
     if (found !== undefined) return found;

@@ -82,18 +82,20 @@ describe('prepareForWrite', () => {
     expect(contact.addresses?.[0]).toMatchObject({ type: 'home', label: 'school', street: '1 Main St' });
   });
 
-  it('numbers new groups after the highest itemN in the card, keeps an existing label, leaves X- and other properties alone', () => {
+  it('numbers new groups after the highest itemN in the card, keeps an existing label, leaves X-, Google’s own values and other properties alone', () => {
     const input = card(
       'UID:u',
       'FN:A',
       'N:;A;;;',
       'item3.URL:https://a.example',
       'item3.X-ABLabel:blog',
-      'ITEM7.TEL;TYPE=MAIN:+2',
+      'ITEM7.TEL;TYPE=SCHOOL:+2',
       'ITEM7.X-ABLabel:_$!<Main>!$_',
       'TEL;TYPE=X-CUSTOM:+3',
       'IMPP;TYPE=PERSONAL:xmpp:a@x.org',
-      'EMAIL;TYPE=OTHER:o@x.org',
+      'EMAIL;TYPE=VACATION:o@x.org',
+      'TEL;TYPE=MAIN,IPHONE:+4',
+      'EMAIL;TYPE=OTHER:p@x.org',
     );
     expect(prepare(input).vcard).toBe(
       card(
@@ -107,7 +109,9 @@ describe('prepareForWrite', () => {
         'TEL;TYPE=X-CUSTOM:+3',
         'IMPP;TYPE=PERSONAL:xmpp:a@x.org',
         'item8.EMAIL:o@x.org',
-        'item8.X-ABLabel:other',
+        'item8.X-ABLabel:vacation',
+        'TEL;TYPE=MAIN,IPHONE:+4',
+        'EMAIL;TYPE=OTHER:p@x.org',
       ),
     );
   });

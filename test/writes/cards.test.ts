@@ -36,7 +36,7 @@ describe('labelPatch', () => {
         { value: 'b@x.org', type: 'work' },
         { value: 'c@x.org', type: 'school', label: 'Uni' },
       ],
-      phones: [{ value: '+1', type: 'cell' }, { value: '+2', type: 'Other', pref: true }],
+      phones: [{ value: '+1', type: 'cell' }, { value: '+2', type: 'Vacation', pref: true }, { value: '+3', type: 'main' }],
       addresses: [{ type: 'vacation', street: '1 Beach Rd' }],
       urls: [{ value: 'https://x.org', type: 'blog' }],
     };
@@ -47,7 +47,7 @@ describe('labelPatch', () => {
         { value: 'b@x.org', type: 'work' },
         { value: 'c@x.org', label: 'Uni' },
       ],
-      phones: [{ value: '+1', type: 'cell' }, { value: '+2', label: 'other', pref: true }],
+      phones: [{ value: '+1', type: 'cell' }, { value: '+2', label: 'vacation', pref: true }, { value: '+3', type: 'main' }],
       addresses: [{ street: '1 Beach Rd', label: 'vacation' }],
       urls: [{ value: 'https://x.org', type: 'blog' }],
     });

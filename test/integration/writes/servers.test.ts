@@ -137,7 +137,7 @@ describe.each(SERVERS)('through the API on $name', (server) => {
     const put = await queued(await bridge.request(at(a), { method: 'PUT', key: t.key, vcard: card('UID:a', 'FN:Xavier CRM', 'N:CRM;Xavier;;;'), headers: { 'If-Match': stale } }));
     const staleDel = await queued(await bridge.request(at(a), { method: 'DELETE', key: t.key, headers: { 'If-Match': stale } }));
     // No UID in the replacement: the card keeps the one it has.
-    const replace = await queued(await bridge.request(at(b), { method: 'PUT', key: t.key, vcard: card('FN:Yolanda CRM', 'N:CRM;Yolanda;;;', 'TEL;TYPE=OTHER:+1 2'), headers: { 'If-Match': b.etag } }));
+    const replace = await queued(await bridge.request(at(b), { method: 'PUT', key: t.key, vcard: card('FN:Yolanda CRM', 'N:CRM;Yolanda;;;', 'TEL;TYPE=VACATION:+1 2'), headers: { 'If-Match': b.etag } }));
     const patch = await queued(await bridge.request(at(c), { method: 'PATCH', key: t.key, json: { fullName: null, emails: [{ value: 'zed@example.com', type: 'school' }] } }));
     const views = await Promise.all([put, staleDel, replace, patch].map((id) => bridge.waitForWrite(t.key, id)));
     expect(views.map((v) => v.status)).toEqual(['conflict', 'conflict', 'applied', 'applied']);
@@ -147,7 +147,7 @@ describe.each(SERVERS)('through the API on $name', (server) => {
     expect(aNow.etag).toBe(edited.etag);
     expect(views[0]).toMatchObject({ conflict: { reason: 'stale', vcard: aNow.vcard } });
     const bNow = toContact((await t.get(b.href))!.vcard);
-    expect(bNow).toMatchObject({ uid: 'b', fullName: 'Yolanda CRM', phones: [{ value: '+1 2', label: 'other' }] });
+    expect(bNow).toMatchObject({ uid: 'b', fullName: 'Yolanda CRM', phones: [{ value: '+1 2', label: 'vacation' }] });
     const cNow = toContact((await t.get(c.href))!.vcard);
     expect(cNow).toMatchObject({ uid: 'c', fullName: 'Zed Original', emails: [{ value: 'zed@example.com', label: 'school' }] });
 
