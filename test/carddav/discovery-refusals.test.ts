@@ -4,6 +4,7 @@
 // step needs, and asks a refused set again once with the minimal set.
 import { afterEach, describe, expect, it } from 'vitest';
 import { basicAuth, createCardDavClient, ServerError, type CardDavClient } from '../../lib/carddav/index.ts';
+import { badDayServer } from './bad-day.ts';
 import { multistatus, okResponse, recordingSleep, startServer, type Handler, type Recorded, type ScriptedServer } from './server.ts';
 
 let servers: ScriptedServer[] = [];
@@ -24,45 +25,7 @@ const trail = (s: ScriptedServer): string[] => s.requests.map((r: Recorded) => `
 const href = (h: string): string => `<d:href>${h}</d:href>`;
 const rt = (...types: string[]): string => `<d:resourcetype>${types.join('')}</d:resourcetype>`;
 const BOOK_RT = rt('<d:collection/>', '<card:addressbook/>');
-const REPORTS =
-  '<d:supported-report-set><d:supported-report><d:report><d:sync-collection/></d:report></d:supported-report>' +
-  '<d:supported-report><d:report><card:addressbook-multiget/></d:report></d:supported-report></d:supported-report-set>';
 const asks = (r: Recorded, prop: string): boolean => r.body.includes(`:${prop}/>`);
-const INTERNAL = { status: 500, headers: { 'Content-Type': 'text/html' }, body: '<html><body>Internal Server Error</body></html>' };
-
-/**
- * The server of the report: well-known -> /dav/ (not an address book); a
- * PROPFIND that asks sync-token of any resource that is not an address book
- * (the target, or the home set itself in a Depth 1 listing) answers 500.
- */
-const badDayServer: Handler = (req) => {
-  if (req.url === '/.well-known/carddav') return { status: 301, headers: { Location: '/dav/' } };
-  const syncToken = asks(req, 'sync-token');
-  if (req.url === '/dav/') {
-    if (syncToken) return INTERNAL;
-    return multistatus(okResponse('/dav/', rt('<d:collection/>') + `<d:current-user-principal>${href('/dav/principals/alice/')}</d:current-user-principal>`));
-  }
-  if (req.url === '/dav/principals/alice/') {
-    if (syncToken) return INTERNAL;
-    return multistatus(okResponse('/dav/principals/alice/', `<card:addressbook-home-set>${href('/dav/addressbooks/alice/')}</card:addressbook-home-set>`));
-  }
-  if (req.url === '/dav/addressbooks/alice/' && req.headers.depth === '1') {
-    if (syncToken) return INTERNAL;
-    return multistatus(
-      okResponse('/dav/addressbooks/alice/', rt('<d:collection/>')) +
-        okResponse('/dav/addressbooks/alice/contacts/', BOOK_RT + '<d:displayname>Contacts</d:displayname>'),
-    );
-  }
-  if (req.url === '/dav/addressbooks/alice/contacts/' && req.headers.depth === '0') {
-    return multistatus(
-      okResponse(
-        '/dav/addressbooks/alice/contacts/',
-        BOOK_RT + '<d:displayname>Contacts</d:displayname><cs:getctag>c7</cs:getctag><d:sync-token>http://sabre.io/ns/sync/7</d:sync-token>' + REPORTS,
-      ),
-    );
-  }
-  return { status: 404 };
-};
 
 describe('discovery on a server that refuses a set of properties', () => {
   it('asks the landing only what tells resources apart; a refused home-set listing is asked again with the minimal set, then each book alone', async () => {
