@@ -9,10 +9,11 @@ import {
   NotFound,
   ProtocolError,
   RequestRejected,
+  ServerError,
 } from './errors.ts';
 import { normalizeEtag } from './etag.ts';
 import { normalizeHref, sameCollection } from './href.ts';
-import { bodyExcerpt, checkUrl, DEFAULT_RETRY, request, type HttpConfig, type HttpRequest, type HttpResponse } from './http.ts';
+import { bodyExcerpt, checkUrl, DEFAULT_RETRY, errorForResponse, request, type HttpConfig, type HttpRequest, type HttpResponse } from './http.ts';
 import type {
   AddressBook,
   Card,
@@ -66,13 +67,21 @@ const BOOK_PROPS: PropName[] = [
   p(NS_DAV, 'add-member'),
   p(NS_CARDDAV, 'addressbook-description'),
 ];
-// The landing may be a principal, a home set, or (Google) the address book itself.
+/**
+ * The landing may be a principal, a home set, or (Google) the address book
+ * itself: only what tells them apart. Book properties are asked of address
+ * books alone; one widely used server answers 500 to a sync-token asked of a
+ * resource that is not one.
+ */
 const LANDING_PROPS: PropName[] = [
   p(NS_DAV, 'current-user-principal'),
   p(NS_DAV, 'principal-URL'),
   p(NS_CARDDAV, 'addressbook-home-set'),
-  ...BOOK_PROPS,
+  p(NS_DAV, 'resourcetype'),
 ];
+/** What a PROPFIND asks again, once, when the server refused the full set with a 5xx or 400. */
+const MINIMAL_LANDING_PROPS: PropName[] = [p(NS_DAV, 'current-user-principal'), p(NS_DAV, 'resourcetype')];
+const MINIMAL_BOOK_PROPS: PropName[] = [p(NS_DAV, 'resourcetype'), p(NS_DAV, 'displayname')];
 const PRINCIPAL_PROPS: PropName[] = [p(NS_CARDDAV, 'addressbook-home-set')];
 const STATE_PROPS: PropName[] = [p(NS_DAV, 'sync-token'), p(NS_CS, 'getctag')];
 const LIST_PROPS: PropName[] = [p(NS_DAV, 'getetag'), p(NS_DAV, 'getcontenttype'), p(NS_DAV, 'resourcetype')];
@@ -339,7 +348,9 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
     if (hasReportSet) {
       for (const sr of reportSet.element.children) {
         for (const report of sr.children) {
-          for (const kind of report.children) reports.add(`{${kind.ns}}${kind.name}`);
+          // RFC 3253 wraps each kind in DAV:report; Xandikos names the kind directly.
+          const kinds = report.ns === NS_DAV && report.name === 'report' ? report.children : [report];
+          for (const kind of kinds) reports.add(`{${kind.ns}}${kind.name}`);
         }
       }
     }
@@ -366,78 +377,126 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
   const isSkippable = (err: unknown): boolean =>
     err instanceof NotFound || err instanceof RequestRejected || err instanceof ProtocolError;
 
-  async function discover(params: { serverUrl: string }): Promise<Discovery> {
-    const server = checkUrl(params.serverUrl);
+  /** Refusals of a whole property set (a 5xx, or 400), thrown at once by `discoveryPropfind`'s first try. */
+  const refusedSets = new WeakSet<CardDavError>();
+  const refusesPropSet = (res: HttpResponse): CardDavError | undefined => {
+    const err = errorForResponse(res, 'PROPFIND', cfg.now());
+    if (!(err instanceof ServerError) && !(err instanceof RequestRejected && res.status === 400)) return undefined;
+    refusedSets.add(err);
+    return err;
+  };
+
+  /**
+   * A discovery PROPFIND of several properties. A server that answers it with
+   * a 5xx or 400 is asked once more, at the URL that answered, for `minimal`
+   * alone; the full set is not retried (a server that fails on one property
+   * fails the same way again, and Google counts every failed request against
+   * an error quota). `complete` says which set was answered.
+   */
+  async function discoveryPropfind(
+    url: string,
+    depth: '0' | '1',
+    props: PropName[],
+    minimal: PropName[],
+  ): Promise<{ res: HttpResponse; ms: Multistatus; complete: boolean }> {
+    try {
+      const { res, ms } = await davRequest({ method: 'PROPFIND', url, depth, body: bodyFor(props), classify: refusesPropSet });
+      return { res, ms, complete: true };
+    } catch (err) {
+      if (!(err instanceof CardDavError) || !refusedSets.has(err)) throw err;
+      const { res, ms } = await propfind(err.url ?? url, depth, minimal);
+      return { res, ms, complete: false };
+    }
+  }
+
+  /** The first candidate that answers a landing PROPFIND: the given URL (when it has a path), the well-known URI, the root. */
+  async function land(server: URL): Promise<{ res: HttpResponse; ms: Multistatus }> {
     const wellKnown = new URL('/.well-known/carddav', server.origin).href;
     const root = new URL('/', server.origin).href;
     const hasPath = server.pathname !== '/' && server.pathname !== '';
     const candidates = [...new Set(hasPath ? [server.href, wellKnown, root] : [wellKnown, root])];
-
-    let landing: { res: HttpResponse; ms: Multistatus } | undefined;
     let lastError: unknown;
     for (const candidate of candidates) {
       try {
-        landing = await propfind(candidate, '0', LANDING_PROPS);
-        break;
+        return await discoveryPropfind(candidate, '0', LANDING_PROPS, MINIMAL_LANDING_PROPS);
       } catch (err) {
         if (!isSkippable(err)) throw err;
         lastError = err;
       }
     }
-    if (landing === undefined) {
-      throw new NotFound(`no CardDAV service found at ${server.href} (tried ${candidates.join(', ')})`, {
-        cause: lastError,
-        url: server.href,
-        status: lastError instanceof CardDavError ? lastError.status : undefined,
-      });
+    throw new NotFound(`no CardDAV service found at ${server.href} (tried ${candidates.join(', ')})`, {
+      cause: lastError,
+      url: server.href,
+      status: lastError instanceof CardDavError ? lastError.status : undefined,
+    });
+  }
+
+  /** Address books found so far, by URL compared without a trailing slash; the first answer for a book wins. */
+  type Books = Map<string, AddressBook>;
+  const bookKey = (url: string): string => normalizeHref(url).replace(/(.)\/$/, '$1');
+
+  /** One address book asked at Depth 0 for its own properties; undefined when it does not answer as one. */
+  async function readBook(url: string): Promise<AddressBook | undefined> {
+    let answer: { res: HttpResponse; ms: Multistatus };
+    try {
+      answer = await discoveryPropfind(url, '0', BOOK_PROPS, MINIMAL_BOOK_PROPS);
+    } catch (err) {
+      if (!isSkippable(err)) throw err;
+      return undefined;
     }
+    const r = selfResponse(answer.ms, answer.res.url);
+    if (r === undefined || (r.status !== undefined && !isOk(r.status))) return undefined;
+    // The answer's own href may be spelled differently; the URL asked is the book's.
+    return { ...toAddressBook(r, answer.res.url), url: answer.res.url };
+  }
+
+  /**
+   * The address books of a home set (PROPFIND Depth 1). A book whose listing
+   * lacks what only the book itself tells (Google: the sync-token is 404 when
+   * listed from the home set; or the listing was answered with the minimal
+   * set) and that is not known already is asked at Depth 0.
+   */
+  async function listHome(home: string, books: Books): Promise<void> {
+    let listing: { res: HttpResponse; ms: Multistatus; complete: boolean };
+    try {
+      listing = await discoveryPropfind(home, '1', BOOK_PROPS, MINIMAL_BOOK_PROPS);
+    } catch (err) {
+      if (!isSkippable(err)) throw err;
+      return;
+    }
+    for (const r of listing.ms.responses) {
+      if (r.status !== undefined && !isOk(r.status)) continue;
+      if (!hasResourceType(r, NS_CARDDAV, 'addressbook')) continue;
+      const listed = toAddressBook(r, listing.res.url);
+      const key = bookKey(listed.url);
+      if (books.has(key)) continue;
+      const incomplete = !listing.complete || (listed.supportsSyncCollection && listed.syncToken === undefined);
+      books.set(key, (incomplete ? await readBook(listed.url) : undefined) ?? listed);
+    }
+  }
+
+  async function discover(params: { serverUrl: string }): Promise<Discovery> {
+    const server = checkUrl(params.serverUrl);
+    const landing = await land(server);
     const contextUrl = landing.res.url;
     const self = selfResponse(landing.ms, contextUrl);
     if (self === undefined) throw new ProtocolError(`PROPFIND ${contextUrl}: empty multistatus`, { url: contextUrl });
 
     const principalHref = propHrefs(self, NS_DAV, 'current-user-principal')[0] ?? propHrefs(self, NS_DAV, 'principal-URL')[0];
     const principalUrl = principalHref === undefined ? undefined : absolute(principalHref, contextUrl);
+    const books: Books = new Map();
+    if (hasResourceType(self, NS_CARDDAV, 'addressbook')) {
+      const book = (await readBook(contextUrl)) ?? { ...toAddressBook(self, contextUrl), url: contextUrl };
+      books.set(bookKey(book.url), book);
+    }
     let homeSets = propHrefs(self, NS_CARDDAV, 'addressbook-home-set').map((h) => absolute(h, contextUrl));
-
+    // Google names the principal without the trailing slash its own hrefs have: compared without it.
     if (homeSets.length === 0 && principalUrl !== undefined && !sameCollection(normalizeHref(principalUrl), normalizeHref(contextUrl))) {
-      try {
-        const principal = await propfind(principalUrl, '0', PRINCIPAL_PROPS);
-        const pr = selfResponse(principal.ms, principal.res.url);
-        if (pr !== undefined) homeSets = propHrefs(pr, NS_CARDDAV, 'addressbook-home-set').map((h) => absolute(h, principal.res.url));
-      } catch (err) {
-        // Google answers 404 here; the landing collection still serves.
-        if (!isSkippable(err)) throw err;
-      }
+      homeSets = await homeSetsOf(principalUrl);
     }
-
-    const books = new Map<string, AddressBook>();
-    const collect = (ms: Multistatus, base: string): void => {
-      for (const r of ms.responses) {
-        if (r.status !== undefined && !isOk(r.status)) continue;
-        if (!hasResourceType(r, NS_CARDDAV, 'addressbook')) continue;
-        const book = toAddressBook(r, base);
-        const key = normalizeHref(book.url);
-        if (!books.has(key)) books.set(key, book);
-      }
-    };
-    if (hasResourceType(self, NS_CARDDAV, 'addressbook')) collect({ responses: [self], syncToken: undefined }, contextUrl);
-    for (const home of homeSets) {
-      try {
-        const listing = await propfind(home, '1', BOOK_PROPS);
-        collect(listing.ms, listing.res.url);
-      } catch (err) {
-        if (!isSkippable(err)) throw err;
-      }
-    }
+    for (const home of homeSets) await listHome(home, books);
     // A server URL that points at a home set directly, without advertising one.
-    if (books.size === 0 && homeSets.length === 0 && hasResourceType(self, NS_DAV, 'collection')) {
-      try {
-        const listing = await propfind(contextUrl, '1', BOOK_PROPS);
-        collect(listing.ms, listing.res.url);
-      } catch (err) {
-        if (!isSkippable(err)) throw err;
-      }
-    }
+    if (books.size === 0 && homeSets.length === 0 && hasResourceType(self, NS_DAV, 'collection')) await listHome(contextUrl, books);
 
     const discovery: Discovery = {
       discoveredAt: new Date(cfg.now()).toISOString(),
@@ -448,6 +507,18 @@ export function createCardDavClient(options: ClientOptions = {}): CardDavClient 
     if (principalUrl !== undefined) discovery.principalUrl = principalUrl;
     if (homeSets[0] !== undefined) discovery.homeSetUrl = homeSets[0];
     return discovery;
+  }
+
+  /** A principal's addressbook-home-set; none when the principal does not answer (Google: 404; the landing book still serves). */
+  async function homeSetsOf(principalUrl: string): Promise<string[]> {
+    try {
+      const principal = await propfind(principalUrl, '0', PRINCIPAL_PROPS);
+      const pr = selfResponse(principal.ms, principal.res.url);
+      return pr === undefined ? [] : propHrefs(pr, NS_CARDDAV, 'addressbook-home-set').map((h) => absolute(h, principal.res.url));
+    } catch (err) {
+      if (!isSkippable(err)) throw err;
+      return [];
+    }
   }
 
   async function getCollectionState(params: { addressBookUrl: string }): Promise<CollectionState> {

@@ -8,6 +8,8 @@ export interface CardDavErrorDetails {
   url?: string;
   /** A short excerpt of the response body, for diagnostics (never a whole card). */
   bodyExcerpt?: string;
+  /** The status word of a Google API error body (`INVALID_ARGUMENT`, `INTERNAL`, `PERMISSION_DENIED`, ...). */
+  serverStatus?: string;
 }
 
 export class CardDavError extends Error {
@@ -15,6 +17,7 @@ export class CardDavError extends Error {
   readonly method: string | undefined;
   readonly url: string | undefined;
   readonly bodyExcerpt: string | undefined;
+  readonly serverStatus: string | undefined;
 
   constructor(message: string, details: CardDavErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -23,6 +26,7 @@ export class CardDavError extends Error {
     this.method = details.method;
     this.url = details.url;
     this.bodyExcerpt = details.bodyExcerpt;
+    this.serverStatus = details.serverStatus;
   }
 }
 

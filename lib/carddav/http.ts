@@ -181,9 +181,21 @@ export function bodyExcerpt(body: string): string | undefined {
   return text.length > EXCERPT_CHARS ? text.slice(0, EXCERPT_CHARS) + '…' : text;
 }
 
+/** `error.status` of a Google API JSON error body (`{"error":{"code":400,"status":"INVALID_ARGUMENT",...}}`). */
+export function googleErrorStatus(body: string): string | undefined {
+  const trimmed = body.trim();
+  if (!trimmed.startsWith('{') || !trimmed.includes('"status"')) return undefined;
+  try {
+    const status = (JSON.parse(trimmed) as { error?: { status?: unknown } } | null)?.error?.status;
+    return typeof status === 'string' && /^[A-Z_]{1,64}$/.test(status) ? status : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The typed error for a final non-2xx answer. */
 export function errorForResponse(res: HttpResponse, method: string, now: number = Date.now()): CardDavError {
-  const details = { status: res.status, method, url: res.url, bodyExcerpt: bodyExcerpt(res.body) };
+  const details = { status: res.status, method, url: res.url, bodyExcerpt: bodyExcerpt(res.body), serverStatus: googleErrorStatus(res.body) };
   const what = `${method} ${res.url} answered ${res.status}${details.bodyExcerpt ? `: ${details.bodyExcerpt}` : ''}`;
   const s = res.status;
   if (s === 401) return new Unauthorized(what, details);

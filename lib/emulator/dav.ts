@@ -3,9 +3,10 @@
 // switches of quirks.ts. Authentication happens before this (server.ts).
 
 import { MalformedVcardError, MalformedXmlError } from './errors.ts';
-import { parseTarget, paths } from './paths.ts';
-import type { Target } from './paths.ts';
-import { cardMatches, parseFilter, UnsupportedCollationError } from './query.ts';
+import { createHash } from 'node:crypto';
+import { parseTarget } from './paths.ts';
+import type { Paths, Target } from './paths.ts';
+import { cardMatches, parseFilter, partialCard, UnsupportedCollationError } from './query.ts';
 import type { Quirks } from './quirks.ts';
 import { googleError, header } from './reply.ts';
 import type { Incoming, Reply } from './reply.ts';
@@ -32,6 +33,8 @@ export const ALLOWED_METHODS = 'OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, REPOR
 export interface DavDeps {
   store: ContactStore;
   quirks: Quirks;
+  /** Paths under the prefix (host) the request came in on. */
+  paths: Paths;
 }
 
 type Renderer = (q: QName) => string | undefined;
@@ -94,29 +97,44 @@ function key(p: QName): string {
   return `${p.ns}|${p.local}`;
 }
 
-function principalRenderer(email: string): Renderer {
+/** current-user-principal as Google names it: without the trailing slash its other hrefs have. */
+function principalHref(email: string, deps: DavDeps): string {
+  const path = deps.paths.principal(email);
+  return href(deps.quirks.principalHrefWithoutSlash ? path.replace(/\/$/, '') : path);
+}
+
+function principalRenderer(email: string, deps: DavDeps): Renderer {
   const props: Record<string, string> = {
     [key(RESOURCETYPE)]: '<d:principal/>',
     [key(q(DAV_NS, 'displayname'))]: escapeText(email),
-    [key(q(DAV_NS, 'current-user-principal'))]: href(paths.principal(email)),
-    [key(q(DAV_NS, 'principal-URL'))]: href(paths.principal(email)),
-    [key(q(CARDDAV_NS, 'addressbook-home-set'))]: href(paths.home(email)),
+    [key(q(DAV_NS, 'current-user-principal'))]: principalHref(email, deps),
+    [key(q(DAV_NS, 'principal-URL'))]: href(deps.paths.principal(email)),
+    [key(q(CARDDAV_NS, 'addressbook-home-set'))]: href(deps.paths.home(email)),
   };
   return (p) => props[key(p)];
 }
 
-function homeRenderer(email: string): Renderer {
+function homeRenderer(email: string, deps: DavDeps): Renderer {
   const props: Record<string, string> = {
     [key(RESOURCETYPE)]: '<d:collection/>',
-    [key(q(DAV_NS, 'current-user-principal'))]: href(paths.principal(email)),
-    [key(q(DAV_NS, 'principal-URL'))]: href(paths.principal(email)),
+    [key(q(DAV_NS, 'current-user-principal'))]: principalHref(email, deps),
+    [key(q(DAV_NS, 'principal-URL'))]: href(deps.paths.principal(email)),
   };
   return (p) => props[key(p)];
 }
 
-function bookRenderer(book: AddressBookState, deps: DavDeps): Renderer {
+/** getctag as the ctagFormat switch says: `"<16 hex>.<changes>"` (as seen) or the ETag of the last change. */
+function ctagOf(book: AddressBookState, deps: DavDeps): string {
+  if (deps.quirks.ctagFormat === 'etag') return book.ctag;
+  const id = createHash('sha256').update(`${book.email}.${book.epoch}`).digest('hex').slice(0, 16);
+  return `"${id}.${book.position}"`;
+}
+
+/** The book's properties; `listedFromHome`: as the home set's Depth 1 listing shows them (Google: no sync-token there). */
+function bookRenderer(book: AddressBookState, deps: DavDeps, listedFromHome = false): Renderer {
   const email = book.email;
-  const sync = deps.quirks.syncCollectionSupported;
+  const { quirks } = deps;
+  const sync = quirks.syncCollectionSupported;
   const reports = [
     ...(sync ? ['<d:sync-collection/>'] : []),
     '<card:addressbook-multiget/>',
@@ -125,29 +143,36 @@ function bookRenderer(book: AddressBookState, deps: DavDeps): Renderer {
   const props: Record<string, string | (() => string)> = {
     [key(RESOURCETYPE)]: '<d:collection/><card:addressbook/>',
     [key(q(DAV_NS, 'displayname'))]: 'Address Book',
-    [key(q(CS_NS, 'getctag'))]: () => escapeText(book.ctag),
+    [key(q(CS_NS, 'getctag'))]: () => escapeText(ctagOf(book, deps)),
     [key(q(DAV_NS, 'supported-report-set'))]: reports.map((r) => `<d:supported-report><d:report>${r}</d:report></d:supported-report>`).join(''),
-    [key(q(DAV_NS, 'add-member'))]: href(paths.book(email)),
-    [key(q(DAV_NS, 'current-user-principal'))]: href(paths.principal(email)),
+    [key(q(DAV_NS, 'current-user-principal'))]: principalHref(email, deps),
     [key(q(CARDDAV_NS, 'supported-address-data'))]: '<card:address-data-type content-type="text/vcard" version="3.0"/>',
-    [key(q(CARDDAV_NS, 'max-resource-size'))]: String(deps.quirks.maxCardBytes),
   };
-  if (sync) props[key(q(DAV_NS, 'sync-token'))] = () => escapeText(deps.store.syncToken(book));
+  if (quirks.addMember) props[key(q(DAV_NS, 'add-member'))] = href(deps.paths.book(email));
+  if (quirks.addressBookDescription) props[key(q(CARDDAV_NS, 'addressbook-description'))] = 'My Contacts';
+  if (quirks.maxResourceSizeProp) props[key(q(CARDDAV_NS, 'max-resource-size'))] = String(quirks.maxCardBytes);
+  if (sync && (quirks.syncTokenInHomeListing || !listedFromHome)) {
+    props[key(q(DAV_NS, 'sync-token'))] = () => escapeText(deps.store.syncToken(book));
+  }
   return (p) => {
     const v = props[key(p)];
     return typeof v === 'function' ? v() : v;
   };
 }
 
-function cardRenderer(deps: DavDeps): (card: StoredCard) => Renderer {
+/** `partial`: the properties address-data asked for (RFC 6352 s10.4.2); served only when addressDataWholeCard is off. */
+function cardRenderer(deps: DavDeps, partial?: ReadonlySet<string>): (card: StoredCard) => Renderer {
   const contentType = deps.quirks.contentTypeInPropfind;
+  const displayName = deps.quirks.contactDisplayName;
+  const only = partial !== undefined && partial.size > 0 && !deps.quirks.addressDataWholeCard ? partial : undefined;
   return (card) => (p) => {
     if (p.ns === DAV_NS) {
       if (p.local === 'getetag') return escapeText(card.etag);
       if (p.local === 'resourcetype') return '';
       if (p.local === 'getcontenttype') return contentType ? 'text/vcard; charset=utf-8' : undefined;
+      if (p.local === 'displayname') return displayName ? 'Contact' : undefined;
     } else if (p.ns === CARDDAV_NS && p.local === 'address-data') {
-      return escapeText(card.vcard);
+      return escapeText(only === undefined ? card.vcard : partialCard(card.vcard, only));
     }
     return undefined;
   };
@@ -160,8 +185,12 @@ const ALLPROP: Record<'principal' | 'home' | 'book' | 'card', QName[]> = {
   card: [RESOURCETYPE, GETETAG],
 };
 
-/** One <response> with a 200 propstat for what exists and a 404 propstat for the rest. */
-function propResponse(out: string[], path: string, props: readonly QName[], render: Renderer, namesOnly = false): void {
+/**
+ * One <response> with a 200 propstat for what exists and a 404 propstat for
+ * the rest. With okPropstatWithoutProp, a 200 propstat is sent even when
+ * nothing asked exists, as a bare status (Google).
+ */
+function propResponse(out: string[], path: string, props: readonly QName[], render: Renderer, deps: DavDeps, namesOnly = false): void {
   let found = '';
   let missing = '';
   for (const p of props) {
@@ -171,6 +200,7 @@ function propResponse(out: string[], path: string, props: readonly QName[], rend
   }
   out.push(`<d:response>${href(path)}`);
   if (found !== '' || missing === '') out.push(`<d:propstat><d:prop>${found}</d:prop><d:status>${statusLine(200)}</d:status></d:propstat>`);
+  else if (deps.quirks.okPropstatWithoutProp) out.push(`<d:propstat><d:status>${statusLine(200)}</d:status></d:propstat>`);
   if (missing !== '') out.push(`<d:propstat><d:prop>${missing}</d:prop><d:status>${statusLine(404)}</d:status></d:propstat>`);
   out.push('</d:response>');
 }
@@ -191,8 +221,10 @@ function davError(status: number, condition: QName): Reply {
   return { status, headers: MULTISTATUS_HEADERS, body: davErrorBody(condition) };
 }
 
+/** Google's 400 says only INVALID_ARGUMENT's catch-all (invalidArgumentCatchAll); the specific message otherwise. */
 function badRequest(deps: DavDeps, message: string): Reply {
-  return googleError({ status: 400, message, format: deps.quirks.errorFormat });
+  const text = deps.quirks.invalidArgumentCatchAll ? 'Request contains an invalid argument.' : message;
+  return googleError({ status: 400, message: text, format: deps.quirks.errorFormat });
 }
 
 function notFound(deps: DavDeps): Reply {
@@ -213,20 +245,21 @@ function propfind(req: Incoming, target: Target & { email: string }, deps: DavDe
   const deep = depth !== '0';
   const out: string[] = [];
   const emit = (path: string, kind: keyof typeof ALLPROP, render: Renderer): void => {
-    if (request.kind === 'prop') propResponse(out, path, request.props, render);
-    else if (request.kind === 'propname') propResponse(out, path, ALLPROP[kind].filter((p) => render(p) !== undefined), render, true);
-    else propResponse(out, path, [...ALLPROP[kind], ...request.include], render);
+    if (request.kind === 'prop') propResponse(out, path, request.props, render, deps);
+    else if (request.kind === 'propname') propResponse(out, path, ALLPROP[kind].filter((p) => render(p) !== undefined), render, deps, true);
+    else propResponse(out, path, [...ALLPROP[kind], ...request.include], render, deps);
   };
   const { email } = target;
+  const { paths } = deps;
   switch (target.kind) {
     case 'principal':
       if (deps.quirks.principalNotFound) return notFound(deps);
-      emit(paths.principal(email), 'principal', principalRenderer(email));
+      emit(paths.principal(email), 'principal', principalRenderer(email, deps));
       break;
     case 'home':
       if (deps.quirks.principalNotFound) return notFound(deps);
-      emit(paths.home(email), 'home', homeRenderer(email));
-      if (deep) emit(paths.book(email), 'book', bookRenderer(deps.store.book(email), deps));
+      emit(paths.home(email), 'home', homeRenderer(email, deps));
+      if (deep) emit(paths.book(email), 'book', bookRenderer(deps.store.book(email), deps, true));
       break;
     case 'book': {
       const book = deps.store.book(email);
@@ -304,15 +337,23 @@ function syncCollection(req: Incoming, root: XmlElement, book: AddressBookState,
   }
   const out: string[] = [];
   const render = cardRenderer(deps);
-  for (const card of changes.changed) propResponse(out, paths.card(book.email, card.id), props, render(card));
-  for (const id of removed) statusResponse(out, paths.card(book.email, id), 404);
+  for (const card of changes.changed) propResponse(out, deps.paths.card(book.email, card.id), props, render(card), deps);
+  for (const id of removed) statusResponse(out, deps.paths.card(book.email, id), 404);
   if (changes.truncated) {
     out.push(
-      `<d:response>${href(paths.book(book.email))}<d:status>${statusLine(507)}</d:status>` +
+      `<d:response>${href(deps.paths.book(book.email))}<d:status>${statusLine(507)}</d:status>` +
         `<d:error><d:number-of-matches-within-limits/></d:error></d:response>`,
     );
   }
   return multistatus(out, tokenXml(changes.position));
+}
+
+/** Names of the <card:prop> children of a requested address-data (partial retrieval). */
+function addressDataProps(root: XmlElement): Set<string> {
+  const prop = child(root, DAV_NS, 'prop');
+  const data = prop === undefined ? undefined : child(prop, CARDDAV_NS, 'address-data');
+  if (data === undefined) return new Set();
+  return new Set(childrenNamed(data, CARDDAV_NS, 'prop').map((p) => (p.attrs['name'] ?? '').toUpperCase()).filter((n) => n !== ''));
 }
 
 function multiget(root: XmlElement, book: AddressBookState, deps: DavDeps): Reply {
@@ -320,11 +361,11 @@ function multiget(root: XmlElement, book: AddressBookState, deps: DavDeps): Repl
   const hrefs = childrenNamed(root, DAV_NS, 'href').map((h) => h.text.trim());
   if (hrefs.length === 0) return badRequest(deps, 'addressbook-multiget needs at least one DAV:href');
   const out: string[] = [];
-  const render = cardRenderer(deps);
+  const render = cardRenderer(deps, addressDataProps(root));
   for (const h of hrefs) {
     const t = parseTarget(h);
     const card = t?.kind === 'card' && t.email === book.email ? book.cards.get(t.id) : undefined;
-    if (card) propResponse(out, h, props, render(card));
+    if (card) propResponse(out, h, props, render(card), deps);
     else statusResponse(out, h, 404);
   }
   return multistatus(out);
@@ -333,23 +374,25 @@ function multiget(root: XmlElement, book: AddressBookState, deps: DavDeps): Repl
 function query(root: XmlElement, book: AddressBookState, deps: DavDeps): Reply {
   const props = requestedProps(root, [GETETAG]);
   const filter = parseFilter(root);
+  if (filter === undefined && deps.quirks.queryRequiresFilter) return badRequest(deps, 'addressbook-query needs a CARDDAV:filter');
   const limit = positiveInt(child(root, CARDDAV_NS, 'limit'), 'CARDDAV:limit');
   const out: string[] = [];
-  const render = cardRenderer(deps);
+  const render = cardRenderer(deps, addressDataProps(root));
+  const matching = { caseSensitive: deps.quirks.queryCaseSensitive, negationBroken: deps.quirks.queryNegationBroken };
   let count = 0;
   let truncated = false;
   for (const card of book.cards.values()) {
-    if (!cardMatches(card.vcard, filter)) continue;
+    if (!cardMatches(card.vcard, filter, matching)) continue;
     if (limit !== undefined && count >= limit) {
       truncated = true;
       break;
     }
     count++;
-    propResponse(out, paths.card(book.email, card.id), props, render(card));
+    propResponse(out, deps.paths.card(book.email, card.id), props, render(card), deps);
   }
   if (truncated) {
     out.push(
-      `<d:response>${href(paths.book(book.email))}<d:status>${statusLine(507)}</d:status>` +
+      `<d:response>${href(deps.paths.book(book.email))}<d:status>${statusLine(507)}</d:status>` +
         `<d:error><d:number-of-matches-within-limits/></d:error></d:response>`,
     );
   }
@@ -396,7 +439,7 @@ function vcardBodyProblem(req: Incoming, deps: DavDeps): Reply | undefined {
 
 function created(req: Incoming, email: string, card: StoredCard, deps: DavDeps, withLocation: boolean): Reply {
   const headers: Record<string, string> = {};
-  if (withLocation) headers['location'] = `${req.origin}${paths.card(email, card.id)}`;
+  if (withLocation) headers['location'] = `${req.origin}${deps.paths.card(email, card.id)}`;
   if (deps.quirks.etagOnCreate) headers['etag'] = card.etag;
   return { status: 201, headers };
 }
@@ -485,7 +528,7 @@ export function handleDav(req: Incoming, target: Target & { email: string }, dep
     }
     return methodNotAllowed(format, method);
   } catch (error) {
-    if (error instanceof MalformedXmlError) return googleError({ status: 400, message: error.message, format });
+    if (error instanceof MalformedXmlError) return badRequest(deps, error.message);
     throw error;
   }
 }

@@ -77,53 +77,98 @@ export function parseFilter(query: XmlElement): CardFilter | undefined {
   };
 }
 
-function fold(s: string, collation: TextMatch['collation']): string {
-  if (collation === 'i;octet') return s;
+/** How the emulator matches (quirks queryCaseSensitive, queryNegationBroken). */
+export interface MatchOptions {
+  /** Compare case-sensitively whatever the collation (Google). */
+  caseSensitive: boolean;
+  /** A negated text-match means "no instance matches" (Google): a card without the property matches. */
+  negationBroken: boolean;
+}
+
+const RFC_MATCHING: MatchOptions = { caseSensitive: false, negationBroken: false };
+
+function fold(s: string, collation: TextMatch['collation'], opts: MatchOptions): string {
+  if (collation === 'i;octet' || opts.caseSensitive) return s;
   return collation === 'i;ascii-casemap' ? s.replace(/[A-Z]/g, (c) => c.toLowerCase()) : s.toLowerCase();
 }
 
-function textMatches(value: string, tm: TextMatch): boolean {
-  const hay = fold(value.replace(/\\([,;\\])/g, '$1').replace(/\\n/gi, '\n'), tm.collation);
-  const needle = fold(tm.needle, tm.collation);
-  let hit: boolean;
+/** Whether the value matches the text-match, before any negation. */
+function hits(value: string, tm: TextMatch, opts: MatchOptions): boolean {
+  const hay = fold(value.replace(/\\([,;\\])/g, '$1').replace(/\\n/gi, '\n'), tm.collation, opts);
+  const needle = fold(tm.needle, tm.collation, opts);
   switch (tm.matchType) {
     case 'equals':
-      hit = hay === needle;
-      break;
+      return hay === needle;
     case 'starts-with':
-      hit = hay.startsWith(needle);
-      break;
+      return hay.startsWith(needle);
     case 'ends-with':
-      hit = hay.endsWith(needle);
-      break;
+      return hay.endsWith(needle);
     default:
-      hit = hay.includes(needle);
+      return hay.includes(needle);
   }
+}
+
+function textMatches(value: string, tm: TextMatch, opts: MatchOptions): boolean {
+  const hit = hits(value, tm, opts);
   return tm.negate ? !hit : hit;
 }
 
-function paramMatches(line: VcardLine, pf: ParamFilter): boolean {
+function paramMatches(line: VcardLine, pf: ParamFilter, opts: MatchOptions): boolean {
   const values = line.params.filter((p) => p.name === pf.name).flatMap((p) => p.values);
   if (pf.isNotDefined) return values.length === 0;
   if (values.length === 0) return false;
   const tm = pf.textMatch;
-  return tm === undefined || values.some((v) => textMatches(v, tm));
+  return tm === undefined || values.some((v) => textMatches(v, tm, opts));
 }
 
-function propMatches(lines: VcardLine[], pf: PropFilter): boolean {
+/** Google's reading of a prop-filter with a negated text-match: each test over the card, a negated one true when no instance matches. */
+function brokenNegation(instances: VcardLine[], pf: PropFilter, opts: MatchOptions): boolean {
+  const tests = [
+    ...pf.textMatches.map((tm) =>
+      tm.negate ? () => !instances.some((l) => hits(l.value, tm, opts)) : () => instances.some((l) => hits(l.value, tm, opts)),
+    ),
+    ...pf.paramFilters.map((p) => () => instances.some((l) => paramMatches(l, p, opts))),
+  ];
+  return pf.allOf ? tests.every((t) => t()) : tests.some((t) => t());
+}
+
+function propMatches(lines: VcardLine[], pf: PropFilter, opts: MatchOptions): boolean {
   const instances = lines.filter((l) => l.name === pf.name);
   if (pf.isNotDefined) return instances.length === 0;
+  if (opts.negationBroken && pf.textMatches.some((tm) => tm.negate)) return brokenNegation(instances, pf, opts);
   if (instances.length === 0) return false;
   const tests = [
-    ...pf.textMatches.map((tm) => (l: VcardLine) => textMatches(l.value, tm)),
-    ...pf.paramFilters.map((p) => (l: VcardLine) => paramMatches(l, p)),
+    ...pf.textMatches.map((tm) => (l: VcardLine) => textMatches(l.value, tm, opts)),
+    ...pf.paramFilters.map((p) => (l: VcardLine) => paramMatches(l, p, opts)),
   ];
   if (tests.length === 0) return true;
   return instances.some((l) => (pf.allOf ? tests.every((t) => t(l)) : tests.some((t) => t(l))));
 }
 
-export function cardMatches(vcard: string, filter: CardFilter | undefined): boolean {
+export function cardMatches(vcard: string, filter: CardFilter | undefined, opts: MatchOptions = RFC_MATCHING): boolean {
   if (!filter || filter.props.length === 0) return true;
   const lines = unfold(vcard).map((l, i) => parseLine(l, i + 1));
-  return filter.allOf ? filter.props.every((p) => propMatches(lines, p)) : filter.props.some((p) => propMatches(lines, p));
+  return filter.allOf ? filter.props.every((p) => propMatches(lines, p, opts)) : filter.props.some((p) => propMatches(lines, p, opts));
+}
+
+/**
+ * RFC 6352 s10.4.2 partial retrieval: only the named properties (and the
+ * card's frame). Property names are compared without their group.
+ */
+export function partialCard(vcard: string, names: ReadonlySet<string>): string {
+  const kept: string[] = [];
+  let keep = false;
+  // Physical lines, so that a kept property keeps its folding.
+  for (const line of vcard.split(/\r\n|\n|\r/)) {
+    if (line === '') continue;
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (keep) kept.push(line);
+      continue;
+    }
+    const head = /^[^:;]*/.exec(line)?.[0] ?? '';
+    const name = head.slice(head.lastIndexOf('.') + 1).toUpperCase();
+    keep = name === 'BEGIN' || name === 'END' || name === 'VERSION' || names.has(name);
+    if (keep) kept.push(line);
+  }
+  return kept.join('\r\n') + '\r\n';
 }

@@ -4,13 +4,66 @@
 // or a rarer observed variant.
 
 export interface Quirks {
+  // ---- Discovery, listings, reports, errors (google-quirks.md "Observed since") ----
+  /**
+   * A propstat for the properties found is sent even when none of those asked
+   * exists, as a bare status without <prop> (the book's own entry in a Depth 1
+   * getetag listing: CardBook's 2015 log, gcardvault [2021], gaye/dav 1.7.3).
+   * false: only the 404 propstat.
+   */
+  okPropstatWithoutProp: boolean;
+  /** Each contact has the displayname `Contact` in a PROPFIND (gcardvault [2021]); false: 404, as for any unset property. */
+  contactDisplayName: boolean;
+  /** current-user-principal has no trailing slash, though principal-URL and hrefs do (lambdabaa/dav 3d19309 [2016]). */
+  principalHrefWithoutSlash: boolean;
+  /** getctag: `"<16 hex>.<counter>"` as seen (lambdabaa/dav [2016]), or the ETag of the last change. */
+  ctagFormat: 'counter' | 'etag';
+  /** The book's addressbook-description is `My Contacts` (gcardvault [2021]); false: 404. */
+  addressBookDescription: boolean;
+  /** The book's sync-token is 404 when the book is listed from the home set at Depth 1 (lambdabaa/dav [2016]). false: served. */
+  syncTokenInHomeListing: boolean;
+  /** max-resource-size is served (RFC 6352); Google answers it 404, as quota and owner (lambdabaa/dav [2016]). */
+  maxResourceSizeProp: boolean;
+  /** OPTIONS with 200 lists methods Google does not support (MKCOL, COPY, MOVE, LOCK, ...): never trust OPTIONS. */
+  optionsOverstates: boolean;
+  /** MKCOL and extended MKCOL (creating a second address book): 400 (vdirsyncer #1063 [2024]) or 405. */
+  mkcolStatus: 400 | 405;
+  /** The well-known 301's Location: a relative path ending in `/` (mcds #15 [2021]) or an absolute URL. */
+  wellKnownLocation: 'relative' | 'absolute';
+  /** CardDAV also answers under the second host's prefix, emulated as the path prefix `/apidata.googleusercontent.com` (DAVx5 `OAuthGoogle.kt`). */
+  alternatePrefix: boolean;
+  /** The book names itself as DAV:add-member (a 2016 capture), so creates POST to the book. false: no add-member. */
+  addMember: boolean;
+  /** addressbook-query without a filter answers 400 (lambdabaa/dav). false: every card matches (RFC 6352 s10.5). */
+  queryRequiresFilter: boolean;
+  /** text-match compares case-sensitively whatever the collation (lambdabaa/dav). false: the collation decides. */
+  queryCaseSensitive: boolean;
+  /**
+   * A negated text-match is the negation of "some instance matches": a card without the property matches,
+   * one with a matching and a non-matching instance does not (carddavclient QUIRKS, Google tracker 178251714).
+   * false: RFC 6352 s10.5.4 (some instance does not match).
+   */
+  queryNegationBroken: boolean;
+  /** address-data asked with <card:prop> children returns the whole card (gcardvault [2021]); false: only those properties. */
+  addressDataWholeCard: boolean;
+  /** Every 400 says only "Request contains an invalid argument." (TbSync #451, a catch-all); false: a specific message. */
+  invalidArgumentCatchAll: boolean;
+  /** Body of a 401: the GData XML some clients saw (carddavclient #24) or the JSON of errorFormat. */
+  unauthorizedFormat: 'json' | 'gdata-xml';
+  /**
+   * Failed requests (4xx/5xx) an account may make before every further request is refused with
+   * `errorQuotaStatus` (evolution-data-server 873ac1492: failures count against an error quota).
+   * The real limit is unknown: undefined (the default) counts without refusing.
+   */
+  errorQuota: number | undefined;
+  errorQuotaStatus: 403 | 429;
   /** Where PROPFIND /.well-known/carddav redirects: the address book (Google, mcds #15) or the principal. */
   wellKnownTarget: 'addressbook' | 'principal';
   /** Principal and home-set PROPFINDs answer 404 (vdirsyncer): discovery must cope with landing on the book. */
   principalNotFound: boolean;
   /** 401 carries `WWW-Authenticate: Bearer realm="Google APIs"`; false: only `realm="Google APIs"` (carddavclient). */
   bearerChallenge: boolean;
-  /** OPTIONS status; Google has been seen answering 404 or 400 (evolution-data-server). */
+  /** OPTIONS status; Google has been seen answering 404, 200, and since 2021 400 (evolution-data-server adbd6fc07). */
   optionsStatus: 200 | 400 | 404;
   /** false (Google, rcmcarddav #258): getcontenttype comes back in a 404 propstat. */
   contentTypeInPropfind: boolean;
@@ -102,10 +155,30 @@ export interface Quirks {
 }
 
 export const DEFAULT_QUIRKS: Readonly<Quirks> = Object.freeze({
+  okPropstatWithoutProp: true,
+  contactDisplayName: true,
+  principalHrefWithoutSlash: true,
+  ctagFormat: 'counter',
+  addressBookDescription: true,
+  syncTokenInHomeListing: false,
+  maxResourceSizeProp: false,
+  optionsOverstates: true,
+  mkcolStatus: 400,
+  wellKnownLocation: 'relative',
+  alternatePrefix: true,
+  addMember: true,
+  queryRequiresFilter: true,
+  queryCaseSensitive: true,
+  queryNegationBroken: true,
+  addressDataWholeCard: true,
+  invalidArgumentCatchAll: true,
+  unauthorizedFormat: 'json',
+  errorQuota: undefined,
+  errorQuotaStatus: 403,
   wellKnownTarget: 'addressbook',
   principalNotFound: false,
   bearerChallenge: true,
-  optionsStatus: 200,
+  optionsStatus: 400,
   contentTypeInPropfind: false,
   rejectEmptySyncToken: true,
   depth0LooksUnchanged: true,

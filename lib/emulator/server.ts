@@ -14,7 +14,7 @@ import type { FaultPlan } from './faults.ts';
 import { CARDDAV_SCOPE, OAuthServer } from './oauth.ts';
 import type { AddAccountParams } from './oauth.ts';
 import type { ConsentChoice, OAuthBehaviours } from './oauth-behaviours.ts';
-import { parseTarget, paths } from './paths.ts';
+import { parseTarget, paths, pathsFor } from './paths.ts';
 import { DEFAULT_QUIRKS, mergeQuirks } from './quirks.ts';
 import type { Quirks } from './quirks.ts';
 import { googleError, header, jsonReply } from './reply.ts';
@@ -42,6 +42,8 @@ export interface EmulatorStats {
   byMethod: Record<string, number>;
   /** Requests answered (or dropped, or delayed) by fault injection. */
   faults: number;
+  /** CardDAV requests answered with a 4xx or 5xx: what Google counts against its error quota. */
+  failed: number;
 }
 
 export interface SeedParams {
@@ -131,16 +133,36 @@ export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {})
   const store = new ContactStore({ clock, quirks: () => quirks, idSalt: opts.idSalt ?? 1 });
   const oauth = new OAuthServer({ clock, accessTokenTtlSeconds: ttl, ...(opts.oauth === undefined ? {} : { behaviours: opts.oauth }) });
   const faults = new FaultInjector();
-  let stats: EmulatorStats = { requests: 0, byMethod: {}, faults: 0 };
+  let stats: EmulatorStats = { requests: 0, byMethod: {}, faults: 0, failed: 0 };
 
   function unauthorized(): Reply {
     return googleError({
       status: 401,
       message:
         'Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
-      format: quirks.errorFormat,
+      format: quirks.unauthorizedFormat,
       headers: { 'www-authenticate': quirks.bearerChallenge ? 'Bearer realm="Google APIs"' : 'realm="Google APIs"' },
     });
+  }
+
+  /** Once the error quota is spent, every CardDAV request is refused (Google counts failed requests per project). */
+  function errorQuotaSpent(): Reply | undefined {
+    if (quirks.errorQuota === undefined || stats.failed < quirks.errorQuota) return undefined;
+    return googleError({
+      status: quirks.errorQuotaStatus,
+      message: "Quota exceeded for quota metric 'Error requests' and limit 'Error requests per day'.",
+      format: quirks.errorFormat,
+      reason: 'rateLimitExceeded',
+    });
+  }
+
+  /** OPTIONS needs no credentials on Google; it has answered 404, 400, or 200 naming methods it does not support. */
+  function options(): Reply {
+    if (quirks.optionsStatus !== 200) {
+      return googleError({ status: quirks.optionsStatus, message: 'Request contains an invalid argument.', format: quirks.errorFormat });
+    }
+    const allow = quirks.optionsOverstates ? `${ALLOWED_METHODS}, ${[...NOT_SUPPORTED].join(', ')}` : ALLOWED_METHODS;
+    return { status: 200, headers: { dav: '1, 2, 3, addressbook, extended-mkcol', allow } };
   }
 
   function oauthRoute(req: Incoming): Reply | undefined {
@@ -170,32 +192,29 @@ export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {})
 
   function davRoute(req: Incoming): Reply {
     const target = parseTarget(req.url.pathname);
-    if (target.kind === 'other') {
-      return googleError({ status: 404, message: 'Requested entity was not found.', format: quirks.errorFormat });
-    }
     const { method } = req;
-    // OPTIONS needs no credentials on Google; some deployments answer it with 404/400.
-    if (method === 'OPTIONS') {
-      if (quirks.optionsStatus !== 200) {
-        return googleError({ status: quirks.optionsStatus, message: 'OPTIONS is not supported here.', format: quirks.errorFormat });
-      }
-      return { status: 200, headers: { dav: '1, 3, addressbook', allow: ALLOWED_METHODS } };
-    }
+    const creatingBook = method === 'MKCOL' && quirks.mkcolStatus === 400;
+    const unknown = target.kind === 'other' || (target.kind !== 'wellKnown' && target.prefix !== '' && !quirks.alternatePrefix);
+    if (unknown && !creatingBook) return googleError({ status: 404, message: 'Requested entity was not found.', format: quirks.errorFormat });
+    if (method === 'OPTIONS') return options();
     const auth = oauth.authenticate(header(req, 'authorization'));
     if (!auth.ok) return unauthorized();
     if (!auth.scope.split(/\s+/).includes(CARDDAV_SCOPE)) {
       return googleError({ status: 403, message: 'Request had insufficient authentication scopes.', format: quirks.errorFormat, reason: 'insufficientPermissions' });
     }
+    // One address book only: creating another is a 400 on Google.
+    if (creatingBook) return googleError({ status: 400, message: 'Request contains an invalid argument.', format: quirks.errorFormat });
     if (NOT_SUPPORTED.has(method)) return methodNotAllowed(quirks.errorFormat, method);
+    if (target.kind === 'other') return googleError({ status: 404, message: 'Requested entity was not found.', format: quirks.errorFormat });
     if (target.kind === 'wellKnown') {
       if (method !== 'PROPFIND' && method !== 'GET' && method !== 'HEAD') return methodNotAllowed(quirks.errorFormat, method);
-      const location = quirks.wellKnownTarget === 'principal' ? paths.principal(auth.email) : paths.book(auth.email);
-      return { status: 301, headers: { location } };
+      const path = quirks.wellKnownTarget === 'principal' ? paths.principal(auth.email) : paths.book(auth.email);
+      return { status: 301, headers: { location: quirks.wellKnownLocation === 'absolute' ? `${req.origin}${path}` : path } };
     }
     if (target.email !== auth.email) {
       return googleError({ status: 403, message: 'The caller does not have permission', format: quirks.errorFormat, reason: 'forbidden' });
     }
-    return handleDav(req, target, { store, quirks });
+    return handleDav(req, target, { store, quirks, paths: pathsFor(target.prefix) });
   }
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -216,15 +235,22 @@ export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {})
         return;
       }
       if (fault.reply) {
+        if (area === 'carddav' && fault.reply.status >= 400) stats.failed++;
         send(res, fault.reply);
         return;
       }
     }
     if (tooLarge) {
+      if (area === 'carddav') stats.failed++;
       send(res, googleError({ status: 413, message: 'Request body too large.', format: quirks.errorFormat }));
       return;
     }
-    const reply = area === 'oauth' ? (oauthRoute(incoming) ?? jsonReply(404, { error: 'not_found' })) : davRoute(incoming);
+    if (area === 'oauth') {
+      send(res, oauthRoute(incoming) ?? jsonReply(404, { error: 'not_found' }));
+      return;
+    }
+    const reply = errorQuotaSpent() ?? davRoute(incoming);
+    if (reply.status >= 400) stats.failed++;
     send(res, reply);
   }
 
@@ -263,7 +289,7 @@ export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {})
       return mergeQuirks(quirks, {});
     },
     get stats() {
-      return { requests: stats.requests, byMethod: { ...stats.byMethod }, faults: stats.faults };
+      return { requests: stats.requests, byMethod: { ...stats.byMethod }, faults: stats.faults, failed: stats.failed };
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -317,7 +343,7 @@ export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {})
       return `${url}${paths.book(email)}`;
     },
     resetStats() {
-      stats = { requests: 0, byMethod: {}, faults: 0 };
+      stats = { requests: 0, byMethod: {}, faults: 0, failed: 0 };
     },
   };
 }

@@ -41,6 +41,12 @@ export interface ConnectionRecord {
    * answers 400), so full listings go straight to PROPFIND Depth 1.
    */
   emptyTokenRejected?: boolean;
+  /**
+   * `google`: Google Contacts over OAuth, whose sync-collection refuses an empty
+   * token (carddavclient BUG_REJ_EMPTY_SYNCTOKEN); full listings go straight to
+   * PROPFIND, since Google counts the refusal against an error quota.
+   */
+  provider?: string;
   lastSync?: SyncSummary;
 }
 

@@ -71,13 +71,17 @@ describe('discover', () => {
     expect(trail(s)).toEqual([
       'PROPFIND /.well-known/carddav 0',
       `PROPFIND ${P}/lists/default/ 0`,
+      `PROPFIND ${P}/lists/default/ 0`,
       `PROPFIND ${P}/lists/ 1`,
     ]);
     expect(s.requests.every((r) => r.headers.authorization === 'Basic ' + Buffer.from('alice:pw').toString('base64'))).toBe(true);
-    // The landing PROPFIND asks for everything a landing can be.
-    for (const prop of ['current-user-principal', 'principal-URL', 'addressbook-home-set', 'resourcetype', 'getctag', 'sync-token', 'supported-report-set', 'add-member', 'addressbook-description']) {
-      expect(s.requests[0]!.body).toContain(`:${prop}/>`);
-    }
+    // The landing PROPFIND asks only what tells a principal, a home set and a book apart ...
+    const landingProps = ['current-user-principal', 'principal-URL', 'addressbook-home-set', 'resourcetype'];
+    const bookProps = ['getctag', 'sync-token', 'supported-report-set', 'add-member', 'addressbook-description', 'displayname'];
+    for (const prop of landingProps) expect(s.requests[0]!.body).toContain(`:${prop}/>`);
+    for (const prop of bookProps) expect(s.requests[0]!.body).not.toContain(`:${prop}/>`);
+    // ... and the book's own properties are asked of the book once it says it is one.
+    for (const prop of bookProps) expect(s.requests[2]!.body).toContain(`:${prop}/>`);
   });
 
   it('Google style without a home set on the landing: the principal 404 is tolerated', async () => {
@@ -89,7 +93,7 @@ describe('discover', () => {
       return notFound;
     });
     const d = await c.discover({ serverUrl: `${s.origin}/` });
-    expect(trail(s)).toEqual(['PROPFIND /.well-known/carddav 0', 'PROPFIND /u/lists/default/ 0', 'PROPFIND /u/ 0']);
+    expect(trail(s)).toEqual(['PROPFIND /.well-known/carddav 0', 'PROPFIND /u/lists/default/ 0', 'PROPFIND /u/lists/default/ 0', 'PROPFIND /u/ 0']);
     expect(d.addressBooks.map((b) => b.url)).toEqual([`${s.origin}/u/lists/default/`]);
     expect(d.principalUrl).toBe(`${s.origin}/u/`);
     expect(d.homeSetUrl).toBeUndefined();
@@ -148,7 +152,7 @@ describe('discover', () => {
       return notFound;
     });
     const d = await c.discover({ serverUrl: `${s.origin}/dav/alice/book/` });
-    expect(trail(s)).toEqual(['PROPFIND /dav/alice/book/ 0']);
+    expect(trail(s)).toEqual(['PROPFIND /dav/alice/book/ 0', 'PROPFIND /dav/alice/book/ 0']);
     expect(d.addressBooks.map((b) => b.url)).toEqual([`${s.origin}/dav/alice/book/`]);
     expect(d.principalUrl).toBeUndefined();
   });

@@ -73,6 +73,22 @@ describe('parseMultistatus namespaces', () => {
     expect(ms.responses[0]).toMatchObject({ href: '/a', hrefs: ['/a', '/b'], status: 404 });
   });
 
+  it("reads Google's listing: status before prop, a 200 propstat with no prop, getetag in a 404 propstat (gcardvault, CardBook)", () => {
+    const ms = parseMultistatus(`<d:multistatus xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav">
+      <d:response><d:href>/carddav/v1/principals/a@b.example/lists/default/</d:href>
+        <d:propstat><d:status>HTTP/1.1 200 OK</d:status></d:propstat>
+        <d:propstat><d:status>HTTP/1.1 404 Not Found</d:status><d:prop><d:getetag/></d:prop></d:propstat></d:response>
+      <d:response><d:href>/carddav/v1/principals/a@b.example/lists/default/10c3c60ceff728</d:href>
+        <d:propstat><d:status>HTTP/1.1 200 OK</d:status><d:prop><d:displayname>Contact</d:displayname>
+          <d:getetag>"2019-08-15T01:11:22.814-07:00"</d:getetag><d:resourcetype/></d:prop></d:propstat></d:response>
+    </d:multistatus>`);
+    const [book, contact] = ms.responses;
+    expect(book!.propstats).toEqual([{ status: 200, props: [] }, { status: 404, props: [expect.objectContaining({ name: 'getetag' })] }]);
+    expect(propText(book!, NS_DAV, 'getetag')).toBeUndefined();
+    expect(propText(contact!, NS_DAV, 'getetag')).toBe('"2019-08-15T01:11:22.814-07:00"');
+    expect(propText(contact!, NS_DAV, 'displayname')).toBe('Contact');
+  });
+
   it('rejects a document that is not a DAV:multistatus', () => {
     expect(() => parseMultistatus('<multistatus xmlns="urn:not-dav"/>')).toThrow(ProtocolError);
     expect(() => parseMultistatus('<D:error xmlns:D="DAV:"/>')).toThrow(/DAV:multistatus/);

@@ -29,7 +29,8 @@ describe('discovery (RFC 6764 / 6352 on Google)', () => {
   it('the address book names current-user-principal; the principal names principal-URL and addressbook-home-set', async () => {
     const s = await setup();
     const book = parseMultistatus(await (await s.dav(BOOK, { method: 'PROPFIND', headers: { depth: '0' }, body: propfindBody('<d:current-user-principal/>') })).text());
-    expect(book.responses[0]!.propstats.get(200)).toContain(`<d:current-user-principal><d:href>${PRINCIPAL}</d:href></d:current-user-principal>`);
+    // Without the trailing slash that principal-URL and the hrefs have (lambdabaa/dav 3d19309).
+    expect(book.responses[0]!.propstats.get(200)).toContain(`<d:current-user-principal><d:href>${PRINCIPAL.slice(0, -1)}</d:href></d:current-user-principal>`);
 
     const res = await s.dav(PRINCIPAL, {
       method: 'PROPFIND',
@@ -77,7 +78,8 @@ describe('discovery (RFC 6764 / 6352 on Google)', () => {
     expect(r).toHaveLength(1);
     const ok = r[0]!.propstats.get(200)!;
     expect(ok).toContain('<d:resourcetype><d:collection/><card:addressbook/></d:resourcetype>');
-    expect(ok).toMatch(/<cs:getctag>"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}-08:00"<\/cs:getctag>/);
+    expect(ok).toMatch(/<cs:getctag>"[0-9a-f]{16}\.\d+"<\/cs:getctag>/);
+    expect(ok).toContain('<d:displayname>Address Book</d:displayname>');
     expect(ok).toMatch(/<d:sync-token>https:\/\/www\.googleapis\.com\/carddav\/v1\/synctoken\/[A-Za-z0-9_-]+<\/d:sync-token>/);
     for (const report of ['<d:sync-collection/>', '<card:addressbook-multiget/>', '<card:addressbook-query/>']) {
       expect(ok).toContain(`<d:report>${report}</d:report>`);
@@ -85,6 +87,12 @@ describe('discovery (RFC 6764 / 6352 on Google)', () => {
     expect(ok).toContain(`<d:add-member><d:href>${BOOK}</d:href></d:add-member>`);
     expect(ok).toContain('version="3.0"');
     expect(r[0]!.propstats.has(404)).toBe(false);
+  });
+
+  it('quirk ctagFormat: etag -> the getctag is the ETag of the last change', async () => {
+    const s = await setup({ quirks: { ctagFormat: 'etag' } });
+    const res = await s.dav(BOOK, { method: 'PROPFIND', headers: { depth: '0' }, body: propfindBody('<cs:getctag/>') });
+    expect(parseMultistatus(await res.text()).responses[0]!.propstats.get(200)).toMatch(/<cs:getctag>"\d{4}-\d\d-\d\dT[^"]+-08:00"<\/cs:getctag>/);
   });
 
   it('unknown and custom properties come back in a 404 propstat, in their own namespace', async () => {
@@ -171,14 +179,25 @@ describe('discovery (RFC 6764 / 6352 on Google)', () => {
 });
 
 describe('methods', () => {
-  it('OPTIONS answers DAV: 1, 3, addressbook and Allow, without credentials', async () => {
+  it('OPTIONS answers 400 without credentials (evolution-data-server adbd6fc07 [2021])', async () => {
     const s = await setup();
     const res = await fetch(`${s.emu.url}${BOOK}`, { method: 'OPTIONS' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { status: string } }).error.status).toBe('INVALID_ARGUMENT');
+  });
+
+  it('quirk optionsStatus: 200 -> DAV and an Allow that names methods Google does not support; optionsOverstates: false -> only its own', async () => {
+    const s = await setup({ quirks: { optionsStatus: 200 } });
+    const res = await fetch(`${s.emu.url}${BOOK}`, { method: 'OPTIONS' });
     expect(res.status).toBe(200);
-    expect(res.headers.get('dav')).toBe('1, 3, addressbook');
+    expect(res.headers.get('dav')).toContain('addressbook');
     const allow = res.headers.get('allow')!.split(/,\s*/);
-    expect(allow).toEqual(expect.arrayContaining(['GET', 'PUT', 'DELETE', 'OPTIONS', 'PROPFIND', 'REPORT', 'POST']));
-    expect(allow).not.toContain('MKCOL');
+    expect(allow).toEqual(expect.arrayContaining(['GET', 'PUT', 'DELETE', 'OPTIONS', 'PROPFIND', 'REPORT', 'POST', 'MKCOL', 'COPY', 'MOVE', 'LOCK']));
+    // ... which it then refuses.
+    expect((await s.dav(BOOK, { method: 'MOVE', headers: { destination: `${s.emu.url}${BOOK}x` } })).status).toBe(405);
+    s.emu.setQuirks({ optionsOverstates: false });
+    const honest = (await fetch(`${s.emu.url}${BOOK}`, { method: 'OPTIONS' })).headers.get('allow')!.split(/,\s*/);
+    expect(honest).not.toContain('MKCOL');
   });
 
   it.each([404, 400] as const)('quirk optionsStatus: %i (evolution-data-server hard-codes capabilities)', async (status) => {
@@ -188,7 +207,19 @@ describe('methods', () => {
     expect(res.headers.get('dav')).toBeNull();
   });
 
-  it.each(['LOCK', 'UNLOCK', 'COPY', 'MOVE', 'MKCOL', 'PROPPATCH'])('%s answers 405 with Allow', async (method) => {
+  it('MKCOL and extended MKCOL answer 400: one address book only (vdirsyncer #1063 [2024]); quirk mkcolStatus: 405', async () => {
+    const s = await setup();
+    const extended = `<d:mkcol ${DAV_NS_DECL}><d:set><d:prop><d:resourcetype><d:collection/><card:addressbook/></d:resourcetype></d:prop></d:set></d:mkcol>`;
+    for (const body of [undefined, extended]) {
+      const res = await s.dav('/carddav/v1/principals/alice@example.com/lists/work/', { method: 'MKCOL', body });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ error: { code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT' } });
+    }
+    s.emu.setQuirks({ mkcolStatus: 405 });
+    expect((await s.dav(HOME, { method: 'MKCOL', body: extended })).status).toBe(405);
+  });
+
+  it.each(['LOCK', 'UNLOCK', 'COPY', 'MOVE', 'PROPPATCH'])('%s answers 405 with Allow', async (method) => {
     const s = await setup();
     const [card] = s.emu.seed(s.email, 1);
     for (const path of [BOOK, card!.href]) {
@@ -198,8 +229,12 @@ describe('methods', () => {
     }
   });
 
-  it('bad XML answers 400 with a clear message, and the server keeps serving', async () => {
+  it('bad XML answers 400 (Google: the INVALID_ARGUMENT catch-all), and the server keeps serving', async () => {
     const s = await setup();
+    const google = await s.dav(BOOK, { method: 'PROPFIND', headers: { depth: '0' }, body: 'not xml at all' });
+    expect(await google.json()).toEqual({ error: { code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT' } });
+    // quirk invalidArgumentCatchAll: false -> a message that says what is wrong
+    s.emu.setQuirks({ invalidArgumentCatchAll: false });
     const bodies = [
       '<d:propfind xmlns:d="DAV:"><d:prop><d:getetag></d:prop></d:propfind>',
       '<d:propfind><d:prop/></d:propfind>',

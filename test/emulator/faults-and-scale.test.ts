@@ -91,7 +91,7 @@ describe('stats', () => {
     await s.dav(s.book, DEPTH0);
     await s.dav(s.book, DEPTH0);
     await s.dav(s.book, { method: 'REPORT', headers: { depth: '1' }, body: multigetBody(['/x']) });
-    expect(s.emu.stats).toEqual({ requests: 3, byMethod: { PROPFIND: 2, REPORT: 1 }, faults: 0 });
+    expect(s.emu.stats).toEqual({ requests: 3, byMethod: { PROPFIND: 2, REPORT: 1 }, faults: 0, failed: 0 });
     s.emu.resetStats();
     expect(s.emu.stats.requests).toBe(0);
   });
