@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { ParsedCard, rawLines } from './model.ts';
+import { ParsedCard, ParsedProperty, rawLines } from './model.ts';
 import type { VCard, VCardParam, VCardProperty } from './model.ts';
 import { formatParamValue } from './values.ts';
 
@@ -60,13 +60,25 @@ export function serializeProperty(prop: VCardProperty): string {
   return rawLines(prop) ?? foldLine(formatContentLine(prop));
 }
 
-/** Serialize one card; CRLF line ends, ending with CRLF. */
+function built(prop: VCardProperty, eol: string): string {
+  const text = foldLine(formatContentLine(prop));
+  return eol === '\r\n' ? text : text.replaceAll('\r\n', eol);
+}
+
+/**
+ * Serialize one card. A parsed card keeps its own text: BEGIN/END as
+ * written, untouched properties byte-for-byte with their line ends and blank
+ * lines; new or edited lines get the card's line end (CRLF for a built card).
+ */
 export function serializeVCard(card: VCard): string {
   const delimiters = ParsedCard.delimitersOf(card);
-  const out: string[] = [delimiters?.begin ?? 'BEGIN:VCARD'];
-  for (const prop of card.properties) out.push(serializeProperty(prop));
-  out.push(delimiters?.end ?? 'END:VCARD', '');
-  return out.join('\r\n');
+  const eol = delimiters?.eol ?? '\r\n';
+  let out = delimiters?.begin ?? `BEGIN:VCARD${eol}`;
+  for (const prop of card.properties) {
+    const raw = rawLines(prop);
+    out += raw === undefined ? built(prop, eol) + eol : raw + (ParsedProperty.tailOf(prop) ?? eol);
+  }
+  return out + (delimiters?.end ?? `END:VCARD${eol}`);
 }
 
 export function serializeVCards(cards: readonly VCard[]): string {
