@@ -4,6 +4,7 @@ export { VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from
 export type { VCard, VCardParam, VCardProperty } from './model.ts';
 export { isNamed, rawLines, withProperties } from './model.ts';
 export { parseVCard, parseVCards } from './parse.ts';
+export { decodeVCardBytes } from './decode.ts';
 export type { ParseOptions, VCardInput } from './parse.ts';
 export { foldLine, formatContentLine, serializeProperty, serializeVCard, serializeVCards } from './serialize.ts';
 export {
