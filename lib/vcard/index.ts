@@ -1,5 +1,5 @@
 // carddav-bridge vCard codec: lossless line model, normalized contact, patching.
-export type { Birthday, Contact, ContactAddress, ContactIm, ContactName, ContactPatch, ContactPhoto, Labeled } from './contact.ts';
+export type { Birthday, Contact, ContactAddress, ContactDate, ContactIm, ContactName, ContactPatch, ContactPhoto, Labeled } from './contact.ts';
 export { VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from './errors.ts';
 export type { VCard, VCardParam, VCardProperty } from './model.ts';
 export { isNamed, rawLines, withProperties } from './model.ts';
@@ -21,7 +21,7 @@ export {
 } from './values.ts';
 export { parseBirthday, toContact } from './normalize.ts';
 export { plainLabel } from './labels.ts';
-export { contactToVCard, displayName, fromContact } from './build.ts';
+export { contactToVCard, displayName, fromContact, rfcType } from './build.ts';
 export type { FromContactOptions, PatchField } from './build.ts';
 export { FIELD_PROPERTIES, patchVCard } from './patch.ts';
 export { contentHash } from './hash.ts';

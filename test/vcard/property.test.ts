@@ -11,6 +11,7 @@ import {
   parseVCards,
   patchVCard,
   plainLabel,
+  rfcType,
   serializeVCard,
   textValue,
   toContact,
@@ -77,16 +78,21 @@ const contactArb: fc.Arbitrary<Contact> = fc.record(
 const nl = (s: string): string => s.replace(/\r\n?/g, '\n');
 const some = (s: string | undefined): string | undefined => (s === undefined || s === '' ? undefined : nl(s));
 
-function meta(item: { type?: string; label?: string; pref?: boolean }): { type?: string; label?: string; pref?: boolean } {
+// A type outside RFC 2426's set for EMAIL, TEL and ADR is written as a label (Google refuses it as TYPE); with a label of its own it is dropped.
+function meta(item: { type?: string; label?: string; pref?: boolean }, name: string): { type?: string; label?: string; pref?: boolean } {
   const out: { type?: string; label?: string; pref?: boolean } = {};
-  if (item.type !== undefined && item.type !== '') out.type = item.type;
-  if (item.label !== undefined && item.label !== '') out.label = plainLabel(nl(item.label));
+  const label = item.label === undefined || item.label === '' ? undefined : plainLabel(nl(item.label));
+  if (item.type !== undefined && item.type !== '') {
+    if (rfcType(name, item.type, '3.0')) out.type = item.type;
+    else if (label === undefined) out.label = item.type;
+  }
+  if (label !== undefined) out.label = label;
   if (item.pref === true) out.pref = true;
   return out;
 }
 
-function labeledList<T extends Labeled>(items: T[] | undefined, extra: (item: T) => object = () => ({})): Labeled[] | undefined {
-  const out = (items ?? []).filter((i) => i.value.trim() !== '').map((i) => ({ value: nl(i.value.trim()), ...meta(i), ...extra(i) }));
+function labeledList<T extends Labeled>(items: T[] | undefined, name: string, extra: (item: T) => object = () => ({})): Labeled[] | undefined {
+  const out = (items ?? []).filter((i) => i.value.trim() !== '').map((i) => ({ value: nl(i.value.trim()), ...meta(i, name), ...extra(i) }));
   return out.length === 0 ? undefined : out;
 }
 
@@ -100,16 +106,16 @@ function expected(c: Contact): Contact {
     note: some(c.note),
     birthday: c.birthday,
     photo: c.photo,
-    emails: labeledList(c.emails),
-    phones: labeledList(c.phones),
-    urls: labeledList(c.urls),
-    ims: labeledList<ContactIm>(c.ims, (i) => (i.service === undefined ? {} : { service: i.service })),
+    emails: labeledList(c.emails, 'EMAIL'),
+    phones: labeledList(c.phones, 'TEL'),
+    urls: labeledList(c.urls, 'URL'),
+    ims: labeledList<ContactIm>(c.ims, 'IMPP', (i) => (i.service === undefined ? {} : { service: i.service })),
   };
   const name = Object.fromEntries(Object.entries(c.name ?? {}).flatMap(([k, v]) => (v === '' ? [] : [[k, nl(v)]])));
   if (Object.keys(name).length > 0) out.name = name;
   const addresses = (c.addresses ?? []).map((a: ContactAddress) => {
     const { type, label, pref, ...parts } = a;
-    return { ...meta({ type, label, pref }), ...Object.fromEntries(Object.entries(parts).flatMap(([k, v]) => (v === '' ? [] : [[k, nl(v)]]))) };
+    return { ...meta({ type, label, pref }, 'ADR'), ...Object.fromEntries(Object.entries(parts).flatMap(([k, v]) => (v === '' ? [] : [[k, nl(v)]]))) };
   });
   if (addresses.length > 0) out.addresses = addresses;
   if (c.organization !== undefined) {
