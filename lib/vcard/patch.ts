@@ -73,11 +73,27 @@ function insert(plan: Plan, at: number, lines: VCardProperty[]): void {
   plan.inserts.set(at, [...(plan.inserts.get(at) ?? []), ...lines]);
 }
 
-/** The normalized value of some lines of the card (with the labels of their groups). */
+/** JSON with sorted keys, empty values left out and `type` lower-cased: two spellings of one entry give one string. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value ?? null, (key, v: unknown) => {
+    if (key === 'type' && typeof v === 'string') return v.trim().toLowerCase() || undefined;
+    if (v === '' || (key === 'pref' && v === false)) return undefined;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
+  });
+}
+
+/** The normalized value of some lines of the card (with the labels of their groups), canonical. */
 function normalized(plan: Plan, lines: readonly VCardProperty[], field: PatchField): string {
   const labelLines = plan.card.properties.filter((p) => p.group !== undefined && isNamed(p, 'X-ABLABEL') && lines.some((l) => l.group === p.group));
   const contact = toContact({ version: plan.card.version, properties: [...lines, ...labelLines] });
-  return JSON.stringify(contact[field] ?? null);
+  return canonical(contact[field]);
+}
+
+/** A requested value as the reader would give it back when written as it is (list entries one by one). */
+function asRead(field: PatchField, value: unknown): string {
+  if (!LIST_FIELDS.has(field) || !Array.isArray(value)) return canonical(value);
+  return canonical(value.map((item: unknown) => (typeof item === 'object' && item !== null && 'value' in item && typeof item.value === 'string' ? { ...item, value: item.value.trim() } : item)));
 }
 
 /**
@@ -127,7 +143,8 @@ function planField(plan: Plan, field: PatchField, value: NonNullable<Contact[Pat
   if (!LIST_FIELDS.has(field)) {
     // A single-valued field: untouched when it reads the same as what was asked.
     const fresh = buildField(field, value as never, { ...plan.ctx, nextGroup: () => 'item0' });
-    if (owned.length > 0 && normalized(plan, owned.map((i) => old[i]!), field) === normalized(plan, fresh, field)) return;
+    const now = owned.length > 0 ? normalized(plan, owned.map((i) => old[i]!), field) : undefined;
+    if (now !== undefined && (now === asRead(field, value) || now === normalized(plan, fresh, field))) return;
     for (const i of owned) remove(plan, i);
     insert(plan, anchor, buildField(field, value as never, plan.ctx));
     return;
@@ -148,7 +165,8 @@ function planList(plan: Plan, field: PatchField, items: readonly unknown[], owne
   const matches = items.map((item) => {
     const fresh = buildField(field, [item] as never, { ...plan.ctx, nextGroup: () => 'item0' });
     const key = normalized(plan, fresh, field);
-    const k = keys.findIndex((candidate, n) => !used.has(n) && candidate === key && key !== 'null');
+    const given = asRead(field, [item]);
+    const k = keys.findIndex((candidate, n) => !used.has(n) && (candidate === given || (candidate === key && key !== 'null')));
     if (k !== -1) used.add(k);
     return k === -1 ? undefined : entries[k]!;
   });
@@ -156,7 +174,7 @@ function planList(plan: Plan, field: PatchField, items: readonly unknown[], owne
   const kept = matches.filter((m): m is number => m !== undefined);
   const inOrder = kept.every((m, n) => n === 0 || kept[n - 1]! < m);
   const keep = new Set(inOrder ? kept : []);
-  const changed = keep.size !== owned.length || items.length !== keep.size;
+  const changed = keep.size !== entries.length || items.length !== keep.size;
   if (!changed) return;
   for (const i of owned) if (!keep.has(i)) remove(plan, i);
   // Each new entry goes before the next kept entry that follows it in the patch, else after the last kept one.
