@@ -22,6 +22,7 @@ export const IM_PROPERTIES: ReadonlyMap<string, string> = new Map([
   ['X-ICQ', 'icq'],
   ['X-GTALK', 'googletalk'],
   ['X-GOOGLE-TALK', 'googletalk'],
+  ['X-GOOGLE TALK', 'googletalk'],
   ['X-QQ', 'qq'],
   ['X-GADUGADU', 'gadugadu'],
   ['X-GROUPWISE', 'groupwise'],
@@ -178,6 +179,22 @@ function imOf(prop: VCardProperty, upperName: string, ctx: ReadContext): Contact
   return im;
 }
 
+/** KDE's `X-messaging/<service>-All` (several handles in one value, separated by U+E000): the service, else undefined. */
+export function kdeMessagingService(upperName: string): string | undefined {
+  if (!upperName.startsWith('X-MESSAGING/') || !upperName.endsWith('-ALL') || upperName.length <= 16) return undefined;
+  const service = upperName.slice(12, -4).toLowerCase();
+  return SCHEME_SERVICES.get(service) ?? service;
+}
+
+function kdeIms(prop: VCardProperty, upperName: string, ctx: ReadContext): ContactIm[] {
+  const service = kdeMessagingService(upperName)!;
+  return textValue(prop, ctx.version)
+    .split('\uE000')
+    .map((v) => v.trim())
+    .filter((v) => v !== '')
+    .map((value) => ({ ...labeled(prop, value, ctx), service }));
+}
+
 function addressOf(prop: VCardProperty, ctx: ReadContext): ContactAddress {
   const [poBox, extended, street, locality, region, postalCode, country] = structuredValue(prop, ctx.version);
   const { value: _unused, ...meta } = labeled(prop, '', ctx);
@@ -290,6 +307,10 @@ function collect(prop: VCardProperty, upper: string, ctx: ReadContext, contact: 
       if (upper === 'IMPP' || IM_PROPERTIES.has(upper)) {
         const im = imOf(prop, upper, ctx);
         if (im !== undefined) into.ims.push(im);
+        return true;
+      }
+      if (kdeMessagingService(upper) !== undefined) {
+        into.ims.push(...kdeIms(prop, upper, ctx));
         return true;
       }
       return false;

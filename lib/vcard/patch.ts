@@ -8,11 +8,11 @@ import type { Contact, ContactPatch } from './contact.ts';
 import { VCardBuildError } from './errors.ts';
 import { isNamed, withProperties } from './model.ts';
 import type { VCard, VCardProperty } from './model.ts';
-import { ANNIVERSARY_PROPERTIES, IM_PROPERTIES, isAnniversaryDate, labelsOf, toContact } from './normalize.ts';
+import { ANNIVERSARY_PROPERTIES, IM_PROPERTIES, isAnniversaryDate, kdeMessagingService, labelsOf, toContact } from './normalize.ts';
 import { parseVCard } from './parse.ts';
 import type { ParseOptions, VCardInput } from './parse.ts';
 import { serializeVCard } from './serialize.ts';
-import { isQuotedPrintable } from './values.ts';
+import { isQuotedPrintable, isVersion21 } from './values.ts';
 
 /** The property names each patch field owns (upper case). X-ABDATE is the anniversary's when so labelled, else a date's. */
 export const FIELD_PROPERTIES: Readonly<Record<PatchField, readonly string[]>> = {
@@ -45,7 +45,7 @@ const LIST_FIELDS = new Set<PatchField>(['emails', 'phones', 'addresses', 'urls'
 function ownerOf(p: VCardProperty, labels: ReadonlyMap<string, string>): PatchField | undefined {
   const upper = p.name.trim().toUpperCase();
   if (upper === 'X-ABDATE') return isAnniversaryDate(p, labels) ? 'anniversary' : 'dates';
-  return FIELD_OF.get(upper);
+  return FIELD_OF.get(upper) ?? (kdeMessagingService(upper) === undefined ? undefined : 'ims');
 }
 
 function itemNumber(group: string): number {
@@ -70,7 +70,45 @@ interface Plan {
 
 function insert(plan: Plan, at: number, lines: VCardProperty[]): void {
   if (lines.length === 0) return;
-  plan.inserts.set(at, [...(plan.inserts.get(at) ?? []), ...lines]);
+  plan.inserts.set(at, [...(plan.inserts.get(at) ?? []), ...spelled(plan, lines)]);
+}
+
+/** Built lines in the card's spelling (2.1 cards get 2.1 escapes and QUOTED-PRINTABLE). */
+function spelled(plan: Plan, lines: VCardProperty[]): VCardProperty[] {
+  return isVersion21(plan.card.version) ? lines.map(as21) : lines;
+}
+
+const HEX = '0123456789ABCDEF';
+const utf8 = new TextEncoder();
+
+/**
+ * A built (3.0-escaped) line in vCard 2.1 spelling, for a patch of a 2.1
+ * card: only `\;` stays an escape, a line break or a character outside ASCII
+ * makes the value QUOTED-PRINTABLE UTF-8, ENCODING=b becomes BASE64.
+ */
+function as21(p: VCardProperty): VCardProperty {
+  let value = '';
+  for (let i = 0; i < p.value.length; i++) {
+    const c = p.value[i]!;
+    const next = p.value[i + 1];
+    if (c !== '\\' || next === undefined) value += c;
+    else {
+      value += next === 'n' || next === 'N' ? '\n' : next === ';' ? '\\;' : next;
+      i++;
+    }
+  }
+  const params = p.params.map((q) =>
+    q.name?.toUpperCase() === 'ENCODING' && q.values.some((v) => v.toUpperCase() === 'B') ? { name: q.name, values: ['BASE64'] } : q,
+  );
+  if (!/[^\x20-\x7e]/.test(value)) return { ...p, params, value };
+  let qp = '';
+  const bytes = utf8.encode(value.replaceAll('\n', '\r\n'));
+  bytes.forEach((b, i) => {
+    // A blank at the very end is encoded: transports strip trailing whitespace.
+    const plain = b >= 0x20 && b <= 0x7e && b !== 0x3d && !(b === 0x20 && i === bytes.length - 1);
+    qp += plain ? String.fromCharCode(b) : `=${HEX[b >> 4]}${HEX[b & 15]}`;
+  });
+  return { ...p, params: [...params, { name: 'CHARSET', values: ['UTF-8'] }, { name: 'ENCODING', values: ['QUOTED-PRINTABLE'] }], value: qp };
 }
 
 /** JSON with sorted keys, empty values left out and `type` lower-cased: two spellings of one entry give one string. */
@@ -142,7 +180,7 @@ function planField(plan: Plan, field: PatchField, value: NonNullable<Contact[Pat
   }
   if (!LIST_FIELDS.has(field)) {
     // A single-valued field: untouched when it reads the same as what was asked.
-    const fresh = buildField(field, value as never, { ...plan.ctx, nextGroup: () => 'item0' });
+    const fresh = spelled(plan, buildField(field, value as never, { ...plan.ctx, nextGroup: () => 'item0' }));
     const now = owned.length > 0 ? normalized(plan, owned.map((i) => old[i]!), field) : undefined;
     if (now !== undefined && (now === asRead(field, value) || now === normalized(plan, fresh, field))) return;
     for (const i of owned) remove(plan, i);
@@ -163,7 +201,7 @@ function planList(plan: Plan, field: PatchField, items: readonly unknown[], owne
   const keys = entries.map((i) => normalized(plan, [old[i]!], field));
   const used = new Set<number>();
   const matches = items.map((item) => {
-    const fresh = buildField(field, [item] as never, { ...plan.ctx, nextGroup: () => 'item0' });
+    const fresh = spelled(plan, buildField(field, [item] as never, { ...plan.ctx, nextGroup: () => 'item0' }));
     const key = normalized(plan, fresh, field);
     const given = asRead(field, [item]);
     const k = keys.findIndex((candidate, n) => !used.has(n) && (candidate === given || (candidate === key && key !== 'null')));
