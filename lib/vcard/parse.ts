@@ -124,16 +124,17 @@ function parseText(text: string, maxBytes: number): ParsedCard[] {
     const upperName = header !== undefined && header.group === undefined && (header.name.length === 5 || header.name.length === 3) ? header.name.toUpperCase() : '';
     const value = header === undefined ? '' : logical.slice(header.valueStart);
 
+    if (upperName === 'BEGIN' && open !== undefined) {
+      // A vCard 2.1 AGENT (or an exporter's stray nesting): the nested card is one opaque property of its parent.
+      const end = nestedEnd(all, i, open.line);
+      const block = rawText(lines, i, end + 1);
+      open.properties.push(new ParsedProperty({ group: undefined, name: header!.name, params: header!.params, value, line: lineNo, raw: block.raw, tail: block.tail }));
+      addSize(open, block.raw + block.tail, maxBytes, lineNo);
+      i = block.next;
+      continue;
+    }
     if (upperName === 'BEGIN') {
       const what = value.trim();
-      if (open !== undefined) {
-        throw new VCardParseError(
-          what.toUpperCase() === 'VCARD'
-            ? `nested BEGIN:VCARD inside the vCard begun on line ${open.line}`
-            : `unexpected BEGIN:${what} inside the vCard begun on line ${open.line}`,
-          { line: lineNo },
-        );
-      }
       if (what.toUpperCase() !== 'VCARD') throw new VCardParseError(`expected BEGIN:VCARD, found BEGIN:${what}`, { line: lineNo });
       const begin = before + raw + tail;
       open = { line: lineNo, begin, eol: cardEol(lines.ends[i]!), properties: [], units: begin.length, octets: undefined };
@@ -161,6 +162,18 @@ function parseText(text: string, maxBytes: number): ParsedCard[] {
     throw new VCardParseError(`unterminated vCard: BEGIN:VCARD on line ${open.line} has no END:VCARD`, { line: open.line });
   }
   return cards;
+}
+
+/** Index of the END line that closes the component begun at line i (BEGIN/END counted at any depth). */
+function nestedEnd(lines: readonly string[], i: number, parentLine: number): number {
+  let depth = 0;
+  for (let k = i; k < lines.length; k++) {
+    const head = lines[k]!.slice(0, 6).toUpperCase();
+    if (head === 'BEGIN:') depth++;
+    else if (head.startsWith('END:')) depth--;
+    if (depth === 0) return k;
+  }
+  throw new VCardParseError(`unterminated BEGIN inside the vCard begun on line ${parentLine}`, { line: i + 1 });
 }
 
 function addSize(open: OpenCard, text: string, maxBytes: number, lineNo: number): void {

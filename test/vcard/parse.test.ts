@@ -245,6 +245,13 @@ describe('lenient reading of what exporters write', () => {
     expect(serializeVCard(card)).toBe(text);
   });
 
+  it('a nested card (a 2.1 AGENT) is one opaque property of its parent', () => {
+    const text = wrap('N:parent', 'AGENT:', 'BEGIN:VCARD', 'VERSION:2.1', 'N:agent', 'TEL:2', 'END:VCARD', 'TEL:1');
+    const card = parseVCard(text);
+    expect(card.properties.map((p) => p.name)).toEqual(['VERSION', 'N', 'AGENT', 'BEGIN', 'TEL']);
+    expect(serializeVCard(card)).toBe(text);
+  });
+
   it('a 2.1 bare parameter list keeps every value', () => {
     const card = parseVCard(wrap('TEL;TYPE=VOICE;MSG,WORK:+1 555'));
     expect(paramValues(card.properties[1]!, 'TYPE')).toEqual(['VOICE', 'MSG', 'WORK']);
@@ -318,7 +325,7 @@ describe('errors', () => {
     ['content before BEGIN', 'FN:Lost\r\nBEGIN:VCARD\r\nEND:VCARD', 1, 'content line outside BEGIN:VCARD ... END:VCARD (missing BEGIN:VCARD?): "FN:Lost"'],
     ['missing END', 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:x\r\n', 1, 'unterminated vCard: BEGIN:VCARD on line 1 has no END:VCARD'],
     ['END without BEGIN', 'END:VCARD\r\n', 1, 'END:VCARD without BEGIN:VCARD'],
-    ['nested card', 'BEGIN:VCARD\r\nFN:a\r\nBEGIN:VCARD\r\nEND:VCARD\r\nEND:VCARD', 3, 'nested BEGIN:VCARD inside the vCard begun on line 1'],
+    ['unterminated nested card', 'BEGIN:VCARD\r\nFN:a\r\nAGENT:\r\nBEGIN:VCARD\r\nFN:b\r\n', 4, 'unterminated BEGIN inside the vCard begun on line 1'],
     ['other component', 'BEGIN:VCALENDAR\r\nEND:VCALENDAR', 1, 'expected BEGIN:VCARD, found BEGIN:VCALENDAR'],
     ['wrong END', 'BEGIN:VCARD\r\nEND:VEVENT', 2, 'expected END:VCARD, found END:VEVENT'],
     ['orphan continuation', '\r\n continued\r\nBEGIN:VCARD\r\nEND:VCARD', 2, 'folded continuation line (starting with a blank) with no content line before it'],
