@@ -12,7 +12,9 @@ import {
   patchVCard,
   plainLabel,
   rfcType,
+  serializeProperty,
   serializeVCard,
+  serializeVCards,
   textValue,
   toContact,
 } from '../../lib/vcard/index.ts';
@@ -290,6 +292,46 @@ describe('property: untrusted input only ever throws VCardError', () => {
         const bytes = new TextEncoder().encode(s);
         const cut = bytes.length === 0 ? 0 : at % bytes.length;
         exercise(new Uint8Array([...bytes.subarray(0, cut), ...junk, ...bytes.subarray(cut)]));
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('property: lossless and local on arbitrary vCard-shaped text', () => {
+  const wrapped = fc
+    .tuple(cardish, fc.constantFrom('\r\n', '\n', '\r', '\r\r\n'))
+    .map(([inner, eol]) => `BEGIN:VCARD${eol}VERSION:3.0${eol}${inner}${eol}END:VCARD${eol}`);
+
+  it('every card that parses serializes back byte for byte', () => {
+    fc.assert(
+      fc.property(wrapped, (text) => {
+        let cards: VCard[];
+        try {
+          cards = parseVCards(text);
+        } catch (error) {
+          expect(error).toBeInstanceOf(VCardError);
+          return;
+        }
+        expect(serializeVCards(cards)).toBe(text);
+      }),
+      RUNS,
+    );
+  });
+
+  it('a patch of the title changes only TITLE lines', () => {
+    fc.assert(
+      fc.property(wrapped, (text) => {
+        let card: VCard;
+        try {
+          card = parseVCard(text);
+        } catch {
+          return;
+        }
+        const out = parseVCard(patchVCard(serializeVCard(card), { title: 'Patched' }));
+        const others = (c: VCard): string[] => c.properties.filter((p) => p.name.trim().toUpperCase() !== 'TITLE').map(serializeProperty).sort();
+        expect(others(out)).toEqual(others(card));
+        expect(toContact(out).title).toBe('Patched');
       }),
       RUNS,
     );
