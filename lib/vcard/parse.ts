@@ -7,18 +7,26 @@
 // below keeps every content line's physical text and only interprets it.
 
 import { Buffer } from 'node:buffer';
+import { TextDecoder } from 'node:util';
 import { VCardParseError, VCardTooLargeError } from './errors.ts';
 import { ParsedCard, ParsedProperty, versionOf } from './model.ts';
 import type { VCard, VCardParam, VCardProperty } from './model.ts';
 import { decodeVCardBytes } from './decode.ts';
 import { isBlank, isContinuation, NO_PARAMS, readLogical, splitLines } from './lex.ts';
-import type { Lines } from './lex.ts';
+import type { Header, Lines } from './lex.ts';
 
 export interface ParseOptions {
   /** Largest card accepted, in UTF-8 octets (default 1 MiB). parseVCard applies it to its whole input. */
   maxBytes?: number;
   /** parseVCards only: largest input accepted, in octets (default 64 MiB). */
   maxTotalBytes?: number;
+  /**
+   * Refuse what the reader otherwise takes leniently (for cards a client
+   * sends, which the bridge will write to a server): a line without ":", a
+   * name outside the RFC grammar, a nested card, bytes that are not UTF-8.
+   * Off by default: cards a server serves are read as they are.
+   */
+  strict?: boolean;
 }
 
 export type VCardInput = string | Uint8Array;
@@ -30,7 +38,7 @@ const DEFAULT_MAX_TOTAL_BYTES = 64 * MIB;
 /** Parse a text that must hold exactly one vCard. */
 export function parseVCard(input: VCardInput, options: ParseOptions = {}): VCard {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  const cards = parseText(decodeInput(input, maxBytes), maxBytes);
+  const cards = parseText(decodeInput(input, maxBytes, options.strict), maxBytes, options.strict);
   const [card, second] = cards;
   if (card === undefined) throw new VCardParseError('no vCard found (missing BEGIN:VCARD)');
   if (second !== undefined) {
@@ -41,8 +49,8 @@ export function parseVCard(input: VCardInput, options: ParseOptions = {}): VCard
 
 /** Parse every vCard in a text (a bulk .vcf file, a Radicale collection export). Zero cards is an empty array. */
 export function parseVCards(input: VCardInput, options: ParseOptions = {}): VCard[] {
-  const text = decodeInput(input, options.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES);
-  return parseText(text, options.maxBytes ?? DEFAULT_MAX_BYTES);
+  const text = decodeInput(input, options.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES, options.strict);
+  return parseText(text, options.maxBytes ?? DEFAULT_MAX_BYTES, options.strict);
 }
 
 function tooLarge(limit: number): VCardTooLargeError {
@@ -50,7 +58,30 @@ function tooLarge(limit: number): VCardTooLargeError {
 }
 
 /** Text as given; bytes decoded by decodeVCardBytes (BOM, CHARSET, UTF-8, else windows-1252). */
-function decodeInput(input: VCardInput, limit: number): string {
+const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
+
+/** Strict bytes: UTF-8 only; the error names the first line that is not. */
+function strictUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8Fatal.decode(bytes);
+  } catch (cause) {
+    let line = 1;
+    let start = 0;
+    for (let k = 0; k <= bytes.length; k++) {
+      if (k < bytes.length && bytes[k] !== 0x0a) continue;
+      try {
+        utf8Fatal.decode(bytes.subarray(start, k));
+      } catch {
+        break;
+      }
+      line++;
+      start = k + 1;
+    }
+    throw new VCardParseError('invalid UTF-8', { line, cause });
+  }
+}
+
+function decodeInput(input: VCardInput, limit: number, strict = false): string {
   if (typeof input === 'string') {
     if (input.length > limit) throw tooLarge(limit);
     // UTF-8 needs at least one octet per UTF-16 unit, at most three.
@@ -59,7 +90,7 @@ function decodeInput(input: VCardInput, limit: number): string {
   }
   if (input instanceof Uint8Array) {
     if (input.byteLength > limit) throw tooLarge(limit);
-    return decodeVCardBytes(input);
+    return strict ? strictUtf8(input) : decodeVCardBytes(input);
   }
   throw new VCardParseError(`expected a string or Uint8Array, got ${input === null ? 'null' : typeof input}`);
 }
@@ -96,7 +127,16 @@ function rawText(lines: Lines, from: number, to: number): { raw: string; tail: s
   return { raw, tail, next };
 }
 
-function parseText(text: string, maxBytes: number): ParsedCard[] {
+// RFC 6350 3.3: group and name are letters, digits and "-" (we also take "_", which exporters write).
+const RFC_NAME = /^(?:[A-Za-z0-9_-]+\.)?[A-Za-z0-9_-]+$/;
+
+function strictCheck(logical: string, header: Header | undefined, lineNo: number): void {
+  if (header === undefined) throw new VCardParseError(`content line has no ":" between name and value: "${snippet(logical)}"`, { line: lineNo });
+  const name = header.group === undefined ? header.name : `${header.group}.${header.name}`;
+  if (!RFC_NAME.test(name)) throw new VCardParseError(`property name outside the vCard grammar: "${snippet(name)}"`, { line: lineNo });
+}
+
+function parseText(text: string, maxBytes: number, strict = false): ParsedCard[] {
   const lines = splitLines(text);
   const all = lines.text;
   const cards: ParsedCard[] = [];
@@ -124,6 +164,10 @@ function parseText(text: string, maxBytes: number): ParsedCard[] {
     const upperName = header !== undefined && header.group === undefined && (header.name.length === 5 || header.name.length === 3) ? header.name.toUpperCase() : '';
     const value = header === undefined ? '' : logical.slice(header.valueStart);
 
+    if (strict) strictCheck(logical, header, lineNo);
+    if (upperName === 'BEGIN' && open !== undefined && strict) {
+      throw new VCardParseError(`nested BEGIN:${value.trim()} inside the vCard begun on line ${open.line}`, { line: lineNo });
+    }
     if (upperName === 'BEGIN' && open !== undefined) {
       // A vCard 2.1 AGENT (or an exporter's stray nesting): the nested card is one opaque property of its parent.
       const end = nestedEnd(all, i, open.line);

@@ -23,7 +23,7 @@ function find(card: VCard, name: string, group?: string): VCardProperty {
   return p;
 }
 
-function parseError(input: string | Uint8Array, options?: { maxBytes?: number; maxTotalBytes?: number }, many = false): VCardParseError {
+function parseError(input: string | Uint8Array, options?: { maxBytes?: number; maxTotalBytes?: number; strict?: boolean }, many = false): VCardParseError {
   try {
     if (many) parseVCards(input, options);
     else parseVCard(input, options);
@@ -333,6 +333,24 @@ describe('errors', () => {
     const error = parseError(text);
     expect(error.line).toBe(line);
     expect(error.message).toBe(`line ${line}: ${message}`);
+  });
+
+  it.each([
+    ['line without colon', 'BEGIN:VCARD\r\nVERSION:3.0\r\nJust some words\r\nEND:VCARD', 3, 'content line has no ":" between name and value: "Just some words"'],
+    ['bad name', 'BEGIN:VCARD\r\nE MAIL:x\r\nEND:VCARD', 2, 'property name outside the vCard grammar: "E MAIL"'],
+    ['nested card', 'BEGIN:VCARD\r\nFN:a\r\nBEGIN:VCARD\r\nEND:VCARD\r\nEND:VCARD', 3, 'nested BEGIN:VCARD inside the vCard begun on line 1'],
+  ])('strict mode (cards a client sends) refuses what the lenient reader keeps: %s', (_name, text, line, message) => {
+    expect(() => parseVCard(text)).not.toThrow();
+    const error = parseError(text, { strict: true });
+    expect(error.message).toBe(`line ${line}: ${message}`);
+  });
+
+  it('strict mode takes only UTF-8 bytes and names the line', () => {
+    const bytes = new Uint8Array([...new TextEncoder().encode('BEGIN:VCARD\r\nVERSION:3.0\r\nFN:K'), 0xf6, ...new TextEncoder().encode('ln\r\nEND:VCARD\r\n')]);
+    expect(textValue(parseVCard(bytes).properties[1]!)).toBe('Köln');
+    const error = parseError(bytes, { strict: true });
+    expect(error.message).toBe('line 3: invalid UTF-8');
+    expect(error.cause).toBeInstanceOf(TypeError);
   });
 
   it('non-string input is a parse error, not a TypeError', () => {
