@@ -106,7 +106,8 @@ export function readLogical(lines: readonly string[], i: number): LogicalLine {
   while (j < lines.length && isContinuation(lines[j]!)) j++;
   if (j === i + 1) return { to: j, logical, header };
   logical = unfold(lines, i + 1, j, first);
-  header ??= parseHeader(logical);
+  // Parsed again whole: a fold may fall inside the header (a quoted parameter value holding ":").
+  header = parseHeader(logical);
   // A header folded before its ":" and then QUOTED-PRINTABLE with soft breaks.
   if (header !== undefined && header.params.length > 0 && logical.endsWith('=') && logical.length > header.valueStart && isQuotedPrintable(header.params)) {
     while (logical.endsWith('=') && j < lines.length && !isEndLine(lines[j]!)) {
