@@ -72,6 +72,29 @@ describe('vCard corpus', () => {
     expect(new Set(files.map((f) => f.name.split('/')[0])).size).toBeGreaterThanOrEqual(5);
   });
 
+  it('reads the hard cases as a person would', () => {
+    const first = (name: string) => toContact(cardsOf(join(ROOT, name))[0]!);
+    // iOS export with CR CR LF line ends.
+    expect(cardsOf(join(ROOT, 'ez-vcard/io_text_John_Doe_IPHONE.vcf'))[0]!.properties).toHaveLength(24);
+    expect(first('ez-vcard/io_text_John_Doe_IPHONE.vcf').phones?.at(-1)).toEqual({ value: '905-222-1234', label: 'assistant phone' });
+    // Shift_JIS (2.1, CHARSET on raw 8-bit values).
+    expect(first('android-vcard/v21_japanese_1.vcf').name).toEqual({ family: '安藤ロイド' });
+    // A UTF-8 character split by a fold.
+    expect(first('kcontacts/vcard9.vcf').fullName).toBe('βγδεαβγδ1'.repeat(11));
+    // KDE's legacy messaging properties, names outside the grammar.
+    expect(first('kcontacts/vcard_legacy_messaging_fields.vcf').ims).toEqual([
+      { value: 'kdecommunity', service: 'twitter' },
+      { value: 'konqui', service: 'irc' },
+      { value: 'one@test.org', service: 'jabber' },
+      { value: 'two@test.org', service: 'jabber' },
+    ]);
+    // A data: URI photo; an Outlook 2.1 quoted-printable card with an anniversary.
+    expect(first('radicale/contact_photo_with_data_uri_v4.vcf').photo?.mediaType).toBe('image/png');
+    expect(first('ez-vcard/io_text_John_Doe_MS_OUTLOOK.vcf').anniversary).toEqual({ year: 2011, month: 1, day: 13 });
+    // Gmail's \" reads as ".
+    expect(first('ez-vcard/io_text_John_Doe_GMAIL.vcf').note).toContain('CONTRIBUTORS "AS IS"');
+  });
+
   it.each(Object.entries(MALFORMED))('%s is refused with a VCardParseError (%s)', (name) => {
     expect(() => cardsOf(join(ROOT, name))).toThrow(VCardParseError);
   });
