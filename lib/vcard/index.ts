@@ -1,4 +1,9 @@
 // carddav-bridge vCard codec: lossless line model, normalized contact, patching.
+// Promises: serializeVCard(parseVCard(text)) === text for every text that
+// parses (line ends, folding, blank lines kept); for bytes, the same for the
+// text decodeVCardBytes gives (the bytes themselves when they are UTF-8).
+// Bytes from a server or a client go in as bytes (parseVCard(Uint8Array)),
+// so CHARSET, BOMs and folds splitting a UTF-8 character are handled.
 export type { Birthday, Contact, ContactAddress, ContactDate, ContactIm, ContactName, ContactPatch, ContactPhoto, Labeled } from './contact.ts';
 export { VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from './errors.ts';
 export type { VCard, VCardParam, VCardProperty } from './model.ts';
