@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   VCardError,
   contentHash,
+  decodeVCardBytes,
   displayName,
   escapeText,
   fromContact,
@@ -332,6 +333,18 @@ describe('property: lossless and local on arbitrary vCard-shaped text', () => {
         const others = (c: VCard): string[] => c.properties.filter((p) => p.name.trim().toUpperCase() !== 'TITLE').map(serializeProperty).sort();
         expect(others(out)).toEqual(others(card));
         expect(toContact(out).title).toBe('Patched');
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('property: bytes', () => {
+  it('UTF-8 bytes of any text without a CHARSET decode to that text', () => {
+    const wellFormed = cardish.filter((s) => s.isWellFormed() && !/charset/i.test(s) && s.charCodeAt(0) !== 0 && s.charCodeAt(1) !== 0 && s.charCodeAt(0) !== 0xfeff);
+    fc.assert(
+      fc.property(wellFormed, (s) => {
+        expect(decodeVCardBytes(new TextEncoder().encode(s))).toBe(s);
       }),
       RUNS,
     );
