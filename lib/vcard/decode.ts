@@ -111,7 +111,9 @@ function decodeByLine(bytes: Uint8Array): string {
 
 function decodeSegment(segment: Uint8Array, at: { lines: readonly string[]; from: number; to: number; end: string }): string {
   const { logical, header } = readLogical(at.lines, at.from);
-  const declared = header === undefined ? undefined : charsetDecoder(charsetOf(header.params));
+  let declared = header === undefined ? undefined : charsetDecoder(charsetOf(header.params));
+  // One line of an ASCII-framed file cannot be UTF-16: such a label is wrong.
+  if (declared?.encoding.startsWith('utf-16') === true) declared = undefined;
   const unfolded = at.to > at.from + 1 ? Buffer.from(logical + at.end, 'latin1') : undefined;
   if (declared !== undefined) {
     const fatal = new TextDecoder(declared.encoding, { fatal: true });
