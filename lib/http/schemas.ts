@@ -118,6 +118,20 @@ const BirthdaySchema = z
   })
   .openapi('Birthday');
 
+const ContactDateSchema = z
+  .strictObject({
+    year: z.number().int().min(1).max(9999).optional(),
+    month: z.number().int().min(1).max(12),
+    day: z.number().int().min(1).max(31),
+    label: line(SHORT).optional().openapi({ description: 'A custom label, written as itemN.X-ABLabel.' }),
+  })
+  .superRefine((b, ctx) => {
+    if (b.day > daysInMonth(b.month, b.year)) {
+      ctx.addIssue({ code: 'custom', path: ['day'], message: `there is no day ${b.day} in month ${b.month}` });
+    }
+  })
+  .openapi('ContactDate');
+
 const OrganizationSchema = z.strictObject({
   name: line(SHORT).optional(),
   units: z.array(line(SHORT)).max(10).optional(),
@@ -135,6 +149,8 @@ const contactFields = {
   role: nonEmptyLine(SHORT).optional(),
   note: text(LONG).optional(),
   birthday: BirthdaySchema.optional(),
+  anniversary: BirthdaySchema.optional(),
+  dates: z.array(ContactDateSchema).max(MANY).optional(),
   urls: z.array(LabeledSchema).max(MANY).optional(),
   ims: z.array(ContactImSchema).max(MANY).optional(),
   photo: ContactPhotoSchema.optional(),

@@ -2,7 +2,7 @@
 // vCard 3.0; patch.ts uses the same per-field builders for the lines it
 // replaces (in 4.0 spelling when the card is 4.0).
 
-import type { Birthday, Contact, ContactAddress, ContactIm, ContactName, ContactPatch, ContactPhoto, Labeled } from './contact.ts';
+import type { Birthday, Contact, ContactAddress, ContactDate, ContactIm, ContactName, ContactPatch, ContactPhoto, Labeled } from './contact.ts';
 import { VCardBuildError } from './errors.ts';
 import type { VCard, VCardParam, VCardProperty } from './model.ts';
 import { APPLE_NO_YEAR, daysInMonth, schemeLength } from './normalize.ts';
@@ -68,6 +68,36 @@ function text(name: string, field: string, v: unknown): VCardProperty[] {
   return s === '' ? [] : [prop(name, escapeText(s))];
 }
 
+// TYPE values a strict server accepts on EMAIL, TEL and ADR: RFC 2426's for
+// 3.0 (Google answers any other with 400 INVALID_ARGUMENT), RFC 6350's for 4.0.
+// Any other type is a custom label, written the way Apple and Google keep
+// them: an itemN group with an X-ABLabel line.
+const RFC_TYPES: Readonly<Record<'3.0' | '4.0', ReadonlyMap<string, ReadonlySet<string>>>> = {
+  '3.0': new Map([
+    ['EMAIL', new Set(['internet', 'x400', 'pref', 'home', 'work'])],
+    ['TEL', new Set(['home', 'msg', 'work', 'pref', 'voice', 'fax', 'cell', 'video', 'pager', 'bbs', 'modem', 'car', 'isdn', 'pcs'])],
+    ['ADR', new Set(['dom', 'intl', 'postal', 'parcel', 'home', 'work', 'pref'])],
+  ]),
+  '4.0': new Map([
+    ['EMAIL', new Set(['home', 'work'])],
+    ['TEL', new Set(['home', 'work', 'text', 'voice', 'fax', 'cell', 'video', 'pager', 'textphone'])],
+    ['ADR', new Set(['home', 'work'])],
+  ]),
+};
+
+/** Apple's spelling of labels it knows (plainLabel reads them back as the plain word). */
+const APPLE_LABELS: ReadonlyMap<string, string> = new Map([
+  ['other', '_$!<Other>!$_'],
+  ['main', '_$!<Main>!$_'],
+  ['mobile', '_$!<Mobile>!$_'],
+]);
+
+/** Whether a strict server takes this TYPE value on this property; when not, it is written as a label. */
+export function rfcType(name: string, type: string, version: '3.0' | '4.0'): boolean {
+  const allowed = RFC_TYPES[version].get(name);
+  return allowed === undefined || allowed.has(type.toLowerCase());
+}
+
 /** TYPE/PREF parameters and the itemN group with its X-ABLabel line for one labeled entry. */
 function labeledLines(
   field: string,
@@ -78,11 +108,13 @@ function labeledLines(
   extraTypes: string[] = [],
 ): VCardProperty[] {
   const params: VCardParam[] = extraTypes.map((t) => ({ name: 'TYPE', values: [t] }));
-  const type = optStr(`${field}.type`, item.type);
-  if (type !== '') params.push({ name: 'TYPE', values: [ctx.version === '4.0' ? type.toLowerCase() : type.toUpperCase()] });
+  const type = optStr(`${field}.type`, item.type).trim();
+  let label = optStr(`${field}.label`, item.label);
+  if (type !== '' && rfcType(name, type, ctx.version)) {
+    params.push({ name: 'TYPE', values: [ctx.version === '4.0' ? type.toLowerCase() : type.toUpperCase()] });
+  } else if (type !== '' && label === '') label = APPLE_LABELS.get(type.toLowerCase()) ?? type;
   if (item.pref !== undefined && typeof item.pref !== 'boolean') fail(`${field}.pref`, 'expected a boolean');
   if (item.pref === true) params.push(ctx.version === '4.0' ? { name: 'PREF', values: ['1'] } : { name: 'TYPE', values: ['pref'] });
-  const label = optStr(`${field}.label`, item.label);
   if (label === '') return [prop(name, value, params)];
   const group = ctx.nextGroup();
   return [prop(name, value, params, group), prop('X-ABLabel', escapeText(label), [], group)];
@@ -127,13 +159,35 @@ function imLines(im: ContactIm, i: number, ctx: BuildContext): VCardProperty[] {
   return first === undefined ? [] : [{ ...first, params: [...params, ...first.params] }, ...rest];
 }
 
-function formatBirthday(b: Birthday, version: '3.0' | '4.0'): string {
+function checkDate(b: Birthday, field: string): void {
   const { year, month, day } = b;
   const int = (v: unknown, lo: number, hi: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
-  if (!int(month, 1, 12)) fail('birthday.month', `expected 1..12, got ${String(month)}`);
-  if (year !== undefined && !int(year, 1, 9999)) fail('birthday.year', `expected 1..9999, got ${String(year)}`);
-  if (!int(day, 1, daysInMonth(month, year))) fail('birthday.day', `no day ${String(day)} in month ${month}${year === undefined ? '' : ` of ${year}`}`);
-  if (year === APPLE_NO_YEAR) fail('birthday.year', `${APPLE_NO_YEAR} means "no year" to Apple; leave the year out instead`);
+  if (!int(month, 1, 12)) fail(`${field}.month`, `expected 1..12, got ${String(month)}`);
+  if (year !== undefined && !int(year, 1, 9999)) fail(`${field}.year`, `expected 1..9999, got ${String(year)}`);
+  if (!int(day, 1, daysInMonth(month, year))) fail(`${field}.day`, `no day ${String(day)} in month ${month}${year === undefined ? '' : ` of ${year}`}`);
+  if (year === APPLE_NO_YEAR) fail(`${field}.year`, `${APPLE_NO_YEAR} means "no year" to Apple; leave the year out instead`);
+}
+
+/**
+ * A custom date as Apple and Google write it: `itemN.X-ABDATE` with its
+ * label; a date without a year in Apple's 1604 convention.
+ */
+function abDateLines(date: Birthday, label: string, field: string, ctx: BuildContext): VCardProperty[] {
+  checkDate(date, field);
+  const group = ctx.nextGroup();
+  const mm = String(date.month).padStart(2, '0');
+  const dd = String(date.day).padStart(2, '0');
+  const noYear = date.year === undefined;
+  const value = `${String(date.year ?? APPLE_NO_YEAR).padStart(4, '0')}-${mm}-${dd}`;
+  const params: VCardParam[] = noYear ? [{ name: 'X-APPLE-OMIT-YEAR', values: [String(APPLE_NO_YEAR)] }] : [];
+  const lines = [prop('X-ABDATE', value, params, group)];
+  if (label !== '') lines.push(prop('X-ABLabel', escapeText(label), [], group));
+  return lines;
+}
+
+function formatBirthday(b: Birthday, version: '3.0' | '4.0', field = 'birthday'): string {
+  checkDate(b, field);
+  const { year, month, day } = b;
   const mm = String(month).padStart(2, '0');
   const dd = String(day).padStart(2, '0');
   if (year === undefined) return version === '4.0' ? `--${mm}${dd}` : `--${mm}-${dd}`;
@@ -206,6 +260,13 @@ export const FIELD_BUILDERS: Builders = {
   role: (v) => text('ROLE', 'role', v),
   note: (v) => text('NOTE', 'note', v),
   birthday: (v, ctx) => [prop('BDAY', formatBirthday(record('birthday', v) as unknown as Birthday, ctx.version))],
+  anniversary: (v, ctx) => {
+    const date = record('anniversary', v) as unknown as Birthday;
+    if (ctx.version === '4.0') return [prop('ANNIVERSARY', formatBirthday(date, '4.0', 'anniversary'))];
+    return abDateLines(date, '_$!<Anniversary>!$_', 'anniversary', ctx);
+  },
+  dates: (v, ctx) =>
+    each<ContactDate>('dates', v, (d, i) => abDateLines(d, optStr(`dates[${i}].label`, d.label), `dates[${i}]`, ctx)),
   urls: (v, ctx) =>
     each<Labeled>('urls', v, (u, i) => {
       const value = str(`urls[${i}].value`, u.value).trim();
@@ -230,6 +291,8 @@ export const FIELD_ORDER: readonly PatchField[] = [
   'title',
   'role',
   'birthday',
+  'anniversary',
+  'dates',
   'emails',
   'phones',
   'addresses',

@@ -51,6 +51,11 @@ export interface Birthday {
   day: number;
 }
 
+/** A custom date (Apple's and Google's `itemN.X-ABDATE`), with its label when it has one. */
+export interface ContactDate extends Birthday {
+  label?: string;
+}
+
 export interface Contact {
   uid?: string;
   fullName?: string;
@@ -64,6 +69,10 @@ export interface Contact {
   role?: string;
   note?: string;
   birthday?: Birthday;
+  /** ANNIVERSARY (4.0), X-ANNIVERSARY and kin, or an `itemN.X-ABDATE` labelled `_$!<Anniversary>!$_` (Apple, Google). */
+  anniversary?: Birthday;
+  /** Other custom dates (`itemN.X-ABDATE` with `itemN.X-ABLabel`). */
+  dates?: ContactDate[];
   urls?: Labeled[];
   ims?: ContactIm[];
   photo?: ContactPhoto;

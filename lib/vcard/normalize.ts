@@ -1,7 +1,7 @@
 // From the line model to the normalized JSON contact (contact.ts). Reads
 // vCard 2.1, 3.0 and 4.0 spellings of the same thing into one shape.
 
-import type { Birthday, Contact, ContactAddress, ContactIm, ContactName, ContactPhoto, Labeled } from './contact.ts';
+import type { Birthday, Contact, ContactAddress, ContactDate, ContactIm, ContactName, ContactPhoto, Labeled } from './contact.ts';
 import { plainLabel } from './labels.ts';
 import type { VCard, VCardProperty } from './model.ts';
 import { isNamed } from './model.ts';
@@ -22,6 +22,7 @@ export const IM_PROPERTIES: ReadonlyMap<string, string> = new Map([
   ['X-ICQ', 'icq'],
   ['X-GTALK', 'googletalk'],
   ['X-GOOGLE-TALK', 'googletalk'],
+  ['X-GOOGLE TALK', 'googletalk'],
   ['X-QQ', 'qq'],
   ['X-GADUGADU', 'gadugadu'],
   ['X-GROUPWISE', 'groupwise'],
@@ -41,6 +42,14 @@ const ANONYMOUS_SCHEMES = new Set(['x-apple', 'im']);
 
 /** TYPE values that say nothing about which kind of email/phone/address it is. */
 const NOISE_TYPES = new Set(['pref', 'internet', 'x400']);
+/** TYPE values that say something, but less than home/work/cell: the type only when nothing else is there. */
+const WEAK_TYPES = new Set(['voice', 'msg', 'postal', 'parcel', 'dom', 'intl']);
+
+/** What a card's properties are read with: its custom labels by group, and its version (for escapes). */
+export interface ReadContext {
+  readonly labels: ReadonlyMap<string, string>;
+  readonly version: string | undefined;
+}
 
 /** Apple's "no year" marker year. */
 export const APPLE_NO_YEAR = 1604;
@@ -63,19 +72,19 @@ function nonEmpty(s: string | undefined): string | undefined {
 }
 
 function typesOf(prop: VCardProperty): { type?: string; pref?: boolean } {
-  const types = paramValues(prop, 'TYPE').map((t) => t.toLowerCase());
+  const types = paramValues(prop, 'TYPE').map((t) => t.trim().toLowerCase());
   const out: { type?: string; pref?: boolean } = {};
   // vCard 4 PREF=1..100; any PREF counts as preferred (Contact has a flag, not a rank).
   if (types.includes('pref') || prop.params.some((p) => p.name !== null && p.name.toUpperCase() === 'PREF')) out.pref = true;
   const meaningful = types.filter((t) => !NOISE_TYPES.has(t));
-  const type = meaningful.find((t) => t !== 'voice') ?? meaningful[0];
+  const type = meaningful.find((t) => !WEAK_TYPES.has(t)) ?? meaningful[0];
   if (type !== undefined) out.type = type;
   return out;
 }
 
-function labeled(prop: VCardProperty, value: string, labels: Map<string, string>): Labeled {
+function labeled(prop: VCardProperty, value: string, ctx: ReadContext): Labeled {
   const item: Labeled = { value, ...typesOf(prop) };
-  const label = prop.group === undefined ? undefined : labels.get(prop.group.toUpperCase());
+  const label = prop.group === undefined ? undefined : ctx.labels.get(prop.group.toUpperCase());
   if (label !== undefined && label !== '') item.label = label;
   return item;
 }
@@ -129,7 +138,7 @@ function stripWhitespace(s: string): string {
   return /\s/.test(s) ? s.replace(/\s+/g, '') : s;
 }
 
-function photoOf(prop: VCardProperty): ContactPhoto | undefined {
+function photoOf(prop: VCardProperty, ctx: ReadContext): ContactPhoto | undefined {
   const encoding = paramValue(prop, 'ENCODING')?.toUpperCase();
   if (encoding === 'B' || encoding === 'BASE64') {
     const data = stripWhitespace(prop.value);
@@ -137,7 +146,7 @@ function photoOf(prop: VCardProperty): ContactPhoto | undefined {
     const mediaType = mediaTypeOf(prop);
     return mediaType === undefined ? { data } : { data, mediaType };
   }
-  const uri = textValue(prop).trim();
+  const uri = textValue(prop, ctx.version).trim();
   if (uri === '') return undefined;
   if (uri.slice(0, 5).toLowerCase() === 'data:') {
     const comma = uri.indexOf(',');
@@ -153,8 +162,8 @@ function photoOf(prop: VCardProperty): ContactPhoto | undefined {
   return mediaType === undefined ? { uri } : { uri, mediaType };
 }
 
-function imOf(prop: VCardProperty, upperName: string, labels: Map<string, string>): ContactIm | undefined {
-  let value = textValue(prop).trim();
+function imOf(prop: VCardProperty, upperName: string, ctx: ReadContext): ContactIm | undefined {
+  let value = textValue(prop, ctx.version).trim();
   let service = paramValue(prop, 'X-SERVICE-TYPE')?.toLowerCase() || IM_PROPERTIES.get(upperName);
   if (upperName === 'IMPP') {
     const n = schemeLength(value);
@@ -165,14 +174,30 @@ function imOf(prop: VCardProperty, upperName: string, labels: Map<string, string
     }
   }
   if (value === '') return undefined;
-  const im: ContactIm = labeled(prop, value, labels);
+  const im: ContactIm = labeled(prop, value, ctx);
   if (service !== undefined && service !== '') im.service = service;
   return im;
 }
 
-function addressOf(prop: VCardProperty, labels: Map<string, string>): ContactAddress {
-  const [poBox, extended, street, locality, region, postalCode, country] = structuredValue(prop);
-  const { value: _unused, ...meta } = labeled(prop, '', labels);
+/** KDE's `X-messaging/<service>-All` (several handles in one value, separated by U+E000): the service, else undefined. */
+export function kdeMessagingService(upperName: string): string | undefined {
+  if (!upperName.startsWith('X-MESSAGING/') || !upperName.endsWith('-ALL') || upperName.length <= 16) return undefined;
+  const service = upperName.slice(12, -4).toLowerCase();
+  return SCHEME_SERVICES.get(service) ?? service;
+}
+
+function kdeIms(prop: VCardProperty, upperName: string, ctx: ReadContext): ContactIm[] {
+  const service = kdeMessagingService(upperName)!;
+  return textValue(prop, ctx.version)
+    .split('\uE000')
+    .map((v) => v.trim())
+    .filter((v) => v !== '')
+    .map((value) => ({ ...labeled(prop, value, ctx), service }));
+}
+
+function addressOf(prop: VCardProperty, ctx: ReadContext): ContactAddress {
+  const [poBox, extended, street, locality, region, postalCode, country] = structuredValue(prop, ctx.version);
+  const { value: _unused, ...meta } = labeled(prop, '', ctx);
   const address: ContactAddress = { ...meta };
   const parts = { poBox, extended, street, locality, region, postalCode, country };
   for (const [key, v] of Object.entries(parts)) {
@@ -181,8 +206,8 @@ function addressOf(prop: VCardProperty, labels: Map<string, string>): ContactAdd
   return address;
 }
 
-function nameOf(prop: VCardProperty): ContactName | undefined {
-  const [family, given, additional, prefix, suffix] = structuredValue(prop);
+function nameOf(prop: VCardProperty, ctx: ReadContext): ContactName | undefined {
+  const [family, given, additional, prefix, suffix] = structuredValue(prop, ctx.version);
   const name: ContactName = {};
   const parts = { family, given, additional, prefix, suffix };
   for (const [key, v] of Object.entries(parts)) {
@@ -200,108 +225,163 @@ function isVCard(input: VCard | VCardInput): input is VCard {
   return typeof input === 'object' && input !== null && !(input instanceof Uint8Array) && 'properties' in input;
 }
 
+/** The custom labels of a card by upper-cased group (`item1.X-ABLabel`), Apple's `_$!<...>!$_` made plain. */
+export function labelsOf(card: VCard): Map<string, string> {
+  const labels = new Map<string, string>();
+  for (const prop of card.properties) {
+    if (prop.group !== undefined && isNamed(prop, 'X-ABLABEL')) labels.set(prop.group.toUpperCase(), plainLabel(textValue(prop, card.version)));
+  }
+  return labels;
+}
+
+/** Properties that hold an anniversary in one exporter's spelling or another. */
+export const ANNIVERSARY_PROPERTIES: readonly string[] = ['ANNIVERSARY', 'X-ANNIVERSARY', 'X-EVOLUTION-ANNIVERSARY', 'X-MS-ANNIVERSARY'];
+
+/** Apple's and Google's custom date (`itemN.X-ABDATE` + `itemN.X-ABLabel`): the anniversary when so labelled. */
+export function isAnniversaryDate(prop: VCardProperty, labels: ReadonlyMap<string, string>): boolean {
+  return prop.group !== undefined && labels.get(prop.group.toUpperCase())?.toLowerCase() === 'anniversary';
+}
+
+function dateOf(prop: VCardProperty, ctx: ReadContext): Birthday | undefined {
+  if (hasParamValue(prop, 'VALUE', 'TEXT')) return undefined;
+  return parseBirthday(decodedValue(prop), paramValue(prop, 'X-APPLE-OMIT-YEAR'));
+}
+
+interface Collected {
+  emails: Labeled[];
+  phones: Labeled[];
+  addresses: ContactAddress[];
+  urls: Labeled[];
+  ims: ContactIm[];
+  notes: string[];
+  categories: string[];
+  dates: ContactDate[];
+}
+
+/** The list-valued and dated properties; false when the property is none of them. */
+function collect(prop: VCardProperty, upper: string, ctx: ReadContext, contact: Contact, into: Collected): boolean {
+  switch (upper) {
+    case 'EMAIL': {
+      const v = textValue(prop, ctx.version).trim();
+      if (v !== '') into.emails.push(labeled(prop, v, ctx));
+      return true;
+    }
+    case 'TEL': {
+      let v = textValue(prop, ctx.version).trim();
+      if (v.slice(0, 4).toLowerCase() === 'tel:') v = v.slice(4);
+      if (v !== '') into.phones.push(labeled(prop, v, ctx));
+      return true;
+    }
+    case 'ADR':
+      into.addresses.push(addressOf(prop, ctx));
+      return true;
+    case 'URL': {
+      const v = textValue(prop, ctx.version).trim();
+      if (v !== '') into.urls.push(labeled(prop, v, ctx));
+      return true;
+    }
+    case 'NOTE': {
+      const v = textValue(prop, ctx.version);
+      if (v !== '') into.notes.push(v);
+      return true;
+    }
+    case 'CATEGORIES':
+      for (const c of listValue(prop, ctx.version)) if (c.trim() !== '') into.categories.push(c);
+      return true;
+    case 'X-ABDATE': {
+      const date = dateOf(prop, ctx);
+      if (date === undefined) return true;
+      if (isAnniversaryDate(prop, ctx.labels)) {
+        if (contact.anniversary === undefined) contact.anniversary = date;
+        return true;
+      }
+      const label = prop.group === undefined ? undefined : ctx.labels.get(prop.group.toUpperCase());
+      into.dates.push(label === undefined || label === '' ? date : { ...date, label });
+      return true;
+    }
+    default:
+      if (ANNIVERSARY_PROPERTIES.includes(upper)) {
+        if (contact.anniversary === undefined) put(contact, 'anniversary', dateOf(prop, ctx));
+        return true;
+      }
+      if (upper === 'IMPP' || IM_PROPERTIES.has(upper)) {
+        const im = imOf(prop, upper, ctx);
+        if (im !== undefined) into.ims.push(im);
+        return true;
+      }
+      if (kdeMessagingService(upper) !== undefined) {
+        into.ims.push(...kdeIms(prop, upper, ctx));
+        return true;
+      }
+      return false;
+  }
+}
+
+/** The single-valued properties: the first one with a value wins. */
+function single(prop: VCardProperty, upper: string, ctx: ReadContext, contact: Contact): void {
+  const text = (): string | undefined => nonEmpty(textValue(prop, ctx.version));
+  switch (upper) {
+    case 'UID':
+      if (contact.uid === undefined) put(contact, 'uid', text());
+      break;
+    case 'FN':
+      if (contact.fullName === undefined) put(contact, 'fullName', text());
+      break;
+    case 'N':
+      if (contact.name === undefined) put(contact, 'name', nameOf(prop, ctx));
+      break;
+    case 'NICKNAME':
+      if (contact.nickname === undefined) put(contact, 'nickname', text());
+      break;
+    case 'ORG': {
+      if (contact.organization !== undefined) break;
+      const [name, ...rest] = structuredValue(prop, ctx.version);
+      const units = rest.filter((u) => u !== '');
+      const org: { name?: string; units?: string[] } = {};
+      if (name !== undefined && name !== '') org.name = name;
+      if (units.length > 0) org.units = units;
+      if (org.name !== undefined || org.units !== undefined) contact.organization = org;
+      break;
+    }
+    case 'TITLE':
+      if (contact.title === undefined) put(contact, 'title', text());
+      break;
+    case 'ROLE':
+      if (contact.role === undefined) put(contact, 'role', text());
+      break;
+    case 'BDAY':
+      if (contact.birthday === undefined) put(contact, 'birthday', dateOf(prop, ctx));
+      break;
+    case 'PHOTO':
+      if (contact.photo === undefined) put(contact, 'photo', photoOf(prop, ctx));
+      break;
+    case 'REV':
+      if (contact.revision === undefined) put(contact, 'revision', nonEmpty(prop.value));
+      break;
+  }
+}
+
 /**
  * The normalized contact of a card. Line breaks in text come out as "\n";
- * empty values are left out; custom labels come from `itemN.X-ABLabel`.
+ * empty values are left out; custom labels come from `itemN.X-ABLabel`;
+ * escapes are read as the card's version has them (2.1: only `\;`).
  */
 export function toContact(input: VCard | VCardInput, options?: ParseOptions): Contact {
   const card = isVCard(input) ? input : parseVCard(input, options);
-  const labels = new Map<string, string>();
-  for (const prop of card.properties) {
-    if (prop.group !== undefined && isNamed(prop, 'X-ABLABEL')) labels.set(prop.group.toUpperCase(), plainLabel(textValue(prop)));
-  }
-
+  const ctx: ReadContext = { labels: labelsOf(card), version: card.version };
   const contact: Contact = {};
-  const emails: Labeled[] = [];
-  const phones: Labeled[] = [];
-  const addresses: ContactAddress[] = [];
-  const urls: Labeled[] = [];
-  const ims: ContactIm[] = [];
-  const notes: string[] = [];
-  const categories: string[] = [];
-
+  const into: Collected = { emails: [], phones: [], addresses: [], urls: [], ims: [], notes: [], categories: [], dates: [] };
   for (const prop of card.properties) {
-    const upper = prop.name.toUpperCase();
-    switch (upper) {
-      case 'UID':
-        if (contact.uid === undefined) put(contact, 'uid', nonEmpty(textValue(prop)));
-        break;
-      case 'FN':
-        if (contact.fullName === undefined) put(contact, 'fullName', nonEmpty(textValue(prop)));
-        break;
-      case 'N':
-        if (contact.name === undefined) put(contact, 'name', nameOf(prop));
-        break;
-      case 'NICKNAME':
-        if (contact.nickname === undefined) put(contact, 'nickname', nonEmpty(textValue(prop)));
-        break;
-      case 'EMAIL': {
-        const v = textValue(prop).trim();
-        if (v !== '') emails.push(labeled(prop, v, labels));
-        break;
-      }
-      case 'TEL': {
-        let v = textValue(prop).trim();
-        if (v.slice(0, 4).toLowerCase() === 'tel:') v = v.slice(4);
-        if (v !== '') phones.push(labeled(prop, v, labels));
-        break;
-      }
-      case 'ADR':
-        addresses.push(addressOf(prop, labels));
-        break;
-      case 'ORG': {
-        if (contact.organization !== undefined) break;
-        const [name, ...rest] = structuredValue(prop);
-        const units = rest.filter((u) => u !== '');
-        const org: { name?: string; units?: string[] } = {};
-        if (name !== undefined && name !== '') org.name = name;
-        if (units.length > 0) org.units = units;
-        if (org.name !== undefined || org.units !== undefined) contact.organization = org;
-        break;
-      }
-      case 'TITLE':
-        if (contact.title === undefined) put(contact, 'title', nonEmpty(textValue(prop)));
-        break;
-      case 'ROLE':
-        if (contact.role === undefined) put(contact, 'role', nonEmpty(textValue(prop)));
-        break;
-      case 'NOTE': {
-        const v = textValue(prop);
-        if (v !== '') notes.push(v);
-        break;
-      }
-      case 'BDAY':
-        if (contact.birthday === undefined && !hasParamValue(prop, 'VALUE', 'TEXT')) {
-          put(contact, 'birthday', parseBirthday(decodedValue(prop), paramValue(prop, 'X-APPLE-OMIT-YEAR')));
-        }
-        break;
-      case 'URL': {
-        const v = textValue(prop).trim();
-        if (v !== '') urls.push(labeled(prop, v, labels));
-        break;
-      }
-      case 'PHOTO':
-        if (contact.photo === undefined) put(contact, 'photo', photoOf(prop));
-        break;
-      case 'CATEGORIES':
-        for (const c of listValue(prop)) if (c.trim() !== '') categories.push(c);
-        break;
-      case 'REV':
-        if (contact.revision === undefined) put(contact, 'revision', nonEmpty(prop.value));
-        break;
-      default:
-        if (upper === 'IMPP' || IM_PROPERTIES.has(upper)) {
-          const im = imOf(prop, upper, labels);
-          if (im !== undefined) ims.push(im);
-        }
-    }
+    const upper = prop.name.trim().toUpperCase();
+    if (!collect(prop, upper, ctx, contact, into)) single(prop, upper, ctx, contact);
   }
-  if (emails.length > 0) contact.emails = emails;
-  if (phones.length > 0) contact.phones = phones;
-  if (addresses.length > 0) contact.addresses = addresses;
-  if (urls.length > 0) contact.urls = urls;
-  if (ims.length > 0) contact.ims = ims;
-  if (notes.length > 0) contact.note = notes.join('\n');
-  if (categories.length > 0) contact.categories = categories;
+  if (into.emails.length > 0) contact.emails = into.emails;
+  if (into.phones.length > 0) contact.phones = into.phones;
+  if (into.addresses.length > 0) contact.addresses = into.addresses;
+  if (into.urls.length > 0) contact.urls = into.urls;
+  if (into.ims.length > 0) contact.ims = into.ims;
+  if (into.notes.length > 0) contact.note = into.notes.join('\n');
+  if (into.categories.length > 0) contact.categories = into.categories;
+  if (into.dates.length > 0) contact.dates = into.dates;
   return contact;
 }

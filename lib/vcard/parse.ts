@@ -11,13 +11,22 @@ import { TextDecoder } from 'node:util';
 import { VCardParseError, VCardTooLargeError } from './errors.ts';
 import { ParsedCard, ParsedProperty, versionOf } from './model.ts';
 import type { VCard, VCardParam, VCardProperty } from './model.ts';
-import { decodeParamValue, isQuotedPrintable, validateQuotedPrintable } from './values.ts';
+import { decodeVCardBytes } from './decode.ts';
+import { isBlank, isContinuation, NO_PARAMS, readLogical, splitLines } from './lex.ts';
+import type { Header, Lines } from './lex.ts';
 
 export interface ParseOptions {
   /** Largest card accepted, in UTF-8 octets (default 1 MiB). parseVCard applies it to its whole input. */
   maxBytes?: number;
   /** parseVCards only: largest input accepted, in octets (default 64 MiB). */
   maxTotalBytes?: number;
+  /**
+   * Refuse what the reader otherwise takes leniently (for cards a client
+   * sends, which the bridge will write to a server): a line without ":", a
+   * name outside the RFC grammar, a nested card, bytes that are not UTF-8.
+   * Off by default: cards a server serves are read as they are.
+   */
+  strict?: boolean;
 }
 
 export type VCardInput = string | Uint8Array;
@@ -25,14 +34,11 @@ export type VCardInput = string | Uint8Array;
 const MIB = 1024 * 1024;
 const DEFAULT_MAX_BYTES = MIB;
 const DEFAULT_MAX_TOTAL_BYTES = 64 * MIB;
-// CRLF, bare LF (most Unix tools) and bare CR (classic Mac exports).
-const LINE_BREAK = /\r\n|\n|\r/;
-const NO_PARAMS: readonly VCardParam[] = Object.freeze([]);
 
 /** Parse a text that must hold exactly one vCard. */
 export function parseVCard(input: VCardInput, options: ParseOptions = {}): VCard {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  const cards = parseText(decodeInput(input, maxBytes), maxBytes);
+  const cards = parseText(decodeInput(input, maxBytes, options.strict), maxBytes, options.strict);
   const [card, second] = cards;
   if (card === undefined) throw new VCardParseError('no vCard found (missing BEGIN:VCARD)');
   if (second !== undefined) {
@@ -43,180 +49,146 @@ export function parseVCard(input: VCardInput, options: ParseOptions = {}): VCard
 
 /** Parse every vCard in a text (a bulk .vcf file, a Radicale collection export). Zero cards is an empty array. */
 export function parseVCards(input: VCardInput, options: ParseOptions = {}): VCard[] {
-  const text = decodeInput(input, options.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES);
-  return parseText(text, options.maxBytes ?? DEFAULT_MAX_BYTES);
+  const text = decodeInput(input, options.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES, options.strict);
+  return parseText(text, options.maxBytes ?? DEFAULT_MAX_BYTES, options.strict);
 }
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function tooLarge(limit: number): VCardTooLargeError {
   return new VCardTooLargeError(`input is larger than the limit of ${limit} bytes`, { limit });
 }
 
-function decodeInput(input: VCardInput, limit: number): string {
-  let text: string;
+/** Text as given; bytes decoded by decodeVCardBytes (BOM, CHARSET, UTF-8, else windows-1252). */
+const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
+
+/** Strict bytes: UTF-8 only; the error names the first line that is not. */
+function strictUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8Fatal.decode(bytes);
+  } catch (cause) {
+    let line = 1;
+    let start = 0;
+    for (let k = 0; k <= bytes.length; k++) {
+      if (k < bytes.length && bytes[k] !== 0x0a) continue;
+      try {
+        utf8Fatal.decode(bytes.subarray(start, k));
+      } catch {
+        break;
+      }
+      line++;
+      start = k + 1;
+    }
+    throw new VCardParseError('invalid UTF-8', { line, cause });
+  }
+}
+
+function decodeInput(input: VCardInput, limit: number, strict = false): string {
   if (typeof input === 'string') {
     if (input.length > limit) throw tooLarge(limit);
     // UTF-8 needs at least one octet per UTF-16 unit, at most three.
     if (input.length * 3 > limit && Buffer.byteLength(input, 'utf8') > limit) throw tooLarge(limit);
-    text = input;
-  } else if (input instanceof Uint8Array) {
+    return input;
+  }
+  if (input instanceof Uint8Array) {
     if (input.byteLength > limit) throw tooLarge(limit);
-    try {
-      text = utf8.decode(input);
-    } catch (cause) {
-      const offset = firstInvalidUtf8(input);
-      throw new VCardParseError(`invalid UTF-8 at byte ${offset}`, { line: lineAtByte(input, offset), cause });
-    }
-  } else {
-    throw new VCardParseError(`expected a string or Uint8Array, got ${input === null ? 'null' : typeof input}`);
+    return strict ? strictUtf8(input) : decodeVCardBytes(input);
   }
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-}
-
-/** Offset of the first byte that breaks UTF-8 (RFC 3629: no overlongs, no surrogates, max U+10FFFF). */
-function firstInvalidUtf8(bytes: Uint8Array): number {
-  let i = 0;
-  while (i < bytes.length) {
-    const b = bytes[i]!;
-    if (b < 0x80) {
-      i++;
-      continue;
-    }
-    let need: number;
-    let min = 0x80;
-    let max = 0xbf;
-    if (b >= 0xc2 && b <= 0xdf) need = 1;
-    else if (b >= 0xe0 && b <= 0xef) {
-      need = 2;
-      if (b === 0xe0) min = 0xa0;
-      if (b === 0xed) max = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      need = 3;
-      if (b === 0xf0) min = 0x90;
-      if (b === 0xf4) max = 0x8f;
-    } else return i;
-    for (let k = 1; k <= need; k++) {
-      const c = bytes[i + k];
-      if (c === undefined) return i;
-      const lo = k === 1 ? min : 0x80;
-      const hi = k === 1 ? max : 0xbf;
-      if (c < lo || c > hi) return i;
-    }
-    i += need + 1;
-  }
-  return bytes.length;
-}
-
-function lineAtByte(bytes: Uint8Array, offset: number): number {
-  let line = 1;
-  for (let i = 0; i < offset; i++) {
-    const b = bytes[i];
-    if (b === 0x0a || (b === 0x0d && bytes[i + 1] !== 0x0a)) line++;
-  }
-  return line;
-}
-
-function isContinuation(line: string): boolean {
-  const c = line.charCodeAt(0);
-  return c === 0x20 || c === 0x09;
-}
-
-function isBlank(line: string): boolean {
-  for (let i = 0; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if (c !== 0x20 && c !== 0x09) return false;
-  }
-  return true;
-}
-
-function isEndLine(line: string): boolean {
-  return line.length >= 9 && line.slice(0, 9).toUpperCase() === 'END:VCARD' && isBlank(line.slice(9));
-}
-
-/** Logical line from physical lines [from, to): each continuation loses its line break and one leading blank. */
-function unfold(lines: readonly string[], from: number, to: number, head: string): string {
-  const parts = [head];
-  for (let k = from; k < to; k++) parts.push(lines[k]!.slice(1));
-  return parts.join('');
-}
-
-function octets(lines: readonly string[], from: number, to: number): number {
-  let n = 0;
-  for (let k = from; k < to; k++) n += Buffer.byteLength(lines[k]!, 'utf8') + 2;
-  return n;
+  throw new VCardParseError(`expected a string or Uint8Array, got ${input === null ? 'null' : typeof input}`);
 }
 
 interface OpenCard {
   line: number;
-  startIndex: number;
   begin: string;
+  eol: string;
   properties: VCardProperty[];
-  /** Size in UTF-16 units (+2 per line break): cheap, and a lower bound of octets. */
+  /** Size in UTF-16 units: cheap, and a lower bound of octets. */
   units: number;
   /** Exact octets, counted only once `units` could exceed the limit. */
   octets: number | undefined;
 }
 
-function parseText(text: string, maxBytes: number): ParsedCard[] {
-  const lines = text.split(LINE_BREAK);
+function octetsOf(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+function cardEol(end: string): string {
+  return end === '\r\r\n' || end === '' ? '\r\n' : end;
+}
+
+/** The physical text of lines [from, to) without the last line end; its tail is that line end plus the blank lines after it. */
+function rawText(lines: Lines, from: number, to: number): { raw: string; tail: string; next: number } {
+  let raw = lines.text[from]!;
+  for (let k = from + 1; k < to; k++) raw += lines.ends[k - 1]! + lines.text[k]!;
+  let tail = lines.ends[to - 1]!;
+  let next = to;
+  while (next < lines.text.length && isBlank(lines.text[next]!) && (next < lines.text.length - 1 || lines.text[next] !== '')) {
+    tail += lines.text[next]! + lines.ends[next]!;
+    next++;
+  }
+  return { raw, tail, next };
+}
+
+// RFC 6350 3.3: group and name are letters, digits and "-" (we also take "_", which exporters write).
+const RFC_NAME = /^(?:[A-Za-z0-9_-]+\.)?[A-Za-z0-9_-]+$/;
+
+function strictCheck(logical: string, header: Header | undefined, lineNo: number): void {
+  if (header === undefined) throw new VCardParseError(`content line has no ":" between name and value: "${snippet(logical)}"`, { line: lineNo });
+  const name = header.group === undefined ? header.name : `${header.group}.${header.name}`;
+  if (!RFC_NAME.test(name)) throw new VCardParseError(`property name outside the vCard grammar: "${snippet(name)}"`, { line: lineNo });
+}
+
+function parseText(text: string, maxBytes: number, strict = false): ParsedCard[] {
+  const lines = splitLines(text);
+  const all = lines.text;
   const cards: ParsedCard[] = [];
   let open: OpenCard | undefined;
+  // Text before a BEGIN (a BOM, blank lines) belongs to that card's BEGIN.
+  let before = '';
   let i = 0;
-  while (i < lines.length) {
-    const first = lines[i]!;
+  if (all[0]!.charCodeAt(0) === 0xfeff) {
+    before = '\uFEFF';
+    (all as string[])[0] = all[0]!.slice(1);
+  }
+  while (i < all.length) {
+    const first = all[i]!;
     const lineNo = i + 1;
-    if (first.length === 0) {
+    if (isBlank(first)) {
+      if (open === undefined) before += first + lines.ends[i]!;
       i++;
       continue;
     }
     if (isContinuation(first)) {
-      if (isBlank(first)) {
-        i++;
-        continue;
-      }
       throw new VCardParseError('folded continuation line (starting with a blank) with no content line before it', { line: lineNo });
     }
+    const { to, logical, header } = readLogical(all, i);
+    const { raw, tail, next } = rawText(lines, i, to);
+    const upperName = header !== undefined && header.group === undefined && (header.name.length === 5 || header.name.length === 3) ? header.name.toUpperCase() : '';
+    const value = header === undefined ? '' : logical.slice(header.valueStart);
 
-    let j = i + 1;
-    while (j < lines.length && isContinuation(lines[j]!)) j++;
-    let logical = j === i + 1 ? first : unfold(lines, i + 1, j, first);
-    const header = parseHeader(logical, lineNo);
-
-    // vCard 2.1 QUOTED-PRINTABLE: a value ending in "=" continues on the next
-    // physical line, which does not start with a blank.
-    if (header.params.length > 0 && logical.endsWith('=') && logical.length > header.valueStart && isQuotedPrintable(header.params)) {
-      while (logical.endsWith('=') && j < lines.length && !isEndLine(lines[j]!)) {
-        let k = j + 1;
-        while (k < lines.length && isContinuation(lines[k]!)) k++;
-        logical = logical.slice(0, -1) + unfold(lines, j + 1, k, lines[j]!);
-        j = k;
-      }
+    if (strict) strictCheck(logical, header, lineNo);
+    if (upperName === 'BEGIN' && open !== undefined && strict) {
+      throw new VCardParseError(`nested BEGIN:${value.trim()} inside the vCard begun on line ${open.line}`, { line: lineNo });
     }
-
-    const raw = j === i + 1 ? first : lines.slice(i, j).join('\r\n');
-    const value = logical.slice(header.valueStart);
-    const upperName = header.group === undefined && (header.name.length === 5 || header.name.length === 3) ? header.name.toUpperCase() : '';
-
+    if (upperName === 'BEGIN' && open !== undefined) {
+      // A vCard 2.1 AGENT (or an exporter's stray nesting): the nested card is one opaque property of its parent.
+      const end = nestedEnd(all, i, open.line);
+      const block = rawText(lines, i, end + 1);
+      open.properties.push(new ParsedProperty({ group: undefined, name: header!.name, params: header!.params, value, line: lineNo, raw: block.raw, tail: block.tail }));
+      addSize(open, block.raw + block.tail, maxBytes, lineNo);
+      i = block.next;
+      continue;
+    }
     if (upperName === 'BEGIN') {
       const what = value.trim();
-      if (open !== undefined) {
-        throw new VCardParseError(
-          what.toUpperCase() === 'VCARD'
-            ? `nested BEGIN:VCARD inside the vCard begun on line ${open.line}`
-            : `unexpected BEGIN:${what} inside the vCard begun on line ${open.line}`,
-          { line: lineNo },
-        );
-      }
       if (what.toUpperCase() !== 'VCARD') throw new VCardParseError(`expected BEGIN:VCARD, found BEGIN:${what}`, { line: lineNo });
-      open = { line: lineNo, startIndex: i, begin: raw, properties: [], units: raw.length + 2, octets: undefined };
+      const begin = before + raw + tail;
+      open = { line: lineNo, begin, eol: cardEol(lines.ends[i]!), properties: [], units: begin.length, octets: undefined };
+      before = '';
     } else if (upperName === 'END') {
       const what = value.trim();
       if (open === undefined) throw new VCardParseError(`END:${what} without BEGIN:VCARD`, { line: lineNo });
       if (what.toUpperCase() !== 'VCARD') throw new VCardParseError(`expected END:VCARD, found END:${what}`, { line: lineNo });
-      cards.push(
-        new ParsedCard({ properties: open.properties, version: versionOf(open.properties), line: open.line, begin: open.begin, end: raw }),
-      );
+      const delimiters = { begin: open.begin, end: raw + tail, eol: open.eol };
+      cards.push(new ParsedCard({ properties: open.properties, version: versionOf(open.properties), line: open.line, delimiters }));
       open = undefined;
     } else {
       if (open === undefined) {
@@ -224,20 +196,11 @@ function parseText(text: string, maxBytes: number): ParsedCard[] {
           line: lineNo,
         });
       }
-      const prop = new ParsedProperty({ group: header.group, name: header.name, params: header.params, value, line: lineNo, raw });
-      if (header.params.length > 0 && isQuotedPrintable(header.params)) validateQuotedPrintable(prop);
-      open.properties.push(prop);
-      open.units += raw.length + 2;
-      if (open.octets !== undefined) open.octets += octets(lines, i, j);
-      else if (open.units * 3 > maxBytes) open.octets = octets(lines, open.startIndex, j);
-      if (open.units > maxBytes || (open.octets !== undefined && open.octets > maxBytes)) {
-        throw new VCardTooLargeError(`the vCard begun on line ${open.line} is larger than the limit of ${maxBytes} bytes`, {
-          limit: maxBytes,
-          line: lineNo,
-        });
-      }
+      const fields = header ?? { group: undefined, name: logical, params: NO_PARAMS };
+      open.properties.push(new ParsedProperty({ group: fields.group, name: fields.name, params: fields.params, value, line: lineNo, raw, tail }));
+      addSize(open, raw + tail, maxBytes, lineNo);
     }
-    i = j;
+    i = next;
   }
   if (open !== undefined) {
     throw new VCardParseError(`unterminated vCard: BEGIN:VCARD on line ${open.line} has no END:VCARD`, { line: open.line });
@@ -245,93 +208,31 @@ function parseText(text: string, maxBytes: number): ParsedCard[] {
   return cards;
 }
 
+/** Index of the END line that closes the component begun at line i (BEGIN/END counted at any depth). */
+function nestedEnd(lines: readonly string[], i: number, parentLine: number): number {
+  let depth = 0;
+  for (let k = i; k < lines.length; k++) {
+    const head = lines[k]!.slice(0, 6).toUpperCase();
+    if (head === 'BEGIN:') depth++;
+    else if (head.startsWith('END:')) depth--;
+    if (depth === 0) return k;
+  }
+  throw new VCardParseError(`unterminated BEGIN inside the vCard begun on line ${parentLine}`, { line: i + 1 });
+}
+
+function addSize(open: OpenCard, text: string, maxBytes: number, lineNo: number): void {
+  open.units += text.length;
+  if (open.octets !== undefined) open.octets += octetsOf(text);
+  else if (open.units * 3 > maxBytes) {
+    open.octets = octetsOf(open.begin);
+    for (const p of open.properties) open.octets += octetsOf((ParsedProperty.rawOf(p) ?? '') + (ParsedProperty.tailOf(p) ?? ''));
+  }
+  if (open.units > maxBytes || (open.octets !== undefined && open.octets > maxBytes)) {
+    throw new VCardTooLargeError(`the vCard begun on line ${open.line} is larger than the limit of ${maxBytes} bytes`, { limit: maxBytes, line: lineNo });
+  }
+}
+
 function snippet(line: string): string {
   return line.length > 40 ? `${line.slice(0, 40)}...` : line;
 }
 
-function isNameChar(c: number): boolean {
-  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f;
-}
-
-function scanName(line: string, from: number): number {
-  let pos = from;
-  while (pos < line.length && isNameChar(line.charCodeAt(pos))) pos++;
-  return pos;
-}
-
-interface Header {
-  group: string | undefined;
-  name: string;
-  params: readonly VCardParam[];
-  valueStart: number;
-}
-
-const COLON = 0x3a;
-const SEMICOLON = 0x3b;
-const COMMA = 0x2c;
-const EQUALS = 0x3d;
-const DQUOTE = 0x22;
-
-function headerError(line: string, pos: number, lineNo: number): VCardParseError {
-  if (line.indexOf(':') === -1) {
-    return new VCardParseError(`content line has no ":" between name and value: "${snippet(line)}"`, { line: lineNo });
-  }
-  const ch = line[pos];
-  return new VCardParseError(
-    ch === undefined
-      ? `content line ends before its ":": "${snippet(line)}"`
-      : `unexpected ${JSON.stringify(ch)} at column ${pos + 1} of the property name or parameters: "${snippet(line)}"`,
-    { line: lineNo },
-  );
-}
-
-/** `[group.]name *(;param[=value *(,value)]) :` — one left-to-right pass, no backtracking. */
-function parseHeader(line: string, lineNo: number): Header {
-  let pos = scanName(line, 0);
-  if (pos === 0) throw headerError(line, pos, lineNo);
-  let group: string | undefined;
-  let name = line.slice(0, pos);
-  if (line.charCodeAt(pos) === 0x2e) {
-    group = name;
-    const start = pos + 1;
-    pos = scanName(line, start);
-    if (pos === start) throw headerError(line, pos, lineNo);
-    name = line.slice(start, pos);
-  }
-
-  let params: VCardParam[] | undefined;
-  while (line.charCodeAt(pos) === SEMICOLON) {
-    pos++;
-    const nameStart = pos;
-    let c = line.charCodeAt(pos);
-    while (pos < line.length && c !== EQUALS && c !== SEMICOLON && c !== COLON) c = line.charCodeAt(++pos);
-    const paramName = line.slice(nameStart, pos);
-    if (c !== EQUALS) {
-      // vCard 2.1 bare parameter (`TEL;HOME;VOICE:`); an empty one (`;;`) is dropped.
-      if (paramName !== '') (params ??= []).push({ name: null, values: [decodeParamValue(paramName)] });
-      continue;
-    }
-    pos++;
-    const values: string[] = [];
-    for (;;) {
-      let v = '';
-      if (line.charCodeAt(pos) === DQUOTE) {
-        const close = line.indexOf('"', pos + 1);
-        if (close === -1) throw new VCardParseError(`unterminated quoted value of parameter ${paramName}: "${snippet(line)}"`, { line: lineNo });
-        v = line.slice(pos + 1, close);
-        pos = close + 1;
-      }
-      // Unquoted text (or stray text after a closing quote) runs to the next delimiter.
-      const start = pos;
-      c = line.charCodeAt(pos);
-      while (pos < line.length && c !== COMMA && c !== SEMICOLON && c !== COLON) c = line.charCodeAt(++pos);
-      if (pos > start) v += line.slice(start, pos);
-      values.push(decodeParamValue(v));
-      if (c !== COMMA) break;
-      pos++;
-    }
-    (params ??= []).push({ name: paramName, values });
-  }
-  if (line.charCodeAt(pos) !== COLON) throw headerError(line, pos, lineNo);
-  return { group, name, params: params ?? NO_PARAMS, valueStart: pos + 1 };
-}

@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
-import { ParsedCard, rawLines } from './model.ts';
+import { ParsedCard, ParsedProperty, rawLines } from './model.ts';
 import type { VCard, VCardParam, VCardProperty } from './model.ts';
-import { formatParamValue } from './values.ts';
+import { formatParamValue, isQuotedPrintable } from './values.ts';
 
 const MAX_OCTETS = 75;
 
@@ -60,13 +60,45 @@ export function serializeProperty(prop: VCardProperty): string {
   return rawLines(prop) ?? foldLine(formatContentLine(prop));
 }
 
-/** Serialize one card; CRLF line ends, ending with CRLF. */
+/**
+ * Fold a QUOTED-PRINTABLE content line with soft line breaks (`=` at the end
+ * of a line), never inside an `=XX` escape: a 2.1 reader does not unfold a
+ * blank there, and a fold right after an `=` would be read as a soft break.
+ */
+export function foldQuotedPrintable(line: string): string {
+  const pieces: string[] = [];
+  let start = 0;
+  while (line.length - start > MAX_OCTETS) {
+    let end = start + MAX_OCTETS - 1;
+    const eq = line.lastIndexOf('=', end - 1);
+    if (eq > end - 3 && eq >= start) end = eq;
+    pieces.push(`${line.slice(start, end)}=`);
+    start = end;
+  }
+  pieces.push(line.slice(start));
+  return pieces.join('\r\n');
+}
+
+function built(prop: VCardProperty, eol: string): string {
+  const line = formatContentLine(prop);
+  const text = prop.params.length > 0 && isQuotedPrintable(prop.params) ? foldQuotedPrintable(line) : foldLine(line);
+  return eol === '\r\n' ? text : text.replaceAll('\r\n', eol);
+}
+
+/**
+ * Serialize one card. A parsed card keeps its own text: BEGIN/END as
+ * written, untouched properties byte-for-byte with their line ends and blank
+ * lines; new or edited lines get the card's line end (CRLF for a built card).
+ */
 export function serializeVCard(card: VCard): string {
   const delimiters = ParsedCard.delimitersOf(card);
-  const out: string[] = [delimiters?.begin ?? 'BEGIN:VCARD'];
-  for (const prop of card.properties) out.push(serializeProperty(prop));
-  out.push(delimiters?.end ?? 'END:VCARD', '');
-  return out.join('\r\n');
+  const eol = delimiters?.eol ?? '\r\n';
+  let out = delimiters?.begin ?? `BEGIN:VCARD${eol}`;
+  for (const prop of card.properties) {
+    const raw = rawLines(prop);
+    out += raw === undefined ? built(prop, eol) + eol : raw + (ParsedProperty.tailOf(prop) ?? eol);
+  }
+  return out + (delimiters?.end ?? `END:VCARD${eol}`);
 }
 
 export function serializeVCards(cards: readonly VCard[]): string {

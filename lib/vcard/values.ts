@@ -3,15 +3,19 @@
 // quantifiers) because cards come from strangers and the sync engine parses
 // tens of thousands of them per run.
 
-import { TextDecoder, TextEncoder } from 'node:util';
-import { VCardParseError } from './errors.ts';
+import { charsetDecoder, decodeUtf8OrFallback } from './decode.ts';
 import type { VCardParam, VCardProperty } from './model.ts';
 
 const BACKSLASH = 0x5c;
 
-/** Undo vCard text escaping: `\\ \, \; \: \n \N`; an unknown escape keeps its backslash. */
-export function unescapeText(value: string): string {
+/**
+ * Undo vCard text escaping: `\\ \, \; \: \" \n \N` (`\"` and `\:` are not
+ * RFC escapes, but Apple and Gmail write them); an unknown escape keeps its
+ * backslash. In vCard 2.1 a backslash escapes only `;`: `C:\new` stays as written.
+ */
+export function unescapeText(value: string, version?: string): string {
   if (value.indexOf('\\') === -1) return value;
+  if (isVersion21(version)) return value.replaceAll('\\;', ';');
   let out = '';
   let start = 0;
   for (let i = 0; i < value.length; i++) {
@@ -19,7 +23,7 @@ export function unescapeText(value: string): string {
     const next = value[i + 1];
     let replacement: string;
     if (next === 'n' || next === 'N') replacement = '\n';
-    else if (next === '\\' || next === ',' || next === ';' || next === ':') replacement = next;
+    else if (next === '\\' || next === ',' || next === ';' || next === ':' || next === '"') replacement = next;
     else continue; // e.g. a Windows path written unescaped: keep "\t" as two characters
     out += value.slice(start, i) + replacement;
     i++;
@@ -71,25 +75,32 @@ export function splitEscaped(value: string, separator: ';' | ','): string[] {
   return parts;
 }
 
-/** Structured value (N, ADR, ORG): components split on `;`, each unescaped. */
-export function structuredValue(prop: VCardProperty): string[] {
-  return splitEscaped(decodedValue(prop), ';').map(unescapeLines);
+/** `2.1` (and the older `2.0`): versions whose only escape is `\;`. */
+export function isVersion21(version: string | undefined): boolean {
+  if (version === undefined) return false;
+  const v = version.trim();
+  return v === '2.1' || v === '2.0';
 }
 
-function unescapeLines(value: string): string {
-  const text = unescapeText(value);
+/** Structured value (N, ADR, ORG): components split on `;`, each unescaped. */
+export function structuredValue(prop: VCardProperty, version?: string): string[] {
+  return splitEscaped(decodedValue(prop), ';').map((v) => unescapeLines(v, version));
+}
+
+function unescapeLines(value: string, version?: string): string {
+  const text = unescapeText(value, version);
   // Raw CR/LF only arrive through QUOTED-PRINTABLE (=0D=0A); make them "\n" like escaped ones.
   return text.indexOf('\r') === -1 ? text : text.replace(/\r\n?/g, '\n');
 }
 
-/** The value as text: QUOTED-PRINTABLE and CHARSET decoded, then unescaped. */
-export function textValue(prop: VCardProperty): string {
-  return unescapeLines(decodedValue(prop));
+/** The value as text: QUOTED-PRINTABLE and CHARSET decoded, then unescaped (by the card's version, when given). */
+export function textValue(prop: VCardProperty, version?: string): string {
+  return unescapeLines(decodedValue(prop), version);
 }
 
 /** List value (CATEGORIES, NICKNAME): split on unescaped `,`, each unescaped. */
-export function listValue(prop: VCardProperty): string[] {
-  return splitEscaped(decodedValue(prop), ',').map(unescapeLines);
+export function listValue(prop: VCardProperty, version?: string): string[] {
+  return splitEscaped(decodedValue(prop), ',').map((v) => unescapeLines(v, version));
 }
 
 const BARE_ENCODINGS = new Set(['QUOTED-PRINTABLE', 'BASE64', 'B', '8BIT', '7BIT']);
@@ -104,14 +115,14 @@ export function paramValues(prop: VCardProperty, upperName: string): string[] {
   const out: string[] = [];
   for (const param of prop.params) {
     if (param.name === null) {
-      const bare = param.values[0];
-      if (bare === undefined) continue;
-      const upper = bare.toUpperCase();
-      const kind = BARE_ENCODINGS.has(upper) ? 'ENCODING' : BARE_VALUE_TYPES.has(upper) ? 'VALUE' : 'TYPE';
-      if (kind === upperName) out.push(bare);
+      for (const bare of param.values) {
+        const upper = bare.trim().toUpperCase();
+        const kind = BARE_ENCODINGS.has(upper) ? 'ENCODING' : BARE_VALUE_TYPES.has(upper) ? 'VALUE' : 'TYPE';
+        if (kind === upperName) out.push(bare.trim());
+      }
       continue;
     }
-    if (param.name.length !== upperName.length || param.name.toUpperCase() !== upperName) continue;
+    if (param.name.trim().toUpperCase() !== upperName) continue;
     for (const v of param.values) {
       if (upperName === 'TYPE' && v.indexOf(',') !== -1) {
         for (const part of v.split(',')) if (part !== '') out.push(part);
@@ -129,38 +140,27 @@ export function hasParamValue(prop: VCardProperty, upperName: string, upperValue
   return paramValues(prop, upperName).some((v) => v.toUpperCase() === upperValue);
 }
 
-export function isQuotedPrintable(params: readonly VCardParam[]): boolean {
+function hasEncoding(params: readonly VCardParam[], encodings: readonly string[]): boolean {
   for (const param of params) {
-    if (param.name === null) {
-      if (param.values[0]?.toUpperCase() === 'QUOTED-PRINTABLE') return true;
-    } else if (param.name.toUpperCase() === 'ENCODING') {
-      if (param.values.some((v) => v.toUpperCase() === 'QUOTED-PRINTABLE')) return true;
-    }
+    if (param.name !== null && param.name.trim().toUpperCase() !== 'ENCODING') continue;
+    if (param.values.some((v) => encodings.includes(v.trim().toUpperCase()))) return true;
   }
   return false;
+}
+
+export function isQuotedPrintable(params: readonly VCardParam[]): boolean {
+  return hasEncoding(params, ['QUOTED-PRINTABLE']);
+}
+
+/** ENCODING=b (3.0) or BASE64 (2.1, also bare). */
+export function isBase64(params: readonly VCardParam[]): boolean {
+  return hasEncoding(params, ['B', 'BASE64']);
 }
 
 /** The value with QUOTED-PRINTABLE (and its CHARSET) decoded; other values as written. */
 export function decodedValue(prop: VCardProperty): string {
   if (prop.params.length === 0 || !isQuotedPrintable(prop.params)) return prop.value;
   return decodeQuotedPrintable(prop.value, { charset: paramValue(prop, 'CHARSET'), line: prop.line });
-}
-
-const decoders = new Map<string, TextDecoder>();
-const utf8Encoder = new TextEncoder();
-
-function decoderFor(charset: string | undefined, line: number | undefined): TextDecoder {
-  const label = (charset ?? 'utf-8').trim().toLowerCase();
-  let decoder = decoders.get(label);
-  if (decoder === undefined) {
-    try {
-      decoder = new TextDecoder(label);
-    } catch (cause) {
-      throw new VCardParseError(`unknown CHARSET "${charset}"`, { line, cause });
-    }
-    decoders.set(label, decoder);
-  }
-  return decoder;
 }
 
 function hexDigit(c: number): number {
@@ -172,15 +172,19 @@ function hexDigit(c: number): number {
 
 /**
  * Decode QUOTED-PRINTABLE (vCard 2.1). Hand-written: it is a few lines, and
- * errors must carry the card's line number, which a generic decoder cannot.
- * Soft line breaks were already joined by the parser; a lone `=` at the very
- * end is a soft break too. Bytes are decoded with CHARSET (default UTF-8);
- * non-ASCII characters written unencoded are taken as UTF-8.
+ * it must be lenient where exporters are. Soft line breaks were already
+ * joined by the parser; a lone `=` at the very end is a soft break too; an
+ * `=` not followed by two hex digits is a literal `=`. Bytes are decoded with
+ * CHARSET when the label is known, else as UTF-8 when valid, else as
+ * windows-1252 (decode.ts); characters that are not ASCII (already decoded
+ * from the card's bytes) are kept as they are.
  */
 export function decodeQuotedPrintable(value: string, options: { charset?: string | undefined; line?: number | undefined } = {}): string {
-  const decoder = decoderFor(options.charset, options.line);
   if (value.indexOf('=') === -1) return value;
-  const bytes: number[] = [];
+  const decoder = charsetDecoder(options.charset);
+  const decode = (bytes: number[]): string => (decoder === undefined ? decodeUtf8OrFallback(Uint8Array.from(bytes)) : decoder.decode(Uint8Array.from(bytes)));
+  let out = '';
+  let bytes: number[] = [];
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c === 0x3d) {
@@ -188,24 +192,20 @@ export function decodeQuotedPrintable(value: string, options: { charset?: string
       const hi = hexDigit(value.charCodeAt(i + 1));
       const lo = hexDigit(value.charCodeAt(i + 2));
       if (hi < 0 || lo < 0) {
-        throw new VCardParseError(`bad quoted-printable escape "${value.slice(i, i + 3)}"`, { line: options.line });
+        bytes.push(c);
+        continue;
       }
       bytes.push(hi * 16 + lo);
       i += 2;
     } else if (c < 0x80) {
       bytes.push(c);
     } else {
-      const cp = value.codePointAt(i) ?? c;
-      if (cp > 0xffff) i++;
-      for (const b of utf8Encoder.encode(String.fromCodePoint(cp))) bytes.push(b);
+      if (bytes.length > 0) out += decode(bytes);
+      bytes = [];
+      out += value[i];
     }
   }
-  return decoder.decode(Uint8Array.from(bytes));
-}
-
-/** Check a QUOTED-PRINTABLE value without keeping the result (the parser reports errors early). */
-export function validateQuotedPrintable(prop: VCardProperty): void {
-  decodedValue(prop);
+  return bytes.length > 0 ? out + decode(bytes) : out;
 }
 
 // RFC 6868 parameter value encoding. Decoded on read; written only when a

@@ -67,8 +67,10 @@ describe('fromContact', () => {
       uid: 'u-2',
       fullName: 'Jane Doe',
       name: { family: 'Doe', given: 'Jane' },
-      emails: [{ value: 'jd@club.example', label: 'Chess club', type: 'other' }],
+      emails: [{ value: 'jd@club.example', label: 'Chess club', type: 'work' }],
       birthday: { year: 1990, month: 2, day: 28 },
+      anniversary: { month: 6, day: 1 },
+      dates: [{ year: 2001, month: 9, day: 3, label: 'First day' }, { month: 12, day: 24 }],
       photo: { data: 'AAEC', mediaType: 'image/png' },
       ims: [
         { value: 'x:y', service: 'matrix' },
@@ -101,11 +103,38 @@ describe('fromContact', () => {
     expect(fromContact({ photo: { uri: 'data:image/jpeg;base64,/9j/AA==' } })).toContain('\r\nPHOTO;ENCODING=b;TYPE=JPEG:/9j/AA==\r\n');
   });
 
-  it('round-trips the normalized form of real cards', () => {
+  it('round-trips the normalized form of real cards (a type Google refuses comes back as a label)', () => {
     for (const text of [GOOGLE_CARD, APPLE_CARD, V4_CARD]) {
       const { revision: _rev, ...contact } = toContact(text);
-      expect(toContact(fromContact(contact))).toStrictEqual(contact);
+      const asLabels = JSON.parse(JSON.stringify(contact), (key, v) =>
+        typeof v === 'object' && v !== null && v.type === 'iphone' ? { value: v.value, label: 'iphone' } : v,
+      ) as Contact;
+      expect(toContact(fromContact(contact))).toStrictEqual(asLabels);
     }
+  });
+
+  it('writes a type outside RFC 2426 on EMAIL, TEL and ADR as an itemN.X-ABLabel group, never as TYPE', () => {
+    const text = fromContact({
+      emails: [{ value: 'a@school.example', type: 'school' }, { value: 'b@home.example', type: 'HOME' }],
+      phones: [{ value: '1', type: 'personal' }, { value: '2', type: 'other', label: 'Boat' }, { value: '3', type: 'main' }],
+      addresses: [{ street: 'x', type: 'fax' }],
+      urls: [{ value: 'https://x.example', type: 'blog' }],
+    });
+    expect(text).not.toMatch(/TYPE=(SCHOOL|PERSONAL|OTHER|MAIN|FAX)/);
+    expect(text).toContain('\r\nitem1.EMAIL;TYPE=INTERNET:a@school.example\r\nitem1.X-ABLabel:school\r\n');
+    expect(text).toContain('\r\nEMAIL;TYPE=INTERNET;TYPE=HOME:b@home.example\r\n');
+    expect(text).toContain('\r\nitem4.TEL:3\r\nitem4.X-ABLabel:_$!<Main>!$_\r\n');
+    expect(text).toContain('\r\nURL;TYPE=BLOG:https://x.example\r\n');
+    const contact = toContact(text);
+    expect(contact.emails).toEqual([{ value: 'a@school.example', label: 'school' }, { value: 'b@home.example', type: 'home' }]);
+    expect(contact.phones).toEqual([{ value: '1', label: 'personal' }, { value: '2', label: 'Boat' }, { value: '3', label: 'main' }]);
+    expect(contact.addresses).toEqual([{ street: 'x', label: 'fax' }]);
+  });
+
+  it('writes an anniversary and custom dates the way Apple and Google keep them', () => {
+    const text = fromContact({ anniversary: { year: 2010, month: 5, day: 8 }, dates: [{ month: 2, day: 3, label: 'Name day' }] });
+    expect(text).toContain('\r\nitem1.X-ABDATE:2010-05-08\r\nitem1.X-ABLabel:_$!<Anniversary>!$_\r\n');
+    expect(text).toContain('\r\nitem2.X-ABDATE;X-APPLE-OMIT-YEAR=1604:1604-02-03\r\nitem2.X-ABLabel:Name day\r\n');
   });
 
   it.each([

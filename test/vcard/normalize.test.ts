@@ -66,6 +66,7 @@ describe('toContact on real-world cards', () => {
       phones: [{ value: '+1-202-555-0199', type: 'cell' }],
       addresses: [{ type: 'work', street: '1 Navy Yard', locality: 'Washington', region: 'DC', postalCode: '20374', country: 'USA' }],
       birthday: { year: 1906, month: 12, day: 9 },
+      anniversary: { year: 1930, month: 6, day: 15 },
       photo: {
         data: 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
         mediaType: 'image/png',

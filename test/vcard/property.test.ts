@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   VCardError,
   contentHash,
+  decodeVCardBytes,
   displayName,
   escapeText,
   fromContact,
@@ -11,7 +12,10 @@ import {
   parseVCards,
   patchVCard,
   plainLabel,
+  rfcType,
+  serializeProperty,
   serializeVCard,
+  serializeVCards,
   textValue,
   toContact,
 } from '../../lib/vcard/index.ts';
@@ -77,16 +81,21 @@ const contactArb: fc.Arbitrary<Contact> = fc.record(
 const nl = (s: string): string => s.replace(/\r\n?/g, '\n');
 const some = (s: string | undefined): string | undefined => (s === undefined || s === '' ? undefined : nl(s));
 
-function meta(item: { type?: string; label?: string; pref?: boolean }): { type?: string; label?: string; pref?: boolean } {
+// A type outside RFC 2426's set for EMAIL, TEL and ADR is written as a label (Google refuses it as TYPE); with a label of its own it is dropped.
+function meta(item: { type?: string; label?: string; pref?: boolean }, name: string): { type?: string; label?: string; pref?: boolean } {
   const out: { type?: string; label?: string; pref?: boolean } = {};
-  if (item.type !== undefined && item.type !== '') out.type = item.type;
-  if (item.label !== undefined && item.label !== '') out.label = plainLabel(nl(item.label));
+  const label = item.label === undefined || item.label === '' ? undefined : plainLabel(nl(item.label));
+  if (item.type !== undefined && item.type !== '') {
+    if (rfcType(name, item.type, '3.0')) out.type = item.type;
+    else if (label === undefined) out.label = item.type;
+  }
+  if (label !== undefined) out.label = label;
   if (item.pref === true) out.pref = true;
   return out;
 }
 
-function labeledList<T extends Labeled>(items: T[] | undefined, extra: (item: T) => object = () => ({})): Labeled[] | undefined {
-  const out = (items ?? []).filter((i) => i.value.trim() !== '').map((i) => ({ value: nl(i.value.trim()), ...meta(i), ...extra(i) }));
+function labeledList<T extends Labeled>(items: T[] | undefined, name: string, extra: (item: T) => object = () => ({})): Labeled[] | undefined {
+  const out = (items ?? []).filter((i) => i.value.trim() !== '').map((i) => ({ value: nl(i.value.trim()), ...meta(i, name), ...extra(i) }));
   return out.length === 0 ? undefined : out;
 }
 
@@ -100,16 +109,16 @@ function expected(c: Contact): Contact {
     note: some(c.note),
     birthday: c.birthday,
     photo: c.photo,
-    emails: labeledList(c.emails),
-    phones: labeledList(c.phones),
-    urls: labeledList(c.urls),
-    ims: labeledList<ContactIm>(c.ims, (i) => (i.service === undefined ? {} : { service: i.service })),
+    emails: labeledList(c.emails, 'EMAIL'),
+    phones: labeledList(c.phones, 'TEL'),
+    urls: labeledList(c.urls, 'URL'),
+    ims: labeledList<ContactIm>(c.ims, 'IMPP', (i) => (i.service === undefined ? {} : { service: i.service })),
   };
   const name = Object.fromEntries(Object.entries(c.name ?? {}).flatMap(([k, v]) => (v === '' ? [] : [[k, nl(v)]])));
   if (Object.keys(name).length > 0) out.name = name;
   const addresses = (c.addresses ?? []).map((a: ContactAddress) => {
     const { type, label, pref, ...parts } = a;
-    return { ...meta({ type, label, pref }), ...Object.fromEntries(Object.entries(parts).flatMap(([k, v]) => (v === '' ? [] : [[k, nl(v)]]))) };
+    return { ...meta({ type, label, pref }, 'ADR'), ...Object.fromEntries(Object.entries(parts).flatMap(([k, v]) => (v === '' ? [] : [[k, nl(v)]]))) };
   });
   if (addresses.length > 0) out.addresses = addresses;
   if (c.organization !== undefined) {
@@ -284,6 +293,58 @@ describe('property: untrusted input only ever throws VCardError', () => {
         const bytes = new TextEncoder().encode(s);
         const cut = bytes.length === 0 ? 0 : at % bytes.length;
         exercise(new Uint8Array([...bytes.subarray(0, cut), ...junk, ...bytes.subarray(cut)]));
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('property: lossless and local on arbitrary vCard-shaped text', () => {
+  const wrapped = fc
+    .tuple(cardish, fc.constantFrom('\r\n', '\n', '\r', '\r\r\n'))
+    .map(([inner, eol]) => `BEGIN:VCARD${eol}VERSION:3.0${eol}${inner}${eol}END:VCARD${eol}`);
+
+  it('every card that parses serializes back byte for byte', () => {
+    fc.assert(
+      fc.property(wrapped, (text) => {
+        let cards: VCard[];
+        try {
+          cards = parseVCards(text);
+        } catch (error) {
+          expect(error).toBeInstanceOf(VCardError);
+          return;
+        }
+        expect(serializeVCards(cards)).toBe(text);
+      }),
+      RUNS,
+    );
+  });
+
+  it('a patch of the title changes only TITLE lines', () => {
+    fc.assert(
+      fc.property(wrapped, (text) => {
+        let card: VCard;
+        try {
+          card = parseVCard(text);
+        } catch {
+          return;
+        }
+        const out = parseVCard(patchVCard(serializeVCard(card), { title: 'Patched' }));
+        const others = (c: VCard): string[] => c.properties.filter((p) => p.name.trim().toUpperCase() !== 'TITLE').map(serializeProperty).sort();
+        expect(others(out)).toEqual(others(card));
+        expect(toContact(out).title).toBe('Patched');
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('property: bytes', () => {
+  it('UTF-8 bytes of any text without a CHARSET decode to that text', () => {
+    const wellFormed = cardish.filter((s) => s.isWellFormed() && !/charset/i.test(s) && s.charCodeAt(0) !== 0 && s.charCodeAt(1) !== 0 && s.charCodeAt(0) !== 0xfeff);
+    fc.assert(
+      fc.property(wellFormed, (s) => {
+        expect(decodeVCardBytes(new TextEncoder().encode(s))).toBe(s);
       }),
       RUNS,
     );

@@ -108,7 +108,7 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     const bytes = new Uint8Array(await c.req.arrayBuffer());
     if (bytes.byteLength > maxVCardBytes) throw new PayloadTooLarge(`The vCard is larger than ${maxVCardBytes} bytes.`, 'vcard-too-large');
     try {
-      const card = parseVCard(bytes, { maxBytes: maxVCardBytes });
+      const card = parseVCard(bytes, { maxBytes: maxVCardBytes, strict: true });
       // Normalizing reads every value (dates, QUOTED-PRINTABLE, ...): what it rejects, the applier could not send either.
       toContact(card);
       const text = new TextDecoder('utf-8').decode(bytes);
