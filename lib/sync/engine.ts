@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import type { Card, CardDavClient, CollectionState, HrefEtag } from '../carddav/types.ts';
 import { CardDavError, InvalidSyncToken, NotFound, ProtocolError, RequestRejected, ServerError, Throttled } from '../carddav/errors.ts';
+import { sameEtag } from '../carddav/etag.ts';
 import type { Contact } from '../vcard/contact.ts';
 import { contentHash, parseVCard, toContact, type VCard } from '../vcard/index.ts';
 import { buildContactEvent, type ContactEvent, type ContactEventType, type Origin } from './events.ts';
@@ -388,9 +389,12 @@ async function applyReport(run: Run, changedList: HrefEtag[], removedList: strin
   await processRemovals(run, [...removed, ...missing], index, false);
 }
 
-/** A listed etag equal to the indexed one was published already (or learned): no fetch. */
+/**
+ * A listed etag equal to the indexed one was published already (or learned): no fetch.
+ * Compared by opaque tag: rows indexed before ETags had one spelling may lack the quotes.
+ */
 function needsFetch(entry: IndexEntry | undefined, listedEtag: string): boolean {
-  return entry?.etag === undefined || listedEtag === '' || entry.etag !== listedEtag;
+  return entry?.etag === undefined || listedEtag === '' || !sameEtag(entry.etag, listedEtag);
 }
 
 /**
@@ -458,7 +462,7 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
     result.fetched++;
     const entry = index.get(card.href);
     // Equal etag: this version was published already (e.g. repeated after a crash before the commit).
-    if (entry?.etag !== undefined && entry.etag === card.etag) continue;
+    if (entry?.etag !== undefined && sameEtag(entry.etag, card.etag)) continue;
     const read = readCard(card.vcard);
     const hash = read.hash;
     // The entry outlives the batch (the index map holds it to the end of the
@@ -475,7 +479,7 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
     }
     const type: ContactEventType = entry?.etag === undefined ? 'contact.created' : 'contact.updated';
     const origin: Origin =
-      entry?.lastWrite !== undefined && entry.lastWrite.etag === card.etag ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' };
+      entry?.lastWrite !== undefined && sameEtag(entry.lastWrite.etag, card.etag) ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' };
     if (read.parseError !== undefined) result.parseErrors++;
     const uid = read.contact?.uid ?? entry?.uid;
     if (uid !== undefined) upsert.uid = own(uid);
@@ -580,7 +584,7 @@ async function verifyRemovals(run: Run, suspected: IndexEntry[], index: Map<stri
     if (etag === undefined) gone.push(entry);
     else {
       kept.push(entry.href);
-      if (etag !== entry.etag) moved.push(entry.href);
+      if (entry.etag === undefined || !sameEtag(etag, entry.etag)) moved.push(entry.href);
     }
   });
   // Gone between the PROPFIND and the fetch: that is a verified removal too.
