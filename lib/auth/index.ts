@@ -32,8 +32,8 @@ export type {
   TokenCache,
   TokenSet,
 } from './google-oauth.ts';
-export { createLocalKeyWrapper, createVault, loadOrCreateLocalMasterKey } from './vault.ts';
-export type { KeyWrapper, Vault, VaultCacheOptions, VaultContext, WrapContext } from './vault.ts';
+export { createLocalKeyWrapper, createVault, isCurrentSealed, loadOrCreateLocalMasterKey, VAULT_PURPOSES } from './vault.ts';
+export type { KeyWrapper, Vault, VaultCacheOptions, VaultContext, VaultPurpose, WrapContext } from './vault.ts';
 export { createKmsKeyWrapper } from './kms-key-wrapper.ts';
 export { GRANT_DEATH_MESSAGES, grantDeathCauseOf, likelyGrantDeathCause, IDLE_TOKEN_LIFETIME_MS, TESTING_TOKEN_LIFETIME_MS, TOKEN_CAP } from './grant-lifetime.ts';
 export type { GrantDeathCause } from './grant-lifetime.ts';

@@ -1,21 +1,27 @@
 // The token vault: credentials (refresh tokens, basic-auth passwords, a
-// tenant's own OAuth client secret) are stored only sealed, with envelope
-// encryption. A data key encrypts the payload with AES-256-GCM; the data key
-// is stored wrapped by a key-encryption key (KMS in AWS, a local master key in
-// the local stack and tests) behind the `KeyWrapper` port.
+// tenant's own OAuth client secret) and webhook signing secrets are stored
+// only sealed, with envelope encryption. A data key encrypts the payload with
+// AES-256-GCM; the data key is stored wrapped by a key-encryption key (KMS in
+// AWS, a local master key in the local stack and tests) behind the
+// `KeyWrapper` port.
 //
-// One data key per TENANT, not per connection: a tenant's key is generated
-// once per warm process (and per cache TTL) and seals every connection of
-// that tenant, so connecting many accounts costs one KMS GenerateDataKey, not
-// one each; tenants never share a key, which is the isolation boundary that
-// matters. The KMS EncryptionContext of the key is therefore `{ tenantId }`
-// (a key of tenant A cannot be unwrapped as tenant B's), and the payload's
-// GCM AAD binds the full context `{ tenantId, connectionId }`, so one
-// connection's sealed credential cannot be moved to another connection.
+// One data key per TENANT AND PURPOSE, not per connection: a tenant's key for
+// a purpose is generated once per warm process (and per cache TTL) and seals
+// every value of that purpose, so connecting many accounts costs one KMS
+// GenerateDataKey, not one each. The KMS EncryptionContext of the key is
+// `{ tenantId, purpose }`: a key of tenant A cannot be unwrapped as tenant
+// B's, and the key policy grants each function Decrypt only for the purposes
+// it needs (the webhook deliverer opens webhook secrets, never refresh
+// tokens). The payload's GCM AAD binds the full context `{ tenantId,
+// connectionId, purpose }`, so one connection's sealed credential cannot be
+// moved to another connection, nor a webhook secret read as a credential.
 //
-// Sealed format: `v1.<wrapped data key>.<iv>.<ciphertext+tag>`, each part
+// Sealed format: `v2.<wrapped data key>.<iv>.<ciphertext+tag>`, each part
 // base64url. Carrying the wrapped key in every value keeps the vault
 // stateless (no key table to read before a sync) and lets keys rotate freely.
+// `v1.` values (before purposes: data key per tenant, context `{ tenantId }`)
+// still open; `isCurrentSealed` tells callers to seal them again, and the
+// stores do so on their next read or write (lib/store README "Sealed values").
 //
 // Not the AWS Encryption SDK: it would do the envelope, but it brings its own
 // message format, keyring and caching CMM machinery for what is here one
@@ -26,11 +32,25 @@ import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/p
 import { dirname } from 'node:path';
 import { DecryptFailed, KeyServiceError, VaultError } from './errors.ts';
 
-/** Whose credential this is; bound to the ciphertext. */
+/**
+ * What a sealed value is for. Each is its own data key and KMS
+ * EncryptionContext, so a key grant can be limited to some of them
+ * (infra/stack.ts grants each function only the purposes it uses).
+ */
+export const VAULT_PURPOSES = ['carddav-credential', 'oauth-refresh-token', 'oauth-client-secret', 'webhook-secret'] as const;
+export type VaultPurpose = (typeof VAULT_PURPOSES)[number];
+
+/** Whose secret this is and what it is for; bound to the ciphertext. */
 export interface VaultContext {
   tenantId: string;
+  /** The connection, or what else owns the secret (a webhook endpoint, the tenant's OAuth client). */
   connectionId: string;
+  purpose: VaultPurpose;
 }
+
+/** The KMS EncryptionContext keys of every data key sealed now, and of the v1 ones. */
+export const WRAP_CONTEXT_KEYS = ['tenantId', 'purpose'] as const;
+export const LEGACY_WRAP_CONTEXT_KEYS = ['tenantId'] as const;
 
 /** The context a data key is wrapped under (KMS EncryptionContext). */
 export type WrapContext = Readonly<Record<string, string>>;
@@ -67,7 +87,9 @@ export interface VaultCacheOptions {
  */
 export const DEFAULT_CACHE_TTL_MS = 60 * 60_000;
 
-const VERSION = 'v1';
+const VERSION = 'v2';
+/** Before purposes: one data key per tenant, wrapped under `{ tenantId }`. Opened, never sealed. */
+const LEGACY_VERSION = 'v1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
@@ -83,7 +105,7 @@ export function createVault(params: { wrapper: KeyWrapper; cache?: Partial<Vault
   const ttlMs = params.cache?.ttlMs ?? DEFAULT_CACHE_TTL_MS;
   const max = params.cache?.max ?? 1000;
   const now = params.now ?? Date.now;
-  // Per tenant: the data key new values are sealed with (and its wrapped form).
+  // Per tenant and purpose: the data key new values are sealed with (and its wrapped form).
   const sealKeys = new Map<string, { entry: Promise<{ key: Buffer; wrapped: Buffer }>; expiresAt: number }>();
   // Unwrapped data keys by wrapped key + context, so a sync opens its credential without a KMS call.
   const openKeys = new Map<string, CachedKey>();
@@ -94,11 +116,12 @@ export function createVault(params: { wrapper: KeyWrapper; cache?: Partial<Vault
     while (openKeys.size > max) openKeys.delete(openKeys.keys().next().value!);
   }
 
-  function tenantKey(tenantId: string): Promise<{ key: Buffer; wrapped: Buffer }> {
+  function tenantKey(tenantId: string, purpose: VaultPurpose): Promise<{ key: Buffer; wrapped: Buffer }> {
     const t = now();
-    const cached = sealKeys.get(tenantId);
+    const context = wrapContext({ tenantId, purpose });
+    const slot = canonicalContext(context);
+    const cached = sealKeys.get(slot);
     if (cached && cached.expiresAt > t) return cached.entry;
-    const context = wrapContext(tenantId);
     const entry = (async () => {
       const generated = await callWrapper('generate a data key', () => wrapper.generateDataKey({ context }));
       const key = dataKey(generated.plaintext);
@@ -107,10 +130,10 @@ export function createVault(params: { wrapper: KeyWrapper; cache?: Partial<Vault
       remember(keyCacheKey(wrapped, context), { key: Promise.resolve(key), expiresAt: t + ttlMs });
       return { key, wrapped };
     })();
-    // Concurrent seals of one tenant share one generation; a failure is not cached.
-    sealKeys.set(tenantId, { entry, expiresAt: t + ttlMs });
+    // Concurrent seals of one tenant and purpose share one generation; a failure is not cached.
+    sealKeys.set(slot, { entry, expiresAt: t + ttlMs });
     entry.catch(() => {
-      if (sealKeys.get(tenantId)?.entry === entry) sealKeys.delete(tenantId);
+      if (sealKeys.get(slot)?.entry === entry) sealKeys.delete(slot);
     });
     while (sealKeys.size > max) sealKeys.delete(sealKeys.keys().next().value!);
     return entry;
@@ -135,38 +158,27 @@ export function createVault(params: { wrapper: KeyWrapper; cache?: Partial<Vault
   return {
     async seal({ context, plaintext }) {
       checkContext(context);
-      const { key, wrapped } = await tenantKey(context.tenantId);
+      const { key, wrapped } = await tenantKey(context.tenantId, context.purpose);
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, iv);
-      cipher.setAAD(payloadAad(context));
+      cipher.setAAD(payloadAad(VERSION, context));
       const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
       return [VERSION, wrapped.toString('base64url'), iv.toString('base64url'), ct.toString('base64url')].join('.');
     },
 
     async open({ context, sealed }) {
       checkContext(context);
-      const parts = sealed.split('.');
-      if (parts[0] !== VERSION) {
-        throw new DecryptFailed(
-          parts.length === 4 && /^v\d+$/.test(parts[0]!) ? `sealed value has unsupported version ${parts[0]}` : 'sealed value is malformed',
-          { reason: parts.length === 4 && /^v\d+$/.test(parts[0]!) ? 'unsupported-version' : 'malformed' },
-        );
-      }
-      if (parts.length !== 4 || !parts.slice(1).every((p) => B64URL.test(p))) {
-        throw new DecryptFailed('sealed value is malformed', { reason: 'malformed' });
-      }
-      const wrapped = Buffer.from(parts[1]!, 'base64url');
-      const iv = Buffer.from(parts[2]!, 'base64url');
-      const ct = Buffer.from(parts[3]!, 'base64url');
-      if (iv.length !== IV_BYTES || ct.length < TAG_BYTES) throw new DecryptFailed('sealed value is malformed', { reason: 'malformed' });
-      const key = await unwrapped(wrapped, wrapContext(context.tenantId));
+      const { version, wrapped, iv, ct } = parseSealed(sealed);
+      // A v1 value was wrapped under the tenant alone and bound no purpose.
+      const wrapAs = version === VERSION ? wrapContext(context) : { tenantId: context.tenantId };
+      const key = await unwrapped(wrapped, wrapAs);
       try {
         const decipher = createDecipheriv('aes-256-gcm', key, iv);
-        decipher.setAAD(payloadAad(context));
+        decipher.setAAD(payloadAad(version, context));
         decipher.setAuthTag(ct.subarray(ct.length - TAG_BYTES));
         return Buffer.concat([decipher.update(ct.subarray(0, ct.length - TAG_BYTES)), decipher.final()]).toString('utf8');
       } catch (cause) {
-        throw new DecryptFailed('sealed value does not open under this context (altered, or another connection\'s)', {
+        throw new DecryptFailed('sealed value does not open under this context (altered, another connection\'s, or another purpose\'s)', {
           reason: 'payload',
           cause,
         });
@@ -175,19 +187,51 @@ export function createVault(params: { wrapper: KeyWrapper; cache?: Partial<Vault
   };
 }
 
+/**
+ * True when `sealed` is of the shape the vault seals now. An older value
+ * still opens, but its data key is not bound to a purpose (a grant for any
+ * purpose's legacy keys opens it): callers seal its plaintext again and store that.
+ */
+export function isCurrentSealed(sealed: string): boolean {
+  return sealed.startsWith(`${VERSION}.`);
+}
+
+function parseSealed(sealed: string): { version: string; wrapped: Buffer; iv: Buffer; ct: Buffer } {
+  const parts = sealed.split('.');
+  const version = parts[0]!;
+  if (version !== VERSION && version !== LEGACY_VERSION) {
+    const unsupported = parts.length === 4 && /^v\d+$/.test(version);
+    throw new DecryptFailed(unsupported ? `sealed value has unsupported version ${version}` : 'sealed value is malformed', {
+      reason: unsupported ? 'unsupported-version' : 'malformed',
+    });
+  }
+  if (parts.length !== 4 || !parts.slice(1).every((p) => B64URL.test(p))) {
+    throw new DecryptFailed('sealed value is malformed', { reason: 'malformed' });
+  }
+  const wrapped = Buffer.from(parts[1]!, 'base64url');
+  const iv = Buffer.from(parts[2]!, 'base64url');
+  const ct = Buffer.from(parts[3]!, 'base64url');
+  if (iv.length !== IV_BYTES || ct.length < TAG_BYTES) throw new DecryptFailed('sealed value is malformed', { reason: 'malformed' });
+  return { version, wrapped, iv, ct };
+}
+
 function checkContext(context: VaultContext): void {
   if (typeof context?.tenantId !== 'string' || context.tenantId === '' || typeof context.connectionId !== 'string' || context.connectionId === '') {
     throw new VaultError('vault context needs a non-empty tenantId and connectionId');
   }
+  if (!(VAULT_PURPOSES as readonly string[]).includes(context.purpose)) {
+    throw new VaultError(`vault context needs a purpose, one of ${VAULT_PURPOSES.join(', ')}`);
+  }
 }
 
-function wrapContext(tenantId: string): WrapContext {
-  return { tenantId };
+function wrapContext(context: { tenantId: string; purpose: VaultPurpose }): WrapContext {
+  return { tenantId: context.tenantId, purpose: context.purpose };
 }
 
-// JSON of an array: unambiguous whatever the ids contain.
-function payloadAad(context: VaultContext): Buffer {
-  return Buffer.from(JSON.stringify(['carddav-bridge/vault', VERSION, context.tenantId, context.connectionId]), 'utf8');
+// JSON of an array: unambiguous whatever the ids contain. v1 bound no purpose.
+function payloadAad(version: string, context: VaultContext): Buffer {
+  const fields = version === LEGACY_VERSION ? [context.tenantId, context.connectionId] : [context.tenantId, context.connectionId, context.purpose];
+  return Buffer.from(JSON.stringify(['carddav-bridge/vault', version, ...fields]), 'utf8');
 }
 
 function canonicalContext(context: WrapContext): string {

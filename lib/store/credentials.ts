@@ -3,6 +3,7 @@
 // sync worker) read it. Secrets are sealed by the token vault (lib/auth,
 // envelope encryption bound to tenant and connection); the map never holds
 // one in plain text. The username is not a secret: it is shown by the API.
+import { isCurrentSealed } from '../auth/vault.ts';
 import type { Vault } from '../auth/vault.ts';
 import { StoreError } from './errors.ts';
 import type { StoredCredentials } from './types.ts';
@@ -33,7 +34,7 @@ export async function sealBasicCredentials(params: {
   password: string;
 }): Promise<StoredCredentials> {
   const { vault, tenantId, connectionId } = params;
-  const password = await vault.seal({ context: { tenantId, connectionId }, plaintext: params.password });
+  const password = await vault.seal({ context: { tenantId, connectionId, purpose: 'carddav-credential' }, plaintext: params.password });
   return { kind: 'basic', username: params.username, password };
 }
 
@@ -62,7 +63,7 @@ export async function sealGoogleCredentials(params: {
   grant?: GoogleGrant;
 }): Promise<StoredCredentials> {
   const { vault, tenantId, connectionId, grant } = params;
-  const refreshToken = await vault.seal({ context: { tenantId, connectionId }, plaintext: params.refreshToken });
+  const refreshToken = await vault.seal({ context: { tenantId, connectionId, purpose: 'oauth-refresh-token' }, plaintext: params.refreshToken });
   return {
     kind: 'google',
     username: params.email,
@@ -111,13 +112,35 @@ export async function openCredentials(params: {
 }): Promise<OpenedCredentials> {
   const { vault, tenantId, connectionId, credentials } = params;
   if (credentials === undefined) throw new CredentialsUnreadable(`connection ${connectionId} has no credentials`);
-  const context = { tenantId, connectionId };
   const username = credentials.username ?? '';
   if (credentials.kind === 'basic' && typeof credentials.password === 'string') {
+    const context = { tenantId, connectionId, purpose: 'carddav-credential' } as const;
     return { kind: 'basic', username, password: await vault.open({ context, sealed: credentials.password }) };
   }
   if (credentials.kind === 'google' && typeof credentials.refreshToken === 'string') {
+    const context = { tenantId, connectionId, purpose: 'oauth-refresh-token' } as const;
     return { kind: 'google', username, refreshToken: await vault.open({ context, sealed: credentials.refreshToken }) };
   }
   throw new CredentialsUnreadable(`connection ${connectionId} has credentials of kind ${JSON.stringify(credentials.kind)} without their secret`);
+}
+
+/**
+ * The credentials sealed again when their secret is of the vault's older
+ * shape (a data key not bound to a purpose), for the caller to store;
+ * undefined when they are current. The sync worker calls it on every run, so
+ * stored credentials move to the new shape on their next sync.
+ */
+export async function resealLegacyCredentials(params: {
+  vault: Vault;
+  tenantId: string;
+  connectionId: string;
+  credentials: StoredCredentials | undefined;
+}): Promise<StoredCredentials | undefined> {
+  const { credentials } = params;
+  const sealed = credentials?.kind === 'basic' ? credentials.password : credentials?.kind === 'google' ? credentials.refreshToken : undefined;
+  if (credentials === undefined || typeof sealed !== 'string' || isCurrentSealed(sealed)) return undefined;
+  const opened = await openCredentials(params);
+  return opened.kind === 'basic'
+    ? sealBasicCredentials({ ...params, username: opened.username, password: opened.password })
+    : sealGoogleCredentials({ ...params, email: opened.username, refreshToken: opened.refreshToken, clientRef: googleClientRefOf(credentials), grant: googleGrantOf(credentials) });
 }

@@ -62,7 +62,7 @@ export function oauthClientKey(tenantId: string): { pk: string; sk: string } {
 
 /** The vault context of a tenant's OAuth client secret. */
 export function oauthClientContext(tenantId: string): VaultContext {
-  return { tenantId, connectionId: 'oauth-client:google' };
+  return { tenantId, connectionId: 'oauth-client:google', purpose: 'oauth-client-secret' };
 }
 
 /** As stored: the secret sealed. */

@@ -19,6 +19,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { isCurrentSealed } from '../auth/vault.ts';
 import type { Vault, VaultContext } from '../auth/vault.ts';
 import { rotateSecrets } from '../webhooks/endpoints.ts';
 import type { DeliveryAttempt, DeliveryLog, DeliveryStatus, EndpointSecret, EndpointStore, WebhookEndpoint } from '../webhooks/endpoints.ts';
@@ -64,7 +65,7 @@ export function deliveryKey(entry: Pick<DeliveryAttempt, 'endpointId' | 'at' | '
 
 /** The vault context of an endpoint's signing secrets. */
 export function secretContext(tenantId: string, endpointId: string): VaultContext {
-  return { tenantId, connectionId: `webhook:${endpointId}` };
+  return { tenantId, connectionId: `webhook:${endpointId}`, purpose: 'webhook-secret' };
 }
 
 function documentClient(client: DynamoDBClient | DynamoDBDocumentClient): DynamoDBDocumentClient {
@@ -132,6 +133,8 @@ export function createDynamoEndpointStore(options: WebhookAdapterOptions): Endpo
     const known = new Map<string, string>();
     if (current !== undefined && Array.isArray(current.secrets)) {
       for (const s of current.secrets as SealedSecret[]) {
+        // A value sealed before purposes existed is sealed again (under the webhook-secret key).
+        if (!isCurrentSealed(s.sealed)) continue;
         const plain = await vault.open({ context, sealed: s.sealed }).catch(() => undefined);
         if (plain !== undefined) known.set(JSON.stringify([plain, Number(s.createdAt)]), s.sealed);
       }

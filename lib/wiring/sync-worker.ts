@@ -46,7 +46,7 @@ import { parseSyncJob } from '../queue/sync-jobs.ts';
 import type { SyncJob } from '../queue/sync-jobs.ts';
 import { likelyGrantDeathCause } from '../auth/grant-lifetime.ts';
 import type { GrantDeathCause } from '../auth/grant-lifetime.ts';
-import { CredentialsUnreadable, googleClientRefOf, googleGrantOf, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
+import { CredentialsUnreadable, googleClientRefOf, googleGrantOf, openCredentials, resealLegacyCredentials, sealGoogleCredentials } from '../store/credentials.ts';
 import type { GoogleClientRef } from '../store/credentials.ts';
 import { ConnectionNotFound } from '../store/errors.ts';
 import { createTenantOAuthClientCache, isOAuthClientRefused, TenantOAuthClientMissing } from '../store/oauth-clients.ts';
@@ -294,6 +294,12 @@ async function prepare(params: {
   const { tenantId, connectionId } = conn;
   const credentials = conn.credentials;
   let auth: AuthStrategy;
+  // Credentials sealed before the vault bound purposes move to the new shape (lib/auth/vault.ts).
+  const resealed = await resealLegacyCredentials({ vault: deps.vault, tenantId, connectionId, credentials });
+  if (resealed !== undefined) {
+    session.conn = await deps.store.updateConnection({ tenantId, connectionId, patch: { credentials: resealed } });
+    log.info('sealed the credentials again under their purpose');
+  }
 
   if (credentials?.kind === 'google') {
     const google = await deps.googleClient();

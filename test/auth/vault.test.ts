@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,19 +9,22 @@ import {
   createLocalKeyWrapper,
   createVault,
   DecryptFailed,
+  isCurrentSealed,
   KeyServiceError,
   loadOrCreateLocalMasterKey,
+  VAULT_PURPOSES,
   VaultError,
 } from '../../lib/auth/index.ts';
+import { openCredentials, resealLegacyCredentials } from '../../lib/store/credentials.ts';
 import type { KeyWrapper, VaultContext } from '../../lib/auth/index.ts';
 import { CLOSED_PORT } from '../support/ports.ts';
 
 // Fixed master keys: the vault's own randomness (data keys, IVs) does not change what is asserted.
 const MASTER = createHash('sha256').update('vault-test-master-1').digest();
 const OTHER_MASTER = createHash('sha256').update('vault-test-master-2').digest();
-const ALICE: VaultContext = { tenantId: 'tenant-a', connectionId: 'conn-alice' };
-const ALICE_2: VaultContext = { tenantId: 'tenant-a', connectionId: 'conn-alice-work' };
-const BOB: VaultContext = { tenantId: 'tenant-b', connectionId: 'conn-bob' };
+const ALICE: VaultContext = { tenantId: 'tenant-a', connectionId: 'conn-alice', purpose: 'oauth-refresh-token' };
+const ALICE_2: VaultContext = { tenantId: 'tenant-a', connectionId: 'conn-alice-work', purpose: 'oauth-refresh-token' };
+const BOB: VaultContext = { tenantId: 'tenant-b', connectionId: 'conn-bob', purpose: 'oauth-refresh-token' };
 const SECRET = '1//0gRefreshTokenOfAlice-that-must-never-be-stored-in-clear';
 
 /** The local wrapper, counting the calls that would each be a KMS request. */
@@ -52,7 +55,7 @@ describe('vault: seal and open', () => {
     const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) });
     for (const text of [SECRET, '', 'pässwörd 🔑 with spaces and "quotes"', 'x'.repeat(10_000)]) {
       const sealed = await vault.seal({ context: ALICE, plaintext: text });
-      expect(sealed).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+      expect(sealed).toMatch(/^v2\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
       expect(await vault.open({ context: ALICE, sealed })).toBe(text);
     }
     const a = await vault.seal({ context: ALICE, plaintext: SECRET });
@@ -76,7 +79,7 @@ describe('vault: seal and open', () => {
     const otherConnection = await failure(vault.open({ context: ALICE_2, sealed }));
     expect(otherConnection).toBeInstanceOf(DecryptFailed);
     expect(otherConnection).toMatchObject({ reason: 'payload' });
-    const otherTenant = await failure(vault.open({ context: { tenantId: 'tenant-b', connectionId: ALICE.connectionId }, sealed }));
+    const otherTenant = await failure(vault.open({ context: { ...ALICE, tenantId: 'tenant-b' }, sealed }));
     expect(otherTenant).toBeInstanceOf(DecryptFailed);
     expect(otherTenant).toMatchObject({ reason: 'key' });
     // Also in a cold process, without the data key cached.
@@ -117,17 +120,127 @@ describe('vault: seal and open', () => {
     const cases: [string, string][] = [
       ['', 'malformed'],
       ['plain text', 'malformed'],
-      [`v1.${w}.${iv}`, 'malformed'],
-      [`v1.${w}.${iv}.${ct}.extra`, 'malformed'],
-      [`v1.${w}.${iv}.***`, 'malformed'],
+      [`v2.${w}.${iv}`, 'malformed'],
+      [`v2.${w}.${iv}.${ct}.extra`, 'malformed'],
+      [`v2.${w}.${iv}.***`, 'malformed'],
+      [`v2.${w}.AAAA.${ct}`, 'malformed'],
+      [`v2.${w}.${iv}.AAAA`, 'malformed'],
       [`v1.${w}.AAAA.${ct}`, 'malformed'],
-      [`v1.${w}.${iv}.AAAA`, 'malformed'],
-      [`v2.${w}.${iv}.${ct}`, 'unsupported-version'],
+      [`v3.${w}.${iv}.${ct}`, 'unsupported-version'],
     ];
     for (const [bad, reason] of cases) {
       await expect(vault.open({ context: ALICE, sealed: bad }), bad).rejects.toMatchObject({ name: 'DecryptFailed', reason });
     }
-    await expect(vault.seal({ context: { tenantId: '', connectionId: 'c' }, plaintext: 'x' })).rejects.toBeInstanceOf(VaultError);
+    await expect(vault.seal({ context: { ...ALICE, tenantId: '' }, plaintext: 'x' })).rejects.toBeInstanceOf(VaultError);
+    // A purpose the vault does not know (a caller outside the type checker) is refused, not sealed under a made-up context.
+    await expect(vault.seal({ context: { ...ALICE, purpose: 'everything' as VaultContext['purpose'] }, plaintext: 'x' })).rejects.toThrow(/purpose/);
+  });
+});
+
+/**
+ * A value in the vault's first shape, `v1.<wrapped>.<iv>.<ct>`, as the vault
+ * sealed it before purposes: the data key wrapped under `{ tenantId }`, the
+ * payload's AAD `["carddav-bridge/vault","v1",tenantId,connectionId]`.
+ */
+async function sealV1(params: { wrapper: KeyWrapper; tenantId: string; connectionId: string; plaintext: string }): Promise<string> {
+  const { plaintext: key, wrapped } = await params.wrapper.generateDataKey({ context: { tenantId: params.tenantId } });
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(JSON.stringify(['carddav-bridge/vault', 'v1', params.tenantId, params.connectionId]), 'utf8'));
+  const ct = Buffer.concat([cipher.update(params.plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return ['v1', Buffer.from(wrapped).toString('base64url'), iv.toString('base64url'), ct.toString('base64url')].join('.');
+}
+
+/** The local wrapper, recording the context of every call. */
+function recording() {
+  const local = createLocalKeyWrapper({ masterKey: MASTER });
+  const contexts: { op: 'generate' | 'unwrap'; context: Record<string, string> }[] = [];
+  const wrapper: KeyWrapper = {
+    generateDataKey: (p) => {
+      contexts.push({ op: 'generate', context: { ...p.context } });
+      return local.generateDataKey(p);
+    },
+    unwrap: (p) => {
+      contexts.push({ op: 'unwrap', context: { ...p.context } });
+      return local.unwrap(p);
+    },
+  };
+  return { wrapper, contexts };
+}
+
+describe('vault: purposes', () => {
+  it('wraps each data key under exactly { tenantId, purpose }, one key per tenant and purpose', async () => {
+    const { wrapper, contexts } = recording();
+    const vault = createVault({ wrapper });
+    for (const purpose of VAULT_PURPOSES) {
+      await vault.seal({ context: { ...ALICE, purpose }, plaintext: purpose });
+      await vault.seal({ context: { ...ALICE_2, purpose }, plaintext: purpose });
+    }
+    expect(contexts).toEqual(VAULT_PURPOSES.map((purpose) => ({ op: 'generate', context: { tenantId: ALICE.tenantId, purpose } })));
+    const cold = recording();
+    const sealed = await vault.seal({ context: { ...ALICE, purpose: 'webhook-secret' }, plaintext: 'whsec' });
+    expect(await createVault({ wrapper: cold.wrapper }).open({ context: { ...ALICE, purpose: 'webhook-secret' }, sealed })).toBe('whsec');
+    expect(cold.contexts).toEqual([{ op: 'unwrap', context: { tenantId: ALICE.tenantId, purpose: 'webhook-secret' } }]);
+  });
+
+  it('a value sealed for one purpose does not open as another, even with the data key cached', async () => {
+    const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) });
+    const webhook: VaultContext = { tenantId: 'tenant-a', connectionId: 'webhook:ep-1', purpose: 'webhook-secret' };
+    const token = await vault.seal({ context: ALICE, plaintext: SECRET });
+    const secret = await vault.seal({ context: webhook, plaintext: 'whsec_abc' });
+    // The refresh token asked for as a webhook secret: another wrap context, so the key does not unwrap.
+    await expect(vault.open({ context: { ...ALICE, purpose: 'webhook-secret' }, sealed: token })).rejects.toMatchObject({ name: 'DecryptFailed', reason: 'key' });
+    for (const purpose of VAULT_PURPOSES.filter((p) => p !== 'webhook-secret')) {
+      const error = await failure(createVault({ wrapper: createLocalKeyWrapper({ masterKey: MASTER }) }).open({ context: { ...webhook, purpose }, sealed: secret }));
+      expect(error, purpose).toBeInstanceOf(DecryptFailed);
+    }
+    expect(await vault.open({ context: webhook, sealed: secret })).toBe('whsec_abc');
+  });
+});
+
+describe('vault: values of the first shape (v1, before purposes)', () => {
+  it('open under the tenant-only context they were wrapped with, and are reported as not current', async () => {
+    const { wrapper, contexts } = recording();
+    const legacy = await sealV1({ wrapper, tenantId: ALICE.tenantId, connectionId: ALICE.connectionId, plaintext: SECRET });
+    contexts.length = 0;
+    const vault = createVault({ wrapper });
+    expect(isCurrentSealed(legacy)).toBe(false);
+    // Whatever the caller's purpose: v1 bound none.
+    expect(await vault.open({ context: ALICE, sealed: legacy })).toBe(SECRET);
+    expect(await vault.open({ context: { ...ALICE, purpose: 'carddav-credential' }, sealed: legacy })).toBe(SECRET);
+    expect(contexts).toEqual([{ op: 'unwrap', context: { tenantId: ALICE.tenantId } }]);
+    // Still bound to its connection and tenant.
+    await expect(vault.open({ context: ALICE_2, sealed: legacy })).rejects.toMatchObject({ name: 'DecryptFailed', reason: 'payload' });
+    await expect(createVault({ wrapper }).open({ context: BOB, sealed: legacy })).rejects.toMatchObject({ name: 'DecryptFailed', reason: 'key' });
+    // Sealed again, it is current and opens only under its purpose.
+    const resealed = await vault.seal({ context: ALICE, plaintext: await vault.open({ context: ALICE, sealed: legacy }) });
+    expect(isCurrentSealed(resealed)).toBe(true);
+    expect(await createVault({ wrapper }).open({ context: ALICE, sealed: resealed })).toBe(SECRET);
+  });
+
+  it('stored credentials of the first shape are sealed again under their purpose, keeping kind, user and client', async () => {
+    const { wrapper, contexts } = recording();
+    const vault = createVault({ wrapper });
+    const ids = { tenantId: 'tenant-a', connectionId: 'conn-9' };
+    const google = { kind: 'google', username: 'ada@example.com', clientRef: 'tenant', refreshToken: await sealV1({ wrapper, ...ids, plaintext: '1//rt' }) };
+    const basic = { kind: 'basic', username: 'alice', password: await sealV1({ wrapper, ...ids, plaintext: 'app-password' }) };
+    contexts.length = 0;
+
+    const newGoogle = await resealLegacyCredentials({ vault, ...ids, credentials: google });
+    expect(newGoogle).toMatchObject({ kind: 'google', username: 'ada@example.com', clientRef: 'tenant' });
+    expect(isCurrentSealed(newGoogle!.refreshToken!)).toBe(true);
+    expect(await openCredentials({ vault: createVault({ wrapper }), ...ids, credentials: newGoogle })).toEqual({ kind: 'google', username: 'ada@example.com', refreshToken: '1//rt' });
+
+    const newBasic = await resealLegacyCredentials({ vault, ...ids, credentials: basic });
+    expect(newBasic).toMatchObject({ kind: 'basic', username: 'alice' });
+    expect(await openCredentials({ vault: createVault({ wrapper }), ...ids, credentials: newBasic })).toEqual({ kind: 'basic', username: 'alice', password: 'app-password' });
+    expect(contexts.filter((c) => c.op === 'generate').map((c) => c.context)).toEqual([
+      { tenantId: 'tenant-a', purpose: 'oauth-refresh-token' },
+      { tenantId: 'tenant-a', purpose: 'carddav-credential' },
+    ]);
+    // Current credentials are left alone; nothing to store.
+    expect(await resealLegacyCredentials({ vault, ...ids, credentials: newBasic })).toBeUndefined();
+    expect(await resealLegacyCredentials({ vault, ...ids, credentials: undefined })).toBeUndefined();
   });
 });
 
@@ -136,7 +249,7 @@ describe('vault: data-key cache', () => {
     const { wrapper, calls } = counting();
     const vault = createVault({ wrapper });
     const sealed = await Promise.all(
-      [ALICE, ALICE_2, BOB, ALICE, BOB, { tenantId: 'tenant-b', connectionId: 'conn-bob-2' }].map((context) =>
+      [ALICE, ALICE_2, BOB, ALICE, BOB, { ...BOB, connectionId: 'conn-bob-2' }].map((context) =>
         vault.seal({ context, plaintext: `${context.connectionId}-secret` }).then((s) => ({ context, s })),
       ),
     );
