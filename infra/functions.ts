@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Duration } from 'aws-cdk-lib';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -26,7 +27,12 @@ export function bridgeFunction(scope: Construct, id: string, props: BridgeFuncti
   // An explicit log group: retention is set at creation, without the
   // LogRetention custom resource (another Lambda) that `logRetention` deploys.
   const logGroup = new LogGroup(scope, `${id}Logs`, { retention: props.logRetention });
+  // Its own role, allowed to write only to its own log group: instead of the
+  // AWS managed AWSLambdaBasicExecutionRole, which allows every log group.
+  const role = new Role(scope, `${id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com'), description: `carddav-bridge ${props.entry}` });
+  logGroup.grantWrite(role);
   return new NodejsFunction(scope, id, {
+    role,
     entry: join(REPO_ROOT, 'functions', props.entry),
     handler: 'handler',
     projectRoot: REPO_ROOT,

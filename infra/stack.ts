@@ -2,39 +2,70 @@
 // token-vault key, the Google OAuth client secret and the API's two generated
 // secrets, five queues with DLQs, five functions, the every-minute dispatch
 // rule, the HTTP API and alarms. Every function gets only the permissions its
-// job needs and only the environment its entry reads (functions/config.ts).
-import { CfnDynamicReference, CfnDynamicReferenceService, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+// code paths use (infra/access.ts) and only the environment its entry reads
+// (functions/config.ts); no secret value is in any environment.
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
-import { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
-import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Alias, Key } from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { TABLE } from '../lib/store/table.ts';
+import { DEFAULT_SYNC_OPTIONS } from '../lib/sync/engine.ts';
+import { grantDueQuery, grantTableAccess, grantVault, TABLE_ACCESS, VAULT_ACCESS } from './access.ts';
+import type { FunctionName } from './access.ts';
+import { acknowledgeFindings } from './acknowledgements.ts';
+import { ServiceAlarms } from './alarms.ts';
 import { bridgeFunction } from './functions.ts';
 import { WorkQueue } from './queues.ts';
 
+/** Functions that may be given reserved concurrency (dispatch runs once a minute). */
+export type Reservable = Exclude<FunctionName, 'dispatch'>;
+
 export interface CarddavBridgeStackProps extends StackProps {
   /**
-   * Most sync workers running at once. Each one talks to Google, so this caps
-   * the bridge's share of the Google project's per-minute quota. Default 10.
+   * Most sync jobs running at once: the sync-jobs event source's
+   * maxConcurrency, with one job per invocation. Each sync has at most
+   * `multigetConcurrency` (3) requests in flight, so this caps the bridge's
+   * sync requests to Google at 3x this many. Default 10; 2 to 1000.
    */
   syncConcurrency?: number;
-  /** Where alarm notifications go by email; none when absent. */
+  /**
+   * Most write batches applied at once: the writes event source's
+   * maxConcurrency. A batch applies up to 4 connections at a time (one write
+   * each), so writes have at most 4x this many requests to Google in flight.
+   * Default 5; 2 to 1000.
+   */
+  writesConcurrency?: number;
+  /**
+   * Reserved concurrency per function; none by default. A reservation
+   * guarantees a function its share and caps it, but AWS keeps 100 of the
+   * account's concurrency unreserved, so reservations only deploy on an account
+   * whose quota is at least their sum plus 100 (new accounts may have 10).
+   * The API is bounded without one by its stage throttling (`apiThrottle`).
+   */
+  reservedConcurrency?: Partial<Record<Reservable, number>>;
+  /** The HTTP API's stage throttling. Default 50 requests per second, bursts of 100. */
+  apiThrottle?: { rateLimit: number; burstLimit: number };
+  /** Where alarm notifications go by email; none when absent (synth warns). */
   alarmEmail?: string;
-  /** How long function logs are kept. Default one month. */
+  /** How long function and access logs are kept. Default one month. */
   logRetention?: RetentionDays;
   /** Alarm when a sync job, write or webhook event waits longer than this. Default 15 minutes. */
   maxMessageAge?: Duration;
+  /** Alarm when syncs start later than this after they were due (p90). Default 10 minutes. */
+  maxSyncLag?: Duration;
+  /** Alarm at this many 5xx answers of the API in 5 minutes. Default 5. */
+  api5xxThreshold?: number;
   /**
    * Alarm when the change feed's oldest event waits longer than this. Nothing
    * in the stack consumes the feed (it is for the operator's own consumers),
@@ -42,19 +73,39 @@ export interface CarddavBridgeStackProps extends StackProps {
    * No alarm when absent.
    */
   changeFeedMaxMessageAge?: Duration;
+  /**
+   * Let the functions open values sealed before the vault bound a purpose
+   * (lib/auth/vault.ts `v1.`): KMS Decrypt under `{ tenantId }` alone. Default
+   * true; turn it off once no `v1.` value is left (they are sealed again as
+   * they are read or written: README "Deploying to AWS").
+   */
+  legacySealedValues?: boolean;
 }
 
 // Function timeouts; each queue's visibility timeout is 6x its consumer's.
-const TIMEOUT = {
+export const TIMEOUT = {
   // HTTP APIs give up on an integration after 30 s.
   api: Duration.seconds(29),
   // Finishes before the next minute's run starts.
   dispatch: Duration.seconds(50),
-  // A first sync of a large book lists and fetches thousands of cards.
-  sync: Duration.minutes(5),
+  // The sync engine's lease: the run stops cleanly leaseMarginMs (30 s) before
+  // it runs out, so it commits before the function is stopped, and the lease
+  // (taken after the invocation began) outlives the invocation.
+  sync: Duration.millis(DEFAULT_SYNC_OPTIONS.leaseTtlMs),
   applyWrites: Duration.minutes(1),
   // A batch of deliveries, each with a 10 s HTTP timeout.
   deliverWebhooks: Duration.minutes(2),
+} as const;
+
+/** Records per invocation of each event source. Sync: one job, so syncConcurrency counts syncs. */
+export const BATCH_SIZE = { sync: 1, applyWrites: 10, deliverWebhooks: 10 } as const;
+
+const DEFAULTS = {
+  syncConcurrency: 10,
+  writesConcurrency: 5,
+  apiThrottle: { rateLimit: 50, burstLimit: 100 },
+  maxSyncLag: Duration.minutes(10),
+  api5xxThreshold: 5,
 } as const;
 
 // Enough retries to ride out a throttle or a deploy, few enough that a poison
@@ -73,8 +124,19 @@ const GENERATED_SECRET = { passwordLength: 64, excludePunctuation: true, include
 /** The API's consent-flow callback (lib/http/routes/google.ts). */
 const GOOGLE_CALLBACK_PATH = '/oauth/google/callback';
 
-/** The context key of every vault data key (lib/auth/vault.ts: `{ tenantId }`). */
-const VAULT_CONTEXT_KEY = 'tenantId';
+/** The HTTP API's access log line (HTTP API $context variables). No headers: they carry API keys. */
+export const ACCESS_LOG_FIELDS = {
+  requestId: '$context.requestId',
+  requestTime: '$context.requestTime',
+  sourceIp: '$context.identity.sourceIp',
+  method: '$context.httpMethod',
+  path: '$context.path',
+  status: '$context.status',
+  protocol: '$context.protocol',
+  responseLength: '$context.responseLength',
+  responseLatencyMs: '$context.responseLatency',
+  integrationError: '$context.integrationErrorMessage',
+} as const;
 
 /** A stack prop that cannot be deployed. */
 export class StackConfigError extends Error {
@@ -87,16 +149,8 @@ export class StackConfigError extends Error {
 export class CarddavBridgeStack extends Stack {
   constructor(scope: Construct, id: string, props: CarddavBridgeStackProps = {}) {
     super(scope, id, props);
-    const syncConcurrency = props.syncConcurrency ?? 10;
-    // 2 is the least an SQS event source's maxConcurrency accepts.
-    if (!Number.isInteger(syncConcurrency) || syncConcurrency < 2 || syncConcurrency > 1000) {
-      throw new StackConfigError(`syncConcurrency must be an integer from 2 to 1000, got ${syncConcurrency}`);
-    }
-    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
-    const maxMessageAge = props.maxMessageAge ?? Duration.minutes(15);
-    for (const [name, age] of [['maxMessageAge', maxMessageAge], ['changeFeedMaxMessageAge', props.changeFeedMaxMessageAge]] as const) {
-      if (age !== undefined && age.toSeconds() <= 0) throw new StackConfigError(`${name} must be longer than zero`);
-    }
+    const settings = checkedSettings(props);
+    const { logRetention, maxMessageAge } = settings;
 
     const idx = TABLE.dueIndex;
     const table = new TableV2(this, 'Table', {
@@ -119,10 +173,12 @@ export class CarddavBridgeStack extends Stack {
     });
 
     const vaultKey = new Key(this, 'VaultKey', {
-      description: 'carddav-bridge token vault: wraps the per-tenant data keys that seal stored credentials',
+      description: 'carddav-bridge token vault: wraps the per-tenant, per-purpose data keys that seal stored credentials and webhook secrets',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // For operators (CloudTrail, the console); the functions use the key's ARN, which IAM grants name.
+    const vaultKeyAlias = new Alias(this, 'VaultAlias', { aliasName: `alias/${this.stackName}/vault`, targetKey: vaultKey });
 
     // The value is set by the operator after the first deploy; the generated
     // placeholder only gives the secret its JSON shape.
@@ -134,67 +190,30 @@ export class CarddavBridgeStack extends Stack {
       },
       removalPolicy: RemovalPolicy.RETAIN,
     });
-
-    // The API's two keys. functions/config.ts reads them only as plain values
-    // (no *_ARN form), so they reach the environment as dynamic references
-    // (below); no function is granted read on them.
+    // The API's two keys, read from Secrets Manager at cold start (functions/api.ts):
+    // never in the function's configuration, and a rotated value reaches new containers without a deploy.
     const oauthState = new Secret(this, 'OAuthStateSecret', {
-      description: 'carddav-bridge API: signs and encrypts the Google consent flow state (OAUTH_STATE_SECRET)',
+      description: 'carddav-bridge API: signs and encrypts the Google consent flow state (OAUTH_STATE_SECRET_ARN)',
       generateSecretString: GENERATED_SECRET,
     });
     // Retained: it keys the request fingerprints stored with idempotency records in the (retained) table.
     const requestHash = new Secret(this, 'RequestHashSecret', {
-      description: 'carddav-bridge API: keys the Idempotency-Key request fingerprints (REQUEST_HASH_SECRET)',
+      description: 'carddav-bridge API: keys the Idempotency-Key request fingerprints (REQUEST_HASH_SECRET_ARN)',
       generateSecretString: GENERATED_SECRET,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
     const alarmTopic = new Topic(this, 'Alarms', { displayName: 'carddav-bridge alarms', enforceSSL: true });
     if (props.alarmEmail) alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+    else {
+      Annotations.of(this).addWarningV2(
+        'carddav-bridge:no-alarm-email',
+        'No alarmEmail given: alarms go to the SNS topic (output AlarmTopicArn) and nobody is told. Deploy with -c alarmEmail=ops@example.com, or subscribe to the topic yourself.',
+      );
+    }
 
-    const syncJobs = new WorkQueue(this, 'SyncJobs', {
-      fifo: false,
-      consumerTimeout: TIMEOUT.sync,
-      maxReceiveCount: MAX_RECEIVE_COUNT,
-      alarmTopic,
-      maxMessageAge,
-    });
-    // FIFO: one message group per connection, so its writes apply in order, one at a time.
-    const writes = new WorkQueue(this, 'Writes', {
-      fifo: true,
-      consumerTimeout: TIMEOUT.applyWrites,
-      maxReceiveCount: MAX_RECEIVE_COUNT,
-      alarmTopic,
-      maxMessageAge,
-    });
-    // The tenants' feed (lib/wiring/README.md "Every event goes to two FIFO
-    // queues"): nothing in the stack consumes it. It keeps its DLQ: on a FIFO
-    // queue an event that a consumer keeps failing blocks the rest of its
-    // connection's group until retention drops it; the DLQ moves it aside, and
-    // its alarm says so. The age alarm is opt-in (changeFeedMaxMessageAge).
-    const changeFeed = new WorkQueue(this, 'ChangeFeed', {
-      fifo: true,
-      visibilityTimeout: CHANGE_FEED_VISIBILITY,
-      maxReceiveCount: MAX_RECEIVE_COUNT,
-      alarmTopic,
-      ...(props.changeFeedMaxMessageAge ? { maxMessageAge: props.changeFeedMaxMessageAge } : {}),
-    });
-    // The deliverer's own copy of every event (fan-out stage): FIFO, one group per connection.
-    const webhookEvents = new WorkQueue(this, 'WebhookEvents', {
-      fifo: true,
-      consumerTimeout: TIMEOUT.deliverWebhooks,
-      maxReceiveCount: MAX_RECEIVE_COUNT,
-      alarmTopic,
-      maxMessageAge,
-    });
-    // Standard: retries are delayed per message (DelaySeconds), which FIFO
-    // queues refuse. No age alarm: delayed retries are old on purpose.
-    const webhookDelivery = new WorkQueue(this, 'WebhookDelivery', {
-      fifo: false,
-      consumerTimeout: TIMEOUT.deliverWebhooks,
-      maxReceiveCount: MAX_RECEIVE_COUNT,
-      alarmTopic,
-    });
+    const queues = this.queues({ alarmTopic, maxMessageAge, changeFeedMaxMessageAge: props.changeFeedMaxMessageAge });
+    const { syncJobs, writes, changeFeed, webhookEvents, webhookDelivery } = queues;
 
     // Each function gets exactly what its entry reads (functions/config.ts);
     // optional variables with the right default (DUE_SHARDS, GOOGLE_TOKEN_URL,
@@ -208,6 +227,7 @@ export class CarddavBridgeStack extends Stack {
       // The sync worker and the applier tee every event to both (lib/wiring/README.md).
       feeds: { CHANGE_FEED_QUEUE_URL: changeFeed.queue.queueUrl, WEBHOOK_EVENTS_QUEUE_URL: webhookEvents.queue.queueUrl },
     };
+    const reserved = settings.reservedConcurrency;
 
     const api = bridgeFunction(this, 'Api', {
       logRetention,
@@ -217,19 +237,14 @@ export class CarddavBridgeStack extends Stack {
         WRITES_QUEUE_URL: writes.queue.queueUrl,
         // The consent flow's client; GOOGLE_REDIRECT_URI is added once the HTTP API exists.
         ...env.googleClient,
-        // Trade-off: CloudFormation resolves these at deploy time, so the
-        // template (and cdk.out) never holds the values, but the resolved values
-        // are plain in the function's configuration (lambda:GetFunctionConfiguration,
-        // the console), and a rotated value reaches the function only when a
-        // deploy updates it. Reading them from Secrets Manager at cold start
-        // needs an *_ARN form in functions/config.ts, which it does not have.
-        OAUTH_STATE_SECRET: secretString(oauthState),
-        REQUEST_HASH_SECRET: secretString(requestHash),
+        OAUTH_STATE_SECRET_ARN: oauthState.secretArn,
+        REQUEST_HASH_SECRET_ARN: requestHash.secretArn,
       },
       entry: 'api.ts',
       description: 'carddav-bridge HTTP API: validates, enqueues writes, reads status',
       timeout: TIMEOUT.api,
       memorySize: 512,
+      ...(reserved.api === undefined ? {} : { reservedConcurrentExecutions: reserved.api }),
     });
     const dispatch = bridgeFunction(this, 'Dispatch', {
       logRetention,
@@ -246,7 +261,7 @@ export class CarddavBridgeStack extends Stack {
       description: 'carddav-bridge sync worker: one incremental sync per job',
       timeout: TIMEOUT.sync,
       memorySize: 1024,
-      reservedConcurrentExecutions: syncConcurrency,
+      ...(reserved.sync === undefined ? {} : { reservedConcurrentExecutions: reserved.sync }),
     });
     const applyWrites = bridgeFunction(this, 'ApplyWrites', {
       logRetention,
@@ -264,6 +279,7 @@ export class CarddavBridgeStack extends Stack {
       description: 'carddav-bridge write applier: one connection at a time',
       timeout: TIMEOUT.applyWrites,
       memorySize: 512,
+      ...(reserved.applyWrites === undefined ? {} : { reservedConcurrentExecutions: reserved.applyWrites }),
     });
     const deliverWebhooks = bridgeFunction(this, 'DeliverWebhooks', {
       logRetention,
@@ -278,10 +294,16 @@ export class CarddavBridgeStack extends Stack {
       description: 'carddav-bridge webhook deliverer: fans events out to tenant endpoints and delivers them',
       timeout: TIMEOUT.deliverWebhooks,
       memorySize: 512,
+      ...(reserved.deliverWebhooks === undefined ? {} : { reservedConcurrentExecutions: reserved.deliverWebhooks }),
     });
+    const functions: Record<FunctionName, typeof api> = { api, dispatch, sync, applyWrites, deliverWebhooks };
 
-    // Grants: each function gets what its job uses, nothing more.
-    for (const fn of [api, dispatch, sync, applyWrites, deliverWebhooks]) table.grantReadWriteData(fn);
+    // Grants: each function gets what its code paths use (infra/access.ts), nothing more.
+    for (const [name, fn] of Object.entries(functions) as [FunctionName, typeof api][]) {
+      grantTableAccess(fn, table, TABLE_ACCESS[name]);
+      grantVault({ fn, key: vaultKey, access: VAULT_ACCESS[name], legacy: settings.legacySealedValues });
+    }
+    grantDueQuery(dispatch, table, idx.name);
     writes.queue.grantSendMessages(api);
     syncJobs.queue.grantSendMessages(dispatch);
     for (const fn of [sync, applyWrites]) {
@@ -292,32 +314,28 @@ export class CarddavBridgeStack extends Stack {
     webhookDelivery.queue.grantSendMessages(deliverWebhooks);
     webhookDelivery.dlq.grantSendMessages(deliverWebhooks);
     // Sync and the applier refresh Google access tokens with the service's
-    // OAuth client; the api exchanges consent codes with it.
+    // OAuth client; the api exchanges consent codes with it, and reads its own two keys.
     for (const fn of [api, sync, applyWrites]) googleOAuth.grantRead(fn);
-    // The api seals new credentials and webhook secrets and opens stored
-    // webhook secrets (reading, rotating or updating an endpoint opens them); sync and the applier
-    // open credentials and re-seal rotated refresh tokens; the deliverer only
-    // opens webhook secrets.
-    grantVault(api, vaultKey.keyArn, ['kms:Decrypt', 'kms:GenerateDataKey']);
-    grantVault(sync, vaultKey.keyArn, ['kms:Decrypt', 'kms:GenerateDataKey']);
-    grantVault(applyWrites, vaultKey.keyArn, ['kms:Decrypt', 'kms:GenerateDataKey']);
-    grantVault(deliverWebhooks, vaultKey.keyArn, ['kms:Decrypt']);
+    oauthState.grantRead(api);
+    requestHash.grantRead(api);
 
     // Event sources (each also grants the consume permissions on its queue).
-    // maxConcurrency matches the reserved concurrency: without it the SQS
-    // poller keeps invoking a throttled function, and every throttle counts as
-    // a receive towards the DLQ.
+    // maxConcurrency caps the pollers (no reservation needed, so no deploy
+    // fails on a small account); the sync source hands one job per invocation,
+    // so syncConcurrency is the number of syncs running at once.
     sync.addEventSource(
-      new SqsEventSource(syncJobs.queue, { batchSize: 5, reportBatchItemFailures: true, maxConcurrency: syncConcurrency }),
+      new SqsEventSource(syncJobs.queue, { batchSize: BATCH_SIZE.sync, reportBatchItemFailures: true, maxConcurrency: settings.syncConcurrency }),
     );
-    applyWrites.addEventSource(new SqsEventSource(writes.queue, { batchSize: 10, reportBatchItemFailures: true }));
+    applyWrites.addEventSource(
+      new SqsEventSource(writes.queue, { batchSize: BATCH_SIZE.applyWrites, reportBatchItemFailures: true, maxConcurrency: settings.writesConcurrency }),
+    );
     // The deliverer's two stages: fan-out from webhook-events, delivery from the delivery queue.
-    deliverWebhooks.addEventSource(new SqsEventSource(webhookEvents.queue, { batchSize: 10, reportBatchItemFailures: true }));
-    deliverWebhooks.addEventSource(new SqsEventSource(webhookDelivery.queue, { batchSize: 10, reportBatchItemFailures: true }));
+    deliverWebhooks.addEventSource(new SqsEventSource(webhookEvents.queue, { batchSize: BATCH_SIZE.deliverWebhooks, reportBatchItemFailures: true }));
+    deliverWebhooks.addEventSource(new SqsEventSource(webhookDelivery.queue, { batchSize: BATCH_SIZE.deliverWebhooks, reportBatchItemFailures: true }));
 
     // One rule for all connections (DESIGN.md "Schedules"). No retries: the
     // next minute's run picks up whatever a failed run left due.
-    new Rule(this, 'DispatchEveryMinute', {
+    const dispatchRule = new Rule(this, 'DispatchEveryMinute', {
       description: 'carddav-bridge: enqueue the connections that are due',
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaFunction(dispatch, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
@@ -327,6 +345,18 @@ export class CarddavBridgeStack extends Stack {
       apiName: 'carddav-bridge',
       description: 'carddav-bridge: the Hono app behind one $default proxy route',
       defaultIntegration: new HttpLambdaIntegration('ApiIntegration', api),
+      // The $default stage is made below, with throttling and access logs.
+      createDefaultStage: false,
+    });
+    const accessLogs = new LogGroup(this, 'HttpApiAccessLogs', { retention: logRetention });
+    // Throttling bounds what an unauthenticated flood can cost: API Gateway
+    // answers 429 before the function (and the account's concurrency) is touched.
+    httpApi.addStage('DefaultStage', {
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: settings.apiThrottle,
+      // JSON, one object a line, so Logs Insights reads the fields without parsing.
+      accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)) },
     });
     // Setting GOOGLE_REDIRECT_URI turns the consent flow on. The function
     // referring to the API is no cycle: the API resource does not refer to its
@@ -336,8 +366,20 @@ export class CarddavBridgeStack extends Stack {
     const googleRedirectUri = `${httpApi.apiEndpoint}${GOOGLE_CALLBACK_PATH}`;
     api.addEnvironment('GOOGLE_REDIRECT_URI', googleRedirectUri);
 
+    new ServiceAlarms(this, 'ServiceAlarms', {
+      topic: alarmTopic,
+      functions,
+      dispatch,
+      httpApi,
+      maxSyncLag: settings.maxSyncLag,
+      api5xxThreshold: settings.api5xxThreshold,
+    });
+
+    acknowledgeFindings({ functions, googleOAuth, oauthState, requestHash, httpApi, dispatchRule, queues: { ...queues } });
+
     new CfnOutput(this, 'ApiUrl', { value: httpApi.apiEndpoint });
     new CfnOutput(this, 'TableName', { value: table.tableName });
+    new CfnOutput(this, 'VaultKeyAlias', { value: vaultKeyAlias.aliasName });
     new CfnOutput(this, 'SyncJobsQueueUrl', { value: syncJobs.queue.queueUrl });
     new CfnOutput(this, 'WritesQueueUrl', { value: writes.queue.queueUrl });
     new CfnOutput(this, 'ChangeFeedQueueUrl', { value: changeFeed.queue.queueUrl });
@@ -345,6 +387,13 @@ export class CarddavBridgeStack extends Stack {
     new CfnOutput(this, 'WebhookEventsQueueUrl', { value: webhookEvents.queue.queueUrl });
     new CfnOutput(this, 'WebhookDeliveryQueueUrl', { value: webhookDelivery.queue.queueUrl });
     new CfnOutput(this, 'WebhookDlqUrl', { value: webhookDelivery.dlq.queueUrl });
+    // The DLQs' ARNs, for `aws sqs start-message-move-task --source-arn` (README "Operating it").
+    for (const [name, q] of Object.entries(queues)) {
+      new CfnOutput(this, `${name[0]!.toUpperCase()}${name.slice(1)}DlqArn`, {
+        description: `Dead-letter queue of ${name}: redrive with aws sqs start-message-move-task --source-arn <this>`,
+        value: q.dlq.queueArn,
+      });
+    }
     new CfnOutput(this, 'AlarmTopicArn', { value: alarmTopic.topicArn });
     new CfnOutput(this, 'GoogleOAuthSecretArn', { value: googleOAuth.secretArn });
     new CfnOutput(this, 'GoogleRedirectUri', {
@@ -352,31 +401,94 @@ export class CarddavBridgeStack extends Stack {
       value: googleRedirectUri,
     });
   }
+
+  private queues(p: { alarmTopic: Topic; maxMessageAge: Duration; changeFeedMaxMessageAge: Duration | undefined }): StackQueues {
+    const { alarmTopic, maxMessageAge } = p;
+    const common = { maxReceiveCount: MAX_RECEIVE_COUNT, alarmTopic };
+    return {
+      syncJobs: new WorkQueue(this, 'SyncJobs', { ...common, fifo: false, consumerTimeout: TIMEOUT.sync, maxMessageAge }),
+      // FIFO: one message group per connection, so its writes apply in order, one at a time.
+      writes: new WorkQueue(this, 'Writes', { ...common, fifo: true, consumerTimeout: TIMEOUT.applyWrites, maxMessageAge }),
+      // The tenants' feed (lib/wiring/README.md "Every event goes to two FIFO
+      // queues"): nothing in the stack consumes it. It keeps its DLQ: on a FIFO
+      // queue an event that a consumer keeps failing blocks the rest of its
+      // connection's group until retention drops it; the DLQ moves it aside, and
+      // its alarm says so. The age alarm is opt-in (changeFeedMaxMessageAge).
+      changeFeed: new WorkQueue(this, 'ChangeFeed', {
+        ...common,
+        fifo: true,
+        visibilityTimeout: CHANGE_FEED_VISIBILITY,
+        ...(p.changeFeedMaxMessageAge ? { maxMessageAge: p.changeFeedMaxMessageAge } : {}),
+      }),
+      // The deliverer's own copy of every event (fan-out stage): FIFO, one group per connection.
+      webhookEvents: new WorkQueue(this, 'WebhookEvents', { ...common, fifo: true, consumerTimeout: TIMEOUT.deliverWebhooks, maxMessageAge }),
+      // Standard: retries are delayed per message (DelaySeconds), which FIFO
+      // queues refuse. No age alarm: delayed retries are old on purpose.
+      webhookDelivery: new WorkQueue(this, 'WebhookDelivery', { ...common, fifo: false, consumerTimeout: TIMEOUT.deliverWebhooks }),
+    };
+  }
 }
 
-/** A deploy-time reference to a secret's whole string (`{{resolve:secretsmanager:<arn>:SecretString:::}}`). */
-function secretString(secret: Secret): string {
-  return new CfnDynamicReference(CfnDynamicReferenceService.SECRETS_MANAGER, `${secret.secretArn}:SecretString:::`).toString();
+export interface StackQueues {
+  syncJobs: WorkQueue;
+  writes: WorkQueue;
+  changeFeed: WorkQueue;
+  webhookEvents: WorkQueue;
+  webhookDelivery: WorkQueue;
+}
+
+interface Settings {
+  syncConcurrency: number;
+  writesConcurrency: number;
+  reservedConcurrency: Partial<Record<Reservable, number>>;
+  apiThrottle: { rateLimit: number; burstLimit: number };
+  logRetention: RetentionDays;
+  maxMessageAge: Duration;
+  maxSyncLag: Duration;
+  api5xxThreshold: number;
+  legacySealedValues: boolean;
+}
+
+/** The props with their defaults, or a StackConfigError naming what cannot be deployed. */
+function checkedSettings(props: CarddavBridgeStackProps): Settings {
+  const settings: Settings = {
+    syncConcurrency: props.syncConcurrency ?? DEFAULTS.syncConcurrency,
+    writesConcurrency: props.writesConcurrency ?? DEFAULTS.writesConcurrency,
+    reservedConcurrency: props.reservedConcurrency ?? {},
+    apiThrottle: props.apiThrottle ?? DEFAULTS.apiThrottle,
+    logRetention: props.logRetention ?? RetentionDays.ONE_MONTH,
+    maxMessageAge: props.maxMessageAge ?? Duration.minutes(15),
+    maxSyncLag: props.maxSyncLag ?? DEFAULTS.maxSyncLag,
+    api5xxThreshold: props.api5xxThreshold ?? DEFAULTS.api5xxThreshold,
+    legacySealedValues: props.legacySealedValues ?? true,
+  };
+  // 2 is the least an SQS event source's maxConcurrency accepts.
+  for (const name of ['syncConcurrency', 'writesConcurrency'] as const) {
+    const n = settings[name];
+    if (!Number.isInteger(n) || n < 2 || n > 1000) throw new StackConfigError(`${name} must be an integer from 2 to 1000, got ${n}`);
+  }
+  for (const [name, n] of Object.entries(settings.reservedConcurrency)) {
+    if (!Number.isInteger(n) || n < 1) throw new StackConfigError(`reservedConcurrency.${name} must be a positive integer, got ${n}`);
+  }
+  // A reservation below its poller's cap throttles the poller, and every throttle counts as a receive towards the DLQ.
+  const capped = [['sync', 'syncConcurrency'], ['applyWrites', 'writesConcurrency']] as const;
+  for (const [fn, cap] of capped) {
+    const r = settings.reservedConcurrency[fn];
+    if (r !== undefined && r < settings[cap]) throw new StackConfigError(`reservedConcurrency.${fn} (${r}) must be at least ${cap} (${settings[cap]})`);
+  }
+  const { rateLimit, burstLimit } = settings.apiThrottle;
+  if (!(rateLimit > 0) || !Number.isInteger(burstLimit) || burstLimit < 1) {
+    throw new StackConfigError(`apiThrottle needs a rateLimit above 0 and a whole burstLimit of 1 or more, got ${rateLimit} and ${burstLimit}`);
+  }
+  if (!Number.isInteger(settings.api5xxThreshold) || settings.api5xxThreshold < 1) throw new StackConfigError('api5xxThreshold must be a positive integer');
+  for (const [name, age] of [['maxMessageAge', settings.maxMessageAge], ['maxSyncLag', settings.maxSyncLag], ['changeFeedMaxMessageAge', props.changeFeedMaxMessageAge]] as const) {
+    if (age !== undefined && age.toSeconds() <= 0) throw new StackConfigError(`${name} must be longer than zero`);
+  }
+  // Lambda's limit; the engine's lease is the sync function's timeout.
+  if (TIMEOUT.sync.toSeconds() > 900) throw new StackConfigError(`the sync lease (${TIMEOUT.sync.toHumanString()}) is longer than a Lambda function may run`);
+  return settings;
 }
 
 function attributeType(type: 'S' | 'N'): AttributeType {
   return type === 'S' ? AttributeType.STRING : AttributeType.NUMBER;
-}
-
-/**
- * Vault permissions on the key, only for data keys wrapped under a tenant's
- * context: the vault always passes exactly `{ tenantId }`, so a call without
- * it, or with any other context key, is refused.
- */
-function grantVault(fn: IFunction, keyArn: string, actions: string[]): void {
-  fn.addToRolePolicy(
-    new PolicyStatement({
-      actions,
-      resources: [keyArn],
-      conditions: {
-        'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [VAULT_CONTEXT_KEY] },
-        Null: { [`kms:EncryptionContext:${VAULT_CONTEXT_KEY}`]: 'false' },
-      },
-    }),
-  );
 }

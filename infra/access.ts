@@ -1,0 +1,174 @@
+// What each function may do to the table and the vault key, read off its
+// code paths (lib/store README "Access paths"): the DynamoDB actions it calls,
+// limited by `dynamodb:LeadingKeys` to the partitions it touches, and KMS
+// calls limited by the vault's encryption context to the purposes it seals or
+// opens (lib/auth/vault.ts). No function may Scan, and the table has no stream.
+import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LEGACY_WRAP_CONTEXT_KEYS, WRAP_CONTEXT_KEYS } from '../lib/auth/vault.ts';
+import type { VaultPurpose } from '../lib/auth/vault.ts';
+
+/**
+ * Partition-key prefixes of the table's items (lib/store README "Items";
+ * test/infra checks each against the key functions of lib/store).
+ */
+export const PARTITIONS = {
+  /** A connection's item collection: the connection, its CRED item, index rows, echo markers, intents. */
+  connection: 'CONN#',
+  /** A tenant's collection: the tenant, its connection pointers, webhook endpoints, its OAuth client. */
+  tenant: 'TENANT#',
+  apiKey: 'APIKEY#',
+  write: 'WRITE#',
+  idempotency: 'IDEMP#',
+  /** An endpoint's delivery log. */
+  webhookLog: 'WEBHOOK#',
+} as const;
+export type Partition = keyof typeof PARTITIONS;
+
+export const READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
+type DynamoAction =
+  | (typeof READ)[number]
+  | 'dynamodb:PutItem'
+  | 'dynamodb:UpdateItem'
+  | 'dynamodb:DeleteItem'
+  | 'dynamodb:BatchWriteItem'
+  | 'dynamodb:ConditionCheckItem';
+
+/** One grant: these actions on items whose partition key starts with one of these prefixes. */
+export interface ItemGrant {
+  actions: readonly DynamoAction[];
+  partitions: readonly Partition[];
+}
+
+export type FunctionName = 'api' | 'dispatch' | 'sync' | 'applyWrites' | 'deliverWebhooks';
+
+/**
+ * Per function, from its code paths. TransactWriteItems needs the actions of
+ * its parts (PutItem, UpdateItem, DeleteItem, ConditionCheckItem); it is not
+ * an IAM action of its own.
+ */
+export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
+  api: [
+    // API key lookup (read only: keys are made by the CLI), connections, writes,
+    // idempotency records, webhook endpoints and their delivery log, tenants' OAuth clients.
+    { actions: READ, partitions: ['connection', 'tenant', 'apiKey', 'write', 'idempotency', 'webhookLog'] },
+    // createConnection / updateConnection (transactions of Put and Update), deleteConnection
+    // (BatchWriteItem over the collection, DeleteItem), write records, Idempotency-Key records, endpoints.
+    {
+      actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      partitions: ['connection', 'tenant', 'write', 'idempotency'],
+    },
+  ],
+  // The claim is one conditional UpdateItem; the due query is on the index (dispatchIndexAccess).
+  dispatch: [{ actions: ['dynamodb:UpdateItem'], partitions: ['connection'] }],
+  sync: [
+    // Lease, commit, release, index rows (BatchGetItem, Query, BatchWriteItem), intents (PutItem),
+    // credentials (GetItem; a rotated refresh token: a transaction of Update and Put).
+    { actions: [...READ, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], partitions: ['connection'] },
+    // Tenants' own OAuth clients.
+    { actions: ['dynamodb:GetItem'], partitions: ['tenant'] },
+  ],
+  applyWrites: [
+    // The connection and its credentials, index entries, echo markers (recordDelete: a
+    // ConditionCheck on the row with the marker's Update), a rotated refresh token (Put).
+    {
+      actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
+      partitions: ['connection'],
+    },
+    // Write records: read, then markApplying / finish.
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['write'] },
+    { actions: ['dynamodb:GetItem'], partitions: ['tenant'] },
+  ],
+  deliverWebhooks: [
+    // Endpoints (list, get; put to disable one that answered 410). Nothing of
+    // connections or API keys: the one function that calls tenant-supplied URLs
+    // cannot read a CRED item nor rewrite a key.
+    { actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], partitions: ['tenant'] },
+    // The delivery log.
+    { actions: ['dynamodb:PutItem'], partitions: ['webhookLog'] },
+  ],
+};
+
+export function grantTableAccess(fn: IFunction, table: ITableV2, grants: readonly ItemGrant[]): void {
+  for (const grant of grants) {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: [...grant.actions],
+        resources: [table.tableArn],
+        // Every granted action names its items' partition keys, so the key is
+        // always present (ForAllValues is also true when it is absent: no Scan is granted).
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': grant.partitions.map((p) => `${PARTITIONS[p]}*`) } },
+      }),
+    );
+  }
+}
+
+/** The dispatcher's due query: the index holds only keys, tenantId and connectionId. */
+export function grantDueQuery(fn: IFunction, table: ITableV2, indexName: string): void {
+  fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${indexName}`] }));
+}
+
+/** What a function seals (GenerateDataKey) and opens (Decrypt) with the vault. */
+export interface VaultAccess {
+  seal: readonly VaultPurpose[];
+  open: readonly VaultPurpose[];
+}
+
+const CREDENTIALS: readonly VaultPurpose[] = ['carddav-credential', 'oauth-refresh-token'];
+
+export const VAULT_ACCESS: Record<FunctionName, VaultAccess> = {
+  // Seals what tenants hand it; opens webhook secrets (reading, updating or
+  // rotating an endpoint) and the tenant's OAuth client (consent). It never
+  // opens a connection's credentials.
+  api: { seal: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'], open: ['webhook-secret', 'oauth-client-secret'] },
+  dispatch: { seal: [], open: [] },
+  // Open credentials and tenants' clients; re-seal a rotated refresh token
+  // (and credentials of the vault's first shape, lib/auth/vault.ts).
+  sync: { seal: CREDENTIALS, open: [...CREDENTIALS, 'oauth-client-secret'] },
+  applyWrites: { seal: CREDENTIALS, open: [...CREDENTIALS, 'oauth-client-secret'] },
+  // Opens webhook secrets to sign; seals only when it disables an endpoint
+  // whose secrets are of the first shape (the endpoint is written whole).
+  deliverWebhooks: { seal: ['webhook-secret'], open: ['webhook-secret'] },
+};
+
+/**
+ * KMS calls on the vault key, only under the vault's context `{ tenantId,
+ * purpose }` with one of the given purposes. With `legacy`, also Decrypt
+ * under the first shape's `{ tenantId }`, for values sealed before purposes
+ * existed (they are sealed again as they are read or written).
+ */
+export function grantVault(params: { fn: IFunction; key: IKey; access: VaultAccess; legacy: boolean }): void {
+  const { fn, key, access } = params;
+  const calls: [string, readonly VaultPurpose[]][] = [
+    ['kms:GenerateDataKey', access.seal],
+    ['kms:Decrypt', access.open],
+  ];
+  for (const [action, purposes] of calls) {
+    if (purposes.length === 0) continue;
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: [action],
+        resources: [key.keyArn],
+        conditions: {
+          'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [...WRAP_CONTEXT_KEYS] },
+          StringEquals: { 'kms:EncryptionContext:purpose': [...purposes] },
+          Null: { 'kms:EncryptionContext:tenantId': 'false' },
+        },
+      }),
+    );
+  }
+  if (params.legacy && access.open.length > 0) {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [key.keyArn],
+        conditions: {
+          'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [...LEGACY_WRAP_CONTEXT_KEYS] },
+          Null: { 'kms:EncryptionContext:tenantId': 'false' },
+        },
+      }),
+    );
+  }
+}
