@@ -1,21 +1,27 @@
 // Lambda entry: the HTTP API behind API Gateway (HTTP API, payload 2.0). It
 // only translates: Hono's Lambda adapter over the app (DESIGN.md "Style, by
-// example").
+// example"). Its two keys (OAuth state, request hash) come from Secrets
+// Manager at cold start, never from the function's configuration.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { handle } from 'hono/aws-lambda';
 import { createApp } from '../lib/http/app.ts';
 import { buildApiDeps } from '../lib/wiring/api.ts';
-import { createDynamoDbClient, createGoogleClientSource, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
+import { createDynamoDbClient, createGoogleClientSource, createSecretSource, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
 import { systemClock } from '../lib/wiring/build.ts';
 import { lazyHandler } from '../lib/wiring/lambda.ts';
-import { loadApiConfig } from './config.ts';
+import { checkStateSecret, loadApiConfig } from './config.ts';
 
 type LambdaHandler = ReturnType<typeof handle>;
 
-export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<LambdaHandler>[1], Awaited<ReturnType<LambdaHandler>>>(() => {
+export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<LambdaHandler>[1], Awaited<ReturnType<LambdaHandler>>>(async () => {
   const config = loadApiConfig(process.env);
   const logger = new Logger({ serviceName: 'carddav-bridge' });
   const google = config.google;
+  // The two keys are read from Secrets Manager here, at cold start, and kept for the container.
+  const [requestHashSecret, stateSecret] = await Promise.all([
+    config.requestHashSecret === undefined ? undefined : createSecretSource({ secret: config.requestHashSecret, aws: config.aws })(),
+    google === undefined ? undefined : createSecretSource({ secret: google.stateSecret, aws: config.aws })(),
+  ]);
   const app = createApp(
     buildApiDeps({
       dynamo: createDynamoDbClient(config.aws),
@@ -27,9 +33,9 @@ export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<Lamb
       logger: { info: (m, f) => logger.info(m, f ?? {}), warn: (m, f) => logger.warn(m, f ?? {}), error: (m, f) => logger.error(m, f ?? {}) },
       config: {
         localMode: config.localMode,
-        ...(config.requestHashSecret ? { requestHashSecret: config.requestHashSecret } : {}),
+        ...(requestHashSecret === undefined ? {} : { requestHashSecret }),
       },
-      ...(google === undefined
+      ...(google === undefined || stateSecret === undefined
         ? {}
         : {
             google: {
@@ -39,7 +45,7 @@ export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<Lamb
               userinfoUrl: google.userinfoUrl,
               carddavBaseUrl: google.carddavBaseUrl,
               redirectUri: google.redirectUri,
-              stateSecret: google.stateSecret,
+              stateSecret: checkStateSecret(stateSecret, google.stateSecret.kind === 'secret' ? 'OAUTH_STATE_SECRET_ARN' : 'OAUTH_STATE_SECRET'),
             },
           }),
     }),

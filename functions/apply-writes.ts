@@ -31,12 +31,11 @@ export function createHandler(deps: { pipeline: WritePipeline; logger: Logger; m
   };
 }
 
-export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(async () => {
+export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(() => {
   const config = loadApplyWritesConfig(process.env);
   const dynamo = createDynamoDbClient(config.aws);
   const sqs = createSqsClient(config.aws);
   const logger = new Logger({ serviceName: 'carddav-bridge' });
-  const google = await createGoogleClientSource({ google: config.google, aws: config.aws })();
   const pipeline = createWritePipeline({
     store: createStore({ dynamo, table: config.table }),
     writes: createDynamoWrites({ client: dynamo, tableName: config.table.tableName, clock: systemClock }),
@@ -46,7 +45,9 @@ export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(async ()
     clock: systemClock,
     maxReceives: config.maxReceives,
     delayRedelivery: createVisibilityDelay({ client: sqs, queueUrl: config.writesQueueUrl }),
-    google,
+    // Read from Secrets Manager when a connection made with the service's client first needs it:
+    // basic-auth writes go on while the secret is still unset (first deploy) or unreadable.
+    google: { tokenUrl: config.google.tokenUrl, load: createGoogleClientSource({ google: config.google, aws: config.aws }) },
     logger: { info: (m, f) => logger.info(m, f ?? {}), warn: (m, f) => logger.warn(m, f ?? {}), error: (m, f) => logger.error(m, f ?? {}) },
   });
   return createHandler({ pipeline, logger, metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'carddav-bridge' }) });

@@ -16,12 +16,13 @@
 // | GOOGLE_TOKEN_URL | sync, apply-writes, api | default Google's; an emulator's in tests |
 // | LOCAL_MODE | deliver-webhooks, api | `true` allows plain-http webhooks and CardDAV servers on loopback (tests, local stack only) |
 // | GOOGLE_REDIRECT_URI | api | turns the Google consent flow on: the API's /oauth/google/callback as registered with the OAuth client |
-// | OAUTH_STATE_SECRET | api (with GOOGLE_REDIRECT_URI) | 32+ characters that sign and encrypt the OAuth state |
+// | OAUTH_STATE_SECRET_ARN, or OAUTH_STATE_SECRET | api (with GOOGLE_REDIRECT_URI) | 32+ characters that sign and encrypt the OAuth state: the Secrets Manager secret holding them (AWS), or the value (tests, local runs) |
+// | REQUEST_HASH_SECRET_ARN, or REQUEST_HASH_SECRET | api | keys the Idempotency-Key request fingerprints; the same two forms |
 // | GOOGLE_AUTH_URL, GOOGLE_USERINFO_URL, GOOGLE_CARDDAV_URL | api | Google's unless an emulator stands in |
 // | AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS | all | read by the SDK itself; the SQS override also changes how queue URLs are used |
 import { GOOGLE_AUTH_URL, GOOGLE_TOKEN_URL } from '../lib/auth/google-oauth.ts';
 import { GOOGLE_CARDDAV_URL, GOOGLE_USERINFO_URL } from '../lib/http/google-identity.ts';
-import type { AwsConfig, GoogleConfig, KeyConfig, TableConfig } from '../lib/wiring/config.ts';
+import type { AwsConfig, GoogleConfig, KeyConfig, SecretValueConfig, TableConfig } from '../lib/wiring/config.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -150,6 +151,21 @@ export function googleConfig(env: Env): GoogleConfig {
   return { kind: 'secret', secretArn, tokenUrl: url };
 }
 
+/**
+ * `<name>_ARN` (a Secrets Manager secret, read at cold start) or `<name>` (the
+ * value, for tests and local runs); not both; undefined when neither is set.
+ */
+export function optionalSecret(env: Env, name: string): SecretValueConfig | undefined {
+  const arn = optionalString(env, `${name}_ARN`);
+  const value = optionalString(env, name);
+  if (arn !== undefined && value !== undefined) throw new ConfigError(`${name}_ARN or ${name}`, `set ${name}_ARN or ${name}, not both`);
+  if (arn !== undefined) {
+    if (!arn.startsWith('arn:')) throw new InvalidVariable(`${name}_ARN`, 'must be the ARN of a Secrets Manager secret');
+    return { kind: 'secret', secretArn: arn };
+  }
+  return value === undefined ? undefined : { kind: 'value', value };
+}
+
 // ------------------------------------------------------------ per function
 
 export interface DispatchConfig {
@@ -249,7 +265,7 @@ export interface ApiConfig {
   /** Loopback CardDAV servers allowed: the local stack and tests only. */
   localMode: boolean;
   /** Keys the Idempotency-Key request fingerprint (see lib/http AppConfig). */
-  requestHashSecret: string | undefined;
+  requestHashSecret: SecretValueConfig | undefined;
   /** The Google consent flow; undefined (its routes answer 501) without GOOGLE_REDIRECT_URI. */
   google?: ApiGoogleConfig;
 }
@@ -261,7 +277,8 @@ export interface ApiGoogleConfig {
   userinfoUrl: string;
   carddavBaseUrl: string;
   redirectUri: string;
-  stateSecret: string;
+  /** Checked with checkStateSecret once read. */
+  stateSecret: SecretValueConfig;
 }
 
 /** Minimum length of OAUTH_STATE_SECRET, the state's key material (lib/auth derives two keys from it). */
@@ -272,10 +289,11 @@ export function apiGoogleConfig(env: Env, params: { localMode: boolean }): ApiGo
   const redirectUri = optionalUrl(env, 'GOOGLE_REDIRECT_URI');
   if (redirectUri === undefined) return undefined;
   if (!params.localMode && new URL(redirectUri).protocol !== 'https:') throw new InvalidVariable('GOOGLE_REDIRECT_URI', 'must be https outside local mode');
-  const stateSecret = requiredString(env, 'OAUTH_STATE_SECRET', `at least ${MIN_STATE_SECRET_LENGTH} random characters that sign the OAuth state (GOOGLE_REDIRECT_URI is set)`);
-  if (Buffer.byteLength(stateSecret, 'utf8') < MIN_STATE_SECRET_LENGTH) {
-    throw new InvalidVariable('OAUTH_STATE_SECRET', `must be at least ${MIN_STATE_SECRET_LENGTH} bytes`);
+  const stateSecret = optionalSecret(env, 'OAUTH_STATE_SECRET');
+  if (stateSecret === undefined) {
+    throw new MissingVariable('OAUTH_STATE_SECRET_ARN', `the Secrets Manager secret with at least ${MIN_STATE_SECRET_LENGTH} random characters that sign the OAuth state (or OAUTH_STATE_SECRET for local runs; GOOGLE_REDIRECT_URI is set)`);
   }
+  if (stateSecret.kind === 'value') checkStateSecret(stateSecret.value, 'OAUTH_STATE_SECRET');
   return {
     client: googleConfig(env),
     authUrl: optionalUrl(env, 'GOOGLE_AUTH_URL') ?? GOOGLE_AUTH_URL,
@@ -284,6 +302,12 @@ export function apiGoogleConfig(env: Env, params: { localMode: boolean }): ApiGo
     redirectUri,
     stateSecret,
   };
+}
+
+/** The state secret's value, from the variable or its secret: InvalidVariable naming `variable` when too short. */
+export function checkStateSecret(value: string, variable: string): string {
+  if (Buffer.byteLength(value, 'utf8') < MIN_STATE_SECRET_LENGTH) throw new InvalidVariable(variable, `must be at least ${MIN_STATE_SECRET_LENGTH} bytes`);
+  return value;
 }
 
 export function loadApiConfig(env: Env): ApiConfig {
@@ -295,7 +319,7 @@ export function loadApiConfig(env: Env): ApiConfig {
     key: keyConfig(env),
     aws: awsConfig(env),
     localMode,
-    requestHashSecret: optionalString(env, 'REQUEST_HASH_SECRET'),
+    requestHashSecret: optionalSecret(env, 'REQUEST_HASH_SECRET'),
     ...(google === undefined ? {} : { google }),
   };
 }

@@ -19,6 +19,8 @@ export interface AcknowledgedParts {
   httpApi: HttpApi;
   dispatchRule: Rule;
   queues: Record<string, WorkQueue>;
+  /** The alarm email's subscription, when there is one. */
+  alarmSubscription: IConstruct | undefined;
 }
 
 function acknowledge(construct: IConstruct, id: string, reason: string): void {
@@ -71,6 +73,13 @@ export function acknowledgeFindings(parts: AcknowledgedParts): void {
         'SQS event source: records that keep failing are moved by the queue\'s redrive policy to its dead-letter queue (maxReceiveCount 5, alarmed, ARN in the outputs); an on-failure destination is for stream sources.',
       );
     }
+  }
+  if (parts.alarmSubscription !== undefined) {
+    acknowledge(
+      parts.alarmSubscription,
+      'Serverless-SNSRedrivePolicy',
+      'An email subscription to the alarm topic: SNS retries email delivery itself, and a DLQ would only hold notifications nobody reads; each alarm\'s state and history stay in CloudWatch.',
+    );
   }
   acknowledge(
     parts.dispatchRule,

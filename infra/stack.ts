@@ -204,8 +204,8 @@ export class CarddavBridgeStack extends Stack {
     });
 
     const alarmTopic = new Topic(this, 'Alarms', { displayName: 'carddav-bridge alarms', enforceSSL: true });
-    if (props.alarmEmail) alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
-    else {
+    const alarmSubscription = props.alarmEmail ? alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail)) : undefined;
+    if (alarmSubscription === undefined) {
       Annotations.of(this).addWarningV2(
         'carddav-bridge:no-alarm-email',
         'No alarmEmail given: alarms go to the SNS topic (output AlarmTopicArn) and nobody is told. Deploy with -c alarmEmail=ops@example.com, or subscribe to the topic yourself.',
@@ -375,7 +375,7 @@ export class CarddavBridgeStack extends Stack {
       api5xxThreshold: settings.api5xxThreshold,
     });
 
-    acknowledgeFindings({ functions, googleOAuth, oauthState, requestHash, httpApi, dispatchRule, queues: { ...queues } });
+    acknowledgeFindings({ functions, googleOAuth, oauthState, requestHash, httpApi, dispatchRule, queues: { ...queues }, alarmSubscription });
 
     new CfnOutput(this, 'ApiUrl', { value: httpApi.apiEndpoint });
     new CfnOutput(this, 'TableName', { value: table.tableName });

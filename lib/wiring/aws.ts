@@ -1,6 +1,7 @@
 // Adapters built from configuration: the AWS SDK clients (once per cold
-// start), the token vault, and the Google OAuth client read from Secrets
-// Manager on first use and kept.
+// start), the token vault, and secrets read from Secrets Manager on first use
+// and kept for the container (the Google OAuth client; the API's state and
+// request-hash keys).
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -8,8 +9,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { createKmsKeyWrapper } from '../auth/kms-key-wrapper.ts';
 import { createLocalKeyWrapper, createVault } from '../auth/vault.ts';
 import type { Vault } from '../auth/vault.ts';
-import type { AwsConfig, GoogleConfig, KeyConfig } from './config.ts';
-import { GoogleClientUnavailable } from './errors.ts';
+import type { AwsConfig, GoogleConfig, KeyConfig, SecretValueConfig } from './config.ts';
+import { GoogleClientUnavailable, SecretUnavailable } from './errors.ts';
 
 export interface GoogleClient {
   clientId: string;
@@ -45,30 +46,60 @@ export function createGoogleClientSource(params: { google: GoogleConfig; aws: Aw
     const client: GoogleClient = { clientId: google.clientId, clientSecret: google.clientSecret, tokenUrl: google.tokenUrl };
     return async () => client;
   }
-  let loaded: Promise<GoogleClient> | undefined;
+  const client = params.secretsManager ?? secretsManagerClient(params.aws);
+  return once(async () => {
+    let text: string | undefined;
+    try {
+      text = await readSecretString({ client, secretArn: google.secretArn });
+    } catch (cause) {
+      throw new GoogleClientUnavailable(`could not read the Google OAuth client secret ${google.secretArn}`, { cause });
+    }
+    return parseGoogleSecret({ text, secretArn: google.secretArn, tokenUrl: google.tokenUrl });
+  });
+}
+
+/** Resolves a secret string; the first call may read Secrets Manager, later ones do not. */
+export type SecretSource = () => Promise<string>;
+
+/**
+ * A secret string: the configured value, or the secret's SecretString read on
+ * the first call and kept (SecretUnavailable when it cannot be read or is empty).
+ */
+export function createSecretSource(params: { secret: SecretValueConfig; aws: AwsConfig; secretsManager?: SecretsManagerClient }): SecretSource {
+  const { secret } = params;
+  if (secret.kind === 'value') return async () => secret.value;
+  const client = params.secretsManager ?? secretsManagerClient(params.aws);
+  return once(async () => {
+    let text: string | undefined;
+    try {
+      text = await readSecretString({ client, secretArn: secret.secretArn });
+    } catch (cause) {
+      throw new SecretUnavailable(`could not read the secret ${secret.secretArn}`, { cause });
+    }
+    if (text === undefined || text === '') throw new SecretUnavailable(`the secret ${secret.secretArn} has no string value`);
+    return text;
+  });
+}
+
+function secretsManagerClient(aws: AwsConfig): SecretsManagerClient {
+  return new SecretsManagerClient(aws.region ? { region: aws.region } : {});
+}
+
+async function readSecretString(params: { client: SecretsManagerClient; secretArn: string }): Promise<string | undefined> {
+  const out = await params.client.send(new GetSecretValueCommand({ SecretId: params.secretArn }));
+  return out.SecretString;
+}
+
+/** `load`'s result, kept for the life of the container; a failure is not kept, so the next call tries again. */
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let loaded: Promise<T> | undefined;
   return () => {
-    // Kept for the life of the container; a failed read is not kept, so the next job tries again.
-    loaded ??= readGoogleSecret({
-      client: params.secretsManager ?? new SecretsManagerClient(params.aws.region ? { region: params.aws.region } : {}),
-      secretArn: google.secretArn,
-      tokenUrl: google.tokenUrl,
-    }).catch((error: unknown) => {
+    loaded ??= load().catch((error: unknown) => {
       loaded = undefined;
       throw error;
     });
     return loaded;
   };
-}
-
-async function readGoogleSecret(params: { client: SecretsManagerClient; secretArn: string; tokenUrl: string }): Promise<GoogleClient> {
-  let text: string | undefined;
-  try {
-    const out = await params.client.send(new GetSecretValueCommand({ SecretId: params.secretArn }));
-    text = out.SecretString;
-  } catch (cause) {
-    throw new GoogleClientUnavailable(`could not read the Google OAuth client secret ${params.secretArn}`, { cause });
-  }
-  return parseGoogleSecret({ text, secretArn: params.secretArn, tokenUrl: params.tokenUrl });
 }
 
 /** `{"clientId", "clientSecret"}` from the secret's text; GoogleClientUnavailable naming what is wrong (never the value). */

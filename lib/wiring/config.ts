@@ -31,3 +31,10 @@ export interface TableConfig {
   /** Partitions of the due index; the same value everywhere (lib/store/README.md). */
   dueShards: number;
 }
+
+/**
+ * A secret string: the value itself (tests, the local stack) or a Secrets
+ * Manager secret read at cold start (AWS), so the value is never in a
+ * function's configuration and a rotated value needs no deploy.
+ */
+export type SecretValueConfig = { kind: 'value'; value: string } | { kind: 'secret'; secretArn: string };

@@ -11,6 +11,9 @@ export class WiringError extends Error {
 /** The Google OAuth client secret (Secrets Manager) is missing, not JSON, or lacks clientId / clientSecret. */
 export class GoogleClientUnavailable extends WiringError {}
 
+/** A secret string (Secrets Manager) could not be read, is empty, or is not what its variable needs. */
+export class SecretUnavailable extends WiringError {}
+
 /** A change-feed message whose body is not a CloudEvent with an id and a type. */
 export class InvalidChangeEvent extends WiringError {
   readonly messageId: string | undefined;

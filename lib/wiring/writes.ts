@@ -45,6 +45,11 @@ export interface GoogleClientConfig {
   tokenUrl: string;
 }
 
+export interface LazyGoogleClientConfig {
+  tokenUrl: string;
+  load: () => Promise<OAuthClientConfig>;
+}
+
 export interface WritePipelineParams {
   /** Connections (with sealed credentials) and the echo index. */
   store: DynamoStore;
@@ -61,8 +66,13 @@ export interface WritePipelineParams {
    * in lib/queue/writes-queue.ts). Without it, the queue's visibility timeout applies.
    */
   delayRedelivery?: (params: { receiptHandle: string; delayMs: number }) => Promise<void>;
-  /** Needed for `google` connections only: the service's client, and the token endpoint for tenants' clients too. */
-  google?: GoogleClientConfig;
+  /**
+   * Needed for `google` connections only: the service's client, and the token
+   * endpoint for tenants' clients too. With `load`, the client is read when a
+   * connection made with it first needs it (the Lambda entry: Secrets Manager),
+   * so writes of other connections never wait on it.
+   */
+  google?: GoogleClientConfig | LazyGoogleClientConfig;
   /** Tenants' own OAuth clients (lib/store/oauth-clients.ts); needed for connections made with one. */
   oauthClients?: Pick<OAuthClientStore, 'get'>;
   /** How long a tenant's client is trusted once read; default 60 s. */
@@ -127,7 +137,7 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
     const { tenantId, connectionId } = conn;
     if (clientRef === 'service') {
       if (params.google === undefined) throw new ConnectionUnavailable(`connection ${connectionId} is a Google connection, and no OAuth client is configured`);
-      return params.google;
+      return 'load' in params.google ? params.google.load() : params.google;
     }
     // Our wiring, not the connection: retried, not failed.
     if (tenantClients === undefined) throw new GoogleClientUnavailable(`connection ${connectionId} was made with its tenant's own OAuth client, and the applier has no store of tenant clients`);

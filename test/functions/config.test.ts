@@ -1,6 +1,7 @@
 // functions/config.ts: every problem names its variable; secrets are never echoed.
 import { describe, expect, it } from 'vitest';
 import {
+  checkStateSecret,
   ConfigError,
   InvalidVariable,
   MissingVariable,
@@ -109,7 +110,7 @@ describe('function configuration', () => {
     const api = { TABLE_NAME: 't', WRITES_QUEUE_URL: QUEUE('writes.fifo'), KMS_KEY_ID: SYNC_ENV.KMS_KEY_ID };
     expect(loadApiConfig(api).google).toBeUndefined();
     const withGoogle = { ...api, GOOGLE_REDIRECT_URI: 'https://api.example.com/oauth/google/callback', GOOGLE_OAUTH_SECRET_ARN: SYNC_ENV.GOOGLE_OAUTH_SECRET_ARN };
-    expect(failure(() => loadApiConfig(withGoogle)).variable).toBe('OAUTH_STATE_SECRET');
+    expect(failure(() => loadApiConfig(withGoogle)).variable).toBe('OAUTH_STATE_SECRET_ARN');
     const short = failure(() => loadApiConfig({ ...withGoogle, OAUTH_STATE_SECRET: 'too-short-secret-value' }));
     expect(short.variable).toBe('OAUTH_STATE_SECRET');
     expect(short.message).not.toContain('too-short-secret-value');
@@ -120,11 +121,31 @@ describe('function configuration', () => {
       userinfoUrl: GOOGLE_USERINFO_URL,
       carddavBaseUrl: GOOGLE_CARDDAV_URL,
       redirectUri: 'https://api.example.com/oauth/google/callback',
-      stateSecret: secret,
+      stateSecret: { kind: 'value', value: secret },
     });
     // Plain http only in local mode (the emulator and the local stack).
     const local = { ...withGoogle, OAUTH_STATE_SECRET: secret, GOOGLE_REDIRECT_URI: 'http://127.0.0.1:8080/oauth/google/callback' };
     expect(failure(() => loadApiConfig(local)).variable).toBe('GOOGLE_REDIRECT_URI');
     expect(loadApiConfig({ ...local, LOCAL_MODE: 'true' }).google?.redirectUri).toBe('http://127.0.0.1:8080/oauth/google/callback');
+  });
+
+  it('the API keys come as Secrets Manager ARNs (read at cold start) or, for local runs, as values; not both', () => {
+    const api = { TABLE_NAME: 't', WRITES_QUEUE_URL: QUEUE('writes.fifo'), KMS_KEY_ID: SYNC_ENV.KMS_KEY_ID };
+    const stateArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:oauth-state-AbCdEf';
+    const hashArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:request-hash-AbCdEf';
+    const withGoogle = { ...api, GOOGLE_REDIRECT_URI: 'https://api.example.com/oauth/google/callback', GOOGLE_OAUTH_SECRET_ARN: SYNC_ENV.GOOGLE_OAUTH_SECRET_ARN };
+    const config = loadApiConfig({ ...withGoogle, OAUTH_STATE_SECRET_ARN: stateArn, REQUEST_HASH_SECRET_ARN: hashArn });
+    expect(config.google?.stateSecret).toEqual({ kind: 'secret', secretArn: stateArn });
+    expect(config.requestHashSecret).toEqual({ kind: 'secret', secretArn: hashArn });
+    expect(loadApiConfig({ ...api, REQUEST_HASH_SECRET: 'h'.repeat(40) }).requestHashSecret).toEqual({ kind: 'value', value: 'h'.repeat(40) });
+    expect(loadApiConfig(api).requestHashSecret).toBeUndefined();
+    const both = failure(() => loadApiConfig({ ...api, REQUEST_HASH_SECRET: 'h'.repeat(40), REQUEST_HASH_SECRET_ARN: hashArn }));
+    expect(both.variable).toBe('REQUEST_HASH_SECRET_ARN or REQUEST_HASH_SECRET');
+    expect(both.message).not.toContain('h'.repeat(40));
+    expect(failure(() => loadApiConfig({ ...api, REQUEST_HASH_SECRET_ARN: 'request-hash' })).variable).toBe('REQUEST_HASH_SECRET_ARN');
+    // Its length is checked once the secret is read (functions/api.ts), naming the ARN variable.
+    const short = failure(() => checkStateSecret('short', 'OAUTH_STATE_SECRET_ARN'));
+    expect(short).toBeInstanceOf(InvalidVariable);
+    expect(short.variable).toBe('OAUTH_STATE_SECRET_ARN');
   });
 });

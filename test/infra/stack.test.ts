@@ -1,12 +1,20 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Duration } from 'aws-cdk-lib';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import type { Template } from 'aws-cdk-lib/assertions';
+import { VAULT_PURPOSES } from '../../lib/auth/vault.ts';
+import { apiKeyIdKey, apiKeyKey, idempotencyKey, tenantKey, writeKey } from '../../lib/store/api-adapters.ts';
+import { cardKey, connectionKey, tenantConnectionKey } from '../../lib/store/keys.ts';
+import { oauthClientKey } from '../../lib/store/oauth-clients.ts';
 import { TABLE } from '../../lib/store/table.ts';
+import { deliveryKey, endpointKey } from '../../lib/store/webhook-adapters.ts';
+import { DEFAULT_SYNC_OPTIONS } from '../../lib/sync/engine.ts';
 import { loadApiConfig, loadApplyWritesConfig, loadDeliverConfig, loadDispatchConfig, loadSyncConfig } from '../../functions/config.ts';
 import type { Env } from '../../functions/config.ts';
-import { StackConfigError } from '../../infra/stack.ts';
-import { actionsOn, allActions, arnOf, dependencyCycle, dlqOf, functionId, outputRef, statementsOf, synthTemplate } from './template.ts';
+import { PARTITIONS, TABLE_ACCESS } from '../../infra/access.ts';
+import { SYNC_LAG_METRIC } from '../../infra/alarms.ts';
+import { ACCESS_LOG_FIELDS, StackConfigError, TIMEOUT } from '../../infra/stack.ts';
+import { actionsOn, allActions, arnOf, dependencyCycle, dlqOf, functionId, outputRef, statementsOf, synthStack, synthTemplate, tableGrants } from './template.ts';
 
 type Fn = 'api' | 'dispatch' | 'sync' | 'applyWrites' | 'deliverWebhooks';
 const FNS: Fn[] = ['api', 'dispatch', 'sync', 'applyWrites', 'deliverWebhooks'];
@@ -21,8 +29,8 @@ const ENV_NAMES: Record<Fn, string[]> = {
     'KMS_KEY_ID',
     'GOOGLE_OAUTH_SECRET_ARN',
     'GOOGLE_REDIRECT_URI',
-    'OAUTH_STATE_SECRET',
-    'REQUEST_HASH_SECRET',
+    'OAUTH_STATE_SECRET_ARN',
+    'REQUEST_HASH_SECRET_ARN',
   ],
   dispatch: ['TABLE_NAME', 'SYNC_JOBS_QUEUE_URL'],
   sync: ['TABLE_NAME', 'CHANGE_FEED_QUEUE_URL', 'WEBHOOK_EVENTS_QUEUE_URL', 'KMS_KEY_ID', 'GOOGLE_OAUTH_SECRET_ARN'],
@@ -82,6 +90,7 @@ function envOf(template: Template, fnId: string): Record<string, unknown> {
 function deployed(name: string, value: unknown): string {
   if (typeof value === 'string') return value;
   if (/_UR[LI]$/.test(name)) return `https://deployed.invalid/${name.toLowerCase()}`;
+  if (name.endsWith('_ARN')) return `arn:aws:deployed:eu-west-1:123456789012:${name.toLowerCase()}`;
   return `deployed-${name.toLowerCase()}`.padEnd(64, '0');
 }
 
@@ -190,16 +199,25 @@ describe('vault key and secrets', () => {
     expect(secrets[ids.hashSecret]!.DeletionPolicy).toBe('Retain');
   });
 
-  it('passes them to the api as deploy-time dynamic references, never as values', () => {
+  it('names them to the api by ARN (read at cold start); no function environment holds a secret value', () => {
     const env = envOf(t, ids.api);
-    const reference = (secretId: string) => ({ 'Fn::Join': ['', ['{{resolve:secretsmanager:', { Ref: secretId }, ':SecretString:::}}']] });
-    expect(env.OAUTH_STATE_SECRET).toEqual(reference(ids.stateSecret));
-    expect(env.REQUEST_HASH_SECRET).toEqual(reference(ids.hashSecret));
-    for (const fn of FNS.filter((f) => f !== 'api')) {
-      const names = Object.keys(envOf(t, ids[fn]));
-      expect(names).not.toContain('OAUTH_STATE_SECRET');
-      expect(names).not.toContain('REQUEST_HASH_SECRET');
+    expect(env.OAUTH_STATE_SECRET_ARN).toEqual({ Ref: ids.stateSecret });
+    expect(env.REQUEST_HASH_SECRET_ARN).toEqual({ Ref: ids.hashSecret });
+    for (const fn of FNS) {
+      const vars = envOf(t, ids[fn]);
+      // No deploy-time resolution of a secret (it would land in the function's configuration)...
+      expect(JSON.stringify(vars)).not.toMatch(/resolve:secretsmanager|resolve:ssm-secure/);
+      // ...and every variable that names a secret is its ARN.
+      const secretish = Object.keys(vars).filter((name) => /SECRET|PASSWORD|TOKEN(?!_URL)/.test(name));
+      expect({ fn, secretish: secretish.filter((name) => !name.endsWith('_ARN')) }).toEqual({ fn, secretish: [] });
+      expect(vars).not.toHaveProperty('LOCAL_MASTER_KEY');
     }
+  });
+
+  it('gives the vault key an alias, output for operators', () => {
+    t.resourceCountIs('AWS::KMS::Alias', 1);
+    t.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/CarddavBridge/vault', TargetKeyId: arnOf(ids.key) });
+    t.hasOutput('VaultKeyAlias', { Value: { Ref: Object.keys(t.findResources('AWS::KMS::Alias'))[0] } });
   });
 });
 
@@ -264,8 +282,9 @@ describe('functions', () => {
       expect(fn.Properties.LoggingConfig.LogGroup).toEqual({ Ref: expect.any(String) });
     }
     t.resourceCountIs('Custom::LogRetention', 0);
+    // One per function and the HTTP API's access logs.
     const groups = Object.values(t.findResources('AWS::Logs::LogGroup'));
-    expect(groups).toHaveLength(5);
+    expect(groups).toHaveLength(6);
     for (const g of groups) expect(g.Properties.RetentionInDays).toBe(30);
   });
 
@@ -328,38 +347,52 @@ describe('functions', () => {
     // Optional in the loaders, on purpose here: the consent flow, the keyed
     // request hash, and the tee to the deliverer's queue.
     expect(configs.api.google).toEqual(expect.objectContaining({ redirectUri: deployed('GOOGLE_REDIRECT_URI', {}) }));
-    expect(configs.api.requestHashSecret).toEqual(expect.any(String));
+    expect(configs.api.requestHashSecret).toEqual({ kind: 'secret', secretArn: expect.any(String) });
+    expect(configs.api.google).toEqual(expect.objectContaining({ stateSecret: { kind: 'secret', secretArn: expect.any(String) } }));
     expect(configs.sync.webhookEventsQueueUrl).toEqual(expect.any(String));
     expect(configs.applyWrites.webhookEventsQueueUrl).toEqual(expect.any(String));
     expect(configs.applyWrites.maxReceives).toBe(5);
   });
 
-  it('reserves concurrency for sync only, and caps its SQS poller at the same number', () => {
+  it('reserves no concurrency by default (deploys on accounts with a small quota); caps syncs and writes at their pollers', () => {
     const fns = t.findResources('AWS::Lambda::Function');
-    expect(fns[ids.sync]!.Properties.ReservedConcurrentExecutions).toBe(10);
-    for (const id of [ids.api, ids.dispatch, ids.applyWrites, ids.deliverWebhooks]) {
-      expect(fns[id]!.Properties.ReservedConcurrentExecutions).toBeUndefined();
-    }
-    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      FunctionName: { Ref: ids.sync },
-      ScalingConfig: { MaximumConcurrency: 10 },
-    });
+    for (const fn of FNS) expect({ fn, reserved: fns[ids[fn]]!.Properties.ReservedConcurrentExecutions }).toEqual({ fn, reserved: undefined });
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionName: { Ref: ids.sync }, ScalingConfig: { MaximumConcurrency: 10 } });
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionName: { Ref: ids.applyWrites }, ScalingConfig: { MaximumConcurrency: 5 } });
   });
 
-  it('takes the sync concurrency and the alarm email as stack props', () => {
-    const custom = synthTemplate({ syncConcurrency: 25, alarmEmail: 'ops@example.com' });
-    const sync = functionId(custom, 'carddav-bridge sync worker');
-    expect(custom.findResources('AWS::Lambda::Function')[sync]!.Properties.ReservedConcurrentExecutions).toBe(25);
-    custom.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 25 } });
+  it('takes the caps, reservations and the alarm email as stack props', () => {
+    const custom = synthTemplate({
+      syncConcurrency: 25,
+      writesConcurrency: 8,
+      reservedConcurrency: { api: 40, sync: 25, applyWrites: 10, deliverWebhooks: 5 },
+      alarmEmail: 'ops@example.com',
+    });
+    const fns = custom.findResources('AWS::Lambda::Function');
+    const reserved = (prefix: string) => fns[functionId(custom, prefix)]!.Properties.ReservedConcurrentExecutions;
+    expect(reserved('carddav-bridge HTTP API')).toBe(40);
+    expect(reserved('carddav-bridge sync worker')).toBe(25);
+    expect(reserved('carddav-bridge write applier')).toBe(10);
+    expect(reserved('carddav-bridge webhook deliverer')).toBe(5);
+    expect(reserved('carddav-bridge dispatcher')).toBeUndefined();
+    custom.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionName: { Ref: functionId(custom, 'carddav-bridge sync worker') }, ScalingConfig: { MaximumConcurrency: 25 } });
+    custom.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionName: { Ref: functionId(custom, 'carddav-bridge write applier') }, ScalingConfig: { MaximumConcurrency: 8 } });
     custom.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     t.resourceCountIs('AWS::SNS::Subscription', 0);
   });
 
-  it('refuses a sync concurrency SQS cannot honour, and alarm ages of zero', () => {
+  it('refuses caps SQS cannot honour, reservations below their cap, and alarm thresholds of zero', () => {
     for (const bad of [1, 0, 2.5, Number.NaN, 1001]) {
       expect(() => synthTemplate({ syncConcurrency: bad })).toThrow(StackConfigError);
+      expect(() => synthTemplate({ writesConcurrency: bad })).toThrow(StackConfigError);
     }
+    // Below the poller's cap, the poller would be throttled, and each throttle counts towards the DLQ.
+    expect(() => synthTemplate({ reservedConcurrency: { sync: 9 } })).toThrow(/at least syncConcurrency/);
+    expect(() => synthTemplate({ reservedConcurrency: { applyWrites: 4 } })).toThrow(/at least writesConcurrency/);
+    expect(() => synthTemplate({ reservedConcurrency: { api: 0 } })).toThrow(StackConfigError);
+    expect(() => synthTemplate({ apiThrottle: { rateLimit: 0, burstLimit: 10 } })).toThrow(StackConfigError);
     expect(() => synthTemplate({ maxMessageAge: Duration.seconds(0) })).toThrow(StackConfigError);
+    expect(() => synthTemplate({ maxSyncLag: Duration.seconds(0) })).toThrow(StackConfigError);
     expect(() => synthTemplate({ changeFeedMaxMessageAge: Duration.seconds(0) })).toThrow(StackConfigError);
   });
 });
@@ -368,7 +401,8 @@ describe('event sources', () => {
   it('wires each consumed queue to its consumer with partial batch responses, and nothing to the change feed', () => {
     t.resourceCountIs('AWS::Lambda::EventSourceMapping', 4);
     const wiring: Array<[string, string, number]> = [
-      [ids.syncJobs, ids.sync, 5],
+      // One job per invocation: syncConcurrency counts syncs, not batches of them.
+      [ids.syncJobs, ids.sync, 1],
       [ids.writes, ids.applyWrites, 10],
       // The deliverer's two stages: fan-out (FIFO) and delivery (standard).
       [ids.webhookEvents, ids.deliverWebhooks, 10],
@@ -399,6 +433,28 @@ describe('event sources', () => {
     expect(checked).toContain(ids.webhookEvents);
     expect(queues[ids.webhookEvents]!.Properties.VisibilityTimeout).toBe(6 * fns[ids.deliverWebhooks]!.Properties.Timeout);
   });
+
+  it("runs a sync as long as the engine's lease: it stops cleanly before the function is stopped, and no job reappears while leased", () => {
+    const { leaseTtlMs, leaseMarginMs } = DEFAULT_SYNC_OPTIONS;
+    const timeoutMs = t.findResources('AWS::Lambda::Function')[ids.sync]!.Properties.Timeout * 1000;
+    const sync = t.findResources('AWS::Lambda::EventSourceMapping');
+    const mapping = Object.values(sync).find((m) => m.Properties.FunctionName.Ref === ids.sync)!;
+    const visibilityMs = t.findResources('AWS::SQS::Queue')[ids.syncJobs]!.Properties.VisibilityTimeout * 1000;
+    // Lambda stops a function at 900 s.
+    expect(timeoutMs).toBeLessThanOrEqual(900_000);
+    // The engine stops leaseMarginMs before its lease runs out and then commits: that must
+    // come before the function is stopped (the lease is taken after the invocation starts).
+    expect(leaseTtlMs - leaseMarginMs).toBeLessThan(timeoutMs);
+    // Killed at its timeout, the run's lease is still held: no second worker syncs
+    // alongside a run that is still writing.
+    expect(leaseTtlMs).toBeGreaterThanOrEqual(timeoutMs);
+    // One job per invocation: the timeout is one sync's, not a batch's.
+    expect(mapping.Properties.BatchSize).toBe(1);
+    // The message stays hidden while its run may hold the lease (6x, AWS's rule for SQS sources).
+    expect(visibilityMs).toBeGreaterThanOrEqual(6 * timeoutMs);
+    expect(visibilityMs).toBeGreaterThan(leaseTtlMs);
+    expect(TIMEOUT.sync.toMilliseconds()).toBe(timeoutMs);
+  });
 });
 
 describe('schedule and HTTP API', () => {
@@ -428,6 +484,21 @@ describe('schedule and HTTP API', () => {
     t.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' });
     t.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: '$default', AutoDeploy: true });
     t.hasResourceProperties('AWS::Lambda::Permission', { FunctionName: arnOf(ids.api), Principal: 'apigateway.amazonaws.com' });
+  });
+
+  it('throttles the stage and writes JSON access logs, without headers, to a log group it keeps a month', () => {
+    t.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
+    const stage = Object.values(t.findResources('AWS::ApiGatewayV2::Stage'))[0]!.Properties;
+    expect(stage.ApiId).toEqual({ Ref: ids.httpApi });
+    expect(stage.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
+    const logGroup = stage.AccessLogSettings.DestinationArn['Fn::GetAtt'][0];
+    expect(t.findResources('AWS::Logs::LogGroup')[logGroup]!.Properties.RetentionInDays).toBe(30);
+    const format = JSON.parse(stage.AccessLogSettings.Format);
+    expect(format).toEqual(ACCESS_LOG_FIELDS);
+    expect(format.requestId).toBe('$context.requestId');
+    expect(stage.AccessLogSettings.Format).not.toMatch(/header|authorization/i);
+    const custom = synthTemplate({ apiThrottle: { rateLimit: 5, burstLimit: 10 } });
+    custom.hasResourceProperties('AWS::ApiGatewayV2::Stage', { DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 } });
   });
 });
 
@@ -463,7 +534,61 @@ describe('alarms', () => {
         AlarmActions: [topicRef(t)],
       });
     }
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    // 8 on queues, 2 per function, dispatch not running, sync lag, API 5xx.
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 8 + 10 + 3);
+  });
+
+  const alarms = () => Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
+
+  it('alarms on Errors and Throttles of every function', () => {
+    for (const fn of FNS) {
+      for (const metric of ['Errors', 'Throttles']) {
+        const found = alarms().filter((a) => a.Namespace === 'AWS/Lambda' && a.MetricName === metric && JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: 'FunctionName', Value: { Ref: ids[fn] } }]));
+        expect({ fn, metric, count: found.length }).toEqual({ fn, metric, count: 1 });
+        expect(found[0]).toEqual(expect.objectContaining({ Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', AlarmActions: [topicRef(t)] }));
+      }
+    }
+  });
+
+  it('alarms when the dispatcher stops being invoked, counting no data as breaching', () => {
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Invocations',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: ids.dispatch } }],
+      Statistic: 'Sum',
+      Period: 300,
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+      AlarmActions: [topicRef(t)],
+    });
+  });
+
+  it("alarms on the sync worker's SyncLag metric, as it emits it, and on API 5xx", () => {
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: SYNC_LAG_METRIC.namespace,
+      MetricName: 'SyncLag',
+      Dimensions: [{ Name: 'service', Value: 'carddav-bridge' }],
+      ExtendedStatistic: 'p90',
+      Threshold: 600_000,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 3,
+      AlarmActions: [topicRef(t)],
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+      Dimensions: [{ Name: 'ApiId', Value: { Ref: ids.httpApi } }],
+      Statistic: 'Sum',
+      Threshold: 5,
+      AlarmActions: [topicRef(t)],
+    });
+  });
+
+  it('warns at synth when no alarmEmail is given, and not when one is', () => {
+    const warning = Match.stringLikeRegexp('No alarmEmail given');
+    expect(Annotations.fromStack(synthStack()).findWarning('*', warning)).toHaveLength(1);
+    expect(Annotations.fromStack(synthStack({ alarmEmail: 'ops@example.com' })).findWarning('*', warning)).toHaveLength(0);
   });
 
   it('alarms on the change feed age with its own threshold once changeFeedMaxMessageAge is set', () => {
@@ -476,45 +601,81 @@ describe('alarms', () => {
       Threshold: 1800,
       AlarmActions: [topicRef(custom)],
     });
-    custom.resourceCountIs('AWS::CloudWatch::Alarm', 9);
+    custom.resourceCountIs('AWS::CloudWatch::Alarm', 8 + 1 + 10 + 3);
   });
 });
 
 describe('least privilege', () => {
-  const kmsActions = (fn: string) => allActions(statementsOf(t, fn)).filter((a) => a.startsWith('kms:'));
+  const kmsStatements = (fn: string) => statementsOf(t, fn).filter((s) => s.Action.some((a) => a.startsWith('kms:')));
+  /** Purposes a function may use `action` for, under the vault's `{ tenantId, purpose }` context. */
+  const purposes = (fn: string, action: string) =>
+    kmsStatements(fn)
+      .filter((s) => s.Action.includes(action) && s.Condition?.StringEquals)
+      .flatMap((s) => ([] as string[]).concat((s.Condition!.StringEquals as Record<string, string | string[]>)['kms:EncryptionContext:purpose']!))
+      .sort();
 
-  it('gives each function exactly the KMS calls its job needs, only under a tenantId context', () => {
-    expect(kmsActions(ids.dispatch)).toEqual([]);
-    // Seals credentials and webhook secrets, opens stored webhook secrets.
-    expect(kmsActions(ids.api)).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
-    expect(kmsActions(ids.sync)).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
-    expect(kmsActions(ids.applyWrites)).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
-    expect(kmsActions(ids.deliverWebhooks)).toEqual(['kms:Decrypt']);
-    for (const fn of [ids.api, ids.sync, ids.applyWrites, ids.deliverWebhooks]) {
-      const kms = statementsOf(t, fn).filter((s) => s.Action.some((a) => a.startsWith('kms:')));
-      for (const s of kms) {
+  it('gives each function KMS calls only for the vault purposes it uses', () => {
+    const expected: Record<Fn, { seal: string[]; open: string[] }> = {
+      api: { seal: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'], open: ['oauth-client-secret', 'webhook-secret'] },
+      dispatch: { seal: [], open: [] },
+      sync: { seal: ['carddav-credential', 'oauth-refresh-token'], open: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token'] },
+      applyWrites: { seal: ['carddav-credential', 'oauth-refresh-token'], open: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token'] },
+      // The deliverer calls URLs tenants supply: it can open webhook secrets, never a refresh token or a password.
+      deliverWebhooks: { seal: ['webhook-secret'], open: ['webhook-secret'] },
+    };
+    for (const fn of FNS) {
+      expect({ fn, seal: purposes(ids[fn], 'kms:GenerateDataKey'), open: purposes(ids[fn], 'kms:Decrypt') }).toEqual({ fn, ...expected[fn] });
+      // The purposes are the vault's own.
+      for (const p of [...expected[fn].seal, ...expected[fn].open]) expect(VAULT_PURPOSES).toContain(p);
+    }
+    expect(allActions(statementsOf(t, ids.dispatch)).filter((a) => a.startsWith('kms:'))).toEqual([]);
+  });
+
+  it('binds every KMS statement to the vault key and its context keys; the first-shape Decrypt only until turned off', () => {
+    for (const fn of FNS) {
+      for (const s of kmsStatements(ids[fn])) {
         expect(s.Resource).toEqual([arnOf(ids.key)]);
-        expect(s.Condition).toEqual({
-          'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenantId'] },
-          Null: { 'kms:EncryptionContext:tenantId': 'false' },
-        });
+        expect(s.Action.every((a) => a === 'kms:Decrypt' || a === 'kms:GenerateDataKey')).toBe(true);
+        expect((s.Condition!.Null as Record<string, string>)['kms:EncryptionContext:tenantId']).toBe('false');
+        const keys = (s.Condition!['ForAllValues:StringEquals'] as Record<string, string[]>)['kms:EncryptionContextKeys'];
+        if (s.Condition!.StringEquals) expect(keys).toEqual(['tenantId', 'purpose']);
+        else {
+          // Values sealed before purposes: Decrypt under `{ tenantId }` alone.
+          expect(keys).toEqual(['tenantId']);
+          expect(s.Action).toEqual(['kms:Decrypt']);
+        }
       }
+    }
+    const legacy = (template: Template, fn: string) => statementsOf(template, fn).filter((s) => s.Action.includes('kms:Decrypt') && !s.Condition?.StringEquals);
+    for (const fn of ['api', 'sync', 'applyWrites', 'deliverWebhooks'] as const) expect(legacy(t, ids[fn])).toHaveLength(1);
+    const closed = synthTemplate({ legacySealedValues: false });
+    for (const prefix of ['carddav-bridge HTTP API', 'carddav-bridge sync worker', 'carddav-bridge write applier', 'carddav-bridge webhook deliverer']) {
+      expect(legacy(closed, functionId(closed, prefix))).toEqual([]);
     }
   });
 
-  it('lets the three functions that use the Google OAuth client read it, and nobody read the generated secrets', () => {
+  it('lets the three functions that use the Google OAuth client read it, and only the api read its two keys', () => {
     const secretActions = (fn: string) => allActions(statementsOf(t, fn)).filter((a) => a.startsWith('secretsmanager:'));
-    for (const fn of [ids.api, ids.sync, ids.applyWrites]) {
-      const statements = statementsOf(t, fn);
-      expect(actionsOn(statements, { Ref: ids.googleSecret })).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue']));
-      // Every secretsmanager action it has is on that secret.
-      const onOthers = statements.filter((s) => s.Action.some((a) => a.startsWith('secretsmanager:')) && !s.Resource.every((r) => JSON.stringify(r) === JSON.stringify({ Ref: ids.googleSecret })));
-      expect(onOthers).toEqual([]);
+    const ownSecrets: Record<Fn, string[]> = {
+      api: [ids.googleSecret, ids.stateSecret, ids.hashSecret],
+      dispatch: [],
+      sync: [ids.googleSecret],
+      applyWrites: [ids.googleSecret],
+      deliverWebhooks: [],
+    };
+    for (const fn of FNS) {
+      const statements = statementsOf(t, ids[fn]);
+      for (const secret of [ids.googleSecret, ids.stateSecret, ids.hashSecret]) {
+        const actions = actionsOn(statements, { Ref: secret });
+        if (ownSecrets[fn].includes(secret)) expect(actions).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue']));
+        else expect({ fn, secret, actions }).toEqual({ fn, secret, actions: [] });
+      }
+      const elsewhere = statements.filter(
+        (s) => s.Action.some((a) => a.startsWith('secretsmanager:')) && !s.Resource.every((r) => ownSecrets[fn].some((id) => JSON.stringify(r) === JSON.stringify({ Ref: id }))),
+      );
+      expect(elsewhere).toEqual([]);
     }
     for (const fn of [ids.dispatch, ids.deliverWebhooks]) expect(secretActions(fn)).toEqual([]);
-    for (const fn of FNS) {
-      for (const secret of [ids.stateSecret, ids.hashSecret]) expect(actionsOn(statementsOf(t, ids[fn]), { Ref: secret })).toEqual([]);
-    }
   });
 
   it('lets the api send to the writes queue but not consume it, and touch no other queue', () => {
@@ -552,18 +713,60 @@ describe('least privilege', () => {
     }
   });
 
-  it('gives every function read/write on the table and its index, and nothing account-wide', () => {
+  it('gives each function on the table exactly the item actions its code uses, per partition', () => {
+    for (const fn of FNS) {
+      // Everything the role may do on the table, as action -> partition prefixes.
+      const granted = tableGrants(statementsOf(t, ids[fn]), arnOf(ids.table));
+      const expected = new Map<string, string[]>();
+      for (const g of TABLE_ACCESS[fn]) {
+        for (const a of g.actions) expected.set(a, [...(expected.get(a) ?? []), ...g.partitions.map((p) => `${PARTITIONS[p]}*`)].sort());
+      }
+      expect({ fn, granted: Object.fromEntries([...granted].sort()) }).toEqual({ fn, granted: Object.fromEntries([...expected].sort()) });
+    }
+    // The cases a reviewer asks about first.
+    const can = (fn: Fn, action: string, partition: string) => (tableGrants(statementsOf(t, ids[fn]), arnOf(ids.table)).get(action) ?? []).includes(`${partition}*`);
+    for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
+      expect(can('deliverWebhooks', action, 'APIKEY#')).toBe(false);
+      expect(can('deliverWebhooks', action, 'CONN#')).toBe(false);
+      expect(can('api', action, 'APIKEY#')).toBe(false);
+    }
+    for (const action of ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query']) expect(can('deliverWebhooks', action, 'CONN#')).toBe(false);
+    expect(can('api', 'dynamodb:GetItem', 'APIKEY#')).toBe(true);
+    expect(can('dispatch', 'dynamodb:UpdateItem', 'CONN#')).toBe(true);
+  });
+
+  it('grants no Scan, no stream, no table management and nothing account-wide; the due index only to dispatch, for Query', () => {
     for (const fn of FNS) {
       const statements = statementsOf(t, ids[fn]);
-      const onTable = actionsOn(statements, arnOf(ids.table));
-      expect(onTable).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']));
-      expect(onTable).not.toContain('dynamodb:DeleteTable');
-      // The due index: `<table arn>/index/*`.
-      expect(statements.flatMap((s) => s.Resource)).toContainEqual({
-        'Fn::Join': ['', [arnOf(ids.table), '/index/*']],
-      });
-      for (const s of statements) expect(s.Resource).not.toContain('*');
+      const dynamo = allActions(statements).filter((a) => a.startsWith('dynamodb:'));
+      for (const a of dynamo) expect(a).toMatch(/^dynamodb:(GetItem|BatchGetItem|Query|PutItem|UpdateItem|DeleteItem|BatchWriteItem|ConditionCheckItem)$/);
+      for (const s of statements) {
+        expect(s.Resource).not.toContain('*');
+        expect(s.Action.some((a) => a.endsWith('*'))).toBe(false);
+      }
+      const onIndex = statements.filter((s) => s.Resource.some((r) => JSON.stringify(r).includes('/index/')));
+      if (fn === 'dispatch') {
+        expect(onIndex).toHaveLength(1);
+        expect(onIndex[0]!.Action).toEqual(['dynamodb:Query']);
+        expect(onIndex[0]!.Resource).toEqual([{ 'Fn::Join': ['', [arnOf(ids.table), `/index/${TABLE.dueIndex.name}`]] }]);
+      } else expect(onIndex).toEqual([]);
     }
+  });
+
+  it("names every partition by the prefix lib/store's keys start with", () => {
+    const samples: Record<keyof typeof PARTITIONS, string[]> = {
+      connection: [connectionKey('c1').pk, cardKey('c1', '/card.vcf').pk],
+      tenant: [tenantKey('t1').pk, tenantConnectionKey('t1', 'c1').pk, endpointKey('t1', 'e1').pk, oauthClientKey('t1').pk],
+      apiKey: [apiKeyKey('a'.repeat(64)).pk],
+      write: [writeKey('t1', 'w1').pk],
+      idempotency: [idempotencyKey('t1', 'k1').pk],
+      webhookLog: [deliveryKey({ endpointId: 'e1', at: 1, eventId: 'ev', attempt: 1 }).pk],
+    };
+    for (const [partition, pks] of Object.entries(samples)) {
+      for (const pk of pks) expect({ partition, pk: pk.startsWith(PARTITIONS[partition as keyof typeof PARTITIONS]) }).toEqual({ partition, pk: true });
+    }
+    // No prefix is a prefix of another's keys (CONN# is not under TENANT#, APIKEY# not APIKEYID#'s).
+    expect(apiKeyIdKey('k1').pk.startsWith(PARTITIONS.apiKey)).toBe(false);
   });
 });
 
@@ -582,8 +785,21 @@ describe('outputs', () => {
         'WebhookEventsQueueUrl',
         'WebhookDeliveryQueueUrl',
         'WebhookDlqUrl',
+        'VaultKeyAlias',
       ]),
     );
+  });
+
+  it("exports every DLQ's ARN, for the redrive command", () => {
+    const dlqs: Record<string, string> = {
+      SyncJobsDlqArn: dlqOf(t, ids.syncJobs),
+      WritesDlqArn: dlqOf(t, ids.writes),
+      ChangeFeedDlqArn: ids.changeFeedDlq,
+      WebhookEventsDlqArn: dlqOf(t, ids.webhookEvents),
+      WebhookDeliveryDlqArn: ids.webhookDlq,
+    };
+    for (const [output, queue] of Object.entries(dlqs)) t.hasOutput(output, { Value: arnOf(queue) });
+    expect(new Set(Object.values(dlqs)).size).toBe(5);
     t.hasOutput('ApiUrl', { Value: { 'Fn::GetAtt': [ids.httpApi, 'ApiEndpoint'] } });
   });
 });

@@ -11,12 +11,15 @@ import type { CarddavBridgeStackProps } from '../../infra/stack.ts';
 
 export { REPO_ROOT };
 
-export function synthTemplate(props: CarddavBridgeStackProps = {}): Template {
+export function synthStack(props: CarddavBridgeStackProps = {}): CarddavBridgeStack {
   const cdkJson = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
   // An empty bundling-stacks list makes NodejsFunction skip esbuild (a stand-in asset instead).
   const app = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
-  const stack = new CarddavBridgeStack(app, 'CarddavBridge', props);
-  return Template.fromStack(stack);
+  return new CarddavBridgeStack(app, 'CarddavBridge', props);
+}
+
+export function synthTemplate(props: CarddavBridgeStackProps = {}): Template {
+  return Template.fromStack(synthStack(props));
 }
 
 type Json = Record<string, unknown>;
@@ -73,6 +76,23 @@ export function actionsOn(statements: PolicyStatement[], resource: unknown): str
     .filter((s) => s.Effect === 'Allow' && s.Resource.some((r) => JSON.stringify(r) === key))
     .flatMap((s) => s.Action)
     .sort();
+}
+
+/**
+ * What the statements allow on the table itself, as action -> the
+ * `dynamodb:LeadingKeys` patterns it is limited to (`*` when a statement has
+ * no such condition: the whole table).
+ */
+export function tableGrants(statements: PolicyStatement[], tableArn: unknown): Map<string, string[]> {
+  const key = JSON.stringify(tableArn);
+  const out = new Map<string, string[]>();
+  for (const s of statements) {
+    if (s.Effect !== 'Allow' || !s.Resource.some((r) => JSON.stringify(r) === key)) continue;
+    const like = (s.Condition?.['ForAllValues:StringLike'] as Record<string, string | string[]> | undefined)?.['dynamodb:LeadingKeys'];
+    const patterns = like === undefined ? ['*'] : ([] as string[]).concat(like);
+    for (const a of s.Action) out.set(a, [...new Set([...(out.get(a) ?? []), ...patterns])].sort());
+  }
+  return out;
 }
 
 export function allActions(statements: PolicyStatement[]): string[] {
