@@ -61,7 +61,7 @@ beforeAll(async () => {
   out = await mkdtemp(join(tmpdir(), 'carddav-bridge-synth-'));
   synth = await run({
     command: join(REPO_ROOT, 'node_modules', '.bin', 'cdk'),
-    args: ['synth', '--no-notices', '-q', '-o', out, '-c', 'changeFeedMaxAgeMinutes=30'],
+    args: ['synth', '--no-notices', '-q', '-o', out, '-c', 'changeFeedMaxAgeMinutes=30', '-c', 'writesConcurrency=4', '-c', 'reservedConcurrency=api=20'],
     env: offlineEnv(),
     timeoutMs: 110_000,
   });
@@ -97,6 +97,20 @@ describe('cdk synth (offline, through the CLI)', () => {
       changeFeed,
       1800,
     ]);
+  });
+
+  it('turns -c writesConcurrency and -c reservedConcurrency into the poller cap and the reservation, and warns of no alarm email', async () => {
+    const template = JSON.parse(await readFile(join(out, 'CarddavBridge.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const fns = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
+    const reserved = Object.fromEntries(fns.map(([, r]) => [String(r.Properties.Description).split(':')[0], r.Properties.ReservedConcurrentExecutions]));
+    expect(reserved['carddav-bridge HTTP API']).toBe(20);
+    expect(Object.values(reserved).filter((n) => n !== undefined)).toEqual([20]);
+    const applier = fns.find(([, r]) => String(r.Properties.Description).startsWith('carddav-bridge write applier'))![0];
+    const mapping = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && (r.Properties.FunctionName as { Ref: string }).Ref === applier)!;
+    expect(mapping.Properties.ScalingConfig).toEqual({ MaximumConcurrency: 4 });
+    expect(synth.stdout + synth.stderr).toContain('No alarmEmail given');
   });
 
   it('refuses a -c changeFeedMaxAgeMinutes that is not a whole number of minutes', async () => {
