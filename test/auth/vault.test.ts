@@ -1,4 +1,4 @@
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import {
   VaultError,
 } from '../../lib/auth/index.ts';
 import { openCredentials, resealLegacyCredentials } from '../../lib/store/credentials.ts';
+import { sealFirstShape } from '../functions/first-shape.ts';
 import type { KeyWrapper, VaultContext } from '../../lib/auth/index.ts';
 import { CLOSED_PORT } from '../support/ports.ts';
 
@@ -137,20 +138,6 @@ describe('vault: seal and open', () => {
   });
 });
 
-/**
- * A value in the vault's first shape, `v1.<wrapped>.<iv>.<ct>`, as the vault
- * sealed it before purposes: the data key wrapped under `{ tenantId }`, the
- * payload's AAD `["carddav-bridge/vault","v1",tenantId,connectionId]`.
- */
-async function sealV1(params: { wrapper: KeyWrapper; tenantId: string; connectionId: string; plaintext: string }): Promise<string> {
-  const { plaintext: key, wrapped } = await params.wrapper.generateDataKey({ context: { tenantId: params.tenantId } });
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(Buffer.from(JSON.stringify(['carddav-bridge/vault', 'v1', params.tenantId, params.connectionId]), 'utf8'));
-  const ct = Buffer.concat([cipher.update(params.plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
-  return ['v1', Buffer.from(wrapped).toString('base64url'), iv.toString('base64url'), ct.toString('base64url')].join('.');
-}
-
 /** The local wrapper, recording the context of every call. */
 function recording() {
   const local = createLocalKeyWrapper({ masterKey: MASTER });
@@ -201,7 +188,7 @@ describe('vault: purposes', () => {
 describe('vault: values of the first shape (v1, before purposes)', () => {
   it('open under the tenant-only context they were wrapped with, and are reported as not current', async () => {
     const { wrapper, contexts } = recording();
-    const legacy = await sealV1({ wrapper, tenantId: ALICE.tenantId, connectionId: ALICE.connectionId, plaintext: SECRET });
+    const legacy = await sealFirstShape({ wrapper, tenantId: ALICE.tenantId, connectionId: ALICE.connectionId, plaintext: SECRET });
     contexts.length = 0;
     const vault = createVault({ wrapper });
     expect(isCurrentSealed(legacy)).toBe(false);
@@ -222,8 +209,8 @@ describe('vault: values of the first shape (v1, before purposes)', () => {
     const { wrapper, contexts } = recording();
     const vault = createVault({ wrapper });
     const ids = { tenantId: 'tenant-a', connectionId: 'conn-9' };
-    const google = { kind: 'google', username: 'ada@example.com', clientRef: 'tenant', refreshToken: await sealV1({ wrapper, ...ids, plaintext: '1//rt' }) };
-    const basic = { kind: 'basic', username: 'alice', password: await sealV1({ wrapper, ...ids, plaintext: 'app-password' }) };
+    const google = { kind: 'google', username: 'ada@example.com', clientRef: 'tenant', refreshToken: await sealFirstShape({ wrapper, ...ids, plaintext: '1//rt' }) };
+    const basic = { kind: 'basic', username: 'alice', password: await sealFirstShape({ wrapper, ...ids, plaintext: 'app-password' }) };
     contexts.length = 0;
 
     const newGoogle = await resealLegacyCredentials({ vault, ...ids, credentials: google });

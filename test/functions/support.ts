@@ -7,7 +7,7 @@ import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { createLocalKeyWrapper, createVault } from '../../lib/auth/vault.ts';
-import type { Vault } from '../../lib/auth/vault.ts';
+import type { KeyWrapper, Vault } from '../../lib/auth/vault.ts';
 import { startDynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
 import type { DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
 import { startLocalSqs } from '../../lib/local/sqs-local.ts';
@@ -72,9 +72,14 @@ export async function freshStack(services: Services): Promise<{ tableName: strin
 
 /** A vault over a local master key drawn from a seed. */
 export function seededVault(seed: number): Vault {
+  return createVault({ wrapper: seededWrapper(seed) });
+}
+
+/** The local key wrapper under the same seeded master key. */
+export function seededWrapper(seed: number): KeyWrapper {
   const random = seededRandom(seed);
   const masterKey = Uint8Array.from({ length: 32 }, () => Math.floor(random() * 256));
-  return createVault({ wrapper: createLocalKeyWrapper({ masterKey }) });
+  return createLocalKeyWrapper({ masterKey });
 }
 
 /**

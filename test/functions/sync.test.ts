@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { createHandler as createDispatchHandler } from '../../functions/dispatch.ts';
 import { createHandler as createSyncHandler } from '../../functions/sync.ts';
 import { createMemoryTokenCache } from '../../lib/auth/google-oauth.ts';
+import { isCurrentSealed } from '../../lib/auth/vault.ts';
 import type { Vault } from '../../lib/auth/vault.ts';
 import type { FetchLike } from '../../lib/carddav/types.ts';
 import { openCredentials } from '../../lib/store/credentials.ts';
@@ -29,10 +30,13 @@ import {
   receiveLambdaEventOf,
   seededRandom,
   seededVault,
+  seededWrapper,
   settle,
   startServices,
 } from './support.ts';
 import type { Services, StackQueues, StdoutCapture } from './support.ts';
+import { SYNC_LAG_METRIC } from '../../infra/alarms.ts';
+import { sealFirstShape } from './first-shape.ts';
 
 let services: Services;
 
@@ -139,6 +143,39 @@ async function harness(params: { fetch?: FetchLike } = {}): Promise<Harness> {
 }
 
 describe('sync function', () => {
+  it('opens credentials sealed before the vault bound purposes, syncs, and stores them sealed under their purpose', async () => {
+    const h = await harness();
+    const { refreshToken } = h.emu.addAccount({ email: 'old@example.com', ...CLIENT });
+    h.emu.seed('old@example.com', 2, { seed: 5, photoShare: 0 });
+    const legacy = await sealFirstShape({ wrapper: seededWrapper(11), tenantId: 'tenant-a', connectionId: 'conn-old', plaintext: refreshToken });
+    await h.store.createConnection({
+      tenantId: 'tenant-a',
+      connectionId: 'conn-old',
+      status: 'active',
+      provider: 'google',
+      serverUrl: h.emu.url,
+      addressBookUrl: h.emu.addressBookUrl('old@example.com'),
+      supportsSyncCollection: true,
+      discoveredAt: new Date(h.clock.now()).toISOString(),
+      intervalSeconds: 900,
+      nextSyncAt: h.clock.now() - 1_000,
+      credentials: { kind: 'google', username: 'old@example.com', refreshToken: legacy, clientRef: 'service' },
+    });
+
+    expect((await h.dispatchAndSync(1)).failures).toEqual([]);
+    expect(await h.feed()).toHaveLength(2);
+    const conn = await h.store.getConnection({ tenantId: 'tenant-a', connectionId: 'conn-old' });
+    expect(conn.lastSync).toMatchObject({ outcome: 'ok' });
+    const stored = conn.credentials!.refreshToken!;
+    expect(isCurrentSealed(stored)).toBe(true);
+    expect(conn.credentials).toMatchObject({ kind: 'google', username: 'old@example.com', clientRef: 'service' });
+    expect(await h.vault.open({ context: { tenantId: 'tenant-a', connectionId: 'conn-old', purpose: 'oauth-refresh-token' }, sealed: stored })).toBe(refreshToken);
+    // Once moved, it stays: the next sync writes no credentials.
+    h.clock.offset += 3_600_000;
+    expect((await h.dispatchAndSync(1)).failures).toEqual([]);
+    expect((await h.store.getConnection({ tenantId: 'tenant-a', connectionId: 'conn-old' })).credentials!.refreshToken).toBe(stored);
+  });
+
   it('first sync: publishes every card to the change feed and commits the token', async () => {
     const h = await harness();
     const { refreshToken } = await h.addGoogle({ connectionId: 'conn-g1', email: 'alice@example.com', cards: 5 });
@@ -172,6 +209,11 @@ describe('sync function', () => {
     expect(totals.get('Syncs')).toBe(2);
     expect(totals.get('Events')).toBe(5);
     expect(totals.has('SyncLag')).toBe(true);
+    // As the stack's SyncLag alarm reads it: its namespace, and the service as the one dimension.
+    const lag = h.capture.emf().find((b) => 'SyncLag' in b) as { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] } } & Record<string, unknown>;
+    expect(lag._aws.CloudWatchMetrics[0]!.Namespace).toBe(SYNC_LAG_METRIC.namespace);
+    expect(lag._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([Object.keys(SYNC_LAG_METRIC.dimensionsMap)]);
+    for (const [k, v] of Object.entries(SYNC_LAG_METRIC.dimensionsMap)) expect(lag[k]).toBe(v);
     const eventsBlob = h.capture.emf().find((b) => 'Events' in b);
     expect(eventsBlob).toMatchObject({ type: 'contact.created', Events: 5 });
     const finished = h.capture.logs().filter((l) => l.message === 'sync finished');
