@@ -27,14 +27,21 @@ import {
   startServices,
 } from './support.ts';
 import type { Services, StackQueues, StdoutCapture } from './support.ts';
+import { startScriptedSecretsManager } from './secrets-manager.ts';
+import type { ScriptedSecretsManager } from './secrets-manager.ts';
 
 const CLIENT = { clientId: 'bridge-api.apps.googleusercontent.com', clientSecret: 'bridge-api-client-secret' };
 const STATE_SECRET = 'api-function-test-state-secret-0123456789';
+const HASH_SECRET = 'api-function-test-request-hash-secret-0123456789';
+// As the stack passes them: ARNs, read from (scripted) Secrets Manager at cold start.
+const STATE_ARN = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:oauth-state-AbCdEf';
+const HASH_ARN = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:request-hash-AbCdEf';
 const RADICALE_USER = { username: 'alice', password: 'alice-app-password-42' };
 
 let services: Services;
 let radicale: Radicale;
 let emu: GoogleEmulator;
+let secretsManager: ScriptedSecretsManager;
 let tableName: string;
 let queues: StackQueues;
 let restoreEnv: () => void;
@@ -43,7 +50,9 @@ const master = seededMasterKey(17);
 const keys: Record<'a' | 'b', string> = { a: '', b: '' };
 
 beforeAll(async () => {
-  [services, radicale, emu] = await Promise.all([startServices(), startRadicale({ users: [RADICALE_USER] }), startGoogleEmulator()]);
+  [services, radicale, emu, secretsManager] = await Promise.all([startServices(), startRadicale({ users: [RADICALE_USER] }), startGoogleEmulator(), startScriptedSecretsManager()]);
+  secretsManager.set(STATE_ARN, STATE_SECRET);
+  secretsManager.set(HASH_ARN, HASH_SECRET);
   ({ tableName, queues } = await freshStack(services));
   await radicale.createAddressBook({ username: RADICALE_USER.username });
   emu.addAccount({ email: 'ada@example.com', ...CLIENT });
@@ -66,7 +75,9 @@ beforeAll(async () => {
     LOCAL_MASTER_KEY: master.hex,
     LOCAL_MODE: 'true',
     GOOGLE_REDIRECT_URI: 'http://127.0.0.1:8787/oauth/google/callback',
-    OAUTH_STATE_SECRET: STATE_SECRET,
+    OAUTH_STATE_SECRET_ARN: STATE_ARN,
+    REQUEST_HASH_SECRET_ARN: HASH_ARN,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
     GOOGLE_CLIENT_ID: CLIENT.clientId,
     GOOGLE_CLIENT_SECRET: CLIENT.clientSecret,
     GOOGLE_AUTH_URL: emu.authUrl,
@@ -80,7 +91,7 @@ beforeAll(async () => {
 afterAll(async () => {
   capture?.stop();
   restoreEnv?.();
-  await Promise.allSettled([services?.stop(), radicale?.stop(), emu?.close()]);
+  await Promise.allSettled([services?.stop(), radicale?.stop(), emu?.close(), secretsManager?.close()]);
 });
 
 const context: Context = lambdaContext({ functionName: 'api' });
@@ -239,6 +250,12 @@ describe('api function (API Gateway HTTP API events)', () => {
     // The Powertools Logger's JSON lines were captured: the connection made by consent is among them.
     expect(capture.logs().find((l) => l.message === 'google connection created')).toMatchObject({ tenantId: 'tenant-a', clientRef: 'service' });
     const all = capture.lines.join('\n');
-    for (const secret of [RADICALE_USER.password, CLIENT.clientSecret, STATE_SECRET, keys.a, keys.b, 'ya29.', '1//0g']) expect(all).not.toContain(secret);
+    for (const secret of [RADICALE_USER.password, CLIENT.clientSecret, STATE_SECRET, HASH_SECRET, keys.a, keys.b, 'ya29.', '1//0g']) expect(all).not.toContain(secret);
+  });
+
+  it('read its two keys from Secrets Manager once, at cold start, for every invocation since', () => {
+    // The consent flow above verified a state signed with the secret's value, and the
+    // Idempotency-Key replay matched a fingerprint keyed with the other.
+    expect([...secretsManager.reads].sort()).toEqual([HASH_ARN, STATE_ARN].sort());
   });
 });

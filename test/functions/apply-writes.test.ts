@@ -4,7 +4,7 @@
 // writes land on the Google emulator; their outcome events go to the change
 // feed and to the webhook-events queue.
 import type { Message } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler } from '../../functions/apply-writes.ts';
 import { startGoogleEmulator } from '../../lib/emulator/index.ts';
 import type { GoogleEmulator } from '../../lib/emulator/index.ts';
@@ -31,10 +31,14 @@ import {
   WRITES_MAX_RECEIVES,
 } from './support.ts';
 import type { Services, StackQueues, StdoutCapture } from './support.ts';
+import { startScriptedSecretsManager } from './secrets-manager.ts';
+import { startRadicale } from '../support/radicale.ts';
 
 const CLIENT = { clientId: 'bridge-writes.apps.googleusercontent.com', clientSecret: 'bridge-writes-client-secret' };
 const EMAIL = 'grace@example.com';
 const CONNECTION = 'con_writes_1';
+const RADICALE_USER = { username: 'dorothy', password: 'dorothy-app-password-7' };
+const GOOGLE_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:google-oauth-AbCdEf';
 
 let services: Services;
 let emu: GoogleEmulator;
@@ -183,5 +187,48 @@ describe('apply-writes function', () => {
     expect(capture.emf().length).toBeGreaterThan(0);
     expect(capture.metricTotals().get('writeRecords')).toBe(2);
     for (const secret of [refreshToken, CLIENT.clientSecret, 'ya29.', 'BEGIN:VCARD', apiKey]) expect(all).not.toContain(secret);
+  });
+
+  it('with the Google client secret not filled in yet (first deploy), applies basic-auth writes and retries only Google ones', async () => {
+    const radicale = await startRadicale({ users: [RADICALE_USER] });
+    const secretsManager = await startScriptedSecretsManager();
+    const restore = setEnv({ GOOGLE_OAUTH_SECRET_ARN: GOOGLE_SECRET_ARN, AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint });
+    const direct = { id: process.env.GOOGLE_CLIENT_ID, secret: process.env.GOOGLE_CLIENT_SECRET };
+    delete process.env.GOOGLE_CLIENT_ID;
+    delete process.env.GOOGLE_CLIENT_SECRET;
+    try {
+      await radicale.createAddressBook({ username: RADICALE_USER.username });
+      const connected = await api('/v1/connections', { method: 'POST', json: { provider: 'carddav', serverUrl: radicale.url, ...RADICALE_USER } });
+      expect(connected.status, await connected.clone().text()).toBe(201);
+      const { id: basicConnection } = (await connected.json()) as { id: string };
+      const basicWrite = await api(`/v1/connections/${basicConnection}/contacts`, { method: 'POST', json: { fullName: 'Dorothy Vaughan' } });
+      const googleWrite = await api(`/v1/connections/${CONNECTION}/contacts`, { method: 'POST', json: { fullName: 'Mary Jackson' } });
+      const { writeId: basicId } = (await basicWrite.json()) as { writeId: string };
+      const { writeId: googleId } = (await googleWrite.json()) as { writeId: string };
+
+      // A container started from this environment: a fresh module, as after a deploy.
+      vi.resetModules();
+      const fresh = (await import('../../functions/apply-writes.ts')).handler;
+      const event = await receiveLambdaEventOf({ sqs: services.sqs, queue: queues.writes, count: 2 });
+      const response = await fresh(event, lambdaContext({ functionName: 'apply-writes' }));
+      const googleRecord = event.Records.find((r) => r.attributes.MessageGroupId === CONNECTION)!;
+      expect(response.batchItemFailures).toEqual([{ itemIdentifier: googleRecord.messageId }]);
+      await settle({ sqs: services.sqs, queue: queues.writes, event, failures: response.batchItemFailures });
+
+      const applied = (await (await api(`/v1/writes/${basicId}`)).json()) as { status: string; href: string };
+      expect(applied.status).toBe('applied');
+      const card = await fetch(new URL(applied.href, radicale.url), { headers: { authorization: radicale.authHeader(RADICALE_USER.username) } });
+      expect(await card.text()).toContain('FN:Dorothy Vaughan');
+      // The Google write waits for its client: retried, not failed.
+      expect(((await (await api(`/v1/writes/${googleId}`)).json()) as { status: string }).status).not.toMatch(/failed|applied/);
+      // Read for the Google connection only, and not kept after the failure.
+      expect(secretsManager.reads).toEqual([GOOGLE_SECRET_ARN]);
+      expect(capture.lines.join('\n')).toContain('GoogleClientUnavailable');
+    } finally {
+      restore();
+      if (direct.id !== undefined) process.env.GOOGLE_CLIENT_ID = direct.id;
+      if (direct.secret !== undefined) process.env.GOOGLE_CLIENT_SECRET = direct.secret;
+      await Promise.allSettled([radicale.stop(), secretsManager.close()]);
+    }
   });
 });
