@@ -20,8 +20,9 @@
 // base64url. Carrying the wrapped key in every value keeps the vault
 // stateless (no key table to read before a sync) and lets keys rotate freely.
 // `v1.` values (before purposes: data key per tenant, context `{ tenantId }`)
-// still open; `isCurrentSealed` tells callers to seal them again, and the
-// stores do so on their next read or write (lib/store README "Sealed values").
+// still open; `isCurrentSealed` tells callers to seal them again (the sync
+// worker does for credentials, the endpoint store on an endpoint's next write:
+// README "Deploying to AWS").
 //
 // Not the AWS Encryption SDK: it would do the envelope, but it brings its own
 // message format, keyring and caching CMM machinery for what is here one
