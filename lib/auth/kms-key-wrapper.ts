@@ -3,9 +3,10 @@
 // key by KMS, and logged in CloudTrail with every Decrypt). Kept apart from
 // vault.ts so the vault and the local stack do not load the AWS SDK.
 //
-// Not tested on this machine: there is no KMS emulator here, and the SDK is
-// not mocked. The vault's logic is tested with the local wrapper; this file
-// is a direct translation of two API calls, checked by the type checker.
+// There is no KMS emulator here and the SDK is not mocked: test/auth/vault.test.ts
+// runs this wrapper, through the real SDK, against a scripted KMS that answers
+// GenerateDataKey and Decrypt as KMS does (context-bound ciphertexts, the
+// errors of a wrong context, a wrong key, a denied purpose).
 
 import {
   DecryptCommand,

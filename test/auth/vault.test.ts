@@ -17,6 +17,8 @@ import {
 } from '../../lib/auth/index.ts';
 import { openCredentials, resealLegacyCredentials } from '../../lib/store/credentials.ts';
 import { sealFirstShape } from '../functions/first-shape.ts';
+import { startScriptedKms } from '../functions/scripted-kms.ts';
+import type { ScriptedKms } from '../functions/scripted-kms.ts';
 import type { KeyWrapper, VaultContext } from '../../lib/auth/index.ts';
 import { CLOSED_PORT } from '../support/ports.ts';
 
@@ -345,10 +347,63 @@ describe('local master key file', () => {
   });
 });
 
+describe('KMS key wrapper (the real SDK against a scripted KMS)', () => {
+  let kms: ScriptedKms;
+  let client: KMSClient;
+  beforeAll(async () => {
+    kms = await startScriptedKms();
+    client = new KMSClient({ endpoint: kms.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await kms?.close();
+  });
+  const vault = () => createVault({ wrapper: createKmsKeyWrapper({ client, keyId: kms.keyArn }) });
+
+  it('sends { tenantId, purpose } as the EncryptionContext of GenerateDataKey and Decrypt, and pins the key', async () => {
+    kms.requests.length = 0;
+    kms.grant = undefined;
+    const sealed = await vault().seal({ context: ALICE, plaintext: SECRET });
+    expect(await vault().open({ context: ALICE, sealed })).toBe(SECRET);
+    const expected = { tenantId: ALICE.tenantId, purpose: ALICE.purpose };
+    expect(kms.requests.map((r) => [r.operation, r.body.EncryptionContext, r.body.KeyId])).toEqual([
+      ['GenerateDataKey', expected, kms.keyArn],
+      ['Decrypt', expected, kms.keyArn],
+    ]);
+    expect(kms.requests[0]!.body.KeySpec).toBe('AES_256');
+    // Another tenant's context: KMS refuses the ciphertext, which the vault reports as the key not opening.
+    await expect(vault().open({ context: { ...ALICE, tenantId: 'tenant-b' }, sealed })).rejects.toMatchObject({ name: 'DecryptFailed', reason: 'key' });
+  });
+
+  it("a role granted only the webhook-secret purpose opens webhook secrets and not a refresh token", async () => {
+    kms.grant = undefined;
+    const webhook: VaultContext = { tenantId: 'tenant-a', connectionId: 'webhook:ep-1', purpose: 'webhook-secret' };
+    const token = await vault().seal({ context: ALICE, plaintext: SECRET });
+    const secret = await vault().seal({ context: webhook, plaintext: 'whsec_abc' });
+    kms.grant = { GenerateDataKey: ['webhook-secret'], Decrypt: ['webhook-secret'] };
+    try {
+      expect(await vault().open({ context: webhook, sealed: secret })).toBe('whsec_abc');
+      const refused = await failure(vault().open({ context: ALICE, sealed: token }));
+      expect(refused).toBeInstanceOf(KeyServiceError);
+      // Denied is not a passing fault: retrying will not help.
+      expect(refused).toMatchObject({ retryable: false });
+      // Nor can it be fooled into opening the token as a webhook secret: the context binds the purpose.
+      await expect(vault().open({ context: { ...ALICE, purpose: 'webhook-secret' }, sealed: token })).rejects.toMatchObject({ name: 'DecryptFailed', reason: 'key' });
+    } finally {
+      kms.grant = undefined;
+    }
+  });
+
+  it('opens a value of the first shape with the tenant-only context it was wrapped with', async () => {
+    const legacy = await sealFirstShape({ wrapper: createKmsKeyWrapper({ client, keyId: kms.keyArn }), tenantId: ALICE.tenantId, connectionId: ALICE.connectionId, plaintext: SECRET });
+    kms.requests.length = 0;
+    expect(await vault().open({ context: ALICE, sealed: legacy })).toBe(SECRET);
+    expect(kms.requests.map((r) => [r.operation, r.body.EncryptionContext])).toEqual([['Decrypt', { tenantId: ALICE.tenantId }]]);
+  });
+});
+
 describe('KMS key wrapper', () => {
-  // There is no KMS emulator on this machine and the SDK is not mocked: GenerateDataKey / Decrypt with
-  // EncryptionContext are not exercised here. What can be shown locally is the real SDK failing to
-  // reach a key service, mapped to a retryable KeyServiceError.
+  // The real SDK failing to reach a key service at all.
   it('a key service that cannot be reached is a retryable KeyServiceError', async () => {
     const client = new KMSClient({
       endpoint: `http://127.0.0.1:${CLOSED_PORT}`,
