@@ -27,6 +27,8 @@ import {
   startServices,
 } from './support.ts';
 import type { Services, StackQueues, StdoutCapture } from './support.ts';
+import { outsideGrants } from './dynamo-recorder.ts';
+import { TABLE_ACCESS } from '../../infra/access.ts';
 import { startScriptedSecretsManager } from './secrets-manager.ts';
 import type { ScriptedSecretsManager } from './secrets-manager.ts';
 
@@ -257,5 +259,11 @@ describe('api function (API Gateway HTTP API events)', () => {
     // The consent flow above verified a state signed with the secret's value, and the
     // Idempotency-Key replay matched a fingerprint keyed with the other.
     expect([...secretsManager.reads].sort()).toEqual([HASH_ARN, STATE_ARN].sort());
+  });
+
+  it('made only DynamoDB calls its role allows (infra/access.ts), on the items it touched', () => {
+    // Everything the function sent through the recorder in this file's tests.
+    expect(services.recorder.calls.length).toBeGreaterThan(0);
+    expect(outsideGrants(services.recorder.calls, TABLE_ACCESS.api)).toEqual([]);
   });
 });

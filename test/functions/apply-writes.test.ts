@@ -31,6 +31,8 @@ import {
   WRITES_MAX_RECEIVES,
 } from './support.ts';
 import type { Services, StackQueues, StdoutCapture } from './support.ts';
+import { outsideGrants } from './dynamo-recorder.ts';
+import { TABLE_ACCESS } from '../../infra/access.ts';
 import { startScriptedSecretsManager } from './secrets-manager.ts';
 import { startRadicale } from '../support/radicale.ts';
 
@@ -230,5 +232,11 @@ describe('apply-writes function', () => {
       if (direct.secret !== undefined) process.env.GOOGLE_CLIENT_SECRET = direct.secret;
       await Promise.allSettled([radicale.stop(), secretsManager.close()]);
     }
+  });
+
+  it('made only DynamoDB calls its role allows (infra/access.ts), on the items it touched', () => {
+    // Everything the function sent through the recorder in this file's tests.
+    expect(services.recorder.calls.length).toBeGreaterThan(0);
+    expect(outsideGrants(services.recorder.calls, TABLE_ACCESS.applyWrites)).toEqual([]);
   });
 });

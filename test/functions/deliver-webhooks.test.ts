@@ -11,7 +11,7 @@ import { createHandler } from '../../functions/deliver-webhooks.ts';
 import { createSqsFeed } from '../../lib/queue/change-feed.ts';
 import { buildContactEvent } from '../../lib/sync/events.ts';
 import type { ContactEvent } from '../../lib/sync/events.ts';
-import { endpointKey } from '../../lib/store/webhook-adapters.ts';
+import { createDynamoDeliveryLog, endpointKey } from '../../lib/store/webhook-adapters.ts';
 import { generateSecret, verifyWebhook } from '../../lib/webhooks/signing.ts';
 import type { WebhookEndpoint } from '../../lib/webhooks/endpoints.ts';
 import { buildWebhookAdapters } from '../../lib/wiring/build.ts';
@@ -31,6 +31,8 @@ import {
   settle,
   startServices,
 } from './support.ts';
+import { outsideGrants } from './dynamo-recorder.ts';
+import { TABLE_ACCESS } from '../../infra/access.ts';
 import type { Services, StackQueues } from './support.ts';
 
 let services: Services;
@@ -66,7 +68,8 @@ async function harness(params: { respond?: Responder; schedule?: number[] } = {}
   const { tableName, queues } = await freshStack(services);
   const vault = seededVault(5);
   const adapters = buildWebhookAdapters({
-    dynamo: services.dynamo,
+    // Through the recorder: the deliverer's calls are checked against its grants.
+    dynamo: services.functionDynamo,
     sqs: services.sqs,
     table: { tableName, dueShards: 8 },
     vault,
@@ -150,7 +153,7 @@ describe('deliver-webhooks function', () => {
     // No other jobs were made, the attempt is in the log, nothing was dead-lettered.
     expect(await drainQueue({ sqs: services.sqs, queue: h.queues.delivery, waitSeconds: 0 })).toEqual([]);
     expect(await drainQueue({ sqs: services.sqs, queue: h.queues.deliveryDlq, waitSeconds: 0 })).toEqual([]);
-    const log = await h.adapters.log.listRecent({ tenantId: 'tenant-a', endpointId: 'ep-1', limit: 10 });
+    const log = await createDynamoDeliveryLog({ client: services.dynamo, tableName: h.tableName }).listRecent({ tenantId: 'tenant-a', endpointId: 'ep-1', limit: 10 });
     expect(log).toEqual([expect.objectContaining({ eventId: event.id, attempt: 1, status: 'delivered', httpStatus: 204 })]);
     const totals = h.capture.metricTotals();
     expect(totals.get('WebhookJobs')).toBe(1);
@@ -177,7 +180,7 @@ describe('deliver-webhooks function', () => {
       new GetQueueAttributesCommand({ QueueUrl: h.queues.delivery.url, AttributeNames: ['ApproximateNumberOfMessagesDelayed'] }),
     );
     expect(Number(attrs.Attributes?.ApproximateNumberOfMessagesDelayed)).toBe(1);
-    const log = await h.adapters.log.listRecent({ tenantId: 'tenant-a', endpointId: 'ep-1', limit: 10 });
+    const log = await createDynamoDeliveryLog({ client: services.dynamo, tableName: h.tableName }).listRecent({ tenantId: 'tenant-a', endpointId: 'ep-1', limit: 10 });
     expect(log.map((e) => [e.attempt, e.status, e.httpStatus])).toEqual([[1, 'retrying', 503]]);
 
     const before = await services.dynamo.send(new GetItemCommand({ TableName: h.tableName, Key: { pk: { S: endpointKey('tenant-a', 'ep-1').pk }, sk: { S: endpointKey('tenant-a', 'ep-1').sk } } }));
@@ -227,5 +230,14 @@ describe('deliver-webhooks function', () => {
     const fromFeed = await receiveLambdaEvent({ sqs: services.sqs, queue: h.queues.changeFeed });
     expect(fromFeed.Records).toHaveLength(1);
     await expect(h.handler(fromFeed, lambdaContext({ functionName: 'deliver-webhooks' }))).rejects.toBeInstanceOf(UnknownEventSource);
+  });
+
+  it('made only DynamoDB calls its role allows (infra/access.ts): endpoints and its log, no connection or key', () => {
+    expect(services.recorder.calls.length).toBeGreaterThan(0);
+    expect(outsideGrants(services.recorder.calls, TABLE_ACCESS.deliverWebhooks)).toEqual([]);
+    expect(services.recorder.calls.filter((c) => c.pk?.startsWith('CONN#') || c.pk?.startsWith('APIKEY#'))).toEqual([]);
+    // The check is live: a read of a credentials item, a write of an API key, a Scan are each outside.
+    const forbidden = [{ action: 'GetItem', pk: 'CONN#c1' }, { action: 'PutItem', pk: 'APIKEY#ab' }, { action: 'Scan' }];
+    expect(outsideGrants(forbidden, TABLE_ACCESS.deliverWebhooks)).toEqual(forbidden);
   });
 });

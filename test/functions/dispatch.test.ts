@@ -10,6 +10,9 @@ import { createHandler, handler } from '../../functions/dispatch.ts';
 import { MissingVariable } from '../../functions/config.ts';
 import { parseSyncJob } from '../../lib/queue/sync-jobs.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
+import { TABLE } from '../../lib/store/table.ts';
+import { outsideGrants } from './dynamo-recorder.ts';
+import { TABLE_ACCESS } from '../../infra/access.ts';
 import type { DynamoStore, NewConnection } from '../../lib/store/types.ts';
 import { buildDispatcherAdapters } from '../../lib/wiring/build.ts';
 import { captureStdout, drainQueue, freshStack, startServices } from './support.ts';
@@ -87,7 +90,7 @@ describe('dispatch handler', () => {
     await store.createConnection(connection('c-paused', { status: 'paused', nextSyncAt: T0 - 60_000 }));
     await store.createConnection(connection('c-reauth', { status: 'reauth_required', nextSyncAt: T0 - 60_000 }));
 
-    const adapters = buildDispatcherAdapters({ dynamo: services.dynamo, sqs: services.sqs, table: { tableName, dueShards: 8 }, syncJobsQueueUrl: queues.syncJobs.url, clock });
+    const adapters = buildDispatcherAdapters({ dynamo: services.functionDynamo, sqs: services.sqs, table: { tableName, dueShards: 8 }, syncJobsQueueUrl: queues.syncJobs.url, clock });
     const capture = captureStdout();
     let first, second, third;
     try {
@@ -135,7 +138,7 @@ describe('dispatch handler', () => {
   it('dispatches a connection again once its claim has run out (a lost job does not strand it)', async () => {
     const { store, queues, tableName, clock } = await setup();
     await store.createConnection(connection('c-1', { nextSyncAt: T0 - 1_000 }));
-    const adapters = buildDispatcherAdapters({ dynamo: services.dynamo, sqs: services.sqs, table: { tableName, dueShards: 8 }, syncJobsQueueUrl: queues.syncJobs.url, clock });
+    const adapters = buildDispatcherAdapters({ dynamo: services.functionDynamo, sqs: services.sqs, table: { tableName, dueShards: 8 }, syncJobsQueueUrl: queues.syncJobs.url, clock });
     const run = createHandler({ ...adapters, clock, logger: new Logger({ logLevel: 'SILENT' }), metrics: new Metrics({ namespace: 'carddav-bridge' }), options: { leaseAheadMs: 120_000 } });
     const capture = captureStdout();
     try {
@@ -184,7 +187,7 @@ describe('the module handler', () => {
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: 'local',
         AWS_SECRET_ACCESS_KEY: 'local',
-        AWS_ENDPOINT_URL_DYNAMODB: services.ddb.endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: services.recorder.endpoint,
         AWS_ENDPOINT_URL_SQS: services.sqsLocal.endpoint,
         POWERTOOLS_LOG_LEVEL: 'SILENT',
       });
@@ -196,5 +199,13 @@ describe('the module handler', () => {
     }
     const jobs = (await drainQueue({ sqs: services.sqs, queue: queues.syncJobs })).map((m) => parseSyncJob(m.Body ?? ''));
     expect(jobs.map((j) => j.connectionId)).toEqual(['c-env']);
+  });
+});
+
+describe('grants', () => {
+  it('made only DynamoDB calls its role allows (infra/access.ts): the due index query and the claim', () => {
+    expect(services.recorder.calls.some((c) => c.index === TABLE.dueIndex.name)).toBe(true);
+    expect(services.recorder.calls.some((c) => c.action === 'UpdateItem')).toBe(true);
+    expect(outsideGrants(services.recorder.calls, TABLE_ACCESS.dispatch, { dueIndex: TABLE.dueIndex.name })).toEqual([]);
   });
 });

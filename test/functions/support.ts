@@ -4,7 +4,7 @@
 // Powertools Logger and Metrics write to stdout (EMF and JSON log lines).
 import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { createLocalKeyWrapper, createVault } from '../../lib/auth/vault.ts';
 import type { KeyWrapper, Vault } from '../../lib/auth/vault.ts';
@@ -14,26 +14,38 @@ import { startLocalSqs } from '../../lib/local/sqs-local.ts';
 import type { LocalQueue, LocalSqs } from '../../lib/local/sqs-local.ts';
 import { createTable } from '../../lib/store/table.ts';
 import { seededRandom } from '../../lib/emulator/random.ts';
+import { startDynamoRecorder } from './dynamo-recorder.ts';
+import type { DynamoRecorder } from './dynamo-recorder.ts';
 
 export { seededRandom };
 
 export interface Services {
   ddb: DynamoDbLocal;
   sqsLocal: LocalSqs;
+  /** For the test's own setup and checks: straight to DynamoDB Local. */
   dynamo: DynamoDBClient;
   sqs: SQSClient;
+  /** What the function under test sends to DynamoDB, through `functionDynamo` and localAwsEnv (dynamo-recorder.ts). */
+  recorder: DynamoRecorder;
+  /** A client for the function under test, through the recorder. */
+  functionDynamo: DynamoDBClient;
   stop(): Promise<void>;
 }
 
 export async function startServices(): Promise<Services> {
   const [ddb, sqsLocal] = await Promise.all([startDynamoDbLocal(), startLocalSqs()]);
+  const recorder = await startDynamoRecorder(ddb.endpoint);
+  const functionDynamo = new DynamoDBClient({ endpoint: recorder.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   return {
     ddb,
     sqsLocal,
     dynamo: ddb.client(),
     sqs: sqsLocal.client(),
+    recorder,
+    functionDynamo,
     async stop() {
-      await Promise.allSettled([sqsLocal.stop(), ddb.stop()]);
+      functionDynamo.destroy();
+      await Promise.allSettled([sqsLocal.stop(), ddb.stop(), recorder.close()]);
     },
   };
 }
@@ -280,7 +292,8 @@ export function localAwsEnv(services: Services): Record<string, string> {
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_ENDPOINT_URL_DYNAMODB: services.ddb.endpoint,
+    // Through the recorder: the function's DynamoDB calls are checked against its grants.
+    AWS_ENDPOINT_URL_DYNAMODB: services.recorder.endpoint,
     AWS_ENDPOINT_URL_SQS: services.sqsLocal.endpoint,
   };
 }

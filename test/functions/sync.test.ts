@@ -37,6 +37,8 @@ import {
 import type { Services, StackQueues, StdoutCapture } from './support.ts';
 import { SYNC_LAG_METRIC } from '../../infra/alarms.ts';
 import { sealFirstShape } from './first-shape.ts';
+import { outsideGrants } from './dynamo-recorder.ts';
+import { TABLE_ACCESS } from '../../infra/access.ts';
 
 let services: Services;
 
@@ -81,7 +83,8 @@ async function harness(params: { fetch?: FetchLike } = {}): Promise<Harness> {
     metrics: new Metrics({ namespace: 'carddav-bridge', serviceName: 'carddav-bridge' }),
   });
   const sync = createSyncHandler({
-    store,
+    // The function's own store, through the recorder: its calls are checked against its grants.
+    store: createDynamoStore({ client: services.functionDynamo, tableName, clock }),
     feed: createSqsFeed({ client: services.sqs, queueUrl: queues.changeFeed.url, fifo: true }),
     vault,
     googleClient: createGoogleClientSource({ google: { kind: 'direct', ...CLIENT, tokenUrl: emu.tokenUrl }, aws: { sqsEndpointOverridden: true } }),
@@ -143,6 +146,7 @@ async function harness(params: { fetch?: FetchLike } = {}): Promise<Harness> {
 }
 
 describe('sync function', () => {
+
   it('opens credentials sealed before the vault bound purposes, syncs, and stores them sealed under their purpose', async () => {
     const h = await harness();
     const { refreshToken } = h.emu.addAccount({ email: 'old@example.com', ...CLIENT });
@@ -382,5 +386,11 @@ describe('sync function', () => {
     expect(conn.syncToken).not.toBe('https://example.com/stale-token');
     expect(conn.lastSync).toMatchObject({ outcome: 'ok', events: 3, fellBack: true });
     expect((await h.feed()).map((f) => f.event.type)).toEqual(['contact.created', 'contact.created', 'contact.created']);
+  });
+
+  it('made only DynamoDB calls its role allows (infra/access.ts), on the items it touched', () => {
+    // Everything the function sent through the recorder in this file's tests.
+    expect(services.recorder.calls.length).toBeGreaterThan(0);
+    expect(outsideGrants(services.recorder.calls, TABLE_ACCESS.sync)).toEqual([]);
   });
 });
