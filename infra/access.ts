@@ -24,6 +24,8 @@ export const PARTITIONS = {
   idempotency: 'IDEMP#',
   /** An endpoint's delivery log. */
   webhookLog: 'WEBHOOK#',
+  /** Which connections hold a Google grant (lib/store/grants.ts): the api's consent and delete paths. */
+  grant: 'GRANT#',
 } as const;
 export type Partition = keyof typeof PARTITIONS;
 
@@ -52,14 +54,17 @@ export type FunctionName = 'api' | 'dispatch' | 'sync' | 'applyWrites' | 'delive
 export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
   api: [
     // API key lookup (read only: keys are made by the CLI), connections, writes,
-    // idempotency records, webhook endpoints and their delivery log, tenants' OAuth clients.
-    { actions: READ, partitions: ['connection', 'tenant', 'apiKey', 'write', 'idempotency', 'webhookLog'] },
+    // idempotency records, webhook endpoints and their delivery log, tenants' OAuth clients,
+    // Google grant holders.
+    { actions: READ, partitions: ['connection', 'tenant', 'apiKey', 'write', 'idempotency', 'webhookLog', 'grant'] },
     // createConnection / updateConnection (transactions of Put and Update), deleteConnection
     // (BatchWriteItem over the collection, DeleteItem), write records, Idempotency-Key records, endpoints.
     {
       actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
       partitions: ['connection', 'tenant', 'write', 'idempotency'],
     },
+    // A consent adds the connection as a holder of its grant; a delete or a move removes it.
+    { actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], partitions: ['grant'] },
   ],
   // The claim is one conditional UpdateItem; the due query is on the index (dispatchIndexAccess).
   dispatch: [{ actions: ['dynamodb:UpdateItem'], partitions: ['connection'] }],

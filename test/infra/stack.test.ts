@@ -5,6 +5,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { VAULT_PURPOSES } from '../../lib/auth/vault.ts';
 import { apiKeyIdKey, apiKeyKey, idempotencyKey, tenantKey, writeKey } from '../../lib/store/api-adapters.ts';
 import { cardKey, connectionKey, tenantConnectionKey } from '../../lib/store/keys.ts';
+import { grantPk } from '../../lib/store/grants.ts';
 import { oauthClientKey } from '../../lib/store/oauth-clients.ts';
 import { TABLE } from '../../lib/store/table.ts';
 import { deliveryKey, endpointKey } from '../../lib/store/webhook-adapters.ts';
@@ -761,6 +762,7 @@ describe('least privilege', () => {
       write: [writeKey('t1', 'w1').pk],
       idempotency: [idempotencyKey('t1', 'k1').pk],
       webhookLog: [deliveryKey({ endpointId: 'e1', at: 1, eventId: 'ev', attempt: 1 }).pk],
+      grant: [grantPk({ clientId: 'client-1', sub: '1234' })],
     };
     for (const [partition, pks] of Object.entries(samples)) {
       for (const pk of pks) expect({ partition, pk: pk.startsWith(PARTITIONS[partition as keyof typeof PARTITIONS]) }).toEqual({ partition, pk: true });
