@@ -125,9 +125,10 @@ const CREDENTIALS: readonly VaultPurpose[] = ['carddav-credential', 'oauth-refre
 
 export const VAULT_ACCESS: Record<FunctionName, VaultAccess> = {
   // Seals what tenants hand it; opens webhook secrets (reading, updating or
-  // rotating an endpoint) and the tenant's OAuth client (consent). It never
-  // opens a connection's credentials.
-  api: { seal: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'], open: ['webhook-secret', 'oauth-client-secret'] },
+  // rotating an endpoint), the tenant's OAuth client (consent), and a Google
+  // connection's refresh token to revoke its grant (delete, reconnect). It
+  // never opens a CardDAV password.
+  api: { seal: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'], open: ['oauth-refresh-token', 'webhook-secret', 'oauth-client-secret'] },
   dispatch: { seal: [], open: [] },
   // Open credentials and tenants' clients; re-seal a rotated refresh token
   // (and credentials of the vault's first shape, lib/auth/vault.ts).

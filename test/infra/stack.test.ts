@@ -617,7 +617,8 @@ describe('least privilege', () => {
 
   it('gives each function KMS calls only for the vault purposes it uses', () => {
     const expected: Record<Fn, { seal: string[]; open: string[] }> = {
-      api: { seal: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'], open: ['oauth-client-secret', 'webhook-secret'] },
+      // Opens a Google refresh token only to revoke its grant; never a CardDAV password.
+      api: { seal: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'], open: ['oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'] },
       dispatch: { seal: [], open: [] },
       sync: { seal: ['carddav-credential', 'oauth-refresh-token'], open: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token'] },
       applyWrites: { seal: ['carddav-credential', 'oauth-refresh-token'], open: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token'] },
