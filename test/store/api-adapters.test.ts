@@ -221,7 +221,7 @@ describe('connections (the API port over the store)', () => {
     expect(raw?.credentials).toBeUndefined();
     const rawCred = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: 'CONN#con_1', sk: 'CRED' } }))).Item;
     expect(JSON.stringify(rawCred)).not.toContain('correct horse');
-    expect(rawCred?.credentials).toMatchObject({ kind: 'basic', username: 'ada', password: expect.stringMatching(/^v1\./) });
+    expect(rawCred?.credentials).toMatchObject({ kind: 'basic', username: 'ada', password: expect.stringMatching(/^v2\./) });
     const stored = await createConnectionLookup(store).getConnection({ tenantId: 'ten_a', connectionId: 'con_1' });
     expect(await openCredentials({ vault, tenantId: 'ten_a', connectionId: 'con_1', credentials: stored?.credentials })).toEqual({
       kind: 'basic',

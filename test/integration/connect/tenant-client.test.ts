@@ -196,7 +196,7 @@ describe("a tenant's own Google OAuth client", () => {
     expect(await (await api(PATH)).json()).toMatchObject({ clientId: OWN.clientId, clientSecretSet: true });
 
     const item = (await doc().send(new GetCommand({ TableName: tableName, Key: oauthClientKey(TENANT) }))).Item;
-    expect(item).toMatchObject({ pk: `TENANT#${TENANT}`, sk: 'OAUTHCLIENT#google', type: 'oauth-client', tenantId: TENANT, clientId: OWN.clientId, clientSecret: expect.stringMatching(/^v1\./) });
+    expect(item).toMatchObject({ pk: `TENANT#${TENANT}`, sk: 'OAUTHCLIENT#google', type: 'oauth-client', tenantId: TENANT, clientId: OWN.clientId, clientSecret: expect.stringMatching(/^v2\./) });
     expect(JSON.stringify(item)).not.toContain(OWN.clientSecret);
     // Sealed for this tenant's client slot: it opens there.
     const stored = await syncAdapters.oauthClients.get({ tenantId: TENANT });

@@ -305,7 +305,7 @@ describe('tenants and secrets with the real adapters', () => {
     for (const c of connections) {
       const credentials = c.credentials as Record<string, string>;
       const secret = credentials.kind === 'basic' ? credentials.password : credentials.refreshToken;
-      expect(secret).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+      expect(secret).toMatch(/^v2\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     }
   });
 });
