@@ -1,10 +1,11 @@
 // The Hono app factory. The Lambda entry only translates:
 // `export const handler = handle(createApp(deps))`; tests call `app.request()`.
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { swaggerUI } from '@hono/swagger-ui';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { registerDocsRoutes } from './docs.ts';
+import { registerLandingRoute } from './landing.ts';
 import { authenticate, type AppEnv } from './middleware.ts';
 import type { AppDeps } from './ports.ts';
 import {
@@ -172,8 +173,11 @@ export function createApp(deps: AppDeps): App {
     return c.json(document);
   });
 
-  // Swagger UI's page loads its script and styles from a CDN (jsDelivr) when a browser opens it; the API itself needs no network.
-  app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'carddav-bridge API' }));
+  registerDocsRoutes(app, { openApiPath: '/openapi.json', title: 'carddav-bridge API' });
+  registerLandingRoute(app, [
+    { href: '/docs', label: 'API reference', description: 'Every operation, its parameters, responses and errors.' },
+    { href: '/openapi.json', label: 'OpenAPI document', description: 'The same, as OpenAPI 3.1, for code generators and API clients.' },
+  ]);
 
   return app;
 }

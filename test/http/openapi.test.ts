@@ -1,5 +1,11 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { harness, jsonOf, problemOf } from './fakes.ts';
+
+const swaggerUiDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+const swaggerUiVersion = (JSON.parse(await readFile(join(swaggerUiDir, 'package.json'), 'utf8')) as { version: string }).version;
 
 interface OpenApiDoc {
   openapi: string;
@@ -91,12 +97,58 @@ describe('meta routes and errors', () => {
     expect(await jsonOf(res)).toEqual({ status: 'ok' });
   });
 
-  it('GET /docs serves the reference page pointing at /openapi.json', async () => {
+  it('GET /docs serves the reference page pointing at /openapi.json, with every asset from the app itself', async () => {
     const h = harness();
     const res = await h.call('/docs', { key: null });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
-    expect(await res.text()).toContain('/openapi.json');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const page = await res.text();
+    expect(page).toContain("url: '/openapi.json'");
+    expect(page).toContain(`/docs/assets/swagger-ui-dist@${swaggerUiVersion}/swagger-ui.css`);
+    expect(page).toContain(`/docs/assets/swagger-ui-dist@${swaggerUiVersion}/swagger-ui-bundle.js`);
+    expect(page).not.toMatch(/(src|href)="(https?:)?\/\//);
+  });
+
+  it('serves the pinned Swagger UI files with their types and a long cache', async () => {
+    const h = harness();
+    for (const [file, type] of [['swagger-ui.css', 'text/css'], ['swagger-ui-bundle.js', 'text/javascript']] as const) {
+      const res = await h.call(`/docs/assets/swagger-ui-dist@${swaggerUiVersion}/${file}`, { key: null });
+      expect(res.status, file).toBe(200);
+      expect(res.headers.get('content-type')).toBe(`${type}; charset=utf-8`);
+      expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      const body = new Uint8Array(await res.arrayBuffer());
+      expect(Buffer.compare(body, await readFile(join(swaggerUiDir, file)))).toBe(0);
+    }
+  });
+
+  it('no other file, version or path is served under /docs/assets', async () => {
+    const h = harness();
+    for (const path of [
+      `/docs/assets/swagger-ui-dist@${swaggerUiVersion}/package.json`,
+      `/docs/assets/swagger-ui-dist@${swaggerUiVersion}/swagger-ui-bundle.js.map`,
+      `/docs/assets/swagger-ui-dist@0.0.1/swagger-ui.css`,
+      `/docs/assets/swagger-ui-dist@${swaggerUiVersion}/..%2Fpackage.json`,
+      `/docs/assets/swagger-ui-dist@${swaggerUiVersion}/%2E%2E%2F%2E%2E%2Fpackage.json`,
+      '/docs/assets/swagger-ui.css',
+    ]) {
+      const res = await h.call(path, { key: null });
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+    }
+  });
+
+  it('GET / is a landing page linking the API reference and the OpenAPI document', async () => {
+    const h = harness();
+    const res = await h.call('/', { key: null });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const page = await res.text();
+    expect(page).toContain('href="/docs"');
+    expect(page).toContain('href="/openapi.json"');
+    expect(page).not.toContain('<script');
   });
 
   it('an unknown route is a 404 problem', async () => {
