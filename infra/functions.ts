@@ -21,6 +21,22 @@ export interface BridgeFunctionProps {
   environment: Record<string, string>;
   logRetention: RetentionDays;
   reservedConcurrentExecutions?: number;
+  /**
+   * Files the code reads from disk at run time, relative to the repository
+   * root: esbuild bundles only what is imported, so these are copied beside
+   * the bundle at the same relative path (e.g. `node_modules/pkg/file`).
+   */
+  runtimeFiles?: readonly string[];
+}
+
+function copyRuntimeFiles(files: readonly string[]) {
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  return {
+    beforeBundling: (): string[] => [],
+    beforeInstall: (): string[] => [],
+    afterBundling: (inputDir: string, outputDir: string): string[] =>
+      files.flatMap((f) => [`mkdir -p ${quote(dirname(join(outputDir, f)))}`, `cp ${quote(join(inputDir, f))} ${quote(join(outputDir, f))}`]),
+  };
 }
 
 export function bridgeFunction(scope: Construct, id: string, props: BridgeFunctionProps): NodejsFunction {
@@ -66,6 +82,7 @@ export function bridgeFunction(scope: Construct, id: string, props: BridgeFuncti
       // package.json and tested here, instead of whatever version the Lambda
       // runtime happens to ship (NodejsFunction marks @aws-sdk/* external by default).
       externalModules: [],
+      ...(props.runtimeFiles === undefined ? {} : { commandHooks: copyRuntimeFiles(props.runtimeFiles) }),
     },
   });
 }

@@ -19,6 +19,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
+import { DOCS_BUNDLE_FILES } from '../lib/http/swagger-ui-files.ts';
 import { TABLE } from '../lib/store/table.ts';
 import { DEFAULT_SYNC_OPTIONS } from '../lib/sync/engine.ts';
 import { grantDueQuery, grantTableAccess, grantVault, TABLE_ACCESS, VAULT_ACCESS } from './access.ts';
@@ -245,6 +246,8 @@ export class CarddavBridgeStack extends Stack {
       timeout: TIMEOUT.api,
       memorySize: 512,
       ...(reserved.api === undefined ? {} : { reservedConcurrentExecutions: reserved.api }),
+      // Swagger UI's files for /docs, read on first use.
+      runtimeFiles: DOCS_BUNDLE_FILES,
     });
     const dispatch = bridgeFunction(this, 'Dispatch', {
       logRetention,

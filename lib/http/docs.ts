@@ -7,22 +7,7 @@ import { dirname, join } from 'node:path';
 import { swaggerUI } from '@hono/swagger-ui';
 import type { Context, Hono, Next } from 'hono';
 import { NotFound } from './problems.ts';
-
-const PACKAGE = 'swagger-ui-dist';
-export const DOCS_ASSETS_PATH = '/docs/assets';
-
-/** The files of swagger-ui-dist the page loads, and their types. */
-export const SWAGGER_UI_ASSETS: Readonly<Record<string, string>> = {
-  'swagger-ui.css': 'text/css; charset=utf-8',
-  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
-};
-
-/**
- * What the Lambda bundle must carry beside its code, relative to the
- * repository root: esbuild bundles only what is imported, and these are read
- * from disk at run time (infra/stack.ts copies them).
- */
-export const DOCS_BUNDLE_FILES: readonly string[] = ['package.json', ...Object.keys(SWAGGER_UI_ASSETS)].map((f) => `node_modules/${PACKAGE}/${f}`);
+import { DOCS_ASSETS_PATH, SWAGGER_UI_ASSETS, SWAGGER_UI_PACKAGE as PACKAGE } from './swagger-ui-files.ts';
 
 // A versioned URL can be cached for good: an upgrade changes the URL.
 const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -43,6 +28,7 @@ const DOCS_CSP = [
 export class DocsAssetUnavailable extends Error {
   constructor(file: string, cause: unknown) {
     super(`The API reference's asset ${PACKAGE}/${file} could not be read.`, { cause });
+    this.name = new.target.name;
   }
 }
 

@@ -50,4 +50,6 @@ export function registerLandingRoute<E extends object>(app: Hono<E>, links: read
     c.header('Content-Security-Policy', LANDING_CSP);
     return c.html(page(links));
   });
+  // Browsers ask for it on every page; "no icon", cached, instead of a 404 problem in their consoles.
+  app.get('/favicon.ico', (c: Context) => c.body(null, 204, { 'Cache-Control': 'public, max-age=86400' }));
 }

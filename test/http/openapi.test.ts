@@ -149,6 +149,9 @@ describe('meta routes and errors', () => {
     expect(page).toContain('href="/docs"');
     expect(page).toContain('href="/openapi.json"');
     expect(page).not.toContain('<script');
+
+    const icon = await h.call('/favicon.ico', { key: null });
+    expect(icon.status).toBe(204);
   });
 
   it('an unknown route is a 404 problem', async () => {
