@@ -2,6 +2,7 @@
 // environment (never on the command line, where `ps` would show them), output.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { basicAuth, bearerAuth } from '../carddav/auth.ts';
+import { isAllowedUrl } from '../carddav/http.ts';
 import type { AuthStrategy } from '../carddav/types.ts';
 
 export const EXIT = { ok: 0, usage: 2, auth: 3, noAddressBook: 4, protocol: 5 } as const;
@@ -32,7 +33,7 @@ export interface ServerArgs {
 }
 
 /** The server URL and auth strategy the flags describe; secrets are read from the named variables. */
-export function serverFromArgs(values: ServerArgs, env: NodeJS.ProcessEnv): { serverUrl: string; auth?: AuthStrategy } {
+export function serverFromArgs(values: ServerArgs, env: NodeJS.ProcessEnv): { serverUrl: string; auth: AuthStrategy } {
   if (!values.server) throw new UsageError('--server URL is required');
   let serverUrl: URL;
   try {
@@ -40,6 +41,8 @@ export function serverFromArgs(values: ServerArgs, env: NodeJS.ProcessEnv): { se
   } catch (err) {
     throw new UsageError(`--server is not a URL: ${values.server}`, { cause: err });
   }
+  if (serverUrl.username !== '' || serverUrl.password !== '') throw new UsageError('--server must not carry credentials: use --username and --password-env');
+  if (!isAllowedUrl(serverUrl)) throw new UsageError(`--server ${serverUrl.protocol}//${serverUrl.host}: plain http is only allowed to loopback hosts; use https://`);
   if (values['password-env'] && values['bearer-env']) throw new UsageError('give --password-env or --bearer-env, not both');
   const secretFrom = (name: string): string => {
     const value = env[name];
@@ -52,8 +55,9 @@ export function serverFromArgs(values: ServerArgs, env: NodeJS.ProcessEnv): { se
   }
   if (values['password-env'] || values.username) {
     if (!values.username) throw new UsageError('--password-env needs --username');
-    const password = values['password-env'] ? secretFrom(values['password-env']) : '';
-    return { serverUrl: serverUrl.href, auth: basicAuth({ username: values.username, password }) };
+    if (!values['password-env']) throw new UsageError('no password given: --username needs --password-env VAR, the variable that holds it');
+    return { serverUrl: serverUrl.href, auth: basicAuth({ username: values.username, password: secretFrom(values['password-env']) }) };
   }
-  return { serverUrl: serverUrl.href };
+  // An anonymous request would only come back as a confusing 401.
+  throw new UsageError('no credentials given: use --username U --password-env VAR, or --bearer-env VAR');
 }

@@ -10,7 +10,7 @@ import type { AddressBook, CardDavClient } from '../carddav/types.ts';
 import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
 import { createDynamoStore } from '../store/dynamo-store.ts';
 import { createTable } from '../store/table.ts';
-import { runSync, type SyncRunResult } from '../sync/engine.ts';
+import { runSync, type SyncReason, type SyncRunResult } from '../sync/engine.ts';
 import type { Feed } from '../sync/ports.ts';
 import { EXIT, parse, serverFromArgs, serverOptions, UsageError } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -131,14 +131,31 @@ async function chooseAddressBook(params: {
   return first;
 }
 
-function summary(r: SyncRunResult): string {
+const WHY: Record<SyncReason, string> = {
+  initial: 'first sync',
+  incremental: 'changes since the last sync',
+  'token-rejected': 'the server refused the stored sync token',
+  'no-sync-collection': 'no sync-collection, and the ctag moved',
+  'ctag-unchanged': 'the ctag did not move',
+  busy: 'another run holds the connection',
+  inactive: 'the connection is not active',
+};
+
+/** How the run listed the book, and why: "sync-collection (first sync)", "full listing (...)". */
+function howItRan(r: SyncRunResult): string {
+  const nothing = r.reason === 'ctag-unchanged' || r.reason === 'busy' || r.reason === 'inactive';
+  return `${nothing ? 'nothing listed' : r.fellBack ? 'full listing' : 'sync-collection'} (${WHY[r.reason]})`;
+}
+
+export function summary(r: SyncRunResult): string {
   const e = r.events;
+  const requests = r.requests ?? 0;
   const parts = [
     `sync ${r.outcome}`,
     `${e.created} created, ${e.updated} updated, ${e.deleted} deleted`,
-    `${r.requests ?? 0} requests`,
+    `${requests} ${requests === 1 ? 'request' : 'requests'}`,
     `${(r.durationMs / 1000).toFixed(2)} s`,
-    r.fellBack ? `full listing (${r.reason})` : `incremental (${r.reason})`,
+    howItRan(r),
   ];
   if (r.massDeletion) {
     const m = r.massDeletion;

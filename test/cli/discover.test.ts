@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGoogleEmulator, type GoogleEmulator } from '../../lib/emulator/index.ts';
+import { CLOSED_PORT } from '../support/ports.ts';
 import { startRadicale, type Radicale } from '../support/radicale.ts';
 import { runBin } from './run-cli.ts';
 
@@ -82,21 +83,27 @@ describe('carddav-bridge discover (the executable)', () => {
 
   it('exits 2 on usage errors, with a one-line reason', async () => {
     for (const args of [['discover'], ['discover', '--server', 'not a url'], ['discover', '--bogus'], ['nope'],
-      ['discover', '--server', radicale.url, '--password-env', 'UNSET_VAR', '--username', 'alice']]) {
+      ['discover', '--server', radicale.url, '--password-env', 'UNSET_VAR', '--username', 'alice'],
+      ['discover', '--server', radicale.url], ['discover', '--server', radicale.url, '--username', 'alice']]) {
       const run = await runBin(args);
       expect(run.code, args.join(' ')).toBe(2);
     }
   });
 
   it('exits 5 when nothing answers', async () => {
-    const run = await runBin(['discover', '--server', 'http://127.0.0.1:1']);
+    const run = await runBin(['discover', '--server', `http://127.0.0.1:${CLOSED_PORT}`, '--bearer-env', 'TOKEN'], { env: { TOKEN: 't' } });
     expect(run.code).toBe(5);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toContain(`cannot reach 127.0.0.1:${CLOSED_PORT}: connection refused`);
+    // Port 1 is one fetch will not even try.
+    const blocked = await runBin(['discover', '--server', 'http://127.0.0.1:1', '--bearer-env', 'TOKEN'], { env: { TOKEN: 't' } });
+    expect(blocked.code).toBe(5);
+    expect(blocked.stderr).toContain('cannot reach 127.0.0.1:1: fetch refuses that port');
   });
 
-  it('refuses plain http to a non-loopback server without sending anything', async () => {
-    const run = await runBin(['discover', '--server', 'http://contacts.example.invalid/']);
-    expect(run.code).toBe(5);
-    expect(run.stderr).toMatch(/https/i);
+  it('refuses plain http to a non-loopback server as a usage error, without sending anything', async () => {
+    const run = await runBin(['discover', '--server', 'http://contacts.example.invalid/', '--bearer-env', 'TOKEN'], { env: { TOKEN: 't' } });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/plain http is only allowed to loopback hosts; use https/);
   });
 });

@@ -80,7 +80,8 @@ describe('carddav-bridge sync (the executable)', { timeout: 180_000 }, () => {
       env: { PW: 'wrong' },
     });
     expect(refused.code).toBe(3);
-    const bad = await runBin(['sync', '--server', radicale.url, '--batch', 'lots', '--data-dir', dataDir]);
+    const bad = await runBin(['sync', '--server', radicale.url, '--username', 'alice', '--password-env', 'PW', '--batch', 'lots', '--data-dir', dataDir], { env: { PW: 'wrong' } });
     expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--batch must be a whole number/);
   });
 });
