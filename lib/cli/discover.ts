@@ -3,7 +3,7 @@ import type { Discovery } from '../carddav/types.ts';
 import { EXIT, parse, serverFromArgs, serverOptions } from './args.ts';
 import type { CliIo } from './io.ts';
 
-export const discoverUsage = `Usage: carddav-bridge discover --server URL [--username U] [--password-env VAR | --bearer-env VAR] [--json]
+export const discoverUsage = `Usage: carddav-bridge discover --server URL (--username U --password-env VAR | --bearer-env VAR) [--json]
 
 Finds the principal, the address book home set and each address book of an account.
 Credentials are read from the environment variable you name, never from the command line.

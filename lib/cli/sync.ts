@@ -16,7 +16,7 @@ import { EXIT, parse, serverFromArgs, serverOptions, UsageError } from './args.t
 import type { CliIo } from './io.ts';
 import { createProgress, withProgress } from './progress.ts';
 
-export const syncUsage = `Usage: carddav-bridge sync --server URL [--username U] [--password-env VAR | --bearer-env VAR]
+export const syncUsage = `Usage: carddav-bridge sync --server URL (--username U --password-env VAR | --bearer-env VAR)
                           [--address-book URL] [--data-dir DIR] [--batch N]
 
 Runs one sync of an address book and prints each change event (CloudEvents JSON) as one line on stdout;
