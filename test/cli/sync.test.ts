@@ -43,7 +43,7 @@ describe('carddav-bridge sync (the executable)', { timeout: 180_000 }, () => {
     const second = await runBin(args, { env });
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toBe('');
-    expect(second.stderr).toMatch(/0 created, 0 updated, 0 deleted \| 1 requests/);
+    expect(second.stderr).toMatch(/0 created, 0 updated, 0 deleted \| 1 request \| [0-9.]+ s \| sync-collection \(changes since the last sync\)/);
 
     const auth = radicale.authHeader('alice');
     for (const i of [3, 4]) {
