@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { basicAuth, bearerAuth } from '../carddav/auth.ts';
 import type { AuthStrategy } from '../carddav/types.ts';
 
-export const EXIT = { ok: 0, usage: 2, auth: 3, noAddressBook: 4, protocol: 5 } as const;
+export const EXIT = { ok: 0, usage: 2, auth: 3, noAddressBook: 4, protocol: 5, dataDirInUse: 6 } as const;
 
 export class UsageError extends Error {}
 
