@@ -440,7 +440,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const dispatchLog = log.child({ job: 'dispatch' });
     const dispatch = createDispatcher({
-      ...buildDispatcherAdapters({ dynamo: ddb, sqs: sqsClient, table, syncJobsQueueUrl: queues.syncJobs.url, clock }),
+      ...buildDispatcherAdapters({ dynamo: ddb, sqs: sqsClient, table, syncJobsQueueUrl: queues.syncJobs.url, writesQueueUrl: queues.writes.url, clock }),
       clock,
       log: quietDispatchLog(dispatchLog),
       metrics: noMetrics,
