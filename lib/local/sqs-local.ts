@@ -40,6 +40,8 @@ export interface LocalSqs {
   createQueue(options: LocalQueueOptions): Promise<LocalQueue>;
   /** The receipt handles of the queue's in-flight messages (received, not deleted, still invisible). */
   inFlightReceipts(queueUrl: string): string[];
+  /** The bodies of every message on the queue (ready, delayed, in flight), without receiving them. */
+  peekBodies(queueUrl: string): string[];
   stop(): Promise<void>;
 }
 
@@ -121,9 +123,14 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
     return { ...main, ...(dlq ? { dlqUrl: dlq.url, dlqArn: dlq.arn } : {}) };
   }
 
+  const inspect = (queueUrl: string) => server.inspectQueue(new URL(queueUrl).pathname.split('/').filter((p) => p !== '').at(-1) ?? '');
   function inFlightReceipts(queueUrl: string): string[] {
-    const name = new URL(queueUrl).pathname.split('/').filter((p) => p !== '').at(-1) ?? '';
-    return (server.inspectQueue(name)?.messages.inflight ?? []).map((m) => m.receiptHandle);
+    return (inspect(queueUrl)?.messages.inflight ?? []).map((m) => m.receiptHandle);
+  }
+  function peekBodies(queueUrl: string): string[] {
+    const messages = inspect(queueUrl)?.messages;
+    if (messages === undefined) return [];
+    return [...messages.inflight.map((m) => m.message), ...messages.ready, ...messages.delayed].map((m) => m.body);
   }
 
   let stopping: Promise<void> | undefined;
@@ -137,5 +144,5 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
     return stopping;
   }
 
-  return { endpoint, port, region: LOCAL_SQS_REGION, client, createQueue, inFlightReceipts, stop };
+  return { endpoint, port, region: LOCAL_SQS_REGION, client, createQueue, inFlightReceipts, peekBodies, stop };
 }
