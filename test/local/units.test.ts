@@ -202,6 +202,7 @@ describe('the command line', () => {
     expect(parseStackArgs(['--port', '0', '--data-dir', 'x', '--fresh', '--dispatch-every', '1', '--cards', '5', '--accounts', '1'], env)).toMatchObject({
       options: { port: 0, dataDir: 'x', fresh: true, dispatchIntervalMs: 1000, demo: { accounts: 1, cardsPerAccount: 5 } },
     });
+    expect(parseStackArgs(['--external-feed'], {})).toMatchObject({ options: { externalFeed: true } });
     expect(parseStackArgs(['-h'], {})).toEqual({ help: true });
   });
 
