@@ -1,41 +1,18 @@
 // What a local stack finds when it starts after one that died (SIGKILL, a
-// crash, a power cut) and takes over: work its dead workers held. In AWS the
-// same work comes back by itself, only later: a sync lease lapses after 15
-// minutes, an in-flight message after its queue's visibility timeout. Here
-// the data folder's lock proves that nothing else consumes these queues or
-// holds these leases, so both are handed back at once, before the consumers
-// start.
+// crash, a power cut) and takes over: the sync leases its dead workers held.
+// In AWS a lease lapses after 15 minutes; here the data folder's lock proves
+// that nobody else holds them, so they are released at once, before the
+// consumers start. In-flight messages come back by themselves after their
+// queue's visibility timeout (the queues are on disk): they are not made
+// visible early, because fauxqs 2.4.1 with a data folder refuses
+// ChangeMessageVisibility (MessageNotInflight) and a refused call leaves the
+// message's FIFO group locked for good.
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ChangeMessageVisibilityBatchCommand } from '@aws-sdk/client-sqs';
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Store } from '../sync/ports.ts';
-import type { LocalSqs } from './sqs-local.ts';
 
 /** The prefix of every sync worker id of the local stack (stack.ts). */
 export const LOCAL_WORKER_PREFIX = 'local-';
-
-/**
- * Makes every in-flight message of `queueUrls` visible again: the receipt
- * handles died with the consumer that held them. Returns how many.
- */
-export async function releaseInFlightMessages(params: { sqs: LocalSqs; client: SQSClient; queueUrls: readonly string[] }): Promise<number> {
-  let released = 0;
-  for (const queueUrl of params.queueUrls) {
-    const handles = params.sqs.inFlightReceipts(queueUrl);
-    for (let i = 0; i < handles.length; i += 10) {
-      const batch = handles.slice(i, i + 10);
-      const out = await params.client.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: batch.map((receiptHandle, n) => ({ Id: String(n), ReceiptHandle: receiptHandle, VisibilityTimeout: 0 })),
-        }),
-      );
-      released += out.Successful?.length ?? 0;
-    }
-  }
-  return released;
-}
 
 /**
  * Releases the sync leases held by local workers other than `currentWorker`

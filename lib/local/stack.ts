@@ -16,14 +16,12 @@ import { BatchProcessor, EventType, SqsFifoPartialProcessorAsync, processPartial
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { GOOGLE_AUTH_URL, GOOGLE_TOKEN_URL } from '../auth/google-oauth.ts';
 import { createLocalKeyWrapper, createVault, loadOrCreateLocalMasterKey } from '../auth/vault.ts';
 import { startGoogleEmulator } from '../emulator/index.ts';
 import type { GoogleEmulator } from '../emulator/index.ts';
 import { createApp } from '../http/app.ts';
-import { createVisibilityDelay } from '../queue/writes-queue.ts';
 import type { SqsBatchResponse, SqsEvent } from '../queue/writes-queue.ts';
 import { createDynamoApiKeys, createDynamoWrites, createTenantAdmin } from '../store/api-adapters.ts';
 import { createDynamoOAuthClients } from '../store/oauth-clients.ts';
@@ -59,7 +57,7 @@ import { createLineLog, noMetrics } from './log.ts';
 import type { LineLog } from './log.ts';
 import { baseCommands, demoCommands } from './quickstart.ts';
 import type { DemoConnection, Quickstart } from './quickstart.ts';
-import { LOCAL_WORKER_PREFIX, releaseDeadLeases, releaseInFlightMessages } from './recovery.ts';
+import { LOCAL_WORKER_PREFIX, releaseDeadLeases } from './recovery.ts';
 import { startSqsPoller } from './sqs-poller.ts';
 import type { SqsPoller } from './sqs-poller.ts';
 import { startLocalSqs } from './sqs-local.ts';
@@ -352,7 +350,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     // ---- the background jobs
     const store = createStore({ dynamo: ddb, table, clock });
-    await takeOverWork({ sqs, sqsClient, ddb, table, store, clock, log, queueUrls: consumedQueues(queues, options).map((q) => q.url) });
+    await takeOverLeases({ ddb, table, store, clock, log });
     // Every event goes to the change feed (the tenants' consumers: here, the tail) and to webhook-events (the deliverer).
     const feedQueues = { changeFeedQueueUrl: queues.changeFeed.url, webhookEventsQueueUrl: queues.webhookEvents.url };
     const syncAdapters = buildSyncWorkerAdapters({ dynamo: ddb, sqs: sqsClient, table, ...feedQueues, clock });
@@ -373,7 +371,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       feed: buildFeed({ sqs: sqsClient, ...feedQueues }),
       clock,
       maxReceives: MAX_RECEIVES,
-      delayRedelivery: createVisibilityDelay({ client: sqsClient, queueUrl: queues.writes.url }),
+      // No delayRedelivery: it is ChangeMessageVisibility, which fauxqs refuses on a persisted queue (sqs-local.ts);
+      // a write to retry comes back after the queue's visibility timeout instead.
       google: googleClient,
       logger: log.child({ job: 'apply-writes' }),
     });
@@ -562,34 +561,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   }
 }
 
-type StackQueues = Record<'syncJobs' | 'writes' | 'changeFeed' | 'webhookEvents' | 'webhookDelivery', LocalQueue>;
-
-/** The queues this process consumes (the change feed only when no consumer of the user's reads it). */
-function consumedQueues(queues: StackQueues, options: Pick<LocalStackOptions, 'externalFeed'>): LocalQueue[] {
-  const { syncJobs, writes, changeFeed, webhookEvents, webhookDelivery } = queues;
-  return options.externalFeed === true ? [syncJobs, writes, webhookEvents, webhookDelivery] : [syncJobs, writes, changeFeed, webhookEvents, webhookDelivery];
-}
-
 /**
- * Before the consumers start: hands back what an earlier run left in flight
- * (its messages and its sync leases). Only this process uses the folder (the
- * lock), so whoever held them is gone.
+ * Before the consumers start: releases the sync leases an earlier run's
+ * workers held (the lock says that run is gone), so interrupted syncs run again now.
  */
-async function takeOverWork(params: {
-  sqs: LocalSqs;
-  sqsClient: SQSClient;
-  ddb: DynamoDBClient;
-  table: TableConfig;
-  store: DynamoStore;
-  clock: { now(): number };
-  log: Log;
-  queueUrls: string[];
-}): Promise<void> {
-  const messages = await releaseInFlightMessages({ sqs: params.sqs, client: params.sqsClient, queueUrls: params.queueUrls });
-  const leases = await releaseDeadLeases({ dynamo: params.ddb, tableName: params.table.tableName, store: params.store, now: params.clock.now() });
-  if (messages > 0 || leases.length > 0) {
-    params.log.info('took over the last run\'s work: in-flight messages are visible again, interrupted syncs are due now', { messages, syncs: leases.length });
-  }
+async function takeOverLeases(params: { ddb: DynamoDBClient; table: TableConfig; store: DynamoStore; clock: { now(): number }; log: Log }): Promise<void> {
+  const released = await releaseDeadLeases({ dynamo: params.ddb, tableName: params.table.tableName, store: params.store, now: params.clock.now() });
+  if (released.length > 0) params.log.info('released the sync leases of the last run: interrupted syncs are due now', { syncs: released.length });
 }
 
 /** DynamoDB Local's start failure, with a clear word when it is Java that is missing. */
