@@ -161,8 +161,8 @@ describe('the local stack killed with SIGKILL mid-sync and mid-writes', () => {
     const asked = Date.now();
     expect((await call2(`/v1/connections/${connectionId}/sync`, { method: 'POST' })).status).toBeLessThan(300);
     const synced = async () => {
-      const c = (await (await call2(`/v1/connections/${connectionId}`)).json()) as { lastSync?: { at: number; outcome: string } };
-      return c.lastSync !== undefined && c.lastSync.at >= asked && c.lastSync.outcome === 'ok';
+      const c = (await (await call2(`/v1/connections/${connectionId}`)).json()) as { lastSync?: { at: string; outcome: string } };
+      return c.lastSync !== undefined && Date.parse(c.lastSync.at) >= asked && c.lastSync.outcome === 'ok';
     };
     for (let ok = await synced(); !ok; ok = await synced()) {
       if (Date.now() > deadline) throw new Error(`no sync after the writes:\n${second.stderr().slice(-3000)}`);
