@@ -171,6 +171,8 @@ export function optionalSecret(env: Env, name: string): SecretValueConfig | unde
 export interface DispatchConfig {
   table: TableConfig;
   syncJobsQueueUrl: string;
+  /** The outbox sweep sends stored writes the API could not enqueue. */
+  writesQueueUrl: string;
   aws: AwsConfig;
 }
 
@@ -178,6 +180,7 @@ export function loadDispatchConfig(env: Env): DispatchConfig {
   return {
     table: tableConfig(env),
     syncJobsQueueUrl: requiredUrl(env, 'SYNC_JOBS_QUEUE_URL', 'the URL of the sync-jobs queue'),
+    writesQueueUrl: requiredUrl(env, 'WRITES_QUEUE_URL', 'the URL of the writes FIFO queue (the outbox sweep sends to it)'),
     aws: awsConfig(env),
   };
 }

@@ -5,7 +5,7 @@ import { basicAuth, bearerAuth } from '../carddav/auth.ts';
 import { isAllowedUrl } from '../carddav/http.ts';
 import type { AuthStrategy } from '../carddav/types.ts';
 
-export const EXIT = { ok: 0, usage: 2, auth: 3, noAddressBook: 4, protocol: 5 } as const;
+export const EXIT = { ok: 0, usage: 2, auth: 3, noAddressBook: 4, protocol: 5, dataDirInUse: 6 } as const;
 
 export class UsageError extends Error {}
 

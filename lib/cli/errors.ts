@@ -1,9 +1,11 @@
 import { CardDavError, NetworkError, Unauthorized } from '../carddav/errors.ts';
+import { DataDirInUse } from '../local/lock.ts';
 import { EXIT, UsageError } from './args.ts';
 
 /** Maps an error to the CLI's exit code and a one-line reason. */
 export function exitFor(err: unknown): { code: number; reason: string } {
   if (err instanceof UsageError) return { code: EXIT.usage, reason: err.message };
+  if (err instanceof DataDirInUse) return { code: EXIT.dataDirInUse, reason: err.message };
   if (err instanceof Unauthorized) return { code: EXIT.auth, reason: `authentication refused: ${err.message}` };
   const unreachable = err instanceof NetworkError ? unreachableReason(err) : undefined;
   if (unreachable !== undefined) return { code: EXIT.protocol, reason: unreachable };

@@ -2,18 +2,16 @@
 // stdout, state in DynamoDB Local under --data-dir so the next run prints only
 // what changed since.
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { createCardDavClient } from '../carddav/client.ts';
 import { Unauthorized } from '../carddav/errors.ts';
 import type { AddressBook, CardDavClient } from '../carddav/types.ts';
-import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
 import { createDynamoStore } from '../store/dynamo-store.ts';
 import { createTable } from '../store/table.ts';
 import { runSync, type SyncReason, type SyncRunResult } from '../sync/engine.ts';
 import type { Feed } from '../sync/ports.ts';
 import { EXIT, parse, serverFromArgs, serverOptions, UsageError } from './args.ts';
 import type { CliIo } from './io.ts';
+import { withLocalDynamoDb } from './local-table.ts';
 import { createProgress, withProgress } from './progress.ts';
 
 export const syncUsage = `Usage: carddav-bridge sync --server URL (--username U --password-env VAR | --bearer-env VAR)
@@ -22,7 +20,8 @@ export const syncUsage = `Usage: carddav-bridge sync --server URL (--username U 
 Runs one sync of an address book and prints each change event (CloudEvents JSON) as one line on stdout;
 progress and a summary go to stderr. State (sync token, etag index) lives in DynamoDB Local under
 --data-dir (default ./.carddav-bridge), so the next run prints only what changed since this one.
-Exit codes: 0 synced, 2 usage, 3 auth refused, 4 no address book, 5 protocol or network error.`;
+Exit codes: 0 synced, 2 usage, 3 auth refused, 4 no address book, 5 protocol or network error,
+6 the data folder is in use (a local stack or another command runs on it).`;
 
 const TENANT = 'local-cli';
 const TABLE = 'carddav-bridge';
@@ -43,15 +42,12 @@ export async function syncCommand(argv: string[], io: CliIo): Promise<number> {
   if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1 && batch <= 1000)) {
     throw new UsageError(`--batch must be a whole number from 1 to 1000, not ${values.batch}`);
   }
-  const dataDir = resolve(values['data-dir'] ?? '.carddav-bridge');
-  await mkdir(dataDir, { recursive: true });
 
   let requests = 0;
   const baseClient = createCardDavClient({ ...(auth ? { auth } : {}), onRequest: () => void requests++ });
   const connectionId = connectionIdFor({ serverUrl, username: values.username, addressBook: values['address-book'] });
 
-  const dynamo = await startDynamoDbLocal({ dataDir: resolve(dataDir, 'dynamodb') });
-  try {
+  return withLocalDynamoDb({ dataDir: values['data-dir'], owner: 'carddav-bridge sync', fn: async (dynamo) => {
     const client = dynamo.client();
     await createTable({ client, tableName: TABLE });
     const store = createDynamoStore({ client, tableName: TABLE });
@@ -100,9 +96,7 @@ export async function syncCommand(argv: string[], io: CliIo): Promise<number> {
     io.stderr(summary(result) + '\n');
     if (result.outcome === 'failed' && result.error instanceof Unauthorized) return EXIT.auth;
     return result.outcome === 'ok' ? EXIT.ok : EXIT.protocol;
-  } finally {
-    await dynamo.stop();
-  }
+  } });
 }
 
 /** The same server, user and book always map to the same connection, so a second run continues the first. */

@@ -4,16 +4,14 @@
 // (and --region or --endpoint) against a table that already exists, e.g. a
 // deployed stack's.
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { API_SCOPES, generateApiKey, isApiScope } from '../http/api-keys.ts';
 import type { ApiScope } from '../http/ports.ts';
-import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
 import { ApiKeyNotFound, createTenantAdmin, DuplicateItem, TenantNotFound, type TenantAdmin } from '../store/api-adapters.ts';
 import { createTable, TABLE } from '../store/table.ts';
 import { EXIT, parse, UsageError } from './args.ts';
 import type { CliIo } from './io.ts';
+import { withLocalDynamoDb } from './local-table.ts';
 
 const tableOptions = {
   'data-dir': { type: 'string' },
@@ -35,7 +33,7 @@ export const tenantsUsage = `Usage: carddav-bridge tenants create --name NAME [-
 Creates a tenant and prints it as JSON ({"tenantId", "name", "createdAt"}).
 
 ${WHERE}
-Exit codes: 0 done, 2 usage (or the id is taken), 5 store error.`;
+Exit codes: 0 done, 2 usage (or the id is taken), 5 store error, 6 the data folder is in use.`;
 
 export const keysUsage = `Usage: carddav-bridge keys create --tenant TENANT_ID [--scopes S1,S2] [where]
        carddav-bridge keys revoke --key-id KEY_ID [where]
@@ -46,7 +44,7 @@ create: makes an API key for the tenant and prints it ONCE, as JSON ({"key", "ke
 revoke: the key stops working at once (its id is in the JSON that create printed).
 
 ${WHERE}
-Exit codes: 0 done, 2 usage (or unknown tenant / key id), 5 store error.`;
+Exit codes: 0 done, 2 usage (or unknown tenant / key id), 5 store error, 6 the data folder is in use.`;
 
 export async function tenantsCommand(argv: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = argv;
@@ -157,16 +155,15 @@ async function withTenantAdmin(values: TableArgs, io: CliIo, fn: (admin: TenantA
     }
   }
   if (values.region !== undefined || values.endpoint !== undefined) throw new UsageError('--region and --endpoint go with --table');
-  const dataDir = resolve(values['data-dir'] ?? '.carddav-bridge');
-  await mkdir(dataDir, { recursive: true });
-  const dynamo = await startDynamoDbLocal({ dataDir: resolve(dataDir, 'dynamodb') });
-  try {
-    const client = dynamo.client();
-    await createTable({ client, tableName: TABLE.defaultTableName });
-    return await fn(createTenantAdmin({ client, tableName: TABLE.defaultTableName }));
-  } finally {
-    await dynamo.stop();
-  }
+  return withLocalDynamoDb({
+    dataDir: values['data-dir'],
+    owner: 'carddav-bridge tenants/keys',
+    fn: async (dynamo) => {
+      const client = dynamo.client();
+      await createTable({ client, tableName: TABLE.defaultTableName });
+      return fn(createTenantAdmin({ client, tableName: TABLE.defaultTableName }));
+    },
+  });
 }
 
 function remoteClient(values: TableArgs, env: NodeJS.ProcessEnv): DynamoDBClient {

@@ -118,7 +118,14 @@ export type ResolveHost = (hostname: string) => Promise<string[]>;
 export type { WriteMessage, WriteOperation, WriteRecord, WriteStatus };
 
 export interface Writes {
+  /**
+   * Stores the record, and with it an outbox entry (lib/writes/outbox.ts):
+   * from here on the write reaches the queue even if the enqueue below fails
+   * or the process dies, because the dispatcher sends what stays in the outbox.
+   */
   create(record: WriteRecord): Promise<void>;
+  /** The write is on the queue: its outbox entry can go. */
+  enqueued(record: Pick<WriteRecord, 'tenantId' | 'connectionId' | 'writeId' | 'createdAt'>): Promise<void>;
   /** Undefined for an unknown id or another tenant's write. */
   get(params: { tenantId: string; writeId: string }): Promise<WriteRecord | undefined>;
 }

@@ -23,6 +23,8 @@ Options:
   --dispatch-every SECS  how often due connections are dispatched (env DISPATCH_INTERVAL_SECONDS; default 5)
   --accounts N           demo accounts in the Google emulator (default 2)
   --cards N              contacts per demo account (default 50)
+  --external-feed        leave the change-feed queue to a consumer of your own (its URL is in quickstart.json);
+                         GET /_local/events then stays empty
   --log-level LEVEL      ${LOG_LEVELS.join(', ')} (env LOG_LEVEL; default info)
   -h, --help
 
@@ -67,6 +69,7 @@ export function parseStackArgs(argv: readonly string[], env: Env): StackArgs {
         'dispatch-every': { type: 'string' },
         accounts: { type: 'string' },
         cards: { type: 'string' },
+        'external-feed': { type: 'boolean' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -106,6 +109,7 @@ export function parseStackArgs(argv: readonly string[], env: Env): StackArgs {
       dataDir,
       port,
       fresh: values.fresh === true,
+      ...(values['external-feed'] === true ? { externalFeed: true } : {}),
       dispatchIntervalMs: dispatchSeconds * 1000,
       demo: { accounts, cardsPerAccount: cards },
       ...(clientId !== undefined && clientSecret !== undefined ? { google: { clientId, clientSecret } } : {}),

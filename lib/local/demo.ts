@@ -8,23 +8,19 @@
 // connections (a CardDAV server you connected, your real Google account)
 // are kept.
 import { constants } from 'node:fs';
-import { access, mkdir, open, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { access, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { API_SCOPES, generateApiKey, hashApiKey } from '../http/api-keys.ts';
 import type { ApiKeys } from '../http/ports.ts';
 import { DuplicateItem, type TenantAdmin } from '../store/api-adapters.ts';
 import { ConnectionNotFound } from '../store/errors.ts';
 import type { DynamoStore } from '../store/types.ts';
+import { LocalStackError } from './errors.ts';
 
-export class LocalStackError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+export { LocalStackError } from './errors.ts';
+export { DataDirInUse } from './lock.ts';
+import { lockPathIn } from './lock.ts';
 
-/** Another local stack holds the data folder. */
-export class DataDirInUse extends LocalStackError {}
 /** The data folder's state file cannot be read. */
 export class StateUnreadable extends LocalStackError {}
 /** A demo connection's first sync did not succeed. */
@@ -40,8 +36,10 @@ export interface DataPaths {
   /** The demo tenant, its API key, and what the last run made (demo.json). */
   state: string;
   quickstart: string;
-  /** The pid of the stack that is using the folder. */
+  /** The lock: which process is using the folder (lock.ts). */
   lock: string;
+  /** The SQS emulator's messages (SQLite), so queued work survives a restart or a crash. */
+  sqs: string;
 }
 
 export function dataPaths(root: string): DataPaths {
@@ -51,51 +49,14 @@ export function dataPaths(root: string): DataPaths {
     masterKey: join(root, 'master.key'),
     state: join(root, 'demo.json'),
     quickstart: join(root, 'quickstart.json'),
-    lock: join(root, 'stack.pid'),
+    lock: lockPathIn(root),
+    sqs: join(root, 'sqs'),
   };
 }
 
 /** `--fresh`: what the stack keeps goes; anything else in the folder stays. */
 export async function removeState(paths: DataPaths): Promise<void> {
-  for (const p of [paths.dynamodb, paths.masterKey, paths.state, paths.quickstart]) await rm(p, { recursive: true, force: true });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, it is someone else's.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Takes the folder for this process (DynamoDB Local's files must not be
- * shared by two running stacks). A lock left by a process that is gone is
- * taken over. Returns the release.
- */
-export async function lockDataDir(paths: DataPaths): Promise<() => Promise<void>> {
-  await mkdir(paths.root, { recursive: true, mode: 0o700 });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const file = await open(paths.lock, 'wx', 0o600);
-      await file.writeFile(`${process.pid}\n`);
-      await file.close();
-      return async () => {
-        const owner = await readFile(paths.lock, 'utf8').catch(() => '');
-        if (owner.trim() === String(process.pid)) await rm(paths.lock, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new LocalStackError(`could not lock ${paths.root}: ${String(error)}`, { cause: error });
-    }
-    const pid = Number((await readFile(paths.lock, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-      throw new DataDirInUse(`another local stack (pid ${pid}) is using ${paths.root}: stop it, or give another --data-dir`);
-    }
-    await rm(paths.lock, { force: true });
-  }
-  throw new DataDirInUse(`could not lock ${paths.root}: ${paths.lock} keeps coming back`);
+  for (const p of [paths.dynamodb, paths.sqs, paths.masterKey, paths.state, paths.quickstart]) await rm(p, { recursive: true, force: true });
 }
 
 // ---------------------------------------------------------------- state file

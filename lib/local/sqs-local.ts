@@ -38,16 +38,37 @@ export interface LocalSqs {
   /** A new client for this emulator; closed by `stop()`. */
   client(): SQSClient;
   createQueue(options: LocalQueueOptions): Promise<LocalQueue>;
+  /** The bodies of every message on the queue (ready, delayed, in flight), without receiving them. */
+  peekBodies(queueUrl: string): string[];
   stop(): Promise<void>;
 }
 
-export async function startLocalSqs(options: { port?: number } = {}): Promise<LocalSqs> {
+export interface LocalSqsOptions {
+  /** Default: any free port. */
+  port?: number;
+  /**
+   * A folder for the queues and their messages (SQLite, written through): they
+   * survive a restart or a crash. Default: in memory. With a folder, fauxqs
+   * 2.4.1 refuses ChangeMessageVisibility (MessageNotInflight), and the refusal
+   * leaves a FIFO message's group locked: do not call it on such an emulator.
+   */
+  dataDir?: string;
+}
+
+export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<LocalSqs> {
   let server: FauxqsServer;
   try {
-    // fauxqs listens on 0.0.0.0 whatever it is asked; clients use 127.0.0.1.
-    // `host` only shapes queue URLs (http://sqs.<region>.localhost:PORT/...),
-    // and passing it (and region) keeps FAUXQS_* environment variables out.
-    server = await startFauxqs({ port: options.port ?? 0, logger: false, host: 'localhost', defaultRegion: LOCAL_SQS_REGION });
+    // fauxqs listens on 0.0.0.0 whatever it is asked (2.4.1: startFauxqs calls
+    // listen({ host: '0.0.0.0' })); clients use 127.0.0.1. `host` only shapes
+    // queue URLs (http://sqs.<region>.localhost:PORT/...), and passing it (and
+    // region) keeps FAUXQS_* environment variables out.
+    server = await startFauxqs({
+      port: options.port ?? 0,
+      logger: false,
+      host: 'localhost',
+      defaultRegion: LOCAL_SQS_REGION,
+      ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    });
   } catch (err) {
     throw new LocalSqsError(`could not start the SQS emulator on port ${options.port ?? 0}: ${String(err)}`, { cause: err });
   }
@@ -105,6 +126,13 @@ export async function startLocalSqs(options: { port?: number } = {}): Promise<Lo
     return { ...main, ...(dlq ? { dlqUrl: dlq.url, dlqArn: dlq.arn } : {}) };
   }
 
+  const inspect = (queueUrl: string) => server.inspectQueue(new URL(queueUrl).pathname.split('/').filter((p) => p !== '').at(-1) ?? '');
+  function peekBodies(queueUrl: string): string[] {
+    const messages = inspect(queueUrl)?.messages;
+    if (messages === undefined) return [];
+    return [...messages.inflight.map((m) => m.message), ...messages.ready, ...messages.delayed].map((m) => m.body);
+  }
+
   let stopping: Promise<void> | undefined;
   function stop(): Promise<void> {
     // Idempotent: afterAll hooks and the local stack's exit handler may both call it.
@@ -116,5 +144,5 @@ export async function startLocalSqs(options: { port?: number } = {}): Promise<Lo
     return stopping;
   }
 
-  return { endpoint, port, region: LOCAL_SQS_REGION, client, createQueue, stop };
+  return { endpoint, port, region: LOCAL_SQS_REGION, client, createQueue, peekBodies, stop };
 }

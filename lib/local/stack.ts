@@ -15,17 +15,18 @@ import { resolve } from 'node:path';
 import { BatchProcessor, EventType, SqsFifoPartialProcessorAsync, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { GOOGLE_AUTH_URL, GOOGLE_TOKEN_URL } from '../auth/google-oauth.ts';
 import { createLocalKeyWrapper, createVault, loadOrCreateLocalMasterKey } from '../auth/vault.ts';
 import { startGoogleEmulator } from '../emulator/index.ts';
 import type { GoogleEmulator } from '../emulator/index.ts';
 import { createApp } from '../http/app.ts';
-import { createVisibilityDelay } from '../queue/writes-queue.ts';
 import type { SqsBatchResponse, SqsEvent } from '../queue/writes-queue.ts';
 import { createDynamoApiKeys, createDynamoWrites, createTenantAdmin } from '../store/api-adapters.ts';
 import { createDynamoOAuthClients } from '../store/oauth-clients.ts';
 import { createTable, TABLE } from '../store/table.ts';
+import type { DynamoStore } from '../store/types.ts';
 import { buildApiDeps } from '../wiring/api.ts';
 import type { GoogleClient } from '../wiring/aws.ts';
 import { buildDispatcherAdapters, buildFeed, buildSyncWorkerAdapters, buildWebhookAdapters, createStore, systemClock } from '../wiring/build.ts';
@@ -41,7 +42,6 @@ import {
   demoAccounts,
   ensureDemoTenant,
   LocalStackError,
-  lockDataDir,
   readState,
   removeStaleConnections,
   removeState,
@@ -52,10 +52,12 @@ import { startDynamoDbLocal } from './dynamodb-local.ts';
 import type { DynamoDbLocal } from './dynamodb-local.ts';
 import { emulatorControlRoutes } from './emulator-control.ts';
 import { createEventTail, eventTailRoutes } from './event-tail.ts';
+import { lockDataDir, stopLeftoverDynamoDb } from './lock.ts';
 import { createLineLog, noMetrics } from './log.ts';
 import type { LineLog } from './log.ts';
 import { baseCommands, demoCommands } from './quickstart.ts';
 import type { DemoConnection, Quickstart } from './quickstart.ts';
+import { LOCAL_WORKER_PREFIX, releaseDeadLeases } from './recovery.ts';
 import { startSqsPoller } from './sqs-poller.ts';
 import type { SqsPoller } from './sqs-poller.ts';
 import { startLocalSqs } from './sqs-local.ts';
@@ -113,6 +115,11 @@ export interface LocalStackOptions {
   log?: LineLog;
   /** Default `java` from PATH. */
   javaBin?: string;
+  /**
+   * Leave the change feed to a consumer of your own (its queue URL is in the
+   * quickstart): the stack does not read it, and GET /_local/events stays empty.
+   */
+  externalFeed?: boolean;
   /** Long-poll wait of the queue consumers, seconds (default 5). */
   pollWaitSeconds?: number;
   /** Ends a start in progress (what is started is stopped, then StartAborted). */
@@ -249,8 +256,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
 
   try {
-    const unlock = await lockDataDir(paths);
-    cleanups.push({ what: 'the data folder lock', run: unlock });
+    const lock = await lockDataDir({ root: paths.root, lockPath: paths.lock, owner: 'a local stack' });
+    cleanups.push({ what: 'the data folder lock', run: () => lock.release() });
+    if (lock.previous !== undefined) {
+      log.warn('the last run on this data folder did not stop cleanly: its work is taken over', { pid: lock.previous.pid });
+      // SIGKILL leaves its Java running on the same files for a while (or for good): never run two.
+      if (await stopLeftoverDynamoDb({ previous: lock.previous, dbPath: paths.dynamodb })) {
+        log.info('stopped the DynamoDB Local the last run left running', { pid: lock.previous.dynamodbPid });
+      }
+    }
     if (options.fresh) {
       await removeState(paths);
       log.info('fresh start: removed the previous data', { dataDir: paths.root });
@@ -267,7 +281,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const useEmulator = options.google === undefined;
     const [dynamoResult, sqsResult, emulatorResult] = await Promise.allSettled([
       startDynamoDbLocal({ dataDir: paths.dynamodb, ...(options.javaBin === undefined ? {} : { javaBin: options.javaBin }) }),
-      startLocalSqs(),
+      // Persistent: what is queued when the stack stops or dies is there when it starts again.
+      startLocalSqs({ dataDir: paths.sqs }),
       useEmulator ? startGoogleEmulator({}) : Promise.resolve(undefined),
     ]);
     if (dynamoResult.status === 'fulfilled') cleanups.push({ what: 'DynamoDB Local', run: () => dynamoResult.value.stop() });
@@ -280,6 +295,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (sqsResult.status === 'rejected') throw sqsResult.reason;
     if (emulatorResult.status === 'rejected') throw emulatorResult.reason;
     const dynamodb = dynamoResult.value;
+    await lock.recordDynamoDb(dynamodb.pid);
     const sqs = sqsResult.value;
     const emulator = emulatorResult.value;
     checkAborted();
@@ -334,6 +350,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     // ---- the background jobs
     const store = createStore({ dynamo: ddb, table, clock });
+    await takeOverLeases({ ddb, table, store, clock, log });
     // Every event goes to the change feed (the tenants' consumers: here, the tail) and to webhook-events (the deliverer).
     const feedQueues = { changeFeedQueueUrl: queues.changeFeed.url, webhookEventsQueueUrl: queues.webhookEvents.url };
     const syncAdapters = buildSyncWorkerAdapters({ dynamo: ddb, sqs: sqsClient, table, ...feedQueues, clock });
@@ -342,7 +359,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       vault,
       googleClient: async () => googleClient,
       clock,
-      workerId: `local-${process.pid}-${randomBytes(3).toString('hex')}`,
+      workerId: `${LOCAL_WORKER_PREFIX}${process.pid}-${randomBytes(3).toString('hex')}`,
       log: log.child({ job: 'sync' }),
       metrics: noMetrics,
     });
@@ -354,7 +371,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       feed: buildFeed({ sqs: sqsClient, ...feedQueues }),
       clock,
       maxReceives: MAX_RECEIVES,
-      delayRedelivery: createVisibilityDelay({ client: sqsClient, queueUrl: queues.writes.url }),
+      // No delayRedelivery: it is ChangeMessageVisibility, which fauxqs refuses on a persisted queue (sqs-local.ts);
+      // a write to retry comes back after the queue's visibility timeout instead.
       google: googleClient,
       logger: log.child({ job: 'apply-writes' }),
     });
@@ -407,7 +425,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       processPartialResponse(asLambdaEvent(event), (record: SQSRecord) => handleSyncJob(record), new BatchProcessor(EventType.SQS), { throwOnFullBatchFailure: false }),
     );
     poll(queues.writes, (event) => pipeline.handleEvent(event));
-    poll(queues.changeFeed, onChangeFeed);
+    if (options.externalFeed !== true) poll(queues.changeFeed, onChangeFeed);
     // deliver-webhooks' two stages, as functions/deliver-webhooks.ts runs them.
     poll(queues.webhookEvents, (event) =>
       processPartialResponse(asLambdaEvent(event), (record: SQSRecord) => fanOut(record), new SqsFifoPartialProcessorAsync(), {
@@ -421,7 +439,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const dispatchLog = log.child({ job: 'dispatch' });
     const dispatch = createDispatcher({
-      ...buildDispatcherAdapters({ dynamo: ddb, sqs: sqsClient, table, syncJobsQueueUrl: queues.syncJobs.url, clock }),
+      ...buildDispatcherAdapters({ dynamo: ddb, sqs: sqsClient, table, syncJobsQueueUrl: queues.syncJobs.url, writesQueueUrl: queues.writes.url, clock }),
       clock,
       log: quietDispatchLog(dispatchLog),
       metrics: noMetrics,
@@ -541,6 +559,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await runCleanups(cleanups, log);
     throw error;
   }
+}
+
+/**
+ * Before the consumers start: releases the sync leases an earlier run's
+ * workers held (the lock says that run is gone), so interrupted syncs run again now.
+ */
+async function takeOverLeases(params: { ddb: DynamoDBClient; table: TableConfig; store: DynamoStore; clock: { now(): number }; log: Log }): Promise<void> {
+  const released = await releaseDeadLeases({ dynamo: params.ddb, tableName: params.table.tableName, store: params.store, now: params.clock.now() });
+  if (released.length > 0) params.log.info('released the sync leases of the last run: interrupted syncs are due now', { syncs: released.length });
 }
 
 /** DynamoDB Local's start failure, with a clear word when it is Java that is missing. */

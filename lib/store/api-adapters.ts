@@ -21,12 +21,14 @@ import type {
 } from '../http/ports.ts';
 import type { Clock } from '../sync/ports.ts';
 import type { ConnectionLookup, WriteStore } from '../writes/ports.ts';
+import type { OutboxEntry, WriteOutbox } from '../writes/outbox.ts';
 import type { WriteRecord } from '../writes/types.ts';
 import { sealBasicCredentials, usernameOf } from './credentials.ts';
 import { SCHEDULED_STATUSES } from './dynamo-store.ts';
 import { ConnectionNotFound, InvalidInput, StoreError } from './errors.ts';
 import { assertId } from './keys.ts';
 import { expiresAtFromMs } from './table.ts';
+import { deleteOutboxEntry, pendingOutboxEntries, putOutboxEntry } from './write-outbox.ts';
 import type { DynamoStore, StoredConnection } from './types.ts';
 
 // ------------------------------------------------------------------- keys
@@ -475,7 +477,19 @@ function toWrite(item: Item): WriteRecord {
  * are conditional: `queued`/`applying` → `applying` → one terminal status, once.
  * A record past its `expiresAt` reads as absent (TTL deletes lazily).
  */
-export function createDynamoWrites(options: TableOptions): Writes & WriteStore {
+/** The record's outbox entry (lib/writes/outbox.ts). */
+function outboxEntryOf(record: Pick<WriteRecord, 'tenantId' | 'connectionId' | 'writeId' | 'createdAt'>): OutboxEntry {
+  const createdAt = Date.parse(record.createdAt);
+  if (!Number.isFinite(createdAt)) throw new InvalidInput(`createdAt must be an ISO time, not ${JSON.stringify(record.createdAt)}`);
+  return { tenantId: record.tenantId, connectionId: record.connectionId, writeId: record.writeId, createdAt };
+}
+
+/**
+ * Write records, and their outbox: `create` puts the outbox entry first, so a
+ * record never exists without one until `enqueued` drops it; the dispatcher
+ * sweeps what is left (`pending`, `status`, `remove`).
+ */
+export function createDynamoWrites(options: TableOptions): Writes & WriteStore & WriteOutbox {
   const t = openTable(options);
   const live = (item: Item | undefined, tenantId: string): WriteRecord | undefined => {
     if (item === undefined || item.tenantId !== tenantId) return undefined;
@@ -486,6 +500,7 @@ export function createDynamoWrites(options: TableOptions): Writes & WriteStore {
     const out = await t.call('getWrite', () => t.doc.send(new GetCommand({ TableName: t.name, Key: writeKey(tenantId, writeId), ConsistentRead: true })));
     return live(out.Item, tenantId);
   };
+  const outbox = { doc: t.doc, tableName: t.name };
   const notDone = '#tenant = :tenant AND #status IN (:queued, :applying)';
   const notDoneValues = { ':queued': 'queued', ':applying': 'applying' };
 
@@ -494,6 +509,7 @@ export function createDynamoWrites(options: TableOptions): Writes & WriteStore {
       const key = writeKey(record.tenantId, record.writeId);
       assertId('connectionId', record.connectionId);
       if (!Number.isFinite(record.expiresAt)) throw new InvalidInput('expiresAt must be epoch seconds');
+      await putOutboxEntry(outbox, { ...outboxEntryOf(record), expiresAt: record.expiresAt });
       await t.conditional(
         'createWrite',
         () =>
@@ -513,6 +529,15 @@ export function createDynamoWrites(options: TableOptions): Writes & WriteStore {
 
     get,
     getWrite: get,
+
+    async enqueued(record) {
+      await deleteOutboxEntry(outbox, outboxEntryOf(record));
+    },
+    pending: (params) => pendingOutboxEntries(outbox, params),
+    async status({ tenantId, writeId }) {
+      return (await get({ tenantId, writeId }))?.status;
+    },
+    remove: (entry) => deleteOutboxEntry(outbox, entry),
 
     async markApplying({ tenantId, writeId, attempt, updatedAt }) {
       return t.conditional(

@@ -9,6 +9,8 @@ import type { TokenCache } from '../auth/google-oauth.ts';
 import type { Vault } from '../auth/vault.ts';
 import { createSqsFeed } from '../queue/change-feed.ts';
 import { createSqsSyncJobQueue } from '../queue/sync-jobs.ts';
+import { createSqsWriteQueue } from '../queue/writes-queue.ts';
+import { createDynamoWrites } from '../store/api-adapters.ts';
 import { createDynamoStore } from '../store/dynamo-store.ts';
 import { createDynamoOAuthClients } from '../store/oauth-clients.ts';
 import type { OAuthClientStore } from '../store/oauth-clients.ts';
@@ -18,6 +20,7 @@ import type { DynamoStore } from '../store/types.ts';
 import type { DispatchStore, SyncJobQueue } from '../sync/dispatcher.ts';
 import type { Clock, Feed } from '../sync/ports.ts';
 import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
+import type { OutboxQueue, WriteOutbox } from '../writes/outbox.ts';
 import type { DeadLetterSink, DeliveryQueue } from '../webhooks/jobs.ts';
 import { createSqsDeadLetterSink, createSqsDeliveryQueue } from '../webhooks/sqs.ts';
 import { createHttpTransport } from '../webhooks/transport.ts';
@@ -39,13 +42,26 @@ export function createStore(params: { dynamo: DynamoDBClient; table: TableConfig
 export interface DispatcherAdapters {
   store: DispatchStore;
   jobs: SyncJobQueue;
+  /** The writes outbox the dispatcher sweeps (lib/writes/outbox.ts). */
+  outbox: { store: WriteOutbox; queue: OutboxQueue };
 }
 
-export function buildDispatcherAdapters(params: { dynamo: DynamoDBClient; sqs: SQSClient; table: TableConfig; syncJobsQueueUrl: string; clock?: Clock }): DispatcherAdapters {
+export function buildDispatcherAdapters(params: {
+  dynamo: DynamoDBClient;
+  sqs: SQSClient;
+  table: TableConfig;
+  syncJobsQueueUrl: string;
+  writesQueueUrl: string;
+  clock?: Clock;
+}): DispatcherAdapters {
   const store = createStore(params);
   return {
     store: createDispatchStore({ store, client: params.dynamo, tableName: params.table.tableName }),
     jobs: createSqsSyncJobQueue({ client: params.sqs, queueUrl: params.syncJobsQueueUrl }),
+    outbox: {
+      store: createDynamoWrites({ client: params.dynamo, tableName: params.table.tableName, ...(params.clock ? { clock: params.clock } : {}) }),
+      queue: createSqsWriteQueue({ client: params.sqs, queueUrl: params.writesQueueUrl }),
+    },
   };
 }
 

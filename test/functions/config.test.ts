@@ -44,9 +44,10 @@ describe('function configuration', () => {
       google: { kind: 'secret', secretArn: SYNC_ENV.GOOGLE_OAUTH_SECRET_ARN, tokenUrl: GOOGLE_TOKEN_URL },
       aws: { region: 'eu-west-1', sqsEndpointOverridden: false },
     });
-    expect(loadDispatchConfig({ TABLE_NAME: 't', SYNC_JOBS_QUEUE_URL: QUEUE('sync-jobs'), DUE_SHARDS: '16' })).toEqual({
+    expect(loadDispatchConfig({ TABLE_NAME: 't', SYNC_JOBS_QUEUE_URL: QUEUE('sync-jobs'), WRITES_QUEUE_URL: QUEUE('writes.fifo'), DUE_SHARDS: '16' })).toEqual({
       table: { tableName: 't', dueShards: 16 },
       syncJobsQueueUrl: QUEUE('sync-jobs'),
+      writesQueueUrl: QUEUE('writes.fifo'),
       aws: { sqsEndpointOverridden: false },
     });
   });
@@ -62,7 +63,7 @@ describe('function configuration', () => {
     const deliver = failure(() => loadDeliverConfig({ ...SYNC_ENV, WEBHOOK_EVENTS_QUEUE_URL: QUEUE('webhook-events.fifo'), WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d') }));
     expect(deliver.variable).toBe('WEBHOOK_DLQ_URL');
     // Blank counts as missing.
-    expect(failure(() => loadDispatchConfig({ TABLE_NAME: '  ', SYNC_JOBS_QUEUE_URL: QUEUE('s') })).variable).toBe('TABLE_NAME');
+    expect(failure(() => loadDispatchConfig({ TABLE_NAME: '  ', SYNC_JOBS_QUEUE_URL: QUEUE('s'), WRITES_QUEUE_URL: QUEUE('w.fifo') })).variable).toBe('TABLE_NAME');
   });
 
   it('names the invalid variable without repeating its value', () => {
@@ -71,7 +72,7 @@ describe('function configuration', () => {
     expect(badKey.variable).toBe('LOCAL_MASTER_KEY');
     expect(badKey.message).not.toContain('not-hex-secret-value');
     expect(failure(() => loadSyncConfig({ ...SYNC_ENV, CHANGE_FEED_QUEUE_URL: 'change-feed' })).variable).toBe('CHANGE_FEED_QUEUE_URL');
-    expect(failure(() => loadDispatchConfig({ TABLE_NAME: 't', SYNC_JOBS_QUEUE_URL: QUEUE('s'), DUE_SHARDS: '0' })).variable).toBe('DUE_SHARDS');
+    expect(failure(() => loadDispatchConfig({ TABLE_NAME: 't', SYNC_JOBS_QUEUE_URL: QUEUE('s'), WRITES_QUEUE_URL: QUEUE('w.fifo'), DUE_SHARDS: '0' })).variable).toBe('DUE_SHARDS');
     expect(failure(() => loadDeliverConfig({ ...SYNC_ENV, WEBHOOK_EVENTS_QUEUE_URL: QUEUE('webhook-events.fifo'), WEBHOOK_DELIVERY_QUEUE_URL: QUEUE('d'), WEBHOOK_DLQ_URL: QUEUE('q'), LOCAL_MODE: 'yes' })).variable).toBe('LOCAL_MODE');
     expect(failure(() => loadSyncConfig({ ...SYNC_ENV, LOCAL_MASTER_KEY: 'ab'.repeat(32) })).variable).toBe('KMS_KEY_ID or LOCAL_MASTER_KEY');
     expect(failure(() => loadSyncConfig({ ...SYNC_ENV, GOOGLE_CLIENT_ID: 'id-only' })).variable).toBe('GOOGLE_CLIENT_SECRET');

@@ -90,7 +90,7 @@ describe('dispatch handler', () => {
     await store.createConnection(connection('c-paused', { status: 'paused', nextSyncAt: T0 - 60_000 }));
     await store.createConnection(connection('c-reauth', { status: 'reauth_required', nextSyncAt: T0 - 60_000 }));
 
-    const adapters = buildDispatcherAdapters({ dynamo: services.functionDynamo, sqs: services.sqs, table: { tableName, dueShards: 8 }, syncJobsQueueUrl: queues.syncJobs.url, clock });
+    const adapters = buildDispatcherAdapters({ dynamo: services.functionDynamo, sqs: services.sqs, table: { tableName, dueShards: 8 }, syncJobsQueueUrl: queues.syncJobs.url, writesQueueUrl: queues.writes.url, clock });
     const capture = captureStdout();
     let first, second, third;
     try {
@@ -138,7 +138,7 @@ describe('dispatch handler', () => {
   it('dispatches a connection again once its claim has run out (a lost job does not strand it)', async () => {
     const { store, queues, tableName, clock } = await setup();
     await store.createConnection(connection('c-1', { nextSyncAt: T0 - 1_000 }));
-    const adapters = buildDispatcherAdapters({ dynamo: services.functionDynamo, sqs: services.sqs, table: { tableName, dueShards: 8 }, syncJobsQueueUrl: queues.syncJobs.url, clock });
+    const adapters = buildDispatcherAdapters({ dynamo: services.functionDynamo, sqs: services.sqs, table: { tableName, dueShards: 8 }, syncJobsQueueUrl: queues.syncJobs.url, writesQueueUrl: queues.writes.url, clock });
     const run = createHandler({ ...adapters, clock, logger: new Logger({ logLevel: 'SILENT' }), metrics: new Metrics({ namespace: 'carddav-bridge' }), options: { leaseAheadMs: 120_000 } });
     const capture = captureStdout();
     try {
@@ -184,6 +184,7 @@ describe('the module handler', () => {
       Object.assign(process.env, {
         TABLE_NAME: tableName,
         SYNC_JOBS_QUEUE_URL: queues.syncJobs.url,
+        WRITES_QUEUE_URL: queues.writes.url,
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: 'local',
         AWS_SECRET_ACCESS_KEY: 'local',

@@ -77,7 +77,7 @@ async function harness(params: { fetch?: FetchLike } = {}): Promise<Harness> {
   onTestFinished(() => capture.stop());
 
   const dispatch = createDispatchHandler({
-    ...buildDispatcherAdapters({ dynamo: services.dynamo, sqs: services.sqs, table: { tableName, dueShards: 8 }, syncJobsQueueUrl: queues.syncJobs.url, clock }),
+    ...buildDispatcherAdapters({ dynamo: services.dynamo, sqs: services.sqs, table: { tableName, dueShards: 8 }, syncJobsQueueUrl: queues.syncJobs.url, writesQueueUrl: queues.writes.url, clock }),
     clock,
     logger: new Logger({ serviceName: 'carddav-bridge', logLevel: 'SILENT' }),
     metrics: new Metrics({ namespace: 'carddav-bridge', serviceName: 'carddav-bridge' }),

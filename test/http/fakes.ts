@@ -116,6 +116,11 @@ export class FakeWrites implements Writes {
     if (this.records.has(record.writeId)) throw new Error(`duplicate write ${record.writeId}`);
     this.records.set(record.writeId, structuredClone(record));
   }
+  /** Writes whose outbox entry was dropped (they reached the queue). */
+  readonly enqueuedIds = new Set<string>();
+  async enqueued(record: { writeId: string }): Promise<void> {
+    this.enqueuedIds.add(record.writeId);
+  }
   async get(params: { tenantId: string; writeId: string }): Promise<WriteRecord | undefined> {
     const record = this.records.get(params.writeId);
     return record !== undefined && record.tenantId === params.tenantId ? structuredClone(record) : undefined;

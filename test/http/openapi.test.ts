@@ -188,7 +188,7 @@ describe('meta routes and errors', () => {
     ]);
   });
 
-  it('a failing queue is a 500 and leaves the Idempotency-Key free for a retry', async () => {
+  it('a failing queue after the write is stored is still a 202: the outbox sends it; the key replays that answer', async () => {
     const h = harness();
     const created = await h.call('/v1/connections', { method: 'POST', json: { provider: 'carddav', serverUrl: 'https://dav.example.com/', username: 'ada', password: 's3cret-app-password' } });
     const { id } = await jsonOf(created);
@@ -197,9 +197,39 @@ describe('meta routes and errors', () => {
       throw new Error('sqs down');
     };
     const body = { fullName: 'Ada' };
+    const accepted = await h.call(`/v1/connections/${id}/contacts`, { method: 'POST', json: body, headers: { 'Idempotency-Key': 'retry-me' } });
+    expect(accepted.status).toBe(202);
+    const { writeId } = (await jsonOf(accepted)) as { writeId: string };
+    // Stored, and its outbox entry kept for the dispatcher's sweep.
+    expect(h.writes.records.get(writeId)?.status).toBe('queued');
+    expect(h.writes.enqueuedIds.has(writeId)).toBe(false);
+    expect(h.logger.entries).toContainEqual(expect.objectContaining({ level: 'warn', message: "write stored but not enqueued: the dispatcher's outbox sweep sends it" }));
+    h.queue.enqueue = enqueue;
+    const retried = await h.call(`/v1/connections/${id}/contacts`, { method: 'POST', json: body, headers: { 'Idempotency-Key': 'retry-me' } });
+    expect(retried.status).toBe(202);
+    expect(retried.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(((await jsonOf(retried)) as { writeId: string }).writeId).toBe(writeId);
+    expect(h.queue.messages).toHaveLength(0);
+
+    // Enqueued at once: the outbox entry goes.
+    const next = await h.call(`/v1/connections/${id}/contacts`, { method: 'POST', json: { fullName: 'Grace' } });
+    const nextId = ((await jsonOf(next)) as { writeId: string }).writeId;
+    expect(h.writes.enqueuedIds.has(nextId)).toBe(true);
+  });
+
+  it('a failing store is a 500 and leaves the Idempotency-Key free for a retry', async () => {
+    const h = harness();
+    const created = await h.call('/v1/connections', { method: 'POST', json: { provider: 'carddav', serverUrl: 'https://dav.example.com/', username: 'ada', password: 's3cret-app-password' } });
+    const { id } = await jsonOf(created);
+    const create = h.writes.create.bind(h.writes);
+    h.writes.create = async () => {
+      throw new Error('dynamodb down');
+    };
+    const body = { fullName: 'Ada' };
     const failed = await h.call(`/v1/connections/${id}/contacts`, { method: 'POST', json: body, headers: { 'Idempotency-Key': 'retry-me' } });
     expect(failed.status).toBe(500);
-    h.queue.enqueue = enqueue;
+    expect(h.queue.messages).toHaveLength(0);
+    h.writes.create = create;
     const retried = await h.call(`/v1/connections/${id}/contacts`, { method: 'POST', json: body, headers: { 'Idempotency-Key': 'retry-me' } });
     expect(retried.status).toBe(202);
     expect(h.queue.messages).toHaveLength(1);

@@ -107,7 +107,7 @@ describe('npm start (lib/local/main.ts)', () => {
     // A second stack on the same folder is refused in one line, before it starts anything.
     const intruder = start({ dataDir });
     expect(await intruder.exited).toBe(1);
-    expect(intruder.stderr().trim()).toMatch(/^carddav-bridge: another local stack \(pid \d+\) is using /);
+    expect(intruder.stderr().trim()).toMatch(/^carddav-bridge: \S+ is in use by a local stack \(pid \d+\): stop it, or give another --data-dir$/);
     expect(intruder.stderr().trim().split('\n')).toHaveLength(1);
 
     // Both demo connections finished their first sync before the quickstart was written.

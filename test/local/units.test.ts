@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGoogleEmulator } from '../../lib/emulator/index.ts';
 import type { GoogleEmulator } from '../../lib/emulator/index.ts';
 import { parseStackArgs, UsageError } from '../../lib/local/args.ts';
-import { dataPaths, DataDirInUse, demoAccounts, lockDataDir, readState, StateUnreadable, writePrivateJson } from '../../lib/local/demo.ts';
+import { dataPaths, DataDirInUse, demoAccounts, readState, StateUnreadable, writePrivateJson } from '../../lib/local/demo.ts';
+import { lockDataDir, parseLock } from '../../lib/local/lock.ts';
 import { emulatorControlRoutes } from '../../lib/local/emulator-control.ts';
 import { createEventTail, eventTailRoutes, matches } from '../../lib/local/event-tail.ts';
 import { formatLine } from '../../lib/local/log.ts';
@@ -201,6 +202,7 @@ describe('the command line', () => {
     expect(parseStackArgs(['--port', '0', '--data-dir', 'x', '--fresh', '--dispatch-every', '1', '--cards', '5', '--accounts', '1'], env)).toMatchObject({
       options: { port: 0, dataDir: 'x', fresh: true, dispatchIntervalMs: 1000, demo: { accounts: 1, cardsPerAccount: 5 } },
     });
+    expect(parseStackArgs(['--external-feed'], {})).toMatchObject({ options: { externalFeed: true } });
     expect(parseStackArgs(['-h'], {})).toEqual({ help: true });
   });
 
@@ -263,27 +265,35 @@ describe('the quickstart', () => {
 });
 
 describe('the data folder', () => {
-  it('is locked by one stack at a time; a lock left by a dead process is taken over', async () => {
+  it('is locked by one process at a time; a lock left by a dead process is taken over', async () => {
     const paths = dataPaths(await tempDir('local-lock-'));
-    const release = await lockDataDir(paths);
-    expect((await readFile(paths.lock, 'utf8')).trim()).toBe(String(process.pid));
+    const take = () => lockDataDir({ root: paths.root, lockPath: paths.lock, owner: 'a local stack' });
+    const lock = await take();
+    expect(lock.previous).toBeUndefined();
+    expect(parseLock(await readFile(paths.lock, 'utf8'))).toEqual({ pid: process.pid, owner: 'a local stack' });
     expect((await stat(paths.lock)).mode & 0o777).toBe(0o600);
-    await release();
+    await lock.recordDynamoDb(4242);
+    expect(parseLock(await readFile(paths.lock, 'utf8'))).toEqual({ pid: process.pid, owner: 'a local stack', dynamodbPid: 4242 });
+    expect((await stat(paths.lock)).mode & 0o777).toBe(0o600);
+    await lock.release();
     await expect(readFile(paths.lock, 'utf8')).rejects.toThrow();
 
-    // A live process that is not us holds it.
+    // A live process that is not us holds it (the older format: a bare pid).
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
     try {
       await writeFile(paths.lock, `${other.pid}\n`);
-      await expect(lockDataDir(paths)).rejects.toThrow(DataDirInUse);
+      await expect(take()).rejects.toThrow(DataDirInUse);
+      await writeFile(paths.lock, JSON.stringify({ pid: other.pid, owner: 'carddav-bridge sync' }));
+      await expect(take()).rejects.toThrow(`${paths.root} is in use by carddav-bridge sync (pid ${other.pid}): stop it, or give another --data-dir`);
     } finally {
       other.kill('SIGKILL');
       await new Promise((r) => other.once('exit', r));
     }
-    // Now that process is gone: its lock is stale.
-    const again = await lockDataDir(paths);
-    expect((await readFile(paths.lock, 'utf8')).trim()).toBe(String(process.pid));
-    await again();
+    // Now that process is gone: its lock is stale, and says who held it.
+    const again = await take();
+    expect(again.previous).toEqual({ pid: other.pid, owner: 'carddav-bridge sync' });
+    expect(parseLock(await readFile(paths.lock, 'utf8'))?.pid).toBe(process.pid);
+    await again.release();
   });
 
   it('keeps the demo state private, and says what to do with a damaged one', async () => {

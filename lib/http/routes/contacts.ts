@@ -120,7 +120,10 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     }
   }
 
-  /** Stores the write `queued` and enqueues it. `operation` may depend on the new write id (a create's UID). */
+  /**
+   * Stores the write `queued` and enqueues it. Once stored it is accepted (202):
+   * a failed enqueue is left to the outbox sweep. `operation` may depend on the new write id (a create's UID).
+   */
   async function accept(c: Context<AppEnv>, params: { connection: ConnectionInfo; operation: WriteOperation | ((writeId: string) => WriteOperation) }) {
     const { tenantId } = c.get('auth');
     const { connection } = params;
@@ -139,8 +142,20 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       attempts: 0,
       expiresAt: Math.ceil(now / 1000) + (deps.config.writeRetentionSeconds ?? DEFAULT_WRITE_RETENTION_SECONDS),
     };
+    // Stored is accepted: from here the outbox gets the write onto the queue whatever fails (ports.ts Writes).
     await deps.writes.create(record);
-    await deps.writeQueue.enqueue({ tenantId, connectionId: connection.connectionId, writeId });
+    try {
+      await deps.writeQueue.enqueue({ tenantId, connectionId: connection.connectionId, writeId });
+    } catch (error) {
+      deps.logger.warn('write stored but not enqueued: the dispatcher\'s outbox sweep sends it', { tenantId, writeId, error });
+      return { writeId, location: `/v1/writes/${writeId}` };
+    }
+    try {
+      await deps.writes.enqueued(record);
+    } catch (error) {
+      // The sweep finds the write on its way and drops the entry.
+      deps.logger.warn('could not drop the write\'s outbox entry', { tenantId, writeId, error });
+    }
     return { writeId, location: `/v1/writes/${writeId}` };
   }
 
