@@ -26,6 +26,8 @@ export const PARTITIONS = {
   webhookLog: 'WEBHOOK#',
   /** Which connections hold a Google grant (lib/store/grants.ts): the api's consent and delete paths. */
   grant: 'GRANT#',
+  /** Writes stored but maybe not yet enqueued (lib/store/write-outbox.ts): the api puts and drops them, the dispatcher sweeps them. */
+  outbox: 'OUTBOX#',
 } as const;
 export type Partition = keyof typeof PARTITIONS;
 
@@ -65,9 +67,16 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
     },
     // A consent adds the connection as a holder of its grant; a delete or a move removes it.
     { actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], partitions: ['grant'] },
+    // Each accepted write's outbox entry, dropped once the write is on the queue.
+    { actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], partitions: ['outbox'] },
   ],
   // The claim is one conditional UpdateItem; the due query is on the index (dispatchIndexAccess).
-  dispatch: [{ actions: ['dynamodb:UpdateItem'], partitions: ['connection'] }],
+  dispatch: [
+    { actions: ['dynamodb:UpdateItem'], partitions: ['connection'] },
+    // The outbox sweep: pending entries, the status of each one's write, entries settled.
+    { actions: ['dynamodb:Query', 'dynamodb:DeleteItem'], partitions: ['outbox'] },
+    { actions: ['dynamodb:GetItem'], partitions: ['write'] },
+  ],
   sync: [
     // Lease, commit, release, index rows (BatchGetItem, Query, BatchWriteItem), intents (PutItem),
     // credentials (GetItem; a rotated refresh token: a transaction of Update and Put).

@@ -251,7 +251,7 @@ export class CarddavBridgeStack extends Stack {
     });
     const dispatch = bridgeFunction(this, 'Dispatch', {
       logRetention,
-      environment: { ...env.table, SYNC_JOBS_QUEUE_URL: syncJobs.queue.queueUrl },
+      environment: { ...env.table, SYNC_JOBS_QUEUE_URL: syncJobs.queue.queueUrl, WRITES_QUEUE_URL: writes.queue.queueUrl },
       entry: 'dispatch.ts',
       description: 'carddav-bridge dispatcher: enqueues the connections that are due',
       timeout: TIMEOUT.dispatch,
@@ -309,6 +309,8 @@ export class CarddavBridgeStack extends Stack {
     grantDueQuery(dispatch, table, idx.name);
     writes.queue.grantSendMessages(api);
     syncJobs.queue.grantSendMessages(dispatch);
+    // The outbox sweep re-sends writes stored but never enqueued.
+    writes.queue.grantSendMessages(dispatch);
     for (const fn of [sync, applyWrites]) {
       changeFeed.queue.grantSendMessages(fn);
       webhookEvents.queue.grantSendMessages(fn);

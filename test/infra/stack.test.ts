@@ -6,6 +6,7 @@ import { VAULT_PURPOSES } from '../../lib/auth/vault.ts';
 import { apiKeyIdKey, apiKeyKey, idempotencyKey, tenantKey, writeKey } from '../../lib/store/api-adapters.ts';
 import { cardKey, connectionKey, tenantConnectionKey } from '../../lib/store/keys.ts';
 import { grantPk } from '../../lib/store/grants.ts';
+import { outboxKey } from '../../lib/store/write-outbox.ts';
 import { oauthClientKey } from '../../lib/store/oauth-clients.ts';
 import { TABLE } from '../../lib/store/table.ts';
 import { deliveryKey, endpointKey } from '../../lib/store/webhook-adapters.ts';
@@ -33,7 +34,7 @@ const ENV_NAMES: Record<Fn, string[]> = {
     'OAUTH_STATE_SECRET_ARN',
     'REQUEST_HASH_SECRET_ARN',
   ],
-  dispatch: ['TABLE_NAME', 'SYNC_JOBS_QUEUE_URL'],
+  dispatch: ['TABLE_NAME', 'SYNC_JOBS_QUEUE_URL', 'WRITES_QUEUE_URL'],
   sync: ['TABLE_NAME', 'CHANGE_FEED_QUEUE_URL', 'WEBHOOK_EVENTS_QUEUE_URL', 'KMS_KEY_ID', 'GOOGLE_OAUTH_SECRET_ARN'],
   applyWrites: [
     'TABLE_NAME',
@@ -695,7 +696,7 @@ describe('least privilege', () => {
     queues.webhookEventsDlq = dlqOf(t, ids.webhookEvents);
     const expected: Record<Fn, { send: string[]; consume: string[] }> = {
       api: { send: ['writes'], consume: [] },
-      dispatch: { send: ['syncJobs'], consume: [] },
+      dispatch: { send: ['syncJobs', 'writes'], consume: [] },
       sync: { send: ['changeFeed', 'webhookEvents'], consume: ['syncJobs'] },
       applyWrites: { send: ['changeFeed', 'webhookEvents'], consume: ['writes'] },
       deliverWebhooks: { send: ['webhookDelivery', 'webhookDlq'], consume: ['webhookEvents', 'webhookDelivery'] },
@@ -764,6 +765,7 @@ describe('least privilege', () => {
       idempotency: [idempotencyKey('t1', 'k1').pk],
       webhookLog: [deliveryKey({ endpointId: 'e1', at: 1, eventId: 'ev', attempt: 1 }).pk],
       grant: [grantPk({ clientId: 'client-1', sub: '1234' })],
+      outbox: [outboxKey({ tenantId: 't1', writeId: 'w1', createdAt: 1 }).pk],
     };
     for (const [partition, pks] of Object.entries(samples)) {
       for (const pk of pks) expect({ partition, pk: pk.startsWith(PARTITIONS[partition as keyof typeof PARTITIONS]) }).toEqual({ partition, pk: true });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DOCS_BUNDLE_FILES, SWAGGER_UI_PACKAGE } from '../../lib/http/swagger-ui-files.ts';
 import { REPO_ROOT } from './template.ts';
 
 interface Run {
@@ -141,9 +142,16 @@ describe('cdk synth (offline, through the CLI)', () => {
       .map((r) => r.Metadata?.['aws:asset:path'] as string);
     expect(new Set(assetDirs).size).toBe(5);
 
+    let withDocs = 0;
     for (const dir of assetDirs) {
       const files = (await readdir(join(out, dir))).sort();
-      expect(files).toEqual(['index.mjs', 'index.mjs.map']);
+      // The api also carries Swagger UI's pinned files for /docs, and nothing else of node_modules.
+      if (files.includes('node_modules')) {
+        withDocs++;
+        const docs = await readdir(join(out, dir, 'node_modules', SWAGGER_UI_PACKAGE));
+        expect(docs.sort()).toEqual(DOCS_BUNDLE_FILES.map((f) => f.split('/').pop()).sort());
+      }
+      expect(files.filter((f) => f !== 'node_modules')).toEqual(['index.mjs', 'index.mjs.map']);
       const code = await readFile(join(out, dir, 'index.mjs'), 'utf8');
       // The banner that gives bundled CommonJS code a `require`.
       expect(code.startsWith("import { createRequire as __bridgeCreateRequire } from 'node:module';")).toBe(true);
@@ -156,6 +164,7 @@ describe('cdk synth (offline, through the CLI)', () => {
       expect(specifiers.filter((s) => !isBuiltin(s))).toEqual([]);
       expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
     }
+    expect(withDocs).toBe(1);
   });
 
   it('loads every bundle on its own, with no node_modules in reach, and finds `handler`', async () => {
