@@ -1,21 +1,18 @@
 // The one way a webhook leaves the bridge: a POST with node:http/https whose
-// DNS answer is checked and then used for the connection itself.
+// DNS answer is checked and then used for the connection itself, by the same
+// connect-time rule as CardDAV requests (lib/net/lookup.ts).
 //
-// Why not fetch: undici's fetch resolves the host itself, so a check made
-// before the call leaves a window in which the name can be re-pointed at a
-// private address (DNS rebinding), and its dispatcher hooks are not a public,
-// stable way to pin the address. Node's http/https take a `lookup` function:
-// the socket connects to exactly the addresses that function returns, so
-// resolving and checking inside it leaves no window. TLS still verifies the
-// certificate against the URL's host name (SNI and hostname checks use
-// `host`, not the pinned address). Redirects are never followed (a 3xx is a
-// failed attempt), and every request has its own connection (`agent: false`).
+// Why node:http rather than the pinned fetch of lib/net/outbound.ts: a
+// webhook is one POST with no redirects and its own connection (`agent:
+// false`), so a pool buys nothing, and the `lookup` option of http.request
+// pins the address directly. TLS still verifies the certificate against the
+// URL's host name (SNI and hostname checks use `host`, not the pinned
+// address). Redirects are never followed (a 3xx is a failed attempt).
 import http from 'node:http';
 import https from 'node:https';
-import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { LookupFunction } from 'node:net';
-import { classifyAddress, isAllowedAddress } from '../http/ssrf.ts';
+import { pinnedLookup as netPinnedLookup, refusal, systemResolveHost as netResolveHost, unbracket } from '../net/lookup.ts';
 import type { ResolveHost } from '../http/ports.ts';
 import { DeliveryTimeout, EndpointUnresolvable, NetworkFailure, PrivateAddressResolved, UnsafeEndpointUrl, WebhookError } from './errors.ts';
 
@@ -42,7 +39,7 @@ export interface TransportResponse {
 export type WebhookTransport = (request: TransportRequest) => Promise<TransportResponse>;
 
 /** DNS through the system resolver (getaddrinfo): every A and AAAA answer. */
-export const systemResolveHost: ResolveHost = async (hostname) => (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
+export const systemResolveHost: ResolveHost = netResolveHost;
 
 export interface HttpTransportOptions {
   /** Default: systemResolveHost. Tests inject a map. */
@@ -60,37 +57,19 @@ function checkUrl(url: URL, localMode: boolean): void {
   if (url.username !== '' || url.password !== '') throw new UnsafeEndpointUrl('the webhook URL must not carry credentials');
 }
 
-function allowed(address: string, params: { localMode: boolean; plainHttp: boolean }): boolean {
-  if (!isAllowedAddress(address, { localMode: params.localMode })) return false;
-  // Plain http leaves the machine never: loopback only.
-  return !params.plainHttp || classifyAddress(address) === 'loopback';
-}
-
 /**
- * A `lookup` for http.request that resolves with `resolveHost`, refuses the
- * connection unless every address is allowed, and hands over only the
- * checked addresses: the socket cannot reach anything else.
+ * The shared connect-time check (lib/net/lookup.ts, the same rule as CardDAV
+ * requests) with the webhook module's errors: PrivateAddressResolved and
+ * EndpointUnresolvable.
  */
 export function pinnedLookup(params: { resolveHost: ResolveHost; localMode: boolean; plainHttp: boolean }): LookupFunction {
-  return (hostname, options, callback) => {
-    const fail = (error: Error) => callback(error as NodeJS.ErrnoException, '', 0);
-    params.resolveHost(hostname).then(
-      (addresses) => {
-        if (addresses.length === 0) return fail(new EndpointUnresolvable(`the host ${hostname} did not resolve`));
-        const refused = addresses.find((a) => !allowed(a, params));
-        if (refused !== undefined) {
-          return fail(new PrivateAddressResolved(`the host ${hostname} resolves to ${refused} (${classifyAddress(refused)}): not allowed`));
-        }
-        const wanted = options.family === 4 || options.family === 6 ? options.family : 0;
-        const usable = addresses.map((address) => ({ address, family: isIP(address) })).filter((a) => wanted === 0 || a.family === wanted);
-        const first = usable[0];
-        if (first === undefined) return fail(new EndpointUnresolvable(`the host ${hostname} has no IPv${wanted} address`));
-        if (options.all) callback(null, usable);
-        else callback(null, first.address, first.family);
-      },
-      (error: unknown) => fail(new EndpointUnresolvable(`the host ${hostname} did not resolve`, { cause: error })),
-    );
-  };
+  return netPinnedLookup({
+    resolveHost: params.resolveHost,
+    policy: { localMode: params.localMode },
+    plainHttp: params.plainHttp,
+    refused: (message) => new PrivateAddressResolved(message),
+    unresolved: (message, cause) => new EndpointUnresolvable(message, cause === undefined ? {} : { cause }),
+  });
 }
 
 export function createHttpTransport(options: HttpTransportOptions): WebhookTransport {
@@ -108,10 +87,11 @@ export function createHttpTransport(options: HttpTransportOptions): WebhookTrans
         return;
       }
       const plainHttp = url.protocol === 'http:';
-      const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+      const host = unbracket(url.hostname);
       // Node does not call `lookup` for an IP literal: check it here.
-      if (isIP(host) !== 0 && !allowed(host, { localMode: options.localMode, plainHttp })) {
-        reject(new UnsafeEndpointUrl(`${host} is ${classifyAddress(host)}: not allowed`));
+      const refused = isIP(host) === 0 ? undefined : refusal({ host, address: host, plainHttp, policy: { localMode: options.localMode } });
+      if (refused !== undefined) {
+        reject(new UnsafeEndpointUrl(refused));
         return;
       }
 
