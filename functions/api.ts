@@ -9,7 +9,7 @@ import { buildApiDeps } from '../lib/wiring/api.ts';
 import { createDynamoDbClient, createGoogleClientSource, createSecretSource, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
 import { systemClock } from '../lib/wiring/build.ts';
 import { lazyHandler } from '../lib/wiring/lambda.ts';
-import { checkStateSecret, loadApiConfig } from './config.ts';
+import { checkRequestHashSecret, checkStateSecret, loadApiConfig } from './config.ts';
 
 type LambdaHandler = ReturnType<typeof handle>;
 
@@ -19,7 +19,9 @@ export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<Lamb
   const google = config.google;
   // The two keys are read from Secrets Manager here, at cold start, and kept for the container.
   const [requestHashSecret, stateSecret] = await Promise.all([
-    config.requestHashSecret === undefined ? undefined : createSecretSource({ secret: config.requestHashSecret, aws: config.aws })(),
+    createSecretSource({ secret: config.requestHashSecret, aws: config.aws })().then((value) =>
+      checkRequestHashSecret(value, config.requestHashSecret.kind === 'secret' ? 'REQUEST_HASH_SECRET_ARN' : 'REQUEST_HASH_SECRET'),
+    ),
     google === undefined ? undefined : createSecretSource({ secret: google.stateSecret, aws: config.aws })(),
   ]);
   const app = createApp(
@@ -33,7 +35,7 @@ export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<Lamb
       logger: { info: (m, f) => logger.info(m, f ?? {}), warn: (m, f) => logger.warn(m, f ?? {}), error: (m, f) => logger.error(m, f ?? {}) },
       config: {
         localMode: config.localMode,
-        ...(requestHashSecret === undefined ? {} : { requestHashSecret }),
+        requestHashSecret,
       },
       ...(google === undefined || stateSecret === undefined
         ? {}

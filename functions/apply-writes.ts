@@ -13,6 +13,7 @@ import { createDynamoOAuthClients } from '../lib/store/oauth-clients.ts';
 import { createDynamoDbClient, createGoogleClientSource, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
 import { buildFeed, createStore, systemClock } from '../lib/wiring/build.ts';
 import { lazyHandler } from '../lib/wiring/lambda.ts';
+import { sharedOutbound } from '../lib/net/outbound.ts';
 import { METRICS_NAMESPACE } from '../lib/wiring/telemetry.ts';
 import { createWritePipeline, type WritePipeline } from '../lib/wiring/writes.ts';
 import { loadApplyWritesConfig } from './config.ts';
@@ -48,6 +49,8 @@ export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(() => {
     // Read from Secrets Manager when a connection made with the service's client first needs it:
     // basic-auth writes go on while the secret is still unset (first deploy) or unreadable.
     google: { tokenUrl: config.google.tokenUrl, load: createGoogleClientSource({ google: config.google, aws: config.aws }) },
+    // Every CardDAV request (and the token endpoint's) through the pinned client.
+    client: { fetch: sharedOutbound({ localMode: config.localMode }).fetch },
     logger: { info: (m, f) => logger.info(m, f ?? {}), warn: (m, f) => logger.warn(m, f ?? {}), error: (m, f) => logger.error(m, f ?? {}) },
   });
   return createHandler({ pipeline, logger, metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'carddav-bridge' }) });

@@ -14,7 +14,8 @@
 // | KMS_KEY_ID, or LOCAL_MASTER_KEY (64 hex digits; tests and the local stack) | sync, apply-writes, deliver-webhooks, api | the vault's key |
 // | GOOGLE_OAUTH_SECRET_ARN, or GOOGLE_CLIENT_ID + GOOGLE_CLIENT_SECRET | sync, apply-writes, api (with GOOGLE_REDIRECT_URI) | the service's OAuth client |
 // | GOOGLE_TOKEN_URL | sync, apply-writes, api | default Google's; an emulator's in tests |
-// | LOCAL_MODE | deliver-webhooks, api | `true` allows plain-http webhooks and CardDAV servers on loopback (tests, local stack only) |
+// | LOCAL_MODE | sync, apply-writes, deliver-webhooks, api | `true` allows plain-http webhooks and CardDAV servers on loopback (tests, local stack only) |
+// | REQUEST_HASH_SECRET | api | required: 32+ characters that key the Idempotency-Key request fingerprints (HMAC-SHA256) |
 // | GOOGLE_REDIRECT_URI | api | turns the Google consent flow on: the API's /oauth/google/callback as registered with the OAuth client |
 // | OAUTH_STATE_SECRET_ARN, or OAUTH_STATE_SECRET | api (with GOOGLE_REDIRECT_URI) | 32+ characters that sign and encrypt the OAuth state: the Secrets Manager secret holding them (AWS), or the value (tests, local runs) |
 // | REQUEST_HASH_SECRET_ARN, or REQUEST_HASH_SECRET | api | keys the Idempotency-Key request fingerprints; the same two forms |
@@ -193,6 +194,8 @@ export interface SyncConfig {
   key: KeyConfig;
   google: GoogleConfig;
   aws: AwsConfig;
+  /** Loopback CardDAV servers allowed (the pinned client's local mode): tests and the local stack only. */
+  localMode: boolean;
 }
 
 export function loadSyncConfig(env: Env): SyncConfig {
@@ -203,6 +206,7 @@ export function loadSyncConfig(env: Env): SyncConfig {
     key: keyConfig(env),
     google: googleConfig(env),
     aws: awsConfig(env),
+    localMode: optionalBoolean(env, 'LOCAL_MODE'),
   };
 }
 
@@ -245,6 +249,8 @@ export interface ApplyWritesConfig {
   key: KeyConfig;
   google: GoogleConfig;
   aws: AwsConfig;
+  /** As in SyncConfig. */
+  localMode: boolean;
 }
 
 export function loadApplyWritesConfig(env: Env): ApplyWritesConfig {
@@ -257,6 +263,7 @@ export function loadApplyWritesConfig(env: Env): ApplyWritesConfig {
     key: keyConfig(env),
     google: googleConfig(env),
     aws: awsConfig(env),
+    localMode: optionalBoolean(env, 'LOCAL_MODE'),
   };
 }
 
@@ -267,8 +274,8 @@ export interface ApiConfig {
   aws: AwsConfig;
   /** Loopback CardDAV servers allowed: the local stack and tests only. */
   localMode: boolean;
-  /** Keys the Idempotency-Key request fingerprint (see lib/http AppConfig). */
-  requestHashSecret: SecretValueConfig | undefined;
+  /** Keys the Idempotency-Key request fingerprint (see lib/http AppConfig); required, checked with checkRequestHashSecret once read. */
+  requestHashSecret: SecretValueConfig;
   /** The Google consent flow; undefined (its routes answer 501) without GOOGLE_REDIRECT_URI. */
   google?: ApiGoogleConfig;
 }
@@ -313,6 +320,30 @@ export function checkStateSecret(value: string, variable: string): string {
   return value;
 }
 
+/** Minimum length of the request-hash key: the HMAC key must be as hard to guess as the passwords it protects. */
+export const MIN_REQUEST_HASH_SECRET_LENGTH = 32;
+
+/** The request-hash key's value, from the variable or its secret: InvalidVariable naming `variable` when too short. */
+export function checkRequestHashSecret(value: string, variable: string): string {
+  if (Buffer.byteLength(value, 'utf8') < MIN_REQUEST_HASH_SECRET_LENGTH) {
+    throw new InvalidVariable(variable, `must be at least ${MIN_REQUEST_HASH_SECRET_LENGTH} bytes`);
+  }
+  return value;
+}
+
+/** Required: without it an Idempotency-Key fingerprint of POST /v1/connections would verify password guesses offline. */
+function requestHashSecret(env: Env): SecretValueConfig {
+  const secret = optionalSecret(env, 'REQUEST_HASH_SECRET');
+  if (secret === undefined) {
+    throw new MissingVariable(
+      'REQUEST_HASH_SECRET_ARN',
+      `the Secrets Manager secret with at least ${MIN_REQUEST_HASH_SECRET_LENGTH} random characters that key the Idempotency-Key request fingerprints (the CDK stack generates it; or REQUEST_HASH_SECRET for local runs)`,
+    );
+  }
+  if (secret.kind === 'value') checkRequestHashSecret(secret.value, 'REQUEST_HASH_SECRET');
+  return secret;
+}
+
 export function loadApiConfig(env: Env): ApiConfig {
   const localMode = optionalBoolean(env, 'LOCAL_MODE');
   const google = apiGoogleConfig(env, { localMode });
@@ -322,7 +353,7 @@ export function loadApiConfig(env: Env): ApiConfig {
     key: keyConfig(env),
     aws: awsConfig(env),
     localMode,
-    requestHashSecret: optionalSecret(env, 'REQUEST_HASH_SECRET'),
+    requestHashSecret: requestHashSecret(env),
     ...(google === undefined ? {} : { google }),
   };
 }

@@ -8,6 +8,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { createDynamoDbClient, createGoogleClientSource, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
+import { sharedOutbound } from '../lib/net/outbound.ts';
 import { buildSyncWorkerAdapters, systemClock } from '../lib/wiring/build.ts';
 import { lazyHandler } from '../lib/wiring/lambda.ts';
 import { createSyncJobHandler } from '../lib/wiring/sync-worker.ts';
@@ -48,6 +49,8 @@ export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(() => {
     clock: systemClock,
     // Unique per container: lease owners are this plus the message id.
     workerId: randomUUID(),
+    // Every CardDAV request (and the token endpoint's) through the pinned client.
+    client: { fetch: sharedOutbound({ localMode: config.localMode }).fetch },
     logger: new Logger({ serviceName: 'carddav-bridge' }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'carddav-bridge' }),
   });

@@ -14,6 +14,7 @@
 // Google emulator. The floor is the same number of bare PUTs with fetch, one
 // lane per connection (the FIFO queue lets the applier have one write per
 // connection in flight).
+import { randomBytes } from 'node:crypto';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { bearerAuth, createCardDavClient } from '../../lib/carddav/index.ts';
 import type { GoogleEmulator } from '../../lib/emulator/index.ts';
@@ -325,7 +326,7 @@ async function applierThroughput(ctx: ScenarioContext, params: { aws: AwsLocal; 
       writesQueueUrl: queue.url,
       clock: { now: () => Date.now() },
       logger,
-      config: { localMode: true },
+      config: { localMode: true, requestHashSecret: randomBytes(32).toString('hex') },
     }),
   );
   // Round-robin over the connections, each connection's writes in order.

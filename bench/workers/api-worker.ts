@@ -3,6 +3,7 @@
 // @hono/node-server on 127.0.0.1, the way the local stack serves it. The
 // load comes from another child; this one only answers, so the CPU it uses
 // is the API's own. DynamoDB and SQS requests are counted per accepted write.
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
@@ -39,7 +40,7 @@ async function serve(p: ApiServeParams): Promise<{ port: number }> {
       writesQueueUrl: p.writesQueueUrl,
       clock: { now: () => Date.now() },
       logger,
-      config: { localMode: true },
+      config: { localMode: true, requestHashSecret: randomBytes(32).toString('hex') },
     }),
   );
   // As lib/local/stack.ts serves it (the adapter's default global Request/Response override included).

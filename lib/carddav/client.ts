@@ -13,6 +13,7 @@ import {
 } from './errors.ts';
 import { normalizeEtag } from './etag.ts';
 import { normalizeHref, sameCollection } from './href.ts';
+import { productionOutbound } from '../net/outbound.ts';
 import { bodyExcerpt, checkUrl, DEFAULT_RETRY, errorForResponse, request, type HttpConfig, type HttpRequest, type HttpResponse } from './http.ts';
 import type {
   AddressBook,
@@ -49,7 +50,7 @@ import {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_MAX_SYNC_ROUNDS = 1000;
-const MAX_REDIRECTS = 10;
+const MAX_REDIRECTS = 5;
 const DEFAULT_BATCH_SIZE = 50;
 const DEFAULT_CONCURRENCY = 4;
 
@@ -258,10 +259,14 @@ function startTagEnd(xml: string, lt: number): number {
   return -1;
 }
 
-/** Creates the client. Defaults: 30 s per request, 64 MiB per response, 3 retries from 500 ms up to 10 s. */
+/**
+ * Creates the client. Defaults: 30 s per request, 64 MiB per response, 3 retries from 500 ms up to 10 s,
+ * and the pinned HTTP client under the production address rule (lib/net/outbound.ts): local runs pass
+ * their own `fetch` from `createOutboundHttp({ localMode: true })`.
+ */
 export function createCardDavClient(options: ClientOptions = {}): CardDavClient {
   const cfg: HttpConfig = {
-    fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    fetch: options.fetch ?? productionOutbound().fetch,
     auth: options.auth,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,

@@ -6,9 +6,12 @@
 // Why not fetch's own redirect handling: it turns a PROPFIND/REPORT on
 // 301/302 into nothing useful (WebDAV clients re-issue the method at the
 // Location), would follow an https -> http downgrade, and hides the hops from
-// `onRequest`. So redirects are followed by hand with `redirect: 'manual'`.
-// Credentials go along to another origin (HTTPS enforced): discovery hands
-// out URLs on that origin, which get them on the next request anyway.
+// `onRequest`. So redirects are followed by hand with `redirect: 'manual'`:
+// a few at most, never from https to http, and, as the Fetch standard does,
+// the Authorization header stays with the origin the request was made for
+// (a redirect to another origin goes without it). Every hop's address is
+// checked when its connection is made, by the pinned client of
+// lib/net/outbound.ts (`cfg.fetch`).
 import {
   CardDavError,
   InvalidRequest,
@@ -22,6 +25,7 @@ import {
   Unauthorized,
 } from './errors.ts';
 import type { AuthStrategy, FetchLike, RequestInfo, RetryPolicy } from './types.ts';
+import { AddressRefused } from '../net/lookup.ts';
 
 export interface HttpConfig {
   fetch: FetchLike;
@@ -142,6 +146,15 @@ const NOT_SENT_CODES = new Set([
   'EHOSTUNREACH',
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
+
+/** The AddressRefused in an error's cause chain (fetch wraps connector errors in a TypeError). */
+function addressRefusal(err: unknown): AddressRefused | undefined {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; depth++) {
+    if (e instanceof AddressRefused) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
 
 function errorCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; depth++) {
@@ -295,6 +308,39 @@ async function exchange(
 // ---------------------------------------------------------------------------
 // The logical request
 
+/** The URL a redirect leads to; throws when it must not be followed (see `request`). */
+function redirectTarget(cfg: HttpConfig, params: { method: string; url: string; res: HttpResponse; hops: number; firstUrl: string }): string {
+  const { method, url, res } = params;
+  const status = res.status;
+  const location = res.headers.get('location');
+  const keepsMethod = status === 307 || status === 308 || method === 'GET' || method === 'HEAD' || method === 'PROPFIND' || method === 'REPORT';
+  if (location === null || !keepsMethod) {
+    // A write redirected with 301/302 would be replayed as GET by browsers; we refuse to guess.
+    throw new ProtocolError(`${method} ${url} answered ${status}${location ? ` to ${location}` : ' without Location'}; not followed`, { status, method, url });
+  }
+  let next: URL;
+  try {
+    next = new URL(location, url);
+  } catch (err) {
+    throw new ProtocolError(`${method} ${url}: redirect to an invalid Location ${JSON.stringify(location)}`, { status, method, url, cause: err });
+  }
+  if (new URL(url).protocol === 'https:' && next.protocol !== 'https:') {
+    throw new ProtocolError(`${method} ${url}: refusing redirect from https to ${next.protocol}//${next.host} (HTTPS required)`, { status, method, url });
+  }
+  if (!isAllowedUrl(next)) {
+    throw new ProtocolError(`${method} ${url}: refusing redirect to ${next.protocol}//${next.host} (HTTPS required)`, { status, method, url });
+  }
+  if (params.hops >= cfg.maxRedirects) {
+    throw new ProtocolError(`${method} ${params.firstUrl}: more than ${cfg.maxRedirects} redirects`, { status, method, url });
+  }
+  return next.href;
+}
+
+/** The connection was refused by the address rule: nothing was sent, and trying again changes nothing. */
+function refusedError(method: string, url: string, refusal: AddressRefused): InvalidRequest {
+  return new InvalidRequest(`refusing ${method} ${url}: ${refusal.message}`, { method, url, cause: refusal });
+}
+
 /**
  * Sends a request and returns its 2xx answer. Throws:
  * - Unauthorized: 401 (after one `auth.onUnauthorized()` that allowed a retry);
@@ -306,13 +352,18 @@ async function exchange(
  * - NetworkError: connection faults and timeouts once retries are spent, and a
  *   body over `maxResponseBytes` (not retried: it would be just as large again;
  *   NetworkError because no protocol rule was broken, the transfer was cut);
- * - ProtocolError: a redirect that cannot be followed, or too many;
- * - InvalidRequest: a URL that is malformed or not HTTPS (loopback excepted).
+ * - ProtocolError: a redirect that cannot be followed (a write on 301/302,
+ *   https to http), or more than `maxRedirects`;
+ * - InvalidRequest: a URL that is malformed or not HTTPS (loopback excepted),
+ *   or an address the connection-time rule refuses (never retried).
  * A POST is not retried after a network fault once it may have reached the
  * server (it is not idempotent); it is retried on 429/503 answers.
+ * Authorization goes only to the origin of `req.url`: a redirect elsewhere is
+ * followed without it.
  */
 export async function request(cfg: HttpConfig, req: HttpRequest): Promise<HttpResponse> {
   let url = checkUrl(req.url).href;
+  const credentialOrigin = new URL(url).origin;
   const method = req.method.toUpperCase();
   const body = req.body;
   let retriesLeft = Math.max(0, cfg.retry.retries);
@@ -325,7 +376,8 @@ export async function request(cfg: HttpConfig, req: HttpRequest): Promise<HttpRe
     // body is still being decoded (nodejs/undici#5360, Radicale does this on
     // large listings). Uncompressed bodies avoid that code path entirely.
     const headers: Record<string, string> = { 'Accept-Encoding': 'identity', ...req.headers };
-    const authorization = await cfg.auth?.authorization();
+    const sameOrigin = new URL(url).origin === credentialOrigin;
+    const authorization = sameOrigin ? await cfg.auth?.authorization() : undefined;
     if (authorization !== undefined) headers['Authorization'] = authorization;
     if (cfg.userAgent !== undefined) headers['User-Agent'] = cfg.userAgent;
     const started = cfg.now();
@@ -344,6 +396,8 @@ export async function request(cfg: HttpConfig, req: HttpRequest): Promise<HttpRe
       if (outcome.tooLarge) {
         throw new NetworkError(`${method} ${url}: ${(outcome.error as Error).message}`, details);
       }
+      const refusal = addressRefusal(outcome.error);
+      if (refusal !== undefined) throw refusedError(method, url, refusal);
       const mayHaveReached = method === 'POST' && (outcome.timedOut || !NOT_SENT_CODES.has(errorCode(outcome.error) ?? ''));
       if (retriesLeft > 0 && !mayHaveReached) {
         retriesLeft--;
@@ -363,41 +417,16 @@ export async function request(cfg: HttpConfig, req: HttpRequest): Promise<HttpRe
     if (status >= 200 && status < 300) return res;
 
     if (REDIRECTS.has(status)) {
-      const location = res.headers.get('location');
-      const keepsMethod = status === 307 || status === 308 || method === 'GET' || method === 'HEAD' || method === 'PROPFIND' || method === 'REPORT';
-      if (location !== null && keepsMethod) {
-        let next: URL;
-        try {
-          next = new URL(location, url);
-        } catch (err) {
-          throw new ProtocolError(`${method} ${url}: redirect to an invalid Location ${JSON.stringify(location)}`, {
-            status,
-            method,
-            url,
-            cause: err,
-          });
-        }
-        if (!isAllowedUrl(next)) {
-          throw new ProtocolError(`${method} ${url}: refusing redirect to ${next.protocol}//${next.host} (HTTPS required)`, {
-            status,
-            method,
-            url,
-          });
-        }
-        if (++redirects > cfg.maxRedirects) {
-          throw new ProtocolError(`${method} ${req.url}: more than ${cfg.maxRedirects} redirects`, { status, method, url });
-        }
-        url = next.href;
-        continue;
-      }
-      // A write redirected with 301/302 would be replayed as GET by browsers; we refuse to guess.
-      throw new ProtocolError(`${method} ${url} answered ${status}${location ? ` to ${location}` : ' without Location'}; not followed`, {
-        status,
-        method,
-        url,
-      });
+      url = redirectTarget(cfg, { method, url, res, hops: redirects++, firstUrl: req.url });
+      continue;
     }
 
+    if (status === 401 && !sameOrigin) {
+      throw new Unauthorized(
+        `${method} ${url} answered 401 after a redirect from ${credentialOrigin}: credentials are not sent to another origin (use ${new URL(url).origin} as the server URL)`,
+        { status, method, url, bodyExcerpt: bodyExcerpt(res.body) },
+      );
+    }
     if (status === 401 && !refreshed && cfg.auth?.onUnauthorized !== undefined) {
       refreshed = true;
       if (await cfg.auth.onUnauthorized()) continue;

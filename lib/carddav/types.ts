@@ -29,6 +29,11 @@ export interface RetryPolicy {
 
 export interface ClientOptions {
   auth?: AuthStrategy;
+  /**
+   * The HTTP client. Default: lib/net/outbound.ts under the production address rule
+   * (public addresses only, checked at connection time). Callers pass
+   * `createOutboundHttp(policy).fetch` for local mode; anything else skips the address rule.
+   */
   fetch?: FetchLike;
   /** Per request, default 30 s. */
   timeoutMs?: number;

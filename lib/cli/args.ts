@@ -3,7 +3,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { basicAuth, bearerAuth } from '../carddav/auth.ts';
 import { isAllowedUrl } from '../carddav/http.ts';
-import type { AuthStrategy } from '../carddav/types.ts';
+import type { AuthStrategy, FetchLike } from '../carddav/types.ts';
+import { createOutboundHttp } from '../net/outbound.ts';
 
 export const EXIT = { ok: 0, usage: 2, auth: 3, noAddressBook: 4, protocol: 5, dataDirInUse: 6 } as const;
 
@@ -33,6 +34,15 @@ export interface ServerArgs {
 }
 
 /** The server URL and auth strategy the flags describe; secrets are read from the named variables. */
+/**
+ * The pinned HTTP client for the command's CardDAV requests. The operator
+ * vouches for the server they name (it may be on loopback or their own
+ * network); anything it redirects to or names must pass the address rule.
+ */
+export function cliFetch(serverUrl: string): FetchLike {
+  return createOutboundHttp({ localMode: true, trustedHosts: [new URL(serverUrl).hostname] }).fetch;
+}
+
 export function serverFromArgs(values: ServerArgs, env: NodeJS.ProcessEnv): { serverUrl: string; auth: AuthStrategy } {
   if (!values.server) throw new UsageError('--server URL is required');
   let serverUrl: URL;

@@ -1,6 +1,6 @@
 import { createCardDavClient } from '../carddav/client.ts';
 import type { Discovery } from '../carddav/types.ts';
-import { EXIT, parse, serverFromArgs, serverOptions } from './args.ts';
+import { cliFetch, EXIT, parse, serverFromArgs, serverOptions } from './args.ts';
 import type { CliIo } from './io.ts';
 
 export const discoverUsage = `Usage: carddav-bridge discover --server URL (--username U --password-env VAR | --bearer-env VAR) [--json]
@@ -16,7 +16,7 @@ export async function discoverCommand(argv: string[], io: CliIo): Promise<number
     return EXIT.ok;
   }
   const { serverUrl, auth } = serverFromArgs(values, io.env);
-  const client = createCardDavClient(auth ? { auth } : {});
+  const client = createCardDavClient({ ...(auth ? { auth } : {}), fetch: cliFetch(serverUrl) });
   const found = await client.discover({ serverUrl });
   io.stdout(values.json ? JSON.stringify(found, null, 2) + '\n' : formatDiscovery(found));
   if (found.addressBooks.length === 0) {

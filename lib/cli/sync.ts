@@ -9,7 +9,7 @@ import { createDynamoStore } from '../store/dynamo-store.ts';
 import { createTable } from '../store/table.ts';
 import { runSync, type SyncReason, type SyncRunResult } from '../sync/engine.ts';
 import type { Feed } from '../sync/ports.ts';
-import { EXIT, parse, serverFromArgs, serverOptions, UsageError } from './args.ts';
+import { cliFetch, EXIT, parse, serverFromArgs, serverOptions, UsageError } from './args.ts';
 import type { CliIo } from './io.ts';
 import { withLocalDynamoDb } from './local-table.ts';
 import { createProgress, withProgress } from './progress.ts';
@@ -44,7 +44,7 @@ export async function syncCommand(argv: string[], io: CliIo): Promise<number> {
   }
 
   let requests = 0;
-  const baseClient = createCardDavClient({ ...(auth ? { auth } : {}), onRequest: () => void requests++ });
+  const baseClient = createCardDavClient({ ...(auth ? { auth } : {}), fetch: cliFetch(serverUrl), onRequest: () => void requests++ });
   const connectionId = connectionIdFor({ serverUrl, username: values.username, addressBook: values['address-book'] });
 
   return withLocalDynamoDb({ dataDir: values['data-dir'], owner: 'carddav-bridge sync', fn: async (dynamo) => {

@@ -6,7 +6,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { registerDocsRoutes } from './docs.ts';
 import { registerLandingRoute } from './landing.ts';
-import { authenticate, type AppEnv } from './middleware.ts';
+import { authenticate, checkRequestHashSecret, type AppEnv } from './middleware.ts';
 import type { AppDeps } from './ports.ts';
 import {
   ApiError,
@@ -73,6 +73,7 @@ function fromHttpException(error: HTTPException): ApiError {
 }
 
 export function createApp(deps: AppDeps): App {
+  checkRequestHashSecret(deps.config.requestHashSecret);
   const app: App = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) {

@@ -1,6 +1,6 @@
 // Request plumbing shared by the routes: authentication, scopes, media types,
 // If-Match and Idempotency-Key.
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { hashApiKey, MAX_API_KEY_LENGTH } from './api-keys.ts';
 import {
@@ -99,10 +99,27 @@ function parseIdempotencyKey(raw: string): string {
   return unquoted;
 }
 
-/** What makes two requests "the same": method, path and query, content type, If-Match and body. */
-function requestHash(c: Context, body: ArrayBuffer, secret: string | undefined): string {
+/** At least this many bytes of AppConfig.requestHashSecret. */
+export const MIN_REQUEST_HASH_SECRET_BYTES = 32;
+
+/** The key's check, at app creation: a missing or short key is a deployment error, not a per-request one. */
+export function checkRequestHashSecret(secret: unknown): string {
+  if (typeof secret !== 'string' || Buffer.byteLength(secret, 'utf8') < MIN_REQUEST_HASH_SECRET_BYTES) {
+    throw new TypeError(
+      `AppConfig.requestHashSecret must be at least ${MIN_REQUEST_HASH_SECRET_BYTES} bytes: it keys the Idempotency-Key fingerprints, which would otherwise verify password guesses offline`,
+    );
+  }
+  return secret;
+}
+
+/**
+ * What makes two requests "the same": method, path and query, content type,
+ * If-Match and body, under HMAC-SHA256 (a body may hold a CardDAV password:
+ * an unkeyed hash of it would be an offline-guessable verifier).
+ */
+function requestHash(c: Context, body: ArrayBuffer, secret: string): string {
   const url = new URL(c.req.url);
-  const hash = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  const hash = createHmac('sha256', secret);
   for (const part of [c.req.method, url.pathname + url.search, c.req.header('content-type') ?? '', c.req.header('if-match') ?? '']) {
     hash.update(part, 'utf8').update('\0');
   }
@@ -118,7 +135,8 @@ const REPLAYED_HEADERS = ['content-type', 'location'];
  * 409. A failed first attempt changed nothing, so its key is released and the
  * client may retry (corrected) with it.
  */
-export function idempotent(deps: { idempotency: Idempotency; clock: Clock; logger: Logger; config: { requestHashSecret?: string } }): AppMiddleware {
+export function idempotent(deps: { idempotency: Idempotency; clock: Clock; logger: Logger; config: { requestHashSecret: string } }): AppMiddleware {
+  const secret = checkRequestHashSecret(deps.config.requestHashSecret);
   return async (c, next) => {
     const raw = c.req.header('idempotency-key');
     if (raw === undefined) {
@@ -127,7 +145,7 @@ export function idempotent(deps: { idempotency: Idempotency; clock: Clock; logge
     }
     const key = parseIdempotencyKey(raw);
     const { tenantId } = c.get('auth');
-    const hash = requestHash(c, await c.req.arrayBuffer(), deps.config.requestHashSecret);
+    const hash = requestHash(c, await c.req.arrayBuffer(), secret);
     const now = deps.clock.now();
     const expiresAt = now + IDEMPOTENCY_TTL_MS;
 

@@ -330,12 +330,13 @@ export interface AppConfig {
   /** How long a write record (and so GET /v1/writes/{id}) is kept, in seconds (default 7 days): its DynamoDB TTL. */
   writeRetentionSeconds?: number;
   /**
-   * Key for the HMAC that fingerprints requests for Idempotency-Key. A plain
-   * SHA-256 of a POST /v1/connections body is an offline-guessable verifier of
-   * the password in it; keyed, the stored fingerprint is useless without the key.
-   * Unset: plain SHA-256 (local stack, tests).
+   * Key for the HMAC-SHA256 that fingerprints requests for Idempotency-Key
+   * (at least MIN_REQUEST_HASH_SECRET_BYTES). A plain SHA-256 of a POST
+   * /v1/connections body is an offline-guessable verifier of the password in
+   * it; keyed, the stored fingerprint is useless without the key. Required:
+   * the CDK stack generates one, the local stack derives one from its master key.
    */
-  requestHashSecret?: string;
+  requestHashSecret: string;
   /** The Google consent flow; without it (or without AppDeps.google) its routes answer 501. */
   google?: GoogleConnectConfig;
 }

@@ -8,7 +8,7 @@
 //
 // No process.env here: lib/local/main.ts reads the command line and the
 // environment and passes options.
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
@@ -27,6 +27,7 @@ import { createDynamoApiKeys, createDynamoWrites, createTenantAdmin } from '../s
 import { createDynamoOAuthClients } from '../store/oauth-clients.ts';
 import { createTable, TABLE } from '../store/table.ts';
 import type { DynamoStore } from '../store/types.ts';
+import { sharedOutbound } from '../net/outbound.ts';
 import { buildApiDeps } from '../wiring/api.ts';
 import type { GoogleClient } from '../wiring/aws.ts';
 import { buildDispatcherAdapters, buildFeed, buildSyncWorkerAdapters, buildWebhookAdapters, createStore, systemClock } from '../wiring/build.ts';
@@ -304,7 +305,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const sqsClient = sqs.client();
     const table: TableConfig = { tableName: TABLE.defaultTableName, dueShards: 8 };
     await createTable({ client: ddb, tableName: table.tableName });
-    const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: await loadOrCreateLocalMasterKey(paths.masterKey) }) });
+    const masterKey = await loadOrCreateLocalMasterKey(paths.masterKey);
+    const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey }) });
+    // The Idempotency-Key fingerprints' HMAC key: generated with the master key and kept with it, so a
+    // retry after a restart still matches its first request.
+    const requestHashSecret = Buffer.from(hkdfSync('sha256', masterKey, new Uint8Array(0), 'carddav-bridge request-hash secret', 32)).toString('hex');
     const clock = systemClock;
 
     // The deployed stack's queues (infra/stack.ts), each with its dead-letter queue.
@@ -331,7 +336,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         clock,
         logger: log.child({ job: 'api' }),
         // Loopback CardDAV servers and plain-http webhooks to loopback are allowed: this machine is the whole world here.
-        config: { localMode: true, defaultIntervalSeconds: LOCAL_INTERVAL_SECONDS },
+        config: { localMode: true, defaultIntervalSeconds: LOCAL_INTERVAL_SECONDS, requestHashSecret },
         google: {
           client: async () => googleClient,
           redirectUri: `${apiUrl}${GOOGLE_CALLBACK_PATH}`,
@@ -354,8 +359,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // Every event goes to the change feed (the tenants' consumers: here, the tail) and to webhook-events (the deliverer).
     const feedQueues = { changeFeedQueueUrl: queues.changeFeed.url, webhookEventsQueueUrl: queues.webhookEvents.url };
     const syncAdapters = buildSyncWorkerAdapters({ dynamo: ddb, sqs: sqsClient, table, ...feedQueues, clock });
+    // Every CardDAV request of the jobs goes through the pinned client; loopback is allowed here by configuration.
+    const carddav = { fetch: sharedOutbound({ localMode: true }).fetch };
     const handleSyncJob = createSyncJobHandler({
       ...syncAdapters,
+      client: carddav,
       vault,
       googleClient: async () => googleClient,
       clock,
@@ -374,6 +382,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       // No delayRedelivery: it is ChangeMessageVisibility, which fauxqs refuses on a persisted queue (sqs-local.ts);
       // a write to retry comes back after the queue's visibility timeout instead.
       google: googleClient,
+      client: carddav,
       logger: log.child({ job: 'apply-writes' }),
     });
     const hooks = buildWebhookAdapters({

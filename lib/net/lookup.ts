@@ -49,7 +49,7 @@ export function unbracket(host: string): string {
 
 function isTrusted(host: string, policy: AddressPolicy): boolean {
   const h = unbracket(host).toLowerCase();
-  return policy.trustedHosts?.some((t) => t.toLowerCase() === h) === true;
+  return policy.trustedHosts?.some((t) => unbracket(t).toLowerCase() === h) === true;
 }
 
 /** Why connecting to `address` (an answer for `host`) is refused, or undefined when it is allowed. */

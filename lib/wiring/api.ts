@@ -10,6 +10,7 @@ import type { Vault } from '../auth/vault.ts';
 import { basicAuth, bearerAuth } from '../carddav/auth.ts';
 import { createCardDavClient } from '../carddav/client.ts';
 import type { FetchLike } from '../carddav/types.ts';
+import { createOutboundHttp, productionOutbound, sharedOutbound, type OutboundHttp } from '../net/outbound.ts';
 import { GOOGLE_CARDDAV_URL, GOOGLE_USERINFO_URL, identityFromUserinfo } from '../http/google-identity.ts';
 import type { AppConfig, AppDeps, ConnectionInfo, Discover, GoogleOAuth, Logger, NewGoogleConnection, NewId, ResolveHost } from '../http/ports.ts';
 import { createSqsWriteQueue } from '../queue/writes-queue.ts';
@@ -42,9 +43,20 @@ export const newId: NewId = (kind) => `${ID_PREFIX[kind]}_${randomUUID().replace
 
 export const resolveHost: ResolveHost = async (hostname) => (await lookup(hostname, { all: true })).map((a) => a.address);
 
-/** Discovery with the credentials a tenant gave; the API checked the URL's addresses before calling it. */
-export const discoverWithBasicAuth: Discover = ({ serverUrl, username, password }) =>
-  createCardDavClient({ auth: basicAuth({ username, password }) }).discover({ serverUrl });
+/**
+ * Discovery with the credentials a tenant gave. The API checked the URL's
+ * addresses before calling it; `outbound` checks them again at every
+ * connection (redirects and discovered URLs included).
+ */
+export function discoverWithBasicAuth(outbound: OutboundHttp): Discover {
+  return ({ serverUrl, username, password }) => createCardDavClient({ auth: basicAuth({ username, password }), fetch: outbound.fetch }).discover({ serverUrl });
+}
+
+/** The pinned HTTP client for CardDAV requests under this deployment's address rule. */
+export function outboundFor(params: { localMode: boolean; resolveHost?: ResolveHost }): OutboundHttp {
+  if (params.resolveHost === undefined) return sharedOutbound({ localMode: params.localMode });
+  return createOutboundHttp({ localMode: params.localMode, ...(params.resolveHost ? { resolveHost: params.resolveHost } : {}) });
+}
 
 export { GOOGLE_CARDDAV_URL, GOOGLE_USERINFO_URL };
 
@@ -67,7 +79,7 @@ export interface GoogleConnectParams {
   /** 32 bytes or more. */
   stateSecret: string | Uint8Array;
   stateMaxAgeMs?: number;
-  /** For the token, userinfo and CardDAV requests; default global fetch. */
+  /** For the token and userinfo requests (default global fetch), and for CardDAV requests when given (default the pinned `outbound`). */
   fetch?: FetchLike;
 }
 
@@ -80,9 +92,10 @@ export interface GoogleConnectParams {
  * holds them any more (lib/store/grants.ts).
  */
 export function createGoogleOAuth(
-  params: GoogleConnectParams & { store: DynamoStore; vault: Vault; holders: GrantHolders; oauthClients?: Pick<OAuthClientStore, 'get'>; logger?: Logger },
+  params: GoogleConnectParams & { store: DynamoStore; vault: Vault; holders: GrantHolders; oauthClients?: Pick<OAuthClientStore, 'get'>; logger?: Logger; outbound?: OutboundHttp },
 ): GoogleOAuth {
   const doFetch = params.fetch ?? fetch;
+  const carddavFetch = params.fetch ?? (params.outbound ?? productionOutbound()).fetch;
   const userinfoUrl = params.userinfoUrl ?? GOOGLE_USERINFO_URL;
   const { store, vault, holders } = params;
 
@@ -143,7 +156,7 @@ export function createGoogleOAuth(
     discover({ serverUrl, accessToken }) {
       // A fixed token: a 401 right after the exchange is an answer, not a reason to refresh.
       const auth = bearerAuth({ getAccessToken: async () => accessToken });
-      return createCardDavClient({ auth, fetch: doFetch }).discover({ serverUrl });
+      return createCardDavClient({ auth, fetch: carddavFetch }).discover({ serverUrl });
     },
 
     async connectionAccount({ tenantId, connectionId }) {
@@ -293,12 +306,15 @@ export function buildApiDeps(params: {
   /** Sends webhook test events; default the SSRF-safe HTTP transport (loopback allowed in local mode). */
   webhookTransport?: WebhookTransport;
   resolveHost?: ResolveHost;
+  /** CardDAV requests (discovery at connection time); default the pinned client for `config.localMode` and `resolveHost`. */
+  outbound?: OutboundHttp;
 }): AppDeps {
   const { dynamo, table, clock, vault, google } = params;
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
   const store = createStore({ dynamo, table, clock });
   const oauthClients = createDynamoOAuthClients(tableOptions);
   const hostResolver = params.resolveHost ?? resolveHost;
+  const outbound = params.outbound ?? outboundFor({ localMode: params.config.localMode, ...(params.resolveHost ? { resolveHost: params.resolveHost } : {}) });
   const config: AppConfig =
     google === undefined
       ? params.config
@@ -315,7 +331,7 @@ export function buildApiDeps(params: {
   return {
     apiKeys: createDynamoApiKeys(tableOptions),
     connections: createDynamoConnections({ store, vault }),
-    discover: params.discover ?? discoverWithBasicAuth,
+    discover: params.discover ?? discoverWithBasicAuth(outbound),
     resolveHost: hostResolver,
     writes: createDynamoWrites(tableOptions),
     writeQueue: createSqsWriteQueue({ client: params.sqs, queueUrl: params.writesQueueUrl }),
@@ -326,7 +342,7 @@ export function buildApiDeps(params: {
     config,
     ...(google === undefined
       ? {}
-      : { google: createGoogleOAuth({ ...google, store, vault, oauthClients, logger: params.logger, holders: createDynamoGrantHolders({ client: dynamo, tableName: table.tableName }) }) }),
+      : { google: createGoogleOAuth({ ...google, store, vault, oauthClients, logger: params.logger, outbound, holders: createDynamoGrantHolders({ client: dynamo, tableName: table.tableName }) }) }),
     oauthClients: createTenantOAuthClients({ store: oauthClients, vault }),
     webhooks: {
       endpoints: createDynamoEndpointStore({ client: dynamo, tableName: table.tableName, vault }),

@@ -35,6 +35,7 @@ import { outsideGrants } from './dynamo-recorder.ts';
 import { TABLE_ACCESS } from '../../infra/access.ts';
 import { startScriptedSecretsManager } from './secrets-manager.ts';
 import { startRadicale } from '../support/radicale.ts';
+import { TEST_REQUEST_HASH_SECRET } from '../support/secrets.ts';
 
 const CLIENT = { clientId: 'bridge-writes.apps.googleusercontent.com', clientSecret: 'bridge-writes-client-secret' };
 const EMAIL = 'grace@example.com';
@@ -91,7 +92,7 @@ beforeAll(async () => {
       writesQueueUrl: queues.writes.url,
       clock: { now: () => Date.now() },
       logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
-      config: { localMode: true },
+      config: { localMode: true, requestHashSecret: TEST_REQUEST_HASH_SECRET },
     }),
   );
 

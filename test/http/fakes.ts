@@ -24,6 +24,7 @@ import type {
   WriteRecord,
   Writes,
 } from '../../lib/http/ports.ts';
+import { TEST_REQUEST_HASH_SECRET } from '../support/secrets.ts';
 
 export class FakeApiKeys implements ApiKeys {
   readonly byHash = new Map<string, ApiKeyRecord>();
@@ -295,7 +296,7 @@ export function harness(options: { config?: Partial<AppConfig>; dns?: Record<str
       return `${prefixes[kind]}_${String(n).padStart(4, '0')}`;
     },
     logger,
-    config: { localMode: false, ...options.config },
+    config: { localMode: false, requestHashSecret: TEST_REQUEST_HASH_SECRET, ...options.config },
     ...options.deps,
   };
   const app = createApp(deps);

@@ -123,11 +123,12 @@ describe('Idempotency-Key', () => {
     expect(h.queue.messages).toHaveLength(1);
   });
 
-  it('with a secret, the stored fingerprint is an HMAC: no offline check of the password in the body', async () => {
+  it('the stored fingerprint is an HMAC under the configured key: no offline check of the password in the body', async () => {
     const body = JSON.stringify(NEW_CONNECTION);
     const parts = ['POST', '/v1/connections', 'application/json', ''];
+    const secret = 'another-request-hash-secret-0123456789abcdef';
     const plain = createHash('sha256');
-    const keyed = createHmac('sha256', 'hash-secret');
+    const keyed = createHmac('sha256', secret);
     for (const p of parts) {
       plain.update(p).update('\0');
       keyed.update(p).update('\0');
@@ -135,17 +136,19 @@ describe('Idempotency-Key', () => {
     const plainHash = plain.update(body).digest('hex');
     const keyedHash = keyed.update(body).digest('hex');
 
-    const h = harness({ config: { requestHashSecret: 'hash-secret' } });
+    const h = harness({ config: { requestHashSecret: secret } });
     const res = await h.call('/v1/connections', { method: 'POST', body, headers: { 'Content-Type': 'application/json', 'Idempotency-Key': 'c' } });
     expect(res.status).toBe(201);
     const stored = [...h.idempotency.records.values()][0];
     expect(stored?.requestHash).toBe(keyedHash);
     expect(stored?.requestHash).not.toBe(plainHash);
     expect(JSON.stringify(stored)).not.toContain(NEW_CONNECTION.password);
+    expect(JSON.stringify(stored)).not.toContain(Buffer.from(NEW_CONNECTION.password).toString('base64'));
+  });
 
-    const unkeyed = harness();
-    await unkeyed.call('/v1/connections', { method: 'POST', body, headers: { 'Content-Type': 'application/json', 'Idempotency-Key': 'c' } });
-    expect([...unkeyed.idempotency.records.values()][0]?.requestHash).toBe(plainHash);
+  it('an app without a request-hash key, or with a short one, is not created', () => {
+    expect(() => harness({ config: { requestHashSecret: undefined as unknown as string } })).toThrow(/requestHashSecret must be at least 32 bytes/);
+    expect(() => harness({ config: { requestHashSecret: 'short' } })).toThrow(/requestHashSecret/);
   });
 
   it('a malformed key is a 400 naming the header', async () => {

@@ -36,6 +36,7 @@ import { drainQueue, freshStack, receiveLambdaEventOf, seededMasterKey, seededRa
 import type { Services, StackQueues } from '../../functions/support.ts';
 import { startReceiver } from '../../webhooks/support.ts';
 import type { Receiver } from '../../webhooks/support.ts';
+import { TEST_REQUEST_HASH_SECRET } from '../../support/secrets.ts';
 
 const CLIENT = { clientId: 'bridge-connect.apps.googleusercontent.com', clientSecret: 'bridge-connect-client-secret' };
 const EMAIL = 'hedy@example.com';
@@ -99,7 +100,7 @@ beforeAll(async () => {
       writesQueueUrl: queues.writes.url,
       clock,
       logger: { info: telemetry.log.info, warn: telemetry.log.warn, error: telemetry.log.error },
-      config: { localMode: true },
+      config: { localMode: true, requestHashSecret: TEST_REQUEST_HASH_SECRET },
       google: {
         client: async () => google,
         authUrl: emu.authUrl,

@@ -36,6 +36,7 @@ import { createWritePipeline } from '../../../lib/wiring/writes.ts';
 import type { WritePipeline } from '../../../lib/wiring/writes.ts';
 import { drainQueue, freshStack, receiveLambdaEventOf, seededMasterKey, seededRandom, settle, startServices, WRITES_MAX_RECEIVES } from '../../functions/support.ts';
 import type { Services, StackQueues } from '../../functions/support.ts';
+import { TEST_REQUEST_HASH_SECRET } from '../../support/secrets.ts';
 
 const SERVICE = { clientId: 'bridge-service.apps.googleusercontent.com', clientSecret: 'bridge-service-secret' };
 const OWN = { clientId: '111-tenant-own.apps.googleusercontent.com', clientSecret: 'GOCSPX-tenant-own-secret' };
@@ -93,7 +94,7 @@ beforeAll(async () => {
       writesQueueUrl: queues.writes.url,
       clock,
       logger: { info: telemetry.log.info, warn: telemetry.log.warn, error: telemetry.log.error },
-      config: { localMode: true },
+      config: { localMode: true, requestHashSecret: TEST_REQUEST_HASH_SECRET },
       google: {
         client: async () => google,
         authUrl: emu.authUrl,

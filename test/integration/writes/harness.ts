@@ -38,6 +38,7 @@ import type { ChangeEvent, ContactEventData } from '../../../lib/sync/events.ts'
 import type { ApplyOptions } from '../../../lib/writes/applier.ts';
 import { createWritePipeline, type WritePipeline } from '../../../lib/wiring/writes.ts';
 import { seededRandom as seeded } from '../../../lib/emulator/random.ts';
+import { TEST_REQUEST_HASH_SECRET } from '../../support/secrets.ts';
 export { seeded };
 
 export const OAUTH_CLIENT = { clientId: 'bridge-test.apps.googleusercontent.com', clientSecret: 'GOCSPX-test-secret' };
@@ -182,7 +183,7 @@ export async function startBridge(services: Services, options: BridgeOptions = {
     clock,
     newId,
     logger,
-    config: { localMode: true, ...options.config },
+    config: { localMode: true, requestHashSecret: TEST_REQUEST_HASH_SECRET, ...options.config },
   });
 
   const pipeline = createWritePipeline({
