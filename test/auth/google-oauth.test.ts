@@ -26,6 +26,7 @@ import { GOOGLE_OAUTH } from '../../lib/emulator/index.ts';
 import type { GoogleEmulator } from '../../lib/emulator/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, emulator, REDIRECT_URI, STATE_SECRET } from './helpers.ts';
 import { CLOSED_PORT } from '../support/ports.ts';
+import { localFetch } from '../support/outbound.ts';
 
 const EMAIL = 'alice@example.com';
 const TEN_MINUTES = 10 * 60_000;
@@ -118,7 +119,7 @@ describe('the code flow against the emulator', () => {
     expect(tokens.expiresAt).toBeLessThanOrEqual(emu.clock.now() + 3599_000);
 
     // The access token opens the account's address book, through the CardDAV client's bearer strategy.
-    const client = createCardDavClient({ auth: bearerAuth({ getAccessToken: async () => tokens.accessToken }) });
+    const client = createCardDavClient({ fetch: localFetch, auth: bearerAuth({ getAccessToken: async () => tokens.accessToken }) });
     const stateOfBook = await client.getCollectionState({ addressBookUrl: emu.addressBookUrl(EMAIL) });
     expect(stateOfBook.syncToken).toBeTruthy();
 

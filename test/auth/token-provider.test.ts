@@ -12,6 +12,7 @@ import type { FetchLike } from '../../lib/carddav/types.ts';
 import { GOOGLE_OAUTH } from '../../lib/emulator/index.ts';
 import type { GoogleEmulator } from '../../lib/emulator/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, countingFetch, emulator, formOf } from './helpers.ts';
+import { localFetch } from '../support/outbound.ts';
 
 const EMAIL = 'alice@example.com';
 const MINUTE = 60_000;
@@ -72,7 +73,7 @@ describe('Google token provider', () => {
     expect(stored.saved).toEqual([]); // Google did not rotate: nothing to store
 
     // The token works, used by the CardDAV client exactly as bearerAuth expects.
-    const client = createCardDavClient({ auth: bearerAuth(p) });
+    const client = createCardDavClient({ fetch: localFetch, auth: bearerAuth(p) });
     await expect(client.getCollectionState({ addressBookUrl: emu.addressBookUrl(EMAIL) })).resolves.toMatchObject({ syncToken: expect.any(String) });
     expect(counter.tokenRequests).toBe(2);
   });
@@ -163,7 +164,7 @@ describe('Google token provider', () => {
     const before = await p.getAccessToken();
     emu.revokeRefreshToken(refreshToken);
     // The cached token was minted from the revoked grant: CardDAV answers 401, the forced refresh fails.
-    const client = createCardDavClient({ auth: bearerAuth(p), retry: { retries: 0 } });
+    const client = createCardDavClient({ fetch: localFetch, auth: bearerAuth(p), retry: { retries: 0 } });
     await expect(client.getCollectionState({ addressBookUrl: emu.addressBookUrl(EMAIL) })).rejects.toBeInstanceOf(ReauthRequired);
     expect(hook).toHaveLength(1);
     expect(hook[0]).toMatchObject({ oauthError: 'invalid_grant' });
@@ -202,7 +203,7 @@ describe('Google token provider', () => {
     const dropped = await p.getAccessToken();
     const revoke = await fetch(`${emu.url}/revoke`, { method: 'POST', body: new URLSearchParams({ token: dropped }) });
     expect(revoke.status).toBe(200);
-    const client = createCardDavClient({ auth: bearerAuth(p) });
+    const client = createCardDavClient({ fetch: localFetch, auth: bearerAuth(p) });
     await expect(client.getCollectionState({ addressBookUrl: emu.addressBookUrl(EMAIL) })).resolves.toBeTruthy();
     expect(counter.tokenRequests).toBe(2);
     expect(await p.getAccessToken()).not.toBe(dropped);

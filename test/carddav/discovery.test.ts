@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { basicAuth, createCardDavClient, NotFound, Unauthorized, type CardDavClient } from '../../lib/carddav/index.ts';
 import { multistatus, okResponse, recordingSleep, startServer, type Handler, type Recorded, type ScriptedServer } from './server.ts';
+import { localFetch } from '../support/outbound.ts';
 
 let servers: ScriptedServer[] = [];
 afterEach(async () => {
@@ -14,6 +15,7 @@ async function serve(handler: Handler): Promise<{ s: ScriptedServer; c: CardDavC
   const s = await startServer(handler);
   servers.push(s);
   const c = createCardDavClient({
+    fetch: localFetch,
     auth: basicAuth({ username: 'alice', password: 'pw' }),
     sleep: recordingSleep().sleep,
     retry: { retries: 0 },

@@ -6,6 +6,7 @@ import { createCardDavClient, ProtocolError, type CardDavClient } from '../../li
 import { sliceMultistatus } from '../../lib/carddav/client.ts';
 import { parseMultistatus } from '../../lib/carddav/xml.ts';
 import { multistatus, okResponse, recordingSleep, seededRandom, startServer, statusResponse, type Handler, type ScriptedServer } from './server.ts';
+import { localFetch } from '../support/outbound.ts';
 
 let servers: ScriptedServer[] = [];
 afterEach(async () => {
@@ -16,7 +17,7 @@ afterEach(async () => {
 async function serve(handler: Handler): Promise<{ s: ScriptedServer; c: CardDavClient; book: string }> {
   const s = await startServer(handler);
   servers.push(s);
-  const c = createCardDavClient({ sleep: recordingSleep().sleep, retry: { retries: 0 } });
+  const c = createCardDavClient({ fetch: localFetch, sleep: recordingSleep().sleep, retry: { retries: 0 } });
   return { s, c, book: `${s.origin}/lists/default/` };
 }
 

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createCardDavClient, InvalidRequest, NetworkError, ProtocolError, type CardDavClient, type MultigetBatch } from '../../lib/carddav/index.ts';
 import { escapeXml, parseXml } from '../../lib/carddav/xml.ts';
 import { multistatus, okResponse, recordingSleep, startServer, statusResponse, type Handler, type ScriptedServer } from './server.ts';
+import { localFetch } from '../support/outbound.ts';
 
 let servers: ScriptedServer[] = [];
 afterEach(async () => {
@@ -12,7 +13,7 @@ afterEach(async () => {
 async function serve(handler: Handler): Promise<{ s: ScriptedServer; c: CardDavClient; book: string }> {
   const s = await startServer(handler);
   servers.push(s);
-  const c = createCardDavClient({ sleep: recordingSleep().sleep, retry: { retries: 0 } });
+  const c = createCardDavClient({ fetch: localFetch, sleep: recordingSleep().sleep, retry: { retries: 0 } });
   return { s, c, book: `${s.origin}/book/` };
 }
 

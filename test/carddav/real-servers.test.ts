@@ -13,6 +13,7 @@ import {
 } from '../../lib/carddav/index.ts';
 import { startGoogleEmulator } from '../../lib/emulator/index.ts';
 import { startRadicale } from '../support/radicale.ts';
+import { localFetch } from '../support/outbound.ts';
 
 const COUNT = 1000;
 
@@ -41,6 +42,7 @@ async function emulatorHarness(): Promise<Harness> {
     emu.addAccount({ email });
     const seeded = emu.seed(email, COUNT, { seed: 42, photoShare: 0 });
     const client = createCardDavClient({
+      fetch: localFetch,
       auth: bearerAuth({ getAccessToken: async () => emu.issueAccessToken(email) }),
     });
     return {
@@ -70,7 +72,7 @@ async function radicaleHarness(): Promise<Harness> {
       (uid, i) => `BEGIN:VCARD\r\nVERSION:3.0\r\nUID:${uid}\r\nFN:Person ${i}\r\nN:${i};Person;;;\r\nEMAIL:p${i}@example.org\r\nEND:VCARD\r\n`,
     );
     const book = await radicale.seedAddressBook({ username: 'alice', cards });
-    const client = createCardDavClient({ auth: basicAuth({ username: 'alice', password: 'alice-secret' }) });
+    const client = createCardDavClient({ fetch: localFetch, auth: basicAuth({ username: 'alice', password: 'alice-secret' }) });
     return {
       serverUrl: radicale.url,
       client,

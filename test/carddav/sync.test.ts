@@ -9,6 +9,7 @@ import {
 } from '../../lib/carddav/index.ts';
 import { parseXml } from '../../lib/carddav/xml.ts';
 import { multistatus, okResponse, recordingSleep, startServer, statusResponse, XML, type Handler, type ScriptedServer } from './server.ts';
+import { localFetch } from '../support/outbound.ts';
 
 let servers: ScriptedServer[] = [];
 afterEach(async () => {
@@ -19,7 +20,7 @@ afterEach(async () => {
 async function serve(handler: Handler): Promise<{ s: ScriptedServer; c: CardDavClient; book: string }> {
   const s = await startServer(handler);
   servers.push(s);
-  const c = createCardDavClient({ sleep: recordingSleep().sleep, retry: { retries: 1 }, maxSyncRounds: 20 });
+  const c = createCardDavClient({ fetch: localFetch, sleep: recordingSleep().sleep, retry: { retries: 1 }, maxSyncRounds: 20 });
   return { s, c, book: `${s.origin}/dav/book/` };
 }
 

@@ -107,6 +107,8 @@ beforeAll(async () => {
     GOOGLE_CLIENT_ID: CLIENT.clientId,
     GOOGLE_CLIENT_SECRET: CLIENT.clientSecret,
     GOOGLE_TOKEN_URL: emu.tokenUrl,
+    // The CardDAV server (the emulator) is on loopback.
+    LOCAL_MODE: 'true',
   });
   capture = captureStdout();
 });

@@ -1,6 +1,7 @@
 // functions/config.ts: every problem names its variable; secrets are never echoed.
 import { describe, expect, it } from 'vitest';
 import {
+  checkRequestHashSecret,
   checkStateSecret,
   ConfigError,
   InvalidVariable,
@@ -43,6 +44,7 @@ describe('function configuration', () => {
       key: { kind: 'kms', keyId: SYNC_ENV.KMS_KEY_ID },
       google: { kind: 'secret', secretArn: SYNC_ENV.GOOGLE_OAUTH_SECRET_ARN, tokenUrl: GOOGLE_TOKEN_URL },
       aws: { region: 'eu-west-1', sqsEndpointOverridden: false },
+      localMode: false,
     });
     expect(loadDispatchConfig({ TABLE_NAME: 't', SYNC_JOBS_QUEUE_URL: QUEUE('sync-jobs'), WRITES_QUEUE_URL: QUEUE('writes.fifo'), DUE_SHARDS: '16' })).toEqual({
       table: { tableName: 't', dueShards: 16 },
@@ -108,7 +110,7 @@ describe('function configuration', () => {
   });
 
   it('the API: the Google consent flow only with GOOGLE_REDIRECT_URI, and then a state secret of 32+ bytes', () => {
-    const api = { TABLE_NAME: 't', WRITES_QUEUE_URL: QUEUE('writes.fifo'), KMS_KEY_ID: SYNC_ENV.KMS_KEY_ID };
+    const api = { TABLE_NAME: 't', WRITES_QUEUE_URL: QUEUE('writes.fifo'), KMS_KEY_ID: SYNC_ENV.KMS_KEY_ID, REQUEST_HASH_SECRET: 'h'.repeat(32) };
     expect(loadApiConfig(api).google).toBeUndefined();
     const withGoogle = { ...api, GOOGLE_REDIRECT_URI: 'https://api.example.com/oauth/google/callback', GOOGLE_OAUTH_SECRET_ARN: SYNC_ENV.GOOGLE_OAUTH_SECRET_ARN };
     expect(failure(() => loadApiConfig(withGoogle)).variable).toBe('OAUTH_STATE_SECRET_ARN');
@@ -139,7 +141,6 @@ describe('function configuration', () => {
     expect(config.google?.stateSecret).toEqual({ kind: 'secret', secretArn: stateArn });
     expect(config.requestHashSecret).toEqual({ kind: 'secret', secretArn: hashArn });
     expect(loadApiConfig({ ...api, REQUEST_HASH_SECRET: 'h'.repeat(40) }).requestHashSecret).toEqual({ kind: 'value', value: 'h'.repeat(40) });
-    expect(loadApiConfig(api).requestHashSecret).toBeUndefined();
     const both = failure(() => loadApiConfig({ ...api, REQUEST_HASH_SECRET: 'h'.repeat(40), REQUEST_HASH_SECRET_ARN: hashArn }));
     expect(both.variable).toBe('REQUEST_HASH_SECRET_ARN or REQUEST_HASH_SECRET');
     expect(both.message).not.toContain('h'.repeat(40));
@@ -148,5 +149,24 @@ describe('function configuration', () => {
     const short = failure(() => checkStateSecret('short', 'OAUTH_STATE_SECRET_ARN'));
     expect(short).toBeInstanceOf(InvalidVariable);
     expect(short.variable).toBe('OAUTH_STATE_SECRET_ARN');
+  });
+
+  it('the API needs the request-hash key, 32 bytes or more, and never repeats it', () => {
+    const api = { TABLE_NAME: 't', WRITES_QUEUE_URL: QUEUE('writes.fifo'), KMS_KEY_ID: SYNC_ENV.KMS_KEY_ID };
+    const missing = failure(() => loadApiConfig(api));
+    expect(missing).toBeInstanceOf(MissingVariable);
+    expect(missing.variable).toBe('REQUEST_HASH_SECRET_ARN');
+    const short = failure(() => loadApiConfig({ ...api, REQUEST_HASH_SECRET: 'short-hash-secret' }));
+    expect(short).toBeInstanceOf(InvalidVariable);
+    expect(short.variable).toBe('REQUEST_HASH_SECRET');
+    expect(short.message).not.toContain('short-hash-secret');
+    expect(loadApiConfig({ ...api, REQUEST_HASH_SECRET: 'k'.repeat(32) }).requestHashSecret).toEqual({ kind: 'value', value: 'k'.repeat(32) });
+    // A key read from Secrets Manager is checked once read (functions/api.ts), naming the ARN variable.
+    expect(failure(() => checkRequestHashSecret('short', 'REQUEST_HASH_SECRET_ARN')).variable).toBe('REQUEST_HASH_SECRET_ARN');
+  });
+
+  it('sync and apply-writes take LOCAL_MODE for their CardDAV client', () => {
+    expect(loadSyncConfig({ ...SYNC_ENV, LOCAL_MODE: 'true' }).localMode).toBe(true);
+    expect(loadApplyWritesConfig({ ...SYNC_ENV, WRITES_QUEUE_URL: QUEUE('writes.fifo') }).localMode).toBe(false);
   });
 });

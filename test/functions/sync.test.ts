@@ -39,6 +39,7 @@ import { SYNC_LAG_METRIC } from '../../infra/alarms.ts';
 import { sealFirstShape } from './first-shape.ts';
 import { outsideGrants } from './dynamo-recorder.ts';
 import { TABLE_ACCESS } from '../../infra/access.ts';
+import { localFetch } from '../support/outbound.ts';
 
 let services: Services;
 
@@ -92,7 +93,7 @@ async function harness(params: { fetch?: FetchLike } = {}): Promise<Harness> {
     clock,
     workerId: 'worker-test',
     random: seededRandom(3),
-    ...(params.fetch ? { client: { fetch: params.fetch } } : {}),
+    client: { fetch: params.fetch ?? localFetch },
     logger: new Logger({ serviceName: 'carddav-bridge', logLevel: 'DEBUG' }),
     metrics: new Metrics({ namespace: 'carddav-bridge', serviceName: 'carddav-bridge' }),
   });

@@ -24,6 +24,7 @@ import type { Clock, Feed, IndexEntry, Store } from '../../lib/sync/ports.ts';
 import { bodyOf, drain } from '../queue/support.ts';
 import { startRadicale } from './radicale.ts';
 import { seededRandom as seeded } from '../../lib/emulator/random.ts';
+import { localFetch } from './outbound.ts';
 
 // ---------------------------------------------------------------------------
 // Services
@@ -122,7 +123,7 @@ export async function startEmulatorBook(params: { cards: number; seed?: number; 
   }
   const auth = bearerAuth({ getAccessToken: async () => emu.issueAccessToken(email) });
   const bookUrl = emu.addressBookUrl(email);
-  const reader = createCardDavClient({ auth });
+  const reader = createCardDavClient({ auth, fetch: localFetch });
   const idOf = (href: string): string => decodeURIComponent(href.slice(href.lastIndexOf('/') + 1));
   let added = 0;
   return {
@@ -158,7 +159,7 @@ export async function startRadicaleBook(params: { cards: number }): Promise<Live
     const bookUrl = params.cards > 0 ? await radicale.seedAddressBook({ username, cards }) : await radicale.createAddressBook({ username });
     const authorization = radicale.authHeader(username);
     const auth = basicAuth({ username, password: radicale.users[0]!.password });
-    const reader = createCardDavClient({ auth });
+    const reader = createCardDavClient({ auth, fetch: localFetch });
     const urlOf = (href: string): string => new URL(href, radicale.url).toString();
     const send = async (method: string, href: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<Response> => {
       const res = await fetch(urlOf(href), { method, body: init.body, headers: { Authorization: authorization, ...init.headers } });
@@ -371,6 +372,7 @@ export async function createSyncRig(params: {
     const requests: RequestInfo[] = [];
     const client = createCardDavClient({
       auth: book.auth,
+      fetch: localFetch,
       ...clientOptions,
       onRequest: (info) => {
         requests.push(info);

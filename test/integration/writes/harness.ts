@@ -39,6 +39,7 @@ import type { ApplyOptions } from '../../../lib/writes/applier.ts';
 import { createWritePipeline, type WritePipeline } from '../../../lib/wiring/writes.ts';
 import { seededRandom as seeded } from '../../../lib/emulator/random.ts';
 import { TEST_REQUEST_HASH_SECRET } from '../../support/secrets.ts';
+import { localFetch } from '../../support/outbound.ts';
 export { seeded };
 
 export const OAUTH_CLIENT = { clientId: 'bridge-test.apps.googleusercontent.com', clientSecret: 'GOCSPX-test-secret' };
@@ -175,7 +176,7 @@ export async function startBridge(services: Services, options: BridgeOptions = {
   const app = createApp({
     apiKeys: createDynamoApiKeys({ client: ddb, tableName }),
     connections: createDynamoConnections({ store, vault }),
-    discover: ({ serverUrl, username, password }) => createCardDavClient({ auth: basicAuth({ username, password }) }).discover({ serverUrl }),
+    discover: ({ serverUrl, username, password }) => createCardDavClient({ fetch: localFetch, auth: basicAuth({ username, password }) }).discover({ serverUrl }),
     resolveHost: async (host) => (await lookup(host, { all: true })).map((a) => a.address),
     writes,
     writeQueue,
@@ -196,7 +197,7 @@ export async function startBridge(services: Services, options: BridgeOptions = {
     delayRedelivery: createVisibilityDelay({ client: sqsClient, queueUrl: queue.url }),
     ...(options.emulator === undefined ? {} : { google: { ...OAUTH_CLIENT, tokenUrl: options.emulator.tokenUrl } }),
     // The queue does the retrying in these tests; the client's own retries are covered by test/carddav.
-    client: { retry: { retries: 0 }, timeoutMs: 10_000, ...options.client },
+    client: { fetch: localFetch, retry: { retries: 0 }, timeoutMs: 10_000, ...options.client },
     options: { baseDelayMs: 200, maxDelayMs: 1_000, ...options.applyOptions },
     logger,
     random: seeded(n),
@@ -272,7 +273,7 @@ export async function startBridge(services: Services, options: BridgeOptions = {
     async connectEmulator({ tenantId, emulator, email }) {
       const { refreshToken } = emulator.addAccount({ email, ...OAUTH_CLIENT });
       const token = emulator.issueAccessToken(email);
-      const found = await createCardDavClient({ auth: bearerAuth({ getAccessToken: async () => token }) }).discover({ serverUrl: emulator.url });
+      const found = await createCardDavClient({ fetch: localFetch, auth: bearerAuth({ getAccessToken: async () => token }) }).discover({ serverUrl: emulator.url });
       const book = found.addressBooks[0];
       if (book === undefined) throw new Error('the emulator account has no address book');
       const connectionId = newId('connection');
