@@ -82,3 +82,39 @@ export function sameCollection(a: string, b: string): boolean {
   const strip = (s: string): string => (s.length > 1 && s.endsWith('/') ? s.slice(0, -1) : s);
   return strip(a) === strip(b);
 }
+
+export type BookMember = { href: string } | { refused: 'not-a-path' | 'outside-the-book'; reason: string };
+
+// In the canonical form, a literal '%' is always %25: %25 followed by hex is a
+// double-encoded escape (`%252e%252e`), which a server that decodes twice reads
+// as `..`. Encoded '/' and '\' split or escape a segment on some servers, and
+// encoded controls name nothing.
+const SUSPECT_ESCAPE = /%25[0-9A-Fa-f]{2}|%2F|%5C|%[01][0-9A-F]|%7F/i;
+
+/**
+ * The one rule for "this href names a card of this address book" (the API
+ * checks contact ids with it, the write applier every stored href): an
+ * absolute path without raw controls or spaces, whose canonical form is the
+ * book's path plus exactly one segment that is not `.` or `..`, with no
+ * encoded slash, backslash, control or double-encoded escape. Returns the
+ * canonical href, or why not.
+ */
+export function bookMember(params: { addressBookUrl: string; href: string }): BookMember {
+  const { href } = params;
+  if (typeof href !== 'string' || !href.startsWith('/') || href.startsWith('//') || /[\u0000-\u0020\u007f\\]/.test(href)) {
+    return { refused: 'not-a-path', reason: 'not a plain absolute path' };
+  }
+  if (/[?#]/.test(href)) return { refused: 'not-a-path', reason: 'a path carries no query or fragment' };
+  const path = normalizeHref(href);
+  const segments = path.split('/');
+  if (segments.some((s) => s === '.' || s === '..') || SUSPECT_ESCAPE.test(path)) {
+    return { refused: 'not-a-path', reason: 'dot segments, encoded slashes, controls or double-encoded escapes name no card' };
+  }
+  const raw = normalizeHref(params.addressBookUrl);
+  const book = raw.endsWith('/') ? raw : `${raw}/`;
+  const member = path.slice(book.length);
+  if (!path.startsWith(book) || member === '' || member.includes('/')) {
+    return { refused: 'outside-the-book', reason: `not a card in the address book ${book}` };
+  }
+  return { href: path };
+}

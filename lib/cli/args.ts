@@ -3,8 +3,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { basicAuth, bearerAuth } from '../carddav/auth.ts';
 import { isAllowedUrl } from '../carddav/http.ts';
-import type { AuthStrategy, FetchLike } from '../carddav/types.ts';
-import { createOutboundHttp } from '../net/outbound.ts';
+import type { AuthStrategy } from '../carddav/types.ts';
+import { createOutboundHttp, type OutboundHttp } from '../net/outbound.ts';
 
 export const EXIT = { ok: 0, usage: 2, auth: 3, noAddressBook: 4, protocol: 5, dataDirInUse: 6 } as const;
 
@@ -38,9 +38,10 @@ export interface ServerArgs {
  * The pinned HTTP client for the command's CardDAV requests. The operator
  * vouches for the server they name (it may be on loopback or their own
  * network); anything it redirects to or names must pass the address rule.
+ * Closed when the command ends: idle keep-alive sockets would hold the process.
  */
-export function cliFetch(serverUrl: string): FetchLike {
-  return createOutboundHttp({ localMode: true, trustedHosts: [new URL(serverUrl).hostname] }).fetch;
+export function cliOutbound(serverUrl: string): OutboundHttp {
+  return createOutboundHttp({ localMode: true, trustedHosts: [new URL(serverUrl).hostname] });
 }
 
 export function serverFromArgs(values: ServerArgs, env: NodeJS.ProcessEnv): { serverUrl: string; auth: AuthStrategy } {

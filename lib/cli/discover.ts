@@ -1,6 +1,6 @@
 import { createCardDavClient } from '../carddav/client.ts';
 import type { Discovery } from '../carddav/types.ts';
-import { cliFetch, EXIT, parse, serverFromArgs, serverOptions } from './args.ts';
+import { cliOutbound, EXIT, parse, serverFromArgs, serverOptions } from './args.ts';
 import type { CliIo } from './io.ts';
 
 export const discoverUsage = `Usage: carddav-bridge discover --server URL (--username U --password-env VAR | --bearer-env VAR) [--json]
@@ -16,8 +16,13 @@ export async function discoverCommand(argv: string[], io: CliIo): Promise<number
     return EXIT.ok;
   }
   const { serverUrl, auth } = serverFromArgs(values, io.env);
-  const client = createCardDavClient({ ...(auth ? { auth } : {}), fetch: cliFetch(serverUrl) });
-  const found = await client.discover({ serverUrl });
+  const outbound = cliOutbound(serverUrl);
+  let found: Discovery;
+  try {
+    found = await createCardDavClient({ ...(auth ? { auth } : {}), fetch: outbound.fetch }).discover({ serverUrl });
+  } finally {
+    await outbound.close();
+  }
   io.stdout(values.json ? JSON.stringify(found, null, 2) + '\n' : formatDiscovery(found));
   if (found.addressBooks.length === 0) {
     io.stderr('no address book found\n');

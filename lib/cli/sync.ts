@@ -9,7 +9,7 @@ import { createDynamoStore } from '../store/dynamo-store.ts';
 import { createTable } from '../store/table.ts';
 import { runSync, type SyncReason, type SyncRunResult } from '../sync/engine.ts';
 import type { Feed } from '../sync/ports.ts';
-import { cliFetch, EXIT, parse, serverFromArgs, serverOptions, UsageError } from './args.ts';
+import { cliOutbound, EXIT, parse, serverFromArgs, serverOptions, UsageError } from './args.ts';
 import type { CliIo } from './io.ts';
 import { withLocalDynamoDb } from './local-table.ts';
 import { createProgress, withProgress } from './progress.ts';
@@ -44,10 +44,12 @@ export async function syncCommand(argv: string[], io: CliIo): Promise<number> {
   }
 
   let requests = 0;
-  const baseClient = createCardDavClient({ ...(auth ? { auth } : {}), fetch: cliFetch(serverUrl), onRequest: () => void requests++ });
+  const outbound = cliOutbound(serverUrl);
+  const baseClient = createCardDavClient({ ...(auth ? { auth } : {}), fetch: outbound.fetch, onRequest: () => void requests++ });
   const connectionId = connectionIdFor({ serverUrl, username: values.username, addressBook: values['address-book'] });
 
-  return withLocalDynamoDb({ dataDir: values['data-dir'], owner: 'carddav-bridge sync', fn: async (dynamo) => {
+  try {
+    return await withLocalDynamoDb({ dataDir: values['data-dir'], owner: 'carddav-bridge sync', fn: async (dynamo) => {
     const client = dynamo.client();
     await createTable({ client, tableName: TABLE });
     const store = createDynamoStore({ client, tableName: TABLE });
@@ -97,6 +99,10 @@ export async function syncCommand(argv: string[], io: CliIo): Promise<number> {
     if (result.outcome === 'failed' && result.error instanceof Unauthorized) return EXIT.auth;
     return result.outcome === 'ok' ? EXIT.ok : EXIT.protocol;
   } });
+  } finally {
+    // Idle keep-alive sockets would hold the process open.
+    await outbound.close();
+  }
 }
 
 /** The same server, user and book always map to the same connection, so a second run continues the first. */

@@ -15,6 +15,7 @@ import {
   NotFound,
   PayloadTooLarge,
   problemResponse,
+  RequestAborted,
   ValidationFailed,
   type ProblemFieldError,
 } from './problems.ts';
@@ -72,6 +73,23 @@ function fromHttpException(error: HTTPException): ApiError {
   return new ApiError({ status: error.status, slug: 'http-error', title: 'Request failed', detail: error.status < 500 ? error.message : 'The request failed.' });
 }
 
+/**
+ * Whether the request failed because its client went away mid-body: the
+ * request's signal is aborted (the server adapter aborts it when the socket
+ * closes) and the error is the body read's (Node's `aborted`/ECONNRESET, or
+ * the JSON validator's 400 over the cut body).
+ */
+function clientWentAway(c: Context, error: unknown): boolean {
+  if (c.req.raw.signal?.aborted !== true) return false;
+  if (error instanceof HTTPException) return error.status === 400;
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || e.name === 'AbortError' || e.message === 'aborted') return true;
+    e = e.cause;
+  }
+  return false;
+}
+
 export function createApp(deps: AppDeps): App {
   checkRequestHashSecret(deps.config.requestHashSecret);
   const app: App = new OpenAPIHono<AppEnv>({
@@ -85,6 +103,11 @@ export function createApp(deps: AppDeps): App {
 
   app.onError((error, c) => {
     const instance = c.req.path;
+    if (clientWentAway(c, error)) {
+      // The client closed the connection while sending its body: an ordinary event, nothing was done.
+      deps.logger.info('client aborted the request', { method: c.req.method, path: instance, reason: error instanceof Error ? error.message : String(error) });
+      return problemResponse(new RequestAborted().toProblem(instance));
+    }
     const apiError = error instanceof ApiError ? error : error instanceof HTTPException ? fromHttpException(error) : undefined;
     if (apiError !== undefined && apiError.status < 500) return problemResponse(apiError.toProblem(instance), apiError.headers);
     if (apiError !== undefined) {

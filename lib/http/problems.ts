@@ -73,6 +73,13 @@ export class MalformedJson extends ApiError {
   }
 }
 
+/** The client closed the connection before its body was complete; the answer is for the log, nobody reads it. */
+export class RequestAborted extends ApiError {
+  constructor() {
+    super({ status: 400, slug: 'request-aborted', title: 'Request aborted', detail: 'The connection closed before the request body was complete.' });
+  }
+}
+
 export class InvalidVCard extends ApiError {
   readonly line: number | undefined;
   constructor(detail: string, params: { line?: number; cause?: unknown } = {}) {

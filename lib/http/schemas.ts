@@ -3,9 +3,10 @@
 // string and array is bounded.
 import { z } from '@hono/zod-openapi';
 import type { Contact, ContactPatch } from '../vcard/contact.ts';
+import { FORBIDDEN_CONTROL } from '../vcard/controls.ts';
 
-// C0 controls other than tab, LF and CR, and DEL: nothing a vCard line may carry raw.
-const NO_CONTROL = /^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]*$/;
+// The same control-character rule as a vCard sent as text/vcard (lib/vcard/controls.ts).
+const NO_CONTROL = new RegExp(`^[^${FORBIDDEN_CONTROL.source.slice(1, -1)}]*$`);
 const SINGLE_LINE = /^[^\u0000-\u001F\u007F]*$/;
 
 const text = (max: number) => z.string().max(max).regex(NO_CONTROL, 'must not contain control characters');

@@ -25,7 +25,7 @@
 // between that check and the write is overwritten: the window is one round
 // trip wide, and no client can close it.
 import { sameEtag } from '../carddav/etag.ts';
-import { normalizeHref } from '../carddav/href.ts';
+import { bookMember, normalizeHref } from '../carddav/href.ts';
 import {
   CardDavError,
   NetworkError,
@@ -521,16 +521,10 @@ function matches(current: string, wanted: string): boolean {
  * reach another collection with the connection's credentials.
  */
 function checkHref(conn: ConnectionRecord, href: string): string {
-  const book = withSlash(normalizeHref(conn.addressBookUrl));
-  if (typeof href !== 'string' || !href.startsWith('/') || href.startsWith('//')) {
-    throw new InvalidWrite(`href ${JSON.stringify(String(href).slice(0, 200))} is not an absolute path`);
-  }
-  const path = normalizeHref(href);
-  const dotted = path.split('/').some((s) => s === '.' || s === '..' || s === '%2E' || s === '%2E%2E');
-  if (dotted || !path.startsWith(book) || path.length === book.length) {
-    throw new InvalidWrite(`href ${JSON.stringify(path.slice(0, 200))} is not a card in the address book ${book}`);
-  }
-  return path;
+  // The same rule the API checks contact ids with (lib/carddav/href.ts).
+  const member = bookMember({ addressBookUrl: conn.addressBookUrl, href });
+  if ('href' in member) return member.href;
+  throw new InvalidWrite(`href ${JSON.stringify(String(href).slice(0, 200))} is not a card in the address book: ${member.reason}`);
 }
 
 /**

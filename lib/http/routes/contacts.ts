@@ -2,9 +2,10 @@
 // 202 and a write id. The API never talks to the CardDAV server on this path.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { bookMember } from '../../carddav/href.ts';
 import { InvalidContactId } from '../../sync/errors.ts';
 import { hrefFromContactId } from '../../sync/ids.ts';
-import { fromContact, parseVCard, toContact, VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from '../../vcard/index.ts';
+import { findControlInVCardText, fromContact, parseVCard, toContact, VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from '../../vcard/index.ts';
 import type { Contact, ContactPatch } from '../../vcard/contact.ts';
 import { prepareForWrite, VCardPrepareError } from '../../vcard/prepare.ts';
 import { idempotent, mediaTypeOf, parseIfMatch, requireIfMatch, requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
@@ -63,18 +64,11 @@ function vcardProblem(error: unknown): Error {
   return error instanceof Error ? error : new Error('vCard check failed', { cause: error });
 }
 
-function percentDecoded(path: string): string {
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    return path;
-  }
-}
-
 /**
  * The href a contact id names, which must be a member of the connection's
  * address book: the applier writes with the tenant's credentials, so an id
- * must not reach elsewhere on the server.
+ * must not reach elsewhere on the server. The rule is the applier's own
+ * (lib/carddav/href.ts bookMember): what it would refuse is refused here.
  */
 function hrefOf(contactId: string, connection: ConnectionInfo): string {
   let href: string;
@@ -86,16 +80,10 @@ function hrefOf(contactId: string, connection: ConnectionInfo): string {
     }
     throw error;
   }
-  const path = percentDecoded(href);
-  if (/[\u0000-\u0020\u007f]/.test(href) || href.startsWith('//') || path.split('/').some((s) => s === '.' || s === '..')) {
-    throw new InvalidContactIdError('The contact id does not name a plain absolute path.');
-  }
-  const book = percentDecoded(new URL(connection.addressBookUrl).pathname);
-  const prefix = book.endsWith('/') ? book : `${book}/`;
-  if (!path.startsWith(prefix) || path.length === prefix.length) {
-    throw new NotFound(`No contact ${contactId} in this connection's address book.`);
-  }
-  return href;
+  const member = bookMember({ addressBookUrl: connection.addressBookUrl, href });
+  if ('href' in member) return href;
+  if (member.refused === 'not-a-path') throw new InvalidContactIdError(`The contact id does not name a card: ${member.reason}.`);
+  throw new NotFound(`No contact ${contactId} in this connection's address book.`);
 }
 
 export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
@@ -107,6 +95,11 @@ export function registerContactRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
   async function vcardBody(c: Context<AppEnv>): Promise<string> {
     const bytes = new Uint8Array(await c.req.arrayBuffer());
     if (bytes.byteLength > maxVCardBytes) throw new PayloadTooLarge(`The vCard is larger than ${maxVCardBytes} bytes.`, 'vcard-too-large');
+    // The JSON path's rule (lib/vcard/controls.ts): TAB, and CR LF only as line ends.
+    const control = findControlInVCardText(new TextDecoder('utf-8').decode(bytes));
+    if (control !== undefined) {
+      throw new InvalidVCard(`Line ${control.line} has the control character ${control.char}: vCard text allows TAB, and CR LF only as line ends.`, { line: control.line });
+    }
     try {
       const card = parseVCard(bytes, { maxBytes: maxVCardBytes, strict: true });
       // Normalizing reads every value (dates, QUOTED-PRINTABLE, ...): what it rejects, the applier could not send either.
