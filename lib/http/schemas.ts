@@ -7,7 +7,8 @@ import { FORBIDDEN_CONTROL } from '../vcard/controls.ts';
 
 // The same control-character rule as a vCard sent as text/vcard (lib/vcard/controls.ts).
 const NO_CONTROL = new RegExp(`^[^${FORBIDDEN_CONTROL.source.slice(1, -1)}]*$`);
-const SINGLE_LINE = /^[^\u0000-\u001F\u007F]*$/;
+// One-line fields: the same, and no line break either (TAB stays legal, as in a vCard value).
+const SINGLE_LINE = new RegExp(`^[^${FORBIDDEN_CONTROL.source.slice(1, -1)}\\r\\n]*$`);
 
 const text = (max: number) => z.string().max(max).regex(NO_CONTROL, 'must not contain control characters');
 const line = (max: number) => z.string().max(max).regex(SINGLE_LINE, 'must be one line without control characters');
