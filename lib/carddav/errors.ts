@@ -65,3 +65,6 @@ export class ProtocolError extends CardDavError {}
 
 /** The caller asked for something the client refuses to do (plain http to a non-loopback host, bad URL). */
 export class InvalidRequest extends CardDavError {}
+
+/** The address rule refused the connection (a private, loopback, link-local, ... address); nothing was sent. */
+export class UnsafeAddress extends InvalidRequest {}

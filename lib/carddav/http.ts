@@ -23,6 +23,7 @@ import {
   ServerError,
   Throttled,
   Unauthorized,
+  UnsafeAddress,
 } from './errors.ts';
 import type { AuthStrategy, FetchLike, RequestInfo, RetryPolicy } from './types.ts';
 import { AddressRefused } from '../net/lookup.ts';
@@ -337,8 +338,8 @@ function redirectTarget(cfg: HttpConfig, params: { method: string; url: string; 
 }
 
 /** The connection was refused by the address rule: nothing was sent, and trying again changes nothing. */
-function refusedError(method: string, url: string, refusal: AddressRefused): InvalidRequest {
-  return new InvalidRequest(`refusing ${method} ${url}: ${refusal.message}`, { method, url, cause: refusal });
+function refusedError(method: string, url: string, refusal: AddressRefused): UnsafeAddress {
+  return new UnsafeAddress(`refusing ${method} ${url}: ${refusal.message}`, { method, url, cause: refusal });
 }
 
 /**

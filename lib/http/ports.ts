@@ -96,12 +96,13 @@ export interface Connections {
 }
 
 /**
- * Discovery with basic credentials. The real one is
- * `createCardDavClient({ auth: basicAuth(...) }).discover({ serverUrl })`; it
- * throws lib/carddav errors (`Unauthorized` when the server refuses the
- * credentials, `NetworkError` when it cannot be reached, ...). Its fetch should
- * apply the same address rules as the API (ssrf.ts `checkAddress`) at connect
- * time, so that a DNS answer that changes after the API's check is refused too.
+ * Discovery with basic credentials. The real one is lib/wiring
+ * `discoverWithBasicAuth(outbound)`: the CardDAV client over the pinned HTTP
+ * client (lib/net/outbound.ts), which applies the address rule at every
+ * connection, redirects and discovered URLs included. It throws lib/carddav
+ * errors (`Unauthorized` when the server refuses the credentials,
+ * `NetworkError` when it cannot be reached, `UnsafeAddress` when an address
+ * is refused, ...).
  */
 export type Discover = (params: { serverUrl: string; username: string; password: string }) => Promise<Discovery>;
 

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { assertSafeUrl, classifyAddress, isAllowedAddress } from '../../lib/http/ssrf.ts';
 import { ServerUnreachable, UnsafeServerUrl } from '../../lib/http/problems.ts';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createOutboundHttp } from '../../lib/net/outbound.ts';
+import { discoverWithBasicAuth } from '../../lib/wiring/api.ts';
 import { BOOK_PATH, NEW_CONNECTION, harness, jsonOf, problemOf } from './fakes.ts';
 
 describe('classifyAddress', () => {
@@ -188,5 +192,34 @@ describe('SSRF rules at POST /v1/connections', () => {
     const refused = await prod.call('/v1/connections', { method: 'POST', json: { ...NEW_CONNECTION, serverUrl: 'https://localhost:5232/' } });
     expect(refused.status).toBe(422);
     expect(prod.discoverCalls).toEqual([]);
+  });
+});
+
+describe('connection creation with the real discovery: the connect-time rule', () => {
+  it('a server that redirects discovery to the metadata address is a 422 unsafe-server-url, and nothing is sent there', async () => {
+    const seen: string[] = [];
+    const server: Server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization === undefined ? '' : 'with credentials'}`);
+      res.writeHead(307, { Location: 'https://169.254.169.254/latest/meta-data/', 'Content-Length': '0' });
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    // The API's early check passes (local mode, loopback); the client runs the production rule with this one
+    // test host trusted, so only the redirect target is judged by it.
+    const outbound = createOutboundHttp({ localMode: false, trustedHosts: ['dav.localhost'], resolveHost: async () => ['127.0.0.1'] });
+    try {
+      const h = harness({ config: { localMode: true }, dns: { 'dav.localhost': ['127.0.0.1'] }, deps: { discover: discoverWithBasicAuth(outbound) } });
+      const res = await h.call('/v1/connections', { method: 'POST', json: { ...NEW_CONNECTION, serverUrl: `http://dav.localhost:${port}/` } });
+      expect(res.status).toBe(422);
+      const problem = await problemOf(res);
+      expect(problem.type).toBe('https://carddav-bridge.dev/problems/unsafe-server-url');
+      expect(problem.detail).toMatch(/169\.254\.169\.254/);
+      expect(h.connections.rows.size).toBe(0);
+      expect(seen).toEqual(['PROPFIND /.well-known/carddav with credentials']);
+    } finally {
+      await outbound.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

@@ -9,6 +9,7 @@ import {
   ServerError,
   Throttled,
   Unauthorized,
+  UnsafeAddress,
 } from '../../carddav/errors.ts';
 import { idempotent, requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
 import type { AppDeps, ConnectionInfo } from '../ports.ts';
@@ -86,6 +87,7 @@ async function revokeGoogleGrant(deps: AppDeps, params: { tenantId: string; conn
 }
 
 function discoveryProblem(error: unknown): Error {
+  if (error instanceof UnsafeAddress) return new UnsafeServerUrl(`the server, or a URL it redirected to, is not allowed: ${error.message}`);
   if (error instanceof Unauthorized) return new CredentialsRejected(error);
   if (error instanceof NetworkError) return new ServerUnreachable('The CardDAV server could not be reached.', error);
   if (error instanceof Throttled) return new ServerUnreachable('The CardDAV server is limiting requests; retry later.', error);
