@@ -37,6 +37,7 @@ import type { Services, StackQueues } from '../../functions/support.ts';
 import { startReceiver } from '../../webhooks/support.ts';
 import type { Receiver } from '../../webhooks/support.ts';
 import { TEST_REQUEST_HASH_SECRET } from '../../support/secrets.ts';
+import { localFetch } from '../../support/outbound.ts';
 
 const CLIENT = { clientId: 'bridge-connect.apps.googleusercontent.com', clientSecret: 'bridge-connect-client-secret' };
 const EMAIL = 'hedy@example.com';
@@ -122,6 +123,7 @@ beforeAll(async () => {
   });
   sync = createSyncJobHandler({
     ...syncAdapters,
+    client: { fetch: localFetch },
     vault: master.vault,
     googleClient: async () => google,
     tokenCache: createMemoryTokenCache(),
@@ -146,6 +148,7 @@ beforeAll(async () => {
 
   pipeline = createWritePipeline({
     store: syncAdapters.store,
+    client: { fetch: localFetch },
     writes: createDynamoWrites({ client: services.dynamo, tableName, clock }),
     vault: master.vault,
     feed: buildFeed({ sqs: services.sqs, changeFeedQueueUrl: queues.changeFeed.url, webhookEventsQueueUrl: queues.webhookEvents.url }),

@@ -37,6 +37,7 @@ import type { WritePipeline } from '../../../lib/wiring/writes.ts';
 import { drainQueue, freshStack, receiveLambdaEventOf, seededMasterKey, seededRandom, settle, startServices, WRITES_MAX_RECEIVES } from '../../functions/support.ts';
 import type { Services, StackQueues } from '../../functions/support.ts';
 import { TEST_REQUEST_HASH_SECRET } from '../../support/secrets.ts';
+import { localFetch } from '../../support/outbound.ts';
 
 const SERVICE = { clientId: 'bridge-service.apps.googleusercontent.com', clientSecret: 'bridge-service-secret' };
 const OWN = { clientId: '111-tenant-own.apps.googleusercontent.com', clientSecret: 'GOCSPX-tenant-own-secret' };
@@ -109,6 +110,7 @@ beforeAll(async () => {
   syncAdapters = buildSyncWorkerAdapters({ dynamo: services.dynamo, sqs: services.sqs, table, changeFeedQueueUrl: queues.changeFeed.url, clock });
   sync = createSyncJobHandler({
     ...syncAdapters,
+    client: { fetch: localFetch },
     vault: master.vault,
     googleClient: async () => google,
     // Read the tenant's client on every job: the test changes it between syncs (the TTL is tested on its own below).
@@ -121,6 +123,7 @@ beforeAll(async () => {
   });
   pipeline = createWritePipeline({
     store: syncAdapters.store,
+    client: { fetch: localFetch },
     writes: createDynamoWrites({ client: services.dynamo, tableName, clock }),
     vault: master.vault,
     feed: buildFeed({ sqs: services.sqs, changeFeedQueueUrl: queues.changeFeed.url }),
