@@ -96,7 +96,11 @@ export interface SyncWorkerDeps {
   random?: () => number;
   syncOptions?: Partial<SyncOptions>;
   rediscoverAfterMs?: number;
-  /** CardDAV client options (fetch, timeouts, retries); `auth` is the worker's. Its `fetch` also reaches the token endpoint. */
+  /**
+   * CardDAV client options (fetch, timeouts, retries); `auth` is the worker's. `fetch` defaults to the pinned
+   * client under the production address rule (lib/net/outbound.ts); local runs pass its local-mode one.
+   * Its `fetch` also reaches the token endpoint.
+   */
   client?: Omit<ClientOptions, 'auth'>;
 }
 

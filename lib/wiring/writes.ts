@@ -79,7 +79,10 @@ export interface WritePipelineParams {
   oauthClientTtlMs?: number;
   /** Shared by the `google` connections of this process; default an in-memory cache. */
   tokenCache?: TokenCache;
-  /** For every connection's CardDAV client (timeouts, retries, fetch); auth comes from the connection. */
+  /**
+   * For every connection's CardDAV client (timeouts, retries, fetch); auth comes from the connection.
+   * `fetch` defaults to the pinned client under the production address rule (lib/net/outbound.ts).
+   */
   client?: Omit<ClientOptions, 'auth'>;
   options?: Partial<ApplyOptions>;
   /** Connections applied at once within a batch; default 4. */
