@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { basicAuth, createCardDavClient, ServerError, type CardDavClient } from '../../lib/carddav/index.ts';
 import { badDayServer } from './bad-day.ts';
 import { multistatus, okResponse, recordingSleep, startServer, type Handler, type Recorded, type ScriptedServer } from './server.ts';
+import { localFetch } from '../support/outbound.ts';
 
 let servers: ScriptedServer[] = [];
 afterEach(async () => {
@@ -17,7 +18,7 @@ async function serve(handler: Handler, retries = 3): Promise<{ s: ScriptedServer
   const s = await startServer(handler);
   servers.push(s);
   const { sleep, delays } = recordingSleep();
-  const c = createCardDavClient({ auth: basicAuth({ username: 'alice', password: 'pw' }), sleep, retry: { retries } });
+  const c = createCardDavClient({ fetch: localFetch, auth: basicAuth({ username: 'alice', password: 'pw' }), sleep, retry: { retries } });
   return { s, c, delays };
 }
 

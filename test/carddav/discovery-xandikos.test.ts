@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCardDavClient, type RequestInfo } from '../../lib/carddav/index.ts';
 import { startXandikos, type Xandikos } from '../support/xandikos.ts';
+import { localFetch } from '../support/outbound.ts';
 
 let server: Xandikos;
 beforeAll(async () => {
@@ -17,7 +18,7 @@ afterAll(async () => {
 describe('discovery on Xandikos', () => {
   it('finds the address book with sync-collection and multiget, every request answered', async () => {
     const seen: RequestInfo[] = [];
-    const client = createCardDavClient({ onRequest: (info) => seen.push(info) });
+    const client = createCardDavClient({ fetch: localFetch, onRequest: (info) => seen.push(info) });
     const d = await client.discover({ serverUrl: `${server.url}/` });
     expect(d.principalUrl).toBe(`${server.url}/user/`);
     expect(d.homeSetUrl).toBe(`${server.url}/user/contacts/`);
@@ -36,7 +37,7 @@ describe('discovery on Xandikos', () => {
   });
 
   it('an empty book lists as empty and its state and an initial sync-collection both answer', async () => {
-    const client = createCardDavClient();
+    const client = createCardDavClient({ fetch: localFetch });
     expect(await client.listEtags({ addressBookUrl: server.addressBookUrl })).toEqual([]);
     const state = await client.getCollectionState({ addressBookUrl: server.addressBookUrl });
     expect(state.syncToken).toMatch(/\S/);

@@ -18,6 +18,7 @@ import {
 } from '../../lib/carddav/index.ts';
 import { startGoogleEmulator, type GoogleEmulator, type Quirks } from '../../lib/emulator/index.ts';
 import { recordingSleep } from './server.ts';
+import { localFetch } from '../support/outbound.ts';
 
 const EMAIL = 'alice@example.com';
 const BOOK_PATH = '/carddav/v1/principals/alice@example.com/lists/default/';
@@ -35,6 +36,7 @@ async function start(quirks: Partial<Quirks> = {}, options: Partial<ClientOption
   emu.addAccount({ email: EMAIL });
   const requests: RequestInfo[] = [];
   const client: CardDavClient = createCardDavClient({
+    fetch: localFetch,
     auth: bearerAuth({ getAccessToken: async () => emu.issueAccessToken(EMAIL) }),
     onRequest: (info) => requests.push(info),
     ...options,
@@ -156,7 +158,7 @@ describe('errors against Google as observed: typed, with Google\'s status word',
 
   it('a GData XML 401 is Unauthorized; a spent error quota is Throttled', async () => {
     const { emu, client } = await start({ unauthorizedFormat: 'gdata-xml' }, { retry: { retries: 0 } });
-    const noAuth = createCardDavClient();
+    const noAuth = createCardDavClient({ fetch: localFetch });
     const err = await noAuth.getCollectionState({ addressBookUrl: emu.addressBookUrl(EMAIL) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Unauthorized);
     expect((err as Unauthorized).bodyExcerpt).toContain('GData');

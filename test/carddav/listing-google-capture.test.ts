@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCardDavClient } from '../../lib/carddav/index.ts';
 import { startServer, XML, type ScriptedServer } from './server.ts';
+import { localFetch } from '../support/outbound.ts';
 
 const BOOK = '/carddav/v1/principals/foo.bar@gmail.com/lists/default/';
 
@@ -74,7 +75,7 @@ describe.each(Object.entries(collection))('a Google listing as captured (%s)', (
 </d:multistatus>`,
     }));
     servers.push(s);
-    const listed = await createCardDavClient().listEtags({ addressBookUrl: `${s.origin}${BOOK}` });
+    const listed = await createCardDavClient({ fetch: localFetch }).listEtags({ addressBookUrl: `${s.origin}${BOOK}` });
     expect(listed).toEqual([
       { href: `${BOOK}10c3c60ceff728`, etag: '"2019-08-15T01:11:22.814-07:00"' },
       { href: `${BOOK}7fca66fd0abc9c16`, etag: '"2016-09-12T13:36:53.433-07:00"' },

@@ -7,6 +7,7 @@ import { createCardDavClient, memberFromLocation } from '../../lib/carddav/clien
 import { normalizeEtag, sameEtag } from '../../lib/carddav/etag.ts';
 import type { CardDavClient } from '../../lib/carddav/types.ts';
 import { multistatus, okResponse, startServer, type Handler, type ScriptedServer } from './server.ts';
+import { localFetch } from '../support/outbound.ts';
 
 const servers: ScriptedServer[] = [];
 afterEach(async () => {
@@ -16,7 +17,7 @@ afterEach(async () => {
 async function serve(handler: Handler): Promise<{ s: ScriptedServer; c: CardDavClient; book: string }> {
   const s = await startServer(handler);
   servers.push(s);
-  return { s, c: createCardDavClient({ retry: { retries: 0 } }), book: `${s.origin}/alice/contacts/addressbook/` };
+  return { s, c: createCardDavClient({ fetch: localFetch, retry: { retries: 0 } }), book: `${s.origin}/alice/contacts/addressbook/` };
 }
 
 const VCARD = 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u1\r\nFN:Ann\r\nN:;Ann;;;\r\nEND:VCARD\r\n';

@@ -21,6 +21,8 @@ import type { SyncJobOutcome } from '../../../lib/wiring/sync-worker.ts';
 import type { Log, MetricsSink } from '../../../lib/wiring/telemetry.ts';
 import { drainQueue, freshStack, seededMasterKey, seededRandom, startServices } from '../../functions/support.ts';
 import type { Services, StackQueues } from '../../functions/support.ts';
+import { localFetch } from '../../support/outbound.ts';
+import { TEST_REQUEST_HASH_SECRET } from '../../support/secrets.ts';
 
 const CLIENT = { clientId: 'bridge-grants.apps.googleusercontent.com', clientSecret: 'bridge-grants-client-secret' };
 const HEDY = 'hedy@example.com';
@@ -67,7 +69,7 @@ beforeAll(async () => {
       writesQueueUrl: queues.writes.url,
       clock,
       logger: quiet,
-      config: { localMode: true },
+      config: { localMode: true, requestHashSecret: TEST_REQUEST_HASH_SECRET },
       google: {
         client: async () => google,
         authUrl: emu.authUrl,
@@ -81,6 +83,7 @@ beforeAll(async () => {
   const adapters = buildSyncWorkerAdapters({ dynamo: services.dynamo, sqs: services.sqs, table, changeFeedQueueUrl: queues.changeFeed.url, clock });
   sync = createSyncJobHandler({
     ...adapters,
+    client: { fetch: localFetch },
     vault: master.vault,
     googleClient: async () => google,
     tokenCache: createMemoryTokenCache(),

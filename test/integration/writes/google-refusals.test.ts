@@ -10,6 +10,7 @@ import { createCardDavClient, bearerAuth, RequestRejected } from '../../../lib/c
 import { startGoogleEmulator, type GoogleEmulator } from '../../../lib/emulator/index.ts';
 import { toContact } from '../../../lib/vcard/index.ts';
 import { contactIdOf, dataOf, propOf, startBridge, startServices, type Bridge, type Services } from './harness.ts';
+import { localFetch } from '../../support/outbound.ts';
 
 let services: Services;
 let emulator: GoogleEmulator;
@@ -42,7 +43,7 @@ it('custom labels and cards without FN are applied on an emulator that refuses t
   await bridge.sync(tenant.tenantId, connectionId);
 
   // What the bridge would have sent before: Google refuses it.
-  const raw = createCardDavClient({ auth: bearerAuth({ getAccessToken: async () => emulator.issueAccessToken(email) }), retry: { retries: 0 } });
+  const raw = createCardDavClient({ fetch: localFetch, auth: bearerAuth({ getAccessToken: async () => emulator.issueAccessToken(email) }), retry: { retries: 0 } });
   const book = (await raw.discover({ serverUrl: emulator.url })).addressBooks[0]!.addMemberUrl!;
   for (const vcard of [card('FN:X', 'N:;X;;;', 'EMAIL;TYPE=PERSONAL:x@example.com'), card('N:;X;;;', 'EMAIL:x@example.com')]) {
     await expect(raw.post({ addMemberUrl: book, vcard })).rejects.toBeInstanceOf(RequestRejected);
