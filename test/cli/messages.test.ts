@@ -8,6 +8,7 @@ import { exitFor } from '../../lib/cli/errors.ts';
 import { summary } from '../../lib/cli/sync.ts';
 import type { SyncRunResult } from '../../lib/sync/engine.ts';
 import { CLOSED_PORT } from '../support/ports.ts';
+import { localFetch } from '../support/outbound.ts';
 
 function result(overrides: Partial<SyncRunResult>): SyncRunResult {
   return {
@@ -40,7 +41,7 @@ describe('the sync summary', () => {
 
 describe('the reason a command failed', () => {
   it('a server that is not listening is "connection refused", not "fetch failed"', async () => {
-    const client = createCardDavClient({ auth: basicAuth({ username: 'u', password: 'p' }) });
+    const client = createCardDavClient({ fetch: localFetch, auth: basicAuth({ username: 'u', password: 'p' }) });
     const error = await client.discover({ serverUrl: `http://127.0.0.1:${CLOSED_PORT}/` }).then(
       () => undefined,
       (err: unknown) => err,

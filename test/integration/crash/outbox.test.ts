@@ -25,6 +25,8 @@ import { createDispatcher } from '../../../lib/wiring/dispatcher.ts';
 import type { Log } from '../../../lib/wiring/telemetry.ts';
 import { createWritePipeline } from '../../../lib/wiring/writes.ts';
 import { startRadicale, type Radicale } from '../../support/radicale.ts';
+import { TEST_REQUEST_HASH_SECRET } from '../../support/secrets.ts';
+import { localFetch } from '../../support/outbound.ts';
 
 const USER = { username: 'olga', password: 'olga-secret' };
 
@@ -103,7 +105,7 @@ describe('a write stored while the writes queue is down', () => {
       const clock = { offset: 0, now: () => Date.now() + clock.offset };
       const apiLog = memoryLog();
       const app = createApp(
-        buildApiDeps({ dynamo: ddb, sqs: relayed, table, vault, writesQueueUrl: writesQueue.url, clock, logger: apiLog, config: { localMode: true } }),
+        buildApiDeps({ dynamo: ddb, sqs: relayed, table, vault, writesQueueUrl: writesQueue.url, clock, logger: apiLog, config: { localMode: true, requestHashSecret: TEST_REQUEST_HASH_SECRET } }),
       );
       const store = createStore({ dynamo: ddb, table, clock });
       const pipeline = createWritePipeline({
@@ -113,6 +115,7 @@ describe('a write stored while the writes queue is down', () => {
         feed: buildFeed({ sqs: direct, changeFeedQueueUrl: feedQueue.url }),
         clock,
         maxReceives: 5,
+        client: { fetch: localFetch },
       });
       const poller = startSqsPoller({ client: direct, queueUrl: writesQueue.url, handler: pipeline.handleEvent, waitTimeSeconds: 1, concurrency: 1 });
       const dispatchLog = memoryLog();
