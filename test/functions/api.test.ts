@@ -76,7 +76,6 @@ beforeAll(async () => {
     WRITES_QUEUE_URL: queues.writes.url,
     LOCAL_MASTER_KEY: master.hex,
     LOCAL_MODE: 'true',
-    REQUEST_HASH_SECRET: 'request-hash-secret-of-the-api-test-0123456789',
     GOOGLE_REDIRECT_URI: 'http://127.0.0.1:8787/oauth/google/callback',
     OAUTH_STATE_SECRET_ARN: STATE_ARN,
     REQUEST_HASH_SECRET_ARN: HASH_ARN,
