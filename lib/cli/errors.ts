@@ -2,9 +2,18 @@ import { CardDavError, NetworkError, Unauthorized } from '../carddav/errors.ts';
 import { DataDirInUse } from '../local/lock.ts';
 import { EXIT, UsageError } from './args.ts';
 
+/** The account has no address book, or not the one asked for. */
+export class NoAddressBook extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoAddressBook';
+  }
+}
+
 /** Maps an error to the CLI's exit code and a one-line reason. */
 export function exitFor(err: unknown): { code: number; reason: string } {
   if (err instanceof UsageError) return { code: EXIT.usage, reason: err.message };
+  if (err instanceof NoAddressBook) return { code: EXIT.noAddressBook, reason: err.message };
   if (err instanceof DataDirInUse) return { code: EXIT.dataDirInUse, reason: err.message };
   if (err instanceof Unauthorized) return { code: EXIT.auth, reason: `authentication refused: ${err.message}` };
   const unreachable = err instanceof NetworkError ? unreachableReason(err) : undefined;

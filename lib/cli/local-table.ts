@@ -11,13 +11,20 @@ import { lockDataDir, lockPathIn, stopLeftoverDynamoDb } from '../local/lock.ts'
 export const DEFAULT_DATA_DIR = '.carddav-bridge';
 
 /** Runs `fn` with DynamoDB Local started on `<dataDir>/dynamodb`, the folder locked; stops both after. */
-export async function withLocalDynamoDb<T>(params: { dataDir: string | undefined; owner: string; fn: (dynamo: DynamoDbLocal) => Promise<T> }): Promise<T> {
+export async function withLocalDynamoDb<T>(params: {
+  dataDir: string | undefined;
+  owner: string;
+  /** Told before Java starts: it takes seconds, which would otherwise pass in silence. */
+  say?: (text: string) => void;
+  fn: (dynamo: DynamoDbLocal) => Promise<T>;
+}): Promise<T> {
   const root = resolve(params.dataDir ?? DEFAULT_DATA_DIR);
   const dbPath = join(root, 'dynamodb');
   const lock = await lockDataDir({ root, lockPath: lockPathIn(root), owner: params.owner });
   try {
     // A holder that was killed may have left its Java on these files.
     await stopLeftoverDynamoDb({ previous: lock.previous, dbPath });
+    params.say?.(`starting DynamoDB Local (Java, a few seconds; state in ${dbPath})\n`);
     const dynamo = await startDynamoDbLocal({ dataDir: dbPath });
     try {
       await lock.recordDynamoDb(dynamo.pid);

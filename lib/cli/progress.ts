@@ -7,17 +7,20 @@ export interface Progress {
   listed(total: number): void;
   fetched(n: number): void;
   published(n: number): void;
+  /** Clears the bar's line: call before writing to stdout, which may be the same terminal. */
+  clear(): void;
   done(): void;
 }
 
 const WIDTH = 30;
 
 export function createProgress(io: CliIo): Progress {
-  if (!io.stderrIsTty) return { listed() {}, fetched() {}, published() {}, done() {} };
+  if (!io.stderrIsTty) return { listed() {}, fetched() {}, published() {}, clear() {}, done() {} };
   let total = 0;
   let fetched = 0;
   let published = 0;
   let lastDraw = 0;
+  let shown = false;
   const draw = (force = false): void => {
     const now = Date.now();
     if (!force && now - lastDraw < 100) return;
@@ -26,6 +29,7 @@ export function createProgress(io: CliIo): Progress {
     const filled = Math.round(share * WIDTH);
     const bar = total > 0 ? `[${'#'.repeat(filled)}${'.'.repeat(WIDTH - filled)}] ${fetched}/${total} cards` : `${fetched} cards`;
     io.stderr(`\r${bar}, ${published} events\x1b[K`);
+    shown = true;
   };
   return {
     listed(n) {
@@ -38,7 +42,12 @@ export function createProgress(io: CliIo): Progress {
     },
     published(n) {
       published += n;
-      draw();
+      // Drawn again right away: the bar was cleared for the events just printed.
+      draw(true);
+    },
+    clear() {
+      if (shown) io.stderr('\r\x1b[K');
+      shown = false;
     },
     done() {
       draw(true);

@@ -3,13 +3,13 @@
 // what changed since.
 import { createHash } from 'node:crypto';
 import { createCardDavClient } from '../carddav/client.ts';
-import { Unauthorized } from '../carddav/errors.ts';
 import type { AddressBook, CardDavClient } from '../carddav/types.ts';
 import { createDynamoStore } from '../store/dynamo-store.ts';
 import { createTable } from '../store/table.ts';
 import { runSync, type SyncReason, type SyncRunResult } from '../sync/engine.ts';
 import type { Feed } from '../sync/ports.ts';
 import { cliOutbound, EXIT, parse, serverFromArgs, serverOptions, UsageError } from './args.ts';
+import { exitFor, NoAddressBook } from './errors.ts';
 import type { CliIo } from './io.ts';
 import { withLocalDynamoDb } from './local-table.ts';
 import { createProgress, withProgress } from './progress.ts';
@@ -49,7 +49,7 @@ export async function syncCommand(argv: string[], io: CliIo): Promise<number> {
   const connectionId = connectionIdFor({ serverUrl, username: values.username, addressBook: values['address-book'] });
 
   try {
-    return await withLocalDynamoDb({ dataDir: values['data-dir'], owner: 'carddav-bridge sync', fn: async (dynamo) => {
+    return await withLocalDynamoDb({ dataDir: values['data-dir'], owner: 'carddav-bridge sync', say: io.stderr, fn: async (dynamo) => {
     const client = dynamo.client();
     await createTable({ client, tableName: TABLE });
     const store = createDynamoStore({ client, tableName: TABLE });
@@ -59,10 +59,6 @@ export async function syncCommand(argv: string[], io: CliIo): Promise<number> {
     });
     if (!existing) {
       const book = await chooseAddressBook({ client: baseClient, serverUrl, wanted: values['address-book'], io });
-      if (!book) {
-        io.stderr('no address book found\n');
-        return EXIT.noAddressBook;
-      }
       await store.createConnection({
         tenantId: TENANT,
         connectionId,
@@ -79,6 +75,7 @@ export async function syncCommand(argv: string[], io: CliIo): Promise<number> {
     const progress = createProgress(io);
     const feed: Feed = {
       async publish(events) {
+        progress.clear();
         io.stdout(events.map((e) => JSON.stringify(e) + '\n').join(''));
         progress.published(events.length);
       },
@@ -96,8 +93,8 @@ export async function syncCommand(argv: string[], io: CliIo): Promise<number> {
     });
     progress.done();
     io.stderr(summary(result) + '\n');
-    if (result.outcome === 'failed' && result.error instanceof Unauthorized) return EXIT.auth;
-    return result.outcome === 'ok' ? EXIT.ok : EXIT.protocol;
+    if (result.outcome === 'ok') return EXIT.ok;
+    return result.error === undefined ? EXIT.protocol : exitFor(result.error).code;
   } });
   } finally {
     // Idle keep-alive sockets would hold the process open.
@@ -116,20 +113,24 @@ async function chooseAddressBook(params: {
   serverUrl: string;
   wanted: string | undefined;
   io: CliIo;
-}): Promise<AddressBook | undefined> {
+}): Promise<AddressBook> {
   const found = await params.client.discover({ serverUrl: params.serverUrl });
   if (params.wanted) {
     const wanted = new URL(params.wanted, params.serverUrl).href;
     const book = found.addressBooks.find((b) => new URL(b.url).href === wanted);
-    if (!book) throw new UsageError(`--address-book ${params.wanted} is not one of the account's address books`);
+    if (!book) throw new NoAddressBook(`no address book at ${wanted}; the account has ${booksFound(found.addressBooks)}`);
     return book;
   }
   const [first, ...others] = found.addressBooks;
+  if (!first) throw new NoAddressBook(`no address book found on ${params.serverUrl} for this account`);
   if (first && others.length > 0) {
     params.io.stderr(`several address books; syncing ${first.url} (choose with --address-book)\n`);
   }
   return first;
 }
+
+const booksFound = (books: AddressBook[]): string =>
+  books.length === 0 ? 'none' : books.length === 1 ? `one: ${books[0]!.url}` : `${books.length}: ${books.map((b) => b.url).join(', ')}`;
 
 const WHY: Record<SyncReason, string> = {
   initial: 'first sync',
@@ -161,6 +162,7 @@ export function summary(r: SyncRunResult): string {
     const m = r.massDeletion;
     parts.push(`mass removal verified: ${m.confirmed} of ${m.suspected} gone, ${m.kept} still there (not published)`);
   }
-  if (r.error) parts.push(`error: ${r.error.name}: ${r.error.message.replace(/\s+/g, ' ')}`);
+  // The same words as a failure before the run (discover): "authentication refused: ...".
+  if (r.error) parts.push(`error: ${exitFor(r.error).reason}`);
   return parts.join(' | ');
 }

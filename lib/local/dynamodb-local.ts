@@ -2,7 +2,7 @@
 // child process, for tests and the local stack. We run java ourselves instead of
 // the package's spawn(): it hard-codes relative paths resolved against its own
 // cwd, cannot pass -disableTelemetry, and gives no readiness signal.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -112,6 +112,7 @@ async function launch(params: { dir: string; port: number; dataDir: string | und
       res();
     });
   });
+  const closedPromise = new Promise<void>((res) => child.once('close', () => res()));
   let spawnError: Error | undefined;
   child.once('error', (err) => {
     spawnError = err;
@@ -163,8 +164,9 @@ async function launch(params: { dir: string; port: number; dataDir: string | und
     for (;;) {
       if (spawnError !== undefined) throw new LocalDynamoDbError(`could not run ${params.javaBin}: ${spawnError.message}`, { cause: spawnError });
       if (exited !== undefined) {
-        const message = `DynamoDB Local exited (code ${exited.code}, signal ${exited.signal}) before it answered: ${output.trim()}`;
-        throw /Could not start server on port|Address already in use/i.test(output) ? new PortInUse(message) : new LocalDynamoDbError(message);
+        // 'exit' can come before the last of its output: wait (briefly) for the pipes to close.
+        await Promise.race([closedPromise, new Promise((r) => setTimeout(r, 1_000).unref())]);
+        throw exitedEarly({ exited, output, javaBin: params.javaBin });
       }
       try {
         await probe.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(2_000) });
@@ -191,6 +193,31 @@ async function launch(params: { dir: string; port: number; dataDir: string | und
   for (const s of [child.stdout, child.stderr]) (s as { unref?: () => void } | null)?.unref?.();
 
   return { endpoint, port, pid: pid ?? -1, client, stop };
+}
+
+/** Why Java ended before it answered: how it ended, its last lines, and a Java too old named as such. */
+function exitedEarly(params: { exited: { code: number | null; signal: NodeJS.Signals | null }; output: string; javaBin: string }): LocalDynamoDbError {
+  const { code, signal } = params.exited;
+  const how = signal === null ? `exited with code ${code}` : `was ended by ${signal}`;
+  const last = params.output.trim().split(/\r?\n/).slice(-5).map((l) => l.trim()).join(' / ');
+  const major = javaMajorVersion(params.javaBin);
+  const tooOld = major !== undefined && major < 17 ? `; DynamoDB Local needs Java 17 or newer, and ${params.javaBin} is Java ${major}` : '';
+  const message = `DynamoDB Local ${how} before it answered (${last === '' ? 'it printed nothing' : `its last output: ${last}`})${tooOld}`;
+  return /Could not start server on port|Address already in use/i.test(params.output) ? new PortInUse(message) : new LocalDynamoDbError(message);
+}
+
+/** The major version `java -version` reports, or undefined if it cannot tell. Only asked after a failure. */
+function javaMajorVersion(javaBin: string): number | undefined {
+  const run = spawnSync(javaBin, ['-version'], { encoding: 'utf8', timeout: 10_000 });
+  return parseJavaVersion(`${run.stderr ?? ''}\n${run.stdout ?? ''}`);
+}
+
+/** `version "1.8.0_392"` is Java 8 (the old "1." scheme), `version "17.0.9"` is Java 17. */
+export function parseJavaVersion(text: string): number | undefined {
+  const m = /version "(\d+)(?:\.(\d+))?/.exec(text);
+  if (m?.[1] === undefined) return undefined;
+  const first = Number(m[1]);
+  return first === 1 && m[2] !== undefined ? Number(m[2]) : first;
 }
 
 /**

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGoogleEmulator, type GoogleEmulator } from '../../lib/emulator/index.ts';
+import { runCli } from '../../lib/cli/run.ts';
 import { startRadicale, type Radicale } from '../support/radicale.ts';
 import { runBin } from './run-cli.ts';
 
@@ -39,6 +40,8 @@ describe('carddav-bridge sync (the executable)', { timeout: 180_000 }, () => {
     expect(created[0]!.data).toMatchObject({ tenantId: 'local-cli', origin: { kind: 'remote' } });
     expect(created.every((e) => typeof e.data.vcard === 'string' && typeof e.data.contact === 'object')).toBe(true);
     expect(first.stderr).toMatch(/40 created, 0 updated, 0 deleted/);
+    // Java takes seconds to start: said before, not passed in silence.
+    expect(first.stderr.split('\n')[0]).toMatch(/^starting DynamoDB Local \(.*\)$/);
 
     const second = await runBin(args, { env });
     expect(second.code, second.stderr).toBe(0);
@@ -80,8 +83,57 @@ describe('carddav-bridge sync (the executable)', { timeout: 180_000 }, () => {
       env: { PW: 'wrong' },
     });
     expect(refused.code).toBe(3);
+    // The same words as discover's refusal, not the error class and the request.
+    expect(refused.stderr).toMatch(/error: authentication refused: /);
+    expect(refused.stderr).not.toMatch(/Unauthorized/);
     const bad = await runBin(['sync', '--server', radicale.url, '--username', 'alice', '--password-env', 'PW', '--batch', 'lots', '--data-dir', dataDir], { env: { PW: 'wrong' } });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--batch must be a whole number/);
   });
+
+  it('clears the progress bar before each event line when both go to one terminal', async () => {
+    const book = await radicale.seedAddressBook({ username: 'alice', book: 'terminal', cards: Array.from({ length: 12 }, (_, i) => card(100 + i)) });
+    let screen = '';
+    const io = { stdout: (t: string) => void (screen += t), stderr: (t: string) => void (screen += t), env: { PW: 'alice-secret' }, stderrIsTty: true };
+    const args = ['sync', '--server', radicale.url, '--username', 'alice', '--password-env', 'PW', '--address-book', book, '--data-dir', dataDir, '--batch', '5'];
+    expect(await runCli(args, io), screen).toBe(0);
+    const lines = terminal(screen);
+    const jsonLines = lines.filter((l) => l.includes('"contact.created"'));
+    expect(jsonLines).toHaveLength(12);
+    for (const line of jsonLines) expect(() => JSON.parse(line), line).not.toThrow();
+    expect(lines.some((l) => /^\[[#.]+\] \d+\/\d+ cards, 12 events$/.test(l)), lines.join('\n')).toBe(true);
+  });
+
+  it('exits 4 naming the URL and the books found when --address-book is not one of them', async () => {
+    const wanted = new URL('/alice/nope/', radicale.url).href;
+    const run = await runBin(['sync', '--server', radicale.url, '--username', 'alice', '--password-env', 'PW', '--address-book', '/alice/nope/', '--data-dir', dataDir], {
+      env: { PW: 'alice-secret' },
+    });
+    expect(run.code, run.stderr).toBe(4);
+    expect(run.stderr).toContain(`carddav-bridge sync: no address book at ${wanted}; the account has 2: `);
+    expect(run.stderr).toContain(new URL('/alice/contacts/', radicale.url).href);
+    expect(run.stderr).toContain(new URL('/alice/terminal/', radicale.url).href);
+  });
 });
+
+/** What a terminal shows for text with carriage returns and erase-to-end-of-line (ESC [K). */
+function terminal(text: string): string[] {
+  const lines: string[] = [''];
+  let col = 0;
+  for (let i = 0; i < text.length; i++) {
+    const row = lines.length - 1;
+    if (text.startsWith('\x1b[K', i)) {
+      lines[row] = lines[row]!.slice(0, col);
+      i += 2;
+    } else if (text[i] === '\r') col = 0;
+    else if (text[i] === '\n') {
+      lines.push('');
+      col = 0;
+    } else {
+      const line = lines[row]!;
+      lines[row] = line.slice(0, col) + text[i] + line.slice(col + 1);
+      col++;
+    }
+  }
+  return lines;
+}
