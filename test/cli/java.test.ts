@@ -6,6 +6,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseJavaVersion } from '../../lib/local/dynamodb-local.ts';
 import { CLOSED_PORT } from '../support/ports.ts';
 import { runBin } from './run-cli.ts';
 
@@ -58,5 +59,15 @@ describe('sync when Java cannot start DynamoDB Local', { timeout: 60_000 }, () =
     expect(run.code).toBe(5);
     expect(run.stderr).toMatch(/DynamoDB Local exited with code 1 before it answered \(its last output: Error: Unable to access jarfile DynamoDBLocal\.jar\)\n$/);
     expect(run.stderr).not.toMatch(/needs Java/);
+  });
+});
+
+describe('the Java version from java -version', () => {
+  it('reads the old 1.x scheme and the current one, and nothing from other text', () => {
+    expect(parseJavaVersion('java version "1.8.0_392"\nJava(TM) SE Runtime Environment')).toBe(8);
+    expect(parseJavaVersion('openjdk version "11.0.21" 2023-10-17')).toBe(11);
+    expect(parseJavaVersion('openjdk version "17" 2021-09-14')).toBe(17);
+    expect(parseJavaVersion('openjdk version "21.0.5" 2024-10-15 LTS')).toBe(21);
+    expect(parseJavaVersion('sh: 1: java: not found')).toBeUndefined();
   });
 });
