@@ -29,7 +29,7 @@ import { ConnectionNotFound, InvalidInput, StoreError } from './errors.ts';
 import { assertId } from './keys.ts';
 import { expiresAtFromMs } from './table.ts';
 import { deleteOutboxEntry, pendingOutboxEntries, putOutboxEntry } from './write-outbox.ts';
-import type { DynamoStore, StoredConnection } from './types.ts';
+import type { DynamoStore, NewConnection as StoreNewConnection, StoredConnection } from './types.ts';
 
 // ------------------------------------------------------------------- keys
 
@@ -369,20 +369,7 @@ export function createDynamoConnections(params: { store: DynamoStore; vault: Vau
     async create(c: ApiNewConnection) {
       const { tenantId, connectionId } = c;
       const credentials = await sealBasicCredentials({ vault, tenantId, connectionId, username: c.username, password: c.password });
-      const stored = await store.createConnection({
-        tenantId,
-        connectionId,
-        status: 'active',
-        serverUrl: c.serverUrl,
-        addressBookUrl: c.addressBookUrl,
-        ...(c.addMemberUrl === undefined ? {} : { addMemberUrl: c.addMemberUrl }),
-        supportsSyncCollection: c.supportsSyncCollection,
-        discoveredAt: c.discoveredAt,
-        intervalSeconds: c.intervalSeconds,
-        nextSyncAt: c.nextSyncAt,
-        provider: c.provider,
-        credentials,
-      });
+      const stored = await store.createConnection(newConnectionRecord({ ...c, credentials }));
       return connectionInfo(stored);
     },
 
@@ -477,6 +464,36 @@ function toWrite(item: Item): WriteRecord {
  * are conditional: `queued`/`applying` → `applying` → one terminal status, once.
  * A record past its `expiresAt` reads as absent (TTL deletes lazily).
  */
+/** What a discovered connection starts as: active, due at `nextSyncAt`, with its sealed credentials. */
+export function newConnectionRecord(c: {
+  tenantId: string;
+  connectionId: string;
+  serverUrl: string;
+  addressBookUrl: string;
+  addMemberUrl?: string | undefined;
+  supportsSyncCollection: boolean;
+  discoveredAt: string;
+  intervalSeconds: number;
+  nextSyncAt?: number | undefined;
+  provider?: StoreNewConnection['provider'] | undefined;
+  credentials: StoreNewConnection['credentials'];
+}): StoreNewConnection {
+  return {
+    tenantId: c.tenantId,
+    connectionId: c.connectionId,
+    status: 'active',
+    serverUrl: c.serverUrl,
+    addressBookUrl: c.addressBookUrl,
+    ...(c.addMemberUrl === undefined ? {} : { addMemberUrl: c.addMemberUrl }),
+    supportsSyncCollection: c.supportsSyncCollection,
+    discoveredAt: c.discoveredAt,
+    intervalSeconds: c.intervalSeconds,
+    ...(c.nextSyncAt === undefined ? {} : { nextSyncAt: c.nextSyncAt }),
+    ...(c.provider === undefined ? {} : { provider: c.provider }),
+    credentials: c.credentials,
+  };
+}
+
 /** The record's outbox entry (lib/writes/outbox.ts). */
 function outboxEntryOf(record: Pick<WriteRecord, 'tenantId' | 'connectionId' | 'writeId' | 'createdAt'>): OutboxEntry {
   const createdAt = Date.parse(record.createdAt);

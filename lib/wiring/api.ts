@@ -20,6 +20,7 @@ import {
   createDynamoConnections,
   createDynamoIdempotency,
   createDynamoWrites,
+  newConnectionRecord,
 } from '../store/api-adapters.ts';
 import { googleClientRefOf, googleGrantOf, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
 import { ConnectionNotFound } from '../store/errors.ts';
@@ -212,20 +213,7 @@ async function saveGoogleConnection(params: {
   });
   await holders.add({ clientId: c.clientId, sub: c.sub, tenantId, connectionId });
   if (existing === undefined) {
-    const stored = await store.createConnection({
-      tenantId,
-      connectionId,
-      status: 'active',
-      provider: 'google',
-      serverUrl: c.serverUrl,
-      addressBookUrl: c.addressBookUrl,
-      ...(c.addMemberUrl === undefined ? {} : { addMemberUrl: c.addMemberUrl }),
-      supportsSyncCollection: c.supportsSyncCollection,
-      discoveredAt: c.discoveredAt,
-      intervalSeconds: c.intervalSeconds,
-      nextSyncAt: c.nextSyncAt,
-      credentials,
-    });
+    const stored = await store.createConnection(newConnectionRecord({ ...c, connectionId, provider: 'google', credentials }));
     return { connection: connectionInfo(stored), reconnected: false };
   }
   const old = await openCredentials({ vault, tenantId, connectionId, credentials: existing.credentials }).catch(() => undefined);
