@@ -7,7 +7,7 @@ import { handle } from 'hono/aws-lambda';
 import { createApp } from '../lib/http/app.ts';
 import { buildApiDeps } from '../lib/wiring/api.ts';
 import { createDynamoDbClient, createGoogleClientSource, createSecretSource, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
-import { systemClock } from '../lib/wiring/build.ts';
+import { systemClock } from '../lib/core/clock.ts';
 import { lazyHandler } from '../lib/wiring/lambda.ts';
 import { checkRequestHashSecret, checkStateSecret, loadApiConfig } from './config.ts';
 

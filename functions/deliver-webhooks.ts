@@ -14,12 +14,13 @@ import { BatchProcessor, EventType, SqsFifoPartialProcessorAsync, processPartial
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { Clock } from '../lib/sync/ports.ts';
+import type { Clock } from '../lib/core/clock.ts';
 import type { DeliveryLog, EndpointStore } from '../lib/webhooks/endpoints.ts';
 import type { DeadLetterSink, DeliveryQueue } from '../lib/webhooks/jobs.ts';
 import type { WebhookTransport } from '../lib/webhooks/transport.ts';
 import { createDynamoDbClient, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
-import { buildWebhookAdapters, systemClock } from '../lib/wiring/build.ts';
+import { buildWebhookAdapters } from '../lib/wiring/build.ts';
+import { systemClock } from '../lib/core/clock.ts';
 import { lazyHandler } from '../lib/wiring/lambda.ts';
 import { routeByQueue } from '../lib/wiring/sqs-event.ts';
 import { METRICS_NAMESPACE, powertoolsLog, powertoolsMetrics } from '../lib/wiring/telemetry.ts';

@@ -22,7 +22,7 @@ import { API_SCOPES, generateApiKey } from '../../lib/http/api-keys.ts';
 import { createApp } from '../../lib/http/app.ts';
 import { createTenantAdmin } from '../../lib/store/api-adapters.ts';
 import { sealGoogleCredentials } from '../../lib/store/credentials.ts';
-import { contactIdFromHref } from '../../lib/sync/ids.ts';
+import { contactIdFromHref } from '../../lib/core/ids.ts';
 import { buildApiDeps } from '../../lib/wiring/api.ts';
 import { editedCard } from '../lib/book.ts';
 import { runInFreshChild, startChild } from '../lib/child.ts';

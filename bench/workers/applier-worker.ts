@@ -11,7 +11,7 @@ import { createVisibilityDelay } from '../../lib/queue/writes-queue.ts';
 import { startSqsPoller } from '../../lib/local/sqs-poller.ts';
 import { seededRandom } from '../../lib/emulator/random.ts';
 import { createDynamoWrites } from '../../lib/store/api-adapters.ts';
-import type { ChangeEvent } from '../../lib/sync/events.ts';
+import type { ChangeEvent } from '../../lib/core/events/index.ts';
 import type { Feed } from '../../lib/sync/ports.ts';
 import { createStore } from '../../lib/wiring/build.ts';
 import { createWritePipeline, type GoogleClientConfig } from '../../lib/wiring/writes.ts';

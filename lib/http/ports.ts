@@ -6,7 +6,8 @@
 import type { GrantDeathCause } from '../auth/grant-lifetime.ts';
 import type { OAuthClientConfig, ResolvedOAuthClient, TokenSet } from '../auth/google-oauth.ts';
 import type { Discovery } from '../carddav/types.ts';
-import type { Clock, ConnectionStatus, SyncSummary } from '../sync/ports.ts';
+import type { Clock } from '../core/clock.ts';
+import type { ConnectionStatus, SyncSummary } from '../core/connection.ts';
 import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { WriteMessage, WriteOperation, WriteRecord, WriteStatus } from '../writes/types.ts';

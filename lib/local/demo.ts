@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { API_SCOPES, generateApiKey, hashApiKey } from '../http/api-keys.ts';
 import type { ApiKeys } from '../http/ports.ts';
 import { DuplicateItem, type TenantAdmin } from '../store/api-adapters.ts';
-import { ConnectionNotFound } from '../store/errors.ts';
+import { ConnectionNotFound } from '../core/errors.ts';
 import type { DynamoStore } from '../store/types.ts';
 import { LocalStackError } from './errors.ts';
 

@@ -5,7 +5,7 @@
 // has published it. Local only: it shows every tenant's events, and is served
 // on 127.0.0.1 alone.
 import { Hono } from 'hono';
-import type { CloudEvent } from '../sync/events.ts';
+import type { CloudEvent } from '../core/events/index.ts';
 
 type AnyEvent = CloudEvent<string, unknown>;
 

@@ -7,12 +7,13 @@ import { createLineLog } from './log.ts';
 import { formatQuickstart } from './quickstart.ts';
 import { startLocalStack, StartAborted } from './stack.ts';
 import type { LocalStack } from './stack.ts';
+import { errorMessage } from '../core/errors.ts';
 
 const NAME = 'carddav-bridge';
 
 /** One line, whatever the error carries (DynamoDB Local's output can span many). */
 function oneLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = errorMessage(error);
   const line = text.replace(/\s*\n\s*/g, ' ').trim();
   return line.length > 500 ? `${line.slice(0, 497)}...` : line;
 }

@@ -15,6 +15,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Message, MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import type { SqsBatchResponse, SqsEvent, SqsEventRecord } from '../queue/writes-queue.ts';
+import { errorText } from '../core/errors.ts';
 
 export interface SqsPollerLogger {
   warn(message: string, fields?: Record<string, unknown>): void;
@@ -148,7 +149,7 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
         failed = known;
       }
     } catch (error) {
-      logger?.error('handler failed: the whole batch is retried', { queueUrl, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      logger?.error('handler failed: the whole batch is retried', { queueUrl, error: errorText(error) });
       return;
     }
     const done = records.filter((r) => !failed.has(r.messageId));
@@ -188,7 +189,7 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
         if (stopping) return;
         failures++;
         const delay = Math.min(MAX_ERROR_DELAY_MS, errorDelayMs * 2 ** Math.min(failures - 1, 10));
-        logger?.warn('receive failed; pausing', { queueUrl, delayMs: delay, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+        logger?.warn('receive failed; pausing', { queueUrl, delayMs: delay, error: errorText(error) });
         await pause(delay);
         continue;
       }

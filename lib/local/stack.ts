@@ -30,7 +30,8 @@ import type { DynamoStore } from '../store/types.ts';
 import { sharedOutbound } from '../net/outbound.ts';
 import { buildApiDeps } from '../wiring/api.ts';
 import type { GoogleClient } from '../wiring/aws.ts';
-import { buildDispatcherAdapters, buildFeed, buildSyncWorkerAdapters, buildWebhookAdapters, createStore, systemClock } from '../wiring/build.ts';
+import { buildDispatcherAdapters, buildFeed, buildSyncWorkerAdapters, buildWebhookAdapters, createStore } from '../wiring/build.ts';
+import { systemClock } from '../core/clock.ts';
 import type { TableConfig } from '../wiring/config.ts';
 import { createDispatcher } from '../wiring/dispatcher.ts';
 import { createSyncJobHandler } from '../wiring/sync-worker.ts';
@@ -63,6 +64,7 @@ import { startSqsPoller } from './sqs-poller.ts';
 import type { SqsPoller } from './sqs-poller.ts';
 import { startLocalSqs } from './sqs-local.ts';
 import type { LocalQueue, LocalSqs } from './sqs-local.ts';
+import { errorMessage, errorText } from '../core/errors.ts';
 
 export { LocalStackError } from './demo.ts';
 
@@ -151,7 +153,7 @@ async function runCleanups(cleanups: Cleanup[], log: Log): Promise<void> {
     try {
       await c.run();
     } catch (error) {
-      log.warn(`could not stop ${c.what}`, { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      log.warn(`could not stop ${c.what}`, { error: errorText(error) });
     }
   }
 }
@@ -219,7 +221,7 @@ function startDispatchLoop(params: { run: () => Promise<unknown>; intervalMs: nu
         await params.run();
       } catch (error) {
         // createDispatcher logged it; what it left claimed is due again when the claim runs out.
-        params.log.debug('dispatch run failed', { error: error instanceof Error ? error.message : String(error) });
+        params.log.debug('dispatch run failed', { error: errorMessage(error) });
       }
       if (!stopped) await sleep(params.intervalMs);
     }

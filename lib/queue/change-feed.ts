@@ -2,7 +2,7 @@
 // body = the CloudEvent as JSON. The oversized-event rule is part of the event
 // contract: see README.md in this folder.
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { ChangeEvent } from '../sync/events.ts';
+import type { ChangeEvent } from '../core/events/index.ts';
 import type { Feed } from '../sync/ports.ts';
 import { InvalidMessage, MessageTooLarge, PublishFailed, SendFailed } from './errors.ts';
 import { SQS_MAX_BYTES, messageBytes, queueSafeJson, sendBatch } from './sender.ts';

@@ -19,13 +19,14 @@ import type {
   StoredResponse,
   Writes,
 } from '../http/ports.ts';
-import type { Clock } from '../sync/ports.ts';
+import type { Clock } from '../core/clock.ts';
 import type { ConnectionLookup, WriteStore } from '../writes/ports.ts';
 import type { OutboxEntry, WriteOutbox } from '../writes/outbox.ts';
 import type { WriteRecord } from '../writes/types.ts';
 import { sealBasicCredentials, usernameOf } from './credentials.ts';
 import { SCHEDULED_STATUSES } from './dynamo-store.ts';
-import { ConnectionNotFound, InvalidInput, StoreError } from './errors.ts';
+import { ConnectionNotFound, StoreError, errorText } from '../core/errors.ts';
+import { InvalidInput } from './errors.ts';
 import { assertId } from './keys.ts';
 import { expiresAtFromMs } from './table.ts';
 import { deleteOutboxEntry, pendingOutboxEntries, putOutboxEntry } from './write-outbox.ts';
@@ -136,7 +137,7 @@ function openTable(options: TableOptions): Table {
       : DynamoDBDocumentClient.from(options.client, { marshallOptions: { removeUndefinedValues: true } });
   const asStoreError = (operation: string, err: unknown): StoreError => {
     if (err instanceof StoreError) return err;
-    const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    const detail = errorText(err);
     return new StoreError(`DynamoDB ${operation} on ${name} failed: ${detail}`, { cause: err });
   };
   return {

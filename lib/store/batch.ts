@@ -2,7 +2,7 @@
 // retries throttled *requests*, but a batch that succeeds with UnprocessedKeys /
 // UnprocessedItems is the caller's job (lib-dynamodb has no helper for it).
 import { BatchIncomplete } from './errors.ts';
-import { forEachLimit } from '../sync/concurrency.ts';
+import { forEachLimit } from '../core/concurrency.ts';
 
 export { forEachLimit };
 

@@ -5,7 +5,7 @@
 // one in plain text. The username is not a secret: it is shown by the API.
 import { isCurrentSealed } from '../auth/vault.ts';
 import type { Vault } from '../auth/vault.ts';
-import { StoreError } from './errors.ts';
+import { StoreError } from '../core/errors.ts';
 import type { StoredCredentials } from './types.ts';
 
 export type CredentialKind = 'basic' | 'google';

@@ -14,10 +14,13 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { BatchGetCommandInput, BatchWriteCommandInput, QueryCommandInput, QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
-import type { Clock, ConnectionStatus, IndexEntry } from '../sync/ports.ts';
+import type { Clock } from '../core/clock.ts';
+import type { ConnectionStatus } from '../core/connection.ts';
+import type { IndexEntry } from '../sync/ports.ts';
 import { chunk, forEachLimit, sendUntilProcessed } from './batch.ts';
 import type { RetryOptions } from './batch.ts';
-import { AlreadyExists, ConnectionNotFound, InvalidInput, LeaseLost, StoreError, VersionConflict } from './errors.ts';
+import { AlreadyExists, InvalidInput } from './errors.ts';
+import { ConnectionNotFound, LeaseLost, StoreError, VersionConflict, errorMessage } from '../core/errors.ts';
 import { CARD_PREFIX, assertId, cardKey, connectionKey, dueShardOf, tenantConnectionKey } from './keys.ts';
 import { TABLE, expiresAtFromMs } from './table.ts';
 import type { ConnectionPage, ConnectionPatch, DueConnection, DynamoStore, NewConnection, StoredConnection, StoredCredentials } from './types.ts';
@@ -157,7 +160,7 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
   function asStoreError(operation: string, err: unknown): StoreError {
     if (err instanceof StoreError) return err;
     const name = err instanceof Error ? err.name : 'Error';
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     return new StoreError(`DynamoDB ${operation} on ${table} failed: ${name}: ${message}`, { cause: err });
   }
 

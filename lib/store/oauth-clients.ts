@@ -21,8 +21,9 @@ import { OAuthError, OAuthUnavailable } from '../auth/errors.ts';
 import type { OAuthClientConfig } from '../auth/google-oauth.ts';
 import type { Vault, VaultContext } from '../auth/vault.ts';
 import type { TenantOAuthClientInfo, TenantOAuthClients } from '../http/ports.ts';
-import type { Clock } from '../sync/ports.ts';
-import { InvalidInput, StoreError } from './errors.ts';
+import type { Clock } from '../core/clock.ts';
+import { InvalidInput } from './errors.ts';
+import { StoreError, errorText } from '../core/errors.ts';
 import { assertId } from './keys.ts';
 
 const SORT_KEY = 'OAUTHCLIENT#google';
@@ -97,7 +98,7 @@ export function createDynamoOAuthClients(options: { client: DynamoDBClient | Dyn
       return await fn();
     } catch (err) {
       if (err instanceof StoreError) throw err;
-      const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      const detail = errorText(err);
       throw new StoreError(`DynamoDB ${operation} on ${table} failed: ${detail}`, { cause: err });
     }
   }

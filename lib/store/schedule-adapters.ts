@@ -11,7 +11,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DispatchStore } from '../sync/dispatcher.ts';
-import { StoreError } from './errors.ts';
+import { StoreError, errorText } from '../core/errors.ts';
 import { assertId, connectionKey } from './keys.ts';
 import type { DynamoStore } from './types.ts';
 
@@ -43,7 +43,7 @@ export function createClaimDue(options: ScheduleAdapterOptions): DispatchStore['
       return true;
     } catch (err) {
       if ((err as { name?: string } | null)?.name === 'ConditionalCheckFailedException') return false;
-      const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      const text = errorText(err);
       throw new StoreError(`DynamoDB claimDue on ${table} failed: ${text}`, { cause: err });
     }
   };

@@ -8,7 +8,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { StoreError } from './errors.ts';
+import { StoreError } from '../core/errors.ts';
 
 export const TABLE = {
   defaultTableName: 'carddav-bridge',

@@ -1,7 +1,8 @@
 // What the DynamoDB store offers beyond the sync engine's `Store` port:
 // connection management for the API, the dispatcher's due query, and the
 // write path's echo marker.
-import type { ConnectionRecord, ConnectionStatus, Store } from '../sync/ports.ts';
+import type { ConnectionRecord, ConnectionStatus } from '../core/connection.ts';
+import type { Store } from '../sync/ports.ts';
 
 /** Opaque to the store: lib/auth's token vault writes and reads it (KMS envelope). */
 export type StoredCredentials = Record<string, string>;

@@ -23,7 +23,8 @@ import { isCurrentSealed } from '../auth/vault.ts';
 import type { Vault, VaultContext } from '../auth/vault.ts';
 import { rotateSecrets } from '../webhooks/endpoints.ts';
 import type { DeliveryAttempt, DeliveryLog, DeliveryStatus, EndpointSecret, EndpointStore, WebhookEndpoint } from '../webhooks/endpoints.ts';
-import { InvalidInput, StoreError } from './errors.ts';
+import { InvalidInput } from './errors.ts';
+import { StoreError, errorText } from '../core/errors.ts';
 import { assertId } from './keys.ts';
 import { expiresAtFromMs } from './table.ts';
 
@@ -74,7 +75,7 @@ function documentClient(client: DynamoDBClient | DynamoDBDocumentClient): Dynamo
 
 function storeError(operation: string, table: string, err: unknown): StoreError {
   if (err instanceof StoreError) return err;
-  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  const text = errorText(err);
   return new StoreError(`DynamoDB ${operation} on ${table} failed: ${text}`, { cause: err });
 }
 

@@ -13,7 +13,7 @@
 import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { OutboxEntry } from '../writes/outbox.ts';
-import { StoreError } from './errors.ts';
+import { StoreError, errorText } from '../core/errors.ts';
 
 export const OUTBOX_SHARDS = 8;
 const PREFIX = 'OUTBOX#';
@@ -41,7 +41,7 @@ async function call<T>(operation: string, table: OutboxTable, fn: () => Promise<
   try {
     return await fn();
   } catch (err) {
-    const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    const detail = errorText(err);
     throw new StoreError(`DynamoDB ${operation} on ${table.tableName} failed: ${detail}`, { cause: err });
   }
 }

@@ -12,7 +12,7 @@
 // failed enqueue leaves the connection claimed until the window ends, after
 // which it is due again; a crash between the two costs one window of delay,
 // never a lost or doubled schedule.
-import { forEachLimit } from './concurrency.ts';
+import { forEachLimit } from '../core/concurrency.ts';
 
 /** One row of the due query (the store's `DueConnection`). */
 export interface DueItem {

@@ -21,11 +21,15 @@ import { CardDavError, InvalidSyncToken, NotFound, ProtocolError, RequestRejecte
 import { sameEtag } from '../carddav/etag.ts';
 import type { Contact } from '../vcard/contact.ts';
 import { contentHash, parseVCard, toContact, type VCard } from '../vcard/index.ts';
-import { buildContactEvent, type ContactEvent, type ContactEventType, type Origin } from './events.ts';
+import { buildContactEvent, type ContactEvent, type ContactEventType, type Origin } from '../core/events/index.ts';
 import { LeaseExpiring } from './errors.ts';
-import type { Clock, ConnectionRecord, Feed, IndexEntry, Store, SyncSummary } from './ports.ts';
+import { VersionConflict, errorText } from '../core/errors.ts';
+import { isRunnable } from '../core/connection.ts';
+import type { Clock } from '../core/clock.ts';
+import type { ConnectionRecord, SyncSummary } from '../core/connection.ts';
+import type { Feed, IndexEntry, Store } from './ports.ts';
 import { nextSyncDelayMs, previousRun, type IntervalPolicy, type RunKind } from './schedule.ts';
-import { forEachLimit } from './concurrency.ts';
+import { forEachLimit } from '../core/concurrency.ts';
 
 export interface SyncOptions {
   /** How long the lease holds; a run stops cleanly `leaseMarginMs` before it runs out. */
@@ -54,7 +58,6 @@ export const DEFAULT_SYNC_OPTIONS: SyncOptions = {
 };
 
 /** Statuses a sync runs for; others (paused, reauth_required, deleted) are skipped. */
-const RUNNABLE: ReadonlySet<ConnectionRecord['status']> = new Set(['active', 'failing']);
 
 export interface RunSyncParams {
   store: Store;
@@ -198,7 +201,7 @@ export async function runSync(params: RunSyncParams): Promise<SyncRunResult> {
     return s;
   };
 
-  if (!RUNNABLE.has(conn.status)) {
+  if (!isRunnable(conn.status)) {
     // No request for a paused, unauthorized or deleted connection. The lease
     // goes back with the idle due time the port requires; taking a connection
     // off the due index is the job of whoever changes its status.
@@ -238,7 +241,7 @@ export async function runSync(params: RunSyncParams): Promise<SyncRunResult> {
     } catch (error) {
       // The lease ran out and someone else took the connection (or changed it):
       // what this run published stays published; the token is theirs to move.
-      if (!isVersionConflict(error)) throw error;
+      if (!(error instanceof VersionConflict)) throw error;
       result.outcome = 'failed';
       result.error = error;
       return done();
@@ -612,7 +615,7 @@ function readCard(vcard: string): { contact?: Contact; parseError?: string; hash
   } catch (error) {
     // VCardError is the expected case; anything else is a codec bug, and a bug
     // in one card must not stall the whole connection: the raw vCard still goes out.
-    const parseError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const parseError = errorText(error);
     return { parseError, hash: rawHash(vcard) };
   }
 }
@@ -656,17 +659,6 @@ function own(text: string): string {
 /** Protocol failures end the run cleanly; anything else is a bug or an outage of our own side. */
 function isExpectedFailure(error: unknown): error is Error {
   return error instanceof CardDavError || error instanceof LeaseExpiring;
-}
-
-/**
- * The store's VersionConflict, matched by name: lib/sync must not import the
- * DynamoDB adapter, and the port names the error without exporting a class.
- * Its subclass LeaseLost (the lease ran out and another worker took it) is
- * named after itself, so it is named here too.
- */
-const VERSION_CONFLICTS: ReadonlySet<string> = new Set(['VersionConflict', 'LeaseLost']);
-function isVersionConflict(error: unknown): error is Error {
-  return error instanceof Error && VERSION_CONFLICTS.has(error.name);
 }
 
 /** Some servers list the collection itself among its members. */

@@ -1,20 +1,7 @@
-// One base class for the sync engine; named subclasses carry `cause`.
+// The sync engine's errors; the base (name and `cause`) is the kernel's.
+import { BridgeError } from '../core/errors.ts';
 
-export class SyncError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
-
-/** A contact id that is not the base64url form of an absolute href. */
-export class InvalidContactId extends SyncError {
-  readonly contactId: string;
-  constructor(contactId: string, reason: string) {
-    super(`invalid contact id ${JSON.stringify(contactId.slice(0, 80))}: ${reason}`);
-    this.contactId = contactId;
-  }
-}
+export class SyncError extends BridgeError {}
 
 /**
  * The run stopped before its lease ran out. What was published and indexed

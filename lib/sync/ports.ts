@@ -1,62 +1,8 @@
 // Ports of the sync engine. `lib/sync` never imports an adapter: the DynamoDB
 // store (lib/store), the SQS feed (lib/queue) and in-memory fakes in unit tests
 // all implement these.
-import type { ChangeEvent } from './events.ts';
-
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-}
-
-export type ConnectionStatus = 'active' | 'paused' | 'reauth_required' | 'failing' | 'deleted';
-
-/** The connection item as the sync engine sees it (DESIGN.md "Data", `CONN#c`). */
-export interface ConnectionRecord {
-  tenantId: string;
-  connectionId: string;
-  status: ConnectionStatus;
-  serverUrl: string;
-  addressBookUrl: string;
-  /** RFC 5995 add-member URL, when the server offers POST. */
-  addMemberUrl?: string;
-  supportsSyncCollection: boolean;
-  discoveredAt?: string;
-  syncToken?: string;
-  /** True once a token from this server has been accepted by a sync-collection REPORT. */
-  tokenProven?: boolean;
-  ctag?: string;
-  intervalSeconds: number;
-  nextSyncAt?: number;
-  /** Optimistic version, bumped by every commit. */
-  version: number;
-  lease?: { owner: string; expiresAt: number };
-  /**
-   * How many leases were ever taken on this connection, the current one
-   * included (acquireLease counts it): the number of the run that holds the
-   * lease. Absent from stores that do not count; see `writeIndex`'s `intentRun`.
-   */
-  leaseCount?: number;
-  /**
-   * The server refused a sync-collection REPORT with an empty token (Google
-   * answers 400), so full listings go straight to PROPFIND Depth 1.
-   */
-  emptyTokenRejected?: boolean;
-  /**
-   * `google`: Google Contacts over OAuth, whose sync-collection refuses an empty
-   * token (carddavclient BUG_REJ_EMPTY_SYNCTOKEN); full listings go straight to
-   * PROPFIND, since Google counts the refusal against an error quota.
-   */
-  provider?: string;
-  lastSync?: SyncSummary;
-}
-
-export interface SyncSummary {
-  at: number;
-  outcome: 'ok' | 'failed' | 'busy';
-  events: number;
-  fellBack: boolean;
-  error?: string;
-}
+import type { ChangeEvent } from '../core/events/index.ts';
+import type { ConnectionRecord, SyncSummary } from '../core/connection.ts';
 
 /** One row of the contact index (`CONN#c` / `CARD#<href>`). */
 export interface IndexEntry {

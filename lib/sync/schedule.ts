@@ -16,7 +16,7 @@
 //
 // "The previous delay" is `nextSyncAt - lastSync.at` of the connection
 // record: the record already holds it, so no streak counter is stored.
-import type { ConnectionRecord } from './ports.ts';
+import type { ConnectionRecord } from '../core/connection.ts';
 
 export interface IntervalPolicy {
   /** Never sooner than this after a run; the dispatcher ticks once a minute anyway. */

@@ -9,8 +9,8 @@
 // what no retry can fix (no active secret, a body over the limit, a URL that
 // is not https) is not.
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../sync/ports.ts';
-import type { CloudEvent } from '../sync/events.ts';
+import type { Clock } from '../core/clock.ts';
+import type { CloudEvent } from '../core/events/index.ts';
 import { activeSecrets } from './endpoints.ts';
 import type { WebhookEndpoint } from './endpoints.ts';
 import { NoActiveSecret, PayloadTooLarge, PrivateAddressResolved, UnsafeEndpointUrl, WebhookError } from './errors.ts';

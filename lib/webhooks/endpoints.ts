@@ -5,7 +5,7 @@
 import { assertSafeUrl } from '../http/ssrf.ts';
 import { ServerUnreachable, UnsafeServerUrl } from '../http/problems.ts';
 import type { ResolveHost } from '../http/ports.ts';
-import type { CloudEvent } from '../sync/events.ts';
+import type { CloudEvent } from '../core/events/index.ts';
 import { EndpointUnresolvable, InvalidEventTypes, UnsafeEndpointUrl } from './errors.ts';
 
 export type { ResolveHost };

@@ -4,8 +4,8 @@
 // 15 minutes, so a job that arrives before its `notBefore` is put back again
 // (sqs.ts computes each delay) until it is due; the schedule (schedule.ts)
 // is kept by `notBefore`, not by SQS.
-import type { Clock } from '../sync/ports.ts';
-import type { CloudEvent } from '../sync/events.ts';
+import type { Clock } from '../core/clock.ts';
+import type { CloudEvent } from '../core/events/index.ts';
 import { queueSafeJson } from '../queue/sender.ts';
 import { deliverEvent } from './deliver.ts';
 import type { DeliveryResult } from './deliver.ts';

@@ -23,14 +23,14 @@ import {
   newConnectionRecord,
 } from '../store/api-adapters.ts';
 import { googleClientRefOf, googleGrantOf, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
-import { ConnectionNotFound } from '../store/errors.ts';
+import { ConnectionNotFound } from '../core/errors.ts';
 import { createDynamoGrantHolders } from '../store/grants.ts';
 import type { GrantHolders } from '../store/grants.ts';
 import { createDynamoOAuthClients, createTenantOAuthClients, openOAuthClient } from '../store/oauth-clients.ts';
 import type { OAuthClientStore } from '../store/oauth-clients.ts';
 import type { ConnectionPatch, DynamoStore, StoredConnection } from '../store/types.ts';
 import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/webhook-adapters.ts';
-import type { Clock } from '../sync/ports.ts';
+import type { Clock } from '../core/clock.ts';
 import { createHttpTransport } from '../webhooks/transport.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { GoogleClientSource } from './aws.ts';

@@ -18,7 +18,8 @@ import { createDispatchStore } from '../store/schedule-adapters.ts';
 import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/webhook-adapters.ts';
 import type { DynamoStore } from '../store/types.ts';
 import type { DispatchStore, SyncJobQueue } from '../sync/dispatcher.ts';
-import type { Clock, Feed } from '../sync/ports.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Feed } from '../sync/ports.ts';
 import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
 import type { OutboxQueue, WriteOutbox } from '../writes/outbox.ts';
 import type { DeadLetterSink, DeliveryQueue } from '../webhooks/jobs.ts';
@@ -28,7 +29,6 @@ import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { ResolveHost } from '../webhooks/endpoints.ts';
 import type { TableConfig } from './config.ts';
 
-export const systemClock: Clock = { now: () => Date.now() };
 
 export function createStore(params: { dynamo: DynamoDBClient; table: TableConfig; clock?: Clock }): DynamoStore {
   return createDynamoStore({

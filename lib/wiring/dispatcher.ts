@@ -4,7 +4,7 @@
 // (lib/writes/outbox.ts), a log line each and metrics.
 import { dispatchDue } from '../sync/dispatcher.ts';
 import type { DispatchOptions, DispatchResult, DispatchStore, SyncJobQueue } from '../sync/dispatcher.ts';
-import type { Clock } from '../sync/ports.ts';
+import type { Clock } from '../core/clock.ts';
 import { sweepWriteOutbox } from '../writes/outbox.ts';
 import type { OutboxOptions, OutboxQueue, OutboxSweepResult, WriteOutbox } from '../writes/outbox.ts';
 import { errorFields } from './telemetry.ts';

@@ -1,12 +1,8 @@
 // One base class for the wiring (lib/wiring): composition of adapters for the
 // Lambda entries and the local stack. Named subclasses carry `cause`.
+import { BridgeError } from '../core/errors.ts';
 
-export class WiringError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+export class WiringError extends BridgeError {}
 
 /** The Google OAuth client secret (Secrets Manager) is missing, not JSON, or lacks clientId / clientSecret. */
 export class GoogleClientUnavailable extends WiringError {}

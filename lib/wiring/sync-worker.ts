@@ -44,22 +44,25 @@ import { CardDavError, Throttled, Unauthorized } from '../carddav/errors.ts';
 import type { AddressBook, AuthStrategy, CardDavClient, ClientOptions } from '../carddav/types.ts';
 import { parseSyncJob } from '../queue/sync-jobs.ts';
 import type { SyncJob } from '../queue/sync-jobs.ts';
-import { likelyGrantDeathCause } from '../auth/grant-lifetime.ts';
+import { GRANT_DEATH_MESSAGES, likelyGrantDeathCause } from '../auth/grant-lifetime.ts';
 import type { GrantDeathCause } from '../auth/grant-lifetime.ts';
 import { CredentialsUnreadable, googleClientRefOf, googleGrantOf, openCredentials, resealLegacyCredentials, sealGoogleCredentials } from '../store/credentials.ts';
 import type { GoogleClientRef } from '../store/credentials.ts';
-import { ConnectionNotFound } from '../store/errors.ts';
+import { ConnectionNotFound } from '../core/errors.ts';
 import { createTenantOAuthClientCache, isOAuthClientRefused, TenantOAuthClientMissing } from '../store/oauth-clients.ts';
 import type { OAuthClientStore, TenantOAuthClientReader } from '../store/oauth-clients.ts';
 import type { ConnectionPatch, DynamoStore, StoredConnection } from '../store/types.ts';
 import { DEFAULT_SYNC_OPTIONS, runSync } from '../sync/engine.ts';
 import type { SyncOptions, SyncRunResult } from '../sync/engine.ts';
-import type { Clock, ConnectionRecord, Feed, Store } from '../sync/ports.ts';
+import { isRunnable } from '../core/connection.ts';
+import type { Clock } from '../core/clock.ts';
+import type { ConnectionRecord } from '../core/connection.ts';
+import type { Feed, Store } from '../sync/ports.ts';
 import { nextSyncDelayMs, previousRun } from '../sync/schedule.ts';
 import type { GoogleClientSource } from './aws.ts';
 import { GoogleClientUnavailable } from './errors.ts';
-import { buildReauthRequiredEvent } from './events.ts';
-import type { ReauthReason } from './events.ts';
+import { buildReauthRequiredEvent } from '../core/events/index.ts';
+import type { ReauthReason } from '../core/events/index.ts';
 import { errorFields, scopedLog } from './telemetry.ts';
 import type { Log, MetricsSink } from './telemetry.ts';
 
@@ -67,7 +70,6 @@ import type { Log, MetricsSink } from './telemetry.ts';
 export const DEFAULT_REDISCOVER_AFTER_MS = 14 * 24 * 3_600_000;
 
 /** Statuses a sync runs for (the engine's rule); for the others the engine only hands the lease back. */
-const RUNNABLE: ReadonlySet<string> = new Set(['active', 'failing']);
 
 export type SyncWorkerStore = Pick<
   DynamoStore,
@@ -171,7 +173,7 @@ export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord
       // A grant without the CardDAV scope is not dead, just short: its description says so, no cause to guess.
       const likelyCause = reason === 'invalid_grant' && session.kind === 'google' && !(error instanceof ScopeNotGranted) ? googleGrantDeathCause(conn, clock.now()) : undefined;
       await deps.feed.publish([
-        buildReauthRequiredEvent({ tenantId, connectionId, credentials: conn.credentials, reason, description, time: clock.now(), ...(likelyCause === undefined ? {} : { likelyCause }) }),
+        buildReauthRequiredEvent({ tenantId, connectionId, credentials: conn.credentials, reason, description, time: clock.now(), ...(likelyCause === undefined ? {} : { likelyCause: { code: likelyCause, message: GRANT_DEATH_MESSAGES[likelyCause] } }) }),
       ]);
       session.conn = await store.updateConnection({ tenantId, connectionId, patch: { status: 'reauth_required', statusReason: likelyCause ?? null } });
       session.reauthMarked = reason;
@@ -201,7 +203,7 @@ export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord
       });
     }
 
-    if (RUNNABLE.has(leased.status)) {
+    if (isRunnable(leased.status)) {
       try {
         await prepare({ session, deps, log, rediscoverAfterMs, tenantClients, onReauthRequired: (error) => markReauthRequired('invalid_grant', error) });
       } catch (error) {

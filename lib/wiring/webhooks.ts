@@ -14,8 +14,8 @@
 // queue: the two stages share their adapters (endpoint store, vault, queue
 // client), and a batch always comes from one event source mapping, so
 // routing by the first record routes the whole batch.
-import type { Clock } from '../sync/ports.ts';
-import type { CloudEvent } from '../sync/events.ts';
+import type { Clock } from '../core/clock.ts';
+import type { CloudEvent } from '../core/events/index.ts';
 import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
 import { dispatchEvent, parseDeliveryJob, processDeliveryMessage } from '../webhooks/jobs.ts';
 import type { DeadLetterSink, DeliveryDeps, DeliveryJob, DeliveryQueue, JobOutcome } from '../webhooks/jobs.ts';

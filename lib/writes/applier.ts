@@ -37,12 +37,12 @@ import {
   Unauthorized,
 } from '../carddav/errors.ts';
 import type { Card, CardDavClient } from '../carddav/types.ts';
-import { contactIdFromHref } from '../sync/ids.ts';
+import { contactIdFromHref } from '../core/ids.ts';
 import { patchVCard, VCardError } from '../vcard/index.ts';
 import { VCardPrepareError } from '../vcard/prepare.ts';
 import { cardToSend, labelPatch, newMemberUuid, patchedCardToSend, uidOf, uuidForHref } from './cards.ts';
 import { ConnectionUnavailable, InvalidWrite, MemberNotFound, RetriesExhausted, WriteError } from './errors.ts';
-import { buildWriteEvent } from './events.ts';
+import { buildWriteEvent } from '../core/events/index.ts';
 import { findMemberByUid } from './locate.ts';
 import {
   silentLogger,
@@ -64,6 +64,7 @@ import {
   type WriteOperation,
   type WriteRecord,
 } from './types.ts';
+import { errorMessage, errorText } from '../core/errors.ts';
 
 export interface ApplyOptions {
   /** First redelivery delay; doubles with every receive. */
@@ -170,16 +171,16 @@ export async function applyWrite(p: ApplyWriteParams): Promise<ApplyOutcome> {
     const verdict = classify(error);
     if (verdict.retryable && p.receiveCount < p.maxReceives) {
       const delayMs = retryDelayMs({ opts, receiveCount: p.receiveCount, retryAfterMs: verdict.retryAfterMs, random: p.random ?? Math.random });
-      log.warn('write will be retried', { ...fields, delayMs, error: describe(error) });
+      log.warn('write will be retried', { ...fields, delayMs, error: errorText(error) });
       return { writeId, status: 'retry', retryable: true, delayMs, reason: verdict.failure.message };
     }
     if (verdict.retryable) {
       const gaveUp = new RetriesExhausted(`gave up after ${p.receiveCount} deliveries: ${verdict.failure.message}`, { cause: error });
-      log.error('write failed: retries exhausted', { ...fields, error: describe(error) });
+      log.error('write failed: retries exhausted', { ...fields, error: errorText(error) });
       const outcome = await settle(p, record, { status: 'failed', error: { type: gaveUp.name, message: gaveUp.message } });
       return { ...outcome, retryable: true, exhausted: true };
     }
-    log.warn('write failed', { ...fields, error: describe(error) });
+    log.warn('write failed', { ...fields, error: errorText(error) });
     decision = { status: 'failed', error: verdict.failure };
   }
 
@@ -316,7 +317,7 @@ async function createdCard(ctx: Ctx, written: { href?: string; etag?: string }, 
       return applied({ href: card.href, etag: card.etag, uid: uidOf(card.vcard) });
     } catch (error) {
       if (!(error instanceof NotFound) || uid === undefined) {
-        log.warn('read-back after create failed', { writeId, href: written.href, error: describe(error) });
+        log.warn('read-back after create failed', { writeId, href: written.href, error: errorText(error) });
         return applied({ href: written.href, etag: written.etag, uid: undefined });
       }
       log.warn('the new card is not where the server said: looking for it by its UID', { writeId, href: written.href });
@@ -451,7 +452,7 @@ async function etagAfterWrite(ctx: Ctx, href: string): Promise<string | undefine
   try {
     return await ctx.client.getEtag({ href, addressBookUrl: ctx.conn.addressBookUrl });
   } catch (error) {
-    ctx.log.warn('read-back of the ETag failed', { writeId: ctx.record.writeId, href, error: describe(error) });
+    ctx.log.warn('read-back of the ETag failed', { writeId: ctx.record.writeId, href, error: errorText(error) });
     return undefined;
   }
 }
@@ -569,12 +570,8 @@ function classify(error: unknown): Verdict {
 
 function failure(error: unknown, context?: string): WriteFailure {
   const type = error instanceof Error ? error.name : 'Error';
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return { type, message: context === undefined ? message : `${context}: ${message}` };
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /**

@@ -10,7 +10,8 @@ import { applyWrite, type ApplierDeps, type ApplyOutcome } from './applier.ts';
 import { MalformedWriteMessage } from './errors.ts';
 import { silentLogger } from './ports.ts';
 import type { WriteMessage } from './types.ts';
-import { forEachLimit } from '../sync/concurrency.ts';
+import { forEachLimit } from '../core/concurrency.ts';
+import { errorText } from '../core/errors.ts';
 
 /** What the Lambda entry makes of an SQS record (ApproximateReceiveCount as a number). */
 export interface WriteQueueRecord {
@@ -86,7 +87,7 @@ export function createWriteBatchHandler<R extends WriteQueueRecord = WriteQueueR
       outcome = await applyWrite({ ...params, message, receiveCount, maxReceives: params.maxReceives });
     } catch (error) {
       // The store or the feed failed: the message comes back and the applier picks up where it stopped.
-      const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      const detail = errorText(error);
       log.error('write delivery failed', { messageId: record.messageId, writeId: message.writeId, error: detail });
       return false;
     }

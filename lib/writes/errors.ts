@@ -1,11 +1,7 @@
 // One base class for the write path; named subclasses carry `cause`.
+import { BridgeError } from '../core/errors.ts';
 
-export class WriteError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+export class WriteError extends BridgeError {}
 
 /** A writes-queue message the applier cannot read: dropped, never retried. */
 export class MalformedWriteMessage extends WriteError {}

@@ -12,7 +12,7 @@
 // entry without a write is a request that failed before the record was
 // stored (the API answered an error): it is dropped once no request can
 // still be running (`abandonMs`).
-import { forEachLimit } from '../sync/concurrency.ts';
+import { forEachLimit } from '../core/concurrency.ts';
 import type { WriteMessage, WriteStatus } from './types.ts';
 
 /** One write the API stored; `createdAt` is epoch ms. */

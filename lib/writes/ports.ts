@@ -2,7 +2,9 @@
 // DynamoDB store (lib/store), the SQS feed (lib/queue), the CardDAV client
 // (lib/carddav) and in-memory fakes in unit tests implement these.
 import type { CardDavClient } from '../carddav/types.ts';
-import type { Clock, ConnectionRecord, Feed, Store } from '../sync/ports.ts';
+import type { Clock } from '../core/clock.ts';
+import type { ConnectionRecord } from '../core/connection.ts';
+import type { Feed, Store } from '../sync/ports.ts';
 import type { TerminalWriteStatus, WriteConflict, WriteFailure, WriteOutcomeResult, WriteRecord } from './types.ts';
 
 export type { Clock, ConnectionRecord, Feed };

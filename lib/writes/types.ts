@@ -2,6 +2,9 @@
 // `CONN#c` / `WRITE#w` item). The API stores a WriteRecord as `queued` and
 // enqueues a WriteMessage; the applier moves it to a terminal status.
 import type { ContactPatch } from '../vcard/contact.ts';
+import type { ConflictReason, WriteFailure } from '../core/events/write.ts';
+
+export type { ConflictReason, WriteFailure };
 
 /** What a tenant asked for. ETags are as the server spells them (quoted). */
 export type WriteOperation =
@@ -33,25 +36,11 @@ export interface WriteOutcomeResult {
   contactId: string;
 }
 
-/**
- * Why a write ended in conflict:
- * - `stale`: the card's ETag is not the one the caller named (or it changed under the write);
- * - `gone`: the card does not exist (any more): update, patch and delete of a missing card;
- * - `contended`: a patch lost the race for the card on every attempt.
- */
-export type ConflictReason = 'stale' | 'gone' | 'contended';
-
 /** The card as the server has it now (both absent when it is gone). */
 export interface WriteConflict {
   etag?: string;
   vcard?: string;
   reason: ConflictReason;
-}
-
-export interface WriteFailure {
-  /** The error's class name (`Unauthorized`, `VCardParseError`, `RetriesExhausted`, ...). */
-  type: string;
-  message: string;
 }
 
 export interface WriteRecord {

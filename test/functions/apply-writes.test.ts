@@ -14,8 +14,8 @@ import { API_SCOPES, generateApiKey } from '../../lib/http/api-keys.ts';
 import { createTenantAdmin } from '../../lib/store/api-adapters.ts';
 import { sealGoogleCredentials } from '../../lib/store/credentials.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
-import type { ChangeEvent } from '../../lib/sync/events.ts';
-import { contactIdFromHref } from '../../lib/sync/ids.ts';
+import type { ChangeEvent } from '../../lib/core/events/index.ts';
+import { contactIdFromHref } from '../../lib/core/ids.ts';
 import { buildApiDeps } from '../../lib/wiring/api.ts';
 import {
   captureStdout,

@@ -19,7 +19,7 @@ import { parseSyncJob } from '../../lib/queue/sync-jobs.ts';
 import { sealBasicCredentials, sealGoogleCredentials } from '../../lib/store/credentials.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
 import type { DynamoStore, NewConnection } from '../../lib/store/types.ts';
-import type { ChangeEvent } from '../../lib/sync/events.ts';
+import type { ChangeEvent } from '../../lib/core/events/index.ts';
 import { createGoogleClientSource } from '../../lib/wiring/aws.ts';
 import { buildDispatcherAdapters } from '../../lib/wiring/build.ts';
 import {

@@ -17,7 +17,7 @@ import { createEventTail, eventTailRoutes, matches } from '../../lib/local/event
 import { formatLine } from '../../lib/local/log.ts';
 import { demoCommands, formatQuickstart, shellQuote } from '../../lib/local/quickstart.ts';
 import type { Quickstart } from '../../lib/local/quickstart.ts';
-import type { CloudEvent } from '../../lib/sync/events.ts';
+import type { CloudEvent } from '../../lib/core/events/index.ts';
 import { REPO, tempDir } from './child.ts';
 
 function event(id: string, type: string, data: Record<string, unknown> = {}): CloudEvent<string, unknown> {

@@ -6,7 +6,7 @@ import type { LocalSqs } from '../../lib/local/sqs-local.ts';
 import { createSqsFeed, encodeEvent, SIZE_MARGIN_BYTES } from '../../lib/queue/change-feed.ts';
 import { InvalidMessage, MessageTooLarge, PublishFailed, SendFailed } from '../../lib/queue/errors.ts';
 import { SQS_MAX_BYTES, fitSqsToken } from '../../lib/queue/sender.ts';
-import type { ChangeEvent, CloudEvent, ContactEventData } from '../../lib/sync/events.ts';
+import type { ChangeEvent, CloudEvent, ContactEventData } from '../../lib/core/events/index.ts';
 import { bodyOf, drain, makeEvent, observeBatches, seeded } from './support.ts';
 
 let sqs: LocalSqs;

@@ -2,7 +2,7 @@
 // watching the SendMessageBatch calls a client makes.
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Message, SQSClient, SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
-import type { ChangeEvent, ContactEventData } from '../../lib/sync/events.ts';
+import type { ChangeEvent, ContactEventData } from '../../lib/core/events/index.ts';
 import { seededRandom as seeded } from '../../lib/emulator/random.ts';
 export { seeded };
 

@@ -2,7 +2,8 @@
 // UnprocessedKeys/UnprocessedItems, so the retry path is driven by a plain function.
 import { describe, expect, it } from 'vitest';
 import { chunk, forEachLimit, sendUntilProcessed } from '../../lib/store/batch.ts';
-import { BatchIncomplete, StoreError } from '../../lib/store/errors.ts';
+import { BatchIncomplete } from '../../lib/store/errors.ts';
+import { StoreError } from '../../lib/core/errors.ts';
 import { seededRandom as seeded } from '../../lib/emulator/random.ts';
 
 

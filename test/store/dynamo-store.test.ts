@@ -7,11 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
 import type { DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
-import { AlreadyExists, ConnectionNotFound, InvalidInput, LeaseLost, StoreError, VersionConflict } from '../../lib/store/errors.ts';
+import { AlreadyExists, InvalidInput } from '../../lib/store/errors.ts';
+import { ConnectionNotFound, LeaseLost, StoreError, VersionConflict } from '../../lib/core/errors.ts';
 import { dueShardOf } from '../../lib/store/keys.ts';
 import { TABLE, createTable, expiresAtFromMs } from '../../lib/store/table.ts';
 import type { DynamoStore, NewConnection } from '../../lib/store/types.ts';
-import type { IndexEntry, SyncSummary } from '../../lib/sync/ports.ts';
+import type { IndexEntry } from '../../lib/sync/ports.ts';
+import type { SyncSummary } from '../../lib/core/connection.ts';
 
 let ddb: DynamoDbLocal;
 let client: DynamoDBClient;

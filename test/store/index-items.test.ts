@@ -10,7 +10,8 @@ import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
 import { InvalidInput } from '../../lib/store/errors.ts';
 import { createTable, expiresAtFromMs } from '../../lib/store/table.ts';
 import type { DynamoStore, NewConnection } from '../../lib/store/types.ts';
-import type { IndexEntry, SyncSummary } from '../../lib/sync/ports.ts';
+import type { IndexEntry } from '../../lib/sync/ports.ts';
+import type { SyncSummary } from '../../lib/core/connection.ts';
 
 let ddb: DynamoDbLocal;
 let client: DynamoDBClient;

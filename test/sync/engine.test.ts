@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidSyncToken, NetworkError, ProtocolError, RequestRejected, ServerError, Throttled } from '../../lib/carddav/errors.ts';
 import { LeaseExpiring } from '../../lib/sync/errors.ts';
-import { contactEventId, eventSource } from '../../lib/sync/events.ts';
-import { contactIdFromHref } from '../../lib/sync/ids.ts';
+import { contactEventId, eventSource } from '../../lib/core/events/index.ts';
+import { contactIdFromHref } from '../../lib/core/ids.ts';
 import { BOOK_PATH, ConnectionNotFound, Crash, consumerView, hrefOf, makeVCard } from './fakes.ts';
 import { setup } from './setup.ts';
 

@@ -14,9 +14,12 @@ import type {
   SyncCollectionResult,
   WriteResult,
 } from '../../lib/carddav/types.ts';
-import type { ChangeEvent, ContactEventData } from '../../lib/sync/events.ts';
-import type { Clock, ConnectionRecord, Feed, IndexEntry, Store, SyncSummary } from '../../lib/sync/ports.ts';
+import type { ChangeEvent, ContactEventData } from '../../lib/core/events/index.ts';
+import type { Clock } from '../../lib/core/clock.ts';
+import type { ConnectionRecord, SyncSummary } from '../../lib/core/connection.ts';
+import type { Feed, IndexEntry, Store } from '../../lib/sync/ports.ts';
 import { seededRandom } from '../../lib/emulator/random.ts';
+import { ConnectionNotFound, VersionConflict } from '../../lib/core/errors.ts';
 export { seededRandom };
 
 export const BOOK_PATH = '/carddav/v1/principals/alice@example.com/lists/default/';
@@ -69,12 +72,7 @@ export class Faults {
 /** Lets other async work interleave, as a real network round trip would. */
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-export class VersionConflict extends Error {
-  override name = 'VersionConflict';
-}
-export class ConnectionNotFound extends Error {
-  override name = 'ConnectionNotFound';
-}
+export { ConnectionNotFound, VersionConflict };
 
 /** A simulated crash: the process died here. */
 export class Crash extends Error {
@@ -138,7 +136,7 @@ export class MemoryStore implements Store {
     const after = await this.enter('commitSync');
     const c = this.connection(params.connectionId);
     if (c.version !== params.expectedVersion || c.lease?.owner !== params.owner) {
-      throw new VersionConflict(`connection ${params.connectionId} changed`);
+      throw new VersionConflict({ connectionId: params.connectionId, message: `connection ${params.connectionId} changed` });
     }
     if (params.syncToken === undefined) delete c.syncToken;
     else c.syncToken = params.syncToken;

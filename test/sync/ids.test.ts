@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InvalidContactId, SyncError } from '../../lib/sync/errors.ts';
-import { buildContactEvent, contactEventId, eventSource } from '../../lib/sync/events.ts';
-import { contactIdFromHref, hrefFromContactId } from '../../lib/sync/ids.ts';
+import { BridgeError, InvalidContactId } from '../../lib/core/errors.ts';
+import { buildContactEvent, contactEventId, eventSource } from '../../lib/core/events/index.ts';
+import { contactIdFromHref, hrefFromContactId } from '../../lib/core/ids.ts';
 
 describe('contact ids', () => {
   it('round-trips any absolute href', () => {
@@ -32,7 +32,7 @@ describe('contact ids', () => {
     ['too long', 'A'.repeat(10_000)],
   ])('rejects %s', (_what, id) => {
     expect(() => hrefFromContactId(id)).toThrow(InvalidContactId);
-    expect(() => hrefFromContactId(id)).toThrow(SyncError);
+    expect(() => hrefFromContactId(id)).toThrow(BridgeError);
   });
 });
 

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidSyncToken, NetworkError, Throttled } from '../../lib/carddav/errors.ts';
-import type { ContactEventData } from '../../lib/sync/events.ts';
+import type { ContactEventData } from '../../lib/core/events/index.ts';
 import { Crash, consumerView, hrefOf, makeVCard } from './fakes.ts';
 import { setup } from './setup.ts';
 

@@ -1,7 +1,7 @@
 // One connection over the fakes, ready to sync.
 import { runSync, type RunSyncParams, type SyncRunResult } from '../../lib/sync/engine.ts';
-import type { ContactEventData } from '../../lib/sync/events.ts';
-import type { ConnectionRecord } from '../../lib/sync/ports.ts';
+import type { ContactEventData } from '../../lib/core/events/index.ts';
+import type { ConnectionRecord } from '../../lib/core/connection.ts';
 import {
   FakeAddressBook,
   FakeCardDavClient,

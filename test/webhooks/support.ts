@@ -3,9 +3,9 @@
 // every request's signature the way a tenant would.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildContactEvent } from '../../lib/sync/events.ts';
-import type { ContactEvent } from '../../lib/sync/events.ts';
-import type { Clock } from '../../lib/sync/ports.ts';
+import { buildContactEvent } from '../../lib/core/events/index.ts';
+import type { ContactEvent } from '../../lib/core/events/index.ts';
+import type { Clock } from '../../lib/core/clock.ts';
 import { rotateSecrets } from '../../lib/webhooks/endpoints.ts';
 import type { DeliveryAttempt, DeliveryLog, EndpointStore, WebhookEndpoint } from '../../lib/webhooks/endpoints.ts';
 import type { DeadLetter, DeadLetterSink, DeliveryJob, DeliveryQueue } from '../../lib/webhooks/jobs.ts';

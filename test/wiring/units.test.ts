@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidSyncJob, encodeSyncJob, parseSyncJob } from '../../lib/queue/sync-jobs.ts';
 import { createGoogleClientSource, parseGoogleSecret } from '../../lib/wiring/aws.ts';
 import { GoogleClientUnavailable, InvalidChangeEvent, UnknownEventSource } from '../../lib/wiring/errors.ts';
-import { buildReauthRequiredEvent } from '../../lib/wiring/events.ts';
+import { buildReauthRequiredEvent } from '../../lib/core/events/index.ts';
 import { lazyHandler } from '../../lib/wiring/lambda.ts';
 import { queueNameFromArn, queueNameFromUrl, routeByQueue } from '../../lib/wiring/sqs-event.ts';
 import { parseChangeEvent } from '../../lib/wiring/webhooks.ts';

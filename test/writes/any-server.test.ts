@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createCardDavClient } from '../../lib/carddav/client.ts';
 import type { CardDavClient } from '../../lib/carddav/types.ts';
 import { runSync } from '../../lib/sync/engine.ts';
-import type { ContactEventData } from '../../lib/sync/events.ts';
+import type { ContactEventData } from '../../lib/core/events/index.ts';
 import { newMemberHref } from '../../lib/writes/applier.ts';
 import { newMemberUuid } from '../../lib/writes/cards.ts';
 import { toContact } from '../../lib/vcard/index.ts';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { NetworkError, NotFound, ServerError, Throttled, Unauthorized } from '../../lib/carddav/errors.ts';
-import { eventSource } from '../../lib/sync/events.ts';
-import { contactIdFromHref } from '../../lib/sync/ids.ts';
+import { eventSource } from '../../lib/core/events/index.ts';
+import { contactIdFromHref } from '../../lib/core/ids.ts';
 import { newMemberHref } from '../../lib/writes/applier.ts';
-import { buildWriteEvent, writeEventId, type WriteEventData } from '../../lib/writes/events.ts';
+import { buildWriteEvent, writeEventId, type WriteEventData } from '../../lib/core/events/index.ts';
 import { Crash } from '../sync/fakes.ts';
 import { BOOK_PATH, IF_MATCH_MODES, hrefOf, makeVCard, setupWrites } from './fakes.ts';
 

@@ -3,7 +3,7 @@
 // else with origin remote.
 import { describe, expect, it } from 'vitest';
 import { runSync } from '../../lib/sync/engine.ts';
-import type { ContactEventData } from '../../lib/sync/events.ts';
+import type { ContactEventData } from '../../lib/core/events/index.ts';
 import { newMemberHref } from '../../lib/writes/applier.ts';
 import { seededRandom } from '../sync/fakes.ts';
 import { CONN, TENANT, hrefOf, makeVCard, setupWrites } from './fakes.ts';

@@ -7,7 +7,7 @@
 // answers 400) and cards it refuses.
 import { NotFound, PreconditionFailed, RequestRejected } from '../../lib/carddav/errors.ts';
 import type { CardDavClient, WriteResult } from '../../lib/carddav/types.ts';
-import type { ConnectionRecord } from '../../lib/sync/ports.ts';
+import type { ConnectionRecord } from '../../lib/core/connection.ts';
 import { applyWrite, type ApplyOutcome, type ApplyWriteParams } from '../../lib/writes/applier.ts';
 import type { ConnectionLookup, EchoIndex, Logger, WriteStore } from '../../lib/writes/ports.ts';
 import type { WriteMessage, WriteOperation, WriteRecord } from '../../lib/writes/types.ts';

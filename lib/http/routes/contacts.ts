@@ -3,8 +3,8 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bookMember } from '../../carddav/href.ts';
-import { InvalidContactId } from '../../sync/errors.ts';
-import { hrefFromContactId } from '../../sync/ids.ts';
+import { InvalidContactId } from '../../core/errors.ts';
+import { hrefFromContactId } from '../../core/ids.ts';
 import { findControlInVCardText, fromContact, parseVCard, toContact, VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from '../../vcard/index.ts';
 import type { Contact, ContactPatch } from '../../vcard/contact.ts';
 import { prepareForWrite, VCardPrepareError } from '../../vcard/prepare.ts';

@@ -1,6 +1,6 @@
 // GET /v1/writes/{writeId}: the outcome of a queued write.
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { contactIdFromHref } from '../../sync/ids.ts';
+import { contactIdFromHref } from '../../core/ids.ts';
 import { parseVCard, toContact } from '../../vcard/index.ts';
 import { requireScope, type AppEnv } from '../middleware.ts';
 import type { AppDeps, WriteRecord } from '../ports.ts';

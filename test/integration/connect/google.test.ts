@@ -21,7 +21,7 @@ import { createVisibilityDelay } from '../../../lib/queue/writes-queue.ts';
 import type { SqsEvent } from '../../../lib/queue/writes-queue.ts';
 import { createDynamoWrites, createTenantAdmin } from '../../../lib/store/api-adapters.ts';
 import { openCredentials } from '../../../lib/store/credentials.ts';
-import type { ChangeEvent } from '../../../lib/sync/events.ts';
+import type { ChangeEvent } from '../../../lib/core/events/index.ts';
 import { verifyWebhook } from '../../../lib/webhooks/signing.ts';
 import { buildApiDeps } from '../../../lib/wiring/api.ts';
 import { buildFeed, buildSyncWorkerAdapters, buildWebhookAdapters } from '../../../lib/wiring/build.ts';

@@ -13,7 +13,7 @@ import { createApp } from '../../../lib/http/app.ts';
 import type { App } from '../../../lib/http/app.ts';
 import { API_SCOPES, generateApiKey } from '../../../lib/http/api-keys.ts';
 import { createTenantAdmin } from '../../../lib/store/api-adapters.ts';
-import type { ChangeEvent } from '../../../lib/sync/events.ts';
+import type { ChangeEvent } from '../../../lib/core/events/index.ts';
 import { buildApiDeps } from '../../../lib/wiring/api.ts';
 import { buildSyncWorkerAdapters } from '../../../lib/wiring/build.ts';
 import { createSyncJobHandler } from '../../../lib/wiring/sync-worker.ts';

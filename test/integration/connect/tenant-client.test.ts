@@ -25,7 +25,7 @@ import type { SqsEvent } from '../../../lib/queue/writes-queue.ts';
 import { createDynamoWrites, createTenantAdmin } from '../../../lib/store/api-adapters.ts';
 import { googleClientRefOf, openCredentials } from '../../../lib/store/credentials.ts';
 import { createTenantOAuthClientCache, oauthClientKey, openOAuthClient, sealOAuthClientSecret } from '../../../lib/store/oauth-clients.ts';
-import type { ChangeEvent } from '../../../lib/sync/events.ts';
+import type { ChangeEvent } from '../../../lib/core/events/index.ts';
 import { buildApiDeps } from '../../../lib/wiring/api.ts';
 import { buildFeed, buildSyncWorkerAdapters } from '../../../lib/wiring/build.ts';
 import type { SyncWorkerAdapters } from '../../../lib/wiring/build.ts';

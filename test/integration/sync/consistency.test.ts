@@ -3,8 +3,8 @@
 // fails every further call (a dead worker writes nothing more, and its lease
 // stays until it expires); the services are never mocked.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChangeEvent } from '../../../lib/sync/events.ts';
-import { VersionConflict } from '../../../lib/store/errors.ts';
+import type { ChangeEvent } from '../../../lib/core/events/index.ts';
+import { VersionConflict } from '../../../lib/core/errors.ts';
 import { LeaseExpiring } from '../../../lib/sync/errors.ts';
 import type { SyncOptions } from '../../../lib/sync/engine.ts';
 import type { Feed, IndexEntry, Store } from '../../../lib/sync/ports.ts';

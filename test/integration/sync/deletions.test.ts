@@ -3,7 +3,7 @@
 // removals of hrefs the bridge never saw, and a real mass deletion, which is
 // published once verified.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contactEventId } from '../../../lib/sync/events.ts';
+import { contactEventId } from '../../../lib/core/events/index.ts';
 import {
   createSyncRig,
   indexEtags,

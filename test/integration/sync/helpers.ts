@@ -1,7 +1,7 @@
 // Expectations shared by the sync integration tests.
 import { expect } from 'vitest';
-import { contactEventId } from '../../../lib/sync/events.ts';
-import type { ChangeEvent, ContactEventData, ContactEventType } from '../../../lib/sync/events.ts';
+import { contactEventId } from '../../../lib/core/events/index.ts';
+import type { ChangeEvent, ContactEventData, ContactEventType } from '../../../lib/core/events/index.ts';
 import { createSyncRig } from '../../support/stack.ts';
 import type { LiveBook, ServerCard, SyncRig } from '../../support/stack.ts';
 

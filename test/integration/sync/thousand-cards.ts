@@ -3,7 +3,7 @@
 // (thousand-cards.*.test.ts run it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionKey } from '../../../lib/store/keys.ts';
-import { contactEventId } from '../../../lib/sync/events.ts';
+import { contactEventId } from '../../../lib/core/events/index.ts';
 import {
   createSyncRig,
   indexEtags,

@@ -34,7 +34,7 @@ import { createDynamoStore } from '../../../lib/store/dynamo-store.ts';
 import { createTable } from '../../../lib/store/table.ts';
 import type { DynamoStore } from '../../../lib/store/types.ts';
 import { runSync, type SyncRunResult } from '../../../lib/sync/engine.ts';
-import type { ChangeEvent, ContactEventData } from '../../../lib/sync/events.ts';
+import type { ChangeEvent, ContactEventData } from '../../../lib/core/events/index.ts';
 import type { ApplyOptions } from '../../../lib/writes/applier.ts';
 import { createWritePipeline, type WritePipeline } from '../../../lib/wiring/writes.ts';
 import { seededRandom as seeded } from '../../../lib/emulator/random.ts';

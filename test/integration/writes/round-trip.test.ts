@@ -4,7 +4,7 @@
 // pipeline, and runSync is the real engine on the real store.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGoogleEmulator, type GoogleEmulator, type Quirks } from '../../../lib/emulator/index.ts';
-import type { ContactEventData } from '../../../lib/sync/events.ts';
+import type { ContactEventData } from '../../../lib/core/events/index.ts';
 import { startRadicale, type Radicale } from '../../support/radicale.ts';
 import { drain } from '../../queue/support.ts';
 import { contactIdOf, dataOf, propOf, startBridge, startServices, vcard, type Bridge, type Services } from './harness.ts';

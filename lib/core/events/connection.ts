@@ -1,12 +1,10 @@
-// The `connection.reauth_required` event, in the one envelope of
-// lib/sync/events.ts. Its id is deterministic per credential: a repeat (a
-// retried job, a second worker) is the same event and deduplicated, while a
+// connection.reauth_required. Its id is deterministic per credential: a repeat
+// (a retried job, a second worker) is the same event and deduplicated, while a
 // new grant that is revoked again later is a new event.
 import { createHash } from 'node:crypto';
-import { EVENT_SCHEMA_VERSION, eventSource } from '../sync/events.ts';
-import type { CloudEvent } from '../sync/events.ts';
-import { GRANT_DEATH_MESSAGES } from '../auth/grant-lifetime.ts';
-import type { GrantDeathCause } from '../auth/grant-lifetime.ts';
+import { deterministicId, envelope, type CloudEvent } from './envelope.ts';
+
+export type ConnectionEventType = 'connection.reauth_required';
 
 export type ReauthReason =
   /** Google answered invalid_grant: revoked, expired, or the scope was not granted. */
@@ -26,7 +24,7 @@ export type ReauthRequiredData = {
   /** For the account owner: what the server or Google said. */
   description?: string;
   /** Google grants: why it most likely died (Google's answer is the same for every cause), and what to check. */
-  likelyCause?: { code: GrantDeathCause; message: string };
+  likelyCause?: { code: string; message: string };
 };
 
 export type ReauthRequiredEvent = CloudEvent<'connection.reauth_required', ReauthRequiredData>;
@@ -43,28 +41,23 @@ export function buildReauthRequiredEvent(params: {
   credentials: Record<string, string> | undefined;
   reason: ReauthReason;
   description?: string;
-  likelyCause?: GrantDeathCause;
+  /** lib/auth's GrantDeathCause with its message (GRANT_DEATH_MESSAGES). */
+  likelyCause?: { code: string; message: string };
   /** Epoch ms. */
   time: number;
 }): ReauthRequiredEvent {
   const type = 'connection.reauth_required';
-  const id = createHash('sha256')
-    .update(JSON.stringify([params.connectionId, type, credentialsFingerprint(params.credentials)]))
-    .digest('hex');
   const data: ReauthRequiredData = { tenantId: params.tenantId, connectionId: params.connectionId, reason: params.reason };
   const kind = params.credentials?.kind;
   if (kind !== undefined) data.credentialKind = kind;
   if (params.description !== undefined) data.description = params.description;
-  if (params.likelyCause !== undefined) data.likelyCause = { code: params.likelyCause, message: GRANT_DEATH_MESSAGES[params.likelyCause] };
-  return {
-    specversion: '1.0',
-    id,
-    source: eventSource(params.connectionId),
+  if (params.likelyCause !== undefined) data.likelyCause = params.likelyCause;
+  return envelope({
+    id: deterministicId([params.connectionId, type, credentialsFingerprint(params.credentials)]),
     type,
+    connectionId: params.connectionId,
     subject: params.connectionId,
-    time: new Date(params.time).toISOString(),
-    datacontenttype: 'application/json',
-    dataversion: EVENT_SCHEMA_VERSION,
+    time: params.time,
     data,
-  };
+  });
 }

@@ -1,15 +1,10 @@
-// CloudEvents 1.0, one schema (DESIGN.md "Change events"). Owned by the sync
-// engine; the write path publishes write.* events of the same envelope.
-import { createHash } from 'node:crypto';
-import type { Contact } from '../vcard/contact.ts';
-import { contactIdFromHref } from './ids.ts';
-
-export const EVENT_SCHEMA_VERSION = '1';
+// contact.created / contact.updated / contact.deleted: what the sync engine
+// publishes for each card that changed on the server.
+import type { Contact } from '../../vcard/contact.ts';
+import { contactIdFromHref } from '../ids.ts';
+import { deterministicId, envelope, type CloudEvent } from './envelope.ts';
 
 export type ContactEventType = 'contact.created' | 'contact.updated' | 'contact.deleted';
-export type WriteEventType = 'write.applied' | 'write.conflict' | 'write.failed';
-export type ConnectionEventType = 'connection.reauth_required';
-export type EventType = ContactEventType | WriteEventType | ConnectionEventType;
 
 export type Origin = { kind: 'remote' } | { kind: 'bridge'; writeId: string };
 
@@ -31,25 +26,7 @@ export interface ContactEventData {
   parseError?: string;
 }
 
-export interface CloudEvent<T extends string = EventType, D = unknown> {
-  specversion: '1.0';
-  id: string;
-  source: string;
-  type: T;
-  subject?: string;
-  time: string;
-  datacontenttype: 'application/json';
-  /** Extension attribute: version of `data`'s schema. */
-  dataversion: string;
-  data: D;
-}
-
-export type ChangeEvent = CloudEvent<EventType, ContactEventData | Record<string, unknown>>;
-
-/** The CloudEvents `source` of a connection's events. */
-export function eventSource(connectionId: string): string {
-  return `carddav-bridge:connection/${encodeURIComponent(connectionId)}`;
-}
+export type ContactEvent = CloudEvent<ContactEventType, ContactEventData>;
 
 /**
  * Deterministic event id: the same change (connection, href, etag, type)
@@ -57,12 +34,8 @@ export function eventSource(connectionId: string): string {
  * FIFO and consumers drop. For a deletion, `etag` is the last known one.
  */
 export function contactEventId(params: { connectionId: string; href: string; etag: string; type: ContactEventType }): string {
-  // JSON keeps the parts apart whatever characters they hold.
-  const key = JSON.stringify([params.connectionId, params.href, params.etag, params.type]);
-  return createHash('sha256').update(key).digest('hex');
+  return deterministicId([params.connectionId, params.href, params.etag, params.type]);
 }
-
-export type ContactEvent = CloudEvent<ContactEventType, ContactEventData>;
 
 export function buildContactEvent(params: {
   type: ContactEventType;
@@ -92,15 +65,12 @@ export function buildContactEvent(params: {
   if (params.vcard !== undefined) data.vcard = params.vcard;
   if (params.contact !== undefined) data.contact = params.contact;
   if (params.parseError !== undefined) data.parseError = params.parseError;
-  return {
-    specversion: '1.0',
+  return envelope({
     id: contactEventId({ connectionId: params.connectionId, href: params.href, etag: params.etag ?? '', type: params.type }),
-    source: eventSource(params.connectionId),
     type: params.type,
+    connectionId: params.connectionId,
     subject: contactId,
-    time: new Date(params.time).toISOString(),
-    datacontenttype: 'application/json',
-    dataversion: EVENT_SCHEMA_VERSION,
+    time: params.time,
     data,
-  };
+  });
 }
