@@ -77,10 +77,44 @@ export function normalizeHref(href: string, base?: string): string {
   return normalizePath(h);
 }
 
-/** Whether two hrefs name the same collection (trailing slash ignored). */
-export function sameCollection(a: string, b: string): boolean {
-  const strip = (s: string): string => (s.length > 1 && s.endsWith('/') ? s.slice(0, -1) : s);
-  return strip(a) === strip(b);
+/**
+ * The one href/URL equality: whether two hrefs or URLs name the same
+ * resource. Their canonical paths (normalizeHref) are compared with one
+ * trailing slash ignored (servers and users add or drop it on collections;
+ * Google names its principal without the slash its own hrefs have), and their
+ * origins too when both are full URLs.
+ */
+export function sameHref(a: string, b: string): boolean {
+  const originA = originOf(a);
+  const originB = originOf(b);
+  if (originA !== undefined && originB !== undefined && originA !== originB) return false;
+  return withoutSlash(normalizeHref(a)) === withoutSlash(normalizeHref(b));
+}
+
+/** Key under which hrefs that `sameHref` calls equal collide (the path only). */
+export function hrefKey(href: string): string {
+  return withoutSlash(normalizeHref(href));
+}
+
+/** A path with exactly one trailing slash: the prefix of a collection's members. */
+export function withSlash(path: string): string {
+  return path.endsWith('/') ? path : `${path}/`;
+}
+
+function withoutSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+const SCHEME = /^\s*[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/** The origin of a full URL (lower-case host, default port dropped); undefined for a path. */
+function originOf(href: string): string | undefined {
+  if (!SCHEME.test(href)) return undefined;
+  try {
+    return new URL(href.trim()).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 export type BookMember = { href: string } | { refused: 'not-a-path' | 'outside-the-book'; reason: string };
@@ -93,7 +127,8 @@ const SUSPECT_ESCAPE = /%25[0-9A-Fa-f]{2}|%2F|%5C|%[01][0-9A-F]|%7F/i;
 
 /**
  * The one rule for "this href names a card of this address book" (the API
- * checks contact ids with it, the write applier every stored href): an
+ * checks contact ids with it, the write applier every stored href, the client
+ * every member a write answer names): an
  * absolute path without raw controls or spaces, whose canonical form is the
  * book's path plus exactly one segment that is not `.` or `..`, with no
  * encoded slash, backslash, control or double-encoded escape. Returns the
@@ -110,8 +145,7 @@ export function bookMember(params: { addressBookUrl: string; href: string }): Bo
   if (segments.some((s) => s === '.' || s === '..') || SUSPECT_ESCAPE.test(path)) {
     return { refused: 'not-a-path', reason: 'dot segments, encoded slashes, controls or double-encoded escapes name no card' };
   }
-  const raw = normalizeHref(params.addressBookUrl);
-  const book = raw.endsWith('/') ? raw : `${raw}/`;
+  const book = withSlash(normalizeHref(params.addressBookUrl));
   const member = path.slice(book.length);
   if (!path.startsWith(book) || member === '' || member.includes('/')) {
     return { refused: 'outside-the-book', reason: `not a card in the address book ${book}` };

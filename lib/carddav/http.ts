@@ -27,6 +27,7 @@ import {
 } from './errors.ts';
 import type { AuthStrategy, FetchLike, RequestInfo, RetryPolicy } from './types.ts';
 import { AddressRefused } from '../net/lookup.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface HttpConfig {
   fetch: FetchLike;
@@ -363,89 +364,128 @@ function refusedError(method: string, url: string, refusal: AddressRefused): Uns
  * followed without it.
  */
 export async function request(cfg: HttpConfig, req: HttpRequest): Promise<HttpResponse> {
-  let url = checkUrl(req.url).href;
-  const credentialOrigin = new URL(url).origin;
-  const method = req.method.toUpperCase();
-  const body = req.body;
-  let retriesLeft = Math.max(0, cfg.retry.retries);
-  let retryIndex = 0;
-  let refreshed = false;
-  let redirects = 0;
+  const url = checkUrl(req.url).href;
+  const state: RequestState = {
+    method: req.method.toUpperCase(),
+    url,
+    credentialOrigin: new URL(url).origin,
+    retriesLeft: Math.max(0, cfg.retry.retries),
+    retryIndex: 0,
+    refreshed: false,
+    redirects: 0,
+  };
   for (let attempt = 1; ; attempt++) {
-    // identity: Node 24.21's fetch (undici) can crash the whole process with an
-    // uncatchable assertion when a server closes the connection while a gzip
-    // body is still being decoded (nodejs/undici#5360, Radicale does this on
-    // large listings). Uncompressed bodies avoid that code path entirely.
-    const headers: Record<string, string> = { 'Accept-Encoding': 'identity', ...req.headers };
-    const sameOrigin = new URL(url).origin === credentialOrigin;
-    const authorization = sameOrigin ? await cfg.auth?.authorization() : undefined;
-    if (authorization !== undefined) headers['Authorization'] = authorization;
-    if (cfg.userAgent !== undefined) headers['User-Agent'] = cfg.userAgent;
-    const started = cfg.now();
-    const outcome = await exchange(cfg, { method, url, headers, body, signal: req.signal });
-    cfg.onRequest?.({
-      method,
-      url,
-      status: outcome.kind === 'response' ? outcome.res.status : undefined,
-      durationMs: cfg.now() - started,
-      attempt,
-    });
-
+    const { outcome, sameOrigin } = await attemptOnce(cfg, req, state, attempt);
     if (outcome.kind === 'fault') {
-      const details = { method, url, cause: outcome.error };
-      if (outcome.aborted) throw new NetworkError(`${method} ${url} was cancelled`, details);
-      if (outcome.tooLarge) {
-        throw new NetworkError(`${method} ${url}: ${(outcome.error as Error).message}`, details);
-      }
-      const refusal = addressRefusal(outcome.error);
-      if (refusal !== undefined) throw refusedError(method, url, refusal);
-      const mayHaveReached = method === 'POST' && (outcome.timedOut || !NOT_SENT_CODES.has(errorCode(outcome.error) ?? ''));
-      if (retriesLeft > 0 && !mayHaveReached) {
-        retriesLeft--;
-        await cfg.sleep(backoffMs(cfg, retryIndex++));
-        continue;
-      }
-      const why = outcome.timedOut
-        ? `timed out after ${cfg.timeoutMs} ms`
-        : outcome.error instanceof Error
-          ? [outcome.error.message, errorCode(outcome.error)].filter(Boolean).join(' ')
-          : String(outcome.error);
-      throw new NetworkError(`${method} ${url} failed: ${why}`, details);
-    }
-
-    const res = outcome.res;
-    const status = res.status;
-    if (status >= 200 && status < 300) return res;
-
-    if (REDIRECTS.has(status)) {
-      url = redirectTarget(cfg, { method, url, res, hops: redirects++, firstUrl: req.url });
+      await afterFault(cfg, state, outcome);
       continue;
     }
-
-    if (status === 401 && !sameOrigin) {
-      throw new Unauthorized(
-        `${method} ${url} answered 401 after a redirect from ${credentialOrigin}: credentials are not sent to another origin (use ${new URL(url).origin} as the server URL)`,
-        { status, method, url, bodyExcerpt: bodyExcerpt(res.body) },
-      );
-    }
-    if (status === 401 && !refreshed && cfg.auth?.onUnauthorized !== undefined) {
-      refreshed = true;
-      if (await cfg.auth.onUnauthorized()) continue;
-    }
-
-    const classified = req.classify?.(res);
-    if (classified !== undefined) throw classified;
-
-    const throttled = isThrottle(res);
-    if ((throttled || isRetryable5xx(status)) && retriesLeft > 0) {
-      const retryAfter = parseRetryAfter(res.headers.get('retry-after'), cfg.now());
-      if (retryAfter === undefined || retryAfter <= cfg.retry.maxDelayMs) {
-        retriesLeft--;
-        await cfg.sleep(retryAfter ?? backoffMs(cfg, retryIndex));
-        retryIndex++;
-        continue;
-      }
-    }
-    throw errorForResponse(res, method, cfg.now());
+    const res = outcome.res;
+    if (res.status >= 200 && res.status < 300) return res;
+    if (await mayRepeat({ cfg, req, state, res, sameOrigin })) continue;
+    throw errorForResponse(res, state.method, cfg.now());
   }
+}
+
+/** Where one logical request stands between its exchanges. */
+interface RequestState {
+  method: string;
+  /** The URL of the next exchange (it moves with redirects). */
+  url: string;
+  /** The only origin the Authorization header goes to. */
+  credentialOrigin: string;
+  retriesLeft: number;
+  retryIndex: number;
+  refreshed: boolean;
+  redirects: number;
+}
+
+/** One exchange with this attempt's headers, reported to `onRequest`. */
+async function attemptOnce(
+  cfg: HttpConfig,
+  req: HttpRequest,
+  state: RequestState,
+  attempt: number,
+): Promise<{ outcome: Outcome; sameOrigin: boolean }> {
+  const { method, url } = state;
+  // identity: Node 24.21's fetch (undici) can crash the whole process with an
+  // uncatchable assertion when a server closes the connection while a gzip
+  // body is still being decoded (nodejs/undici#5360, Radicale does this on
+  // large listings). Uncompressed bodies avoid that code path entirely.
+  const headers: Record<string, string> = { 'Accept-Encoding': 'identity', ...req.headers };
+  const sameOrigin = new URL(url).origin === state.credentialOrigin;
+  const authorization = sameOrigin ? await cfg.auth?.authorization() : undefined;
+  if (authorization !== undefined) headers['Authorization'] = authorization;
+  if (cfg.userAgent !== undefined) headers['User-Agent'] = cfg.userAgent;
+  const started = cfg.now();
+  const outcome = await exchange(cfg, { method, url, headers, body: req.body, signal: req.signal });
+  cfg.onRequest?.({
+    method,
+    url,
+    status: outcome.kind === 'response' ? outcome.res.status : undefined,
+    durationMs: cfg.now() - started,
+    attempt,
+  });
+  return { outcome, sameOrigin };
+}
+
+/** After a network fault: waits for the retry, or throws when the request must not (or can no longer) be retried. */
+async function afterFault(cfg: HttpConfig, state: RequestState, outcome: Extract<Outcome, { kind: 'fault' }>): Promise<void> {
+  const { method, url } = state;
+  const details = { method, url, cause: outcome.error };
+  if (outcome.aborted) throw new NetworkError(`${method} ${url} was cancelled`, details);
+  if (outcome.tooLarge) {
+    throw new NetworkError(`${method} ${url}: ${(outcome.error as Error).message}`, details);
+  }
+  const refusal = addressRefusal(outcome.error);
+  if (refusal !== undefined) throw refusedError(method, url, refusal);
+  const mayHaveReached = method === 'POST' && (outcome.timedOut || !NOT_SENT_CODES.has(errorCode(outcome.error) ?? ''));
+  if (state.retriesLeft > 0 && !mayHaveReached) {
+    state.retriesLeft--;
+    await cfg.sleep(backoffMs(cfg, state.retryIndex++));
+    return;
+  }
+  const why = outcome.timedOut
+    ? `timed out after ${cfg.timeoutMs} ms`
+    : outcome.error instanceof Error
+      ? [outcome.error.message, errorCode(outcome.error)].filter(Boolean).join(' ')
+      : errorMessage(outcome.error);
+  throw new NetworkError(`${method} ${url} failed: ${why}`, details);
+}
+
+/**
+ * After a non-2xx answer: true when the request goes again (a redirect
+ * followed, credentials refreshed, a retry waited for); false when the
+ * answer is final. Throws what must not be retried.
+ */
+async function mayRepeat(params: { cfg: HttpConfig; req: HttpRequest; state: RequestState; res: HttpResponse; sameOrigin: boolean }): Promise<boolean> {
+  const { cfg, req, state, res } = params;
+  const { method, url } = state;
+  const status = res.status;
+  if (REDIRECTS.has(status)) {
+    state.url = redirectTarget(cfg, { method, url, res, hops: state.redirects++, firstUrl: req.url });
+    return true;
+  }
+  if (status === 401 && !params.sameOrigin) {
+    throw new Unauthorized(
+      `${method} ${url} answered 401 after a redirect from ${state.credentialOrigin}: credentials are not sent to another origin (use ${new URL(url).origin} as the server URL)`,
+      { status, method, url, bodyExcerpt: bodyExcerpt(res.body) },
+    );
+  }
+  if (status === 401 && !state.refreshed && cfg.auth?.onUnauthorized !== undefined) {
+    state.refreshed = true;
+    if (await cfg.auth.onUnauthorized()) return true;
+  }
+  const classified = req.classify?.(res);
+  if (classified !== undefined) throw classified;
+  if ((isThrottle(res) || isRetryable5xx(status)) && state.retriesLeft > 0) {
+    const retryAfter = parseRetryAfter(res.headers.get('retry-after'), cfg.now());
+    if (retryAfter === undefined || retryAfter <= cfg.retry.maxDelayMs) {
+      state.retriesLeft--;
+      await cfg.sleep(retryAfter ?? backoffMs(cfg, state.retryIndex));
+      state.retryIndex++;
+      return true;
+    }
+  }
+  return false;
 }

@@ -3,8 +3,7 @@
 // does, and anything the cutter does not handle goes to the whole parse.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCardDavClient, ProtocolError, type CardDavClient } from '../../lib/carddav/index.ts';
-import { sliceMultistatus } from '../../lib/carddav/client.ts';
-import { parseMultistatus } from '../../lib/carddav/xml.ts';
+import { parseMultistatus, sliceMultistatus } from '../../lib/carddav/xml.ts';
 import { multistatus, okResponse, recordingSleep, seededRandom, startServer, statusResponse, type Handler, type ScriptedServer } from './server.ts';
 import { localFetch } from '../support/outbound.ts';
 

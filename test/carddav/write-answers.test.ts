@@ -3,7 +3,8 @@
 // repaired), a 207 answer to POST, and ETags in one quoted spelling wherever
 // the client hands them out.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createCardDavClient, memberFromLocation } from '../../lib/carddav/client.ts';
+import { createCardDavClient } from '../../lib/carddav/client.ts';
+import { memberFromLocation } from '../../lib/carddav/writes.ts';
 import { normalizeEtag, sameEtag } from '../../lib/carddav/etag.ts';
 import type { CardDavClient } from '../../lib/carddav/types.ts';
 import { multistatus, okResponse, startServer, type Handler, type ScriptedServer } from './server.ts';
