@@ -25,7 +25,7 @@
 // between that check and the write is overwritten: the window is one round
 // trip wide, and no client can close it.
 import { sameEtag } from '../carddav/etag.ts';
-import { bookMember, normalizeHref } from '../carddav/href.ts';
+import { bookMember, normalizeHref, withSlash } from '../carddav/href.ts';
 import {
   CardDavError,
   NetworkError,
@@ -535,10 +535,6 @@ function checkHref(conn: ConnectionRecord, href: string): string {
  */
 export function newMemberHref(conn: ConnectionRecord, writeId: string): string {
   return `${withSlash(normalizeHref(conn.addressBookUrl))}${newMemberUuid(conn, writeId)}.vcf`;
-}
-
-function withSlash(path: string): string {
-  return path.endsWith('/') ? path : `${path}/`;
 }
 
 // ------------------------------------------------------------------- errors

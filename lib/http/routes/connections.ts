@@ -2,6 +2,7 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { AuthError, OAuthUnavailable } from '../../auth/errors.ts';
 import { GRANT_DEATH_MESSAGES } from '../../auth/grant-lifetime.ts';
+import { sameHref } from '../../carddav/href.ts';
 import type { AddressBook, Discovery } from '../../carddav/types.ts';
 import {
   CardDavError,
@@ -103,20 +104,6 @@ function discoveryProblem(error: unknown): Error {
   return error instanceof Error ? error : new Error('discovery failed', { cause: error });
 }
 
-/** Trailing slashes and percent-encoding differ between what users type and what servers report. */
-function sameCollection(a: URL, b: URL): boolean {
-  const norm = (u: URL) => {
-    let path: string;
-    try {
-      path = decodeURIComponent(u.pathname);
-    } catch {
-      path = u.pathname;
-    }
-    return `${u.origin}${path.endsWith('/') ? path : `${path}/`}`;
-  };
-  return norm(a) === norm(b);
-}
-
 function pickAddressBook(discovery: Discovery, requested: URL | undefined): { book: AddressBook; url: URL } {
   const books = discovery.addressBooks.map((book) => ({ book, url: new URL(book.url, discovery.contextUrl) }));
   if (requested === undefined) {
@@ -124,7 +111,8 @@ function pickAddressBook(discovery: Discovery, requested: URL | undefined): { bo
     if (first === undefined) throw new DiscoveryFailed('The server has no address book for this account.');
     return first;
   }
-  const match = books.find((b) => sameCollection(b.url, requested));
+  // Trailing slashes and percent-encoding differ between what users type and what servers report.
+  const match = books.find((b) => sameHref(b.url.href, requested.href));
   if (match === undefined) {
     throw new DiscoveryFailed(
       `The server has no address book at ${requested.href}; it has ${books.length === 0 ? 'none' : books.map((b) => b.url.href).join(', ')}.`,
