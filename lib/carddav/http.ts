@@ -26,6 +26,7 @@ import {
   UnsafeAddress,
 } from './errors.ts';
 import type { AuthStrategy, FetchLike, RequestInfo, RetryPolicy } from './types.ts';
+import { markupText } from './xml.ts';
 import { AddressRefused } from '../net/lookup.ts';
 import { errorMessage } from '../core/errors.ts';
 
@@ -187,9 +188,7 @@ export function bodyExcerpt(body: string): string | undefined {
       // Not JSON after all: fall through to the plain excerpt.
     }
   } else if (trimmed.startsWith('<')) {
-    text = trimmed.replace(/<\?[^>]*\?>/g, ' ').replace(/<[^>]*>/g, ' ');
-    // A DAV:error says everything in its element names (<D:error><D:valid-sync-token/></D:error>).
-    if (text.trim() === '') text = [...trimmed.matchAll(/<([A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)/g)].map((m) => m[2]).join(' ');
+    text = markupText(trimmed);
   }
   text = text.replace(/\s+/g, ' ').trim();
   if (text === '') return undefined;

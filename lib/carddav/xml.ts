@@ -531,6 +531,18 @@ export function hasDavCondition(body: string, ns: string, name: string): boolean
   }
 }
 
+/**
+ * The words of an error body that may be XML, without parsing it (it may be
+ * HTML or broken): the text between the tags, or, when there is none, the
+ * element names (a DAV:error says everything in them:
+ * `<D:error><D:valid-sync-token/></D:error>`).
+ */
+export function markupText(body: string): string {
+  const text = body.replace(/<\?[^>]*\?>/g, ' ').replace(/<[^>]*>/g, ' ');
+  if (text.trim() !== '') return text;
+  return [...body.matchAll(/<([A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)/g)].map((m) => m[2]).join(' ');
+}
+
 // ---------------------------------------------------------------------------
 // Request bodies
 
