@@ -54,6 +54,14 @@ describe('memberFromLocation', () => {
     expect(at('')).toBeUndefined();
     expect(at('http://[::1')).toBeUndefined();
   });
+
+  it('takes only what the API would take as a card of the book: no nested path, encoded slash or double-encoded escape', () => {
+    expect(at(`${BOOK}sub/x.vcf`)).toBeUndefined();
+    expect(at(`${BOOK}a%2Fb.vcf`)).toBeUndefined();
+    expect(at(`${BOOK}a%5Cb.vcf`)).toBeUndefined();
+    expect(at(`${BOOK}%252e%252e`)).toBeUndefined();
+    expect(at(`/${BOOK}sub/x.vcf`)).toBeUndefined();
+  });
 });
 
 describe('post', () => {
