@@ -44,6 +44,17 @@ describe('POST /v1/connections', () => {
     expect((await jsonOf(byUrl)).addressBookUrl).toBe(`https://two.example.com${BOOK_PATH}`);
   });
 
+  it('matches the requested address book whatever its escapes spell, but not with an encoded slash', async () => {
+    const h = harness();
+    const create = (addressBookUrl: string) =>
+      h.call('/v1/connections', { method: 'POST', json: { ...NEW_CONNECTION, serverUrl: 'https://two.example.com/', addressBookUrl } });
+    const escaped = await create('/dav/addressbooks/%61da/work');
+    expect(escaped.status).toBe(201);
+    expect((await jsonOf(escaped)).addressBookUrl).toBe('https://two.example.com/dav/addressbooks/ada/work/');
+    // `%2F` is a character of a segment, not a separator: another resource on the server.
+    expect((await create('/dav/addressbooks/ada%2Fwork/')).status).toBe(422);
+  });
+
   it('answers 422 discovery-failed for an address book the server does not have', async () => {
     const h = harness();
     const res = await h.call('/v1/connections', { method: 'POST', json: { ...NEW_CONNECTION, addressBookUrl: '/dav/nope/' } });
