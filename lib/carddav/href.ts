@@ -85,6 +85,7 @@ export function normalizeHref(href: string, base?: string): string {
  * origins too when both are full URLs.
  */
 export function sameHref(a: string, b: string): boolean {
+  if (a === b) return true;
   const originA = originOf(a);
   const originB = originOf(b);
   if (originA !== undefined && originB !== undefined && originA !== originB) return false;
