@@ -5,28 +5,22 @@ import { hrefKey, sameHref } from '../../lib/carddav/href.ts';
 
 describe('sameHref', () => {
   it.each([
-    ['/book/', '/book'],
-    ['/a%40b/', '/a@b'],
-    ['/x/%c3%bc', '/x/ü'],
-    ['/x/a b/', '/x/a%20b'],
-    ['https://H.example:443/book/', 'https://h.example/book'],
-    ['https://h.example/book/', '/book'],
-    ['/book/?x=1', '/book'],
-  ])('%s names the same as %s', (a, b) => {
-    expect(sameHref(a, b)).toBe(true);
-    expect(sameHref(b, a)).toBe(true);
-  });
-
-  it.each([
-    ['/book/a%2Fb', '/book/a/b'],
-    ['/book//', '/book'],
-    ['/Book/', '/book/'],
-    ['https://h.example/book/', 'https://other.example/book/'],
-    ['https://h.example/book/', 'http://h.example/book/'],
-    ['/book/a.vcf', '/book/'],
-  ])('%s does not name the same as %s', (a, b) => {
-    expect(sameHref(a, b)).toBe(false);
-    expect(sameHref(b, a)).toBe(false);
+    ['/book/', '/book', true],
+    ['/a%40b/', '/a@b', true],
+    ['/x/%c3%bc', '/x/ü', true],
+    ['/x/a b/', '/x/a%20b', true],
+    ['https://H.example:443/book/', 'https://h.example/book', true],
+    ['https://h.example/book/', '/book', true],
+    ['/book/?x=1', '/book', true],
+    ['/book/a%2Fb', '/book/a/b', false],
+    ['/book//', '/book', false],
+    ['/Book/', '/book/', false],
+    ['https://h.example/book/', 'https://other.example/book/', false],
+    ['https://h.example/book/', 'http://h.example/book/', false],
+    ['/book/a.vcf', '/book/', false],
+  ])('%s and %s: same is %s, either way round', (a, b, same) => {
+    expect(sameHref(a, b)).toBe(same);
+    expect(sameHref(b, a)).toBe(same);
   });
 
   it('hrefKey collides exactly where the paths compare equal', () => {
