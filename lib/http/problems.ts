@@ -132,6 +132,18 @@ export class NotFound extends ApiError {
   }
 }
 
+/** The record, or a 404: absent, or `false` (a delete that found nothing). */
+export function found<T>(record: T | undefined | false, detail: string): Exclude<T, false> {
+  if (record === undefined || record === false) throw new NotFound(detail);
+  return record as Exclude<T, false>;
+}
+
+/** The tenant's record, or a 404: another tenant's record is simply not found. */
+export function foundFor<T extends { tenantId: string }>(tenantId: string, record: T | undefined, detail: string): T {
+  if (record === undefined || record.tenantId !== tenantId) throw new NotFound(detail);
+  return record;
+}
+
 export class ConnectionNotActive extends ApiError {
   constructor(status: string) {
     super({
@@ -231,6 +243,12 @@ export class NotConfigured extends ApiError {
   constructor(feature: string) {
     super({ status: 501, slug: 'not-configured', title: 'Not configured', detail: `${feature} is not configured on this deployment.` });
   }
+}
+
+/** An optional feature's ports, or a 501 when this deployment leaves it out. */
+export function configured<T>(feature: T | undefined, name: string): T {
+  if (feature === undefined) throw new NotConfigured(name);
+  return feature;
 }
 
 // ------------------------------------------------------------ Google consent

@@ -1,11 +1,50 @@
-// Small helpers for route definitions: content blocks, the shared problem
-// responses, the bearer security requirement.
-import type { z } from '@hono/zod-openapi';
+// Small helpers for route definitions: the app's type and its route
+// registrars, secured routes, content blocks, the shared problem responses.
+import { createRoute, type OpenAPIHono, type RouteConfig, type z } from '@hono/zod-openapi';
+import type { AppEnv } from '../middleware.ts';
+import type { AppDeps } from '../ports.ts';
 import { PROBLEM_CONTENT_TYPE } from '../problems.ts';
 import { ProblemSchema } from '../schemas.ts';
 
+export type App = OpenAPIHono<AppEnv>;
+
+/** Adds routes to the app: one per resource module, listed in app.ts. */
+export type RouteRegistrar = (app: App, deps: AppDeps) => void;
+
+/** Registers each route in turn: a resource module's registrar. */
+export function registerAll(app: App, deps: AppDeps, routes: readonly RouteRegistrar[]): void {
+  for (const register of routes) register(app, deps);
+}
+
 export const BEARER_SCHEME = 'bearerAuth';
 export const SECURED = [{ [BEARER_SCHEME]: [] }];
+
+/** For answers that carry a secret or an OAuth result: never cached. */
+export const NO_STORE = { 'Cache-Control': 'no-store' };
+
+export type ApiTag = 'connections' | 'contacts' | 'writes' | 'connect' | 'tenant' | 'webhooks';
+
+/**
+ * A route behind the API key: `createRoute` with its tag and the bearer
+ * requirement. The document lists an operation's fields in the order given
+ * here (tags, summary, description, security), so it stays that order.
+ */
+export function securedRoute<P extends string, R extends Omit<RouteConfig, 'path' | 'tags' | 'security'> & { path: P }>(tag: ApiTag, config: R) {
+  const { method, path, middleware, summary, description, request, responses } = config;
+  const ordered = {
+    method,
+    path,
+    ...(middleware === undefined ? {} : { middleware }),
+    tags: [tag],
+    summary,
+    ...(description === undefined ? {} : { description }),
+    security: SECURED,
+    ...(request === undefined ? {} : { request }),
+    responses,
+  };
+  // The config's own type is what the handler's typing needs; the added fields only document.
+  return createRoute(ordered as unknown as R);
+}
 
 export function jsonContent<T extends z.ZodType>(schema: T) {
   return { 'application/json': { schema } };

@@ -7,15 +7,13 @@
 //
 // No Idempotency-Key: PUT and DELETE are idempotent as they are, and the
 // idempotency record would keep the request's fingerprint of the secret.
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
+import { requireMediaType, requireScope } from '../middleware.ts';
 import type { AppDeps, TenantOAuthClientInfo, TenantOAuthClients } from '../ports.ts';
-import { ApiError, NotConfigured, NotFound } from '../problems.ts';
+import { ApiError, configured, found } from '../problems.ts';
 import { GoogleOAuthClientSchema, PutGoogleOAuthClientSchema } from '../schemas.ts';
-import { errorResponses, jsonContent, problemDoc, SECURED } from './openapi.ts';
+import { errorResponses, jsonContent, NO_STORE, problemDoc, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 const PATH = '/v1/tenant/google-oauth-client';
-const NO_STORE = { 'Cache-Control': 'no-store' };
 
 /** Consent with the tenant's own client was asked for, and the tenant has none (any more). */
 export class OAuthClientNotConfigured extends ApiError {
@@ -29,10 +27,7 @@ export class OAuthClientNotConfigured extends ApiError {
   }
 }
 
-function clientsOf(deps: AppDeps): TenantOAuthClients {
-  if (deps.oauthClients === undefined) throw new NotConfigured("Tenants' own Google OAuth clients");
-  return deps.oauthClients;
-}
+const clientsOf = (deps: AppDeps): TenantOAuthClients => configured(deps.oauthClients, "Tenants' own Google OAuth clients");
 
 /**
  * Google cannot be asked whether the client's app is published; the tenant
@@ -55,16 +50,17 @@ function view(info: TenantOAuthClientInfo, deps: AppDeps) {
   };
 }
 
-export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
-  const putRoute = createRoute({
+const NO_CLIENT = 'This tenant has no Google OAuth client of its own.';
+const NO_CLIENT_DOC = problemDoc('The tenant has no client of its own (`not-found`).');
+
+function putClient(app: App, deps: AppDeps): void {
+  const route = securedRoute('tenant', {
     method: 'put',
     path: PATH,
     middleware: [requireScope('connections:write'), requireMediaType(['application/json'])] as const,
-    tags: ['tenant'],
     summary: "Set the tenant's own Google OAuth client",
     description:
       "Google connections made with `clientRef: \"tenant\"` (or without `clientRef`, once this is set) ask for consent with this client and refresh with it, so their quota is the tenant's project's. Register this API's callback (`redirectUri` in the answer) with the client. Replacing the client keeps existing connections on it: a new secret of the same client just works; a different client makes Google refuse their tokens, and they become `reauth_required`. The answer's `warnings` reminds that an app in \"Testing\" publishing status gets refresh tokens that expire after 7 days.",
-    security: SECURED,
     request: { body: { required: true, content: jsonContent(PutGoogleOAuthClientSchema) } },
     responses: {
       200: { description: 'Replaced.', content: jsonContent(GoogleOAuthClientSchema) },
@@ -72,37 +68,7 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
       ...errorResponses(400, 401, 403, 413, 415, 501),
     },
   });
-
-  const getRoute = createRoute({
-    method: 'get',
-    path: PATH,
-    middleware: [requireScope('connections:read')] as const,
-    tags: ['tenant'],
-    summary: "The tenant's own Google OAuth client",
-    security: SECURED,
-    responses: {
-      200: { description: 'The client id and whether a secret is set (the secret is never shown).', content: jsonContent(GoogleOAuthClientSchema) },
-      404: problemDoc('The tenant has no client of its own (`not-found`).'),
-      ...errorResponses(401, 403, 501),
-    },
-  });
-
-  const deleteRoute = createRoute({
-    method: 'delete',
-    path: PATH,
-    middleware: [requireScope('connections:write')] as const,
-    tags: ['tenant'],
-    summary: "Remove the tenant's own Google OAuth client",
-    description: 'Connections made with it can no longer refresh: each becomes `reauth_required` (with a `connection.reauth_required` event) on its next sync.',
-    security: SECURED,
-    responses: {
-      204: { description: 'Removed.' },
-      404: problemDoc('The tenant has no client of its own (`not-found`).'),
-      ...errorResponses(401, 403, 501),
-    },
-  });
-
-  app.openapi(putRoute, async (c) => {
+  app.openapi(route, async (c) => {
     const clients = clientsOf(deps);
     const { tenantId } = c.get('auth');
     const { clientId, clientSecret } = c.req.valid('json');
@@ -112,18 +78,45 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
     if (created) return c.json(body, 201, { ...NO_STORE, Location: PATH });
     return c.json(body, 200, NO_STORE);
   });
+}
 
-  app.openapi(getRoute, async (c) => {
-    const { tenantId } = c.get('auth');
-    const client = await clientsOf(deps).get({ tenantId });
-    if (client === undefined) throw new NotFound('This tenant has no Google OAuth client of its own.');
+function getClient(app: App, deps: AppDeps): void {
+  const route = securedRoute('tenant', {
+    method: 'get',
+    path: PATH,
+    middleware: [requireScope('connections:read')] as const,
+    summary: "The tenant's own Google OAuth client",
+    responses: {
+      200: { description: 'The client id and whether a secret is set (the secret is never shown).', content: jsonContent(GoogleOAuthClientSchema) },
+      404: NO_CLIENT_DOC,
+      ...errorResponses(401, 403, 501),
+    },
+  });
+  app.openapi(route, async (c) => {
+    const client = found(await clientsOf(deps).get({ tenantId: c.get('auth').tenantId }), NO_CLIENT);
     return c.json(view(client, deps), 200, NO_STORE);
   });
+}
 
-  app.openapi(deleteRoute, async (c) => {
+function deleteClient(app: App, deps: AppDeps): void {
+  const route = securedRoute('tenant', {
+    method: 'delete',
+    path: PATH,
+    middleware: [requireScope('connections:write')] as const,
+    summary: "Remove the tenant's own Google OAuth client",
+    description: 'Connections made with it can no longer refresh: each becomes `reauth_required` (with a `connection.reauth_required` event) on its next sync.',
+    responses: { 204: { description: 'Removed.' }, 404: NO_CLIENT_DOC, ...errorResponses(401, 403, 501) },
+  });
+  app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
-    if (!(await clientsOf(deps).delete({ tenantId }))) throw new NotFound('This tenant has no Google OAuth client of its own.');
+    found(await clientsOf(deps).delete({ tenantId }), NO_CLIENT);
     deps.logger.info('tenant google oauth client deleted', { tenantId });
     return c.body(null, 204);
   });
+}
+
+const TENANT_ROUTES: readonly RouteRegistrar[] = [putClient, getClient, deleteClient];
+
+export function registerTenantRoutes(app: App, deps: AppDeps): void {
+  registerAll(app, deps, TENANT_ROUTES);
 }

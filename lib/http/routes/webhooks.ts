@@ -6,15 +6,14 @@
 // answer in plain text, and the answers of create and rotate carry a secret.
 // Endpoint reads use `connections:read`, changes `connections:write`.
 import { randomUUID } from 'node:crypto';
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { validateEndpointUrl, validateEventTypes } from '../../webhooks/endpoints.ts';
 import type { DeliveryAttempt, WebhookEndpoint } from '../../webhooks/endpoints.ts';
 import { EndpointUnresolvable, InvalidEventTypes, UnsafeEndpointUrl } from '../../webhooks/errors.ts';
 import { sendTestEvent } from '../../webhooks/deliver.ts';
 import { generateSecret } from '../../webhooks/signing.ts';
-import { requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
+import { requireMediaType, requireScope } from '../middleware.ts';
 import type { AppDeps, WebhookDeps } from '../ports.ts';
-import { NotConfigured, NotFound, TooManyWebhooks, UnsafeWebhookUrl, ValidationFailed, WebhookUrlUnresolvable } from '../problems.ts';
+import { configured, found, foundFor, TooManyWebhooks, UnsafeWebhookUrl, ValidationFailed, WebhookUrlUnresolvable } from '../problems.ts';
 import {
   CreateWebhookSchema,
   DeliveryListSchema,
@@ -26,7 +25,7 @@ import {
   WebhookSecretSchema,
   WebhookTestResultSchema,
 } from '../schemas.ts';
-import { errorResponses, jsonContent, SECURED } from './openapi.ts';
+import { errorResponses, jsonContent, NO_STORE, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 export const DEFAULT_MAX_ENDPOINTS = 20;
 const DEFAULT_DELIVERIES = 50;
@@ -67,132 +66,58 @@ function deliveryView(a: DeliveryAttempt) {
   };
 }
 
-function webhooksOf(deps: AppDeps): WebhookDeps {
-  if (deps.webhooks === undefined) throw new NotConfigured('Webhooks');
-  return deps.webhooks;
-}
+const webhooksOf = (deps: AppDeps): WebhookDeps => configured(deps.webhooks, 'Webhooks');
 
 function newSecret(webhooks: WebhookDeps): string {
   return generateSecret(webhooks.randomBytes === undefined ? {} : { random: webhooks.randomBytes });
 }
 
-export function registerWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
-  const read = requireScope('connections:read');
-  const write = requireScope('connections:write');
+const read = requireScope('connections:read');
+const write = requireScope('connections:write');
+const ENDPOINT_ERRORS = errorResponses(400, 401, 403, 404, 501);
 
-  const one = (method: 'get' | 'delete', summary: string, responses: Parameters<typeof createRoute>[0]['responses']) =>
-    createRoute({
-      method,
-      path: '/v1/webhooks/{id}',
-      middleware: [method === 'get' ? read : write] as const,
-      tags: ['webhooks'],
-      summary,
-      security: SECURED,
-      request: { params: WebhookParams },
-      responses,
-    });
+/** The tenant's endpoint, or 404: another tenant's endpoint is simply not found. */
+async function findEndpoint(deps: AppDeps, params: { tenantId: string; endpointId: string }): Promise<WebhookEndpoint> {
+  const { tenantId, endpointId } = params;
+  return foundFor(tenantId, await webhooksOf(deps).endpoints.get({ tenantId, endpointId }), `No webhook endpoint ${endpointId}.`);
+}
 
-  const createWebhook = createRoute({
+/** The body's event types and URL as lib/webhooks accepts them, or the problem with them. */
+async function checkedEndpoint(deps: AppDeps, body: { url: string; eventTypes: string[] }): Promise<{ url: string; eventTypes: string[] }> {
+  let eventTypes: string[];
+  try {
+    eventTypes = validateEventTypes(body.eventTypes);
+  } catch (error) {
+    if (error instanceof InvalidEventTypes) throw new ValidationFailed('The request body is not valid.', [{ pointer: '/eventTypes', detail: error.message }]);
+    throw error;
+  }
+  try {
+    return { url: await validateEndpointUrl({ url: body.url, resolveHost: deps.resolveHost, localMode: deps.config.localMode }), eventTypes };
+  } catch (error) {
+    if (error instanceof UnsafeEndpointUrl) throw new UnsafeWebhookUrl(error.message, error.pointer, error);
+    if (error instanceof EndpointUnresolvable) throw new WebhookUrlUnresolvable(error.message, error);
+    throw error;
+  }
+}
+
+function createWebhook(app: App, deps: AppDeps): void {
+  const route = securedRoute('webhooks', {
     method: 'post',
     path: '/v1/webhooks',
     middleware: [write, requireMediaType(['application/json'])] as const,
-    tags: ['webhooks'],
     summary: 'Register a webhook endpoint',
     description:
       "Events of the tenant's connections that match `eventTypes` are POSTed to `url`, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`: HMAC-SHA256 over `id.timestamp.body`). The answer holds the signing secret; it is not shown again. No Idempotency-Key: the answer carries a secret.",
-    security: SECURED,
     request: { body: { required: true, content: jsonContent(CreateWebhookSchema) } },
     responses: {
       201: { description: 'Registered.', content: jsonContent(WebhookCreatedSchema) },
       ...errorResponses(400, 401, 403, 409, 413, 415, 422, 501),
     },
   });
-
-  const listWebhooks = createRoute({
-    method: 'get',
-    path: '/v1/webhooks',
-    middleware: [read] as const,
-    tags: ['webhooks'],
-    summary: "The tenant's webhook endpoints",
-    security: SECURED,
-    responses: { 200: { description: 'Oldest first; no secrets.', content: jsonContent(WebhookListSchema) }, ...errorResponses(401, 403, 501) },
-  });
-
-  const getWebhook = one('get', 'One webhook endpoint', {
-    200: { description: 'The endpoint (no secret).', content: jsonContent(WebhookSchema) },
-    ...errorResponses(400, 401, 403, 404, 501),
-  });
-
-  const deleteWebhook = one('delete', 'Delete a webhook endpoint', {
-    204: { description: 'Deleted; deliveries already queued for it are skipped.' },
-    ...errorResponses(400, 401, 403, 404, 501),
-  });
-
-  const action = (name: 'rotate-secret' | 'test', summary: string, description: string, responses: Parameters<typeof createRoute>[0]['responses']) =>
-    createRoute({
-      method: 'post',
-      path: `/v1/webhooks/{id}/${name}`,
-      middleware: [write] as const,
-      tags: ['webhooks'],
-      summary,
-      description,
-      security: SECURED,
-      request: { params: WebhookParams },
-      responses,
-    });
-
-  const rotateSecret = action(
-    'rotate-secret',
-    'Rotate the signing secret',
-    'A new secret signs from now on; the previous one keeps signing too (a second signature) for 24 hours, so receivers can switch without losing a delivery.',
-    { 200: { description: 'The new secret, shown once.', content: jsonContent(WebhookSecretSchema) }, ...errorResponses(400, 401, 403, 404, 501) },
-  );
-
-  const testWebhook = action(
-    'test',
-    'Send a test event',
-    'Sends one signed `webhook.test` event now, whatever the endpoint subscribes to and even when it is disabled; nothing is retried or logged. The answer says what the receiver did.',
-    { 200: { description: 'What happened (a failed delivery is a result, not an error).', content: jsonContent(WebhookTestResultSchema) }, ...errorResponses(400, 401, 403, 404, 501) },
-  );
-
-  const listDeliveries = createRoute({
-    method: 'get',
-    path: '/v1/webhooks/{id}/deliveries',
-    middleware: [read] as const,
-    tags: ['webhooks'],
-    summary: 'Recent delivery attempts',
-    description: 'One entry per attempt, newest first, kept 30 days.',
-    security: SECURED,
-    request: { params: WebhookParams, query: DeliveryQuery },
-    responses: { 200: { description: 'Newest first.', content: jsonContent(DeliveryListSchema) }, ...errorResponses(400, 401, 403, 404, 501) },
-  });
-
-  /** The tenant's endpoint, or 404: another tenant's endpoint is simply not found. */
-  async function findEndpoint(tenantId: string, endpointId: string): Promise<WebhookEndpoint> {
-    const endpoint = await webhooksOf(deps).endpoints.get({ tenantId, endpointId });
-    if (endpoint === undefined || endpoint.tenantId !== tenantId) throw new NotFound(`No webhook endpoint ${endpointId}.`);
-    return endpoint;
-  }
-
-  app.openapi(createWebhook, async (c) => {
+  app.openapi(route, async (c) => {
     const webhooks = webhooksOf(deps);
     const { tenantId } = c.get('auth');
-    const body = c.req.valid('json');
-    let eventTypes: string[];
-    try {
-      eventTypes = validateEventTypes(body.eventTypes);
-    } catch (error) {
-      if (error instanceof InvalidEventTypes) throw new ValidationFailed('The request body is not valid.', [{ pointer: '/eventTypes', detail: error.message }]);
-      throw error;
-    }
-    let url: string;
-    try {
-      url = await validateEndpointUrl({ url: body.url, resolveHost: deps.resolveHost, localMode: deps.config.localMode });
-    } catch (error) {
-      if (error instanceof UnsafeEndpointUrl) throw new UnsafeWebhookUrl(error.message, error.pointer, error);
-      if (error instanceof EndpointUnresolvable) throw new WebhookUrlUnresolvable(error.message, error);
-      throw error;
-    }
+    const { url, eventTypes } = await checkedEndpoint(deps, c.req.valid('json'));
     const limit = webhooks.maxEndpoints ?? DEFAULT_MAX_ENDPOINTS;
     // Not atomic with the put: two concurrent creates may pass one over the limit, which is harmless.
     if ((await webhooks.endpoints.list({ tenantId })).length >= limit) throw new TooManyWebhooks(limit);
@@ -209,10 +134,19 @@ export function registerWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       createdAt: now,
     };
     await webhooks.endpoints.put(endpoint);
-    return c.json({ ...webhookView(endpoint, now), secret }, 201, { Location: `/v1/webhooks/${endpoint.endpointId}`, 'Cache-Control': 'no-store' });
+    return c.json({ ...webhookView(endpoint, now), secret }, 201, { Location: `/v1/webhooks/${endpoint.endpointId}`, ...NO_STORE });
   });
+}
 
-  app.openapi(listWebhooks, async (c) => {
+function listWebhooks(app: App, deps: AppDeps): void {
+  const route = securedRoute('webhooks', {
+    method: 'get',
+    path: '/v1/webhooks',
+    middleware: [read] as const,
+    summary: "The tenant's webhook endpoints",
+    responses: { 200: { description: 'Oldest first; no secrets.', content: jsonContent(WebhookListSchema) }, ...errorResponses(401, 403, 501) },
+  });
+  app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
     const now = deps.clock.now();
     const endpoints = await webhooksOf(deps).endpoints.list({ tenantId });
@@ -222,47 +156,80 @@ export function registerWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       .map((e) => webhookView(e, now));
     return c.json({ items }, 200);
   });
+}
 
-  app.openapi(getWebhook, async (c) => {
-    const { tenantId } = c.get('auth');
-    const endpoint = await findEndpoint(tenantId, c.req.valid('param').id);
+function getWebhook(app: App, deps: AppDeps): void {
+  const route = securedRoute('webhooks', {
+    method: 'get',
+    path: '/v1/webhooks/{id}',
+    middleware: [read] as const,
+    summary: 'One webhook endpoint',
+    request: { params: WebhookParams },
+    responses: { 200: { description: 'The endpoint (no secret).', content: jsonContent(WebhookSchema) }, ...ENDPOINT_ERRORS },
+  });
+  app.openapi(route, async (c) => {
+    const endpoint = await findEndpoint(deps, { tenantId: c.get('auth').tenantId, endpointId: c.req.valid('param').id });
     return c.json(webhookView(endpoint, deps.clock.now()), 200);
   });
+}
 
-  app.openapi(deleteWebhook, async (c) => {
+function deleteWebhook(app: App, deps: AppDeps): void {
+  const route = securedRoute('webhooks', {
+    method: 'delete',
+    path: '/v1/webhooks/{id}',
+    middleware: [write] as const,
+    summary: 'Delete a webhook endpoint',
+    request: { params: WebhookParams },
+    responses: { 204: { description: 'Deleted; deliveries already queued for it are skipped.' }, ...ENDPOINT_ERRORS },
+  });
+  app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
     const endpointId = c.req.valid('param').id;
-    await findEndpoint(tenantId, endpointId);
-    if (!(await webhooksOf(deps).endpoints.delete({ tenantId, endpointId }))) throw new NotFound(`No webhook endpoint ${endpointId}.`);
+    await findEndpoint(deps, { tenantId, endpointId });
+    found(await webhooksOf(deps).endpoints.delete({ tenantId, endpointId }), `No webhook endpoint ${endpointId}.`);
     return c.body(null, 204);
   });
+}
 
-  app.openapi(rotateSecret, async (c) => {
+function rotateSecret(app: App, deps: AppDeps): void {
+  const route = securedRoute('webhooks', {
+    method: 'post',
+    path: '/v1/webhooks/{id}/rotate-secret',
+    middleware: [write] as const,
+    summary: 'Rotate the signing secret',
+    description:
+      'A new secret signs from now on; the previous one keeps signing too (a second signature) for 24 hours, so receivers can switch without losing a delivery.',
+    request: { params: WebhookParams },
+    responses: { 200: { description: 'The new secret, shown once.', content: jsonContent(WebhookSecretSchema) }, ...ENDPOINT_ERRORS },
+  });
+  app.openapi(route, async (c) => {
     const webhooks = webhooksOf(deps);
     const { tenantId } = c.get('auth');
     const endpointId = c.req.valid('param').id;
-    await findEndpoint(tenantId, endpointId);
+    await findEndpoint(deps, { tenantId, endpointId });
     const now = deps.clock.now();
     const secret = newSecret(webhooks);
-    const rotated = await webhooks.endpoints.rotateSecret({ tenantId, endpointId, secret, now });
-    if (rotated === undefined) throw new NotFound(`No webhook endpoint ${endpointId}.`);
-    const view = webhookView(rotated, now);
-    return c.json(
-      {
-        id: endpointId,
-        secret,
-        createdAt: iso(now),
-        ...(view.previousSecretExpiresAt === undefined ? {} : { previousSecretExpiresAt: view.previousSecretExpiresAt }),
-      },
-      200,
-      { 'Cache-Control': 'no-store' },
-    );
+    const rotated = found(await webhooks.endpoints.rotateSecret({ tenantId, endpointId, secret, now }), `No webhook endpoint ${endpointId}.`);
+    const { previousSecretExpiresAt } = webhookView(rotated, now);
+    const body = { id: endpointId, secret, createdAt: iso(now), ...(previousSecretExpiresAt === undefined ? {} : { previousSecretExpiresAt }) };
+    return c.json(body, 200, NO_STORE);
   });
+}
 
-  app.openapi(testWebhook, async (c) => {
+function testWebhook(app: App, deps: AppDeps): void {
+  const route = securedRoute('webhooks', {
+    method: 'post',
+    path: '/v1/webhooks/{id}/test',
+    middleware: [write] as const,
+    summary: 'Send a test event',
+    description:
+      'Sends one signed `webhook.test` event now, whatever the endpoint subscribes to and even when it is disabled; nothing is retried or logged. The answer says what the receiver did.',
+    request: { params: WebhookParams },
+    responses: { 200: { description: 'What happened (a failed delivery is a result, not an error).', content: jsonContent(WebhookTestResultSchema) }, ...ENDPOINT_ERRORS },
+  });
+  app.openapi(route, async (c) => {
     const webhooks = webhooksOf(deps);
-    const { tenantId } = c.get('auth');
-    const endpoint = await findEndpoint(tenantId, c.req.valid('param').id);
+    const endpoint = await findEndpoint(deps, { tenantId: c.get('auth').tenantId, endpointId: c.req.valid('param').id });
     const { event, result } = await sendTestEvent({ endpoint, transport: webhooks.transport, clock: deps.clock });
     return c.json(
       {
@@ -276,13 +243,31 @@ export function registerWebhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       200,
     );
   });
+}
 
-  app.openapi(listDeliveries, async (c) => {
+function listDeliveries(app: App, deps: AppDeps): void {
+  const route = securedRoute('webhooks', {
+    method: 'get',
+    path: '/v1/webhooks/{id}/deliveries',
+    middleware: [read] as const,
+    summary: 'Recent delivery attempts',
+    description: 'One entry per attempt, newest first, kept 30 days.',
+    request: { params: WebhookParams, query: DeliveryQuery },
+    responses: { 200: { description: 'Newest first.', content: jsonContent(DeliveryListSchema) }, ...ENDPOINT_ERRORS },
+  });
+  app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
     const endpointId = c.req.valid('param').id;
-    await findEndpoint(tenantId, endpointId);
+    await findEndpoint(deps, { tenantId, endpointId });
     const limit = c.req.valid('query').limit ?? DEFAULT_DELIVERIES;
     const attempts = await webhooksOf(deps).log.listRecent({ tenantId, endpointId, limit });
     return c.json({ items: attempts.filter((a) => a.tenantId === tenantId).map(deliveryView) }, 200);
   });
+}
+
+// In the order the OpenAPI document lists them.
+const WEBHOOK_ROUTES: readonly RouteRegistrar[] = [createWebhook, listWebhooks, getWebhook, deleteWebhook, rotateSecret, testWebhook, listDeliveries];
+
+export function registerWebhookRoutes(app: App, deps: AppDeps): void {
+  registerAll(app, deps, WEBHOOK_ROUTES);
 }

@@ -1,12 +1,11 @@
 // GET /v1/writes/{writeId}: the outcome of a queued write.
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { contactIdFromHref } from '../../core/ids.ts';
 import { parseVCard, toContact } from '../../vcard/index.ts';
-import { requireScope, type AppEnv } from '../middleware.ts';
+import { requireScope } from '../middleware.ts';
 import type { AppDeps, WriteRecord } from '../ports.ts';
-import { NotFound } from '../problems.ts';
+import { foundFor } from '../problems.ts';
 import { WriteParams, WriteSchema } from '../schemas.ts';
-import { errorResponses, jsonContent, SECURED } from './openapi.ts';
+import { errorResponses, jsonContent, securedRoute, type App } from './openapi.ts';
 
 /** The UID a queued create or update carries in its vCard, until the applier records the one the server kept. */
 function uidOf(vcard: string): string | undefined {
@@ -45,24 +44,20 @@ export function writeView(w: WriteRecord) {
   };
 }
 
-export function registerWriteRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
-  const getWrite = createRoute({
+export function registerWriteRoutes(app: App, deps: AppDeps): void {
+  const route = securedRoute('writes', {
     method: 'get',
     path: '/v1/writes/{writeId}',
     middleware: [requireScope('connections:read')] as const,
-    tags: ['writes'],
     summary: 'The status of a write',
     description: '`queued` → `applying` → `applied`, `conflict` (with the card as the server has it) or `failed` (with an error).',
-    security: SECURED,
     request: { params: WriteParams },
     responses: { 200: { description: 'The write.', content: jsonContent(WriteSchema) }, ...errorResponses(400, 401, 403, 404) },
   });
-
-  app.openapi(getWrite, async (c) => {
+  app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
     const { writeId } = c.req.valid('param');
-    const write = await deps.writes.get({ tenantId, writeId });
-    if (write === undefined || write.tenantId !== tenantId) throw new NotFound(`No write ${writeId}.`);
+    const write = foundFor(tenantId, await deps.writes.get({ tenantId, writeId }), `No write ${writeId}.`);
     return c.json(writeView(write), 200);
   });
 }
