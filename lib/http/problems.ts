@@ -335,6 +335,11 @@ export class TooManyWebhooks extends ApiError {
   }
 }
 
+/** A mapper's fall-through: an Error as it is, anything else thrown wrapped with `message` (the app's handler logs it as a 500). */
+export function asError(error: unknown, message: string): Error {
+  return error instanceof Error ? error : new Error(message, { cause: error });
+}
+
 /** The body of an unexpected error: nothing of the error itself, only an id to find it in the logs. */
 export function internalProblem(params: { instance: string; requestId: string }): Problem {
   return {

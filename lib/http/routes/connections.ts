@@ -1,5 +1,4 @@
 // /v1/connections: create (discovery first), list, get, pause, resume, sync, delete.
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { AuthError, OAuthUnavailable } from '../../auth/errors.ts';
 import { GRANT_DEATH_MESSAGES } from '../../auth/grant-lifetime.ts';
 import { sameHref } from '../../carddav/href.ts';
@@ -12,13 +11,15 @@ import {
   Unauthorized,
   UnsafeAddress,
 } from '../../carddav/errors.ts';
-import { idempotent, requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
+import { idempotent, requireMediaType, requireScope } from '../middleware.ts';
 import type { AppDeps, ConnectionInfo } from '../ports.ts';
 import {
+  asError,
   ConnectionNotActive,
   CredentialsRejected,
   DiscoveryFailed,
   GoogleUnavailable,
+  found,
   NotFound,
   ServerUnreachable,
   UnsafeServerUrl,
@@ -33,9 +34,10 @@ import {
   WriteHeaders,
 } from '../schemas.ts';
 import { assertSafeUrl } from '../ssrf.ts';
-import { errorResponses, jsonContent, SECURED } from './openapi.ts';
+import { errorResponses, jsonContent, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
-const DEFAULT_INTERVAL_SECONDS = 900;
+/** A new connection's sync interval unless AppConfig says otherwise. */
+export const DEFAULT_INTERVAL_SECONDS = 900;
 const DEFAULT_PAGE = 50;
 
 export function connectionView(c: ConnectionInfo) {
@@ -66,10 +68,16 @@ export function connectionView(c: ConnectionInfo) {
 
 /** The tenant's live connection, or 404: another tenant's connection is simply not found. */
 export async function findConnection(deps: AppDeps, params: { tenantId: string; connectionId: string }): Promise<ConnectionInfo> {
-  const connection = await deps.connections.get(params);
-  if (connection === undefined || connection.tenantId !== params.tenantId || connection.status === 'deleted') throw new NotFound(`No connection ${params.connectionId}.`);
+  return liveConnection(params, await deps.connections.get(params));
+}
+
+/** The connection unless it is gone: absent, another tenant's, or deleted. */
+function liveConnection(params: { tenantId: string; connectionId: string }, connection: ConnectionInfo | undefined): ConnectionInfo {
+  if (connection === undefined || connection.tenantId !== params.tenantId || connection.status === 'deleted') throw new NotFound(noConnection(params.connectionId));
   return connection;
 }
+
+const noConnection = (connectionId: string) => `No connection ${connectionId}.`;
 
 /** A live token counts against Google's cap of 100 per account and client: give it back before forgetting it. */
 async function revokeGoogleGrant(deps: AppDeps, params: { tenantId: string; connectionId: string }): Promise<void> {
@@ -101,7 +109,7 @@ function discoveryProblem(error: unknown): Error {
       error,
     );
   }
-  return error instanceof Error ? error : new Error('discovery failed', { cause: error });
+  return asError(error, 'discovery failed');
 }
 
 function pickAddressBook(discovery: Discovery, requested: URL | undefined): { book: AddressBook; url: URL } {
@@ -121,130 +129,68 @@ function pickAddressBook(discovery: Discovery, requested: URL | undefined): { bo
   return match;
 }
 
-export function registerConnectionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
-  const read = requireScope('connections:read');
-  const write = requireScope('connections:write');
-  const once = idempotent(deps);
-  const iso = () => new Date(deps.clock.now()).toISOString();
+const read = requireScope('connections:read');
+const write = requireScope('connections:write');
 
-  const createConnection = createRoute({
+type NewConnectionBody = { serverUrl: string; username: string; password: string; addressBookUrl?: string | undefined };
+
+/** The address book the user named, if any, checked by the same rules as the server URL. */
+async function requestedBook(deps: AppDeps, body: NewConnectionBody): Promise<URL | undefined> {
+  if (body.addressBookUrl === undefined) return undefined;
+  let requested: URL;
+  try {
+    requested = new URL(body.addressBookUrl, body.serverUrl);
+  } catch {
+    throw new UnsafeServerUrl('not a URL or absolute path', '/addressBookUrl');
+  }
+  if (requested.origin !== new URL(body.serverUrl).origin) {
+    await assertSafeUrl({ url: requested.href, resolveHost: deps.resolveHost, localMode: deps.config.localMode, pointer: '/addressBookUrl' });
+  }
+  return requested;
+}
+
+/** Discovery with the body's credentials, and the address book it found, checked where redirects took it. */
+async function discoverBook(deps: AppDeps, body: NewConnectionBody) {
+  await assertSafeUrl({ url: body.serverUrl, resolveHost: deps.resolveHost, localMode: deps.config.localMode });
+  const requested = await requestedBook(deps, body);
+  let discovery: Discovery;
+  try {
+    discovery = await deps.discover({ serverUrl: body.serverUrl, username: body.username, password: body.password });
+  } catch (error) {
+    throw discoveryProblem(error);
+  }
+  const { book, url } = pickAddressBook(discovery, requested);
+  // Discovery follows redirects: where it landed must obey the same rules as what the user typed.
+  const checked = new Set([new URL(body.serverUrl).host]);
+  const addMemberUrl = book.addMemberUrl === undefined ? undefined : new URL(book.addMemberUrl, url);
+  for (const target of [url, addMemberUrl]) {
+    if (target === undefined || checked.has(target.host)) continue;
+    await assertSafeUrl({ url: target.href, resolveHost: deps.resolveHost, localMode: deps.config.localMode, pointer: '/addressBookUrl' });
+    checked.add(target.host);
+  }
+  return { discovery, book, url, addMemberUrl };
+}
+
+function createConnection(app: App, deps: AppDeps): void {
+  const route = securedRoute('connections', {
     method: 'post',
     path: '/v1/connections',
-    middleware: [write, once, requireMediaType(['application/json'])] as const,
-    tags: ['connections'],
+    middleware: [write, idempotent(deps), requireMediaType(['application/json'])] as const,
     summary: 'Connect an address book',
     description:
       'Runs CardDAV discovery with the given credentials before answering: a refused password is a 422 `credentials-rejected` and no connection is created. The password is stored encrypted and never returned.',
-    security: SECURED,
     request: { headers: WriteHeaders, body: { required: true, content: jsonContent(CreateConnectionSchema) } },
     responses: {
       201: { description: 'Connected; the first sync is due now.', content: jsonContent(ConnectionSchema) },
       ...errorResponses(400, 401, 403, 409, 413, 415, 422, 502),
     },
   });
-
-  const listConnections = createRoute({
-    method: 'get',
-    path: '/v1/connections',
-    middleware: [read] as const,
-    tags: ['connections'],
-    summary: "The tenant's connections",
-    security: SECURED,
-    request: { query: ListQuery },
-    responses: { 200: { description: 'One page, oldest first.', content: jsonContent(ConnectionListSchema) }, ...errorResponses(400, 401, 403) },
-  });
-
-  const getConnection = createRoute({
-    method: 'get',
-    path: '/v1/connections/{id}',
-    middleware: [read] as const,
-    tags: ['connections'],
-    summary: 'One connection',
-    security: SECURED,
-    request: { params: ConnectionParams },
-    responses: { 200: { description: 'The connection.', content: jsonContent(ConnectionSchema) }, ...errorResponses(400, 401, 403, 404) },
-  });
-
-  const connectionAction = (action: 'pause' | 'resume', summary: string) =>
-    createRoute({
-      method: 'post',
-      path: `/v1/connections/{id}/${action}`,
-      middleware: [write, once] as const,
-      tags: ['connections'],
-      summary,
-      security: SECURED,
-      request: { params: ConnectionParams, headers: WriteHeaders },
-      responses: { 200: { description: 'The connection now.', content: jsonContent(ConnectionSchema) }, ...errorResponses(400, 401, 403, 404, 409, 422) },
-    });
-
-  const pauseConnection = connectionAction('pause', 'Stop scheduled syncs');
-  const resumeConnection = connectionAction('resume', 'Resume scheduled syncs (a sync is due at once)');
-
-  const syncConnection = createRoute({
-    method: 'post',
-    path: '/v1/connections/{id}/sync',
-    middleware: [write, once] as const,
-    tags: ['connections'],
-    summary: 'Ask for a sync now',
-    description: 'The connection becomes due at once; the next dispatch (within a minute) runs it.',
-    security: SECURED,
-    request: { params: ConnectionParams, headers: WriteHeaders },
-    responses: {
-      202: { description: 'Sync requested.', content: jsonContent(SyncRequestedSchema) },
-      ...errorResponses(400, 401, 403, 404, 409, 422),
-    },
-  });
-
-  const deleteConnection = createRoute({
-    method: 'delete',
-    path: '/v1/connections/{id}',
-    middleware: [write, once] as const,
-    tags: ['connections'],
-    summary: 'Disconnect',
-    description:
-      "Stops syncing and forgets the connection: credentials, sync state and contact index. A Google connection's grant is revoked at Google first (unless another connection holds the same grant); if Google cannot be reached the connection is kept and the answer is 502, so a retry can revoke it.",
-    security: SECURED,
-    request: { params: ConnectionParams, headers: WriteHeaders },
-    responses: { 204: { description: 'Deleted.' }, ...errorResponses(400, 401, 403, 404, 409, 422, 502) },
-  });
-
-  app.openapi(createConnection, async (c) => {
-    const { tenantId } = c.get('auth');
+  app.openapi(route, async (c) => {
     const body = c.req.valid('json');
-    const { localMode } = deps.config;
-    await assertSafeUrl({ url: body.serverUrl, resolveHost: deps.resolveHost, localMode });
-
-    let requested: URL | undefined;
-    if (body.addressBookUrl !== undefined) {
-      try {
-        requested = new URL(body.addressBookUrl, body.serverUrl);
-      } catch {
-        throw new UnsafeServerUrl('not a URL or absolute path', '/addressBookUrl');
-      }
-      if (requested.origin !== new URL(body.serverUrl).origin) {
-        await assertSafeUrl({ url: requested.href, resolveHost: deps.resolveHost, localMode, pointer: '/addressBookUrl' });
-      }
-    }
-
-    let discovery: Discovery;
-    try {
-      discovery = await deps.discover({ serverUrl: body.serverUrl, username: body.username, password: body.password });
-    } catch (error) {
-      throw discoveryProblem(error);
-    }
-    const { book, url } = pickAddressBook(discovery, requested);
-    // Discovery follows redirects: where it landed must obey the same rules as what the user typed.
-    const checked = new Set([new URL(body.serverUrl).host]);
-    const addMemberUrl = book.addMemberUrl === undefined ? undefined : new URL(book.addMemberUrl, url);
-    for (const target of [url, addMemberUrl]) {
-      if (target === undefined || checked.has(target.host)) continue;
-      await assertSafeUrl({ url: target.href, resolveHost: deps.resolveHost, localMode, pointer: '/addressBookUrl' });
-      checked.add(target.host);
-    }
-
+    const { discovery, book, url, addMemberUrl } = await discoverBook(deps, body);
     const now = deps.clock.now();
     const connection = await deps.connections.create({
-      tenantId,
+      tenantId: c.get('auth').tenantId,
       connectionId: deps.newId('connection'),
       provider: 'carddav',
       serverUrl: body.serverUrl,
@@ -260,52 +206,113 @@ export function registerConnectionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     });
     return c.json(connectionView(connection), 201, { Location: `/v1/connections/${connection.connectionId}` });
   });
+}
 
-  app.openapi(listConnections, async (c) => {
+function listConnections(app: App, deps: AppDeps): void {
+  const route = securedRoute('connections', {
+    method: 'get',
+    path: '/v1/connections',
+    middleware: [read] as const,
+    summary: "The tenant's connections",
+    request: { query: ListQuery },
+    responses: { 200: { description: 'One page, oldest first.', content: jsonContent(ConnectionListSchema) }, ...errorResponses(400, 401, 403) },
+  });
+  app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
     const { limit, cursor } = c.req.valid('query');
     const page = await deps.connections.list({ tenantId, limit: limit ?? DEFAULT_PAGE, ...(cursor === undefined ? {} : { cursor }) });
     const items = page.items.filter((item) => item.tenantId === tenantId && item.status !== 'deleted').map(connectionView);
     return c.json({ items, ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) }, 200);
   });
+}
 
-  app.openapi(getConnection, async (c) => {
-    const { tenantId } = c.get('auth');
-    const connection = await findConnection(deps, { tenantId, connectionId: c.req.valid('param').id });
+function getConnection(app: App, deps: AppDeps): void {
+  const route = securedRoute('connections', {
+    method: 'get',
+    path: '/v1/connections/{id}',
+    middleware: [read] as const,
+    summary: 'One connection',
+    request: { params: ConnectionParams },
+    responses: { 200: { description: 'The connection.', content: jsonContent(ConnectionSchema) }, ...errorResponses(400, 401, 403, 404) },
+  });
+  app.openapi(route, async (c) => {
+    const connection = await findConnection(deps, { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id });
     return c.json(connectionView(connection), 200);
   });
+}
 
-  for (const [route, act] of [
-    [pauseConnection, 'pause'],
-    [resumeConnection, 'resume'],
-  ] as const) {
+/** POST /v1/connections/{id}/pause and /resume: the same shape, the port's method of that name. */
+function connectionAction(action: 'pause' | 'resume', summary: string): RouteRegistrar {
+  return (app, deps) => {
+    const route = securedRoute('connections', {
+      method: 'post',
+      path: `/v1/connections/{id}/${action}`,
+      middleware: [write, idempotent(deps)] as const,
+      summary,
+      request: { params: ConnectionParams, headers: WriteHeaders },
+      responses: { 200: { description: 'The connection now.', content: jsonContent(ConnectionSchema) }, ...errorResponses(400, 401, 403, 404, 409, 422) },
+    });
     app.openapi(route, async (c) => {
-      const { tenantId } = c.get('auth');
-      const connectionId = c.req.valid('param').id;
-      await findConnection(deps, { tenantId, connectionId });
-      const updated = await deps.connections[act]({ tenantId, connectionId, now: deps.clock.now() });
-      if (updated === undefined || updated.status === 'deleted') throw new NotFound(`No connection ${connectionId}.`);
+      const params = { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id };
+      await findConnection(deps, params);
+      const updated = liveConnection(params, await deps.connections[action]({ ...params, now: deps.clock.now() }));
       return c.json(connectionView(updated), 200);
     });
-  }
+  };
+}
 
-  app.openapi(syncConnection, async (c) => {
+function syncConnection(app: App, deps: AppDeps): void {
+  const route = securedRoute('connections', {
+    method: 'post',
+    path: '/v1/connections/{id}/sync',
+    middleware: [write, idempotent(deps)] as const,
+    summary: 'Ask for a sync now',
+    description: 'The connection becomes due at once; the next dispatch (within a minute) runs it.',
+    request: { params: ConnectionParams, headers: WriteHeaders },
+    responses: { 202: { description: 'Sync requested.', content: jsonContent(SyncRequestedSchema) }, ...errorResponses(400, 401, 403, 404, 409, 422) },
+  });
+  app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
     const connectionId = c.req.valid('param').id;
     const connection = await findConnection(deps, { tenantId, connectionId });
     if (connection.status !== 'active' && connection.status !== 'failing') throw new ConnectionNotActive(connection.status);
-    const requestedAt = iso();
-    const updated = await deps.connections.requestSync({ tenantId, connectionId, now: deps.clock.now() });
-    if (updated === undefined) throw new NotFound(`No connection ${connectionId}.`);
+    const requestedAt = new Date(deps.clock.now()).toISOString();
+    found(await deps.connections.requestSync({ tenantId, connectionId, now: deps.clock.now() }), noConnection(connectionId));
     return c.json({ connectionId, status: 'sync_requested' as const, requestedAt }, 202);
   });
+}
 
-  app.openapi(deleteConnection, async (c) => {
+function deleteConnection(app: App, deps: AppDeps): void {
+  const route = securedRoute('connections', {
+    method: 'delete',
+    path: '/v1/connections/{id}',
+    middleware: [write, idempotent(deps)] as const,
+    summary: 'Disconnect',
+    description:
+      "Stops syncing and forgets the connection: credentials, sync state and contact index. A Google connection's grant is revoked at Google first (unless another connection holds the same grant); if Google cannot be reached the connection is kept and the answer is 502, so a retry can revoke it.",
+    request: { params: ConnectionParams, headers: WriteHeaders },
+    responses: { 204: { description: 'Deleted.' }, ...errorResponses(400, 401, 403, 404, 409, 422, 502) },
+  });
+  app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
     const connectionId = c.req.valid('param').id;
     const connection = await findConnection(deps, { tenantId, connectionId });
     if (connection.provider === 'google') await revokeGoogleGrant(deps, { tenantId, connectionId });
-    if (!(await deps.connections.delete({ tenantId, connectionId }))) throw new NotFound(`No connection ${connectionId}.`);
+    found(await deps.connections.delete({ tenantId, connectionId }), noConnection(connectionId));
     return c.body(null, 204);
   });
+}
+
+const CONNECTION_ROUTES: readonly RouteRegistrar[] = [
+  createConnection,
+  listConnections,
+  getConnection,
+  connectionAction('pause', 'Stop scheduled syncs'),
+  connectionAction('resume', 'Resume scheduled syncs (a sync is due at once)'),
+  syncConnection,
+  deleteConnection,
+];
+
+export function registerConnectionRoutes(app: App, deps: AppDeps): void {
+  registerAll(app, deps, CONNECTION_ROUTES);
 }
