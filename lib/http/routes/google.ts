@@ -19,17 +19,18 @@
 // a 302 to the tenant's `returnTo`); a client that does not ask for HTML gets
 // JSON and problem documents like the rest of the API. No answer carries a
 // token, a code or the state.
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { InvalidState, OAuthError, OAuthUnavailable, ReauthRequired, ScopeNotGranted } from '../../auth/errors.ts';
 import { beginConsent, CARDDAV_SCOPE, verifyState } from '../../auth/google-oauth.ts';
 import type { ResolvedOAuthClient, StatePayload, TokenSet } from '../../auth/google-oauth.ts';
 import type { Discovery } from '../../carddav/types.ts';
 import { discoveryFailureDetail, emailFromPrincipal, GOOGLE_ISSUERS, identityFromIdToken } from '../google-identity.ts';
-import { requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
+import { requireMediaType, requireScope } from '../middleware.ts';
 import type { AppDeps, GoogleConnectConfig, GoogleIdentity, GoogleOAuth } from '../ports.ts';
 import {
   ApiError,
+  asError,
   ConsentDenied,
   GoogleUnavailable,
   InvalidOAuthState,
@@ -42,12 +43,11 @@ import {
   problemResponse,
 } from '../problems.ts';
 import { ConnectGoogleSchema, ConnectionParams, ConnectionSchema, ConsentSchema, GoogleCallbackQuery, ReconnectGoogleSchema } from '../schemas.ts';
-import { connectionView, findConnection } from './connections.ts';
-import { errorResponses, jsonContent, problemDoc, SECURED } from './openapi.ts';
+import { connectionView, DEFAULT_INTERVAL_SECONDS, findConnection } from './connections.ts';
+import { errorResponses, jsonContent, NO_STORE, problemDoc, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 import { OAuthClientNotConfigured } from './tenant.ts';
 
 export const DEFAULT_STATE_MAX_AGE_MS = 10 * 60_000;
-const DEFAULT_INTERVAL_SECONDS = 900;
 /**
  * Asked for beside CardDAV so the token response carries an id_token naming
  * the account (`sub`, the address). They make Google's consent granular (a
@@ -144,7 +144,7 @@ function exchangeProblem(error: unknown): Error {
   if (error instanceof ReauthRequired) return new OAuthCodeRejected(error);
   if (error instanceof OAuthUnavailable) return new GoogleUnavailable('Google\'s token endpoint is unavailable; try again in a moment.', error);
   if (error instanceof OAuthError) return new GoogleUnavailable('Google refused to exchange the authorization code.', error);
-  return error instanceof Error ? error : new Error('code exchange failed', { cause: error });
+  return asError(error, 'code exchange failed');
 }
 
 /** The id_token's issuer is the server whose consent page we sent the owner to: Google's, or the emulator's in tests. */
@@ -203,15 +203,13 @@ async function clientOf(oauth: GoogleOAuth, params: { tenantId: string; clientRe
   return client;
 }
 
-const beginRoute = createRoute({
+const beginRoute = securedRoute('connect', {
   method: 'post',
   path: '/v1/connect/google',
   middleware: [requireScope('connections:write'), requireMediaType(['application/json'])] as const,
-  tags: ['connect'],
   summary: 'Start connecting a Google account',
   description:
     "Answers a consent URL for the account owner's browser (`prompt=consent select_account`: a browser signed in to several accounts chooses). After consent, Google sends the browser to `GET /oauth/google/callback`, which creates the connection (provider `google`; the refresh token is stored encrypted) with its first sync due at once. An account the tenant has already connected (same Google account id) reconnects that connection instead of making a second.",
-  security: SECURED,
   request: { body: { required: true, content: jsonContent(ConnectGoogleSchema) } },
   responses: {
     200: { description: 'Where to send the account owner.', content: jsonContent(ConsentSchema) },
@@ -220,15 +218,13 @@ const beginRoute = createRoute({
   },
 });
 
-const reconnectRoute = createRoute({
+const reconnectRoute = securedRoute('connect', {
   method: 'post',
   path: '/v1/connections/{id}/reconnect',
   middleware: [requireScope('connections:write')] as const,
-  tags: ['connect'],
   summary: 'Reconnect a Google connection',
   description:
     "Answers a consent URL that repairs this connection (typically `reauth_required`): it suggests the connection's account (`login_hint`) and asks for consent again. Completed by the same Google account, the same connection comes back `active` with a new refresh token, due at once; completed by another account, the callback refuses (`account-mismatch`), changes nothing, and revokes what that account just granted.",
-  security: SECURED,
   request: { params: ConnectionParams, body: { required: false, content: jsonContent(ReconnectGoogleSchema) } },
   responses: {
     200: { description: 'Where to send the account owner.', content: jsonContent(ConsentSchema) },
@@ -260,7 +256,7 @@ const callbackRoute = createRoute({
   },
 });
 
-export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+function beginConnect(app: App, deps: AppDeps): void {
   app.openapi(beginRoute, async (c) => {
     const { config, oauth } = googleOf(deps);
     const { tenantId } = c.get('auth');
@@ -268,9 +264,11 @@ export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
     if (body.returnTo !== undefined) checkReturnTo(body.returnTo, deps.config.localMode);
     const client = await clientOf(oauth, { tenantId, clientRef: body.clientRef }, 'The Google OAuth client');
     const consent = consentFor({ deps, config, client, tenantId, returnTo: body.returnTo, loginHint: body.loginHint });
-    return c.json(consent, 200, { 'Cache-Control': 'no-store' });
+    return c.json(consent, 200, NO_STORE);
   });
+}
 
+function reconnect(app: App, deps: AppDeps): void {
   app.openapi(reconnectRoute, async (c) => {
     const { config, oauth } = googleOf(deps);
     const { tenantId } = c.get('auth');
@@ -284,30 +282,60 @@ export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
     if (account === undefined) throw new NotAGoogleConnection();
     const client = await clientOf(oauth, { tenantId, clientRef: account.clientRef }, 'The connection\'s Google OAuth client');
     const consent = consentFor({ deps, config, client, tenantId, returnTo: body.returnTo, loginHint: account.email, connectionId });
-    return c.json(consent, 200, { 'Cache-Control': 'no-store' });
+    return c.json(consent, 200, NO_STORE);
   });
+}
 
+/** The callback's state, checked: signed by us, not expired. */
+function checkedState(deps: AppDeps, state: string | undefined): StatePayload {
+  const { config } = googleOf(deps);
+  if (state === undefined || state === '') throw new InvalidOAuthState(false);
+  try {
+    return verifyState({ secret: config.stateSecret, state, now: deps.clock.now(), maxAgeMs: config.stateMaxAgeMs ?? DEFAULT_STATE_MAX_AGE_MS });
+  } catch (error) {
+    if (error instanceof InvalidState) throw new InvalidOAuthState(error.reason === 'expired', error);
+    throw error;
+  }
+}
+
+/** The code the callback carries, or the problem Google's `error` (or its absence) names. */
+function callbackCode(query: { code?: string | undefined; error?: string | undefined }): string {
+  if (query.error !== undefined) {
+    if (query.error === 'access_denied') throw new ConsentDenied();
+    throw new OAuthCallbackError(/^[a-z_]{1,64}$/.test(query.error) ? query.error : 'unknown');
+  }
+  if (query.code === undefined || query.code === '') {
+    throw new ValidationFailed('The callback has neither a code nor an error.', [{ parameter: 'code', detail: 'required' }]);
+  }
+  return query.code;
+}
+
+/** A failed callback as the browser (or API client) gets it: a redirect to `returnTo`, an HTML page, or a problem. */
+function callbackFailure(params: { deps: AppDeps; error: ApiError; state: StatePayload | undefined; html: boolean; instance: string }): Response {
+  const { error, state } = params;
+  if (error.status >= 500) params.deps.logger.warn('google consent failed', { status: error.status, slug: error.slug, error: error.cause });
+  if (state?.returnTo !== undefined) {
+    const target = new URL(state.returnTo);
+    target.searchParams.set('error', error.slug);
+    return redirect(target);
+  }
+  if (params.html) {
+    const retry = error instanceof ScopeNotGrantedRetry && error.consentUrl !== undefined ? { href: error.consentUrl, text: 'Choose permissions again' } : undefined;
+    return htmlPage({ status: error.status, title: error.title, message: error.message, ...(retry === undefined ? {} : { link: retry }) });
+  }
+  const res = problemResponse(error.toProblem(params.instance), error.headers);
+  for (const [name, value] of Object.entries(CALLBACK_HEADERS)) res.headers.set(name, value);
+  return res;
+}
+
+function consentCallback(app: App, deps: AppDeps): void {
   app.openapi(callbackRoute, async (c) => {
     const html = prefersHtml(c);
     let state: StatePayload | undefined;
     try {
-      const { config } = googleOf(deps);
       const query = c.req.valid('query');
-      if (query.state === undefined || query.state === '') throw new InvalidOAuthState(false);
-      try {
-        state = verifyState({ secret: config.stateSecret, state: query.state, now: deps.clock.now(), maxAgeMs: config.stateMaxAgeMs ?? DEFAULT_STATE_MAX_AGE_MS });
-      } catch (error) {
-        if (error instanceof InvalidState) throw new InvalidOAuthState(error.reason === 'expired', error);
-        throw error;
-      }
-      if (query.error !== undefined) {
-        if (query.error === 'access_denied') throw new ConsentDenied();
-        throw new OAuthCallbackError(/^[a-z_]{1,64}$/.test(query.error) ? query.error : 'unknown');
-      }
-      if (query.code === undefined || query.code === '') {
-        throw new ValidationFailed('The callback has neither a code nor an error.', [{ parameter: 'code', detail: 'required' }]);
-      }
-      const connection = await completeConsent({ deps, state, code: query.code });
+      state = checkedState(deps, query.state);
+      const connection = await completeConsent({ deps, state, code: callbackCode(query) });
       if (state.returnTo !== undefined) {
         const target = new URL(state.returnTo);
         target.searchParams.set('connectionId', connection.id);
@@ -319,21 +347,15 @@ export function registerGoogleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
       return c.json(connection, 200, CALLBACK_HEADERS);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error; // the app's handler: a logged 500
-      if (error.status >= 500) deps.logger.warn('google consent failed', { status: error.status, slug: error.slug, error: error.cause });
-      if (state?.returnTo !== undefined) {
-        const target = new URL(state.returnTo);
-        target.searchParams.set('error', error.slug);
-        return redirect(target);
-      }
-      if (html) {
-        const retry = error instanceof ScopeNotGrantedRetry && error.consentUrl !== undefined ? { href: error.consentUrl, text: 'Choose permissions again' } : undefined;
-        return htmlPage({ status: error.status, title: error.title, message: error.message, ...(retry === undefined ? {} : { link: retry }) });
-      }
-      const res = problemResponse(error.toProblem(c.req.path), error.headers);
-      for (const [name, value] of Object.entries(CALLBACK_HEADERS)) res.headers.set(name, value);
-      return res;
+      return callbackFailure({ deps, error, state, html, instance: c.req.path });
     }
   });
+}
+
+const GOOGLE_ROUTES: readonly RouteRegistrar[] = [beginConnect, reconnect, consentCallback];
+
+export function registerGoogleRoutes(app: App, deps: AppDeps): void {
+  registerAll(app, deps, GOOGLE_ROUTES);
 }
 
 /** The code exchange: tokens with the CardDAV scope, or a problem (the unusable grant revoked, with a consent URL to ask again). */
