@@ -1,11 +1,13 @@
 // The Hono app factory. The Lambda entry only translates:
 // `export const handler = handle(createApp(deps))`; tests call `app.request()`.
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
+import type { Context, ErrorHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { registerDocsRoutes } from './docs.ts';
 import { registerLandingRoute } from './landing.ts';
+import { errorMessage } from '../core/errors.ts';
+import { jsonPointer } from './json-pointer.ts';
 import { authenticate, checkRequestHashSecret, type AppEnv } from './middleware.ts';
 import type { AppDeps } from './ports.ts';
 import {
@@ -24,22 +26,14 @@ import { registerContactRoutes } from './routes/contacts.ts';
 import { registerGoogleRoutes } from './routes/google.ts';
 import { registerTenantRoutes } from './routes/tenant.ts';
 import { registerWebhookRoutes } from './routes/webhooks.ts';
-import { BEARER_SCHEME, jsonContent } from './routes/openapi.ts';
+import { BEARER_SCHEME, jsonContent, registerAll, type App, type RouteRegistrar } from './routes/openapi.ts';
 import { registerWriteRoutes } from './routes/writes.ts';
 import { CONTACT_ID_DESCRIPTION, ProblemSchema } from './schemas.ts';
 import { API_KEY_PREFIX } from './api-keys.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 
-export type App = OpenAPIHono<AppEnv>;
-
-function escapePointerSegment(segment: PropertyKey): string {
-  return String(segment).replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-function pointer(path: readonly PropertyKey[]): string {
-  return path.map((s) => `/${escapePointerSegment(s)}`).join('');
-}
+export type { App, RouteRegistrar };
 
 interface IssueLike {
   code: string;
@@ -56,7 +50,7 @@ export function fieldErrors(issues: readonly IssueLike[], target: string): Probl
     const paths = issue.code === 'unrecognized_keys' && issue.keys ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
     const detail = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
     for (const path of paths) {
-      if (target === 'json') out.push({ pointer: pointer(path), detail });
+      if (target === 'json') out.push({ pointer: jsonPointer(path), detail });
       else if (target === 'header') out.push({ header: String(path[0] ?? ''), detail });
       else out.push({ parameter: String(path[0] ?? ''), detail });
     }
@@ -90,22 +84,13 @@ function clientWentAway(c: Context, error: unknown): boolean {
   return false;
 }
 
-export function createApp(deps: AppDeps): App {
-  checkRequestHashSecret(deps.config.requestHashSecret);
-  const app: App = new OpenAPIHono<AppEnv>({
-    defaultHook: (result) => {
-      if (!result.success) {
-        const what = result.target === 'json' ? 'The request body is' : result.target === 'header' ? 'Request headers are' : 'Request parameters are';
-        throw new ValidationFailed(`${what} not valid.`, fieldErrors(result.error.issues, result.target));
-      }
-    },
-  });
-
-  app.onError((error, c) => {
+/** Every failure as a problem document: 4xx as they are, upstream 5xx logged as warnings, anything else a 500 with a request id. */
+function errorHandler(deps: AppDeps): ErrorHandler<AppEnv> {
+  return (error, c) => {
     const instance = c.req.path;
     if (clientWentAway(c, error)) {
       // The client closed the connection while sending its body: an ordinary event, nothing was done.
-      deps.logger.info('client aborted the request', { method: c.req.method, path: instance, reason: error instanceof Error ? error.message : String(error) });
+      deps.logger.info('client aborted the request', { method: c.req.method, path: instance, reason: errorMessage(error) });
       return problemResponse(new RequestAborted().toProblem(instance));
     }
     const apiError = error instanceof ApiError ? error : error instanceof HTTPException ? fromHttpException(error) : undefined;
@@ -118,17 +103,32 @@ export function createApp(deps: AppDeps): App {
     const requestId = deps.newId('request');
     deps.logger.error('unhandled error', { requestId, method: c.req.method, path: instance, error });
     return problemResponse(internalProblem({ instance, requestId }));
+  };
+}
+
+/** The app with its validation hook, error and not-found handlers, and the document's security scheme. */
+function baseApp(deps: AppDeps): App {
+  const app: App = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const what = result.target === 'json' ? 'The request body is' : result.target === 'header' ? 'Request headers are' : 'Request parameters are';
+        throw new ValidationFailed(`${what} not valid.`, fieldErrors(result.error.issues, result.target));
+      }
+    },
   });
-
+  app.onError(errorHandler(deps));
   app.notFound((c) => problemResponse(new NotFound(`No route for ${c.req.method} ${c.req.path}.`).toProblem(c.req.path)));
-
   app.openAPIRegistry.registerComponent('securitySchemes', BEARER_SCHEME, {
     type: 'http',
     scheme: 'bearer',
     description: `An API key (\`${API_KEY_PREFIX}...\`) as \`Authorization: Bearer <key>\`. Keys are made with \`carddav-bridge keys create\`; only their SHA-256 is stored.`,
   });
   app.openAPIRegistry.register('Problem', ProblemSchema);
+  return app;
+}
 
+/** Everything under /v1 needs an API key and a body within the limit. */
+const guardV1: RouteRegistrar = (app, deps) => {
   const maxBodyBytes = deps.config.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   app.use('/v1/*', authenticate(deps.apiKeys));
   app.use(
@@ -140,68 +140,89 @@ export function createApp(deps: AppDeps): App {
       },
     }),
   );
+};
 
-  registerConnectionRoutes(app, deps);
-  registerContactRoutes(app, deps);
-  registerWriteRoutes(app, deps);
-  registerGoogleRoutes(app, deps);
-  registerTenantRoutes(app, deps);
-  registerWebhookRoutes(app, deps);
+const registerHealthRoute: RouteRegistrar = (app) => {
+  const route = createRoute({
+    method: 'get',
+    path: '/healthz',
+    tags: ['meta'],
+    summary: 'Liveness',
+    security: [],
+    responses: { 200: { description: 'Up.', content: jsonContent(z.object({ status: z.literal('ok') })) } },
+  });
+  app.openapi(route, (c) => c.json({ status: 'ok' as const }, 200));
+};
 
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/healthz',
-      tags: ['meta'],
-      summary: 'Liveness',
-      security: [],
-      responses: { 200: { description: 'Up.', content: jsonContent(z.object({ status: z.literal('ok') })) } },
-    }),
-    (c) => c.json({ status: 'ok' as const }, 200),
-  );
+const API_DESCRIPTION = [
+  'Connect CardDAV address books, follow their changes as events, and write contacts back safely.',
+  '',
+  'Authentication: `Authorization: Bearer <API key>`. A resource of another tenant is a 404, never a 403.',
+  '',
+  'Errors are RFC 9457 problem details (`application/problem+json`) with a stable `type` URI per error; `errors` names each offending field by JSON pointer (body), `parameter`, `header` or vCard `line`.',
+  '',
+  'Writes (contact create/replace/patch/delete) are queued and answered with 202 and `Location: /v1/writes/{writeId}`. Every write accepts `Idempotency-Key`.',
+  '',
+  `Contact ids: ${CONTACT_ID_DESCRIPTION}`,
+  '',
+  'Google accounts are connected by consent: `POST /v1/connect/google` answers a URL for the account owner; `GET /oauth/google/callback` (no API key) creates the connection. A tenant may bring its own Google OAuth client (`PUT /v1/tenant/google-oauth-client`), so that its connections use its own quota.',
+  '',
+  'Webhooks: events of the tenant\'s connections are POSTed to its registered endpoints, signed per Standard Webhooks (HMAC-SHA256 over `webhook-id.webhook-timestamp.body`); deduplicate by `webhook-id`.',
+].join('\n');
 
+const API_TAGS = [
+  { name: 'connections', description: 'Connected address books.' },
+  { name: 'contacts', description: 'Queued writes to a connected address book.' },
+  { name: 'writes', description: 'Outcomes of queued writes.' },
+  { name: 'connect', description: 'Connecting Google accounts by OAuth consent.' },
+  { name: 'tenant', description: "The tenant's own settings: its Google OAuth client." },
+  { name: 'webhooks', description: 'Signed webhook endpoints and their delivery log.' },
+  { name: 'meta', description: 'Health.' },
+];
+
+/** GET /openapi.json: built on first request, once every route is registered. */
+const registerOpenApiDocument: RouteRegistrar = (app) => {
   let document: unknown;
   app.get('/openapi.json', (c: Context) => {
     document ??= app.getOpenAPI31Document({
       openapi: '3.1.0',
-      info: {
-        title: 'carddav-bridge API',
-        version: '1',
-        description: [
-          'Connect CardDAV address books, follow their changes as events, and write contacts back safely.',
-          '',
-          'Authentication: `Authorization: Bearer <API key>`. A resource of another tenant is a 404, never a 403.',
-          '',
-          'Errors are RFC 9457 problem details (`application/problem+json`) with a stable `type` URI per error; `errors` names each offending field by JSON pointer (body), `parameter`, `header` or vCard `line`.',
-          '',
-          'Writes (contact create/replace/patch/delete) are queued and answered with 202 and `Location: /v1/writes/{writeId}`. Every write accepts `Idempotency-Key`.',
-          '',
-          `Contact ids: ${CONTACT_ID_DESCRIPTION}`,
-          '',
-          'Google accounts are connected by consent: `POST /v1/connect/google` answers a URL for the account owner; `GET /oauth/google/callback` (no API key) creates the connection. A tenant may bring its own Google OAuth client (`PUT /v1/tenant/google-oauth-client`), so that its connections use its own quota.',
-          '',
-          'Webhooks: events of the tenant\'s connections are POSTed to its registered endpoints, signed per Standard Webhooks (HMAC-SHA256 over `webhook-id.webhook-timestamp.body`); deduplicate by `webhook-id`.',
-        ].join('\n'),
-      },
+      info: { title: 'carddav-bridge API', version: '1', description: API_DESCRIPTION },
       security: [{ [BEARER_SCHEME]: [] }],
-      tags: [
-        { name: 'connections', description: 'Connected address books.' },
-        { name: 'contacts', description: 'Queued writes to a connected address book.' },
-        { name: 'writes', description: 'Outcomes of queued writes.' },
-        { name: 'connect', description: 'Connecting Google accounts by OAuth consent.' },
-        { name: 'tenant', description: "The tenant's own settings: its Google OAuth client." },
-        { name: 'webhooks', description: 'Signed webhook endpoints and their delivery log.' },
-        { name: 'meta', description: 'Health.' },
-      ],
+      tags: API_TAGS,
     });
     return c.json(document);
   });
+};
 
+/** /docs and the landing page at `/`. */
+const registerPages: RouteRegistrar = (app) => {
   registerDocsRoutes(app, { openApiPath: '/openapi.json', title: 'carddav-bridge API' });
   registerLandingRoute(app, [
     { href: '/docs', label: 'API reference', description: 'Every operation, its parameters, responses and errors.' },
     { href: '/openapi.json', label: 'OpenAPI document', description: 'The same, as OpenAPI 3.1, for code generators and API clients.' },
   ]);
+};
 
+/**
+ * What the app is made of, in order: a new resource adds its registrar here.
+ * The order is the OpenAPI document's order of operations.
+ */
+const REGISTRARS: readonly RouteRegistrar[] = [
+  guardV1,
+  registerConnectionRoutes,
+  registerContactRoutes,
+  registerWriteRoutes,
+  registerGoogleRoutes,
+  registerTenantRoutes,
+  registerWebhookRoutes,
+  registerHealthRoute,
+  registerOpenApiDocument,
+  registerPages,
+];
+
+export function createApp(deps: AppDeps): App {
+  checkRequestHashSecret(deps.config.requestHashSecret);
+  const app = baseApp(deps);
+  registerAll(app, deps, REGISTRARS);
   return app;
 }
