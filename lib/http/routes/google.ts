@@ -381,6 +381,19 @@ async function exchange(params: { deps: AppDeps; state: StatePayload; client: Re
   }
 }
 
+/** Discovery as the account that consented, and its (Google's only) address book. */
+async function discoverAsAccount(params: { oauth: GoogleOAuth; config: GoogleConnectConfig; accessToken: string }) {
+  let discovery: Discovery;
+  try {
+    discovery = await params.oauth.discover({ serverUrl: params.config.carddavBaseUrl, accessToken: params.accessToken });
+  } catch (error) {
+    throw new GoogleUnavailable(discoveryFailureDetail(error), error);
+  }
+  const book = discovery.addressBooks[0];
+  if (book === undefined) throw new GoogleUnavailable('Google Contacts showed no address book for this account.');
+  return { discovery, book };
+}
+
 /** Everything after the state checks: exchange, identity, the reconnect's account check, discovery, storing. */
 async function completeConsent(params: { deps: AppDeps; state: StatePayload; code: string }): Promise<ReturnType<typeof connectionView>> {
   const { deps, state } = params;
@@ -407,14 +420,7 @@ async function completeConsent(params: { deps: AppDeps; state: StatePayload; cod
     throw new GoogleUnavailable('Google issued no refresh token; start the connection again.');
   }
 
-  let discovery: Discovery;
-  try {
-    discovery = await oauth.discover({ serverUrl: config.carddavBaseUrl, accessToken: tokens.accessToken });
-  } catch (error) {
-    throw new GoogleUnavailable(discoveryFailureDetail(error), error);
-  }
-  const book = discovery.addressBooks[0];
-  if (book === undefined) throw new GoogleUnavailable('Google Contacts showed no address book for this account.');
+  const { discovery, book } = await discoverAsAccount({ oauth, config, accessToken: tokens.accessToken });
   // Google's principal URL names the account (/carddav/v1/principals/<email>): the address when nothing else gave it.
   const email = identity.email ?? emailFromPrincipal(discovery) ?? reconnecting?.email ?? '';
 
