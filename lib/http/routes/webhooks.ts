@@ -6,6 +6,7 @@
 // answer in plain text, and the answers of create and rotate carry a secret.
 // Endpoint reads use `connections:read`, changes `connections:write`.
 import { randomUUID } from 'node:crypto';
+import type { RouteConfig } from '@hono/zod-openapi';
 import { validateEndpointUrl, validateEventTypes } from '../../webhooks/endpoints.ts';
 import type { DeliveryAttempt, WebhookEndpoint } from '../../webhooks/endpoints.ts';
 import { EndpointUnresolvable, InvalidEventTypes, UnsafeEndpointUrl } from '../../webhooks/errors.ts';
@@ -75,6 +76,26 @@ function newSecret(webhooks: WebhookDeps): string {
 const read = requireScope('connections:read');
 const write = requireScope('connections:write');
 const ENDPOINT_ERRORS = errorResponses(400, 401, 403, 404, 501);
+
+/** A route on one endpoint, /v1/webhooks/{id}[/action]: the same parameters for each, reads `connections:read`, changes `connections:write`. */
+function endpointRoute<M extends 'get' | 'post' | 'delete', R extends RouteConfig['responses']>(doc: {
+  method: M;
+  action?: 'rotate-secret' | 'test';
+  summary: string;
+  description?: string;
+  responses: R;
+}) {
+  const { method, action, summary, description, responses } = doc;
+  return securedRoute('webhooks', {
+    method,
+    path: action === undefined ? '/v1/webhooks/{id}' : `/v1/webhooks/{id}/${action}`,
+    middleware: [method === 'get' ? read : write] as const,
+    summary,
+    ...(description === undefined ? {} : { description }),
+    request: { params: WebhookParams },
+    responses,
+  });
+}
 
 /** The tenant's endpoint, or 404: another tenant's endpoint is simply not found. */
 async function findEndpoint(deps: AppDeps, params: { tenantId: string; endpointId: string }): Promise<WebhookEndpoint> {
@@ -159,14 +180,7 @@ function listWebhooks(app: App, deps: AppDeps): void {
 }
 
 function getWebhook(app: App, deps: AppDeps): void {
-  const route = securedRoute('webhooks', {
-    method: 'get',
-    path: '/v1/webhooks/{id}',
-    middleware: [read] as const,
-    summary: 'One webhook endpoint',
-    request: { params: WebhookParams },
-    responses: { 200: { description: 'The endpoint (no secret).', content: jsonContent(WebhookSchema) }, ...ENDPOINT_ERRORS },
-  });
+  const route = endpointRoute({ method: 'get', summary: 'One webhook endpoint', responses: { 200: { description: 'The endpoint (no secret).', content: jsonContent(WebhookSchema) }, ...ENDPOINT_ERRORS } });
   app.openapi(route, async (c) => {
     const endpoint = await findEndpoint(deps, { tenantId: c.get('auth').tenantId, endpointId: c.req.valid('param').id });
     return c.json(webhookView(endpoint, deps.clock.now()), 200);
@@ -174,14 +188,7 @@ function getWebhook(app: App, deps: AppDeps): void {
 }
 
 function deleteWebhook(app: App, deps: AppDeps): void {
-  const route = securedRoute('webhooks', {
-    method: 'delete',
-    path: '/v1/webhooks/{id}',
-    middleware: [write] as const,
-    summary: 'Delete a webhook endpoint',
-    request: { params: WebhookParams },
-    responses: { 204: { description: 'Deleted; deliveries already queued for it are skipped.' }, ...ENDPOINT_ERRORS },
-  });
+  const route = endpointRoute({ method: 'delete', summary: 'Delete a webhook endpoint', responses: { 204: { description: 'Deleted; deliveries already queued for it are skipped.' }, ...ENDPOINT_ERRORS } });
   app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
     const endpointId = c.req.valid('param').id;
@@ -192,14 +199,12 @@ function deleteWebhook(app: App, deps: AppDeps): void {
 }
 
 function rotateSecret(app: App, deps: AppDeps): void {
-  const route = securedRoute('webhooks', {
+  const route = endpointRoute({
     method: 'post',
-    path: '/v1/webhooks/{id}/rotate-secret',
-    middleware: [write] as const,
+    action: 'rotate-secret',
     summary: 'Rotate the signing secret',
     description:
       'A new secret signs from now on; the previous one keeps signing too (a second signature) for 24 hours, so receivers can switch without losing a delivery.',
-    request: { params: WebhookParams },
     responses: { 200: { description: 'The new secret, shown once.', content: jsonContent(WebhookSecretSchema) }, ...ENDPOINT_ERRORS },
   });
   app.openapi(route, async (c) => {
@@ -217,14 +222,12 @@ function rotateSecret(app: App, deps: AppDeps): void {
 }
 
 function testWebhook(app: App, deps: AppDeps): void {
-  const route = securedRoute('webhooks', {
+  const route = endpointRoute({
     method: 'post',
-    path: '/v1/webhooks/{id}/test',
-    middleware: [write] as const,
+    action: 'test',
     summary: 'Send a test event',
     description:
       'Sends one signed `webhook.test` event now, whatever the endpoint subscribes to and even when it is disabled; nothing is retried or logged. The answer says what the receiver did.',
-    request: { params: WebhookParams },
     responses: { 200: { description: 'What happened (a failed delivery is a result, not an error).', content: jsonContent(WebhookTestResultSchema) }, ...ENDPOINT_ERRORS },
   });
   app.openapi(route, async (c) => {
