@@ -27,10 +27,10 @@ export type ApiTag = 'connections' | 'contacts' | 'writes' | 'connect' | 'tenant
 /**
  * A route behind the API key: `createRoute` with its tag and the bearer
  * requirement. The document lists an operation's fields in the order given
- * here (tags, summary, description, security), so it stays that order.
+ * here (tags, summary, description, any others, security), so it stays that order.
  */
 export function securedRoute<P extends string, R extends Omit<RouteConfig, 'path' | 'tags' | 'security'> & { path: P }>(tag: ApiTag, config: R) {
-  const { method, path, middleware, summary, description, request, responses } = config;
+  const { method, path, middleware, summary, description, request, responses, ...rest } = config;
   const ordered = {
     method,
     path,
@@ -38,6 +38,7 @@ export function securedRoute<P extends string, R extends Omit<RouteConfig, 'path
     tags: [tag],
     summary,
     ...(description === undefined ? {} : { description }),
+    ...rest,
     security: SECURED,
     ...(request === undefined ? {} : { request }),
     responses,
