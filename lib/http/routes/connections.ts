@@ -20,7 +20,7 @@ import {
   DiscoveryFailed,
   GoogleUnavailable,
   found,
-  NotFound,
+  foundFor,
   ServerUnreachable,
   UnsafeServerUrl,
 } from '../problems.ts';
@@ -73,8 +73,7 @@ export async function findConnection(deps: AppDeps, params: { tenantId: string; 
 
 /** The connection unless it is gone: absent, another tenant's, or deleted. */
 function liveConnection(params: { tenantId: string; connectionId: string }, connection: ConnectionInfo | undefined): ConnectionInfo {
-  if (connection === undefined || connection.tenantId !== params.tenantId || connection.status === 'deleted') throw new NotFound(noConnection(params.connectionId));
-  return connection;
+  return foundFor(params.tenantId, connection?.status === 'deleted' ? undefined : connection, noConnection(params.connectionId));
 }
 
 const noConnection = (connectionId: string) => `No connection ${connectionId}.`;

@@ -31,10 +31,10 @@ import type { AppDeps, GoogleConnectConfig, GoogleIdentity, GoogleOAuth } from '
 import {
   ApiError,
   asError,
+  configured,
   ConsentDenied,
   GoogleUnavailable,
   InvalidOAuthState,
-  NotConfigured,
   NotFound,
   OAuthCallbackError,
   OAuthCodeRejected,
@@ -60,9 +60,8 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** Both halves present, or the feature is off (501). */
 function googleOf(deps: AppDeps): { config: GoogleConnectConfig; oauth: GoogleOAuth } {
-  const config = deps.config.google;
-  if (config === undefined || deps.google === undefined) throw new NotConfigured('Connecting Google accounts');
-  return { config, oauth: deps.google };
+  const feature = 'Connecting Google accounts';
+  return { config: configured(deps.config.google, feature), oauth: configured(deps.google, feature) };
 }
 
 /** `returnTo` is a browser redirect, not a server fetch: the rule is https, or plain http to loopback in local mode. */
@@ -117,7 +116,7 @@ function escapeHtml(text: string): string {
 }
 
 // The callback URL holds the code: nothing on these answers may leak it (Referer) or keep it (caches).
-const CALLBACK_HEADERS = { 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' };
+const CALLBACK_HEADERS = { ...NO_STORE, 'Referrer-Policy': 'no-referrer' };
 
 function htmlPage(params: { status: number; title: string; message: string; link?: { href: string; text: string } }): Response {
   const link = params.link === undefined ? '' : `<p><a href="${escapeHtml(params.link.href)}">${escapeHtml(params.link.text)}</a></p>`;
