@@ -51,7 +51,8 @@ function view(info: TenantOAuthClientInfo, deps: AppDeps) {
 }
 
 const NO_CLIENT = 'This tenant has no Google OAuth client of its own.';
-const NO_CLIENT_DOC = problemDoc('The tenant has no client of its own (`not-found`).');
+/** The problems of reading or removing the client: 404 when the tenant has none. */
+const EXISTING_CLIENT_ERRORS = { 404: problemDoc('The tenant has no client of its own (`not-found`).'), ...errorResponses(401, 403, 501) };
 
 function putClient(app: App, deps: AppDeps): void {
   const route = securedRoute('tenant', {
@@ -88,8 +89,7 @@ function getClient(app: App, deps: AppDeps): void {
     summary: "The tenant's own Google OAuth client",
     responses: {
       200: { description: 'The client id and whether a secret is set (the secret is never shown).', content: jsonContent(GoogleOAuthClientSchema) },
-      404: NO_CLIENT_DOC,
-      ...errorResponses(401, 403, 501),
+      ...EXISTING_CLIENT_ERRORS,
     },
   });
   app.openapi(route, async (c) => {
@@ -105,7 +105,7 @@ function deleteClient(app: App, deps: AppDeps): void {
     middleware: [requireScope('connections:write')] as const,
     summary: "Remove the tenant's own Google OAuth client",
     description: 'Connections made with it can no longer refresh: each becomes `reauth_required` (with a `connection.reauth_required` event) on its next sync.',
-    responses: { 204: { description: 'Removed.' }, 404: NO_CLIENT_DOC, ...errorResponses(401, 403, 501) },
+    responses: { 204: { description: 'Removed.' }, ...EXISTING_CLIENT_ERRORS },
   });
   app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
