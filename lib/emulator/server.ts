@@ -3,8 +3,9 @@
 // and the programmatic "phone edits" tests use to change contacts directly.
 
 import { createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { errorMessage } from '../core/errors.ts';
 import { createEmulatorClock, revTimestamp } from './clock.ts';
 import type { Clock, EmulatorClock } from './clock.ts';
 import { ALLOWED_METHODS, handleDav, methodNotAllowed } from './dav.ts';
@@ -126,226 +127,309 @@ function send(res: ServerResponse, reply: Reply): void {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** What the request handlers and the emulator's methods share; `quirks` and `stats` are replaced as tests change them. */
+interface EmulatorState {
+  clock: EmulatorClock;
+  store: ContactStore;
+  oauth: OAuthServer;
+  faults: FaultInjector;
+  quirks: Quirks;
+  stats: EmulatorStats;
+  /** Known once the server listens; the Host fallback of a request without one. */
+  port: number;
+}
+
+const freshStats = (): EmulatorStats => ({ requests: 0, byMethod: {}, faults: 0, failed: 0 });
+
 export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {}): Promise<GoogleEmulator> {
   const clock = createEmulatorClock(opts.clock);
-  let quirks = mergeQuirks(DEFAULT_QUIRKS, opts.quirks);
   const ttl = opts.accessTokenTtlSeconds ?? 3599;
-  const store = new ContactStore({ clock, quirks: () => quirks, idSalt: opts.idSalt ?? 1 });
-  const oauth = new OAuthServer({ clock, accessTokenTtlSeconds: ttl, ...(opts.oauth === undefined ? {} : { behaviours: opts.oauth }) });
-  const faults = new FaultInjector();
-  let stats: EmulatorStats = { requests: 0, byMethod: {}, faults: 0, failed: 0 };
-
-  function unauthorized(): Reply {
-    return googleError({
-      status: 401,
-      message:
-        'Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
-      format: quirks.unauthorizedFormat,
-      headers: { 'www-authenticate': quirks.bearerChallenge ? 'Bearer realm="Google APIs"' : 'realm="Google APIs"' },
-    });
-  }
-
-  /** Once the error quota is spent, every CardDAV request is refused (Google counts failed requests per project). */
-  function errorQuotaSpent(): Reply | undefined {
-    if (quirks.errorQuota === undefined || stats.failed < quirks.errorQuota) return undefined;
-    return googleError({
-      status: quirks.errorQuotaStatus,
-      message: "Quota exceeded for quota metric 'Error requests' and limit 'Error requests per day'.",
-      format: quirks.errorFormat,
-      reason: 'rateLimitExceeded',
-    });
-  }
-
-  /** OPTIONS needs no credentials on Google; it has answered 404, 400, or 200 naming methods it does not support. */
-  function options(): Reply {
-    if (quirks.optionsStatus !== 200) {
-      return googleError({ status: quirks.optionsStatus, message: 'Request contains an invalid argument.', format: quirks.errorFormat });
-    }
-    const allow = quirks.optionsOverstates ? `${ALLOWED_METHODS}, ${[...NOT_SUPPORTED].join(', ')}` : ALLOWED_METHODS;
-    return { status: 200, headers: { dav: '1, 2, 3, addressbook, extended-mkcol', allow } };
-  }
-
-  function oauthRoute(req: Incoming): Reply | undefined {
-    const p = req.url.pathname;
-    if (p === '/token' || p === '/o/oauth2/token') return oauth.handleToken(req);
-    if (p === '/o/oauth2/auth' || p === '/o/oauth2/v2/auth') {
-      return req.method === 'GET' ? oauth.handleAuthorize(req) : methodNotAllowed('json', req.method);
-    }
-    if (p === '/revoke' || p === '/o/oauth2/revoke') return oauth.handleRevoke(req);
-    if (p === '/oauth2/v3/userinfo') return oauth.handleUserinfo(req);
-    if (p === '/oauth2/v3/certs') return oauth.handleCerts();
-    if (p === '/.well-known/openid-configuration') {
-      return jsonReply(200, {
-        issuer: oauth.issuer,
-        authorization_endpoint: `${req.origin}/o/oauth2/v2/auth`,
-        token_endpoint: `${req.origin}/token`,
-        userinfo_endpoint: `${req.origin}/oauth2/v3/userinfo`,
-        revocation_endpoint: `${req.origin}/revoke`,
-        jwks_uri: `${req.origin}/oauth2/v3/certs`,
-        response_types_supported: ['code'],
-        code_challenge_methods_supported: ['plain', 'S256'],
-        grant_types_supported: ['authorization_code', 'refresh_token'],
-      });
-    }
-    return undefined;
-  }
-
-  function davRoute(req: Incoming): Reply {
-    const target = parseTarget(req.url.pathname);
-    const { method } = req;
-    const creatingBook = method === 'MKCOL' && quirks.mkcolStatus === 400;
-    const unknown = target.kind === 'other' || (target.kind !== 'wellKnown' && target.prefix !== '' && !quirks.alternatePrefix);
-    if (unknown && !creatingBook) return googleError({ status: 404, message: 'Requested entity was not found.', format: quirks.errorFormat });
-    if (method === 'OPTIONS') return options();
-    const auth = oauth.authenticate(header(req, 'authorization'));
-    if (!auth.ok) return unauthorized();
-    if (!auth.scope.split(/\s+/).includes(CARDDAV_SCOPE)) {
-      return googleError({ status: 403, message: 'Request had insufficient authentication scopes.', format: quirks.errorFormat, reason: 'insufficientPermissions' });
-    }
-    // One address book only: creating another is a 400 on Google.
-    if (creatingBook) return googleError({ status: 400, message: 'Request contains an invalid argument.', format: quirks.errorFormat });
-    if (NOT_SUPPORTED.has(method)) return methodNotAllowed(quirks.errorFormat, method);
-    if (target.kind === 'other') return googleError({ status: 404, message: 'Requested entity was not found.', format: quirks.errorFormat });
-    if (target.kind === 'wellKnown') {
-      if (method !== 'PROPFIND' && method !== 'GET' && method !== 'HEAD') return methodNotAllowed(quirks.errorFormat, method);
-      const path = quirks.wellKnownTarget === 'principal' ? paths.principal(auth.email) : paths.book(auth.email);
-      return { status: 301, headers: { location: quirks.wellKnownLocation === 'absolute' ? `${req.origin}${path}` : path } };
-    }
-    if (target.email !== auth.email) {
-      return googleError({ status: 403, message: 'The caller does not have permission', format: quirks.errorFormat, reason: 'forbidden' });
-    }
-    return handleDav(req, target, { store, quirks, paths: pathsFor(target.prefix) });
-  }
-
-  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const method = (req.method ?? 'GET').toUpperCase();
-    stats.requests++;
-    stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1;
-    const { body, tooLarge } = await readBody(req);
-    const host = req.headers.host ?? `127.0.0.1:${port}`;
-    const url = new URL(req.url ?? '/', `http://${host}`);
-    const incoming: Incoming = { method, url, headers: req.headers, body, origin: `http://${host}` };
-    const area = isOAuthPath(url.pathname) ? 'oauth' : 'carddav';
-    const fault = faults.decide(method, area, quirks.errorFormat);
-    if (fault) {
-      stats.faults++;
-      if (fault.delayMs > 0) await sleep(fault.delayMs);
-      if (fault.drop) {
-        req.socket.destroy();
-        return;
-      }
-      if (fault.reply) {
-        if (area === 'carddav' && fault.reply.status >= 400) stats.failed++;
-        send(res, fault.reply);
-        return;
-      }
-    }
-    if (tooLarge) {
-      if (area === 'carddav') stats.failed++;
-      send(res, googleError({ status: 413, message: 'Request body too large.', format: quirks.errorFormat }));
-      return;
-    }
-    if (area === 'oauth') {
-      send(res, oauthRoute(incoming) ?? jsonReply(404, { error: 'not_found' }));
-      return;
-    }
-    const reply = errorQuotaSpent() ?? davRoute(incoming);
-    if (reply.status >= 400) stats.failed++;
-    send(res, reply);
-  }
+  const state: EmulatorState = {
+    clock,
+    quirks: mergeQuirks(DEFAULT_QUIRKS, opts.quirks),
+    store: new ContactStore({ clock, quirks: () => state.quirks, idSalt: opts.idSalt ?? 1 }),
+    oauth: new OAuthServer({ clock, accessTokenTtlSeconds: ttl, ...(opts.oauth === undefined ? {} : { behaviours: opts.oauth }) }),
+    faults: new FaultInjector(),
+    stats: freshStats(),
+    port: 0,
+  };
 
   const server = createServer((req, res) => {
-    onRequest(req, res).catch((error: unknown) => {
+    onRequest(state, req, res).catch((error: unknown) => {
       // Never crash the server: an unexpected error is a 500 with a short message, not a stack dump.
-      send(res, googleError({ status: 500, message: `Internal error: ${(error as Error)?.message ?? String(error)}`, format: 'json' }));
+      send(res, googleError({ status: 500, message: `Internal error: ${errorMessage(error)}`, format: 'json' }));
     });
   });
   server.keepAliveTimeout = 5_000;
+  await listen(server, opts.port ?? 0);
+  state.port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${state.port}`;
+  state.oauth.issuer = url;
+  return new RunningEmulator(state, server, url);
+}
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (cause) => reject(new EmulatorStartError(`Google emulator could not listen on port ${opts.port ?? 0}`, { cause })));
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (cause) => reject(new EmulatorStartError(`Google emulator could not listen on port ${port}`, { cause })));
+    server.listen(port, '127.0.0.1', () => resolve());
   });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://127.0.0.1:${port}`;
-  oauth.issuer = url;
+}
 
-  const view = (email: string, id: string): CardView | undefined => {
+function unauthorized(quirks: Quirks): Reply {
+  return googleError({
+    status: 401,
+    message:
+      'Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+    format: quirks.unauthorizedFormat,
+    headers: { 'www-authenticate': quirks.bearerChallenge ? 'Bearer realm="Google APIs"' : 'realm="Google APIs"' },
+  });
+}
+
+/** Once the error quota is spent, every CardDAV request is refused (Google counts failed requests per project). */
+function errorQuotaSpent({ quirks, stats }: EmulatorState): Reply | undefined {
+  if (quirks.errorQuota === undefined || stats.failed < quirks.errorQuota) return undefined;
+  return googleError({
+    status: quirks.errorQuotaStatus,
+    message: "Quota exceeded for quota metric 'Error requests' and limit 'Error requests per day'.",
+    format: quirks.errorFormat,
+    reason: 'rateLimitExceeded',
+  });
+}
+
+/** OPTIONS needs no credentials on Google; it has answered 404, 400, or 200 naming methods it does not support. */
+function options(quirks: Quirks): Reply {
+  if (quirks.optionsStatus !== 200) {
+    return googleError({ status: quirks.optionsStatus, message: 'Request contains an invalid argument.', format: quirks.errorFormat });
+  }
+  const allow = quirks.optionsOverstates ? `${ALLOWED_METHODS}, ${[...NOT_SUPPORTED].join(', ')}` : ALLOWED_METHODS;
+  return { status: 200, headers: { dav: '1, 2, 3, addressbook, extended-mkcol', allow } };
+}
+
+function oauthRoute(oauth: OAuthServer, req: Incoming): Reply | undefined {
+  const p = req.url.pathname;
+  if (p === '/token' || p === '/o/oauth2/token') return oauth.handleToken(req);
+  if (p === '/o/oauth2/auth' || p === '/o/oauth2/v2/auth') {
+    return req.method === 'GET' ? oauth.handleAuthorize(req) : methodNotAllowed('json', req.method);
+  }
+  if (p === '/revoke' || p === '/o/oauth2/revoke') return oauth.handleRevoke(req);
+  if (p === '/oauth2/v3/userinfo') return oauth.handleUserinfo(req);
+  if (p === '/oauth2/v3/certs') return oauth.handleCerts();
+  if (p === '/.well-known/openid-configuration') return openIdConfiguration(oauth, req.origin);
+  return undefined;
+}
+
+function openIdConfiguration(oauth: OAuthServer, origin: string): Reply {
+  return jsonReply(200, {
+    issuer: oauth.issuer,
+    authorization_endpoint: `${origin}/o/oauth2/v2/auth`,
+    token_endpoint: `${origin}/token`,
+    userinfo_endpoint: `${origin}/oauth2/v3/userinfo`,
+    revocation_endpoint: `${origin}/revoke`,
+    jwks_uri: `${origin}/oauth2/v3/certs`,
+    response_types_supported: ['code'],
+    code_challenge_methods_supported: ['plain', 'S256'],
+    grant_types_supported: ['authorization_code', 'refresh_token'],
+  });
+}
+
+const notFound = (quirks: Quirks): Reply => googleError({ status: 404, message: 'Requested entity was not found.', format: quirks.errorFormat });
+
+function davRoute({ oauth, quirks, store }: EmulatorState, req: Incoming): Reply {
+  const target = parseTarget(req.url.pathname);
+  const { method } = req;
+  const creatingBook = method === 'MKCOL' && quirks.mkcolStatus === 400;
+  const unknown = target.kind === 'other' || (target.kind !== 'wellKnown' && target.prefix !== '' && !quirks.alternatePrefix);
+  if (unknown && !creatingBook) return notFound(quirks);
+  if (method === 'OPTIONS') return options(quirks);
+  const auth = oauth.authenticate(header(req, 'authorization'));
+  if (!auth.ok) return unauthorized(quirks);
+  if (!auth.scope.split(/\s+/).includes(CARDDAV_SCOPE)) {
+    return googleError({ status: 403, message: 'Request had insufficient authentication scopes.', format: quirks.errorFormat, reason: 'insufficientPermissions' });
+  }
+  // One address book only: creating another is a 400 on Google.
+  if (creatingBook) return googleError({ status: 400, message: 'Request contains an invalid argument.', format: quirks.errorFormat });
+  if (NOT_SUPPORTED.has(method)) return methodNotAllowed(quirks.errorFormat, method);
+  if (target.kind === 'other') return notFound(quirks);
+  if (target.kind === 'wellKnown') return wellKnownRedirect(quirks, req, auth.email);
+  if (target.email !== auth.email) {
+    return googleError({ status: 403, message: 'The caller does not have permission', format: quirks.errorFormat, reason: 'forbidden' });
+  }
+  return handleDav(req, target, { store, quirks, paths: pathsFor(target.prefix) });
+}
+
+function wellKnownRedirect(quirks: Quirks, req: Incoming, email: string): Reply {
+  if (req.method !== 'PROPFIND' && req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(quirks.errorFormat, req.method);
+  const path = quirks.wellKnownTarget === 'principal' ? paths.principal(email) : paths.book(email);
+  return { status: 301, headers: { location: quirks.wellKnownLocation === 'absolute' ? `${req.origin}${path}` : path } };
+}
+
+async function onRequest(state: EmulatorState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const method = (req.method ?? 'GET').toUpperCase();
+  state.stats.requests++;
+  state.stats.byMethod[method] = (state.stats.byMethod[method] ?? 0) + 1;
+  const { body, tooLarge } = await readBody(req);
+  const host = req.headers.host ?? `127.0.0.1:${state.port}`;
+  const url = new URL(req.url ?? '/', `http://${host}`);
+  const incoming: Incoming = { method, url, headers: req.headers, body, origin: `http://${host}` };
+  const area = isOAuthPath(url.pathname) ? 'oauth' : 'carddav';
+  if (await injectFault(state, { method, area, req, res })) return;
+  if (tooLarge) {
+    if (area === 'carddav') state.stats.failed++;
+    send(res, googleError({ status: 413, message: 'Request body too large.', format: state.quirks.errorFormat }));
+    return;
+  }
+  if (area === 'oauth') {
+    send(res, oauthRoute(state.oauth, incoming) ?? jsonReply(404, { error: 'not_found' }));
+    return;
+  }
+  const reply = errorQuotaSpent(state) ?? davRoute(state, incoming);
+  if (reply.status >= 400) state.stats.failed++;
+  send(res, reply);
+}
+
+/** Plays the fault plan's decision for this request; true when the fault answered (or dropped) it. */
+async function injectFault(
+  state: EmulatorState,
+  at: { method: string; area: 'oauth' | 'carddav'; req: IncomingMessage; res: ServerResponse },
+): Promise<boolean> {
+  const fault = state.faults.decide(at.method, at.area, state.quirks.errorFormat);
+  if (!fault) return false;
+  state.stats.faults++;
+  if (fault.delayMs > 0) await sleep(fault.delayMs);
+  if (fault.drop) {
+    at.req.socket.destroy();
+    return true;
+  }
+  if (!fault.reply) return false;
+  if (at.area === 'carddav' && fault.reply.status >= 400) state.stats.failed++;
+  send(at.res, fault.reply);
+  return true;
+}
+
+/** The handle tests hold: thin methods over the emulator's state. */
+class RunningEmulator implements GoogleEmulator {
+  readonly url: string;
+  readonly port: number;
+  readonly tokenUrl: string;
+  readonly authUrl: string;
+  readonly revokeUrl: string;
+  readonly clock: EmulatorClock;
+  readonly #state: EmulatorState;
+  readonly #server: Server;
+
+  constructor(state: EmulatorState, server: Server, url: string) {
+    this.#state = state;
+    this.#server = server;
+    this.url = url;
+    this.port = state.port;
+    this.tokenUrl = `${url}/token`;
+    this.authUrl = `${url}/o/oauth2/v2/auth`;
+    this.revokeUrl = `${url}/revoke`;
+    this.clock = state.clock;
+  }
+
+  get oauthBehaviours(): Readonly<OAuthBehaviours> {
+    return this.#state.oauth.behaviours;
+  }
+
+  get quirks(): Readonly<Quirks> {
+    return mergeQuirks(this.#state.quirks, {});
+  }
+
+  get stats(): EmulatorStats {
+    const { stats } = this.#state;
+    return { requests: stats.requests, byMethod: { ...stats.byMethod }, faults: stats.faults, failed: stats.failed };
+  }
+
+  close(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#server.close((error) => (error ? reject(error) : resolve()));
+      this.#server.closeAllConnections();
+    });
+  }
+
+  addAccount(params: AddAccountParams): { email: string; refreshToken: string } {
+    const result = this.#state.oauth.addAccount(params);
+    this.#state.store.addBook(params.email);
+    return result;
+  }
+
+  issueAccessToken(email: string): string {
+    return this.#state.oauth.issueAccessToken(email);
+  }
+
+  revokeRefreshToken(refreshToken: string): void {
+    this.#state.oauth.revokeRefreshToken(refreshToken);
+  }
+
+  setOAuthBehaviours(patch: Partial<OAuthBehaviours>): void {
+    this.#state.oauth.setBehaviours(patch);
+  }
+
+  scriptConsent(choice: ConsentChoice): void {
+    this.#state.oauth.scriptConsent(choice);
+  }
+
+  liveRefreshTokens(email: string, clientId?: string): string[] {
+    return this.#state.oauth.liveRefreshTokens(email, clientId);
+  }
+
+  setQuirks(patch: Partial<Quirks>): void {
+    this.#state.quirks = mergeQuirks(this.#state.quirks, patch);
+  }
+
+  setFaults(plan: FaultPlan | undefined): void {
+    this.#state.faults.set(plan);
+  }
+
+  seed(email: string, count: number, params: SeedParams = {}): CardView[] {
+    const { store, quirks, clock } = this.#state;
+    store.book(email); // unknown account -> UnknownAccountError before any work
+    const contacts = generateContacts({
+      count,
+      seed: params.seed ?? 1,
+      photoShare: params.photoShare ?? 0.1,
+      ...(params.photoAsUrl === undefined ? {} : { photoAsUrl: params.photoAsUrl }),
+      ...(params.noFnShare === undefined ? {} : { noFnShare: params.noFnShare }),
+      quirks,
+      newId: store.newId,
+      rev: revTimestamp(clock.now()),
+    });
+    return contacts.map((c) => store.view(email, store.insertRaw(email, c.id, c.vcard)));
+  }
+
+  createCard(email: string, vcard: string): { id: string; href: string; etag: string } {
+    const card = this.#state.store.create(email, vcard, undefined, 'google');
+    return { id: card.id, href: paths.card(email, card.id), etag: card.etag };
+  }
+
+  updateCard(email: string, id: string, vcard: string): string {
+    return this.#state.store.update(email, id, vcard, 'google').etag;
+  }
+
+  deleteCard(email: string, id: string): void {
+    this.#state.store.delete(email, id);
+  }
+
+  getCard(email: string, id: string): CardView | undefined {
+    const { store } = this.#state;
     const card = store.book(email).cards.get(id);
     return card && store.view(email, card);
-  };
+  }
 
-  return {
-    url,
-    port,
-    tokenUrl: `${url}/token`,
-    authUrl: `${url}/o/oauth2/v2/auth`,
-    revokeUrl: `${url}/revoke`,
-    clock,
-    get oauthBehaviours() {
-      return oauth.behaviours;
-    },
-    get quirks() {
-      return mergeQuirks(quirks, {});
-    },
-    get stats() {
-      return { requests: stats.requests, byMethod: { ...stats.byMethod }, faults: stats.faults, failed: stats.failed };
-    },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
-    addAccount(params) {
-      const result = oauth.addAccount(params);
-      store.addBook(params.email);
-      return result;
-    },
-    issueAccessToken: (email) => oauth.issueAccessToken(email),
-    revokeRefreshToken(refreshToken) {
-      oauth.revokeRefreshToken(refreshToken);
-    },
-    setOAuthBehaviours: (patch) => oauth.setBehaviours(patch),
-    scriptConsent: (choice) => oauth.scriptConsent(choice),
-    liveRefreshTokens: (email, clientId) => oauth.liveRefreshTokens(email, clientId),
-    setQuirks(patch) {
-      quirks = mergeQuirks(quirks, patch);
-    },
-    setFaults(plan) {
-      faults.set(plan);
-    },
-    seed(email, count, params = {}) {
-      store.book(email); // unknown account -> UnknownAccountError before any work
-      const contacts = generateContacts({
-        count,
-        seed: params.seed ?? 1,
-        photoShare: params.photoShare ?? 0.1,
-        ...(params.photoAsUrl === undefined ? {} : { photoAsUrl: params.photoAsUrl }),
-        ...(params.noFnShare === undefined ? {} : { noFnShare: params.noFnShare }),
-        quirks,
-        newId: store.newId,
-        rev: revTimestamp(clock.now()),
-      });
-      return contacts.map((c) => store.view(email, store.insertRaw(email, c.id, c.vcard)));
-    },
-    createCard(email, vcard) {
-      const card = store.create(email, vcard, undefined, 'google');
-      return { id: card.id, href: paths.card(email, card.id), etag: card.etag };
-    },
-    updateCard: (email, id, vcard) => store.update(email, id, vcard, 'google').etag,
-    deleteCard(email, id) {
-      store.delete(email, id);
-    },
-    getCard: (email, id) => view(email, id),
-    listCards: (email) => [...store.book(email).cards.values()].map((c) => store.view(email, c)),
-    addressBookUrl(email) {
-      if (!store.hasBook(email)) throw new UnknownAccountError(`No account ${email} in the emulator; call addAccount first`);
-      return `${url}${paths.book(email)}`;
-    },
-    resetStats() {
-      stats = { requests: 0, byMethod: {}, faults: 0, failed: 0 };
-    },
-  };
+  listCards(email: string): CardView[] {
+    const { store } = this.#state;
+    return [...store.book(email).cards.values()].map((c) => store.view(email, c));
+  }
+
+  addressBookUrl(email: string): string {
+    if (!this.#state.store.hasBook(email)) throw new UnknownAccountError(`No account ${email} in the emulator; call addAccount first`);
+    return `${this.url}${paths.book(email)}`;
+  }
+
+  resetStats(): void {
+    this.#state.stats = freshStats();
+  }
 }
 
 function isOAuthPath(pathname: string): boolean {
