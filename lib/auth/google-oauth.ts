@@ -313,25 +313,15 @@ export function refreshAccessToken(params: TokenRequestOptions & { refreshToken:
 const RATE_LIMIT_REASONS = /rateLimitExceeded|userRateLimitExceeded|quotaExceeded|RESOURCE_EXHAUSTED/;
 
 async function tokenRequest(opts: TokenRequestOptions, fields: Record<string, string>): Promise<TokenSet> {
-  const doFetch = opts.fetch ?? fetch;
   const now = opts.now ?? Date.now;
   const grant = fields['grant_type'];
-  const body = new URLSearchParams({ ...fields, client_id: opts.clientId, client_secret: opts.clientSecret });
-  let res: Response;
-  let text: string;
-  try {
-    res = await doFetch(opts.tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body,
-      redirect: 'error',
-      signal: AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-    });
-    text = await readCapped(res, MAX_TOKEN_RESPONSE_BYTES);
-  } catch (cause) {
-    if (cause instanceof OAuthError) throw cause;
-    throw new OAuthUnavailable(`token endpoint unreachable (${grant})`, { cause });
-  }
+  const { res, text } = await postForm({
+    url: opts.tokenUrl,
+    form: new URLSearchParams({ ...fields, client_id: opts.clientId, client_secret: opts.clientSecret }),
+    fetch: opts.fetch,
+    timeoutMs: opts.timeoutMs,
+    unreachable: `token endpoint unreachable (${grant})`,
+  });
   const json = parseJson(text);
   if (res.ok) return parseTokenSet(json, now(), res.status);
 
@@ -344,6 +334,31 @@ async function tokenRequest(opts: TokenRequestOptions, fields: Record<string, st
   }
   if (err.error === 'invalid_grant') throw new ReauthRequired(`${label}: ${err.description ?? 'grant expired or revoked'}`, base);
   throw new OAuthError(err.description ? `${label}: ${err.description}` : label, base);
+}
+
+/** One form POST to a Google OAuth endpoint and its capped answer; a failure to get one is OAuthUnavailable. */
+async function postForm(params: {
+  url: string;
+  form: URLSearchParams;
+  fetch: FetchLike | undefined;
+  timeoutMs: number | undefined;
+  /** The OAuthUnavailable message when no answer came. */
+  unreachable: string;
+}): Promise<{ res: Response; text: string }> {
+  const doFetch = params.fetch ?? fetch;
+  try {
+    const res = await doFetch(params.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: params.form,
+      redirect: 'error',
+      signal: AbortSignal.timeout(params.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+    });
+    return { res, text: await readCapped(res, MAX_TOKEN_RESPONSE_BYTES) };
+  } catch (cause) {
+    if (cause instanceof OAuthError) throw cause;
+    throw new OAuthUnavailable(params.unreachable, { cause });
+  }
 }
 
 async function readCapped(res: Response, max: number): Promise<string> {
@@ -429,22 +444,13 @@ export type RevokeOutcome = 'revoked' | 'already-invalid';
  * revoke. 429/5xx/network: OAuthUnavailable; anything else: OAuthError.
  */
 export async function revokeToken(params: { revokeUrl: string; token: string; fetch?: FetchLike; timeoutMs?: number }): Promise<RevokeOutcome> {
-  const doFetch = params.fetch ?? fetch;
-  let res: Response;
-  let text: string;
-  try {
-    res = await doFetch(params.revokeUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: new URLSearchParams({ token: params.token }),
-      redirect: 'error',
-      signal: AbortSignal.timeout(params.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-    });
-    text = await readCapped(res, MAX_TOKEN_RESPONSE_BYTES);
-  } catch (cause) {
-    if (cause instanceof OAuthError) throw cause;
-    throw new OAuthUnavailable('revocation endpoint unreachable', { cause });
-  }
+  const { res, text } = await postForm({
+    url: params.revokeUrl,
+    form: new URLSearchParams({ token: params.token }),
+    fetch: params.fetch,
+    timeoutMs: params.timeoutMs,
+    unreachable: 'revocation endpoint unreachable',
+  });
   if (res.ok) return 'revoked';
   const err = oauthErrorFields(parseJson(text));
   const details = { status: res.status, oauthError: err.error, description: err.description };
@@ -539,85 +545,106 @@ export interface AccessTokenProvider {
   getAccessToken(params?: { forceRefresh?: boolean }): Promise<string>;
 }
 
+/** One provider's settings: the connection's cache slot and the refreshes in flight beside it. */
+interface ProviderState {
+  params: GoogleTokenProviderParams;
+  cache: TokenCache;
+  clock: Clock;
+  skew: number;
+  /** The cache slot: client and connection. */
+  key: string;
+  inFlight: Map<string, Promise<CachedAccessToken>>;
+}
+
 export function createGoogleTokenProvider(params: GoogleTokenProviderParams): AccessTokenProvider {
   if (params.cache && params.cacheKey === undefined) throw new TypeError('createGoogleTokenProvider: a shared cache needs a cacheKey');
   const cache = params.cache ?? createMemoryTokenCache({ max: 1 });
-  const clock = params.clock ?? Date;
-  const skew = params.refreshSkewMs ?? 5 * 60_000;
-  // The client is part of the key: a token minted for one OAuth client is not another's.
-  const key = `${params.clientId}\u0000${params.cacheKey ?? ''}`;
+  const state: ProviderState = {
+    params,
+    cache,
+    clock: params.clock ?? Date,
+    skew: params.refreshSkewMs ?? 5 * 60_000,
+    // The client is part of the key: a token minted for one OAuth client is not another's.
+    key: `${params.clientId}\u0000${params.cacheKey ?? ''}`,
+    inFlight: flightsOf(cache),
+  };
+  return { getAccessToken: (options) => accessToken(state, options) };
+}
+
+function flightsOf(cache: TokenCache): Map<string, Promise<CachedAccessToken>> {
   let flights = flightsByCache.get(cache);
   if (!flights) {
     flights = new Map();
     flightsByCache.set(cache, flights);
   }
-  const inFlight = flights;
+  return flights;
+}
 
-  async function refresh(): Promise<CachedAccessToken> {
-    const refreshToken = await params.loadRefreshToken();
-    if (refreshToken === undefined || refreshToken === '') {
-      throw await reauth(new ReauthRequired('no refresh token is stored for this connection'));
-    }
-    let tokens: TokenSet;
-    try {
-      tokens = await refreshAccessToken({
-        tokenUrl: params.tokenUrl,
-        clientId: params.clientId,
-        clientSecret: params.clientSecret,
-        refreshToken,
-        now: () => clock.now(),
-        ...(params.fetch ? { fetch: params.fetch } : {}),
-        ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
-      });
-    } catch (error) {
-      if (error instanceof ReauthRequired) throw await reauth(error);
-      throw error;
-    }
-    // Store a rotated refresh token before using the new access token: it may be the only one left valid.
-    if (tokens.refreshToken !== undefined && tokens.refreshToken !== refreshToken) await params.saveRefreshToken(tokens.refreshToken);
-    const now = clock.now();
-    const lifetime = tokens.expiresAt - now;
-    const entry: CachedAccessToken = {
-      accessToken: tokens.accessToken,
-      expiresAt: tokens.expiresAt,
-      refreshAt: tokens.expiresAt - Math.min(skew, lifetime / 2),
-      scope: tokens.scope,
-    };
-    cache.set(key, entry);
-    return entry;
+async function accessToken(state: ProviderState, { forceRefresh = false }: { forceRefresh?: boolean } = {}): Promise<string> {
+  const { cache, clock, key } = state;
+  const cached = cache.get(key);
+  const now = clock.now();
+  if (!forceRefresh && cached && cached.refreshAt > now) return cached.accessToken;
+  try {
+    return (await singleFlight(state)).accessToken;
+  } catch (error) {
+    // Google briefly unavailable inside the refresh window: the old token still works until it expires.
+    if (!forceRefresh && error instanceof OAuthUnavailable && cached && cached.expiresAt > clock.now()) return cached.accessToken;
+    throw error;
   }
+}
 
-  async function reauth(error: ReauthRequired): Promise<Error> {
-    cache.delete(key);
-    if (!params.onReauthRequired) return error;
-    try {
-      await params.onReauthRequired(error);
-    } catch (hookError) {
-      return new AuthError('onReauthRequired failed; the connection may not be marked', { cause: new AggregateError([hookError, error]) });
-    }
-    return error;
+function singleFlight(state: ProviderState): Promise<CachedAccessToken> {
+  const { inFlight, key } = state;
+  const running = inFlight.get(key);
+  if (running) return running;
+  const started = refresh(state).finally(() => inFlight.delete(key));
+  inFlight.set(key, started);
+  return started;
+}
+
+async function refresh(state: ProviderState): Promise<CachedAccessToken> {
+  const { params, clock } = state;
+  const refreshToken = await params.loadRefreshToken();
+  if (refreshToken === undefined || refreshToken === '') {
+    throw await reauth(state, new ReauthRequired('no refresh token is stored for this connection'));
   }
-
-  function singleFlight(): Promise<CachedAccessToken> {
-    const running = inFlight.get(key);
-    if (running) return running;
-    const started = refresh().finally(() => inFlight.delete(key));
-    inFlight.set(key, started);
-    return started;
+  let tokens: TokenSet;
+  try {
+    tokens = await refreshAccessToken({
+      tokenUrl: params.tokenUrl,
+      clientId: params.clientId,
+      clientSecret: params.clientSecret,
+      refreshToken,
+      now: () => clock.now(),
+      ...(params.fetch ? { fetch: params.fetch } : {}),
+      ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
+    });
+  } catch (error) {
+    if (error instanceof ReauthRequired) throw await reauth(state, error);
+    throw error;
   }
-
-  return {
-    async getAccessToken({ forceRefresh = false } = {}) {
-      const cached = cache.get(key);
-      const now = clock.now();
-      if (!forceRefresh && cached && cached.refreshAt > now) return cached.accessToken;
-      try {
-        return (await singleFlight()).accessToken;
-      } catch (error) {
-        // Google briefly unavailable inside the refresh window: the old token still works until it expires.
-        if (!forceRefresh && error instanceof OAuthUnavailable && cached && cached.expiresAt > clock.now()) return cached.accessToken;
-        throw error;
-      }
-    },
+  // Store a rotated refresh token before using the new access token: it may be the only one left valid.
+  if (tokens.refreshToken !== undefined && tokens.refreshToken !== refreshToken) await params.saveRefreshToken(tokens.refreshToken);
+  const lifetime = tokens.expiresAt - clock.now();
+  const entry: CachedAccessToken = {
+    accessToken: tokens.accessToken,
+    expiresAt: tokens.expiresAt,
+    refreshAt: tokens.expiresAt - Math.min(state.skew, lifetime / 2),
+    scope: tokens.scope,
   };
+  state.cache.set(state.key, entry);
+  return entry;
+}
+
+async function reauth(state: ProviderState, error: ReauthRequired): Promise<Error> {
+  state.cache.delete(state.key);
+  const hook = state.params.onReauthRequired;
+  if (!hook) return error;
+  try {
+    await hook.call(state.params, error);
+  } catch (hookError) {
+    return new AuthError('onReauthRequired failed; the connection may not be marked', { cause: new AggregateError([hookError, error]) });
+  }
+  return error;
 }

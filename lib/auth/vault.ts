@@ -101,91 +101,113 @@ interface CachedKey {
   expiresAt: number;
 }
 
+interface SealKey {
+  key: Buffer;
+  wrapped: Buffer;
+}
+
+/** One vault's settings and key caches, shared by its seal and open. */
+interface VaultState {
+  wrapper: KeyWrapper;
+  ttlMs: number;
+  max: number;
+  now: () => number;
+  /** Per tenant and purpose: the data key new values are sealed with (and its wrapped form). */
+  sealKeys: Map<string, { entry: Promise<SealKey>; expiresAt: number }>;
+  /** Unwrapped data keys by wrapped key + context, so a sync opens its credential without a KMS call. */
+  openKeys: Map<string, CachedKey>;
+}
+
 export function createVault(params: { wrapper: KeyWrapper; cache?: Partial<VaultCacheOptions>; now?: () => number }): Vault {
-  const { wrapper } = params;
-  const ttlMs = params.cache?.ttlMs ?? DEFAULT_CACHE_TTL_MS;
-  const max = params.cache?.max ?? 1000;
-  const now = params.now ?? Date.now;
-  // Per tenant and purpose: the data key new values are sealed with (and its wrapped form).
-  const sealKeys = new Map<string, { entry: Promise<{ key: Buffer; wrapped: Buffer }>; expiresAt: number }>();
-  // Unwrapped data keys by wrapped key + context, so a sync opens its credential without a KMS call.
-  const openKeys = new Map<string, CachedKey>();
-
-  function remember(cacheKey: string, entry: CachedKey): void {
-    openKeys.delete(cacheKey);
-    openKeys.set(cacheKey, entry);
-    while (openKeys.size > max) openKeys.delete(openKeys.keys().next().value!);
-  }
-
-  function tenantKey(tenantId: string, purpose: VaultPurpose): Promise<{ key: Buffer; wrapped: Buffer }> {
-    const t = now();
-    const context = wrapContext({ tenantId, purpose });
-    const slot = canonicalContext(context);
-    const cached = sealKeys.get(slot);
-    if (cached && cached.expiresAt > t) return cached.entry;
-    const entry = (async () => {
-      const generated = await callWrapper('generate a data key', () => wrapper.generateDataKey({ context }));
-      const key = dataKey(generated.plaintext);
-      const wrapped = Buffer.from(generated.wrapped);
-      if (wrapped.length === 0) throw new VaultError('key wrapper returned an empty wrapped key');
-      remember(keyCacheKey(wrapped, context), { key: Promise.resolve(key), expiresAt: t + ttlMs });
-      return { key, wrapped };
-    })();
-    // Concurrent seals of one tenant and purpose share one generation; a failure is not cached.
-    sealKeys.set(slot, { entry, expiresAt: t + ttlMs });
-    entry.catch(() => {
-      if (sealKeys.get(slot)?.entry === entry) sealKeys.delete(slot);
-    });
-    while (sealKeys.size > max) sealKeys.delete(sealKeys.keys().next().value!);
-    return entry;
-  }
-
-  function unwrapped(wrapped: Buffer, context: WrapContext): Promise<Buffer> {
-    const cacheKey = keyCacheKey(wrapped, context);
-    const t = now();
-    const cached = openKeys.get(cacheKey);
-    if (cached && cached.expiresAt > t) {
-      remember(cacheKey, cached);
-      return cached.key;
-    }
-    const key = callWrapper('unwrap a data key', () => wrapper.unwrap({ wrapped, context })).then(dataKey);
-    remember(cacheKey, { key, expiresAt: t + ttlMs });
-    key.catch(() => {
-      if (openKeys.get(cacheKey)?.key === key) openKeys.delete(cacheKey);
-    });
-    return key;
-  }
-
-  return {
-    async seal({ context, plaintext }) {
-      checkContext(context);
-      const { key, wrapped } = await tenantKey(context.tenantId, context.purpose);
-      const iv = randomBytes(IV_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', key, iv);
-      cipher.setAAD(payloadAad(VERSION, context));
-      const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
-      return [VERSION, wrapped.toString('base64url'), iv.toString('base64url'), ct.toString('base64url')].join('.');
-    },
-
-    async open({ context, sealed }) {
-      checkContext(context);
-      const { version, wrapped, iv, ct } = parseSealed(sealed);
-      // A v1 value was wrapped under the tenant alone and bound no purpose.
-      const wrapAs = version === VERSION ? wrapContext(context) : { tenantId: context.tenantId };
-      const key = await unwrapped(wrapped, wrapAs);
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', key, iv);
-        decipher.setAAD(payloadAad(version, context));
-        decipher.setAuthTag(ct.subarray(ct.length - TAG_BYTES));
-        return Buffer.concat([decipher.update(ct.subarray(0, ct.length - TAG_BYTES)), decipher.final()]).toString('utf8');
-      } catch (cause) {
-        throw new DecryptFailed('sealed value does not open under this context (altered, another connection\'s, or another purpose\'s)', {
-          reason: 'payload',
-          cause,
-        });
-      }
-    },
+  const state: VaultState = {
+    wrapper: params.wrapper,
+    ttlMs: params.cache?.ttlMs ?? DEFAULT_CACHE_TTL_MS,
+    max: params.cache?.max ?? 1000,
+    now: params.now ?? Date.now,
+    sealKeys: new Map(),
+    openKeys: new Map(),
   };
+  return {
+    seal: (sealParams) => sealValue(state, sealParams),
+    open: (openParams) => openValue(state, openParams),
+  };
+}
+
+async function sealValue(state: VaultState, { context, plaintext }: { context: VaultContext; plaintext: string }): Promise<string> {
+  checkContext(context);
+  const { key, wrapped } = await tenantKey(state, context.tenantId, context.purpose);
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(payloadAad(VERSION, context));
+  const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return [VERSION, wrapped.toString('base64url'), iv.toString('base64url'), ct.toString('base64url')].join('.');
+}
+
+async function openValue(state: VaultState, { context, sealed }: { context: VaultContext; sealed: string }): Promise<string> {
+  checkContext(context);
+  const { version, wrapped, iv, ct } = parseSealed(sealed);
+  // A v1 value was wrapped under the tenant alone and bound no purpose.
+  const wrapAs = version === VERSION ? wrapContext(context) : { tenantId: context.tenantId };
+  const key = await unwrapped(state, wrapped, wrapAs);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, iv);
+    decipher.setAAD(payloadAad(version, context));
+    decipher.setAuthTag(ct.subarray(ct.length - TAG_BYTES));
+    return Buffer.concat([decipher.update(ct.subarray(0, ct.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+  } catch (cause) {
+    throw new DecryptFailed('sealed value does not open under this context (altered, another connection\'s, or another purpose\'s)', {
+      reason: 'payload',
+      cause,
+    });
+  }
+}
+
+function remember(state: VaultState, cacheKey: string, entry: CachedKey): void {
+  state.openKeys.delete(cacheKey);
+  state.openKeys.set(cacheKey, entry);
+  while (state.openKeys.size > state.max) state.openKeys.delete(state.openKeys.keys().next().value!);
+}
+
+function tenantKey(state: VaultState, tenantId: string, purpose: VaultPurpose): Promise<SealKey> {
+  const { sealKeys } = state;
+  const t = state.now();
+  const context = wrapContext({ tenantId, purpose });
+  const slot = canonicalContext(context);
+  const cached = sealKeys.get(slot);
+  if (cached && cached.expiresAt > t) return cached.entry;
+  const entry = generateSealKey(state, context, t);
+  // Concurrent seals of one tenant and purpose share one generation; a failure is not cached.
+  sealKeys.set(slot, { entry, expiresAt: t + state.ttlMs });
+  entry.catch(() => {
+    if (sealKeys.get(slot)?.entry === entry) sealKeys.delete(slot);
+  });
+  while (sealKeys.size > state.max) sealKeys.delete(sealKeys.keys().next().value!);
+  return entry;
+}
+
+async function generateSealKey(state: VaultState, context: WrapContext, t: number): Promise<SealKey> {
+  const generated = await callWrapper('generate a data key', () => state.wrapper.generateDataKey({ context }));
+  const key = dataKey(generated.plaintext);
+  const wrapped = Buffer.from(generated.wrapped);
+  if (wrapped.length === 0) throw new VaultError('key wrapper returned an empty wrapped key');
+  remember(state, keyCacheKey(wrapped, context), { key: Promise.resolve(key), expiresAt: t + state.ttlMs });
+  return { key, wrapped };
+}
+
+function unwrapped(state: VaultState, wrapped: Buffer, context: WrapContext): Promise<Buffer> {
+  const cacheKey = keyCacheKey(wrapped, context);
+  const t = state.now();
+  const cached = state.openKeys.get(cacheKey);
+  if (cached && cached.expiresAt > t) {
+    remember(state, cacheKey, cached);
+    return cached.key;
+  }
+  const key = callWrapper('unwrap a data key', () => state.wrapper.unwrap({ wrapped, context })).then(dataKey);
+  remember(state, cacheKey, { key, expiresAt: t + state.ttlMs });
+  key.catch(() => {
+    if (state.openKeys.get(cacheKey)?.key === key) state.openKeys.delete(cacheKey);
+  });
+  return key;
 }
 
 /**
