@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import type { CloudEvent } from '../core/events/index.ts';
+import { errorText } from '../core/errors.ts';
 import { activeSecrets } from './endpoints.ts';
 import type { WebhookEndpoint } from './endpoints.ts';
 import { NoActiveSecret, PayloadTooLarge, PrivateAddressResolved, UnsafeEndpointUrl, WebhookError } from './errors.ts';
@@ -51,7 +52,7 @@ export interface DeliverParams {
 }
 
 function describe(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const text = errorText(error);
   return text.length > 500 ? `${text.slice(0, 500)}...` : text;
 }
 

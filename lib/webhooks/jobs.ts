@@ -142,22 +142,9 @@ export async function handleDeliveryJob(job: DeliveryJob, deps: DeliveryDeps): P
   if (started < job.notBefore) return { retryAt: job.notBefore, job };
 
   const endpoint = await deps.endpoints.get({ tenantId: job.tenantId, endpointId: job.endpointId });
-  const entry = (status: DeliveryStatus, result?: DeliveryResult, extra: Partial<DeliveryAttempt> = {}): DeliveryAttempt => ({
-    tenantId: job.tenantId,
-    endpointId: job.endpointId,
-    eventId: job.eventId,
-    eventType: job.event.type,
-    attempt: job.attempt,
-    status,
-    ...(result?.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
-    ...(result?.error !== undefined ? { error: result.error } : {}),
-    durationMs: result?.durationMs ?? 0,
-    at: started,
-    ...extra,
-  });
   if (endpoint === undefined) return { done: true, status: 'skipped' };
   if (!endpoint.enabled) {
-    await deps.log.append(entry('skipped', undefined, { error: 'the endpoint is disabled' }));
+    await deps.log.append(attemptEntry({ job, at: started, status: 'skipped' }, { error: 'the endpoint is disabled' }));
     return { done: true, status: 'skipped' };
   }
 
@@ -171,36 +158,67 @@ export async function handleDeliveryJob(job: DeliveryJob, deps: DeliveryDeps): P
     ...(deps.maxBodyBytes !== undefined ? { maxBodyBytes: deps.maxBodyBytes } : {}),
   });
   const now = deps.clock.now();
-
   if (result.ok) {
-    await deps.log.append(entry('delivered', result));
+    await deps.log.append(attemptEntry({ job, at: started, status: 'delivered', result }));
     return { done: true, status: 'delivered' };
   }
 
-  const deadLetter = async (reason: DeadLetterReason, status: DeliveryStatus): Promise<JobOutcome> => {
-    const letter: DeadLetter = {
-      job,
-      reason,
-      at: now,
-      ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
-      ...(result.error !== undefined ? { error: result.error } : {}),
-    };
-    await deps.deadLetters.send(letter);
-    await deps.log.append(entry(status, result));
-    return { deadLetter: letter };
-  };
-
+  const failed: FailedAttempt = { job, result, started, now, deps };
   if (result.gone) {
     await deps.endpoints.put({ ...endpoint, enabled: false, disabledAt: now, disabledReason: 'the endpoint answered 410 Gone' });
-    return deadLetter('endpoint-gone', 'disabled');
+    return deadLetter(failed, 'endpoint-gone', 'disabled');
   }
-  if (!result.retryable) return deadLetter('not-retryable', 'failed');
+  if (!result.retryable) return deadLetter(failed, 'not-retryable', 'failed');
 
   const delay = retryDelayMs({ attempt: job.attempt, schedule: deps.schedule ?? DEFAULT_RETRY_SCHEDULE_MS, random: deps.random ?? Math.random });
-  if (delay === undefined) return deadLetter('attempts-exhausted', 'failed');
+  if (delay === undefined) return deadLetter(failed, 'attempts-exhausted', 'failed');
   const next: DeliveryJob = { ...job, attempt: job.attempt + 1, notBefore: now + delay };
-  await deps.log.append(entry('retrying', result, { nextAttemptAt: next.notBefore }));
+  await deps.log.append(attemptEntry({ job, at: started, status: 'retrying', result }, { nextAttemptAt: next.notBefore }));
   return { retryAt: next.notBefore, job: next };
+}
+
+/** An attempt that did not deliver, and what deciding its fate needs. */
+interface FailedAttempt {
+  job: DeliveryJob;
+  result: DeliveryResult;
+  started: number;
+  now: number;
+  deps: DeliveryDeps;
+}
+
+/** The log line of one attempt. */
+function attemptEntry(
+  params: { job: DeliveryJob; at: number; status: DeliveryStatus; result?: DeliveryResult },
+  extra: Partial<DeliveryAttempt> = {},
+): DeliveryAttempt {
+  const { job, result } = params;
+  return {
+    tenantId: job.tenantId,
+    endpointId: job.endpointId,
+    eventId: job.eventId,
+    eventType: job.event.type,
+    attempt: job.attempt,
+    status: params.status,
+    ...(result?.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
+    ...(result?.error !== undefined ? { error: result.error } : {}),
+    durationMs: result?.durationMs ?? 0,
+    at: params.at,
+    ...extra,
+  };
+}
+
+async function deadLetter(failed: FailedAttempt, reason: DeadLetterReason, status: DeliveryStatus): Promise<JobOutcome> {
+  const { job, result, deps } = failed;
+  const letter: DeadLetter = {
+    job,
+    reason,
+    at: failed.now,
+    ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
+    ...(result.error !== undefined ? { error: result.error } : {}),
+  };
+  await deps.deadLetters.send(letter);
+  await deps.log.append(attemptEntry({ job, at: failed.started, status, result }));
+  return { deadLetter: letter };
 }
 
 /**

@@ -15,6 +15,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { sendBatch } from '../queue/sender.ts';
 import type { OutgoingMessage, RetryOptions } from '../queue/sender.ts';
+import { errorText } from '../core/errors.ts';
 import { EnqueueFailed } from './errors.ts';
 import { queueSafeJson } from '../queue/sender.ts';
 import { encodeDeliveryJob } from './jobs.ts';
@@ -35,10 +36,6 @@ function jobMessage(job: DeliveryJob, index: number): OutgoingMessage {
     body: encodeDeliveryJob(job),
     attributes: { tenantId: job.tenantId, endpointId: job.endpointId, eventType: job.event.type, attempt: String(job.attempt) },
   };
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 export function createSqsDeliveryQueue(options: { client: SQSClient; queueUrl: string } & RetryOptions): DeliveryQueue {

@@ -72,85 +72,118 @@ export function pinnedLookup(params: { resolveHost: ResolveHost; localMode: bool
   });
 }
 
-export function createHttpTransport(options: HttpTransportOptions): WebhookTransport {
-  const resolveHost = options.resolveHost ?? systemResolveHost;
-  const userAgent = options.userAgent ?? 'carddav-bridge-webhooks/1';
+interface TransportSettings {
+  resolveHost: ResolveHost;
+  localMode: boolean;
+  userAgent: string;
+}
 
+type Finish = (error: Error | undefined, response?: TransportResponse) => void;
+
+export function createHttpTransport(options: HttpTransportOptions): WebhookTransport {
+  const settings: TransportSettings = {
+    resolveHost: options.resolveHost ?? systemResolveHost,
+    localMode: options.localMode,
+    userAgent: options.userAgent ?? 'carddav-bridge-webhooks/1',
+  };
   return (request) =>
     new Promise<TransportResponse>((resolve, reject) => {
       let url: URL;
       try {
-        url = new URL(request.url);
-        checkUrl(url, options.localMode);
+        url = checkedTarget(request.url, settings.localMode);
       } catch (error) {
-        reject(error instanceof WebhookError ? error : new UnsafeEndpointUrl('the webhook URL is not an absolute URL', { cause: error }));
+        reject(error);
         return;
       }
-      const plainHttp = url.protocol === 'http:';
-      const host = unbracket(url.hostname);
-      // Node does not call `lookup` for an IP literal: check it here.
-      const refused = isIP(host) === 0 ? undefined : refusal({ host, address: host, plainHttp, policy: { localMode: options.localMode } });
-      if (refused !== undefined) {
-        reject(new UnsafeEndpointUrl(refused));
-        return;
-      }
-
-      let settled = false;
-      const finish = (error: Error | undefined, response?: TransportResponse) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (error) reject(error);
-        else if (response) resolve(response);
-      };
-
-      const body = Buffer.from(request.body, 'utf8');
-      const req = (plainHttp ? http : https).request(url, {
-        method: 'POST',
-        agent: false,
-        lookup: pinnedLookup({ resolveHost, localMode: options.localMode, plainHttp }),
-        headers: {
-          ...request.headers,
-          'content-type': 'application/json',
-          'content-length': String(body.length),
-          'user-agent': userAgent,
-        },
-      });
-      // Set once the status line is in: a body that stalls after it does not turn the answer into a timeout.
-      let answered: (() => void) | undefined;
-      const timer = setTimeout(() => {
-        if (answered) return answered();
-        const error = new DeliveryTimeout(request.timeoutMs);
-        finish(error);
-        req.destroy(error);
-      }, request.timeoutMs);
-
-      req.on('error', (error: NodeJS.ErrnoException) => {
-        if (error instanceof WebhookError) return finish(error);
-        finish(new NetworkFailure(`the request failed: ${error.code ?? error.message}`, { code: error.code, cause: error }));
-      });
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let kept = 0;
-        const done = () => {
-          finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-          // Whatever is left is not read: a slow or endless body cannot hold the worker.
-          res.destroy();
-        };
-        res.on('data', (chunk: Buffer) => {
-          const room = request.maxResponseBytes - kept;
-          if (room > 0) {
-            chunks.push(chunk.subarray(0, room));
-            kept += Math.min(room, chunk.length);
-          }
-          if (kept >= request.maxResponseBytes) done();
-        });
-        answered = done;
-        res.on('end', done);
-        // A body that breaks after the status line: the status is what counts.
-        res.on('error', done);
-        res.on('close', done);
-      });
-      req.end(body);
+      post({ settings, url, request, resolve, reject });
     });
+}
+
+/** The URL to post to; throws UnsafeEndpointUrl for one that is wrong whatever DNS says, or an IP literal refused. */
+function checkedTarget(text: string, localMode: boolean): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+    checkUrl(url, localMode);
+  } catch (error) {
+    throw error instanceof WebhookError ? error : new UnsafeEndpointUrl('the webhook URL is not an absolute URL', { cause: error });
+  }
+  const host = unbracket(url.hostname);
+  // Node does not call `lookup` for an IP literal: check it here.
+  const refused = isIP(host) === 0 ? undefined : refusal({ host, address: host, plainHttp: url.protocol === 'http:', policy: { localMode } });
+  if (refused !== undefined) throw new UnsafeEndpointUrl(refused);
+  return url;
+}
+
+function post(params: {
+  settings: TransportSettings;
+  url: URL;
+  request: TransportRequest;
+  resolve: (response: TransportResponse) => void;
+  reject: (error: Error) => void;
+}): void {
+  const { settings, url, request } = params;
+  const plainHttp = url.protocol === 'http:';
+  let settled = false;
+  const finish: Finish = (error, response) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    if (error) params.reject(error);
+    else if (response) params.resolve(response);
+  };
+
+  const body = Buffer.from(request.body, 'utf8');
+  const req = (plainHttp ? http : https).request(url, {
+    method: 'POST',
+    agent: false,
+    lookup: pinnedLookup({ resolveHost: settings.resolveHost, localMode: settings.localMode, plainHttp }),
+    headers: {
+      ...request.headers,
+      'content-type': 'application/json',
+      'content-length': String(body.length),
+      'user-agent': settings.userAgent,
+    },
+  });
+  // Set once the status line is in: a body that stalls after it does not turn the answer into a timeout.
+  let answered: (() => void) | undefined;
+  const timer = setTimeout(() => {
+    if (answered) return answered();
+    const error = new DeliveryTimeout(request.timeoutMs);
+    finish(error);
+    req.destroy(error);
+  }, request.timeoutMs);
+
+  req.on('error', (error: NodeJS.ErrnoException) => {
+    if (error instanceof WebhookError) return finish(error);
+    finish(new NetworkFailure(`the request failed: ${error.code ?? error.message}`, { code: error.code, cause: error }));
+  });
+  req.on('response', (res) => {
+    answered = readAnswer(res, request.maxResponseBytes, finish);
+  });
+  req.end(body);
+}
+
+/** Keeps the first `maxBytes` of the body and finishes with it; returns what finishes early (the timer's stop). */
+function readAnswer(res: http.IncomingMessage, maxBytes: number, finish: Finish): () => void {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  const done = () => {
+    finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+    // Whatever is left is not read: a slow or endless body cannot hold the worker.
+    res.destroy();
+  };
+  res.on('data', (chunk: Buffer) => {
+    const room = maxBytes - kept;
+    if (room > 0) {
+      chunks.push(chunk.subarray(0, room));
+      kept += Math.min(room, chunk.length);
+    }
+    if (kept >= maxBytes) done();
+  });
+  res.on('end', done);
+  // A body that breaks after the status line: the status is what counts.
+  res.on('error', done);
+  res.on('close', done);
+  return done;
 }
