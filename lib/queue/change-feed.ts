@@ -4,6 +4,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { ChangeEvent } from '../core/events/index.ts';
 import type { Feed } from '../sync/ports.ts';
+import { errorMessage } from '../core/errors.ts';
 import { InvalidMessage, MessageTooLarge, PublishFailed, SendFailed } from './errors.ts';
 import { SQS_MAX_BYTES, messageBytes, queueSafeJson, sendBatch } from './sender.ts';
 import type { OutgoingMessage, RetryOptions } from './sender.ts';
@@ -32,7 +33,7 @@ export function createSqsFeed(options: SqsFeedOptions): Feed {
         try {
           messages.push(encodeEvent(event, { fifo: options.fifo, maxBytes }));
         } catch (err) {
-          const reason = err instanceof Error ? err.message : String(err);
+          const reason = errorMessage(err);
           throw new PublishFailed(`cannot publish: ${reason}`, {
             eventIds: [event.id],
             unsentEventIds: events.map((e) => e.id),

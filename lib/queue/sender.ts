@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { MessageAttributeValue, SQSClient, SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import { errorText } from '../core/errors.ts';
 import { MessageTooLarge, SendFailed } from './errors.ts';
 import type { EntryFailure } from './errors.ts';
 
@@ -117,84 +118,120 @@ export function planBatches(entries: OutgoingMessage[], maxBytes: number = SQS_M
  * job; what is left after it is raised with the SDK error as `cause`.
  */
 export async function sendBatch(params: SendBatchParams): Promise<SentMessage[]> {
-  const { client, queueUrl } = params;
-  const maxAttempts = Math.max(1, params.maxAttempts ?? 5);
-  const sleep = params.sleep ?? ((ms: number) => delay(ms));
-  const random = params.random ?? Math.random;
-  const baseDelayMs = params.baseDelayMs ?? 50;
-  const maxDelayMs = params.maxDelayMs ?? 2_000;
+  const batches = planOrFail(params);
+  const settings = retrySettings(params);
+  const sent: SentMessage[] = [];
+  for (const [index, batch] of batches.entries()) {
+    const later = () => batches.slice(index + 1).flat().map((e) => e.id);
+    await sendWithRetries({ params, settings, batch, later, sent });
+  }
+  return sent;
+}
 
-  let batches: OutgoingMessage[][];
+type RetrySettings = Required<Pick<RetryOptions, 'maxAttempts' | 'sleep' | 'random' | 'baseDelayMs' | 'maxDelayMs'>>;
+
+function retrySettings(params: RetryOptions): RetrySettings {
+  return {
+    maxAttempts: Math.max(1, params.maxAttempts ?? 5),
+    sleep: params.sleep ?? ((ms: number) => delay(ms)),
+    random: params.random ?? Math.random,
+    baseDelayMs: params.baseDelayMs ?? 50,
+    maxDelayMs: params.maxDelayMs ?? 2_000,
+  };
+}
+
+/** The batches, or SendFailed (nothing sent) when one message is too large on its own. */
+function planOrFail(params: SendBatchParams): OutgoingMessage[][] {
   try {
-    batches = planBatches(params.entries, params.maxBytes ?? SQS_MAX_BYTES);
+    return planBatches(params.entries, params.maxBytes ?? SQS_MAX_BYTES);
   } catch (err) {
     if (!(err instanceof MessageTooLarge)) throw err;
     throw new SendFailed(err.message, { failedIds: [err.id], unsentIds: params.entries.map((e) => e.id), cause: err });
   }
+}
 
-  const sent: SentMessage[] = [];
-  for (const [index, batch] of batches.entries()) {
-    const later = () => batches.slice(index + 1).flat().map((e) => e.id);
-    let pending = batch;
-    for (let attempt = 1; ; attempt++) {
-      let output;
-      try {
-        output = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending.map(toRequestEntry) }));
-      } catch (err) {
-        const ids = pending.map((e) => e.id);
-        throw new SendFailed(`SendMessageBatch to ${queueUrl} failed: ${errorText(err)}`, {
-          failedIds: ids,
-          unsentIds: [...ids, ...later()],
-          cause: err,
-        });
-      }
+/** One batch: sends it, then its failed entries again with backoff, until all are in or SendFailed. */
+async function sendWithRetries(run: {
+  params: SendBatchParams;
+  settings: RetrySettings;
+  batch: OutgoingMessage[];
+  /** Ids of the batches after this one, unsent if this one fails. */
+  later: () => string[];
+  sent: SentMessage[];
+}): Promise<void> {
+  const { queueUrl } = run.params;
+  const { maxAttempts, baseDelayMs, maxDelayMs } = run.settings;
+  let pending = run.batch;
+  for (let attempt = 1; ; attempt++) {
+    const { retry, failures } = await sendOnce({ params: run.params, pending, later: run.later, sent: run.sent });
+    if (retry.length === 0) return;
+    const senderFaults = failures.filter((f) => f.senderFault);
+    const unsentIds = [...retry.map((e) => e.id), ...run.later()];
+    if (senderFaults.length > 0) {
+      throw new SendFailed(`SQS rejected ${senderFaults.length} message(s) sent to ${queueUrl}: ${describe(senderFaults)}`, {
+        failedIds: senderFaults.map((f) => f.id),
+        unsentIds,
+        failures,
+      });
+    }
+    if (attempt >= maxAttempts) {
+      throw new SendFailed(`${retry.length} message(s) still failing after ${attempt} attempts to ${queueUrl}: ${describe(failures)}`, {
+        failedIds: retry.map((e) => e.id),
+        unsentIds,
+        failures,
+      });
+    }
+    // Equal jitter: at least half the step, so retries never bunch at zero.
+    const step = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+    await run.settings.sleep(step / 2 + run.settings.random() * (step / 2));
+    pending = retry;
+  }
+}
 
-      const failures = new Map<string, EntryFailure>();
-      for (const f of output.Failed ?? []) {
-        const entry = f.Id === undefined ? undefined : pending[Number(f.Id)];
-        if (entry === undefined || f.Id === undefined) continue;
-        failures.set(f.Id, { id: entry.id, code: f.Code ?? 'Unknown', message: f.Message ?? '', senderFault: f.SenderFault === true });
-      }
-      const succeeded = new Set<string>();
-      for (const s of output.Successful ?? []) {
-        const entry = pending[Number(s.Id)];
-        if (entry === undefined || s.Id === undefined) continue;
-        succeeded.add(s.Id);
-        sent.push({ id: entry.id, messageId: s.MessageId ?? '', ...(s.SequenceNumber ? { sequenceNumber: s.SequenceNumber } : {}) });
-      }
-      // An entry the answer does not mention is treated as a retriable failure.
-      const retry = pending.filter((_, i) => !succeeded.has(String(i)));
-      if (retry.length === 0) break;
-      for (const [i, entry] of pending.entries()) {
-        if (!succeeded.has(String(i)) && !failures.has(String(i))) {
-          failures.set(String(i), { id: entry.id, code: 'Missing', message: 'entry absent from the answer', senderFault: false });
-        }
-      }
-
-      const listed = [...failures.values()];
-      const senderFaults = listed.filter((f) => f.senderFault);
-      const unsentIds = [...retry.map((e) => e.id), ...later()];
-      if (senderFaults.length > 0) {
-        throw new SendFailed(`SQS rejected ${senderFaults.length} message(s) sent to ${queueUrl}: ${describe(senderFaults)}`, {
-          failedIds: senderFaults.map((f) => f.id),
-          unsentIds,
-          failures: listed,
-        });
-      }
-      if (attempt >= maxAttempts) {
-        throw new SendFailed(`${retry.length} message(s) still failing after ${attempt} attempts to ${queueUrl}: ${describe(listed)}`, {
-          failedIds: retry.map((e) => e.id),
-          unsentIds,
-          failures: listed,
-        });
-      }
-      // Equal jitter: at least half the step, so retries never bunch at zero.
-      const step = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
-      await sleep(step / 2 + random() * (step / 2));
-      pending = retry;
+/**
+ * One SendMessageBatch: records what went in `sent`, returns the entries to
+ * send again and every failure (SQS's `Failed[]` plus any the answer left out).
+ */
+async function sendOnce(call: {
+  params: SendBatchParams;
+  pending: OutgoingMessage[];
+  later: () => string[];
+  sent: SentMessage[];
+}): Promise<{ retry: OutgoingMessage[]; failures: EntryFailure[] }> {
+  const { client, queueUrl } = call.params;
+  const { pending } = call;
+  let output;
+  try {
+    output = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending.map(toRequestEntry) }));
+  } catch (err) {
+    const ids = pending.map((e) => e.id);
+    throw new SendFailed(`SendMessageBatch to ${queueUrl} failed: ${errorText(err)}`, {
+      failedIds: ids,
+      unsentIds: [...ids, ...call.later()],
+      cause: err,
+    });
+  }
+  const failures = new Map<string, EntryFailure>();
+  for (const f of output.Failed ?? []) {
+    const entry = f.Id === undefined ? undefined : pending[Number(f.Id)];
+    if (entry === undefined || f.Id === undefined) continue;
+    failures.set(f.Id, { id: entry.id, code: f.Code ?? 'Unknown', message: f.Message ?? '', senderFault: f.SenderFault === true });
+  }
+  const succeeded = new Set<string>();
+  for (const s of output.Successful ?? []) {
+    const entry = pending[Number(s.Id)];
+    if (entry === undefined || s.Id === undefined) continue;
+    succeeded.add(s.Id);
+    call.sent.push({ id: entry.id, messageId: s.MessageId ?? '', ...(s.SequenceNumber ? { sequenceNumber: s.SequenceNumber } : {}) });
+  }
+  // An entry the answer does not mention is treated as a retriable failure.
+  const retry = pending.filter((_, i) => !succeeded.has(String(i)));
+  for (const [i, entry] of pending.entries()) {
+    if (!succeeded.has(String(i)) && !failures.has(String(i))) {
+      failures.set(String(i), { id: entry.id, code: 'Missing', message: 'entry absent from the answer', senderFault: false });
     }
   }
-  return sent;
+  return { retry, failures: [...failures.values()] };
 }
 
 /** A sender bound to one queue, for adapters that send many times. */
@@ -225,11 +262,6 @@ function toRequestEntry(message: OutgoingMessage, index: number): SendMessageBat
 function describe(failures: EntryFailure[]): string {
   const shown = failures.slice(0, 3).map((f) => `${f.id}: ${f.code} ${f.message}`.trim());
   return shown.join('; ') + (failures.length > 3 ? `; and ${failures.length - 3} more` : '');
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
 }
 
 /**

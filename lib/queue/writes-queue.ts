@@ -7,6 +7,7 @@ import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { WriteQueue } from '../http/ports.ts';
 import type { WriteMessage } from '../writes/types.ts';
+import { errorMessage } from '../core/errors.ts';
 import { QueueError, SendFailed } from './errors.ts';
 import { sendBatch } from './sender.ts';
 import type { RetryOptions } from './sender.ts';
@@ -86,7 +87,7 @@ export function createVisibilityDelay(params: { client: SQSClient; queueUrl: str
     try {
       await params.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: params.queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
     } catch (err) {
-      throw new QueueError(`ChangeMessageVisibility on ${params.queueUrl} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new QueueError(`ChangeMessageVisibility on ${params.queueUrl} failed: ${errorMessage(err)}`, { cause: err });
     }
   };
 }
