@@ -1,4 +1,5 @@
 import { CardDavError, NetworkError, Unauthorized } from '../carddav/errors.ts';
+import { errorText } from '../core/errors.ts';
 import { DataDirInUse } from '../local/lock.ts';
 import { EXIT, UsageError } from './args.ts';
 
@@ -19,8 +20,7 @@ export function exitFor(err: unknown): { code: number; reason: string } {
   const unreachable = err instanceof NetworkError ? unreachableReason(err) : undefined;
   if (unreachable !== undefined) return { code: EXIT.protocol, reason: unreachable };
   if (err instanceof CardDavError) return { code: EXIT.protocol, reason: `${err.name}: ${oneLine(err.message)}` };
-  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  return { code: EXIT.protocol, reason: oneLine(message) };
+  return { code: EXIT.protocol, reason: oneLine(errorText(err)) };
 }
 
 const oneLine = (s: string): string => s.replace(/\s+/g, ' ').trim();

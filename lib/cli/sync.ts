@@ -6,6 +6,8 @@ import { createCardDavClient } from '../carddav/client.ts';
 import type { AddressBook, CardDavClient } from '../carddav/types.ts';
 import { createDynamoStore } from '../store/dynamo-store.ts';
 import { createTable } from '../store/table.ts';
+import type { DynamoStore } from '../store/types.ts';
+import type { DynamoDbLocal } from '../local/dynamodb-local.ts';
 import { runSync, type SyncReason, type SyncRunResult } from '../sync/engine.ts';
 import type { Feed } from '../sync/ports.ts';
 import { cliOutbound, EXIT, parse, serverFromArgs, serverOptions, UsageError } from './args.ts';
@@ -38,68 +40,98 @@ export async function syncCommand(argv: string[], io: CliIo): Promise<number> {
     return EXIT.ok;
   }
   const { serverUrl, auth } = serverFromArgs(values, io.env);
-  const batch = values.batch === undefined ? undefined : Number(values.batch);
-  if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1 && batch <= 1000)) {
-    throw new UsageError(`--batch must be a whole number from 1 to 1000, not ${values.batch}`);
-  }
+  const batch = batchSize(values.batch);
 
-  let requests = 0;
   const outbound = cliOutbound(serverUrl);
-  const baseClient = createCardDavClient({ ...(auth ? { auth } : {}), fetch: outbound.fetch, onRequest: () => void requests++ });
-  const connectionId = connectionIdFor({ serverUrl, username: values.username, addressBook: values['address-book'] });
+  const run: SyncRun = {
+    serverUrl,
+    wanted: values['address-book'],
+    batch,
+    io,
+    requests: 0,
+    baseClient: createCardDavClient({ ...(auth ? { auth } : {}), fetch: outbound.fetch, onRequest: () => void run.requests++ }),
+    connectionId: connectionIdFor({ serverUrl, username: values.username, addressBook: values['address-book'] }),
+  };
 
   try {
-    return await withLocalDynamoDb({ dataDir: values['data-dir'], owner: 'carddav-bridge sync', say: io.stderr, fn: async (dynamo) => {
-    const client = dynamo.client();
-    await createTable({ client, tableName: TABLE });
-    const store = createDynamoStore({ client, tableName: TABLE });
-    const existing = await store.getConnection({ tenantId: TENANT, connectionId }).catch((err: unknown) => {
-      if ((err as Error).name === 'ConnectionNotFound') return undefined;
-      throw err;
-    });
-    if (!existing) {
-      const book = await chooseAddressBook({ client: baseClient, serverUrl, wanted: values['address-book'], io });
-      await store.createConnection({
-        tenantId: TENANT,
-        connectionId,
-        status: 'active',
-        serverUrl,
-        addressBookUrl: book.url,
-        ...(book.addMemberUrl ? { addMemberUrl: book.addMemberUrl } : {}),
-        supportsSyncCollection: book.supportsSyncCollection,
-        discoveredAt: new Date().toISOString(),
-        intervalSeconds: 900,
-      });
-    }
-
-    const progress = createProgress(io);
-    const feed: Feed = {
-      async publish(events) {
-        progress.clear();
-        io.stdout(events.map((e) => JSON.stringify(e) + '\n').join(''));
-        progress.published(events.length);
-      },
-    };
-    const result = await runSync({
-      store,
-      feed,
-      client: withProgress(baseClient, progress),
-      clock: { now: () => Date.now() },
-      tenantId: TENANT,
-      connectionId,
-      owner: `cli-${process.pid}`,
-      options: batch ? { multigetBatchSize: batch } : {},
-      countRequests: () => requests,
-    });
-    progress.done();
-    io.stderr(summary(result) + '\n');
-    if (result.outcome === 'ok') return EXIT.ok;
-    return result.error === undefined ? EXIT.protocol : exitFor(result.error).code;
-  } });
+    return await withLocalDynamoDb({ dataDir: values['data-dir'], owner: 'carddav-bridge sync', say: io.stderr, fn: (dynamo) => syncOnce(run, dynamo) });
   } finally {
     // Idle keep-alive sockets would hold the process open.
     await outbound.close();
   }
+}
+
+function batchSize(text: string | undefined): number | undefined {
+  const batch = text === undefined ? undefined : Number(text);
+  if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1 && batch <= 1000)) {
+    throw new UsageError(`--batch must be a whole number from 1 to 1000, not ${text}`);
+  }
+  return batch;
+}
+
+/** One `sync` invocation: what the flags named, and the request count the summary reports. */
+interface SyncRun {
+  serverUrl: string;
+  wanted: string | undefined;
+  batch: number | undefined;
+  io: CliIo;
+  baseClient: CardDavClient;
+  connectionId: string;
+  requests: number;
+}
+
+async function syncOnce(run: SyncRun, dynamo: DynamoDbLocal): Promise<number> {
+  const { io, connectionId } = run;
+  const client = dynamo.client();
+  await createTable({ client, tableName: TABLE });
+  const store = createDynamoStore({ client, tableName: TABLE });
+  await ensureConnection(run, store);
+
+  const progress = createProgress(io);
+  const feed: Feed = {
+    async publish(events) {
+      progress.clear();
+      io.stdout(events.map((e) => JSON.stringify(e) + '\n').join(''));
+      progress.published(events.length);
+    },
+  };
+  const result = await runSync({
+    store,
+    feed,
+    client: withProgress(run.baseClient, progress),
+    clock: { now: () => Date.now() },
+    tenantId: TENANT,
+    connectionId,
+    owner: `cli-${process.pid}`,
+    options: run.batch ? { multigetBatchSize: run.batch } : {},
+    countRequests: () => run.requests,
+  });
+  progress.done();
+  io.stderr(summary(result) + '\n');
+  if (result.outcome === 'ok') return EXIT.ok;
+  return result.error === undefined ? EXIT.protocol : exitFor(result.error).code;
+}
+
+/** The first run of a server, user and book discovers the book and records the connection; later runs find it. */
+async function ensureConnection(run: SyncRun, store: DynamoStore): Promise<void> {
+  const { connectionId, serverUrl } = run;
+  const existing = await store.getConnection({ tenantId: TENANT, connectionId }).catch((err: unknown) => {
+    if ((err as Error).name === 'ConnectionNotFound') return undefined;
+    throw err;
+  });
+  if (existing) return;
+  const book = await chooseAddressBook({ client: run.baseClient, serverUrl, wanted: run.wanted, io: run.io });
+  await store.createConnection({
+    tenantId: TENANT,
+    connectionId,
+    status: 'active',
+    serverUrl,
+    addressBookUrl: book.url,
+    ...(book.addMemberUrl ? { addMemberUrl: book.addMemberUrl } : {}),
+    supportsSyncCollection: book.supportsSyncCollection,
+    discoveredAt: new Date().toISOString(),
+    intervalSeconds: 900,
+  });
 }
 
 /** The same server, user and book always map to the same connection, so a second run continues the first. */
