@@ -136,76 +136,112 @@ function strictCheck(logical: string, header: Header | undefined, lineNo: number
   if (!RFC_NAME.test(name)) throw new VCardParseError(`property name outside the vCard grammar: "${snippet(name)}"`, { line: lineNo });
 }
 
+/** The reader's progress through one text. */
+interface ParseState {
+  lines: Lines;
+  maxBytes: number;
+  strict: boolean;
+  cards: ParsedCard[];
+  open: OpenCard | undefined;
+  /** Text before a BEGIN (a BOM, blank lines) belongs to that card's BEGIN. */
+  before: string;
+}
+
+/** One logical content line, as read at line index `i`. */
+interface ContentLine {
+  i: number;
+  lineNo: number;
+  logical: string;
+  header: Header | undefined;
+  value: string;
+  raw: string;
+  tail: string;
+}
+
 function parseText(text: string, maxBytes: number, strict = false): ParsedCard[] {
   const lines = splitLines(text);
   const all = lines.text;
-  const cards: ParsedCard[] = [];
-  let open: OpenCard | undefined;
-  // Text before a BEGIN (a BOM, blank lines) belongs to that card's BEGIN.
-  let before = '';
-  let i = 0;
+  const state: ParseState = { lines, maxBytes, strict, cards: [], open: undefined, before: '' };
   if (all[0]!.charCodeAt(0) === 0xfeff) {
-    before = '\uFEFF';
+    state.before = '\uFEFF';
     (all as string[])[0] = all[0]!.slice(1);
   }
+  let i = 0;
   while (i < all.length) {
     const first = all[i]!;
-    const lineNo = i + 1;
     if (isBlank(first)) {
-      if (open === undefined) before += first + lines.ends[i]!;
+      if (state.open === undefined) state.before += first + lines.ends[i]!;
       i++;
       continue;
     }
     if (isContinuation(first)) {
-      throw new VCardParseError('folded continuation line (starting with a blank) with no content line before it', { line: lineNo });
+      throw new VCardParseError('folded continuation line (starting with a blank) with no content line before it', { line: i + 1 });
     }
-    const { to, logical, header } = readLogical(all, i);
-    const { raw, tail, next } = rawText(lines, i, to);
-    const upperName = header !== undefined && header.group === undefined && (header.name.length === 5 || header.name.length === 3) ? header.name.toUpperCase() : '';
-    const value = header === undefined ? '' : logical.slice(header.valueStart);
+    i = contentLine(state, i);
+  }
+  if (state.open !== undefined) {
+    throw new VCardParseError(`unterminated vCard: BEGIN:VCARD on line ${state.open.line} has no END:VCARD`, { line: state.open.line });
+  }
+  return state.cards;
+}
 
-    if (strict) strictCheck(logical, header, lineNo);
-    if (upperName === 'BEGIN' && open !== undefined && strict) {
-      throw new VCardParseError(`nested BEGIN:${value.trim()} inside the vCard begun on line ${open.line}`, { line: lineNo });
-    }
-    if (upperName === 'BEGIN' && open !== undefined) {
-      // A vCard 2.1 AGENT (or an exporter's stray nesting): the nested card is one opaque property of its parent.
-      const end = nestedEnd(all, i, open.line);
-      const block = rawText(lines, i, end + 1);
-      open.properties.push(new ParsedProperty({ group: undefined, name: header!.name, params: header!.params, value, line: lineNo, raw: block.raw, tail: block.tail }));
-      addSize(open, block.raw + block.tail, maxBytes, lineNo);
-      i = block.next;
-      continue;
-    }
-    if (upperName === 'BEGIN') {
-      const what = value.trim();
-      if (what.toUpperCase() !== 'VCARD') throw new VCardParseError(`expected BEGIN:VCARD, found BEGIN:${what}`, { line: lineNo });
-      const begin = before + raw + tail;
-      open = { line: lineNo, begin, eol: cardEol(lines.ends[i]!), properties: [], units: begin.length, octets: undefined };
-      before = '';
-    } else if (upperName === 'END') {
-      const what = value.trim();
-      if (open === undefined) throw new VCardParseError(`END:${what} without BEGIN:VCARD`, { line: lineNo });
-      if (what.toUpperCase() !== 'VCARD') throw new VCardParseError(`expected END:VCARD, found END:${what}`, { line: lineNo });
-      const delimiters = { begin: open.begin, end: raw + tail, eol: open.eol };
-      cards.push(new ParsedCard({ properties: open.properties, version: versionOf(open.properties), line: open.line, delimiters }));
-      open = undefined;
-    } else {
-      if (open === undefined) {
-        throw new VCardParseError(`content line outside BEGIN:VCARD ... END:VCARD (missing BEGIN:VCARD?): "${snippet(logical)}"`, {
-          line: lineNo,
-        });
-      }
-      const fields = header ?? { group: undefined, name: logical, params: NO_PARAMS };
-      open.properties.push(new ParsedProperty({ group: fields.group, name: fields.name, params: fields.params, value, line: lineNo, raw, tail }));
-      addSize(open, raw + tail, maxBytes, lineNo);
-    }
-    i = next;
+/** Reads the content line at `i` into the state; returns the index of the line after it. */
+function contentLine(state: ParseState, i: number): number {
+  const { to, logical, header } = readLogical(state.lines.text, i);
+  const { raw, tail, next } = rawText(state.lines, i, to);
+  const line: ContentLine = { i, lineNo: i + 1, logical, header, value: header === undefined ? '' : logical.slice(header.valueStart), raw, tail };
+  const upperName = header !== undefined && header.group === undefined && (header.name.length === 5 || header.name.length === 3) ? header.name.toUpperCase() : '';
+
+  if (state.strict) strictCheck(logical, header, line.lineNo);
+  if (upperName === 'BEGIN' && state.open !== undefined) return nestedCard(state, state.open, line);
+  if (upperName === 'BEGIN') beginCard(state, line);
+  else if (upperName === 'END') endCard(state, line);
+  else addProperty(state, line);
+  return next;
+}
+
+/** A vCard 2.1 AGENT (or an exporter's stray nesting): the nested card is one opaque property of its parent. */
+function nestedCard(state: ParseState, open: OpenCard, line: ContentLine): number {
+  if (state.strict) {
+    throw new VCardParseError(`nested BEGIN:${line.value.trim()} inside the vCard begun on line ${open.line}`, { line: line.lineNo });
   }
-  if (open !== undefined) {
-    throw new VCardParseError(`unterminated vCard: BEGIN:VCARD on line ${open.line} has no END:VCARD`, { line: open.line });
+  const end = nestedEnd(state.lines.text, line.i, open.line);
+  const block = rawText(state.lines, line.i, end + 1);
+  const { name, params } = line.header!;
+  open.properties.push(new ParsedProperty({ group: undefined, name, params, value: line.value, line: line.lineNo, raw: block.raw, tail: block.tail }));
+  addSize(open, block.raw + block.tail, state.maxBytes, line.lineNo);
+  return block.next;
+}
+
+function beginCard(state: ParseState, line: ContentLine): void {
+  const what = line.value.trim();
+  if (what.toUpperCase() !== 'VCARD') throw new VCardParseError(`expected BEGIN:VCARD, found BEGIN:${what}`, { line: line.lineNo });
+  const begin = state.before + line.raw + line.tail;
+  state.open = { line: line.lineNo, begin, eol: cardEol(state.lines.ends[line.i]!), properties: [], units: begin.length, octets: undefined };
+  state.before = '';
+}
+
+function endCard(state: ParseState, line: ContentLine): void {
+  const { open } = state;
+  const what = line.value.trim();
+  if (open === undefined) throw new VCardParseError(`END:${what} without BEGIN:VCARD`, { line: line.lineNo });
+  if (what.toUpperCase() !== 'VCARD') throw new VCardParseError(`expected END:VCARD, found END:${what}`, { line: line.lineNo });
+  const delimiters = { begin: open.begin, end: line.raw + line.tail, eol: open.eol };
+  state.cards.push(new ParsedCard({ properties: open.properties, version: versionOf(open.properties), line: open.line, delimiters }));
+  state.open = undefined;
+}
+
+function addProperty(state: ParseState, line: ContentLine): void {
+  const { open } = state;
+  if (open === undefined) {
+    throw new VCardParseError(`content line outside BEGIN:VCARD ... END:VCARD (missing BEGIN:VCARD?): "${snippet(line.logical)}"`, {
+      line: line.lineNo,
+    });
   }
-  return cards;
+  const fields = line.header ?? { group: undefined, name: line.logical, params: NO_PARAMS };
+  const { raw, tail } = line;
+  open.properties.push(new ParsedProperty({ group: fields.group, name: fields.name, params: fields.params, value: line.value, line: line.lineNo, raw, tail }));
+  addSize(open, raw + tail, state.maxBytes, line.lineNo);
 }
 
 /** Index of the END line that closes the component begun at line i (BEGIN/END counted at any depth). */
