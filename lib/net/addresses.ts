@@ -22,25 +22,28 @@ export type AddressClass =
   | 'reserved'
   | 'invalid';
 
+// ipaddr.js range names that mean the same in both families.
+const SHARED_RANGES: Readonly<Record<string, AddressClass>> = {
+  loopback: 'loopback',
+  linkLocal: 'link-local',
+  multicast: 'multicast',
+  unspecified: 'unspecified',
+};
+const V4_RANGES: Readonly<Record<string, AddressClass>> = {
+  ...SHARED_RANGES,
+  unicast: 'public',
+  private: 'private',
+  carrierGradeNat: 'carrier-grade-nat',
+};
+const V6_RANGES: Readonly<Record<string, AddressClass>> = { ...SHARED_RANGES, uniqueLocal: 'private' };
+
+/** A range not named in the table is reserved: Teredo (obfuscated IPv4), site-local, documentation, benchmarking, ORCHID, ... */
+function rangeClass(table: Readonly<Record<string, AddressClass>>, range: string): AddressClass {
+  return Object.hasOwn(table, range) ? table[range]! : 'reserved';
+}
+
 function classifyV4(ip: ipaddr.IPv4): AddressClass {
-  switch (ip.range()) {
-    case 'unicast':
-      return 'public';
-    case 'loopback':
-      return 'loopback';
-    case 'private':
-      return 'private';
-    case 'linkLocal':
-      return 'link-local';
-    case 'carrierGradeNat':
-      return 'carrier-grade-nat';
-    case 'multicast':
-      return 'multicast';
-    case 'unspecified':
-      return 'unspecified';
-    default:
-      return 'reserved';
-  }
+  return rangeClass(V4_RANGES, ip.range());
 }
 
 function v4FromParts(high: number | undefined, low: number | undefined): ipaddr.IPv4 {
@@ -51,7 +54,8 @@ function v4FromParts(high: number | undefined, low: number | undefined): ipaddr.
 
 function classifyV6(ip: ipaddr.IPv6): AddressClass {
   const p = ip.parts;
-  switch (ip.range()) {
+  const range = ip.range();
+  switch (range) {
     case 'unicast':
       // ::a.b.c.d (IPv4-compatible, deprecated by RFC 4291): no legitimate server uses it.
       return p.slice(0, 6).every((x) => x === 0) ? 'reserved' : 'public';
@@ -63,19 +67,8 @@ function classifyV6(ip: ipaddr.IPv6): AddressClass {
       return p[2] === 0 && p[3] === 0 && p[4] === 0 && p[5] === 0 ? classifyV4(v4FromParts(p[6], p[7])) : 'private';
     case '6to4':
       return classifyV4(v4FromParts(p[1], p[2]));
-    case 'loopback':
-      return 'loopback';
-    case 'uniqueLocal':
-      return 'private';
-    case 'linkLocal':
-      return 'link-local';
-    case 'multicast':
-      return 'multicast';
-    case 'unspecified':
-      return 'unspecified';
     default:
-      // Teredo (obfuscated IPv4), site-local, documentation, benchmarking, ORCHID, ...
-      return 'reserved';
+      return rangeClass(V6_RANGES, range);
   }
 }
 

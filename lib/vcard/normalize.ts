@@ -317,48 +317,39 @@ function collect(prop: VCardProperty, upper: string, ctx: ReadContext, contact: 
   }
 }
 
+type SingleReader = (prop: VCardProperty, ctx: ReadContext) => Contact[keyof Contact] | undefined;
+
+const textOf: SingleReader = (prop, ctx) => nonEmpty(textValue(prop, ctx.version));
+
+function organizationOf(prop: VCardProperty, ctx: ReadContext): Contact['organization'] {
+  const [name, ...rest] = structuredValue(prop, ctx.version);
+  const units = rest.filter((u) => u !== '');
+  const org: { name?: string; units?: string[] } = {};
+  if (name !== undefined && name !== '') org.name = name;
+  if (units.length > 0) org.units = units;
+  return org.name !== undefined || org.units !== undefined ? org : undefined;
+}
+
+/** The single-valued properties, the field each fills and how it is read. */
+const SINGLES: Readonly<Record<string, readonly [keyof Contact, SingleReader]>> = {
+  UID: ['uid', textOf],
+  FN: ['fullName', textOf],
+  N: ['name', nameOf],
+  NICKNAME: ['nickname', textOf],
+  ORG: ['organization', organizationOf],
+  TITLE: ['title', textOf],
+  ROLE: ['role', textOf],
+  BDAY: ['birthday', dateOf],
+  PHOTO: ['photo', photoOf],
+  REV: ['revision', (prop) => nonEmpty(prop.value)],
+};
+
 /** The single-valued properties: the first one with a value wins. */
 function single(prop: VCardProperty, upper: string, ctx: ReadContext, contact: Contact): void {
-  const text = (): string | undefined => nonEmpty(textValue(prop, ctx.version));
-  switch (upper) {
-    case 'UID':
-      if (contact.uid === undefined) put(contact, 'uid', text());
-      break;
-    case 'FN':
-      if (contact.fullName === undefined) put(contact, 'fullName', text());
-      break;
-    case 'N':
-      if (contact.name === undefined) put(contact, 'name', nameOf(prop, ctx));
-      break;
-    case 'NICKNAME':
-      if (contact.nickname === undefined) put(contact, 'nickname', text());
-      break;
-    case 'ORG': {
-      if (contact.organization !== undefined) break;
-      const [name, ...rest] = structuredValue(prop, ctx.version);
-      const units = rest.filter((u) => u !== '');
-      const org: { name?: string; units?: string[] } = {};
-      if (name !== undefined && name !== '') org.name = name;
-      if (units.length > 0) org.units = units;
-      if (org.name !== undefined || org.units !== undefined) contact.organization = org;
-      break;
-    }
-    case 'TITLE':
-      if (contact.title === undefined) put(contact, 'title', text());
-      break;
-    case 'ROLE':
-      if (contact.role === undefined) put(contact, 'role', text());
-      break;
-    case 'BDAY':
-      if (contact.birthday === undefined) put(contact, 'birthday', dateOf(prop, ctx));
-      break;
-    case 'PHOTO':
-      if (contact.photo === undefined) put(contact, 'photo', photoOf(prop, ctx));
-      break;
-    case 'REV':
-      if (contact.revision === undefined) put(contact, 'revision', nonEmpty(prop.value));
-      break;
-  }
+  const entry = Object.hasOwn(SINGLES, upper) ? SINGLES[upper] : undefined;
+  if (entry === undefined) return;
+  const [field, read] = entry;
+  if (contact[field] === undefined) put(contact, field, read(prop, ctx));
 }
 
 /**
