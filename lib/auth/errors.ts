@@ -2,12 +2,9 @@
 // a caller needs to decide: retry later (OAuthUnavailable, KeyServiceError),
 // ask the account owner to consent again (ReauthRequired), or give up.
 
-export class AuthError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+import { BridgeError } from '../core/errors.ts';
+
+export class AuthError extends BridgeError {}
 
 export type InvalidStateReason = 'malformed' | 'signature' | 'expired' | 'not-yet-valid';
 

@@ -1,15 +1,10 @@
 import { CardDavError, NetworkError, Unauthorized } from '../carddav/errors.ts';
-import { errorText } from '../core/errors.ts';
+import { BridgeError, errorText } from '../core/errors.ts';
 import { DataDirInUse } from '../local/lock.ts';
 import { EXIT, UsageError } from './args.ts';
 
 /** The account has no address book, or not the one asked for. */
-export class NoAddressBook extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NoAddressBook';
-  }
-}
+export class NoAddressBook extends BridgeError {}
 
 /** Maps an error to the CLI's exit code and a one-line reason. */
 export function exitFor(err: unknown): { code: number; reason: string } {

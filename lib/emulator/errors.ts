@@ -2,12 +2,9 @@
 // thrown by the programmatic API (seed, createCard, ...) and used internally
 // to turn bad requests into clear 4xx answers instead of crashes.
 
-export class EmulatorError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+import { BridgeError } from '../core/errors.ts';
+
+export class EmulatorError extends BridgeError {}
 
 /** An email that was never added with addAccount. */
 export class UnknownAccountError extends EmulatorError {}

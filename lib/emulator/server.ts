@@ -165,7 +165,15 @@ export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {})
   state.port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${state.port}`;
   state.oauth.issuer = url;
-  return new RunningEmulator(state, server, url);
+  const fixed: Pick<GoogleEmulator, FixedFields> = {
+    url,
+    port: state.port,
+    tokenUrl: `${url}/token`,
+    authUrl: `${url}/o/oauth2/v2/auth`,
+    revokeUrl: `${url}/revoke`,
+    clock,
+  };
+  return Object.assign(new RunningEmulator(state, server, url), fixed);
 }
 
 function listen(server: Server, port: number): Promise<void> {
@@ -306,26 +314,19 @@ async function injectFault(
   return true;
 }
 
+/** What a handle is given once, at start: where the emulator listens, and its clock. */
+type FixedFields = 'url' | 'port' | 'tokenUrl' | 'authUrl' | 'revokeUrl' | 'clock';
+
 /** The handle tests hold: thin methods over the emulator's state. */
-class RunningEmulator implements GoogleEmulator {
-  readonly url: string;
-  readonly port: number;
-  readonly tokenUrl: string;
-  readonly authUrl: string;
-  readonly revokeUrl: string;
-  readonly clock: EmulatorClock;
+class RunningEmulator implements Omit<GoogleEmulator, FixedFields> {
   readonly #state: EmulatorState;
   readonly #server: Server;
+  readonly #url: string;
 
   constructor(state: EmulatorState, server: Server, url: string) {
     this.#state = state;
     this.#server = server;
-    this.url = url;
-    this.port = state.port;
-    this.tokenUrl = `${url}/token`;
-    this.authUrl = `${url}/o/oauth2/v2/auth`;
-    this.revokeUrl = `${url}/revoke`;
-    this.clock = state.clock;
+    this.#url = url;
   }
 
   get oauthBehaviours(): Readonly<OAuthBehaviours> {
@@ -424,7 +425,7 @@ class RunningEmulator implements GoogleEmulator {
 
   addressBookUrl(email: string): string {
     if (!this.#state.store.hasBook(email)) throw new UnknownAccountError(`No account ${email} in the emulator; call addAccount first`);
-    return `${this.url}${paths.book(email)}`;
+    return `${this.#url}${paths.book(email)}`;
   }
 
   resetStats(): void {

@@ -1,12 +1,9 @@
 // One base class for the SQS adapters; named subclasses carry `cause` and the
 // ids a caller needs to decide what to repeat.
 
-export class QueueError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+import { BridgeError } from '../core/errors.ts';
+
+export class QueueError extends BridgeError {}
 
 /** One message is larger than SQS accepts (body plus attributes). */
 export class MessageTooLarge extends QueueError {

@@ -1,11 +1,8 @@
 // One base class for webhook delivery; named subclasses carry `cause`.
 
-export class WebhookError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+import { BridgeError } from '../core/errors.ts';
+
+export class WebhookError extends BridgeError {}
 
 /** A secret that is not `whsec_` + base64 of 24 to 64 bytes. */
 export class InvalidWebhookSecret extends WebhookError {}
