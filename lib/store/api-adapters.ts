@@ -52,65 +52,54 @@ export function connectionInfo(c: StoredConnection): ConnectionInfo {
  */
 export function createDynamoConnections(params: { store: DynamoStore; vault: Vault }): Connections {
   const { store, vault } = params;
-
-  async function found<T>(fn: () => Promise<T>): Promise<T | undefined> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof ConnectionNotFound) return undefined;
-      throw err;
-    }
-  }
-
   return {
     async create(c: ApiNewConnection) {
       const { tenantId, connectionId } = c;
       const credentials = await sealBasicCredentials({ vault, tenantId, connectionId, username: c.username, password: c.password });
-      const stored = await store.createConnection(newConnectionRecord({ ...c, credentials }));
-      return connectionInfo(stored);
+      return connectionInfo(await store.createConnection(newConnectionRecord({ ...c, credentials })));
     },
-
-    async get(p) {
-      const c = await found(() => store.getConnection(p));
+    get: async (p) => {
+      const c = await unlessNotFound(() => store.getConnection(p));
       return c === undefined ? undefined : connectionInfo(c);
     },
-
-    async list({ tenantId, limit, cursor }) {
-      let page;
-      try {
-        page = await store.listConnections({ tenantId, limit, ...(cursor === undefined ? {} : { cursor }) });
-      } catch (err) {
-        // The port: a cursor the adapter did not issue is treated as the start.
-        if (!(err instanceof InvalidInput) || cursor === undefined) throw err;
-        page = await store.listConnections({ tenantId, limit });
-      }
-      return { items: page.connections.map(connectionInfo), ...(page.cursor === undefined ? {} : { nextCursor: page.cursor }) };
-    },
-
-    async pause({ tenantId, connectionId }) {
-      return found(async () => {
-        const c = await store.getConnection({ tenantId, connectionId });
-        if (c.status === 'paused') return connectionInfo(c);
-        return connectionInfo(await store.updateConnection({ tenantId, connectionId, patch: { status: 'paused' } }));
-      });
-    },
-
-    async resume({ tenantId, connectionId, now }) {
-      return found(async () => {
-        const c = await store.getConnection({ tenantId, connectionId });
-        if (c.status !== 'paused') return connectionInfo(c);
-        return connectionInfo(await store.updateConnection({ tenantId, connectionId, patch: { status: 'active', nextSyncAt: now } }));
-      });
-    },
-
-    async requestSync({ tenantId, connectionId, now }) {
-      return found(async () => connectionInfo(await store.updateConnection({ tenantId, connectionId, patch: { nextSyncAt: now } })));
-    },
-
-    async delete(p) {
-      return (await found(async () => (await store.deleteConnection(p), true))) ?? false;
-    },
+    list: (p) => listConnectionInfos(store, p),
+    pause: (p) => unlessNotFound(() => setPaused(store, p, true)),
+    resume: (p) => unlessNotFound(() => setPaused(store, p, false)),
+    requestSync: ({ tenantId, connectionId, now }) =>
+      unlessNotFound(async () => connectionInfo(await store.updateConnection({ tenantId, connectionId, patch: { nextSyncAt: now } }))),
+    delete: async (p) => (await unlessNotFound(async () => (await store.deleteConnection(p), true))) ?? false,
   };
+}
+
+/** `fn`'s result, undefined for ConnectionNotFound. */
+async function unlessNotFound<T>(fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ConnectionNotFound) return undefined;
+    throw err;
+  }
+}
+
+async function listConnectionInfos(store: DynamoStore, { tenantId, limit, cursor }: Parameters<Connections['list']>[0]): ReturnType<Connections['list']> {
+  let page;
+  try {
+    page = await store.listConnections({ tenantId, limit, ...(cursor === undefined ? {} : { cursor }) });
+  } catch (err) {
+    // The port: a cursor the adapter did not issue is treated as the start.
+    if (!(err instanceof InvalidInput) || cursor === undefined) throw err;
+    page = await store.listConnections({ tenantId, limit });
+  }
+  return { items: page.connections.map(connectionInfo), ...(page.cursor === undefined ? {} : { nextCursor: page.cursor }) };
+}
+
+/** Pauses, or resumes (due at `now`); a connection already so is answered as it is. */
+async function setPaused(store: DynamoStore, params: { tenantId: string; connectionId: string; now?: number }, paused: boolean): Promise<ConnectionInfo> {
+  const { tenantId, connectionId } = params;
+  const c = await store.getConnection({ tenantId, connectionId });
+  if ((c.status === 'paused') === paused) return connectionInfo(c);
+  const patch = paused ? { status: 'paused' as const } : { status: 'active' as const, nextSyncAt: params.now };
+  return connectionInfo(await store.updateConnection({ tenantId, connectionId, patch }));
 }
 
 /** A `ConnectionLookup` whose records carry what the store has (credentials, provider). */
@@ -120,16 +109,7 @@ export interface StoredConnectionLookup extends ConnectionLookup {
 
 /** The applier's `ConnectionLookup`: the stored connection (with its sealed credentials), undefined when not found. */
 export function createConnectionLookup(store: DynamoStore): StoredConnectionLookup {
-  return {
-    async getConnection(params) {
-      try {
-        return await store.getConnection(params);
-      } catch (err) {
-        if (err instanceof ConnectionNotFound) return undefined;
-        throw err;
-      }
-    },
-  };
+  return { getConnection: (params) => unlessNotFound(() => store.getConnection(params)) };
 }
 
 /** What a discovered connection starts as: active, due at `nextSyncAt`, with its sealed credentials. */

@@ -66,7 +66,12 @@ export interface Projection {
   names: Record<string, string>;
 }
 
-/** The items of `keys` (strongly consistent), 100 keys a call, 4 calls in flight, unprocessed keys retried. */
+/** `items` in chunks of `size`, 4 chunks in flight, each sent until nothing of it is left unprocessed. */
+function inBatches<T>(t: Table, operation: string, items: T[], size: number, send: (pending: T[]) => Promise<T[]>): Promise<void> {
+  return forEachLimit(chunk(items, size), BATCHES_IN_FLIGHT, (part) => sendUntilProcessed({ operation, items: part, retry: t.retry, send }));
+}
+
+/** The items of `keys` (strongly consistent), 100 keys a call, unprocessed keys retried. */
 export async function batchGetItems(t: Table, operation: string, keys: GetKey[], projection?: Projection): Promise<Item[]> {
   const found: Item[] = [];
   const read = {
@@ -74,32 +79,18 @@ export async function batchGetItems(t: Table, operation: string, keys: GetKey[],
     ConsistentRead: true,
     ...(projection ? { ProjectionExpression: projection.expression, ExpressionAttributeNames: projection.names } : {}),
   };
-  await forEachLimit(chunk(keys, BATCH_GET_MAX), BATCHES_IN_FLIGHT, (part) =>
-    sendUntilProcessed({
-      operation,
-      items: part,
-      retry: t.retry,
-      send: async (pending) => {
-        const out = await call(t, operation, () => t.doc.send(new BatchGetCommand({ RequestItems: { [t.name]: { Keys: pending, ...read } } })));
-        found.push(...(out.Responses?.[t.name] ?? []));
-        return (out.UnprocessedKeys?.[t.name]?.Keys ?? []) as GetKey[];
-      },
-    }),
-  );
+  await inBatches(t, operation, keys, BATCH_GET_MAX, async (pending) => {
+    const out = await call(t, operation, () => t.doc.send(new BatchGetCommand({ RequestItems: { [t.name]: { Keys: pending, ...read } } })));
+    found.push(...(out.Responses?.[t.name] ?? []));
+    return (out.UnprocessedKeys?.[t.name]?.Keys ?? []) as GetKey[];
+  });
   return found;
 }
 
-/** Puts and deletes, 25 a call, 4 calls in flight, unprocessed items retried. */
+/** Puts and deletes, 25 a call, unprocessed items retried. */
 export async function batchWriteItems(t: Table, operation: string, requests: WriteRequest[]): Promise<void> {
-  await forEachLimit(chunk(requests, BATCH_WRITE_MAX), BATCHES_IN_FLIGHT, (part) =>
-    sendUntilProcessed({
-      operation,
-      items: part,
-      retry: t.retry,
-      send: async (pending) => {
-        const out = await call(t, operation, () => t.doc.send(new BatchWriteCommand({ RequestItems: { [t.name]: pending } })));
-        return out.UnprocessedItems?.[t.name] ?? [];
-      },
-    }),
-  );
+  await inBatches(t, operation, requests, BATCH_WRITE_MAX, async (pending) => {
+    const out = await call(t, operation, () => t.doc.send(new BatchWriteCommand({ RequestItems: { [t.name]: pending } })));
+    return out.UnprocessedItems?.[t.name] ?? [];
+  });
 }

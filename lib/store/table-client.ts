@@ -66,20 +66,26 @@ export function conditionFailure(err: unknown): Item | null | undefined {
   return err.Item === undefined ? null : unmarshall(err.Item);
 }
 
-/** `fn`'s result, or `onCondition`'s when DynamoDB refuses the condition; any other failure leaves as a StoreError. */
-export async function conditional<T>(
+/** `fn`'s result; when `recognise` knows the failure, `on`'s; any other failure leaves as a StoreError. */
+async function recovering<T, R>(
   t: Pick<Table, 'name'>,
   operation: string,
   fn: () => Promise<T>,
-  onCondition: (old: Item | null, err: unknown) => T | Promise<T>,
+  recognise: (err: unknown) => R | undefined,
+  on: (recognised: R, err: unknown) => T | Promise<T>,
 ): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    const old = conditionFailure(err);
-    if (old === undefined) throw storeError(t, operation, err);
-    return onCondition(old, err);
+    const recognised = recognise(err);
+    if (recognised === undefined) throw storeError(t, operation, err);
+    return on(recognised, err);
   }
+}
+
+/** `fn`'s result, or `onCondition`'s when DynamoDB refuses the condition (with the old item, if asked for). */
+export function conditional<T>(t: Pick<Table, 'name'>, operation: string, fn: () => Promise<T>, onCondition: (old: Item | null, err: unknown) => T | Promise<T>): Promise<T> {
+  return recovering(t, operation, fn, conditionFailure, onCondition);
 }
 
 /** The index of the first ConditionalCheckFailed among a cancelled transaction's reasons; undefined for any other error. */
@@ -89,20 +95,9 @@ export function cancelledAt(err: unknown): number | undefined {
   return i >= 0 ? i : undefined;
 }
 
-/** `fn`'s result, or `onCancelled`'s when a condition cancelled the transaction (`at`: which item); any other failure leaves as a StoreError. */
-export async function transaction<T>(
-  t: Pick<Table, 'name'>,
-  operation: string,
-  fn: () => Promise<T>,
-  onCancelled: (at: number, err: unknown) => T | Promise<T>,
-): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const at = cancelledAt(err);
-    if (at === undefined) throw storeError(t, operation, err);
-    return onCancelled(at, err);
-  }
+/** `fn`'s result, or `onCancelled`'s when a condition cancelled the transaction (`at`: which item). */
+export function transaction<T>(t: Pick<Table, 'name'>, operation: string, fn: () => Promise<T>, onCancelled: (at: number, err: unknown) => T | Promise<T>): Promise<T> {
+  return recovering(t, operation, fn, cancelledAt, onCancelled);
 }
 
 /** The condition "no item has this key yet", for a Put alone or inside a transaction. */
