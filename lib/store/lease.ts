@@ -1,9 +1,9 @@
 // A sync run's hold on its connection: the lease taken (one UpdateItem that
 // also numbers the run and reads the connection), given back, or committed
 // with the run's outcome (lib/store/README.md "Access paths").
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConnectionNotFound, LeaseLost, VersionConflict } from '../core/errors.ts';
 import type { Store } from '../sync/ports.ts';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { assertConnectionIds, assertFinite, readCredentials, storedSummary, toConnection, withCredentials } from './connection-items.ts';
 import type { StoreContext } from './connection-items.ts';
 import { InvalidInput } from './errors.ts';
