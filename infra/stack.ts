@@ -19,6 +19,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
+import { BridgeError } from '../lib/core/errors.ts';
 import { DOCS_BUNDLE_FILES } from '../lib/http/swagger-ui-files.ts';
 import { TABLE } from '../lib/store/table.ts';
 import { BATCH_SIZE, CHANGE_FEED_VISIBILITY_SECONDS, CONCURRENCY, DISPATCH_INTERVAL_MS, GOOGLE_CALLBACK_PATH, MAX_RECEIVE_COUNT, QUEUES, TIMEOUT_MS } from '../lib/wiring/deployment.ts';
@@ -122,12 +123,7 @@ export const ACCESS_LOG_FIELDS = {
 } as const;
 
 /** A stack prop that cannot be deployed. */
-export class StackConfigError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class StackConfigError extends BridgeError {}
 
 export class CarddavBridgeStack extends Stack {
   constructor(scope: Construct, id: string, props: CarddavBridgeStackProps = {}) {

@@ -9,15 +9,11 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { freePort } from './ports.ts';
+import { BridgeError } from '../core/errors.ts';
 
 export const LOCAL_DYNAMODB_REGION = 'us-east-1';
 
-export class LocalDynamoDbError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+export class LocalDynamoDbError extends BridgeError {}
 
 /** The port was taken (by another process, or in a race for a port we picked). */
 export class PortInUse extends LocalDynamoDbError {}

@@ -3,15 +3,11 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
 import type { FauxqsServer } from 'fauxqs';
+import { BridgeError } from '../core/errors.ts';
 
 export const LOCAL_SQS_REGION = 'us-east-1';
 
-export class LocalSqsError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+export class LocalSqsError extends BridgeError {}
 
 export interface LocalQueueOptions {
   /** Queue name; a FIFO queue gets `.fifo` appended when missing. */

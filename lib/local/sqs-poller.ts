@@ -15,7 +15,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Message, MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import type { SqsBatchResponse, SqsEvent, SqsEventRecord } from '../queue/writes-queue.ts';
-import { errorText } from '../core/errors.ts';
+import { BridgeError, errorText } from '../core/errors.ts';
 
 export interface SqsPollerLogger {
   warn(message: string, fields?: Record<string, unknown>): void;
@@ -53,12 +53,7 @@ export interface SqsPoller {
 
 const MAX_ERROR_DELAY_MS = 30_000;
 
-export class SqsPollerError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+export class SqsPollerError extends BridgeError {}
 
 function bounded(what: string, value: number | undefined, fallback: number, min: number, max: number): number {
   const v = value ?? fallback;
