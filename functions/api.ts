@@ -4,7 +4,7 @@
 // from Secrets Manager at cold start, never from the function's configuration.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { handle } from 'hono/aws-lambda';
-import { awsClients, createGoogleClientSource, createVaultFromConfig } from '../lib/wiring/aws.ts';
+import { awsResources, createGoogleClientSource } from '../lib/wiring/aws.ts';
 import { buildApi } from '../lib/wiring/handlers/api.ts';
 import { lazyHandler, SERVICE_NAME } from '../lib/wiring/lambda.ts';
 import { powertoolsLog } from '../lib/wiring/telemetry.ts';
@@ -17,8 +17,7 @@ export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<Lamb
   const { requestHashSecret, stateSecret } = await readApiSecrets(config);
   const { google } = config;
   const app = buildApi({
-    clients: awsClients(config),
-    vault: createVaultFromConfig(config),
+    ...awsResources(config),
     writesQueueUrl: config.writesQueueUrl,
     logger: powertoolsLog(new Logger({ serviceName: SERVICE_NAME })),
     config: { localMode: config.localMode, requestHashSecret },

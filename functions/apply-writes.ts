@@ -2,7 +2,7 @@
 // group per connection). The handler is lib/wiring/handlers/apply-writes.ts,
 // as the local stack runs it; this file reads the environment and builds it.
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { awsClients, createGoogleClientSource, createVaultFromConfig } from '../lib/wiring/aws.ts';
+import { awsResources, createGoogleClientSource } from '../lib/wiring/aws.ts';
 import { buildApplyWritesHandler } from '../lib/wiring/handlers/apply-writes.ts';
 import { lazyHandler, powertoolsTelemetry } from '../lib/wiring/lambda.ts';
 import { loadApplyWritesConfig } from './config.ts';
@@ -10,9 +10,8 @@ import { loadApplyWritesConfig } from './config.ts';
 export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(() => {
   const config = loadApplyWritesConfig(process.env);
   return buildApplyWritesHandler({
-    clients: awsClients(config),
+    ...awsResources(config),
     feeds: config,
-    vault: createVaultFromConfig(config),
     writesQueueUrl: config.writesQueueUrl,
     maxReceives: config.maxReceives,
     delayRedelivery: true,

@@ -5,7 +5,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { awsClients, createVaultFromConfig } from '../lib/wiring/aws.ts';
+import { awsResources } from '../lib/wiring/aws.ts';
 import { buildDeliverWebhooksHandler, createDeliverWebhooksHandler } from '../lib/wiring/handlers/deliver-webhooks.ts';
 import type { DeliverHandlerDeps } from '../lib/wiring/handlers/deliver-webhooks.ts';
 import { lazyHandler, powertoolsTelemetry } from '../lib/wiring/lambda.ts';
@@ -21,9 +21,8 @@ export function createHandler({ logger, metrics, ...deps }: DeliverFunctionDeps)
 export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(() => {
   const config = loadDeliverConfig(process.env);
   return buildDeliverWebhooksHandler({
-    clients: awsClients(config),
+    ...awsResources(config),
     queues: config,
-    vault: createVaultFromConfig(config),
     localMode: config.localMode,
     telemetry: powertoolsTelemetry(),
   });

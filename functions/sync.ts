@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { awsClients, createGoogleClientSource, createVaultFromConfig } from '../lib/wiring/aws.ts';
+import { awsResources, createGoogleClientSource } from '../lib/wiring/aws.ts';
 import { createSyncHandler, buildSyncHandler } from '../lib/wiring/handlers/sync.ts';
 import type { SyncHandlerDeps } from '../lib/wiring/handlers/sync.ts';
 import { lazyHandler, powertoolsTelemetry } from '../lib/wiring/lambda.ts';
@@ -21,9 +21,8 @@ export function createHandler({ logger, metrics, ...deps }: SyncFunctionDeps) {
 export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(() => {
   const config = loadSyncConfig(process.env);
   return buildSyncHandler({
-    clients: awsClients(config),
+    ...awsResources(config),
     feeds: config,
-    vault: createVaultFromConfig(config),
     googleClient: createGoogleClientSource(config),
     localMode: config.localMode,
     workerId: randomUUID(),

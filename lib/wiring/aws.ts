@@ -47,6 +47,11 @@ export function awsClients(config: { aws: AwsConfig; table: TableConfig }): Clie
   return { dynamo: createDynamoDbClient(config.aws), sqs: createSqsClient(config.aws), table: config.table, clock: systemClock };
 }
 
+/** The clients and the vault of a function that opens sealed values. */
+export function awsResources(config: { aws: AwsConfig; table: TableConfig; key: KeyConfig }): { clients: Clients; vault: Vault } {
+  return { clients: awsClients(config), vault: createVaultFromConfig(config) };
+}
+
 /** The vault over KMS (creates its KMS client) or over a local master key. */
 export function createVaultFromConfig(params: { key: KeyConfig; aws: AwsConfig; kms?: KMSClient }): Vault {
   const { key } = params;
