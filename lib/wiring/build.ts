@@ -82,6 +82,13 @@ export function createTeeFeed(feeds: readonly Feed[]): Feed {
   };
 }
 
+/** The queues every event goes to (see buildFeed). */
+export interface FeedQueues {
+  changeFeedQueueUrl: string;
+  /** The internal webhook-events queue (FIFO); without it only the change feed gets the events. */
+  webhookEventsQueueUrl?: string | undefined;
+}
+
 /**
  * Where the sync worker and the write applier publish: the change feed (for
  * the tenants' consumers) and, when configured, the internal webhook-events
@@ -89,7 +96,7 @@ export function createTeeFeed(feeds: readonly Feed[]): Feed {
  * Two queues because an SQS message has one consumer: a deliverer reading the
  * change feed itself would take every event away from the feed's consumers.
  */
-export function buildFeed(params: { sqs: SQSClient; changeFeedQueueUrl: string; webhookEventsQueueUrl?: string | undefined }): Feed {
+export function buildFeed(params: { sqs: SQSClient } & FeedQueues): Feed {
   const changeFeed = createSqsFeed({ client: params.sqs, queueUrl: params.changeFeedQueueUrl, fifo: true });
   if (params.webhookEventsQueueUrl === undefined) return changeFeed;
   return createTeeFeed([changeFeed, createSqsFeed({ client: params.sqs, queueUrl: params.webhookEventsQueueUrl, fifo: true })]);
@@ -103,15 +110,7 @@ export interface SyncWorkerAdapters {
   oauthClients: OAuthClientStore;
 }
 
-export function buildSyncWorkerAdapters(params: {
-  dynamo: DynamoDBClient;
-  sqs: SQSClient;
-  table: TableConfig;
-  changeFeedQueueUrl: string;
-  /** The internal webhook-events queue (FIFO); without it only the change feed gets the events. */
-  webhookEventsQueueUrl?: string | undefined;
-  clock?: Clock;
-}): SyncWorkerAdapters {
+export function buildSyncWorkerAdapters(params: { dynamo: DynamoDBClient; sqs: SQSClient; table: TableConfig; clock?: Clock } & FeedQueues): SyncWorkerAdapters {
   return {
     store: createStore(params),
     feed: buildFeed(params),
