@@ -36,6 +36,7 @@ import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { GoogleClientSource } from './aws.ts';
 import { createStore } from './build.ts';
 import type { TableConfig } from './config.ts';
+import { sameHref } from '../carddav/href.ts';
 
 const ID_PREFIX = { connection: 'con', write: 'wr', request: 'req' } as const;
 
@@ -229,7 +230,7 @@ async function saveGoogleConnection(params: {
     return { connection: connectionInfo(stored), reconnected: false };
   }
   const old = await openCredentials({ vault, tenantId, connectionId, credentials: existing.credentials }).catch(() => undefined);
-  const moved = trimSlashes(existing.addressBookUrl) !== trimSlashes(c.addressBookUrl);
+  const moved = !sameHref(existing.addressBookUrl, c.addressBookUrl);
   const patch: ConnectionPatch = {
     credentials,
     status: 'active',
@@ -270,9 +271,6 @@ async function retireOldGrant(params: {
   await params.revokeUnlessHeld({ clientId: oldGrant.clientId, sub: oldGrant.sub }, old.refreshToken, holder).catch(() => false);
 }
 
-function trimSlashes(url: string): string {
-  return url.replace(/\/+$/, '');
-}
 
 /**
  * The tenant's live Google connection to this account (`sub`), if any. Reads every
