@@ -34,7 +34,7 @@ import {
   WriteHeaders,
 } from '../schemas.ts';
 import { assertSafeUrl } from '../ssrf.ts';
-import { errorResponses, jsonContent, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
+import { errorResponses, jsonContent, okJson, readAt, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 /** A new connection's sync interval unless AppConfig says otherwise. */
 export const DEFAULT_INTERVAL_SECONDS = 900;
@@ -128,7 +128,6 @@ function pickAddressBook(discovery: Discovery, requested: URL | undefined): { bo
   return match;
 }
 
-const read = requireScope('connections:read');
 const write = requireScope('connections:write');
 
 type NewConnectionBody = { serverUrl: string; username: string; password: string; addressBookUrl?: string | undefined };
@@ -209,12 +208,10 @@ function createConnection(app: App, deps: AppDeps): void {
 
 function listConnections(app: App, deps: AppDeps): void {
   const route = securedRoute('connections', {
-    method: 'get',
-    path: '/v1/connections',
-    middleware: [read] as const,
+    ...readAt('/v1/connections'),
     summary: "The tenant's connections",
     request: { query: ListQuery },
-    responses: { 200: { description: 'One page, oldest first.', content: jsonContent(ConnectionListSchema) }, ...errorResponses(400, 401, 403) },
+    responses: { ...okJson('One page, oldest first.', ConnectionListSchema), ...errorResponses(400, 401, 403) },
   });
   app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
@@ -227,12 +224,10 @@ function listConnections(app: App, deps: AppDeps): void {
 
 function getConnection(app: App, deps: AppDeps): void {
   const route = securedRoute('connections', {
-    method: 'get',
-    path: '/v1/connections/{id}',
-    middleware: [read] as const,
+    ...readAt('/v1/connections/{id}'),
     summary: 'One connection',
     request: { params: ConnectionParams },
-    responses: { 200: { description: 'The connection.', content: jsonContent(ConnectionSchema) }, ...errorResponses(400, 401, 403, 404) },
+    responses: { ...okJson('The connection.', ConnectionSchema), ...errorResponses(400, 401, 403, 404) },
   });
   app.openapi(route, async (c) => {
     const connection = await findConnection(deps, { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id });
@@ -249,7 +244,7 @@ function connectionAction(action: 'pause' | 'resume', summary: string): RouteReg
       middleware: [write, idempotent(deps)] as const,
       summary,
       request: { params: ConnectionParams, headers: WriteHeaders },
-      responses: { 200: { description: 'The connection now.', content: jsonContent(ConnectionSchema) }, ...errorResponses(400, 401, 403, 404, 409, 422) },
+      responses: { ...okJson('The connection now.', ConnectionSchema), ...errorResponses(400, 401, 403, 404, 409, 422) },
     });
     app.openapi(route, async (c) => {
       const params = { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id };
