@@ -192,6 +192,12 @@ describe('the console in a real browser', () => {
     await expect(firstRow.locator('.status').textContent()).resolves.toBe('Failing');
     await expect(page.locator('figure.chart svg[role="img"]').count()).resolves.toBe(1);
     await keep(page, 'overview');
+    // On a phone: nothing wider than the screen (wide tables scroll in their own box).
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.reload();
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await keep(page, 'overview-phone');
+    await page.setViewportSize({ width: 1280, height: 800 });
 
     // "Sync now" on the demo Google connection: the run shows up on its page.
     const demo = stack.quickstart.connections[0];
