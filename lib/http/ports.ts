@@ -11,6 +11,7 @@ import type { ConnectionStatus, SyncSummary } from '../core/connection.ts';
 import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { WriteMessage, WriteOperation, WriteRecord, WriteStatus } from '../writes/types.ts';
+import type { ConsoleDeps } from './console/routes.ts';
 
 export type { Clock, ConnectionStatus, SyncSummary };
 
@@ -361,4 +362,6 @@ export interface AppDeps {
   webhooks?: WebhookDeps;
   /** /v1/tenant/google-oauth-client; without it those routes answer 501. */
   oauthClients?: TenantOAuthClients;
+  /** The operator's console at /console (lib/http/console); without it there is none. */
+  console?: ConsoleDeps;
 }

@@ -387,6 +387,7 @@ function quickstartOf(params: { demo: Demo; apiUrl: string; services: Services; 
     google: emulator ? 'emulator' : 'google',
     ...(emulator ? {} : { googleRedirectUri: `${apiUrl}${GOOGLE_CALLBACK_PATH}` }),
     docsUrl: `${apiUrl}/docs`,
+    consoleUrl: `${apiUrl}/console`,
     eventsUrl: `${apiUrl}/_local/events`,
     dataDir: params.dataDir,
     services: {

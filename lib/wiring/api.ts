@@ -29,6 +29,7 @@ import type { GrantHolders } from '../store/grants.ts';
 import { createDynamoOAuthClients, createTenantOAuthClients, openOAuthClient } from '../store/oauth-clients.ts';
 import type { OAuthClientStore } from '../store/oauth-clients.ts';
 import type { ConnectionPatch, DynamoStore, StoredConnection } from '../store/types.ts';
+import { createDynamoConsoleReader } from '../store/console-activity.ts';
 import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/webhook-adapters.ts';
 import type { Clock } from '../core/clock.ts';
 import { createHttpTransport } from '../webhooks/transport.ts';
@@ -306,6 +307,8 @@ export function buildApiDeps(params: {
   resolveHost?: ResolveHost;
   /** CardDAV requests (discovery at connection time); default the pinned client for `config.localMode` and `resolveHost`. */
   outbound?: OutboundHttp;
+  /** Signs the console's session cookies (32+ bytes); default derived from `config.requestHashSecret`. */
+  consoleSessionSecret?: string;
 }): AppDeps {
   const { dynamo, table, clock, vault, google } = params;
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
@@ -342,6 +345,10 @@ export function buildApiDeps(params: {
       ? {}
       : { google: createGoogleOAuth({ ...google, store, vault, oauthClients, logger: params.logger, outbound, holders: createDynamoGrantHolders({ client: dynamo, tableName: table.tableName }) }) }),
     oauthClients: createTenantOAuthClients({ store: oauthClients, vault }),
+    console: {
+      reader: createDynamoConsoleReader({ ...tableOptions, store, writes: createDynamoWrites(tableOptions) }),
+      ...(params.consoleSessionSecret === undefined ? {} : { sessionSecret: params.consoleSessionSecret }),
+    },
     webhooks: {
       endpoints: createDynamoEndpointStore({ client: dynamo, tableName: table.tableName, vault }),
       log: createDynamoDeliveryLog({ client: dynamo, tableName: table.tableName }),

@@ -11,6 +11,7 @@ import { createSqsFeed } from '../queue/change-feed.ts';
 import { createSqsSyncJobQueue } from '../queue/sync-jobs.ts';
 import { createSqsWriteQueue } from '../queue/writes-queue.ts';
 import { createDynamoWrites } from '../store/api-adapters.ts';
+import { createDynamoActivity, type ActivityWriter } from '../store/console-activity.ts';
 import { createDynamoStore } from '../store/dynamo-store.ts';
 import { createDynamoOAuthClients } from '../store/oauth-clients.ts';
 import type { OAuthClientStore } from '../store/oauth-clients.ts';
@@ -18,7 +19,7 @@ import { createDispatchStore } from '../store/schedule-adapters.ts';
 import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/webhook-adapters.ts';
 import type { DynamoStore } from '../store/types.ts';
 import type { DispatchStore, SyncJobQueue } from '../sync/dispatcher.ts';
-import type { Clock } from '../core/clock.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { Feed } from '../sync/ports.ts';
 import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
 import type { OutboxQueue, WriteOutbox } from '../writes/outbox.ts';
@@ -108,6 +109,8 @@ export interface SyncWorkerAdapters {
   tokenCache: TokenCache;
   /** Tenants' own Google OAuth clients, for connections made with one. */
   oauthClients: OAuthClientStore;
+  /** The console's hourly counters and recent events. */
+  activity: ActivityWriter;
 }
 
 export function buildSyncWorkerAdapters(params: { dynamo: DynamoDBClient; sqs: SQSClient; table: TableConfig; clock?: Clock } & FeedQueues): SyncWorkerAdapters {
@@ -117,6 +120,7 @@ export function buildSyncWorkerAdapters(params: { dynamo: DynamoDBClient; sqs: S
     // Per process: warm invocations reuse access tokens.
     tokenCache: createMemoryTokenCache(),
     oauthClients: createDynamoOAuthClients({ client: params.dynamo, tableName: params.table.tableName, ...(params.clock ? { clock: params.clock } : {}) }),
+    activity: createDynamoActivity({ client: params.dynamo, tableName: params.table.tableName, clock: params.clock ?? systemClock }),
   };
 }
 

@@ -78,6 +78,19 @@ function liveConnection(params: { tenantId: string; connectionId: string }, conn
 
 const noConnection = (connectionId: string) => `No connection ${connectionId}.`;
 
+/** Pause or resume (the routes and the console's buttons): 404 for another tenant's connection. */
+export async function pauseOrResume(deps: AppDeps, action: 'pause' | 'resume', params: { tenantId: string; connectionId: string }): Promise<ConnectionInfo> {
+  await findConnection(deps, params);
+  return liveConnection(params, await deps.connections[action]({ ...params, now: deps.clock.now() }));
+}
+
+/** Makes the connection due now (the route and the console's "Sync now"); 409 unless it is scheduled. */
+export async function requestConnectionSync(deps: AppDeps, params: { tenantId: string; connectionId: string }): Promise<ConnectionInfo> {
+  const connection = await findConnection(deps, params);
+  if (connection.status !== 'active' && connection.status !== 'failing') throw new ConnectionNotActive(connection.status);
+  return found(await deps.connections.requestSync({ ...params, now: deps.clock.now() }), noConnection(params.connectionId));
+}
+
 /** A live token counts against Google's cap of 100 per account and client: give it back before forgetting it. */
 async function revokeGoogleGrant(deps: AppDeps, params: { tenantId: string; connectionId: string }): Promise<void> {
   if (deps.google === undefined) {
@@ -247,9 +260,7 @@ function connectionAction(action: 'pause' | 'resume', summary: string): RouteReg
       responses: { ...okJson('The connection now.', ConnectionSchema), ...errorResponses(400, 401, 403, 404, 409, 422) },
     });
     app.openapi(route, async (c) => {
-      const params = { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id };
-      await findConnection(deps, params);
-      const updated = liveConnection(params, await deps.connections[action]({ ...params, now: deps.clock.now() }));
+      const updated = await pauseOrResume(deps, action, { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id });
       return c.json(connectionView(updated), 200);
     });
   };
@@ -266,12 +277,9 @@ function syncConnection(app: App, deps: AppDeps): void {
     responses: { 202: { description: 'Sync requested.', content: jsonContent(SyncRequestedSchema) }, ...errorResponses(400, 401, 403, 404, 409, 422) },
   });
   app.openapi(route, async (c) => {
-    const { tenantId } = c.get('auth');
     const connectionId = c.req.valid('param').id;
-    const connection = await findConnection(deps, { tenantId, connectionId });
-    if (connection.status !== 'active' && connection.status !== 'failing') throw new ConnectionNotActive(connection.status);
     const requestedAt = new Date(deps.clock.now()).toISOString();
-    found(await deps.connections.requestSync({ tenantId, connectionId, now: deps.clock.now() }), noConnection(connectionId));
+    await requestConnectionSync(deps, { tenantId: c.get('auth').tenantId, connectionId });
     return c.json({ connectionId, status: 'sync_requested' as const, requestedAt }, 202);
   });
 }

@@ -9,7 +9,7 @@ import type { Vault } from '../../auth/vault.ts';
 import { sharedOutbound } from '../../net/outbound.ts';
 import { createVisibilityDelay } from '../../queue/writes-queue.ts';
 import type { SqsEvent } from '../../queue/writes-queue.ts';
-import { createDynamoWrites } from '../../store/api-adapters.ts';
+import { createRecordedWrites } from '../../store/console-activity.ts';
 import { createDynamoOAuthClients } from '../../store/oauth-clients.ts';
 import type { Clients } from '../aws.ts';
 import { buildFeed, createStore } from '../build.ts';
@@ -57,7 +57,8 @@ export function buildApplyWritesHandler(r: ApplyWritesResources): SqsHandler {
   const { dynamo, sqs, table, clock } = r.clients;
   const pipeline = createWritePipeline({
     store: createStore({ dynamo, table, clock }),
-    writes: createDynamoWrites({ client: dynamo, tableName: table.tableName, clock }),
+    // Each write's end also goes to the console's counters and recent writes.
+    writes: createRecordedWrites({ client: dynamo, tableName: table.tableName, clock }),
     oauthClients: createDynamoOAuthClients({ client: dynamo, tableName: table.tableName }),
     vault: r.vault,
     feed: buildFeed({ sqs, ...r.feeds }),
