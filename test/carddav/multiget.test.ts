@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createCardDavClient, InvalidRequest, NetworkError, ProtocolError, type CardDavClient, type MultigetBatch } from '../../lib/carddav/index.ts';
+import { createCardDavClient, InvalidRequest, NetworkError, ProtocolError, TooManyMatches, type CardDavClient, type MultigetBatch } from '../../lib/carddav/index.ts';
 import { escapeXml, parseXml } from '../../lib/carddav/xml.ts';
 import { multistatus, okResponse, recordingSleep, startServer, statusResponse, type Handler, type ScriptedServer } from './server.ts';
 import { localFetch } from '../support/outbound.ts';
@@ -104,6 +104,29 @@ describe('multiget', () => {
     expect(batches).toHaveLength(1);
     expect(batches[0]!.cards.map((x) => x.href)).toEqual(['/book/a']);
     expect(batches[0]!.missing.sort()).toEqual(['/book/gone1', '/book/gone2', '/book/silent']);
+  });
+
+  it('reads a truncated answer (507, number-of-matches-within-limits) as a refusal, never as members gone', async () => {
+    // Cards for the first two hrefs, then the collection's own 507: the rest were left out, not removed.
+    const truncated = await serve((req) => {
+      const hrefs = hrefsOf(req.body);
+      const cards = hrefs
+        .slice(0, 2)
+        .map((h) => okResponse(h, `<d:getetag>"e"</d:getetag><card:address-data>${escapeXml(card(h))}</card:address-data>`))
+        .join('');
+      return multistatus(`${cards}${statusResponse('/book/', '507 Insufficient Storage')}`);
+    });
+    const err = await collect(truncated.c.multiget({ addressBookUrl: truncated.book, hrefs: ['/book/a', '/book/b', '/book/c'] })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TooManyMatches);
+    expect(err).toMatchObject({ status: 507, method: 'REPORT' });
+
+    const precondition = await serve(() =>
+      multistatus(
+        `<d:response><d:href>/book/</d:href><d:status>HTTP/1.1 403 Forbidden</d:status><d:error><d:number-of-matches-within-limits/></d:error></d:response>`,
+      ),
+    );
+    const again = await collect(precondition.c.multiget({ addressBookUrl: precondition.book, hrefs: ['/book/a'] })).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(TooManyMatches);
   });
 
   it('matches hrefs whatever their percent-encoding and dedupes requests', async () => {
