@@ -1,0 +1,75 @@
+// The contact list (GET /v1/connections/{id}/contacts): the connection's
+// index rows (`CONN#c` / `CARD#...`), a page at a time in sort-key order,
+// without a request to the CardDAV server. Each row is read as the sync last
+// wrote it, so a contact changed while a client pages appears once: on a
+// page already read with its earlier state (the change feed and the change
+// log carry the change), or on a later page with its latest.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { StoreError, errorText } from '../core/errors.ts';
+import type { Origin } from '../core/events/index.ts';
+import type { ContactIndexPage, IndexedContact } from '../http/ports.ts';
+import { InvalidInput } from './errors.ts';
+import { CARD_PREFIX, assertId, connectionKey } from './keys.ts';
+
+const MAX_LIMIT = 1000;
+
+function originOf(value: unknown): Origin | undefined {
+  const o = value as { kind?: unknown; writeId?: unknown } | undefined;
+  if (o?.kind === 'remote') return { kind: 'remote' };
+  if (o?.kind === 'bridge' && typeof o.writeId === 'string') return { kind: 'bridge', writeId: o.writeId };
+  return undefined;
+}
+
+/** A row the list shows; undefined for one without an etag (a card about to be published for the first time). */
+function listed(item: Record<string, unknown>): IndexedContact | undefined {
+  if (typeof item.href !== 'string' || typeof item.etag !== 'string') return undefined;
+  const row: IndexedContact = { href: item.href, etag: item.etag };
+  if (typeof item.uid === 'string') row.uid = item.uid;
+  if (typeof item.displayName === 'string') row.displayName = item.displayName;
+  if (typeof item.changedAt === 'number') row.changedAt = item.changedAt;
+  const origin = originOf(item.origin);
+  if (origin !== undefined) row.origin = origin;
+  return row;
+}
+
+export function createDynamoContactList(options: { client: DynamoDBClient | DynamoDBDocumentClient; tableName: string }) {
+  const table = options.tableName;
+  const doc = options.client instanceof DynamoDBDocumentClient ? options.client : DynamoDBDocumentClient.from(options.client);
+
+  /**
+   * Up to `limit` rows after the sort key `after` (a page's `after`). The query
+   * is on this connection's partition whatever `after` says; an `after` that is
+   * no index row's sort key is InvalidInput.
+   */
+  async function listContacts(params: { connectionId: string; limit: number; after?: string }): Promise<ContactIndexPage> {
+    const { pk } = connectionKey(params.connectionId);
+    assertId('connectionId', params.connectionId);
+    if (!Number.isInteger(params.limit) || params.limit < 1 || params.limit > MAX_LIMIT) throw new InvalidInput(`limit must be an integer from 1 to ${MAX_LIMIT}`);
+    if (params.after !== undefined && (!params.after.startsWith(CARD_PREFIX) || Buffer.byteLength(params.after, 'utf8') > 1024)) {
+      throw new InvalidInput('after is not a position in the contact index');
+    }
+    let out;
+    try {
+      out = await doc.send(
+        new QueryCommand({
+          TableName: table,
+          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :card)',
+          ProjectionExpression: '#sk, #href, #etag, #uid, #dn, #at, #origin',
+          ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk', '#href': 'href', '#etag': 'etag', '#uid': 'uid', '#dn': 'displayName', '#at': 'changedAt', '#origin': 'origin' },
+          ExpressionAttributeValues: { ':pk': pk, ':card': CARD_PREFIX },
+          Limit: params.limit,
+          ConsistentRead: true,
+          ...(params.after === undefined ? {} : { ExclusiveStartKey: { pk, sk: params.after } }),
+        }),
+      );
+    } catch (err) {
+      throw new StoreError(`DynamoDB listContacts on ${table} failed: ${errorText(err)}`, { cause: err });
+    }
+    const items = (out.Items ?? []).flatMap((item) => listed(item) ?? []);
+    const last = out.LastEvaluatedKey?.sk;
+    return typeof last === 'string' ? { items, after: last } : { items };
+  }
+
+  return { listContacts };
+}
