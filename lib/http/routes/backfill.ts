@@ -2,30 +2,16 @@
 // as `contact.snapshot` (lib/backfill), to bootstrap a consumer or to catch up
 // one that was away longer than the change log keeps events. One backfill per
 // connection at a time: a second request while one runs is a 409 naming it.
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { BackfillRunning } from '../../backfill/errors.ts';
 import type { BackfillState } from '../../backfill/ports.ts';
 import { isRunnable } from '../../core/connection.ts';
-import { idempotent, requireScope, type AppEnv } from '../middleware.ts';
+import { idempotent, requireScope } from '../middleware.ts';
 import type { AppDeps } from '../ports.ts';
-import { ApiError, ConnectionNotActive, NotConfigured, type Problem } from '../problems.ts';
+import { ApiError, configured, ConnectionNotActive, type Problem } from '../problems.ts';
 import { BackfillSchema, ConnectionParams, WriteHeaders } from '../schemas.ts';
+import { backfillView } from './backfill-view.ts';
 import { findConnection } from './connections.ts';
-import { errorResponses, jsonContent, problemDoc, SECURED } from './openapi.ts';
-
-export function backfillView(b: BackfillState) {
-  const iso = (ms: number) => new Date(ms).toISOString();
-  return {
-    id: b.backfillId,
-    status: b.status,
-    requestedAt: iso(b.requestedAt),
-    ...(b.startedAt === undefined ? {} : { startedAt: iso(b.startedAt) }),
-    ...(b.finishedAt === undefined ? {} : { finishedAt: iso(b.finishedAt) }),
-    contacts: b.contacts,
-    ...(b.total === undefined ? {} : { total: b.total }),
-    ...(b.error === undefined ? {} : { error: b.error }),
-  };
-}
+import { errorResponses, jsonContent, problemDoc, securedRoute, type App } from './openapi.ts';
 
 /** 409 with the running backfill as the problem's `backfill` member. */
 class BackfillInProgress extends ApiError {
@@ -46,16 +32,14 @@ class BackfillInProgress extends ApiError {
   }
 }
 
-export function registerBackfillRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
-  const route = createRoute({
+export function registerBackfillRoutes(app: App, deps: AppDeps): void {
+  const route = securedRoute('connections', {
     method: 'post',
     path: '/v1/connections/{id}/backfill',
     middleware: [requireScope('connections:write'), idempotent(deps)] as const,
-    tags: ['connections'],
     summary: 'Publish every contact again, as contact.snapshot',
     description:
       'Starts a job that re-reads every contact from the server and publishes each as a `contact.snapshot` event ("this is the contact now; you may already have it") to the change feed, webhooks and the change log, then `connection.backfill_completed`. The sync token and the index are not touched: the next sync reports only real changes. Progress and outcome: `backfill` on GET /v1/connections/{id}. One at a time per connection.',
-    security: SECURED,
     request: { params: ConnectionParams, headers: WriteHeaders },
     responses: {
       202: {
@@ -71,12 +55,12 @@ export function registerBackfillRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps):
   app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
     const connectionId = c.req.valid('param').id;
-    if (deps.backfills === undefined) throw new NotConfigured('Backfill');
+    const backfills = configured(deps.backfills, 'Backfill');
     const connection = await findConnection(deps, { tenantId, connectionId });
     if (!isRunnable(connection.status)) throw new ConnectionNotActive(connection.status);
     let started: BackfillState;
     try {
-      started = await deps.backfills.start({ tenantId, connectionId });
+      started = await backfills.start({ tenantId, connectionId });
     } catch (error) {
       if (error instanceof BackfillRunning) throw new BackfillInProgress(error.running, error);
       throw error;

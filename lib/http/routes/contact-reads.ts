@@ -2,20 +2,20 @@
 // CardDAV server, with its ETag for the next write's If-Match), and the list
 // of the connection's contacts from the bridge's own index (no request to the
 // server), paged with a tamper-evident cursor.
-import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { CardDavError, Throttled, Unauthorized } from '../../carddav/errors.ts';
 import { normalizeEtag } from '../../carddav/etag.ts';
 import { contactIdFromHref } from '../../core/ids.ts';
 import { readContact } from '../../vcard/read.ts';
 import { ConnectionUnavailable } from '../../writes/errors.ts';
 import { openCursor, sealCursor } from '../cursor.ts';
-import { requireScope, type AppEnv } from '../middleware.ts';
+import { requireScope } from '../middleware.ts';
 import type { AppDeps, ContactReads, IndexedContact } from '../ports.ts';
-import { ApiError, ConnectionNotActive, NotConfigured, NotFound, ServerUnreachable } from '../problems.ts';
+import { ApiError, configured, ConnectionNotActive, NotFound, ServerUnreachable } from '../problems.ts';
 import { ConnectionParams, ContactListQuery, ContactListSchema, ContactParams, ContactReadSchema } from '../schemas.ts';
 import { findConnection } from './connections.ts';
 import { hrefOf } from './contacts.ts';
-import { errorResponses, jsonContent, SECURED } from './openapi.ts';
+import { errorResponses, jsonContent, NO_STORE, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 const VCARD = 'text/vcard';
 const DEFAULT_PAGE = 100;
@@ -62,66 +62,56 @@ function listedView(row: IndexedContact) {
   };
 }
 
-function readsOf(deps: AppDeps): ContactReads {
-  if (deps.contactReads === undefined) throw new NotConfigured('Reading contacts');
-  return deps.contactReads;
-}
+const read = requireScope('connections:read');
+const cursorScope = (tenantId: string, connectionId: string) => `contacts\n${tenantId}\n${connectionId}`;
 
-export function registerContactReadRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
-  const read = requireScope('connections:read');
-  const secret = deps.config.requestHashSecret;
-  const scopeOf = (tenantId: string, connectionId: string) => `contacts\n${tenantId}\n${connectionId}`;
-
-  const listContacts = createRoute({
+function listContacts(app: App, deps: AppDeps): void {
+  const route = securedRoute('contacts', {
     method: 'get',
     path: '/v1/connections/{id}/contacts',
     middleware: [read] as const,
-    tags: ['contacts'],
     summary: "The connection's contacts, from the bridge's index",
     description:
       'What the bridge knows of each card (no request to the CardDAV server), in a stable order, a page at a time. A contact that changes while you page appears once: with its latest state on a later page, or on a page already read (its change is on the change feed and in the change log). For the card itself, GET the contact.',
-    security: SECURED,
     request: { params: ConnectionParams, query: ContactListQuery },
     responses: { 200: { description: 'One page.', content: jsonContent(ContactListSchema) }, ...errorResponses(400, 401, 403, 404, 501) },
   });
+  app.openapi(route, async (c) => {
+    const { tenantId } = c.get('auth');
+    const connectionId = c.req.valid('param').id;
+    const { limit, cursor } = c.req.valid('query');
+    const reads: ContactReads = configured(deps.contactReads, 'Reading contacts');
+    await findConnection(deps, { tenantId, connectionId });
+    const cursorOf = { secret: deps.config.requestHashSecret, scope: cursorScope(tenantId, connectionId) };
+    const after = cursor === undefined ? undefined : openCursor({ ...cursorOf, cursor });
+    const page = await reads.list({ tenantId, connectionId, limit: limit ?? DEFAULT_PAGE, ...(after === undefined ? {} : { after }) });
+    const nextCursor = page.after === undefined ? undefined : sealCursor({ ...cursorOf, position: page.after });
+    return c.json({ items: page.items.map(listedView), ...(nextCursor === undefined ? {} : { nextCursor }) }, 200);
+  });
+}
 
-  const getContact = createRoute({
+function getContact(app: App, deps: AppDeps): void {
+  const route = securedRoute('contacts', {
     method: 'get',
     path: '/v1/connections/{id}/contacts/{contactId}',
     middleware: [read] as const,
-    tags: ['contacts'],
     summary: 'One contact, as the server holds it now',
     description:
-      'One GET on the CardDAV server. JSON by default (the vCard, the normalized contact); the vCard itself with `Accept: text/vcard`. The `ETag` header is the card\'s current ETag: send it as `If-Match` with the next write, which then ends `conflict` if the card changed in between.',
-    security: SECURED,
+      "One GET on the CardDAV server. JSON by default (the vCard, the normalized contact); the vCard itself with `Accept: text/vcard`. The `ETag` header is the card's current ETag: send it as `If-Match` with the next write, which then ends `conflict` if the card changed in between.",
     request: { params: ContactParams },
     responses: {
       200: {
         description: 'The card.',
-        headers: { ETag: { description: 'The card\'s ETag on the server.', schema: { type: 'string' as const } } },
+        headers: { ETag: { description: "The card's ETag on the server.", schema: { type: 'string' as const } } },
         content: { ...jsonContent(ContactReadSchema), [VCARD]: { schema: z.string() } },
       },
       ...errorResponses(400, 401, 403, 404, 409, 501, 502),
     },
   });
-
-  app.openapi(listContacts, async (c) => {
-    const { tenantId } = c.get('auth');
-    const connectionId = c.req.valid('param').id;
-    const { limit, cursor } = c.req.valid('query');
-    const reads = readsOf(deps);
-    await findConnection(deps, { tenantId, connectionId });
-    const scope = scopeOf(tenantId, connectionId);
-    const after = cursor === undefined ? undefined : openCursor({ secret, scope, cursor });
-    const page = await reads.list({ tenantId, connectionId, limit: limit ?? DEFAULT_PAGE, ...(after === undefined ? {} : { after }) });
-    const nextCursor = page.after === undefined ? undefined : sealCursor({ secret, scope, position: page.after });
-    return c.json({ items: page.items.map(listedView), ...(nextCursor === undefined ? {} : { nextCursor }) }, 200);
-  });
-
-  app.openapi(getContact, async (c) => {
+  app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
     const { id: connectionId, contactId } = c.req.valid('param');
-    const reads = readsOf(deps);
+    const reads: ContactReads = configured(deps.contactReads, 'Reading contacts');
     const connection = await findConnection(deps, { tenantId, connectionId });
     const href = hrefOf(contactId, connection);
     if (connection.status === 'reauth_required') throw new ConnectionNotActive(connection.status);
@@ -130,22 +120,28 @@ export function registerContactReadRoutes(app: OpenAPIHono<AppEnv>, deps: AppDep
     });
     if (card === undefined) throw new NotFound(`No contact ${contactId} on the server: it was deleted.`);
     const etag = normalizeEtag(card.etag) ?? card.etag;
-    const headers = { ETag: etag, 'Cache-Control': 'no-store' };
+    const headers = { ETag: etag, ...NO_STORE };
     if (prefersVCard(c.req.header('accept'))) return c.body(card.vcard, 200, { ...headers, 'Content-Type': `${VCARD}; charset=utf-8` });
-    const parsed = readContact(card.vcard);
-    const uid = parsed.contact?.uid;
-    return c.json(
-      {
-        id: contactId,
-        href,
-        etag,
-        ...(uid === undefined ? {} : { uid }),
-        vcard: card.vcard,
-        ...(parsed.contact === undefined ? {} : { contact: parsed.contact }),
-        ...(parsed.parseError === undefined ? {} : { parseError: parsed.parseError }),
-      },
-      200,
-      headers,
-    );
+    return c.json(readView({ contactId, href, etag, vcard: card.vcard }), 200, headers);
   });
+}
+
+function readView(card: { contactId: string; href: string; etag: string; vcard: string }) {
+  const parsed = readContact(card.vcard);
+  const uid = parsed.contact?.uid;
+  return {
+    id: card.contactId,
+    href: card.href,
+    etag: card.etag,
+    ...(uid === undefined ? {} : { uid }),
+    vcard: card.vcard,
+    ...(parsed.contact === undefined ? {} : { contact: parsed.contact }),
+    ...(parsed.parseError === undefined ? {} : { parseError: parsed.parseError }),
+  };
+}
+
+const CONTACT_READ_ROUTES: readonly RouteRegistrar[] = [listContacts, getContact];
+
+export function registerContactReadRoutes(app: App, deps: AppDeps): void {
+  registerAll(app, deps, CONTACT_READ_ROUTES);
 }
