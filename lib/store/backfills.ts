@@ -7,27 +7,20 @@
 // sync cares about, while a change to the connection item would fail a
 // running sync's commit on the version. One backfill at a time is the
 // condition of the write that starts one.
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { BackfillRunning } from '../backfill/errors.ts';
 import type { BackfillProgress, BackfillState, BackfillStatus, BackfillStore } from '../backfill/ports.ts';
-import { StoreError, errorText } from '../core/errors.ts';
 import { assertId, connectionKey } from './keys.ts';
+import { call, conditional, openTable, type Item, type Table, type TableOptions } from './table-client.ts';
 
 const BACKFILL_SK = 'BACKFILL';
 const STATUSES: ReadonlySet<string> = new Set<BackfillStatus>(['running', 'completed', 'failed']);
 /** A failed backfill's reason as stored: short, like a sync summary's. */
 const MAX_ERROR_CHARS = 240;
 
-type Item = Record<string, unknown>;
-
 function backfillKey(connectionId: string): { pk: string; sk: string } {
   assertId('connectionId', connectionId);
   return { pk: connectionKey(connectionId).pk, sk: BACKFILL_SK };
-}
-
-function isConditionFailure(err: unknown): boolean {
-  return (err as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
 }
 
 function toState(item: Item | undefined, tenantId: string): BackfillState | undefined {
@@ -46,92 +39,77 @@ function toState(item: Item | undefined, tenantId: string): BackfillState | unde
   return state;
 }
 
-export function createDynamoBackfills(options: { client: DynamoDBClient | DynamoDBDocumentClient; tableName: string }): BackfillStore {
-  const table = options.tableName;
-  const doc = options.client instanceof DynamoDBDocumentClient ? options.client : DynamoDBDocumentClient.from(options.client, { marshallOptions: { removeUndefinedValues: true } });
+interface RunningUpdate {
+  set: string[];
+  names: Record<string, string>;
+  values: Item;
+  extraCondition?: string;
+}
 
-  async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof StoreError) throw err;
-      throw new StoreError(`DynamoDB ${operation} on ${table} failed: ${errorText(err)}`, { cause: err });
-    }
+/** An update conditional on `backfillId` being the tenant's running backfill; false when it is not. */
+function updateRunning(t: Table, operation: string, p: { tenantId: string; connectionId: string; backfillId: string }, u: RunningUpdate): Promise<boolean> {
+  const condition = `#tenant = :tenant AND #id = :id AND #status = :running${u.extraCondition === undefined ? '' : ` AND ${u.extraCondition}`}`;
+  const update = new UpdateCommand({
+    TableName: t.name,
+    Key: backfillKey(p.connectionId),
+    UpdateExpression: `SET ${u.set.join(', ')}`,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: { ...u.names, '#tenant': 'tenantId', '#id': 'backfillId', '#status': 'status' },
+    ExpressionAttributeValues: { ...u.values, ':tenant': p.tenantId, ':id': p.backfillId, ':running': 'running' },
+  });
+  return conditional(t, operation, async () => (await t.doc.send(update), true), () => false);
+}
+
+async function getBackfill(t: Table, { tenantId, connectionId }: { tenantId: string; connectionId: string }): Promise<BackfillState | undefined> {
+  const out = await call(t, 'get backfill', () => t.doc.send(new GetCommand({ TableName: t.name, Key: backfillKey(connectionId), ConsistentRead: true })));
+  return toState(out.Item, tenantId);
+}
+
+async function startBackfill(t: Table, { state, staleBefore }: { state: BackfillState; staleBefore: number }): Promise<void> {
+  assertId('tenantId', state.tenantId);
+  const put = new PutCommand({
+    TableName: t.name,
+    Item: { ...backfillKey(state.connectionId), type: 'backfill', ...state },
+    ConditionExpression: 'attribute_not_exists(#pk) OR #status <> :running OR #hb < :stale',
+    ExpressionAttributeNames: { '#pk': 'pk', '#status': 'status', '#hb': 'heartbeatAt' },
+    ExpressionAttributeValues: { ':running': 'running', ':stale': staleBefore },
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  });
+  await conditional(t, 'start backfill', async () => void (await t.doc.send(put)), (old, err) => {
+    throw new BackfillRunning(toState(old ?? undefined, state.tenantId) ?? { ...state, backfillId: 'unknown' }, { cause: err });
+  });
+}
+
+function progress(t: Table, p: BackfillProgress): Promise<boolean> {
+  const values: Item = { ':contacts': p.contacts, ':total': p.total, ':now': p.now };
+  const set = ['#contacts = :contacts', '#total = :total', '#hb = :now', '#started = if_not_exists(#started, :now)'];
+  const names: Record<string, string> = { '#contacts': 'contacts', '#total': 'total', '#hb': 'heartbeatAt', '#started': 'startedAt' };
+  if (p.after === undefined) return updateRunning(t, 'backfill progress', p, { set, names, values });
+  set.push('#after = :after');
+  names['#after'] = 'after';
+  values[':after'] = p.after;
+  // Never backwards: a duplicate delivery of the job that is behind stops here.
+  return updateRunning(t, 'backfill progress', p, { set, names, values, extraCondition: '(attribute_not_exists(#after) OR #after < :after)' });
+}
+
+function finish(t: Table, p: Parameters<BackfillStore['finish']>[0]): Promise<boolean> {
+  const set = ['#s = :s', '#contacts = :contacts', '#finished = :at', '#hb = :at'];
+  const names: Record<string, string> = { '#s': 'status', '#contacts': 'contacts', '#finished': 'finishedAt', '#hb': 'heartbeatAt' };
+  const values: Item = { ':s': p.status, ':contacts': p.contacts, ':at': p.finishedAt };
+  if (p.error !== undefined) {
+    set.push('#err = :err');
+    names['#err'] = 'error';
+    values[':err'] = p.error.length > MAX_ERROR_CHARS ? `${p.error.slice(0, MAX_ERROR_CHARS - 1)}…` : p.error;
   }
+  return updateRunning(t, 'finish backfill', p, { set, names, values });
+}
 
-  /** An update conditional on `backfillId` being the tenant's running backfill; false when it is not. */
-  async function updateRunning(operation: string, p: { tenantId: string; connectionId: string; backfillId: string }, update: { set: string[]; names: Record<string, string>; values: Item; extraCondition?: string }): Promise<boolean> {
-    try {
-      await doc.send(
-        new UpdateCommand({
-          TableName: table,
-          Key: backfillKey(p.connectionId),
-          UpdateExpression: `SET ${update.set.join(', ')}`,
-          ConditionExpression: `#tenant = :tenant AND #id = :id AND #status = :running${update.extraCondition === undefined ? '' : ` AND ${update.extraCondition}`}`,
-          ExpressionAttributeNames: { ...update.names, '#tenant': 'tenantId', '#id': 'backfillId', '#status': 'status' },
-          ExpressionAttributeValues: { ...update.values, ':tenant': p.tenantId, ':id': p.backfillId, ':running': 'running' },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw new StoreError(`DynamoDB ${operation} on ${table} failed: ${errorText(err)}`, { cause: err });
-    }
-  }
-
-  const store: BackfillStore = {
-    async start({ state, staleBefore }) {
-      assertId('tenantId', state.tenantId);
-      const item = { ...backfillKey(state.connectionId), type: 'backfill', ...state };
-      try {
-        await doc.send(
-          new PutCommand({
-            TableName: table,
-            Item: item,
-            ConditionExpression: 'attribute_not_exists(#pk) OR #status <> :running OR #hb < :stale',
-            ExpressionAttributeNames: { '#pk': 'pk', '#status': 'status', '#hb': 'heartbeatAt' },
-            ExpressionAttributeValues: { ':running': 'running', ':stale': staleBefore },
-          }),
-        );
-      } catch (err) {
-        if (!isConditionFailure(err)) throw new StoreError(`DynamoDB start backfill on ${table} failed: ${errorText(err)}`, { cause: err });
-        const running = await store.get(state);
-        // Finished between the two calls (or another tenant's item, which cannot be): the caller may simply ask again.
-        throw new BackfillRunning(running ?? { ...state, backfillId: 'unknown' }, { cause: err });
-      }
-    },
-
-    async get({ tenantId, connectionId }) {
-      const out = await call('get backfill', () => doc.send(new GetCommand({ TableName: table, Key: backfillKey(connectionId), ConsistentRead: true })));
-      return toState(out.Item, tenantId);
-    },
-
-    progress(p: BackfillProgress) {
-      const values: Item = { ':contacts': p.contacts, ':total': p.total, ':now': p.now };
-      const set = ['#contacts = :contacts', '#total = :total', '#hb = :now', '#started = if_not_exists(#started, :now)'];
-      const names: Record<string, string> = { '#contacts': 'contacts', '#total': 'total', '#hb': 'heartbeatAt', '#started': 'startedAt' };
-      let extraCondition: string | undefined;
-      if (p.after !== undefined) {
-        set.push('#after = :after');
-        names['#after'] = 'after';
-        values[':after'] = p.after;
-        // Never backwards: a duplicate delivery of the job that is behind stops here.
-        extraCondition = '(attribute_not_exists(#after) OR #after < :after)';
-      }
-      return updateRunning('backfill progress', p, { set, names, values, ...(extraCondition === undefined ? {} : { extraCondition }) });
-    },
-
-    finish(p) {
-      const set = ['#s = :s', '#contacts = :contacts', '#finished = :at', '#hb = :at'];
-      const names: Record<string, string> = { '#s': 'status', '#contacts': 'contacts', '#finished': 'finishedAt', '#hb': 'heartbeatAt' };
-      const values: Item = { ':s': p.status, ':contacts': p.contacts, ':at': p.finishedAt };
-      if (p.error !== undefined) {
-        set.push('#err = :err');
-        names['#err'] = 'error';
-        values[':err'] = p.error.length > MAX_ERROR_CHARS ? `${p.error.slice(0, MAX_ERROR_CHARS - 1)}…` : p.error;
-      }
-      return updateRunning('finish backfill', p, { set, names, values });
-    },
+export function createDynamoBackfills(options: TableOptions): BackfillStore {
+  const t = openTable(options);
+  return {
+    start: (params) => startBackfill(t, params),
+    get: (params) => getBackfill(t, params),
+    progress: (params) => progress(t, params),
+    finish: (params) => finish(t, params),
   };
-  return store;
 }
