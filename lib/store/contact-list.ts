@@ -5,30 +5,20 @@
 // page already read with its earlier state (the change feed and the change
 // log carry the change), or on a later page with its latest.
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { Origin } from '../core/events/index.ts';
 import type { ContactIndexPage, IndexedContact } from '../http/ports.ts';
+import { readListed } from './contact-index.ts';
 import { InvalidInput } from './errors.ts';
 import { CARD_PREFIX, assertId, connectionKey } from './keys.ts';
 import { call, openTable, type Item, type Table, type TableOptions } from './table-client.ts';
 
 const MAX_LIMIT = 1000;
 
-function originOf(value: unknown): Origin | undefined {
-  const o = value as { kind?: unknown; writeId?: unknown } | undefined;
-  if (o?.kind === 'remote') return { kind: 'remote' };
-  if (o?.kind === 'bridge' && typeof o.writeId === 'string') return { kind: 'bridge', writeId: o.writeId };
-  return undefined;
-}
-
 /** A row the list shows; undefined for one without an etag (a card about to be published for the first time). */
 function listed(item: Item): IndexedContact | undefined {
   if (typeof item.href !== 'string' || typeof item.etag !== 'string') return undefined;
   const row: IndexedContact = { href: item.href, etag: item.etag };
   if (typeof item.uid === 'string') row.uid = item.uid;
-  if (typeof item.displayName === 'string') row.displayName = item.displayName;
-  if (typeof item.changedAt === 'number') row.changedAt = item.changedAt;
-  const origin = originOf(item.origin);
-  if (origin !== undefined) row.origin = origin;
+  readListed(row, item);
   return row;
 }
 
