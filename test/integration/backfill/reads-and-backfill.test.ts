@@ -132,39 +132,44 @@ describe('GET the contact list', () => {
 });
 
 describe('POST backfill', () => {
-  it('publishes every card as contact.snapshot, one backfill at a time, and the next sync finds nothing', async () => {
-    await bridge.sync(owner.tenantId, connectionId); // settle what the earlier tests changed
-    const server = emulator.listCards(EMAIL);
-    const started = await bridge.request(`/v1/connections/${connectionId}/backfill`, { method: 'POST', key: owner.key });
+  it('publishes each of 1,000 cards as contact.snapshot, one backfill at a time, and the next sync finds nothing', async () => {
+    // A connection of its own: exactly 1,000 cards, synced once.
+    const email = 'backfill@example.com';
+    const conn = await bridge.connectEmulator({ tenantId: owner.tenantId, emulator, email });
+    emulator.seed(email, CARDS, { seed: 21, photoShare: 0.05 });
+    expect((await bridge.sync(owner.tenantId, conn)).events).toHaveLength(CARDS);
+    const server = emulator.listCards(email);
+    const started = await bridge.request(`/v1/connections/${conn}/backfill`, { method: 'POST', key: owner.key });
     expect(started.status).toBe(202);
     const job = (await started.json()) as { id: string; status: string };
     expect(job.status).toBe('running');
 
-    const again = await bridge.request(`/v1/connections/${connectionId}/backfill`, { method: 'POST', key: owner.key });
+    const again = await bridge.request(`/v1/connections/${conn}/backfill`, { method: 'POST', key: owner.key });
     expect(again.status).toBe(409);
     expect(((await again.json()) as { backfill: { id: string } }).backfill.id).toBe(job.id);
-    const running = (await (await bridge.request(`/v1/connections/${connectionId}`, { key: owner.key })).json()) as { backfill: { id: string; status: string } };
+    const running = (await (await bridge.request(`/v1/connections/${conn}`, { key: owner.key })).json()) as { backfill: { id: string; status: string } };
     expect(running.backfill).toMatchObject({ id: job.id, status: 'running' });
 
-    // A short invocation: the job hands itself on through the queue and carries on.
+    // A short first invocation: the job hands itself on through the queue and carries on.
     let calls = 0;
     const outcomes = await bridge.runBackfillJobs(() => (++calls === 1 ? 60_000 + 300 : 15 * 60_000));
     expect(outcomes.length).toBeGreaterThan(1);
     expect(outcomes.at(-1)?.result.outcome).toBe('completed');
 
     const snapshots = bridge.backfillEvents.filter((e) => e.type === 'contact.snapshot').map((e) => ({ id: e.id, ...(e.data as ContactSnapshotData) }));
-    expect(new Set(snapshots.map((s) => s.id)).size).toBe(server.length);
+    expect(new Set(snapshots.map((s) => s.id)).size).toBe(CARDS);
     expect(new Map(snapshots.map((s) => [s.href, s.etag]))).toEqual(new Map(server.map((c) => [c.href, c.etag])));
-    expect(snapshots.every((s) => s.backfillId === job.id)).toBe(true);
+    expect(snapshots.every((s) => s.backfillId === job.id && s.connectionId === conn)).toBe(true);
     const done = bridge.backfillEvents.filter((e) => e.type === 'connection.backfill_completed').map((e) => e.data as BackfillCompletedData);
-    expect(done).toMatchObject([{ backfillId: job.id, outcome: 'completed', contacts: server.length }]);
-    const view = (await (await bridge.request(`/v1/connections/${connectionId}`, { key: owner.key })).json()) as { backfill: { status: string; contacts: number } };
-    expect(view.backfill).toMatchObject({ status: 'completed', contacts: server.length });
+    expect(done).toMatchObject([{ backfillId: job.id, outcome: 'completed', contacts: CARDS }]);
+    const view = (await (await bridge.request(`/v1/connections/${conn}`, { key: owner.key })).json()) as { backfill: { status: string; contacts: number; total: number } };
+    expect(view.backfill).toMatchObject({ status: 'completed', contacts: CARDS, total: CARDS });
 
-    const { events, result } = await bridge.sync(owner.tenantId, connectionId);
+    // The sync token and the index were left alone: no spurious events.
+    const { events, result } = await bridge.sync(owner.tenantId, conn);
     expect(result.reason).toBe('incremental');
     expect(events).toEqual([]);
-  }, 120_000);
+  }, 180_000);
 });
 
 describe("another tenant's ids", () => {
