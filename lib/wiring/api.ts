@@ -316,7 +316,6 @@ export function buildApiDeps(params: {
   outbound?: OutboundHttp;
   /** Signs the console's session cookies (32+ bytes); default derived from `config.requestHashSecret`. */
   consoleSessionSecret?: string;
-  /** The sync-jobs queue, where a backfill's job goes; without it POST /v1/connections/{id}/backfill answers 501. */
   syncJobsQueueUrl?: string;
 }): AppDeps {
   const { dynamo, table, clock, vault, google } = params;
@@ -369,7 +368,8 @@ export function buildApiDeps(params: {
 
 /**
  * Contact reads (one GET on the server with the connection's credentials,
- * the list from the index) and, with the sync-jobs queue, backfills. Google
+ * the list from the index) and, with the sync-jobs queue (`syncJobsQueueUrl`;
+ * without it POST /v1/connections/{id}/backfill answers 501), backfills. Google
  * connections refresh with the service's client (the consent flow's) or the
  * tenant's own; access tokens are kept per process.
  */
