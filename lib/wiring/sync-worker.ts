@@ -91,13 +91,10 @@ export interface SyncWorkerDeps {
    * Its `fetch` also reaches the token endpoint.
    */
   client?: Omit<ClientOptions, 'auth'>;
-<<<<<<< HEAD
   /** The console's hourly counters and recent events (lib/store/console-activity.ts); runs are kept on the connection either way. */
   activity?: ActivityWriter;
-=======
   /** Backfill jobs (kind `backfill`) on the same queue; without it such a message is an invalid sync job. */
   backfill?: BackfillJobDeps;
->>>>>>> 576097e (Wiring: contact reads and backfills in the API, backfill jobs in the sync worker (sync-jobs queue, Lambda remaining time), local stack and infra (env, queue grants; the api opens connection credentials to read a contact))
 }
 
 export type SyncJobOutcome =
