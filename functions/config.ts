@@ -22,7 +22,7 @@
 // | GOOGLE_AUTH_URL, GOOGLE_USERINFO_URL, GOOGLE_CARDDAV_URL | api | Google's unless an emulator stands in |
 import { MAX_RECEIVE_COUNT } from '../lib/wiring/deployment.ts';
 import type { AwsConfig, KeyConfig, TableConfig } from '../lib/wiring/config.ts';
-import { optionalBoolean, optionalInt, requiredUrl } from './config/env.ts';
+import { optionalBoolean, optionalInt, optionalUrl, requiredUrl } from './config/env.ts';
 import type { Env } from './config/env.ts';
 import { awsConfig, jobConfig, keyConfig, tableConfig } from './config/shared.ts';
 import type { JobConfig } from './config/shared.ts';
@@ -48,10 +48,12 @@ export function loadDispatchConfig(env: Env): DispatchConfig {
   };
 }
 
-export type SyncConfig = JobConfig;
+/** `syncJobsQueueUrl`: where a backfill job that runs out of time goes back; without it the worker runs no backfill jobs. */
+export type SyncConfig = JobConfig & { syncJobsQueueUrl?: string };
 
 export function loadSyncConfig(env: Env): SyncConfig {
-  return jobConfig(env);
+  const syncJobsQueueUrl = optionalUrl(env, 'SYNC_JOBS_QUEUE_URL');
+  return { ...jobConfig(env), ...(syncJobsQueueUrl === undefined ? {} : { syncJobsQueueUrl }) };
 }
 
 export interface DeliverConfig {

@@ -135,9 +135,10 @@ const CREDENTIALS: readonly VaultPurpose[] = ['carddav-credential', 'oauth-refre
 export const VAULT_ACCESS: Record<FunctionName, VaultAccess> = {
   // Seals what tenants hand it; opens webhook secrets (reading, updating or
   // rotating an endpoint), the tenant's OAuth client (consent), and a Google
-  // connection's refresh token to revoke its grant (delete, reconnect). It
-  // never opens a CardDAV password.
-  api: { seal: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'], open: ['oauth-refresh-token', 'webhook-secret', 'oauth-client-secret'] },
+  // connection's refresh token to revoke its grant (delete, reconnect), and
+  // a connection's credentials to read one contact from its server
+  // (GET /v1/connections/{id}/contacts/{contactId}, issue 12).
+  api: { seal: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'], open: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'] },
   dispatch: { seal: [], open: [] },
   // Open credentials and tenants' clients; re-seal a rotated refresh token
   // (and credentials of the vault's first shape, lib/auth/vault.ts).

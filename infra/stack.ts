@@ -220,6 +220,8 @@ export class CarddavBridgeStack extends Stack {
         ...env.table,
         ...env.vault,
         WRITES_QUEUE_URL: writes.queue.queueUrl,
+        // POST /v1/connections/{id}/backfill queues its job there.
+        SYNC_JOBS_QUEUE_URL: syncJobs.queue.queueUrl,
         // The consent flow's client; GOOGLE_REDIRECT_URI is added once the HTTP API exists.
         ...env.googleClient,
         OAUTH_STATE_SECRET_ARN: oauthState.secretArn,
@@ -240,7 +242,8 @@ export class CarddavBridgeStack extends Stack {
       memorySize: 256,
     });
     const sync = fn('Sync', {
-      environment: { ...env.table, ...env.feeds, ...env.vault, ...env.googleClient },
+      // The sync-jobs queue: a backfill job that runs out of time is put back on it.
+      environment: { ...env.table, ...env.feeds, ...env.vault, ...env.googleClient, SYNC_JOBS_QUEUE_URL: syncJobs.queue.queueUrl },
       entry: 'sync.ts',
       description: 'carddav-bridge sync worker: one incremental sync per job',
       timeout: TIMEOUT.sync,
@@ -285,6 +288,9 @@ export class CarddavBridgeStack extends Stack {
     grantDueQuery(dispatch, table, idx.name);
     writes.queue.grantSendMessages(api);
     syncJobs.queue.grantSendMessages(dispatch);
+    // A backfill's job (the api starts it; the sync worker hands on one that runs out of time).
+    syncJobs.queue.grantSendMessages(api);
+    syncJobs.queue.grantSendMessages(sync);
     // The outbox sweep re-sends writes stored but never enqueued.
     writes.queue.grantSendMessages(dispatch);
     for (const fn of [sync, applyWrites]) {

@@ -19,6 +19,8 @@ export interface ApiConfig {
   requestHashSecret: SecretValueConfig;
   /** The Google consent flow; undefined (its routes answer 501) without GOOGLE_REDIRECT_URI. */
   google?: ApiGoogleConfig;
+  /** Where POST /v1/connections/{id}/backfill queues its job; without SYNC_JOBS_QUEUE_URL that route answers 501. */
+  syncJobsQueueUrl?: string;
 }
 
 export interface ApiGoogleConfig {
@@ -89,6 +91,7 @@ function requestHashSecret(env: Env): SecretValueConfig {
 export function loadApiConfig(env: Env): ApiConfig {
   const localMode = optionalBoolean(env, 'LOCAL_MODE');
   const google = apiGoogleConfig(env, { localMode });
+  const syncJobsQueueUrl = optionalUrl(env, 'SYNC_JOBS_QUEUE_URL');
   return {
     table: tableConfig(env),
     writesQueueUrl: requiredUrl(env, 'WRITES_QUEUE_URL', 'the URL of the writes queue (FIFO)'),
@@ -97,6 +100,7 @@ export function loadApiConfig(env: Env): ApiConfig {
     localMode,
     requestHashSecret: requestHashSecret(env),
     ...(google === undefined ? {} : { google }),
+    ...(syncJobsQueueUrl === undefined ? {} : { syncJobsQueueUrl }),
   };
 }
 

@@ -22,7 +22,9 @@ import {
   ValidationFailed,
   type ProblemFieldError,
 } from './problems.ts';
+import { registerBackfillRoutes } from './routes/backfill.ts';
 import { registerConnectionRoutes } from './routes/connections.ts';
+import { registerContactReadRoutes } from './routes/contact-reads.ts';
 import { registerContactRoutes } from './routes/contacts.ts';
 import { registerGoogleRoutes } from './routes/google.ts';
 import { registerTenantRoutes } from './routes/tenant.ts';
@@ -214,6 +216,8 @@ const REGISTRARS: readonly RouteRegistrar[] = [
   guardV1,
   registerConnectionRoutes,
   registerContactRoutes,
+  registerContactReadRoutes,
+  registerBackfillRoutes,
   registerWriteRoutes,
   registerGoogleRoutes,
   registerTenantRoutes,

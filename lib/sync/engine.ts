@@ -21,7 +21,7 @@ import { CardDavError, InvalidSyncToken, NotFound, ProtocolError, RequestRejecte
 import { sameEtag } from '../carddav/etag.ts';
 import { hrefKey } from '../carddav/href.ts';
 import type { Contact } from '../vcard/contact.ts';
-import { contentHash, parseVCard, toContact, type VCard } from '../vcard/index.ts';
+import { contentHash, displayName, parseVCard, toContact, type VCard } from '../vcard/index.ts';
 import { buildContactEvent, type ContactEvent, type ContactEventType, type Origin } from '../core/events/index.ts';
 import { LeaseExpiring } from './errors.ts';
 import { VersionConflict, errorText } from '../core/errors.ts';
@@ -654,6 +654,10 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
   if (entry?.etag !== undefined && entry.contentHash === hash) {
     // The etag moved, the bytes did not (servers re-stamp cards): index the etag, publish nothing.
     if (entry.uid !== undefined) upsert.uid = entry.uid;
+    // The row is written whole: what the list shows of the last change stays as it was.
+    if (entry.displayName !== undefined) upsert.displayName = entry.displayName;
+    if (entry.changedAt !== undefined) upsert.changedAt = entry.changedAt;
+    if (entry.origin !== undefined) upsert.origin = entry.origin;
     result.unchangedContent++;
     return { upsert };
   }
@@ -663,6 +667,10 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
   if (read.parseError !== undefined) result.parseErrors++;
   const uid = read.contact?.uid ?? entry?.uid;
   if (uid !== undefined) upsert.uid = own(uid);
+  const name = read.contact === undefined ? '' : displayName(read.contact);
+  if (name !== '') upsert.displayName = own(name);
+  upsert.changedAt = now;
+  upsert.origin = origin;
   const intent = entry === undefined ? (upsert.uid === undefined ? { href } : { href, uid: upsert.uid }) : undefined;
   const event = buildContactEvent({
     type,

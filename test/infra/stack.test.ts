@@ -28,6 +28,7 @@ const ENV_NAMES: Record<Fn, string[]> = {
   api: [
     'TABLE_NAME',
     'WRITES_QUEUE_URL',
+    'SYNC_JOBS_QUEUE_URL',
     'KMS_KEY_ID',
     'GOOGLE_OAUTH_SECRET_ARN',
     'GOOGLE_REDIRECT_URI',
@@ -35,7 +36,7 @@ const ENV_NAMES: Record<Fn, string[]> = {
     'REQUEST_HASH_SECRET_ARN',
   ],
   dispatch: ['TABLE_NAME', 'SYNC_JOBS_QUEUE_URL', 'WRITES_QUEUE_URL'],
-  sync: ['TABLE_NAME', 'CHANGE_FEED_QUEUE_URL', 'WEBHOOK_EVENTS_QUEUE_URL', 'KMS_KEY_ID', 'GOOGLE_OAUTH_SECRET_ARN'],
+  sync: ['TABLE_NAME', 'CHANGE_FEED_QUEUE_URL', 'WEBHOOK_EVENTS_QUEUE_URL', 'KMS_KEY_ID', 'GOOGLE_OAUTH_SECRET_ARN', 'SYNC_JOBS_QUEUE_URL'],
   applyWrites: [
     'TABLE_NAME',
     'CHANGE_FEED_QUEUE_URL',
@@ -618,8 +619,8 @@ describe('least privilege', () => {
 
   it('gives each function KMS calls only for the vault purposes it uses', () => {
     const expected: Record<Fn, { seal: string[]; open: string[] }> = {
-      // Opens a Google refresh token only to revoke its grant; never a CardDAV password.
-      api: { seal: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'], open: ['oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'] },
+      // Opens a connection's credentials to read one contact from its server (issue 12), and a Google refresh token to revoke its grant.
+      api: { seal: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'], open: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'] },
       dispatch: { seal: [], open: [] },
       sync: { seal: ['carddav-credential', 'oauth-refresh-token'], open: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token'] },
       applyWrites: { seal: ['carddav-credential', 'oauth-refresh-token'], open: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token'] },
@@ -681,12 +682,13 @@ describe('least privilege', () => {
     for (const fn of [ids.dispatch, ids.deliverWebhooks]) expect(secretActions(fn)).toEqual([]);
   });
 
-  it('lets the api send to the writes queue but not consume it, and touch no other queue', () => {
+  it('lets the api send to the writes queue (and a backfill job to sync-jobs) but consume neither, and touch no other queue', () => {
     const api = statementsOf(t, ids.api);
     const onWrites = actionsOn(api, arnOf(ids.writes));
     expect(onWrites).toContain('sqs:SendMessage');
+    expect(actionsOn(api, arnOf(ids.syncJobs))).toContain('sqs:SendMessage');
     for (const a of CONSUME) expect(allActions(api)).not.toContain(a);
-    for (const q of [ids.syncJobs, ids.changeFeed, ids.webhookEvents, ids.webhookDelivery, ids.webhookDlq]) expect(actionsOn(api, arnOf(q))).toEqual([]);
+    for (const q of [ids.changeFeed, ids.webhookEvents, ids.webhookDelivery, ids.webhookDlq]) expect(actionsOn(api, arnOf(q))).toEqual([]);
   });
 
   it('lets each function send only to the queues it feeds and consume only its own', () => {
@@ -695,9 +697,10 @@ describe('least privilege', () => {
     );
     queues.webhookEventsDlq = dlqOf(t, ids.webhookEvents);
     const expected: Record<Fn, { send: string[]; consume: string[] }> = {
-      api: { send: ['writes'], consume: [] },
+      api: { send: ['syncJobs', 'writes'], consume: [] },
       dispatch: { send: ['syncJobs', 'writes'], consume: [] },
-      sync: { send: ['changeFeed', 'webhookEvents'], consume: ['syncJobs'] },
+      // syncJobs: a backfill job that runs out of time is handed on.
+      sync: { send: ['changeFeed', 'syncJobs', 'webhookEvents'], consume: ['syncJobs'] },
       applyWrites: { send: ['changeFeed', 'webhookEvents'], consume: ['writes'] },
       deliverWebhooks: { send: ['webhookDelivery', 'webhookDlq'], consume: ['webhookEvents', 'webhookDelivery'] },
     };

@@ -12,6 +12,8 @@ export interface ApiResources {
   clients: Clients;
   vault: Vault;
   writesQueueUrl: string;
+  /** Where a backfill's job goes (the sync-jobs queue); without it POST /v1/connections/{id}/backfill answers 501. */
+  syncJobsQueueUrl?: string | undefined;
   logger: Logger;
   config: AppConfig;
   /** The Google consent flow; without it /v1/connect/google answers 501. */
@@ -25,6 +27,7 @@ export function buildApi(r: ApiResources): App {
       ...r.clients,
       vault: r.vault,
       writesQueueUrl: r.writesQueueUrl,
+      ...(r.syncJobsQueueUrl === undefined ? {} : { syncJobsQueueUrl: r.syncJobsQueueUrl }),
       logger: r.logger,
       config: r.config,
       ...(r.google === undefined ? {} : { google: r.google }),
