@@ -12,6 +12,7 @@ import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { WriteMessage, WriteOperation, WriteRecord, WriteStatus } from '../writes/types.ts';
 import type { ConsoleDeps } from './console/routes.ts';
+import type { ChangeLogDeps } from './routes/changes.ts';
 
 export type { Clock, ConnectionStatus, SyncSummary };
 
@@ -364,4 +365,6 @@ export interface AppDeps {
   oauthClients?: TenantOAuthClients;
   /** The operator's console at /console (lib/http/console); without it there is none. */
   console?: ConsoleDeps;
+  /** The change log's routes (/changes, /v1/tenant/change-log, webhook replay); without it they answer 501. */
+  changeLog?: ChangeLogDeps;
 }
