@@ -11,20 +11,20 @@ export class InvalidCursor extends ChangeLogError {}
  * already deleted by TTL): reading on would skip changes. The consumer must
  * backfill, then read on from the cursor it is given.
  */
-export class CursorExpired extends ChangeLogError {
-  readonly after: number;
+export interface ExpiredPosition {
+  after: number;
   /** The oldest sequence still retained, when any is. */
-  readonly oldestRetained: number | undefined;
+  oldestRetained: number | undefined;
   /** The newest sequence: a consumer that backfills continues after it. */
-  readonly tail: number;
-  constructor(params: { after: number; oldestRetained: number | undefined; tail: number }) {
-    super(
-      `the change log no longer holds the entries after sequence ${params.after}` +
-        (params.oldestRetained === undefined ? ' (nothing is retained)' : ` (the oldest retained is ${params.oldestRetained})`),
-    );
-    this.after = params.after;
-    this.oldestRetained = params.oldestRetained;
-    this.tail = params.tail;
+  tail: number;
+}
+
+export class CursorExpired extends ChangeLogError {
+  readonly position: ExpiredPosition;
+  constructor(position: ExpiredPosition) {
+    const oldest = position.oldestRetained === undefined ? ' (nothing is retained)' : ` (the oldest retained is ${position.oldestRetained})`;
+    super(`the change log no longer holds the entries after sequence ${position.after}${oldest}`);
+    this.position = position;
   }
 }
 

@@ -41,7 +41,7 @@ export class ChangesExpired extends ApiError {
   }
 
   override toProblem(instance: string): Problem {
-    const oldest = this.expired.oldestRetained;
+    const oldest = this.expired.position.oldestRetained;
     return { ...super.toProblem(instance), backfill: `/v1/connections/${this.connectionId}/backfill`, ...(oldest === undefined ? {} : { oldestRetainedSequence: oldest }) };
   }
 }
