@@ -2,7 +2,7 @@
 // from a cursor (GET /v1/connections/{id}/changes), the tenant's retention
 // (GET/PUT /v1/tenant/change-log), and webhook replay from the logs
 // (POST /v1/webhooks/{id}/replay).
-import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { CursorExpired, InvalidCursor, InvalidRetention } from '../../changelog/errors.ts';
 import type { ChangeLog, LogRetention } from '../../changelog/ports.ts';
@@ -12,9 +12,9 @@ import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS } from '
 import type { DeliveryQueue } from '../../webhooks/jobs.ts';
 import { requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
 import type { AppDeps } from '../ports.ts';
-import { ApiError, NotConfigured, NotFound, ValidationFailed, type Problem } from '../problems.ts';
+import { ApiError, configured, foundFor, NotFound, ValidationFailed, type Problem } from '../problems.ts';
 import { ConnectionParams, WebhookParams } from '../schemas.ts';
-import { errorResponses, jsonContent, problemDoc, SECURED } from './openapi.ts';
+import { errorResponses, jsonContent, problemDoc, securedRoute, type App } from './openapi.ts';
 
 /** What the change-log routes need; without it they answer 501. */
 export interface ChangeLogDeps {
@@ -88,36 +88,30 @@ const ReplayResultSchema = z
   .object({ enqueued: z.number().int(), scanned: z.number().int(), next: z.string().optional().openapi({ description: 'More to replay: send it as `after`.' }) })
   .openapi('WebhookReplayResult');
 
-function changeLogOf(deps: AppDeps): ChangeLogDeps {
-  if (deps.changeLog === undefined) throw new NotConfigured('The change log');
-  return deps.changeLog;
-}
+const changeLogOf = (deps: AppDeps): ChangeLogDeps => configured(deps.changeLog, 'The change log');
 
 function badAfter(error: InvalidCursor, where: { parameter: string } | { pointer: string }): ValidationFailed {
   return new ValidationFailed(`\`after\` is not valid: ${error.message}.`, [{ ...where, detail: error.message }]);
 }
 
 async function ownConnection(deps: AppDeps, tenantId: string, connectionId: string): Promise<void> {
-  const found = await deps.connections.get({ tenantId, connectionId });
-  if (found === undefined || found.tenantId !== tenantId) throw new NotFound(`No connection ${connectionId}.`);
+  foundFor(tenantId, await deps.connections.get({ tenantId, connectionId }), `No connection ${connectionId}.`);
 }
 
-export function registerChangeLogRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+export function registerChangeLogRoutes(app: App, deps: AppDeps): void {
   registerChangesRoute(app, deps);
   registerRetentionRoutes(app, deps);
   registerReplayRoute(app, deps);
 }
 
-function registerChangesRoute(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
-  const route = createRoute({
+function registerChangesRoute(app: App, deps: AppDeps): void {
+  const route = securedRoute('connections', {
     method: 'get',
     path: '/v1/connections/{id}/changes',
     middleware: [requireScope('connections:read')] as const,
-    tags: ['connections'],
     summary: "The connection's change log",
     description:
       'Every event published for the connection (contact.*, write.*, connection.*), in order, each once, with a sequence per connection. Keep `next` and read on from it. Entries are kept for the tenant\'s retention (GET /v1/tenant/change-log); a cursor older than that answers 410 `cursor-expired`: back-fill, then read on.',
-    security: SECURED,
     request: { params: ConnectionParams, query: ChangesQuery },
     responses: {
       200: { description: 'A page of entries, oldest first.', content: jsonContent(ChangesPageSchema) },
@@ -145,25 +139,21 @@ function registerChangesRoute(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   });
 }
 
-function registerRetentionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+function registerRetentionRoutes(app: App, deps: AppDeps): void {
   const path = '/v1/tenant/change-log';
-  const getRoute = createRoute({
+  const getRoute = securedRoute('tenant', {
     method: 'get',
     path,
     middleware: [requireScope('connections:read')] as const,
-    tags: ['tenant'],
     summary: 'How long the change log keeps entries',
-    security: SECURED,
     responses: { 200: { description: `Days (default ${DEFAULT_RETENTION_DAYS}).`, content: jsonContent(RetentionSchema) }, ...errorResponses(401, 403, 501) },
   });
-  const putRoute = createRoute({
+  const putRoute = securedRoute('tenant', {
     method: 'put',
     path,
     middleware: [requireScope('connections:write'), requireMediaType(['application/json'])] as const,
-    tags: ['tenant'],
     summary: 'Set how long the change log keeps entries',
     description: `${MIN_RETENTION_DAYS} to ${MAX_RETENTION_DAYS} days, for entries logged from now on (within minutes: workers read the setting every 5 minutes). Entries already logged keep their expiry; after a shortening, newer entries still expire no sooner than older ones, so the log never has holes.`,
-    security: SECURED,
     request: { body: { required: true, content: jsonContent(RetentionSchema) } },
     responses: { 200: { description: 'Set.', content: jsonContent(RetentionSchema) }, ...errorResponses(400, 401, 403, 404, 415, 501) },
   });
@@ -183,16 +173,14 @@ function registerRetentionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void 
   });
 }
 
-function registerReplayRoute(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
-  const route = createRoute({
+function registerReplayRoute(app: App, deps: AppDeps): void {
+  const route = securedRoute('webhooks', {
     method: 'post',
     path: '/v1/webhooks/{id}/replay',
     middleware: [requireScope('connections:write'), requireMediaType(['application/json'])] as const,
-    tags: ['webhooks'],
     summary: 'Re-deliver events from the change log',
     description:
       "Enqueues the endpoint's matching events from the logs of the tenant's connections again, signed as usual, each with its original `webhook-id` (the event id), so a receiver drops what it already has. `after` is a log cursor (that connection), a time (every connection, or `connectionId`), or the `next` of an earlier replay. At most `limit` deliveries per call; `next` says where to go on.",
-    security: SECURED,
     request: { params: WebhookParams, body: { required: true, content: jsonContent(ReplayBodySchema) } },
     responses: {
       202: { description: 'Enqueued; deliveries follow the usual retry schedule.', content: jsonContent(ReplayResultSchema) },
@@ -204,11 +192,11 @@ function registerReplayRoute(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
 }
 
 async function replay(c: Context<AppEnv>, deps: AppDeps, endpointId: string, body: z.infer<typeof ReplayBodySchema>) {
-  const { log, deliveries } = changeLogOf(deps);
-  if (deliveries === undefined || deps.webhooks === undefined) throw new NotConfigured('Webhook replay');
+  const { log } = changeLogOf(deps);
+  const deliveries = configured(deps.changeLog?.deliveries, 'Webhook replay');
+  const webhooks = configured(deps.webhooks, 'Webhooks');
   const { tenantId } = c.get('auth');
-  const endpoint = await deps.webhooks.endpoints.get({ tenantId, endpointId });
-  if (endpoint === undefined || endpoint.tenantId !== tenantId) throw new NotFound(`No webhook endpoint ${endpointId}.`);
+  const endpoint = foundFor(tenantId, await webhooks.endpoints.get({ tenantId, endpointId }), `No webhook endpoint ${endpointId}.`);
   if (!endpoint.enabled) throw new EndpointDisabled(endpointId);
   let start: ReplayStart;
   try {
