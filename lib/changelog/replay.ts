@@ -54,7 +54,7 @@ export interface ReplayOutcome {
 interface ReplayParams {
   endpoint: WebhookEndpoint;
   log: ChangeLog;
-  /** The tenant's connections in scope, in a stable order (a resumed replay goes on from its connection). */
+  /** The tenant's connections in scope (read in id order, so a resumed replay goes on from its connection). */
   connectionIds: readonly string[];
   start: ReplayStart;
   limit: number;
@@ -67,40 +67,57 @@ function wanted(endpoint: WebhookEndpoint, start: ReplayStart, entry: LogEntry):
   return eventTenant(entry.event) === endpoint.tenantId && subscribes(endpoint, entry.event.type);
 }
 
+/** Jobs gathered and sent in chunks as the logs are read. */
+class Enqueuer {
+  readonly outcome: ReplayOutcome = { enqueued: 0, scanned: 0 };
+  private pending: DeliveryJob[] = [];
+  private readonly params: ReplayParams;
+  constructor(params: ReplayParams) {
+    this.params = params;
+  }
+
+  get full(): boolean {
+    return this.outcome.enqueued >= this.params.limit || this.outcome.scanned >= this.params.limit * SCAN_FACTOR;
+  }
+
+  async take(entry: LogEntry): Promise<void> {
+    const { endpoint, start, now } = this.params;
+    this.outcome.scanned++;
+    if (!wanted(endpoint, start, entry)) return;
+    this.outcome.enqueued++;
+    this.pending.push({ tenantId: endpoint.tenantId, endpointId: endpoint.endpointId, eventId: entry.event.id, event: entry.event, attempt: 1, notBefore: now });
+    if (this.pending.length >= ENQUEUE_CHUNK) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length > 0) await this.params.queue.enqueue(this.pending);
+    this.pending = [];
+  }
+}
+
 export async function replayToEndpoint(params: ReplayParams): Promise<ReplayOutcome> {
-  const { endpoint, start } = params;
-  const scanBudget = params.limit * SCAN_FACTOR;
-  const outcome: ReplayOutcome = { enqueued: 0, scanned: 0 };
-  let pending: DeliveryJob[] = [];
-  const flush = async (): Promise<void> => {
-    if (pending.length > 0) await params.queue.enqueue(pending);
-    pending = [];
-  };
+  const { start } = params;
+  const jobs = new Enqueuer(params);
   const scope = connectionsInScope(params);
   for (const [index, { connectionId, after }] of scope.entries()) {
     let cursor = after;
     for (;;) {
-      const room = Math.min(PAGE, params.limit - outcome.enqueued, scanBudget - outcome.scanned);
-      const page = await readChanges({ log: params.log, connectionId, limit: room, ...(cursor === undefined ? {} : { after: cursor }) });
+      const page = await readChanges({ log: params.log, connectionId, limit: PAGE, ...(cursor === undefined ? {} : { after: cursor }) });
       cursor = page.next;
-      for (const entry of page.entries) {
-        outcome.scanned++;
-        if (!wanted(endpoint, start, entry)) continue;
-        outcome.enqueued++;
-        pending.push({ tenantId: endpoint.tenantId, endpointId: endpoint.endpointId, eventId: entry.event.id, event: entry.event, attempt: 1, notBefore: params.now });
-        if (pending.length >= ENQUEUE_CHUNK) await flush();
-      }
-      const full = outcome.enqueued >= params.limit || outcome.scanned >= scanBudget;
-      if (full && (page.hasMore || index < scope.length - 1)) {
-        await flush();
-        const position = { connectionId, sequence: decodeCursor(cursor).sequence };
-        return { ...outcome, next: start.kind === 'cursor' ? encodeCursor(position) : resumeToken(start.after, position) };
+      for (const [i, entry] of page.entries.entries()) {
+        await jobs.take(entry);
+        const more = i < page.entries.length - 1 || page.hasMore || index < scope.length - 1;
+        if (!jobs.full || !more) continue;
+        // Full with more to read: `next` goes on right after this entry.
+        await jobs.flush();
+        const position = { connectionId, sequence: entry.sequence };
+        return { ...jobs.outcome, next: start.kind === 'cursor' ? encodeCursor(position) : resumeToken(start.after, position) };
       }
       if (!page.hasMore) break;
     }
   }
-  await flush();
-  return outcome;
+  await jobs.flush();
+  return jobs.outcome;
 }
 
 /** The logs to read and from where: one for a cursor; for a time, every connection from the resumed one on. */
@@ -108,9 +125,10 @@ function connectionsInScope(params: ReplayParams): { connectionId: string; after
   const { start } = params;
   if (start.kind === 'cursor') return [{ connectionId: start.connectionId, after: encodeCursor(start) }];
   const resume = start.resume;
-  if (resume === undefined) return params.connectionIds.map((connectionId) => ({ connectionId }));
-  const from = params.connectionIds.indexOf(resume.connectionId);
+  const ids = [...params.connectionIds].sort();
+  if (resume === undefined) return ids.map((connectionId) => ({ connectionId }));
+  const from = ids.indexOf(resume.connectionId);
   // The connection was deleted since: go on with the ones after it in the order.
-  const rest = from >= 0 ? params.connectionIds.slice(from + 1) : params.connectionIds.filter((id) => id > resume.connectionId);
+  const rest = from >= 0 ? ids.slice(from + 1) : ids.filter((id) => id > resume.connectionId);
   return [...(from >= 0 ? [{ connectionId: resume.connectionId, after: encodeCursor(resume) }] : []), ...rest.map((connectionId) => ({ connectionId }))];
 }
