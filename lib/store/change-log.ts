@@ -17,13 +17,15 @@
 // starts every round, and is skipped.
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from '../core/clock.ts';
-import { StoreError, errorText } from '../core/errors.ts';
+import { StoreError } from '../core/errors.ts';
 import type { ChangeEvent } from '../core/events/index.ts';
 import { entryExpiry, retentionDaysOf, checkRetentionDays } from '../changelog/retention.ts';
 import type { AppendOutcome, ChangeLog, LogEntry, LogPage, LogRetention } from '../changelog/ports.ts';
-import { TenantNotFound, tenantKey } from './api-adapters.ts';
+import { call, conditional, documentClient, openTable, storeError, type Item, type Table } from './table-client.ts';
+import { TenantNotFound, tenantKey } from './tenants.ts';
 import { chunk, sendUntilProcessed } from './batch.ts';
 import { assertId } from './keys.ts';
 import { expiresAtFromMs } from './table.ts';
@@ -68,21 +70,6 @@ export interface ChangeLogOptions {
 interface Tail {
   sequence: number;
   expiresAt: number;
-}
-
-type Item = Record<string, unknown>;
-
-function documentClient(client: DynamoDBClient | DynamoDBDocumentClient): DynamoDBDocumentClient {
-  return client instanceof DynamoDBDocumentClient ? client : DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-}
-
-async function call<T>(operation: string, tableName: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof StoreError) throw err;
-    throw new StoreError(`DynamoDB ${operation} on ${tableName} failed: ${errorText(err)}`, { cause: err });
-  }
 }
 
 /** Lost the race: the tail moved, an id was logged meanwhile, or DynamoDB saw the transactions collide. */
@@ -132,17 +119,14 @@ function nextChunk(pending: readonly ChangeEvent[]): ChangeEvent[] {
   return pending.slice(0, n);
 }
 
-interface LogTable {
-  doc: DynamoDBDocumentClient;
-  name: string;
-  clock: Clock;
+interface LogTable extends Table {
   maxAttempts: number;
   random: () => number;
   sleep: (ms: number) => Promise<void>;
 }
 
 async function readTail(t: LogTable, connectionId: string): Promise<Tail> {
-  const out = await call('readLogTail', t.name, () =>
+  const out = await call(t, 'readLogTail', () =>
     t.doc.send(new GetCommand({ TableName: t.name, Key: { pk: logPartition(connectionId), sk: TAIL_SK }, ConsistentRead: true })),
   );
   return { sequence: Number(out.Item?.sequence ?? 0), expiresAt: Number(out.Item?.expiresAtMs ?? 0) };
@@ -157,7 +141,7 @@ async function loggedIds(t: LogTable, connectionId: string, events: readonly Cha
       operation: 'readLogIds',
       items: part.map((id) => ({ pk, sk: `${ID_PREFIX}${id}` })),
       send: async (keys) => {
-        const out = await call('readLogIds', t.name, () =>
+        const out = await call(t, 'readLogIds', () =>
           t.doc.send(new BatchGetCommand({ RequestItems: { [t.name]: { Keys: keys, ConsistentRead: true, ProjectionExpression: 'sk, expiresAtMs' } } })),
         );
         for (const item of out.Responses?.[t.name] ?? []) if (Number(item.expiresAtMs) > now) found.add(String(item.sk).slice(ID_PREFIX.length));
@@ -227,7 +211,7 @@ async function appendEvents(t: LogTable, params: { tenantId: string; connectionI
       pending = pending.slice(events.length);
       lost = 0;
     } catch (err) {
-      if (!lostRace(err)) throw new StoreError(`DynamoDB appendLog on ${t.name} failed: ${errorText(err)}`, { cause: err });
+      if (!lostRace(err)) throw storeError(t, 'appendLog', err);
       if (++lost >= t.maxAttempts) throw new AppendContended(`the log of ${connectionId} was appended to by others ${lost} times in a row`, { cause: err });
       await t.sleep(Math.floor(t.random() * Math.min(1_000, 20 * 2 ** lost)));
     }
@@ -245,7 +229,7 @@ async function readEntries(t: LogTable, params: { connectionId: string; after: n
   let start: Item | undefined;
   let bytes = 0;
   do {
-    const out = await call('readLog', t.name, () =>
+    const out = await call(t, 'readLog', () =>
       t.doc.send(
         new QueryCommand({
           TableName: t.name,
@@ -271,9 +255,7 @@ async function readEntries(t: LogTable, params: { connectionId: string; after: n
 
 export function createDynamoChangeLog(options: ChangeLogOptions): ChangeLog {
   const t: LogTable = {
-    doc: documentClient(options.client),
-    name: options.tableName,
-    clock: options.clock ?? { now: () => Date.now() },
+    ...openTable(options),
     maxAttempts: options.maxAttempts ?? 10,
     random: options.random ?? Math.random,
     sleep: options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
@@ -286,31 +268,24 @@ export function createDynamoChangeLog(options: ChangeLogOptions): ChangeLog {
 
 /** The tenant's retention: `changeLogRetentionDays` on its tenant item (`TENANT#t`). */
 export function createDynamoLogRetention(options: { client: DynamoDBClient | DynamoDBDocumentClient; tableName: string }): LogRetention {
-  const doc = documentClient(options.client);
-  const name = options.tableName;
+  const t = { doc: documentClient(options.client), name: options.tableName };
   return {
     async get({ tenantId }) {
-      const out = await call('getLogRetention', name, () =>
-        doc.send(new GetCommand({ TableName: name, Key: tenantKey(tenantId), ProjectionExpression: 'changeLogRetentionDays' })),
-      );
+      const out = await call(t, 'getLogRetention', () => t.doc.send(new GetCommand({ TableName: t.name, Key: tenantKey(tenantId), ProjectionExpression: 'changeLogRetentionDays' })));
       return retentionDaysOf(out.Item?.changeLogRetentionDays);
     },
     async set({ tenantId, days }) {
       checkRetentionDays(days);
-      try {
-        await doc.send(
-          new UpdateCommand({
-            TableName: name,
-            Key: tenantKey(tenantId),
-            UpdateExpression: 'SET changeLogRetentionDays = :days',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: { ':days': days },
-          }),
-        );
-      } catch (err) {
-        if ((err as { name?: string }).name === 'ConditionalCheckFailedException') throw new TenantNotFound(tenantId, { cause: err });
-        throw new StoreError(`DynamoDB setLogRetention on ${name} failed: ${errorText(err)}`, { cause: err });
-      }
+      const update = new UpdateCommand({
+        TableName: t.name,
+        Key: tenantKey(tenantId),
+        UpdateExpression: 'SET changeLogRetentionDays = :days',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':days': days },
+      });
+      await conditional(t, 'setLogRetention', async () => void (await t.doc.send(update)), (_old, err) => {
+        throw new TenantNotFound(tenantId, { cause: err });
+      });
     },
   };
 }
