@@ -19,6 +19,7 @@ export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<Lamb
   const app = buildApi({
     ...awsResources(config),
     writesQueueUrl: config.writesQueueUrl,
+    webhookDeliveryQueueUrl: config.webhookDeliveryQueueUrl,
     logger: powertoolsLog(new Logger({ serviceName: SERVICE_NAME })),
     config: { localMode: config.localMode, requestHashSecret },
     google:

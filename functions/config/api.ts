@@ -19,6 +19,8 @@ export interface ApiConfig {
   requestHashSecret: SecretValueConfig;
   /** The Google consent flow; undefined (its routes answer 501) without GOOGLE_REDIRECT_URI. */
   google?: ApiGoogleConfig;
+  /** Where webhook replays enqueue deliveries; undefined (replay answers 501) without WEBHOOK_DELIVERY_QUEUE_URL. */
+  webhookDeliveryQueueUrl?: string;
 }
 
 export interface ApiGoogleConfig {
@@ -97,7 +99,13 @@ export function loadApiConfig(env: Env): ApiConfig {
     localMode,
     requestHashSecret: requestHashSecret(env),
     ...(google === undefined ? {} : { google }),
+    ...optionalDeliveryQueue(env),
   };
+}
+
+function optionalDeliveryQueue(env: Env): { webhookDeliveryQueueUrl?: string } {
+  const url = optionalUrl(env, 'WEBHOOK_DELIVERY_QUEUE_URL');
+  return url === undefined ? {} : { webhookDeliveryQueueUrl: url };
 }
 
 /** The API's two keys, read (from Secrets Manager, at cold start) and checked; the variable named is the one set. */

@@ -35,7 +35,7 @@ import type { Clock } from '../core/clock.ts';
 import { createHttpTransport } from '../webhooks/transport.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { GoogleClientSource } from './aws.ts';
-import { createStore } from './build.ts';
+import { buildChangeLogDeps, createStore } from './build.ts';
 import type { TableConfig } from './config.ts';
 import { sameHref } from '../carddav/href.ts';
 
@@ -309,6 +309,8 @@ export function buildApiDeps(params: {
   outbound?: OutboundHttp;
   /** Signs the console's session cookies (32+ bytes); default derived from `config.requestHashSecret`. */
   consoleSessionSecret?: string;
+  /** The webhook delivery queue, for replays from the change log; without it replay answers 501. */
+  webhookDeliveryQueueUrl?: string;
 }): AppDeps {
   const { dynamo, table, clock, vault, google } = params;
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
@@ -354,5 +356,6 @@ export function buildApiDeps(params: {
       log: createDynamoDeliveryLog({ client: dynamo, tableName: table.tableName }),
       transport: params.webhookTransport ?? createHttpTransport({ localMode: params.config.localMode, ...(params.resolveHost ? { resolveHost: params.resolveHost } : {}) }),
     },
+    changeLog: buildChangeLogDeps({ dynamo, sqs: params.sqs, table, clock, webhookDeliveryQueueUrl: params.webhookDeliveryQueueUrl }),
   };
 }

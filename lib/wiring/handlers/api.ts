@@ -12,6 +12,8 @@ export interface ApiResources {
   clients: Clients;
   vault: Vault;
   writesQueueUrl: string;
+  /** The webhook delivery queue, for replays from the change log; without it replay answers 501. */
+  webhookDeliveryQueueUrl?: string | undefined;
   logger: Logger;
   config: AppConfig;
   /** The Google consent flow; without it /v1/connect/google answers 501. */
@@ -25,6 +27,7 @@ export function buildApi(r: ApiResources): App {
       ...r.clients,
       vault: r.vault,
       writesQueueUrl: r.writesQueueUrl,
+      ...(r.webhookDeliveryQueueUrl === undefined ? {} : { webhookDeliveryQueueUrl: r.webhookDeliveryQueueUrl }),
       logger: r.logger,
       config: r.config,
       ...(r.google === undefined ? {} : { google: r.google }),
