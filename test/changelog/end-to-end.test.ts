@@ -1,30 +1,28 @@
 // The change log end to end on real services: the sync engine against the
 // Google emulator and Radicale (1,000 cards), the logging feed in front of the
-// SQS change feed on DynamoDB Local and fauxqs, the HTTP API with its real
-// DynamoDB adapters (app.request()), and webhook replay delivered to a real
+// SQS change feed on DynamoDB Local and fauxqs (the service's buildFeed), the
+// HTTP API with its real adapters (buildApiDeps, app.request()), and webhook replay delivered to a real
 // receiver that checks signatures. A crash is injected by the decorator of
 // test/support/stack.ts around the REAL store.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalKeyWrapper, createVault } from '../../lib/auth/vault.ts';
-import { cachedRetention, createLoggingFeed } from '../../lib/changelog/feed.ts';
 import { encodeCursor } from '../../lib/changelog/cursor.ts';
 import { DAY_MS } from '../../lib/changelog/retention.ts';
 import type { ChangeEvent } from '../../lib/core/events/index.ts';
 import { createApp, type App } from '../../lib/http/app.ts';
 import { generateApiKey } from '../../lib/http/api-keys.ts';
 import { createTenantAdmin } from '../../lib/store/api-adapters.ts';
-import { createDynamoChangeLog, createDynamoLogRetention } from '../../lib/store/change-log.ts';
-import type { IndexEntry } from '../../lib/sync/ports.ts';
+import type { Feed, IndexEntry } from '../../lib/sync/ports.ts';
 import { verifyWebhook } from '../../lib/webhooks/signing.ts';
 import { processDeliveryMessage } from '../../lib/webhooks/jobs.ts';
-import { createSqsDeliveryQueue } from '../../lib/webhooks/sqs.ts';
 import { buildApiDeps } from '../../lib/wiring/api.ts';
-import { buildWebhookAdapters } from '../../lib/wiring/build.ts';
+import { buildFeed, buildWebhookAdapters } from '../../lib/wiring/build.ts';
 import { drain } from '../queue/support.ts';
 import {
   InjectedCrash,
   crashingStore,
   createSyncRig,
+  recordingFeed,
   startEmulatorBook,
   startRadicaleBook,
   startServiceStack,
@@ -53,7 +51,7 @@ interface Harness {
   app: App;
   keyA: string;
   keyB: string;
-  feed: ReturnType<typeof createLoggingFeed>;
+  feed: Feed;
   deliver(expected: number): Promise<void>;
 }
 
@@ -62,14 +60,13 @@ async function harness(book: LiveBook): Promise<Harness> {
   const dynamo = stack.dynamo.client();
   const table = { tableName: rig.tableName, dueShards: 4 };
   const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: new Uint8Array(32).fill(7) }) });
-  const log = createDynamoChangeLog({ client: dynamo, tableName: rig.tableName, clock: rig.clock });
-  const retention = createDynamoLogRetention({ client: dynamo, tableName: rig.tableName });
-  const feed = createLoggingFeed({ log, retentionDays: cachedRetention({ retention, clock: rig.clock }), next: rig.feed });
+  // The service's own composition: the feed logs first, then the change feed (recorded, repeats included).
+  const feed = recordingFeed(buildFeed({ sqs: stack.sqs.client(), changeFeedQueueUrl: rig.queueUrl, changeLog: { dynamo, table, clock: rig.clock } }), rig.published);
   const delivery = await stack.sqs.createQueue({ name: `delivery-${rig.connectionId}`, fifo: false });
   const writes = await stack.sqs.createQueue({ name: `writes-${rig.connectionId}.fifo`, fifo: true });
-  const deliveries = createSqsDeliveryQueue({ client: stack.sqs.client(), queueUrl: delivery.url });
-  const base = buildApiDeps({ dynamo, sqs: stack.sqs.client(), table, vault, writesQueueUrl: writes.url, clock: rig.clock, logger: quietLogger, config: { localMode: true, requestHashSecret: TEST_REQUEST_HASH_SECRET } });
-  const app = createApp({ ...base, changeLog: { log, retention, deliveries } });
+  const sqs = stack.sqs.client();
+  const config = { localMode: true, requestHashSecret: TEST_REQUEST_HASH_SECRET };
+  const app = createApp(buildApiDeps({ dynamo, sqs, table, vault, writesQueueUrl: writes.url, webhookDeliveryQueueUrl: delivery.url, clock: rig.clock, logger: quietLogger, config }));
   const admin = createTenantAdmin({ client: dynamo, tableName: rig.tableName });
   const keys: string[] = [];
   for (const tenantId of [rig.tenantId, 'tenant-b']) {
