@@ -10,7 +10,7 @@
 // | SYNC_JOBS_QUEUE_URL | dispatch | standard queue |
 // | CHANGE_FEED_QUEUE_URL | sync, apply-writes | FIFO queue: the tenants' consumers read it |
 // | WEBHOOK_EVENTS_QUEUE_URL | deliver-webhooks (required); sync, apply-writes (optional: then every event goes there too) | FIFO queue, internal: the deliverer's own copy of the events |
-// | WEBHOOK_DELIVERY_QUEUE_URL, WEBHOOK_DLQ_URL | deliver-webhooks | standard queues |
+// | WEBHOOK_DELIVERY_QUEUE_URL, WEBHOOK_DLQ_URL | deliver-webhooks; api (the delivery queue, optional: webhook replay) | standard queues |
 // | KMS_KEY_ID, or LOCAL_MASTER_KEY (64 hex digits; tests and the local stack) | sync, apply-writes, deliver-webhooks, api | the vault's key |
 // | GOOGLE_OAUTH_SECRET_ARN, or GOOGLE_CLIENT_ID + GOOGLE_CLIENT_SECRET | sync, apply-writes, api (with GOOGLE_REDIRECT_URI) | the service's OAuth client |
 // | GOOGLE_TOKEN_URL | sync, apply-writes, api | default Google's; an emulator's in tests |

@@ -226,6 +226,8 @@ export class CarddavBridgeStack extends Stack {
         ...env.googleClient,
         OAUTH_STATE_SECRET_ARN: oauthState.secretArn,
         REQUEST_HASH_SECRET_ARN: requestHash.secretArn,
+        // Webhook replay enqueues delivery jobs from the change log.
+        WEBHOOK_DELIVERY_QUEUE_URL: webhookDelivery.queue.queueUrl,
       },
       entry: 'api.ts',
       description: 'carddav-bridge HTTP API: validates, enqueues writes, reads status',
@@ -299,6 +301,7 @@ export class CarddavBridgeStack extends Stack {
     }
     // Retries go back onto the delivery queue; jobs that give up go to its DLQ.
     webhookDelivery.queue.grantSendMessages(deliverWebhooks);
+    webhookDelivery.queue.grantSendMessages(api);
     webhookDelivery.dlq.grantSendMessages(deliverWebhooks);
     // Sync and the applier refresh Google access tokens with the service's
     // OAuth client; the api exchanges consent codes with it, and reads its own two keys.

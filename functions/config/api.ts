@@ -21,6 +21,8 @@ export interface ApiConfig {
   google?: ApiGoogleConfig;
   /** Where POST /v1/connections/{id}/backfill queues its job; without SYNC_JOBS_QUEUE_URL that route answers 501. */
   syncJobsQueueUrl?: string;
+  /** Where webhook replays enqueue deliveries; undefined (replay answers 501) without WEBHOOK_DELIVERY_QUEUE_URL. */
+  webhookDeliveryQueueUrl?: string;
 }
 
 export interface ApiGoogleConfig {
@@ -101,7 +103,13 @@ export function loadApiConfig(env: Env): ApiConfig {
     requestHashSecret: requestHashSecret(env),
     ...(google === undefined ? {} : { google }),
     ...(syncJobsQueueUrl === undefined ? {} : { syncJobsQueueUrl }),
+    ...optionalDeliveryQueue(env),
   };
+}
+
+function optionalDeliveryQueue(env: Env): { webhookDeliveryQueueUrl?: string } {
+  const url = optionalUrl(env, 'WEBHOOK_DELIVERY_QUEUE_URL');
+  return url === undefined ? {} : { webhookDeliveryQueueUrl: url };
 }
 
 /** The API's two keys, read (from Secrets Manager, at cold start) and checked; the variable named is the one set. */

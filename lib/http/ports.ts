@@ -14,6 +14,7 @@ import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { WriteMessage, WriteOperation, WriteRecord, WriteStatus } from '../writes/types.ts';
 import type { ConsoleDeps } from './console/routes.ts';
+import type { ChangeLogDeps } from './routes/changes.ts';
 
 export type { Clock, ConnectionStatus, SyncSummary };
 
@@ -407,4 +408,6 @@ export interface AppDeps {
   contactReads?: ContactReads;
   /** POST /v1/connections/{id}/backfill; without it that route answers 501. */
   backfills?: Backfills;
+  /** The change log's routes (/changes, /v1/tenant/change-log, webhook replay); without it they answer 501. */
+  changeLog?: ChangeLogDeps;
 }

@@ -42,7 +42,7 @@ import { ConnectionUnavailable } from '../writes/errors.ts';
 import { connectionOpener, createBackfills, createContactReads } from './contact-reads.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { GoogleClientSource } from './aws.ts';
-import { createStore } from './build.ts';
+import { buildChangeLogDeps, createStore } from './build.ts';
 import type { TableConfig } from './config.ts';
 import { sameHref } from '../carddav/href.ts';
 
@@ -317,6 +317,8 @@ export function buildApiDeps(params: {
   /** Signs the console's session cookies (32+ bytes); default derived from `config.requestHashSecret`. */
   consoleSessionSecret?: string;
   syncJobsQueueUrl?: string;
+  /** The webhook delivery queue, for replays from the change log; without it replay answers 501. */
+  webhookDeliveryQueueUrl?: string;
 }): AppDeps {
   const { dynamo, table, clock, vault, google } = params;
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
@@ -363,6 +365,7 @@ export function buildApiDeps(params: {
       log: createDynamoDeliveryLog({ client: dynamo, tableName: table.tableName }),
       transport: params.webhookTransport ?? createHttpTransport({ localMode: params.config.localMode, ...(params.resolveHost ? { resolveHost: params.resolveHost } : {}) }),
     },
+    changeLog: buildChangeLogDeps({ dynamo, sqs: params.sqs, table, clock, webhookDeliveryQueueUrl: params.webhookDeliveryQueueUrl }),
   };
 }
 

@@ -56,6 +56,10 @@ describe('/openapi.json', () => {
         'PUT /v1/tenant/google-oauth-client',
         'GET /v1/tenant/google-oauth-client',
         'DELETE /v1/tenant/google-oauth-client',
+        'GET /v1/connections/{id}/changes',
+        'GET /v1/tenant/change-log',
+        'PUT /v1/tenant/change-log',
+        'POST /v1/webhooks/{id}/replay',
       ].sort(),
     );
 

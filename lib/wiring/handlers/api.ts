@@ -14,6 +14,8 @@ export interface ApiResources {
   writesQueueUrl: string;
   /** Where a backfill's job goes (the sync-jobs queue); without it POST /v1/connections/{id}/backfill answers 501. */
   syncJobsQueueUrl?: string | undefined;
+  /** The webhook delivery queue, for replays from the change log; without it replay answers 501. */
+  webhookDeliveryQueueUrl?: string | undefined;
   logger: Logger;
   config: AppConfig;
   /** The Google consent flow; without it /v1/connect/google answers 501. */
@@ -28,6 +30,7 @@ export function buildApi(r: ApiResources): App {
       vault: r.vault,
       writesQueueUrl: r.writesQueueUrl,
       ...(r.syncJobsQueueUrl === undefined ? {} : { syncJobsQueueUrl: r.syncJobsQueueUrl }),
+      ...(r.webhookDeliveryQueueUrl === undefined ? {} : { webhookDeliveryQueueUrl: r.webhookDeliveryQueueUrl }),
       logger: r.logger,
       config: r.config,
       ...(r.google === undefined ? {} : { google: r.google }),
