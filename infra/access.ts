@@ -93,8 +93,9 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
     // Lease, commit, release, index rows (BatchGetItem, Query, BatchWriteItem), intents (PutItem),
     // credentials (GetItem; a rotated refresh token: a transaction of Update and Put).
     { actions: [...READ, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], partitions: ['connection'] },
-    // Tenants' own OAuth clients, and the change log's retention on the tenant item.
-    { actions: ['dynamodb:GetItem'], partitions: ['tenant'] },
+    // Tenants' own OAuth clients, and the change log's retention on the tenant item; the
+    // console's hourly counters (`TENANT#t`/`HOUR#…`, ADDed only when a run published something).
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['tenant'] },
     ...APPEND_TO_LOG,
   ],
   applyWrites: [
@@ -106,7 +107,8 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
     },
     // Write records: read, then markApplying / finish.
     { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['write'] },
-    { actions: ['dynamodb:GetItem'], partitions: ['tenant'] },
+    // The tenant's OAuth client and log retention; the console's hourly counters of finished writes.
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['tenant'] },
     ...APPEND_TO_LOG,
   ],
   deliverWebhooks: [
