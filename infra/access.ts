@@ -82,9 +82,11 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
     // GET /changes and webhook replay read the change log (tail GetItem, entries Query); never write it.
     { actions: ['dynamodb:GetItem', 'dynamodb:Query'], partitions: ['changeLog'] },
   ],
-  // The claim is one conditional UpdateItem; the due query is on the index (dispatchIndexAccess).
+  // The claim is one conditional UpdateItem; the due and slot queries are on the indexes (grantDueQuery).
   dispatch: [
     { actions: ['dynamodb:UpdateItem'], partitions: ['connection'] },
+    // The budget: whether a tenant has its own OAuth client (GetItem, once per tenant per run).
+    { actions: ['dynamodb:GetItem'], partitions: ['tenant'] },
     // The outbox sweep: pending entries, the status of each one's write, entries settled.
     { actions: ['dynamodb:Query', 'dynamodb:DeleteItem'], partitions: ['outbox'] },
     { actions: ['dynamodb:GetItem'], partitions: ['write'] },

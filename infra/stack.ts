@@ -146,6 +146,14 @@ export class CarddavBridgeStack extends Stack {
           projectionType: ProjectionType.INCLUDE,
           nonKeyAttributes: [...idx.projection.nonKeyAttributes],
         },
+        {
+          // The regular cadence (lib/sync/schedule-slots.ts). A deployed table gains it
+          // in one update (one new GSI); its items join it at their next idle commit.
+          indexName: TABLE.slotIndex.name,
+          partitionKey: { name: TABLE.slotIndex.partitionKey.name, type: attributeType(TABLE.slotIndex.partitionKey.type) },
+          projectionType: ProjectionType.INCLUDE,
+          nonKeyAttributes: [...TABLE.slotIndex.projection.nonKeyAttributes],
+        },
       ],
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -288,6 +296,7 @@ export class CarddavBridgeStack extends Stack {
       grantVault({ fn, key: vaultKey, access: VAULT_ACCESS[name], legacy: settings.legacySealedValues });
     }
     grantDueQuery(dispatch, table, idx.name);
+    grantDueQuery(dispatch, table, TABLE.slotIndex.name);
     writes.queue.grantSendMessages(api);
     syncJobs.queue.grantSendMessages(dispatch);
     // A backfill's job (the api starts it; the sync worker hands on one that runs out of time).

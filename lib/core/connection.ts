@@ -29,7 +29,10 @@ export interface ConnectionRecord {
   nextSyncAt?: number;
   /** Optimistic version, bumped by every commit. */
   version: number;
-  lease?: { owner: string; expiresAt: number };
+  /** `claim`: the dispatcher's claim (lib/sync/dispatcher.ts), which a run that finds nothing may leave to run out. */
+  lease?: { owner: string; expiresAt: number; claim?: boolean };
+  /** Set while the connection is on its regular cadence: its slot (lib/sync/schedule-slots.ts). The store's. */
+  dueSlot?: string;
   /**
    * How many leases were ever taken on this connection, the current one
    * included (acquireLease counts it): the number of the run that holds the

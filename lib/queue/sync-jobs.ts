@@ -3,8 +3,8 @@
 //
 // A STANDARD queue: jobs of different connections need no order, and a
 // duplicate job is harmless (the second worker finds the lease taken and
-// stops). Message: body `{ "tenantId", "connectionId", "dueAt" }` (JSON,
-// dueAt in epoch ms), String attributes `tenantId` and `connectionId` for
+// stops). Message: body `{ "tenantId", "connectionId", "dueAt", "owner"? }`
+// (JSON, dueAt in epoch ms, owner the dispatcher claim's lease owner), String attributes `tenantId` and `connectionId` for
 // filtering and for logs that must not parse the body.
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SyncJob, SyncJobQueue } from '../sync/dispatcher.ts';
@@ -35,7 +35,7 @@ export class EnqueueSyncJobsFailed extends QueueError {
 export function encodeSyncJob(job: SyncJob): OutgoingMessage {
   return {
     id: job.connectionId,
-    body: queueSafeJson({ tenantId: job.tenantId, connectionId: job.connectionId, dueAt: job.dueAt }),
+    body: queueSafeJson({ tenantId: job.tenantId, connectionId: job.connectionId, dueAt: job.dueAt, ...(job.owner === undefined ? {} : { owner: job.owner }) }),
     attributes: { tenantId: job.tenantId, connectionId: job.connectionId },
   };
 }
@@ -55,7 +55,8 @@ export function parseSyncJob(body: string, messageId?: string): SyncJob {
     if (typeof v[name] !== 'string' || v[name] === '') throw new InvalidSyncJob(`${name} is missing`, opts);
   }
   if (typeof v.dueAt !== 'number' || !Number.isFinite(v.dueAt)) throw new InvalidSyncJob('dueAt is not a number', opts);
-  return { tenantId: v.tenantId as string, connectionId: v.connectionId as string, dueAt: v.dueAt };
+  if (v.owner !== undefined && (typeof v.owner !== 'string' || v.owner === '')) throw new InvalidSyncJob('owner is not a non-empty string', opts);
+  return { tenantId: v.tenantId as string, connectionId: v.connectionId as string, dueAt: v.dueAt, ...(typeof v.owner === 'string' ? { owner: v.owner } : {}) };
 }
 
 export function createSqsSyncJobQueue(options: { client: SQSClient; queueUrl: string } & RetryOptions): SyncJobQueue {

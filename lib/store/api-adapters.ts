@@ -66,7 +66,7 @@ export function createDynamoConnections(params: { store: DynamoStore; vault: Vau
     pause: (p) => unlessNotFound(() => setPaused(store, p, true)),
     resume: (p) => unlessNotFound(() => setPaused(store, p, false)),
     requestSync: ({ tenantId, connectionId, now }) =>
-      unlessNotFound(async () => connectionInfo(await store.updateConnection({ tenantId, connectionId, patch: { nextSyncAt: now } }))),
+      unlessNotFound(async () => connectionInfo(await store.requestSync({ tenantId, connectionId, now }))),
     delete: async (p) => (await unlessNotFound(async () => (await store.deleteConnection(p), true))) ?? false,
   };
 }

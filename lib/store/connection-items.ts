@@ -45,6 +45,7 @@ const CONNECTION_FIELDS = [
   ...NEW_CONNECTION_FIELDS,
   'version',
   'lease',
+  'dueSlot',
   'leaseCount',
   'emptyTokenRejected',
   'lastSync',

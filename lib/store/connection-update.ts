@@ -50,7 +50,10 @@ function patchExpression(patch: ConnectionPatch, tenantId: string, now: number):
 /** A status change moves the connection on the schedule (due now unless told when) or off it. */
 function scheduleExpression(e: Expression, patch: ConnectionPatch, shard: string): void {
   if (patch.status === undefined) return;
+  // On the schedule means the due index, off its slot: the next idle run puts it back.
   e.names['#shard'] = 'dueShard';
+  e.names['#slot'] = 'dueSlot';
+  e.removes.push('#slot');
   if (!SCHEDULED_STATUSES.has(patch.status)) {
     e.removes.push('#shard');
     return;

@@ -125,9 +125,9 @@ export async function deleteConnection(t: Table, { tenantId, connectionId }: { t
   const markDeleted = new UpdateCommand({
     TableName: t.name,
     Key: key,
-    UpdateExpression: 'SET #status = :deleted, #ver = #ver + :one, #upd = :upd REMOVE #shard',
+    UpdateExpression: 'SET #status = :deleted, #ver = #ver + :one, #upd = :upd REMOVE #shard, #slot',
     ConditionExpression: '#tenant = :tenant',
-    ExpressionAttributeNames: { '#status': 'status', '#ver': 'version', '#upd': 'updatedAt', '#shard': 'dueShard', '#tenant': 'tenantId' },
+    ExpressionAttributeNames: { '#status': 'status', '#ver': 'version', '#upd': 'updatedAt', '#shard': 'dueShard', '#slot': 'dueSlot', '#tenant': 'tenantId' },
     ExpressionAttributeValues: { ':deleted': 'deleted', ':one': 1, ':upd': t.clock.now(), ':tenant': tenantId },
   });
   await conditional(

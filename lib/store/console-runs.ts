@@ -182,6 +182,7 @@ function bind(store: Store): Store {
     acquireLease: (p) => store.acquireLease(p),
     releaseLease: (p) => store.releaseLease(p),
     commitSync: (p) => store.commitSync(p),
+    ...(store.renewLease === undefined ? {} : { renewLease: (p: Parameters<NonNullable<Store['renewLease']>>[0]) => (store.renewLease as NonNullable<Store['renewLease']>)(p) }),
     loadIndex: (p) => store.loadIndex(p),
     getIndexEntries: (p) => store.getIndexEntries(p),
     writeIndex: (p) => store.writeIndex(p),

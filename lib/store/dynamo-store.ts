@@ -10,10 +10,10 @@ import type { StoreContext } from './connection-items.ts';
 import { updateConnection } from './connection-update.ts';
 import { createConnection, deleteConnection, getConnection, listConnections } from './connections.ts';
 import { getIndexEntries, loadIndex, writeIndex } from './contact-index.ts';
-import { queryDue } from './due-schedule.ts';
+import { deferSlot, queryDue, querySlots, requestSync } from './due-schedule.ts';
 import { recordDelete, recordWrite } from './echo-markers.ts';
 import { InvalidInput } from './errors.ts';
-import { acquireLease, commitSync, releaseLease } from './lease.ts';
+import { acquireLease, adoptLease, commitSync, releaseLease, renewLease } from './lease.ts';
 import { openTable } from './table-client.ts';
 import type { DynamoStore } from './types.ts';
 
@@ -48,6 +48,8 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
   const t = storeContext(options);
   return {
     acquireLease: (p) => acquireLease(t, p),
+    adoptLease: (p) => adoptLease(t, p),
+    renewLease: (p) => renewLease(t, p),
     releaseLease: (p) => releaseLease(t, p),
     commitSync: (p) => commitSync(t, p),
     loadIndex: (p) => loadIndex(t, p),
@@ -59,6 +61,9 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
     updateConnection: (p) => updateConnection(t, p),
     deleteConnection: (p) => deleteConnection(t, p),
     queryDue: (p) => queryDue(t, p),
+    querySlots: (p) => querySlots(t, p),
+    deferSlot: (p) => deferSlot(t, p),
+    requestSync: (p) => requestSync(t, p),
     recordWrite: (p) => recordWrite(t, p),
     recordDelete: (p) => recordDelete(t, p),
   };

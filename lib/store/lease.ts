@@ -4,10 +4,10 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConnectionNotFound, LeaseLost, VersionConflict } from '../core/errors.ts';
 import type { Store } from '../sync/ports.ts';
-import { assertConnectionIds, assertFinite, readCredentials, storedSummary, toConnection, withCredentials } from './connection-items.ts';
+import { assertConnectionIds, assertFinite, isOwnLive, readConnectionItem, readCredentials, storedSummary, toConnection, withCredentials } from './connection-items.ts';
 import type { StoreContext } from './connection-items.ts';
 import { InvalidInput } from './errors.ts';
-import { connectionKey } from './keys.ts';
+import { connectionKey, dueShardOf } from './keys.ts';
 import { conditional } from './table-client.ts';
 import type { Table } from './table-client.ts';
 import type { DynamoStore } from './types.ts';
@@ -50,38 +50,93 @@ export async function acquireLease(t: StoreContext, params: Parameters<DynamoSto
   );
 }
 
-export async function releaseLease(t: StoreContext, params: Parameters<Store['releaseLease']>[0]): Promise<void> {
+/**
+ * The dispatcher's claim, adopted by its job's worker: two consistent reads
+ * (the connection and its credentials), no write. The lease is the job's
+ * when its owner is the job's and it has not run out.
+ */
+export async function adoptLease(t: StoreContext, params: Parameters<DynamoStore['adoptLease']>[0]): ReturnType<DynamoStore['adoptLease']> {
+  const { tenantId, connectionId, owner, now } = params;
+  assertConnectionIds({ tenantId, connectionId, owner });
+  assertFinite('now', now);
+  const [item, credentials] = await Promise.all([readConnectionItem(t, 'adoptLease', connectionId), readCredentials(t, 'adoptLease', { tenantId, connectionId })]);
+  if (!isOwnLive(item, tenantId)) throw new ConnectionNotFound(connectionId);
+  const lease = item.lease as { owner?: unknown; expiresAt?: unknown } | undefined;
+  if (lease?.owner !== owner || !(typeof lease.expiresAt === 'number' && lease.expiresAt > now)) return undefined;
+  return withCredentials(toConnection(item), credentials);
+}
+
+/** Moves this owner's lease to `expiresAt`; false when the lease is no longer its own. */
+export async function renewLease(t: StoreContext, params: NonNullable<Parameters<NonNullable<Store['renewLease']>>[0]>): Promise<boolean> {
+  const { tenantId, connectionId, owner, expiresAt } = params;
+  assertConnectionIds({ tenantId, connectionId, owner });
+  assertFinite('expiresAt', expiresAt);
+  const renew = new UpdateCommand({
+    TableName: t.name,
+    Key: connectionKey(connectionId),
+    UpdateExpression: 'SET #lease.#exp = :exp',
+    ConditionExpression: '#tenant = :tenant AND #lease.#owner = :owner',
+    ExpressionAttributeNames: { '#lease': 'lease', '#exp': 'expiresAt', '#owner': 'owner', '#tenant': 'tenantId' },
+    ExpressionAttributeValues: { ':exp': expiresAt, ':owner': owner, ':tenant': tenantId },
+  });
+  return conditional(t, 'renewLease', async () => (await t.doc.send(renew), true), () => false);
+}
+
+/** The release's update; with `reschedule`, the connection also moves to the due index (off its slot). */
+function releaseInput(t: StoreContext, params: Parameters<Store['releaseLease']>[0], reschedule: boolean) {
   const { tenantId, connectionId, owner, summary, nextSyncAt, recentRuns: runs } = params;
+  const names: Record<string, string> = { '#last': 'lastSync', '#next': 'nextSyncAt', '#upd': 'updatedAt', '#lease': 'lease', '#owner': 'owner', '#tenant': 'tenantId' };
+  const values: Record<string, unknown> = { ':summary': storedSummary(summary), ':next': nextSyncAt, ':upd': t.clock.now(), ':owner': owner, ':tenant': tenantId };
+  const sets = ['#last = :summary', '#next = :next', '#upd = :upd'];
+  const removes = ['#lease'];
+  let condition = '#tenant = :tenant AND #lease.#owner = :owner';
+  // recentRuns (the console's, when given) rides on this write: nothing more is written.
+  if (runs !== undefined) {
+    names['#runs'] = 'recentRuns';
+    values[':runs'] = runs;
+    sets.push('#runs = :runs');
+  }
+  if (reschedule) {
+    Object.assign(names, { '#shard': 'dueShard', '#slot': 'dueSlot', '#status': 'status' });
+    Object.assign(values, { ':shard': dueShardOf(connectionId, t.dueShards), ':active': 'active', ':failing': 'failing' });
+    sets.push('#shard = :shard');
+    removes.push('#slot');
+    condition += ' AND #status IN (:active, :failing)';
+  }
+  return {
+    TableName: t.name,
+    Key: connectionKey(connectionId),
+    UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+  };
+}
+
+export async function releaseLease(t: StoreContext, params: Parameters<Store['releaseLease']>[0]): Promise<void> {
+  const { tenantId, connectionId, owner, nextSyncAt } = params;
   assertConnectionIds({ tenantId, connectionId, owner });
   assertFinite('nextSyncAt', nextSyncAt);
-  await conditional(
-    t,
-    'releaseLease',
-    async () => {
-      await t.doc.send(
-        new UpdateCommand({
-          TableName: t.name,
-          Key: connectionKey(connectionId),
-          // recentRuns (the console's, when given) rides on this write: nothing more is written.
-          UpdateExpression: `SET #last = :summary, #next = :next, #upd = :upd${runs === undefined ? '' : ', #runs = :runs'} REMOVE #lease`,
-          ConditionExpression: '#tenant = :tenant AND #lease.#owner = :owner',
-          ExpressionAttributeNames: { '#last': 'lastSync', '#next': 'nextSyncAt', '#upd': 'updatedAt', '#lease': 'lease', '#owner': 'owner', '#tenant': 'tenantId', ...(runs === undefined ? {} : { '#runs': 'recentRuns' }) },
-          ExpressionAttributeValues: { ':summary': storedSummary(summary), ':next': nextSyncAt, ':upd': t.clock.now(), ':owner': owner, ':tenant': tenantId, ...(runs === undefined ? {} : { ':runs': runs }) },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-    },
-    (failed, err) => {
-      if (failed?.tenantId !== tenantId) throw new ConnectionNotFound(connectionId, { cause: err });
-      // The lease is gone or someone else's: their summary and schedule stand, not ours.
-    },
-  );
+  const send = (reschedule: boolean): Promise<void> =>
+    conditional(
+      t,
+      'releaseLease',
+      async () => void (await t.doc.send(new UpdateCommand(releaseInput(t, params, reschedule)))),
+      async (failed, err) => {
+        if (failed?.tenantId !== tenantId) throw new ConnectionNotFound(connectionId, { cause: err });
+        // Still ours but no longer scheduled (paused meanwhile): released without a place on the schedule.
+        if (reschedule && (failed.lease as { owner?: unknown } | undefined)?.owner === owner) return send(false);
+        // The lease is gone or someone else's: their summary and schedule stand, not ours.
+      },
+    );
+  await send(params.reschedule === true);
 }
 
 type CommitParams = Parameters<Store['commitSync']>[0];
 
 /** The commit's update: the run's outcome, `version + 1`, the intents retired, the lease removed. */
-function commitExpression(t: Table, params: CommitParams): { update: string; names: Record<string, string>; values: Record<string, unknown> } {
+function commitExpression(t: StoreContext, params: CommitParams): { update: string; names: Record<string, string>; values: Record<string, unknown> } {
   const names: Record<string, string> = {
     '#tok': 'syncToken',
     '#ctag': 'ctag',
@@ -114,6 +169,17 @@ function commitExpression(t: Table, params: CommitParams): { update: string; nam
     values[':runs'] = params.recentRuns;
     sets.push('#runs = :runs');
   }
+  // Where the connection waits for its next run: on its slot, or on the due index.
+  if (params.placement !== undefined) {
+    Object.assign(names, { '#shard': 'dueShard', '#slot': 'dueSlot' });
+    if (params.placement.slot !== undefined) {
+      values[':slot'] = params.placement.slot;
+      sets.push('#slot = :slot');
+    } else {
+      values[':shard'] = dueShardOf(params.connectionId, t.dueShards);
+      sets.push('#shard = :shard');
+    }
+  }
   if (params.emptyTokenRejected === true) {
     names['#etr'] = 'emptyTokenRejected';
     values[':true'] = true;
@@ -121,6 +187,7 @@ function commitExpression(t: Table, params: CommitParams): { update: string; nam
   }
   // The commit records the state this sync ended in: no token means none.
   const removes = ['#lease'];
+  if (params.placement !== undefined) removes.push(params.placement.slot !== undefined ? '#shard' : '#slot');
   for (const [name, value] of [
     ['#tok', params.syncToken],
     ['#ctag', params.ctag],
@@ -140,8 +207,8 @@ export async function commitSync(t: StoreContext, params: CommitParams): Promise
   assertFinite('expectedVersion', expectedVersion);
   assertFinite('nextSyncAt', params.nextSyncAt);
   const { update, names, values } = commitExpression(t, params);
-  // dueShard is left alone: it is there exactly when the status is scheduled,
-  // and a status change bumps the version, which fails this write.
+  // Placing the connection on its slot or the due index is safe here: a status
+  // change bumps the version, which fails this write.
   await conditional(
     t,
     'commitSync',

@@ -1,15 +1,16 @@
 // The dispatcher's side of the schedule (lib/sync/dispatcher.ts
-// `DispatchStore`): the due query is the store's own; the claim is here, one
-// conditional UpdateItem on the connection item (due-schedule.ts).
+// `DispatchStore`): the due and slot queries and the deferral are the
+// store's own; the claims are here, one conditional UpdateItem each on the
+// connection item (due-schedule.ts).
 //
-// The claim only moves `nextSyncAt`: no version bump (a sync that runs now
-// must still be able to commit), no lease. Its condition names the value the
-// due query saw and requires the connection to still be on the schedule
-// (`dueShard` present: active or failing), so a paused, re-auth or deleted
-// connection is never claimed, and of two dispatchers that saw the same row
-// only one wins.
+// A claim takes the run's lease and sets `nextSyncAt`: no version bump (the
+// run it starts must still be able to commit). Its condition requires the
+// connection to be scheduled (active or failing) with its lease free, and
+// still where the query saw it (the due index's `nextSyncAt`, or its slot),
+// so a paused, re-auth or deleted connection is never claimed, and of two
+// dispatchers that saw the same row only one wins.
 import type { DispatchStore } from '../sync/dispatcher.ts';
-import { claimDue } from './due-schedule.ts';
+import { claimDue, claimSlot } from './due-schedule.ts';
 import { openTable } from './table-client.ts';
 import type { TableOptions } from './table-client.ts';
 import type { DynamoStore } from './types.ts';
@@ -21,11 +22,15 @@ export function createClaimDue(options: ScheduleAdapterOptions): DispatchStore['
   return (params) => claimDue(t, params);
 }
 
-/** The dispatcher's store: the DynamoDB store's due query plus the claim above. */
-export function createDispatchStore(params: { store: Pick<DynamoStore, 'queryDue'> } & ScheduleAdapterOptions): DispatchStore {
-  const claimDue = createClaimDue(params);
+/** The dispatcher's store: the DynamoDB store's due and slot queries and deferral, plus the claims above. */
+export function createDispatchStore(params: { store: Pick<DynamoStore, 'queryDue'> & Partial<Pick<DynamoStore, 'querySlots' | 'deferSlot'>> } & ScheduleAdapterOptions): DispatchStore {
+  const t = openTable(params);
+  const { store } = params;
   return {
-    queryDue: (p) => params.store.queryDue(p),
-    claimDue,
+    queryDue: (p) => store.queryDue(p),
+    claimDue: (p) => claimDue(t, p),
+    ...(store.querySlots === undefined ? {} : { querySlots: (p: { minute: number }) => (store.querySlots as NonNullable<typeof store.querySlots>)(p) }),
+    ...(store.deferSlot === undefined ? {} : { deferSlot: (p: Parameters<DynamoStore['deferSlot']>[0]) => (store.deferSlot as NonNullable<typeof store.deferSlot>)(p) }),
+    claimSlot: (p) => claimSlot(t, p),
   };
 }

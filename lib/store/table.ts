@@ -27,6 +27,20 @@ export const TABLE = {
     sortKey: { name: 'nextSyncAt', type: 'N' },
     projection: { type: 'INCLUDE', nonKeyAttributes: ['tenantId', 'connectionId'] },
   },
+  /**
+   * The regular cadence (lib/sync/schedule-slots.ts): sparse, only scheduled
+   * connections on their slot carry `dueSlot` (`<minutes>/<offset>`); a
+   * connection carries `dueSlot` or `dueShard`, never both. The key never
+   * changes while the connection keeps its cadence, and the projected
+   * attributes never change at all, so a claim (lease and `nextSyncAt`, not
+   * projected) writes nothing here. `provider` tells the budget which rows
+   * spend Google's quota.
+   */
+  slotIndex: {
+    name: 'slot',
+    partitionKey: { name: 'dueSlot', type: 'S' },
+    projection: { type: 'INCLUDE', nonKeyAttributes: ['tenantId', 'connectionId', 'provider'] },
+  },
   /** TTL attribute, in epoch SECONDS (DynamoDB ignores milliseconds values as far-future). */
   ttlAttribute: 'expiresAt',
 } as const;
@@ -44,6 +58,7 @@ export async function createTable(params: { client: DynamoDBClient; tableName?: 
   const { client } = params;
   const tableName = params.tableName ?? TABLE.defaultTableName;
   const idx = TABLE.dueIndex;
+  const slot = TABLE.slotIndex;
   try {
     await client.send(
       new CreateTableCommand({
@@ -54,6 +69,7 @@ export async function createTable(params: { client: DynamoDBClient; tableName?: 
           { AttributeName: TABLE.sortKey.name, AttributeType: TABLE.sortKey.type },
           { AttributeName: idx.partitionKey.name, AttributeType: idx.partitionKey.type },
           { AttributeName: idx.sortKey.name, AttributeType: idx.sortKey.type },
+          { AttributeName: slot.partitionKey.name, AttributeType: slot.partitionKey.type },
         ],
         KeySchema: [
           { AttributeName: TABLE.partitionKey.name, KeyType: 'HASH' },
@@ -67,6 +83,11 @@ export async function createTable(params: { client: DynamoDBClient; tableName?: 
               { AttributeName: idx.sortKey.name, KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: idx.projection.type, NonKeyAttributes: [...idx.projection.nonKeyAttributes] },
+          },
+          {
+            IndexName: slot.name,
+            KeySchema: [{ AttributeName: slot.partitionKey.name, KeyType: 'HASH' }],
+            Projection: { ProjectionType: slot.projection.type, NonKeyAttributes: [...slot.projection.nonKeyAttributes] },
           },
         ],
       }),

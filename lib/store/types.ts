@@ -1,6 +1,7 @@
 // What the DynamoDB store offers beyond the sync engine's `Store` port:
 // connection management for the API, the dispatcher's due query, and the
 // write path's echo marker.
+import type { DueItem } from '../sync/dispatcher.ts';
 import type { ConnectionRecord, ConnectionStatus } from '../core/connection.ts';
 import type { Store } from '../sync/ports.ts';
 
@@ -22,7 +23,7 @@ export interface StoredConnection extends ConnectionRecord {
 }
 
 /** A connection to create. Scheduled statuses (active, failing) without `nextSyncAt` are due at once. */
-export type NewConnection = Omit<StoredConnection, 'version' | 'lease' | 'leaseCount' | 'emptyTokenRejected' | 'lastSync' | 'recentRuns' | 'statusReason' | 'createdAt' | 'updatedAt'>;
+export type NewConnection = Omit<StoredConnection, 'version' | 'lease' | 'dueSlot' | 'leaseCount' | 'emptyTokenRejected' | 'lastSync' | 'recentRuns' | 'statusReason' | 'createdAt' | 'updatedAt'>;
 
 /**
  * Changes to a connection. `undefined` leaves a field alone; `null` removes an
@@ -83,6 +84,23 @@ export interface DynamoStore extends Store {
   deleteConnection(params: { tenantId: string; connectionId: string }): Promise<void>;
   /** Scheduled connections with `nextSyncAt <= now`, earliest first, across all shards. */
   queryDue(params: { now: number; limit: number }): Promise<DueConnection[]>;
+  /** Connections on a slot of epoch minute `minute` (lib/sync/schedule-slots.ts). */
+  querySlots(params: { minute: number }): Promise<DueItem[]>;
+  /** Moves a slot row to the due index at `dueAt`, if still on `slot` with its lease free. */
+  deferSlot(params: { tenantId: string; connectionId: string; slot: string; dueAt: number; now: number }): Promise<boolean>;
+  /**
+   * The connection (with credentials) if `owner` holds its lease, unexpired
+   * at `now`: the dispatcher's claim, adopted by the job's worker with reads
+   * only. Undefined when the lease is someone else's or ran out. Throws
+   * ConnectionNotFound for an unknown, another tenant's or a deleted id.
+   */
+  adoptLease(params: { tenantId: string; connectionId: string; owner: string; now: number }): Promise<StoredConnection | undefined>;
+  /**
+   * Due at once (`POST .../sync`): `nextSyncAt = now`, and a connection on
+   * its slot moves to the due index; a connection not scheduled only has
+   * `nextSyncAt` set. Undefined for an unknown or another tenant's id.
+   */
+  requestSync(params: { tenantId: string; connectionId: string; now: number }): Promise<StoredConnection>;
   /**
    * Sets the echo marker of `href` (its own item beside the index row, kept 30
    * days): reads show it as the entry's `lastWrite`, and as an entry of its

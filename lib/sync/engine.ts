@@ -30,6 +30,7 @@ import type { Clock } from '../core/clock.ts';
 import type { ConnectionRecord, SyncSummary } from '../core/connection.ts';
 import type { Feed, IndexEntry, Store } from './ports.ts';
 import { nextSyncDelayMs, previousRun, type IntervalPolicy, type RunKind } from './schedule.ts';
+import { endsWithoutWrite, nextSlotTime, slotOf } from './schedule-slots.ts';
 import { forEachLimit } from '../core/concurrency.ts';
 
 export interface SyncOptions {
@@ -53,6 +54,14 @@ export interface SyncOptions {
   /** ... when it removes at least this many cards. */
   massDeletionMin: number;
   interval: Partial<IntervalPolicy>;
+  /**
+   * Idle runs go back on the connection's slot (lib/sync/schedule-slots.ts)
+   * and a run on the dispatcher's claim that finds nothing writes nothing;
+   * off: every run commits and its next due time is the interval policy's.
+   */
+  slots: boolean;
+  /** A run renews its lease (store.renewLease) this long before it runs out. */
+  leaseRenewBeforeMs: number;
 }
 
 export const DEFAULT_SYNC_OPTIONS: SyncOptions = {
@@ -65,6 +74,8 @@ export const DEFAULT_SYNC_OPTIONS: SyncOptions = {
   massDeletionShare: 0.5,
   massDeletionMin: 20,
   interval: {},
+  slots: false,
+  leaseRenewBeforeMs: 120_000,
 };
 
 export interface RunSyncParams {
@@ -169,6 +180,8 @@ interface Run {
   /** The caller's request count when the run started (`countRequests`). */
   requestsAtStart: number | undefined;
   leaseExpiresAt: number;
+  /** A renewal of the lease in flight (store.renewLease), or `failed` once one failed: not tried again. */
+  renewal?: Promise<void> | 'failed';
   /** The address book's path, to recognise the collection listed among its members. */
   collectionPath: string;
   result: SyncRunResult;
@@ -277,7 +290,8 @@ export async function releaseFailed(params: FailedReleaseParams): Promise<number
   });
   const nextSyncAt = clock.now() + delay;
   const summary: SyncSummary = { at: clock.now(), outcome: 'failed', events: params.events ?? 0, fellBack: params.fellBack ?? false, error: `${error.name}: ${error.message}` };
-  await store.releaseLease({ tenantId: conn.tenantId, connectionId: conn.connectionId, owner, summary, nextSyncAt });
+  // Off the slot: the back-off is when it runs next.
+  await store.releaseLease({ tenantId: conn.tenantId, connectionId: conn.connectionId, owner, summary, nextSyncAt, ...(params.options?.slots === true ? { reschedule: true } : {}) });
   return nextSyncAt;
 }
 
@@ -346,9 +360,31 @@ async function skipInactive(run: Run): Promise<LeasedRunResult> {
   return done(run);
 }
 
+/** Where an ending run puts the connection: an idle one on its slot (when slots are on and its interval has one), else the due index. */
+function placement(run: Run, kind: RunKind): { nextSyncAt: number; placement?: { slot?: string } } {
+  const { conn, opts } = run;
+  if (!opts.slots) return { nextSyncAt: schedule(run, kind) };
+  const slot = kind === 'idle' ? slotOf(conn.connectionId, conn.intervalSeconds) : undefined;
+  if (slot === undefined) return { nextSyncAt: schedule(run, kind), placement: {} };
+  return { nextSyncAt: nextSlotTime(slot, run.p.clock.now()), placement: { slot } };
+}
+
+/** A run on the dispatcher's claim that found nothing: no write (lib/sync/schedule-slots.ts `endsWithoutWrite`). */
+function endsIdle(run: Run, commit: Commit): boolean {
+  const { p, conn, result } = run;
+  const work = result.fetched + totalEvents(result.events) + result.unchangedContent + result.phantomDeletions + result.continuations;
+  return run.opts.slots && endsWithoutWrite({ conn, owner: p.owner, now: p.clock.now(), reason: result.reason, work, commit, emptyTokenRejected: run.emptyTokenRejected });
+}
+
 async function commitRun(run: Run, commit: Commit): Promise<LeasedRunResult> {
   const { p, conn, result } = run;
-  const nextSyncAt = schedule(run, totalEvents(result.events) > 0 ? 'changed' : 'idle');
+  if (run.renewal instanceof Promise) await run.renewal;
+  if (endsIdle(run, commit)) {
+    // The claim set the next due time (the slot's next minute) and runs out by itself.
+    if (conn.dueSlot !== undefined) result.nextSyncAt = nextSlotTime(conn.dueSlot, p.clock.now());
+    return done(run);
+  }
+  const { nextSyncAt, placement: place } = placement(run, totalEvents(result.events) > 0 ? 'changed' : 'idle');
   try {
     await p.store.commitSync({
       tenantId: p.tenantId,
@@ -361,6 +397,7 @@ async function commitRun(run: Run, commit: Commit): Promise<LeasedRunResult> {
       nextSyncAt,
       summary: summary(run, 'ok'),
       ...(run.emptyTokenRejected ? { emptyTokenRejected: true } : {}),
+      ...(place === undefined ? {} : { placement: place }),
     });
   } catch (error) {
     // The lease ran out and someone else took the connection (or changed it):
@@ -376,6 +413,7 @@ async function commitRun(run: Run, commit: Commit): Promise<LeasedRunResult> {
 
 async function failRun(run: Run, error: unknown): Promise<LeasedRunResult> {
   const { p, result } = run;
+  if (run.renewal instanceof Promise) await run.renewal;
   const release = (err: Error, retryAfterMs?: number) =>
     releaseFailed({ store: p.store, clock: p.clock, conn: run.conn, owner: p.owner, error: err, retryAfterMs, options: run.opts, random: run.random, events: totalEvents(result.events), fellBack: result.fellBack });
   if (isExpectedFailure(error)) {
@@ -793,7 +831,32 @@ function rawHash(vcard: string): string {
 }
 
 function checkLease(run: Run): void {
-  if (run.p.clock.now() >= run.leaseExpiresAt - run.opts.leaseMarginMs) throw new LeaseExpiring(run.leaseExpiresAt);
+  const now = run.p.clock.now();
+  renewSoon(run, now);
+  if (now >= run.leaseExpiresAt - run.opts.leaseMarginMs) throw new LeaseExpiring(run.leaseExpiresAt);
+}
+
+/**
+ * A run that is still busy `leaseRenewBeforeMs` before its lease runs out
+ * renews it to a full `leaseTtlMs` (the dispatcher's claim is short: an idle
+ * poll needs seconds). In the background, so the callers stay synchronous;
+ * the lease counts as renewed once the write succeeded, and a failed renewal
+ * is not tried again (the run stops cleanly at the old expiry).
+ */
+function renewSoon(run: Run, now: number): void {
+  const { p, opts } = run;
+  if (p.store.renewLease === undefined || run.renewal !== undefined) return;
+  if (now < run.leaseExpiresAt - opts.leaseRenewBeforeMs) return;
+  const expiresAt = now + opts.leaseTtlMs;
+  if (expiresAt <= run.leaseExpiresAt) return;
+  run.renewal = p.store.renewLease({ tenantId: p.tenantId, connectionId: p.connectionId, owner: p.owner, expiresAt }).then(
+    (renewed) => {
+      if (!renewed) return void (run.renewal = 'failed');
+      run.leaseExpiresAt = expiresAt;
+      run.renewal = undefined;
+    },
+    () => void (run.renewal = 'failed'),
+  );
 }
 
 /** DAV:valid-sync-token, whatever the status; or a 400 on a token that worked before (Google). */

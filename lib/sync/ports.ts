@@ -31,8 +31,14 @@ export interface Store {
    * worker holds it. Throws ConnectionNotFound for an unknown or other tenant's id.
    */
   acquireLease(params: { tenantId: string; connectionId: string; owner: string; now: number; ttlMs: number }): Promise<ConnectionRecord | undefined>;
-  /** Drops the lease if this owner still holds it; records the summary and the next due time. */
-  releaseLease(params: { tenantId: string; connectionId: string; owner: string; summary: SyncSummary; nextSyncAt: number; recentRuns?: string[] }): Promise<void>;
+  /**
+   * Drops the lease if this owner still holds it; records the summary and the
+   * next due time. With `reschedule`, a scheduled connection also leaves its
+   * slot for the due index, so `nextSyncAt` (a back-off) is when it runs.
+   */
+  releaseLease(params: { tenantId: string; connectionId: string; owner: string; summary: SyncSummary; nextSyncAt: number; recentRuns?: string[]; reschedule?: boolean }): Promise<void>;
+  /** Moves this owner's lease to `expiresAt`; false when it is no longer this owner's. Absent: leases are not renewed. */
+  renewLease?(params: { tenantId: string; connectionId: string; owner: string; expiresAt: number }): Promise<boolean>;
   /**
    * Commits token, ctag, next due time and the summary, bumps the version and
    * releases the lease, in one conditional write on `expectedVersion` and the
@@ -52,6 +58,12 @@ export interface Store {
     emptyTokenRejected?: boolean;
     /** The console's bounded list of recent runs (lib/store/console-runs.ts), stored as given; absent leaves it alone. */
     recentRuns?: string[];
+    /**
+     * Where the connection waits for its next run: on `slot` (its regular
+     * cadence; `nextSyncAt` is the slot's next minute), or, without one, on
+     * the due index at `nextSyncAt`. Absent: left where it is.
+     */
+    placement?: { slot?: string };
   }): Promise<void>;
   /** Every index row of the connection (used by the full-listing diff). */
   loadIndex(params: { connectionId: string }): Promise<Map<string, IndexEntry>>;

@@ -61,7 +61,8 @@ export { DEFAULT_REDISCOVER_AFTER_MS };
 export type SyncWorkerStore = Pick<
   DynamoStore,
   'acquireLease' | 'releaseLease' | 'commitSync' | 'loadIndex' | 'getIndexEntries' | 'writeIndex' | 'updateConnection'
->;
+> &
+  Partial<Pick<DynamoStore, 'adoptLease' | 'renewLease'>>;
 
 export interface SyncWorkerDeps {
   store: SyncWorkerStore;
@@ -143,7 +144,8 @@ export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord
   const tenantClients = tenantClientCache({ oauthClients: deps.oauthClients, vault, clock, ...(deps.oauthClientTtlMs === undefined ? {} : { ttlMs: deps.oauthClientTtlMs }) });
   const worker: Worker = {
     deps,
-    opts: { ...DEFAULT_SYNC_OPTIONS, ...deps.syncOptions },
+    // Slots on: the dispatcher's claims are the leases (lib/sync/dispatcher.ts).
+    opts: { ...DEFAULT_SYNC_OPTIONS, slots: true, ...deps.syncOptions },
     random: deps.random ?? Math.random,
     rediscoverAfterMs: deps.rediscoverAfterMs ?? DEFAULT_REDISCOVER_AFTER_MS,
     sessions: {
@@ -166,13 +168,17 @@ async function handleSyncJob(worker: Worker, record: QueueRecord): Promise<SyncJ
   const job = parseSyncJob(record.body, record.messageId);
   const { tenantId, connectionId } = job;
   const log = scopedLog(deps.log, { tenantId, connectionId, messageId: record.messageId });
-  const owner = `${deps.workerId}/${record.messageId}`;
   const now = deps.clock.now();
   deps.metrics.milliseconds('SyncLag', now - job.dueAt);
 
   let leased: StoredConnection | undefined;
+  let owner = `${deps.workerId}/${record.messageId}`;
   try {
-    leased = await leaseConnection({ store: deps.store, tenantId, connectionId, owner, now, options: opts });
+    // The dispatcher's claim is the lease: adopted with reads. A claim that
+    // ran out while the job waited is taken anew, unless someone holds it.
+    const adopted = job.owner === undefined ? undefined : await deps.store.adoptLease?.({ tenantId, connectionId, owner: job.owner, now });
+    if (adopted !== undefined && job.owner !== undefined) owner = job.owner;
+    leased = adopted ?? (await leaseConnection({ store: deps.store, tenantId, connectionId, owner, now, options: opts }));
   } catch (error) {
     if (!(error instanceof ConnectionNotFound)) throw error;
     log.info('connection no longer exists: job dropped');
