@@ -48,6 +48,8 @@ export async function queryDue(t: StoreContext, { now, limit }: { now: number; l
     .slice(0, limit);
 }
 
+/** Rows read from one slot at most (100,000 connections at one interval: 6,667 a slot of 15 minutes). */
+const MAX_SLOT_ROWS = 1_000_000;
 /** Slot queries in flight at once (one per interval length, 36 a minute). */
 const SLOT_QUERY_CONCURRENCY = 12;
 
@@ -68,7 +70,7 @@ export async function querySlots(t: Table, { minute }: { minute: number }): Prom
         ExpressionAttributeNames: { '#slot': idx.partitionKey.name, '#tenant': 'tenantId', '#conn': 'connectionId', '#provider': 'provider' },
         ExpressionAttributeValues: { ':slot': slot },
       },
-      Number.MAX_SAFE_INTEGER,
+      MAX_SLOT_ROWS,
       (i) => ({
         tenantId: String(i.tenantId),
         connectionId: String(i.connectionId),

@@ -79,10 +79,11 @@ describe('dispatchDue', () => {
   it('pages through everything due, earliest first, each once', async () => {
     const store = fakeStore([...rows(250), { tenantId: 't', connectionId: 'later', nextSyncAt: T0 + 1, scheduled: true }]);
     const jobs = fakeQueue();
-    const result = await dispatchDue({ store, jobs, now: T0, options: { pageSize: 100 } });
+    const result = await dispatchDue({ store, jobs, now: T0, options: { pageSize: 100 }, owner: 'dispatch:run-1' });
     expect(result).toMatchObject({ due: 250, claimed: 250, enqueued: 250, skipped: 0, stoppedBy: 'drained', pages: 3, maxLagMs: 60_000 });
     expect(jobs.sent.map((j) => j.connectionId)).toEqual(rows(250).map((r) => r.connectionId));
-    expect(jobs.sent[0]).toEqual({ tenantId: 'tenant-0', connectionId: 'c-0000', dueAt: T0 - 60_000 });
+    // The job carries the claim's lease owner: the worker adopts that lease.
+    expect(jobs.sent[0]).toEqual({ tenantId: 'tenant-0', connectionId: 'c-0000', dueAt: T0 - 60_000, owner: 'dispatch:run-1' });
     expect(store.rows.get('later')?.nextSyncAt).toBe(T0 + 1);
     // The next minute's run finds only what became due since.
     expect((await dispatchDue({ store, jobs, now: T0 + 60_000, options: { pageSize: 100 } })).enqueued).toBe(1);
