@@ -316,7 +316,8 @@ function claimRow(run: RunContext, row: DueItem): Promise<boolean> {
     const leaseUntil = now + slotLeaseMs(row.slot, opts.claimTtlMs);
     return store.claimSlot({ ...ids, slot: row.slot, owner, now, leaseUntil, next: row.nextSyncAt + parseSlot(row.slot).minutes * MINUTE_MS });
   }
-  return store.claimDue({ ...ids, expectedNextSyncAt: row.nextSyncAt, until: now + opts.leaseAheadMs, owner, leaseUntil: now + opts.claimTtlMs, now });
+  // The lease never outlives the window: a lost job's connection is due again, and free, when the window ends.
+  return store.claimDue({ ...ids, expectedNextSyncAt: row.nextSyncAt, until: now + opts.leaseAheadMs, owner, leaseUntil: now + Math.min(opts.claimTtlMs, opts.leaseAheadMs), now });
 }
 
 /** Claims each row, counting the won and the lost; the won ones as jobs, earliest due first. */

@@ -115,7 +115,10 @@ describe('dispatch handler', () => {
 
     const messages = await drainQueue({ sqs: services.sqs, queue: queues.syncJobs });
     const jobs = messages.map((m) => parseSyncJob(m.Body ?? ''));
-    expect(jobs.sort((a, b) => a.dueAt - b.dueAt)).toEqual([
+    // Each job carries its claim's lease owner (the worker adopts that lease): one run, one owner.
+    expect(new Set(jobs.map((j) => j.owner)).size).toBe(1);
+    expect(jobs[0]?.owner).toMatch(/^dispatch:/);
+    expect(jobs.map(({ owner: _owner, ...job }) => job).sort((a, b) => a.dueAt - b.dueAt)).toEqual([
       { tenantId: 'tenant-a', connectionId: 'c-due-1', dueAt: T0 - 120_000 },
       { tenantId: 'tenant-b', connectionId: 'c-due-2', dueAt: T0 - 60_000 },
       { tenantId: 'tenant-a', connectionId: 'c-due-3', dueAt: T0 },
@@ -204,9 +207,10 @@ describe('the module handler', () => {
 });
 
 describe('grants', () => {
-  it('made only DynamoDB calls its role allows (infra/access.ts): the due index query and the claim', () => {
+  it('made only DynamoDB calls its role allows (infra/access.ts): the due and slot index queries and the claim', () => {
     expect(services.recorder.calls.some((c) => c.index === TABLE.dueIndex.name)).toBe(true);
+    expect(services.recorder.calls.some((c) => c.index === TABLE.slotIndex.name)).toBe(true);
     expect(services.recorder.calls.some((c) => c.action === 'UpdateItem')).toBe(true);
-    expect(outsideGrants(services.recorder.calls, TABLE_ACCESS.dispatch, { dueIndex: TABLE.dueIndex.name })).toEqual([]);
+    expect(outsideGrants(services.recorder.calls, TABLE_ACCESS.dispatch, { dueIndex: [TABLE.dueIndex.name, TABLE.slotIndex.name] })).toEqual([]);
   });
 });

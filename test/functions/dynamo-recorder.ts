@@ -75,10 +75,11 @@ function queryPk(body: Json): string | undefined {
   return undefined;
 }
 
-/** The calls no grant allows: an action on an item outside every partition granted for it; index queries only with `dueIndex`. */
-export function outsideGrants(calls: readonly ItemCall[], grants: readonly ItemGrant[], params: { dueIndex?: string } = {}): ItemCall[] {
+/** The calls no grant allows: an action on an item outside every partition granted for it; index queries only on `dueIndex` (one name or several: the due and slot indexes). */
+export function outsideGrants(calls: readonly ItemCall[], grants: readonly ItemGrant[], params: { dueIndex?: string | readonly string[] } = {}): ItemCall[] {
+  const indexes: readonly (string | undefined)[] = typeof params.dueIndex === 'string' || params.dueIndex === undefined ? [params.dueIndex] : params.dueIndex;
   return calls.filter((call) => {
-    if (call.index !== undefined) return !(call.action === 'Query' && call.index === params.dueIndex);
+    if (call.index !== undefined) return !(call.action === 'Query' && indexes.includes(call.index));
     const pk = call.pk;
     if (pk === undefined) return true;
     return !grants.some((g) => (g.actions as readonly string[]).includes(`dynamodb:${call.action}`) && g.partitions.some((p) => pk.startsWith(PARTITIONS[p])));
