@@ -8,6 +8,8 @@
 // | TABLE_NAME | all | the one table |
 // | DUE_SHARDS | all that open the store | partitions of the due index (default 8; one value everywhere) |
 // | SYNC_JOBS_QUEUE_URL | dispatch | standard queue |
+// | GOOGLE_REQUESTS_PER_MINUTE | dispatch | the shared Google client's budget (its project's quota the bridge may use); turns budgets on |
+// | TENANT_CLIENT_REQUESTS_PER_MINUTE, REQUESTS_PER_SYNC_JOB | dispatch (with the above) | a tenant's own client's budget unless its settings hold one (default 3000); requests a job is counted as (default 2) |
 // | CHANGE_FEED_QUEUE_URL | sync, apply-writes | FIFO queue: the tenants' consumers read it |
 // | WEBHOOK_EVENTS_QUEUE_URL | deliver-webhooks (required); sync, apply-writes (optional: then every event goes there too) | FIFO queue, internal: the deliverer's own copy of the events |
 // | WEBHOOK_DELIVERY_QUEUE_URL, WEBHOOK_DLQ_URL | deliver-webhooks; api (the delivery queue, optional: webhook replay) | standard queues |
@@ -20,9 +22,10 @@
 // | OAUTH_STATE_SECRET_ARN, or OAUTH_STATE_SECRET | api (with GOOGLE_REDIRECT_URI) | 32+ characters that sign and encrypt the OAuth state: the Secrets Manager secret holding them (AWS), or the value (tests, local runs) |
 // | REQUEST_HASH_SECRET_ARN, or REQUEST_HASH_SECRET | api | keys the Idempotency-Key request fingerprints; the same two forms |
 // | GOOGLE_AUTH_URL, GOOGLE_USERINFO_URL, GOOGLE_CARDDAV_URL | api | Google's unless an emulator stands in |
-import { MAX_RECEIVE_COUNT } from '../lib/wiring/deployment.ts';
+import { MAX_RECEIVE_COUNT, REQUEST_BUDGETS } from '../lib/wiring/deployment.ts';
 import type { AwsConfig, KeyConfig, TableConfig } from '../lib/wiring/config.ts';
-import { optionalBoolean, optionalInt, optionalUrl, requiredUrl } from './config/env.ts';
+import type { BudgetSettings } from '../lib/sync/budget.ts';
+import { optionalBoolean, optionalInt, optionalString, optionalUrl, requiredUrl } from './config/env.ts';
 import type { Env } from './config/env.ts';
 import { awsConfig, jobConfig, keyConfig, tableConfig } from './config/shared.ts';
 import type { JobConfig } from './config/shared.ts';
@@ -37,14 +40,28 @@ export interface DispatchConfig {
   /** The outbox sweep sends stored writes the API could not enqueue. */
   writesQueueUrl: string;
   aws: AwsConfig;
+  /** Request budgets per OAuth client; absent (no GOOGLE_REQUESTS_PER_MINUTE): none. */
+  budget?: BudgetSettings;
 }
 
+
 export function loadDispatchConfig(env: Env): DispatchConfig {
+  const budget = budgetSettings(env);
   return {
     table: tableConfig(env),
     syncJobsQueueUrl: requiredUrl(env, 'SYNC_JOBS_QUEUE_URL', 'the URL of the sync-jobs queue'),
     writesQueueUrl: requiredUrl(env, 'WRITES_QUEUE_URL', 'the URL of the writes FIFO queue (the outbox sweep sends to it)'),
     aws: awsConfig(env),
+    ...(budget === undefined ? {} : { budget }),
+  };
+}
+
+function budgetSettings(env: Env): BudgetSettings | undefined {
+  if (optionalString(env, 'GOOGLE_REQUESTS_PER_MINUTE') === undefined) return undefined;
+  return {
+    sharedRequestsPerMinute: optionalInt(env, 'GOOGLE_REQUESTS_PER_MINUTE', { default: 1, min: 1, max: 10_000_000 }),
+    tenantRequestsPerMinute: optionalInt(env, 'TENANT_CLIENT_REQUESTS_PER_MINUTE', { default: REQUEST_BUDGETS.tenantClient, min: 1, max: 10_000_000 }),
+    requestsPerJob: optionalInt(env, 'REQUESTS_PER_SYNC_JOB', { default: REQUEST_BUDGETS.perJob, min: 1, max: 100 }),
   };
 }
 

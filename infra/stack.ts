@@ -22,7 +22,7 @@ import type { Construct } from 'constructs';
 import { BridgeError } from '../lib/core/errors.ts';
 import { DOCS_BUNDLE_FILES } from '../lib/http/swagger-ui-files.ts';
 import { TABLE } from '../lib/store/table.ts';
-import { BATCH_SIZE, CHANGE_FEED_VISIBILITY_SECONDS, CONCURRENCY, DISPATCH_INTERVAL_MS, GOOGLE_CALLBACK_PATH, MAX_RECEIVE_COUNT, QUEUES, TIMEOUT_MS } from '../lib/wiring/deployment.ts';
+import { BATCH_SIZE, CHANGE_FEED_VISIBILITY_SECONDS, CONCURRENCY, DISPATCH_INTERVAL_MS, GOOGLE_CALLBACK_PATH, MAX_RECEIVE_COUNT, QUEUES, REQUEST_BUDGETS, TIMEOUT_MS } from '../lib/wiring/deployment.ts';
 import { grantDueQuery, grantTableAccess, grantVault, TABLE_ACCESS, VAULT_ACCESS } from './access.ts';
 import type { FunctionName } from './access.ts';
 import { acknowledgeFindings } from './acknowledgements.ts';
@@ -83,6 +83,15 @@ export interface CarddavBridgeStackProps extends StackProps {
    * they are read or written: README "Deploying to AWS").
    */
   legacySealedValues?: boolean;
+  /**
+   * The dispatcher's request budgets per OAuth client, per minute (lib/sync/budget.ts):
+   * `google` for the service's shared client (set it to the share of your
+   * Google project's CardDAV quota the bridge may use, Cloud console, APIs &
+   * Services, Quotas), `tenantClient` for a tenant's own client whose
+   * settings name none, `perJob` requests a sync job is counted as. Default
+   * 10,000, 3,000 and 2.
+   */
+  requestBudgets?: { google?: number; tenantClient?: number; perJob?: number };
 }
 
 // Function timeouts (lib/wiring/deployment.ts); each queue's visibility timeout is 6x its consumer's.
@@ -103,6 +112,7 @@ const DEFAULTS = {
   apiThrottle: { rateLimit: 50, burstLimit: 100 },
   maxSyncLag: Duration.minutes(10),
   api5xxThreshold: 5,
+  requestBudgets: REQUEST_BUDGETS,
 } as const;
 
 /** Generated secrets: 64 letters and digits (~380 bits; OAUTH_STATE_SECRET needs 32+ bytes). */
@@ -245,7 +255,15 @@ export class CarddavBridgeStack extends Stack {
       runtimeFiles: DOCS_BUNDLE_FILES,
     }, 'api');
     const dispatch = fn('Dispatch', {
-      environment: { ...env.table, SYNC_JOBS_QUEUE_URL: syncJobs.queue.queueUrl, WRITES_QUEUE_URL: writes.queue.queueUrl },
+      environment: {
+        ...env.table,
+        SYNC_JOBS_QUEUE_URL: syncJobs.queue.queueUrl,
+        WRITES_QUEUE_URL: writes.queue.queueUrl,
+        // Read once per cold start (functions/config.ts).
+        GOOGLE_REQUESTS_PER_MINUTE: String(settings.requestBudgets.google),
+        TENANT_CLIENT_REQUESTS_PER_MINUTE: String(settings.requestBudgets.tenantClient),
+        REQUESTS_PER_SYNC_JOB: String(settings.requestBudgets.perJob),
+      },
       entry: 'dispatch.ts',
       description: 'carddav-bridge dispatcher: enqueues the connections that are due',
       timeout: TIMEOUT.dispatch,
@@ -446,6 +464,7 @@ interface Settings {
   maxSyncLag: Duration;
   api5xxThreshold: number;
   legacySealedValues: boolean;
+  requestBudgets: { google: number; tenantClient: number; perJob: number };
 }
 
 /** The props with their defaults, or a StackConfigError naming what cannot be deployed. */
@@ -460,7 +479,11 @@ function checkedSettings(props: CarddavBridgeStackProps): Settings {
     maxSyncLag: props.maxSyncLag ?? DEFAULTS.maxSyncLag,
     api5xxThreshold: props.api5xxThreshold ?? DEFAULTS.api5xxThreshold,
     legacySealedValues: props.legacySealedValues ?? true,
+    requestBudgets: { ...DEFAULTS.requestBudgets, ...props.requestBudgets },
   };
+  for (const [name, n] of Object.entries(settings.requestBudgets)) {
+    if (!Number.isInteger(n) || n < 1) throw new StackConfigError(`requestBudgets.${name} must be a positive integer, got ${n}`);
+  }
   // 2 is the least an SQS event source's maxConcurrency accepts.
   for (const name of ['syncConcurrency', 'writesConcurrency'] as const) {
     const n = settings[name];

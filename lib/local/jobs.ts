@@ -10,7 +10,7 @@ import type { Vault } from '../auth/vault.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { SqsBatchResponse, SqsEvent } from '../queue/writes-queue.ts';
 import type { Clients, GoogleClient } from '../wiring/aws.ts';
-import { BATCH_SIZE, MAX_RECEIVE_COUNT } from '../wiring/deployment.ts';
+import { BATCH_SIZE, MAX_RECEIVE_COUNT, REQUEST_BUDGETS } from '../wiring/deployment.ts';
 import { buildApplyWritesHandler } from '../wiring/handlers/apply-writes.ts';
 import type { SqsHandler } from '../wiring/handlers/batch.ts';
 import { buildDeliverWebhooksHandler } from '../wiring/handlers/deliver-webhooks.ts';
@@ -115,6 +115,8 @@ function startDispatch(p: LocalJobsParams): { kick(): void } {
     syncJobsQueueUrl: p.queues.syncJobs.url,
     writesQueueUrl: p.queues.writes.url,
     telemetry: { log: quietDispatchLog(dispatchLog), metrics: noMetrics },
+    // As deployed by default (infra `requestBudgets`).
+    budget: { sharedRequestsPerMinute: REQUEST_BUDGETS.google, tenantRequestsPerMinute: REQUEST_BUDGETS.tenantClient, requestsPerJob: REQUEST_BUDGETS.perJob },
   });
   const loop = startDispatchLoop({ run: () => dispatch({}), intervalMs: p.dispatchIntervalMs, log: dispatchLog });
   p.cleanups.push({ what: 'the dispatcher', run: () => loop.stop() });

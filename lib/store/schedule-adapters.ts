@@ -9,7 +9,11 @@
 // still where the query saw it (the due index's `nextSyncAt`, or its slot),
 // so a paused, re-auth or deleted connection is never claimed, and of two
 // dispatchers that saw the same row only one wins.
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { TenantClient } from '../sync/budget.ts';
 import type { DispatchStore } from '../sync/dispatcher.ts';
+import { oauthClientKey } from './oauth-clients.ts';
+import { call } from './table-client.ts';
 import { claimDue, claimSlot } from './due-schedule.ts';
 import { openTable } from './table-client.ts';
 import type { TableOptions } from './table-client.ts';
@@ -32,5 +36,23 @@ export function createDispatchStore(params: { store: Pick<DynamoStore, 'queryDue
     ...(store.querySlots === undefined ? {} : { querySlots: (p: { minute: number }) => (store.querySlots as NonNullable<typeof store.querySlots>)(p) }),
     ...(store.deferSlot === undefined ? {} : { deferSlot: (p: Parameters<DynamoStore['deferSlot']>[0]) => (store.deferSlot as NonNullable<typeof store.deferSlot>)(p) }),
     claimSlot: (p) => claimSlot(t, p),
+  };
+}
+
+/**
+ * Whether a tenant has its own Google OAuth client, and its budget when its
+ * settings hold one (`requestsPerMinute` on the client's item, a positive
+ * number): one eventually consistent GetItem of a few attributes, asked once
+ * per tenant per dispatcher run (lib/sync/budget.ts `tenantBudget`).
+ */
+export function createTenantClientLookup(options: ScheduleAdapterOptions): (tenantId: string) => Promise<TenantClient> {
+  const t = openTable(options);
+  return async (tenantId) => {
+    const out = await call(t, 'tenantClient', () =>
+      t.doc.send(new GetCommand({ TableName: t.name, Key: oauthClientKey(tenantId), ProjectionExpression: '#tenant, #rpm', ExpressionAttributeNames: { '#tenant': 'tenantId', '#rpm': 'requestsPerMinute' } })),
+    );
+    if (out.Item?.tenantId !== tenantId) return { own: false };
+    const rpm = out.Item.requestsPerMinute;
+    return typeof rpm === 'number' && Number.isFinite(rpm) && rpm > 0 ? { own: true, requestsPerMinute: rpm } : { own: true };
   };
 }

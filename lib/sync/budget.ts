@@ -25,6 +25,8 @@ export type ClientKeys = (rows: DueItem[]) => Promise<(string | undefined)[]>;
 export interface DispatchBudget {
   clientKeys: ClientKeys;
   options: BudgetOptions;
+  /** Budgets learnt by the last `clientKeys` call (a tenant's own setting), over `options.perClient`. */
+  learnt?: () => Record<string, number>;
 }
 
 export interface Allocation {
@@ -112,5 +114,51 @@ export function tenantClientKeys(hasOwnClient: (tenantId: string) => Promise<boo
     const resolved = new Map<string, boolean>();
     for (const [tenant, p] of own) resolved.set(tenant, await p);
     return rows.map((row) => (resolved.get(row.tenantId) === true ? `tenant:${row.tenantId}` : 'shared'));
+  };
+}
+
+/** What the dispatcher knows of a tenant's own OAuth client: whether it has one, and its budget when the tenant set one. */
+export interface TenantClient {
+  own: boolean;
+  /** Requests per minute of the tenant's own client, from its settings; absent: the default for tenants' clients. */
+  requestsPerMinute?: number;
+}
+
+/** The deployment's budgets (functions/config.ts reads them from the environment once). */
+export interface BudgetSettings {
+  /** The service's shared Google client: its project's quota per minute (the share the bridge may use). */
+  sharedRequestsPerMinute: number;
+  /** A tenant's own client without a budget in its settings. */
+  tenantRequestsPerMinute: number;
+  /** Requests a dispatched job is expected to make (an idle poll: one REPORT, a token refresh now and then). */
+  requestsPerJob: number;
+}
+
+/**
+ * The dispatcher's budget from the deployment's settings and a lookup of
+ * each tenant's own client (asked once per tenant per run): `shared` for
+ * tenants on the service's client, `tenant:<id>` with the tenant's own
+ * budget for the others. Rows whose provider is known and not Google spend
+ * no Google quota (no key); rows of unknown provider (the due index does not
+ * project it) count as Google's.
+ */
+export function tenantBudget(params: { settings: BudgetSettings; lookup: (tenantId: string) => Promise<TenantClient> }): DispatchBudget {
+  const { settings, lookup } = params;
+  let learnt: Record<string, number> = {};
+  const keysOf = tenantClientKeys(async (tenantId) => {
+    const client = await lookup(tenantId);
+    if (client.own) learnt[`tenant:${tenantId}`] = client.requestsPerMinute ?? settings.tenantRequestsPerMinute;
+    return client.own;
+  });
+  return {
+    options: { requestsPerJob: settings.requestsPerJob, requestsPerMinute: settings.tenantRequestsPerMinute, perClient: { shared: settings.sharedRequestsPerMinute } },
+    async clientKeys(rows) {
+      learnt = {};
+      const google = rows.filter((row) => row.provider === undefined || row.provider === 'google');
+      const keys = await keysOf(google);
+      const byRow = new Map(google.map((row, i) => [row, keys[i]]));
+      return rows.map((row) => byRow.get(row));
+    },
+    learnt: () => learnt,
   };
 }

@@ -139,6 +139,8 @@ export interface DispatchResult {
   maxLagMs: number;
   /** The enqueue failure that stopped the run. */
   error?: Error;
+  /** The epoch minute whose slot rows this run handled, every one (claimed, lost, or deferred). */
+  slotsDoneFor?: number;
 }
 
 export interface DispatchParams {
@@ -155,6 +157,8 @@ export interface DispatchParams {
   budget?: DispatchBudget;
   /** The claims' lease owner; default a new `dispatch:<uuid>` per run. */
   owner?: string;
+  /** An epoch minute whose slots an earlier run handled: not read again (a run every few seconds, a repeated invocation). */
+  slotsDoneFor?: number;
 }
 
 /** A run's fixed inputs, worked out once. */
@@ -182,15 +186,24 @@ export async function dispatchDue(params: DispatchParams): Promise<DispatchResul
   return result;
 }
 
+/** This minute's slot rows, unless an earlier run handled them (claims on them would only fail). */
+async function slotRows(run: RunContext): Promise<DueItem[]> {
+  const { params } = run;
+  const minute = minuteOf(params.now);
+  if (params.store.querySlots === undefined || params.slotsDoneFor === minute) return [];
+  return params.store.querySlots({ minute });
+}
+
 /** This minute's slot rows, a page at a time; false when the run stopped. */
 async function dispatchSlots(run: RunContext): Promise<boolean> {
   const { params, opts, result } = run;
-  const rows = (await params.store.querySlots?.({ minute: minuteOf(params.now) })) ?? [];
+  const rows = await slotRows(run);
   result.due += rows.length;
   for (let i = 0; i < rows.length; i += opts.pageSize) {
     if (stopBefore(params, opts, result)) return false;
     if (!(await claimAndEnqueue(run, rows.slice(i, i + opts.pageSize)))) return false;
   }
+  if (params.store.querySlots !== undefined) result.slotsDoneFor = minuteOf(params.now);
   return true;
 }
 
@@ -229,11 +242,13 @@ async function dispatchPages(run: RunContext): Promise<void> {
  */
 async function dispatchWithinBudget(run: RunContext, budget: DispatchBudget): Promise<void> {
   const { params, opts, result } = run;
-  const slotRows = (await params.store.querySlots?.({ minute: minuteOf(params.now) })) ?? [];
-  const rows = [...slotRows, ...(await params.store.queryDue({ now: params.now, limit: opts.scanLimit }))];
+  const slots = await slotRows(run);
+  const rows = [...slots, ...(await params.store.queryDue({ now: params.now, limit: opts.scanLimit }))];
   result.pages++;
   result.due = rows.length;
-  const plan = allocate({ rows, keys: await budget.clientKeys(rows), options: budget.options });
+  const keys = await budget.clientKeys(rows);
+  const options = { ...budget.options, perClient: { ...budget.options.perClient, ...budget.learnt?.() } };
+  const plan = allocate({ rows, keys, options });
   const admitted = plan.admitted.slice(0, opts.limit);
   const waiting = [...plan.deferred, ...plan.admitted.slice(opts.limit)];
   result.deferred = waiting.length;
@@ -244,6 +259,8 @@ async function dispatchWithinBudget(run: RunContext, budget: DispatchBudget): Pr
   }
   await deferSlotRows(run, waiting);
   if (result.stoppedBy === 'drained' && plan.admitted.length > admitted.length) result.stoppedBy = 'limit';
+  // Every slot row claimed, lost or moved to the due index (which later runs read): the minute is done.
+  if (params.store.querySlots !== undefined && (result.stoppedBy === 'drained' || result.stoppedBy === 'limit')) result.slotsDoneFor = minuteOf(params.now);
 }
 
 /** Slot rows that wait move to the due index (a slot row left alone would wait a whole interval). */

@@ -15,7 +15,9 @@ import { createDynamoActivity, type ActivityWriter } from '../store/console-acti
 import { createDynamoStore } from '../store/dynamo-store.ts';
 import { createDynamoOAuthClients } from '../store/oauth-clients.ts';
 import type { OAuthClientStore } from '../store/oauth-clients.ts';
-import { createDispatchStore } from '../store/schedule-adapters.ts';
+import { createDispatchStore, createTenantClientLookup } from '../store/schedule-adapters.ts';
+import { tenantBudget } from '../sync/budget.ts';
+import type { BudgetSettings, DispatchBudget } from '../sync/budget.ts';
 import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/webhook-adapters.ts';
 import type { DynamoStore } from '../store/types.ts';
 import type { DispatchStore, SyncJobQueue } from '../sync/dispatcher.ts';
@@ -49,6 +51,8 @@ export interface DispatcherAdapters {
   jobs: SyncJobQueue;
   /** The writes outbox the dispatcher sweeps (lib/writes/outbox.ts). */
   outbox: { store: WriteOutbox; queue: OutboxQueue };
+  /** Request budgets per OAuth client (lib/sync/budget.ts); absent: every due connection is dispatched. */
+  budget?: DispatchBudget;
 }
 
 export function buildDispatcherAdapters(params: {
@@ -58,10 +62,14 @@ export function buildDispatcherAdapters(params: {
   syncJobsQueueUrl: string;
   writesQueueUrl: string;
   clock?: Clock;
+  /** The deployment's request budgets; absent: none. */
+  budget?: BudgetSettings;
 }): DispatcherAdapters {
   const store = createStore(params);
+  const tableOptions = { client: params.dynamo, tableName: params.table.tableName };
   return {
-    store: createDispatchStore({ store, client: params.dynamo, tableName: params.table.tableName }),
+    store: createDispatchStore({ store, ...tableOptions }),
+    ...(params.budget === undefined ? {} : { budget: tenantBudget({ settings: params.budget, lookup: createTenantClientLookup(tableOptions) }) }),
     jobs: createSqsSyncJobQueue({ client: params.sqs, queueUrl: params.syncJobsQueueUrl }),
     outbox: {
       store: createDynamoWrites({ client: params.dynamo, tableName: params.table.tableName, ...(params.clock ? { clock: params.clock } : {}) }),

@@ -40,6 +40,16 @@ export const CONCURRENCY = { sync: 10, writes: 5 } as const;
 export const DISPATCH_INTERVAL_MS = 60_000;
 
 /**
+ * The dispatcher's request budgets per minute (lib/sync/budget.ts) unless the
+ * operator sets its own (infra `requestBudgets`): the share of the shared
+ * Google project's quota the bridge may use, a tenant's own client's when its
+ * settings name none, and the requests one sync job is counted as (an idle
+ * poll's REPORT, plus a token refresh now and then). Assumptions: set the
+ * first from the project's quota page.
+ */
+export const REQUEST_BUDGETS = { google: 10_000, tenantClient: 3_000, perJob: 2 } as const;
+
+/**
  * The change feed's consumers live outside the stack, so its visibility is not
  * derived from a function timeout: long enough for a consumer's batch, short
  * enough that a crashed consumer's events come back soon. A consumer that

@@ -40,6 +40,9 @@ export interface DispatchRunResult extends DispatchResult {
  * what it left in the outbox is swept by the next minute's run.
  */
 export function createDispatcher(deps: DispatcherDeps): (params?: { remainingMs?: number }) => Promise<DispatchRunResult> {
+  // The minute whose slots a run of this container handled: a run every few
+  // seconds (the local stack) or a repeated invocation does not read them again.
+  let slotsDoneFor: number | undefined;
   return async (params = {}) => {
     const now = deps.clock.now();
     const deadline = params.remainingMs === undefined ? undefined : now + params.remainingMs - DISPATCH_SAFETY_MARGIN_MS;
@@ -54,7 +57,9 @@ export function createDispatcher(deps: DispatcherDeps): (params?: { remainingMs?
         ...(deadline !== undefined ? { deadline } : {}),
         ...(deps.options ? { options: deps.options } : {}),
         ...(deps.budget ? { budget: deps.budget } : {}),
+        ...(slotsDoneFor === undefined ? {} : { slotsDoneFor }),
       });
+      slotsDoneFor = result.slotsDoneFor ?? slotsDoneFor;
     } catch (error) {
       scheduleError = error;
       result = { due: 0, claimed: 0, skipped: 0, deferred: 0, enqueued: 0, enqueueFailed: 0, pages: 0, stoppedBy: 'error', maxLagMs: 0 };

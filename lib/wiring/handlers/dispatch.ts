@@ -8,6 +8,7 @@ import type { DispatcherAdapters } from '../build.ts';
 import { createDispatcher } from '../dispatcher.ts';
 import type { DispatchRunResult } from '../dispatcher.ts';
 import type { DispatchOptions } from '../../sync/dispatcher.ts';
+import type { BudgetSettings } from '../../sync/budget.ts';
 import type { Clock } from '../../core/clock.ts';
 import { withTelemetry } from '../lambda.ts';
 import type { Telemetry } from '../lambda.ts';
@@ -32,10 +33,10 @@ export function createDispatchHandler(deps: DispatchHandlerDeps): DispatchHandle
   });
 }
 
-/** The dispatcher as AWS and the local stack run it. */
-export function buildDispatchHandler(r: { clients: Clients; syncJobsQueueUrl: string; writesQueueUrl: string; telemetry: Telemetry }): DispatchHandler {
+/** The dispatcher as AWS and the local stack run it; with `budget`, within the request budgets per OAuth client. */
+export function buildDispatchHandler(r: { clients: Clients; syncJobsQueueUrl: string; writesQueueUrl: string; telemetry: Telemetry; budget?: BudgetSettings }): DispatchHandler {
   return createDispatchHandler({
-    ...buildDispatcherAdapters({ ...r.clients, syncJobsQueueUrl: r.syncJobsQueueUrl, writesQueueUrl: r.writesQueueUrl }),
+    ...buildDispatcherAdapters({ ...r.clients, syncJobsQueueUrl: r.syncJobsQueueUrl, writesQueueUrl: r.writesQueueUrl, ...(r.budget === undefined ? {} : { budget: r.budget }) }),
     clock: r.clients.clock,
     telemetry: r.telemetry,
   });
