@@ -7,7 +7,11 @@
 import { DEFAULT_CACHE_TTL_MS } from '../../lib/auth/vault.ts';
 import { sendBatch } from '../../lib/queue/sender.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
-import { createClaimDue } from '../../lib/store/schedule-adapters.ts';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { connectionKey } from '../../lib/store/keys.ts';
+import { createDispatchStore } from '../../lib/store/schedule-adapters.ts';
+import { minuteOf, slotOf } from '../../lib/sync/schedule-slots.ts';
 import { countDynamo, countSqs } from '../lib/counting.ts';
 import { cost as price, describePrice, PRICES, PRICES_REGION, PRICES_TAKEN, type PriceName } from '../prices.ts';
 import { figure, median } from '../lib/report.ts';
@@ -197,6 +201,16 @@ async function measureDispatcher(ctx: ScenarioContext): Promise<DispatcherSample
       ),
     );
   }
+  // As after their last idle run: on their slot (README "Design notes: the schedule"), off the due index.
+  const doc = DynamoDBDocumentClient.from(aws.dynamo.client());
+  for (let i = 0; i < ids.length; i += 20) {
+    await Promise.all(ids.slice(i, i + 20).map((connectionId) => doc.send(new UpdateCommand({
+      TableName: TABLE_NAME,
+      Key: connectionKey(connectionId),
+      UpdateExpression: 'SET dueSlot = :slot, nextSyncAt = :next REMOVE dueShard',
+      ExpressionAttributeValues: { ':slot': slotOf(connectionId, 900), ':next': now - 60_000 },
+    }))));
+  }
   const dynamoClient = aws.dynamo.client();
   const counted = countDynamo(dynamoClient);
   const store = createDynamoStore({ client: dynamoClient, tableName: TABLE_NAME });
@@ -211,21 +225,23 @@ async function measureDispatcher(ctx: ScenarioContext): Promise<DispatcherSample
   let sendRequests = 0;
   let claimWru = 0;
   let claimIndexWru = 0;
-  const claimDue = createClaimDue({ client: dynamoClient, tableName: TABLE_NAME });
+  const dispatch = createDispatchStore({ store, client: dynamoClient, tableName: TABLE_NAME });
   for (let rep = 0; rep < 3; rep++) {
     const before = counted.snapshot();
     let t = performance.now();
-    const due = await store.queryDue({ now, limit: 10 * n });
+    // A cycle of slot reads (15 minutes of 36 slot queries each: every slot of every interval) finds each connection once.
+    const due = (await Promise.all(Array.from({ length: 15 }, (_, m) => store.querySlots({ minute: minuteOf(now) + m })))).flat();
     queryMs.push(performance.now() - t);
     const after = counted.snapshot();
-    if (due.length !== n) throw new Error(`queryDue found ${due.length} due connections, expected ${n}`);
+    if (due.length !== n) throw new Error(`the slot queries found ${due.length} connections, expected ${n}`);
     rru = after.readUnits - before.readUnits;
     queryRequests = after.readRequests - before.readRequests;
 
-    // The claims (one conditional write each), moving every due connection a window ahead and back below `now` for the next round.
+    // The claims (one conditional write each: the lease and the next due time, neither of them an index key),
+    // each run as if at its slot's minute; the lease is left lapsed so that the next round can claim again.
     const claimsBefore = counted.snapshot();
     const claimed = await Promise.all(
-      due.map((d) => claimDue({ tenantId: d.tenantId, connectionId: d.connectionId, expectedNextSyncAt: d.nextSyncAt, until: now - 30_000 - rep })),
+      due.map((d) => dispatch.claimSlot!({ tenantId: d.tenantId, connectionId: d.connectionId, slot: d.slot!, owner: `bench:${rep}`, now, leaseUntil: now - 1, next: now - 30_000 - rep })),
     );
     if (claimed.some((ok) => !ok)) throw new Error('a claim of a due connection failed');
     const claimsAfter = counted.snapshot();
@@ -296,6 +312,17 @@ export const cost: Scenario = {
 
     const results: Record<string, unknown> = {};
     for (const p of profiles) {
+      // Issue 15: an idle poll writes at most one unit, all in (the claim, and whatever the worker writes).
+      const idleWru = p.noChange.dynamo.writeUnits + d.claimWru;
+      ctx.emit(
+        figure({
+          name: `cost.${p.server === 'emulator' ? 'google' : p.server}.idle-poll-wru`,
+          value: idleWru,
+          unit: 'WRU',
+          goal: { on: 'value', op: '<=', limit: 1 },
+          note: `claim ${d.claimWru} (${d.claimIndexWru} on indexes) + worker ${p.noChange.dynamo.writeUnits} (${p.noChange.dynamo.writeRequests} writes)`,
+        }),
+      );
       const server = p.server === 'emulator' ? 'google' : p.server;
       const base = `cost.${server}`;
       const o = { changesPerDay: 0, kmsPerPoll: kms, latency: false, claimWriteUnits: d.claimWru };
@@ -348,6 +375,7 @@ export const cost: Scenario = {
       schedulerInvocation: dispatcherRuns,
       lambdaRequest: dispatcherRuns,
       lambdaArmGbSecond: dispatcherRuns * GB * billedSeconds(dispatcherMs),
+      // An upper bound: the sample's RRU is a whole cycle of slot queries (15 minutes x 36), scaled as if one minute's.
       dynamoReadUnit: dispatcherRuns * d.queryRru * scale,
       // The sends themselves; receive and delete are in each connection's per-poll share, and so are the claims.
       sqsFifoRequest: dispatcherRuns * Math.ceil(duePerMinute / 10),

@@ -8,6 +8,7 @@
 // ChangeMessageVisibility (MessageNotInflight) and a refused call leaves the
 // message's FIFO group locked for good.
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DISPATCH_OWNER_PREFIX } from '../sync/dispatcher.ts';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Store } from '../sync/ports.ts';
 
@@ -34,10 +35,11 @@ export async function releaseDeadLeases(params: {
     const page = await params.dynamo.send(
       new ScanCommand({
         TableName: params.tableName,
-        FilterExpression: 'begins_with(#lease.#owner, :prefix)',
+        // The dispatcher's claims too: they are the leases of the jobs the dead stack had queued or running.
+        FilterExpression: 'begins_with(#lease.#owner, :prefix) OR begins_with(#lease.#owner, :claim)',
         ProjectionExpression: 'pk, tenantId, #lease',
         ExpressionAttributeNames: { '#lease': 'lease', '#owner': 'owner' },
-        ExpressionAttributeValues: { ':prefix': { S: LOCAL_WORKER_PREFIX } },
+        ExpressionAttributeValues: { ':prefix': { S: LOCAL_WORKER_PREFIX }, ':claim': { S: DISPATCH_OWNER_PREFIX } },
         ...(start === undefined ? {} : { ExclusiveStartKey: start }),
       }),
     );
@@ -53,6 +55,8 @@ export async function releaseDeadLeases(params: {
         owner,
         summary: { at: params.now, outcome: 'failed', events: 0, fellBack: false, error: 'the local stack stopped during this sync; it runs again' },
         nextSyncAt: params.now,
+        // Due now from the due index, also for a connection on its slot.
+        reschedule: true,
       });
       released.push(connectionId);
     }

@@ -161,6 +161,9 @@ export interface DispatchParams {
   slotsDoneFor?: number;
 }
 
+/** How the owner of a claim's lease begins: `dispatch:<uuid>` (one per run). */
+export const DISPATCH_OWNER_PREFIX = 'dispatch:';
+
 /** A run's fixed inputs, worked out once. */
 interface RunContext {
   params: DispatchParams;
@@ -180,7 +183,7 @@ interface RunContext {
 export async function dispatchDue(params: DispatchParams): Promise<DispatchResult> {
   const opts = dispatchOptions(params.options);
   const result: DispatchResult = { due: 0, claimed: 0, skipped: 0, deferred: 0, enqueued: 0, enqueueFailed: 0, pages: 0, stoppedBy: 'drained', maxLagMs: 0 };
-  const run: RunContext = { params, opts, owner: params.owner ?? `dispatch:${randomUUID()}`, result };
+  const run: RunContext = { params, opts, owner: params.owner ?? `${DISPATCH_OWNER_PREFIX}${randomUUID()}`, result };
   if (params.budget !== undefined) await dispatchWithinBudget(run, params.budget);
   else if (await dispatchSlots(run)) await dispatchPages(run);
   return result;
