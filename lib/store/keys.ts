@@ -42,7 +42,7 @@ export function cardKey(connectionId: string, href: string): { pk: string; sk: s
   return { pk: `${CONN_PREFIX}${connectionId}`, sk };
 }
 
-/** The due-index shard of a connection: stable, so it never moves between shards. */
+/** The due-index shard of a connection: stable, so it never moves between shards. (Its slot, the other index's key: lib/sync/schedule-slots.ts.) */
 export function dueShardOf(connectionId: string, shards: number): string {
   const n = createHash('sha256').update(connectionId, 'utf8').digest().readUInt32BE(0);
   return String(n % shards);
@@ -54,8 +54,8 @@ export const ECHO_PREFIX = 'ECHO#';
 export const INTENT_SK = 'INTENT';
 /**
  * The connection's sealed credentials: an item of their own (README "The
- * connection item on every poll"), so the connection item, which every poll
- * writes three times, stays under 1 KB (one write unit a write).
+ * connection item on every poll"), so the connection item, which every poll's
+ * claim writes, stays under 1 KB (one write unit a write).
  */
 export const CRED_SK = 'CRED';
 

@@ -169,17 +169,6 @@ function commitExpression(t: StoreContext, params: CommitParams): { update: stri
     values[':runs'] = params.recentRuns;
     sets.push('#runs = :runs');
   }
-  // Where the connection waits for its next run: on its slot, or on the due index.
-  if (params.placement !== undefined) {
-    Object.assign(names, { '#shard': 'dueShard', '#slot': 'dueSlot' });
-    if (params.placement.slot !== undefined) {
-      values[':slot'] = params.placement.slot;
-      sets.push('#slot = :slot');
-    } else {
-      values[':shard'] = dueShardOf(params.connectionId, t.dueShards);
-      sets.push('#shard = :shard');
-    }
-  }
   if (params.emptyTokenRejected === true) {
     names['#etr'] = 'emptyTokenRejected';
     values[':true'] = true;
@@ -187,7 +176,7 @@ function commitExpression(t: StoreContext, params: CommitParams): { update: stri
   }
   // The commit records the state this sync ended in: no token means none.
   const removes = ['#lease'];
-  if (params.placement !== undefined) removes.push(params.placement.slot !== undefined ? '#shard' : '#slot');
+  if (params.placement !== undefined) place({ t, params, names, values, sets, removes });
   for (const [name, value] of [
     ['#tok', params.syncToken],
     ['#ctag', params.ctag],
@@ -199,6 +188,21 @@ function commitExpression(t: StoreContext, params: CommitParams): { update: stri
     }
   }
   return { update: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`, names, values };
+}
+
+/** Where the connection waits for its next run: on its slot (`dueSlot`), or on the due index (`dueShard`). */
+function place(e: { t: StoreContext; params: CommitParams; names: Record<string, string>; values: Record<string, unknown>; sets: string[]; removes: string[] }): void {
+  const slot = e.params.placement?.slot;
+  Object.assign(e.names, { '#shard': 'dueShard', '#slot': 'dueSlot' });
+  if (slot !== undefined) {
+    e.values[':slot'] = slot;
+    e.sets.push('#slot = :slot');
+    e.removes.push('#shard');
+  } else {
+    e.values[':shard'] = dueShardOf(e.params.connectionId, e.t.dueShards);
+    e.sets.push('#shard = :shard');
+    e.removes.push('#slot');
+  }
 }
 
 export async function commitSync(t: StoreContext, params: CommitParams): Promise<void> {
