@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, handler } from '../../functions/dispatch.ts';
 import { MissingVariable } from '../../functions/config.ts';
 import { parseSyncJob } from '../../lib/queue/sync-jobs.ts';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { oauthClientKey } from '../../lib/store/oauth-clients.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
 import { TABLE } from '../../lib/store/table.ts';
 import { outsideGrants } from './dynamo-recorder.ts';
@@ -155,6 +157,44 @@ describe('dispatch handler', () => {
     }
     const jobs = (await drainQueue({ sqs: services.sqs, queue: queues.syncJobs })).map((m) => parseSyncJob(m.Body ?? ''));
     expect(jobs.map((j) => j.dueAt)).toEqual([T0 - 1_000, T0 + 120_000]);
+  });
+});
+
+describe('dispatch handler with request budgets (as deployed: GOOGLE_REQUESTS_PER_MINUTE ...)', () => {
+  it('shares the shared client fairly (the big tenant does not starve the small one) and gives a tenant its own budget from its client item', async () => {
+    const { store, queues, tableName, clock } = await setup();
+    const google = (tenantId: string, n: number) =>
+      Array.from({ length: n }, (_, i) => connection(`${tenantId}-${String(i).padStart(2, '0')}`, { tenantId, provider: 'google', nextSyncAt: T0 - 60_000 + i }));
+    for (const c of [...google('big', 60), ...google('small', 3), ...google('own', 5)]) await store.createConnection(c);
+    // The tenant "own" has its own Google client, with a budget in its settings; "small" and "big" share the service's.
+    await DynamoDBDocumentClient.from(services.dynamo).send(
+      new PutCommand({ TableName: tableName, Item: { ...oauthClientKey('own'), type: 'oauth-client', tenantId: 'own', provider: 'google', clientId: 'own.apps.googleusercontent.com', requestsPerMinute: 4 } }),
+    );
+    const budget = { sharedRequestsPerMinute: 20, tenantRequestsPerMinute: 1_000, requestsPerJob: 2 };
+    const adapters = buildDispatcherAdapters({ dynamo: services.functionDynamo, sqs: services.sqs, table: { tableName, dueShards: 8 }, syncJobsQueueUrl: queues.syncJobs.url, writesQueueUrl: queues.writes.url, clock, budget });
+    const run = createHandler({ ...adapters, clock, logger: new Logger({ logLevel: 'SILENT' }), metrics: new Metrics({ namespace: 'carddav-bridge' }) });
+    const capture = captureStdout();
+    const perTenant: Record<string, number>[] = [];
+    try {
+      for (let minute = 0; minute < 3; minute++) {
+        const summary = await run(scheduledEvent);
+        // Never over a client's budget: 20 requests = 10 jobs on the shared client, 4 = 2 jobs on "own".
+        expect(summary.budgets).toEqual({ shared: { budget: 20, used: 20 }, 'tenant:own': { budget: 4, used: minute < 2 ? 4 : 2 } });
+        const jobs = (await drainQueue({ sqs: services.sqs, queue: queues.syncJobs })).map((m) => parseSyncJob(m.Body ?? ''));
+        const counts: Record<string, number> = {};
+        for (const j of jobs) counts[j.tenantId] = (counts[j.tenantId] ?? 0) + 1;
+        perTenant.push(counts);
+        clock.t += 60_000;
+      }
+    } finally {
+      capture.stop();
+    }
+    // The small tenant gets all it wants at once; the big one the rest of the shared budget, every minute.
+    expect(perTenant).toEqual([
+      { small: 3, big: 7, own: 2 },
+      { big: 10, own: 2 },
+      { big: 10, own: 1 },
+    ]);
   });
 });
 

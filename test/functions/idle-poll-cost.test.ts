@@ -22,20 +22,11 @@ import { localFetch } from '../support/outbound.ts';
 import { captureStdout, drainQueue, freshStack, lambdaContext, receiveLambdaEventOf, seededRandom, seededVault, settle, startServices } from './support.ts';
 import type { Services } from './support.ts';
 
-let services: Services;
-
-beforeAll(async () => {
-  services = await startServices();
-});
-
-afterAll(async () => {
-  await services?.stop();
-});
-
-const CLIENT = { clientId: 'bridge-client.apps.googleusercontent.com', clientSecret: 'bridge-client-secret' };
+const CLIENT = { clientId: 'idle-poll.apps.googleusercontent.com', clientSecret: 'idle-poll-secret' };
 const SILENT = () => ({ logger: new Logger({ serviceName: 'carddav-bridge', logLevel: 'SILENT' }), metrics: new Metrics({ namespace: 'carddav-bridge', serviceName: 'carddav-bridge' }) });
 
-async function harness() {
+/** The dispatch and sync functions on one counted DynamoDB client, the Google emulator, a fresh table and queues. */
+async function harness(services: Services) {
   const { tableName, queues } = await freshStack(services);
   const emu = await startGoogleEmulator();
   onTestFinished(() => emu.close());
@@ -54,17 +45,12 @@ async function harness() {
     clock,
     ...SILENT(),
   });
+  const google = createGoogleClientSource({ google: { kind: 'direct', ...CLIENT, tokenUrl: emu.tokenUrl }, aws: { sqsEndpointOverridden: true } });
   const sync = createSyncHandler({
+    ...SILENT(),
+    ...{ clock, vault, workerId: 'idle-poll-worker', random: seededRandom(5), client: { fetch: localFetch }, tokenCache: createMemoryTokenCache(), googleClient: google },
     store: createDynamoStore({ client: dynamo, tableName, clock }),
     feed: createSqsFeed({ client: services.sqs, queueUrl: queues.changeFeed.url, fifo: true }),
-    vault,
-    googleClient: createGoogleClientSource({ google: { kind: 'direct', ...CLIENT, tokenUrl: emu.tokenUrl }, aws: { sqsEndpointOverridden: true } }),
-    tokenCache: createMemoryTokenCache(),
-    clock,
-    workerId: 'worker-test',
-    random: seededRandom(3),
-    client: { fetch: localFetch },
-    ...SILENT(),
   });
   /** One dispatcher run, then the sync function on every job it enqueued; the DynamoDB counts of both. */
   const poll = async () => {
@@ -83,8 +69,12 @@ async function harness() {
 }
 
 describe('an idle poll', () => {
+  let services: Services | undefined;
+  beforeAll(async () => void (services = await startServices()));
+  afterAll(async () => services?.stop());
+
   it('costs one write unit all in (dispatcher and sync worker), and no index write', async () => {
-    const h = await harness();
+    const h = await harness(services!);
     const email = 'idle@example.com';
     const { refreshToken } = h.emu.addAccount({ email, ...CLIENT });
     h.emu.seed(email, 3, { seed: 7, photoShare: 0 });

@@ -128,7 +128,7 @@ beforeAll(() => {
 });
 
 describe('table', () => {
-  it('is one on-demand GlobalTable with pk/sk, PITR, TTL and the due index, retained', () => {
+  it('is one on-demand GlobalTable with pk/sk, PITR, TTL and the due and slot indexes, retained', () => {
     t.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
     t.resourceCountIs('AWS::DynamoDB::Table', 0);
     t.hasResource('AWS::DynamoDB::GlobalTable', {
@@ -145,6 +145,7 @@ describe('table', () => {
           { AttributeName: 'sk', AttributeType: 'S' },
           { AttributeName: 'dueShard', AttributeType: 'S' },
           { AttributeName: 'nextSyncAt', AttributeType: 'N' },
+          { AttributeName: 'dueSlot', AttributeType: 'S' },
         ]),
         TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
         GlobalSecondaryIndexes: [
@@ -155,6 +156,12 @@ describe('table', () => {
               { AttributeName: 'nextSyncAt', KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['tenantId', 'connectionId'] },
+          },
+          {
+            // The regular cadence: a key that never moves, attributes that never change (README "Design notes").
+            IndexName: 'slot',
+            KeySchema: [{ AttributeName: 'dueSlot', KeyType: 'HASH' }],
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['tenantId', 'connectionId', 'provider'] },
           },
         ],
         Replicas: [
@@ -745,7 +752,7 @@ describe('least privilege', () => {
     expect(can('dispatch', 'dynamodb:UpdateItem', 'CONN#')).toBe(true);
   });
 
-  it('grants no Scan, no stream, no table management and nothing account-wide; the due index only to dispatch, for Query', () => {
+  it('grants no Scan, no stream, no table management and nothing account-wide; the due and slot indexes only to dispatch, for Query', () => {
     for (const fn of FNS) {
       const statements = statementsOf(t, ids[fn]);
       const dynamo = allActions(statements).filter((a) => a.startsWith('dynamodb:'));
@@ -758,7 +765,7 @@ describe('least privilege', () => {
       if (fn === 'dispatch') {
         expect(onIndex).toHaveLength(1);
         expect(onIndex[0]!.Action).toEqual(['dynamodb:Query']);
-        expect(onIndex[0]!.Resource).toEqual([{ 'Fn::Join': ['', [arnOf(ids.table), `/index/${TABLE.dueIndex.name}`]] }]);
+        expect(onIndex[0]!.Resource).toEqual([TABLE.dueIndex.name, TABLE.slotIndex.name].map((name) => ({ 'Fn::Join': ['', [arnOf(ids.table), `/index/${name}`]] })));
       } else expect(onIndex).toEqual([]);
     }
   });
