@@ -54,6 +54,18 @@ describe('function configuration', () => {
     });
   });
 
+  it("reads the dispatcher's request budgets once, with defaults for all but the shared client's, and refuses nonsense", () => {
+    const base = { TABLE_NAME: 't', SYNC_JOBS_QUEUE_URL: QUEUE('sync-jobs'), WRITES_QUEUE_URL: QUEUE('writes.fifo') };
+    expect(loadDispatchConfig({ ...base, GOOGLE_REQUESTS_PER_MINUTE: '12000' }).budget).toEqual({ sharedRequestsPerMinute: 12_000, tenantRequestsPerMinute: 3_000, requestsPerJob: 2 });
+    expect(loadDispatchConfig({ ...base, GOOGLE_REQUESTS_PER_MINUTE: '600', TENANT_CLIENT_REQUESTS_PER_MINUTE: '90', REQUESTS_PER_SYNC_JOB: '3' }).budget).toEqual({
+      sharedRequestsPerMinute: 600,
+      tenantRequestsPerMinute: 90,
+      requestsPerJob: 3,
+    });
+    expect(failure(() => loadDispatchConfig({ ...base, GOOGLE_REQUESTS_PER_MINUTE: 'lots' })).message).toContain('GOOGLE_REQUESTS_PER_MINUTE');
+    expect(failure(() => loadDispatchConfig({ ...base, GOOGLE_REQUESTS_PER_MINUTE: '10', REQUESTS_PER_SYNC_JOB: '0' })).message).toContain('REQUESTS_PER_SYNC_JOB');
+  });
+
   it('names the missing variable', () => {
     for (const name of ['TABLE_NAME', 'CHANGE_FEED_QUEUE_URL', 'KMS_KEY_ID', 'GOOGLE_OAUTH_SECRET_ARN']) {
       const env = { ...SYNC_ENV, [name]: undefined };
