@@ -13,7 +13,7 @@ import { getIndexEntries, loadIndex, writeIndex } from './contact-index.ts';
 import { deferSlot, queryDue, querySlots, requestSync } from './due-schedule.ts';
 import { recordDelete, recordWrite } from './echo-markers.ts';
 import { InvalidInput } from './errors.ts';
-import { acquireLease, adoptLease, commitSync, releaseLease, renewLease } from './lease.ts';
+import { acquireLease, adoptLease, commitSync, releaseLease, renewLease, takeOverClaim } from './lease.ts';
 import { openTable } from './table-client.ts';
 import type { DynamoStore } from './types.ts';
 
@@ -49,6 +49,7 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
   return {
     acquireLease: (p) => acquireLease(t, p),
     adoptLease: (p) => adoptLease(t, p),
+    takeOverClaim: (p) => takeOverClaim(t, p),
     renewLease: (p) => renewLease(t, p),
     releaseLease: (p) => releaseLease(t, p),
     commitSync: (p) => commitSync(t, p),

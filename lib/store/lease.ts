@@ -66,6 +66,27 @@ export async function adoptLease(t: StoreContext, params: Parameters<DynamoStore
   return withCredentials(toConnection(item), credentials);
 }
 
+/**
+ * Makes the dispatcher's claim this worker's own, before the run's first
+ * write: `lease.owner` becomes `owner`, the claim mark goes, the expiry
+ * stays. Two deliveries of one job adopt the same claim (adoption is reads
+ * only); only one of them can take it over, so only one run ever writes.
+ * False when the lease is no longer that claim.
+ */
+export async function takeOverClaim(t: StoreContext, params: Parameters<DynamoStore['takeOverClaim']>[0]): Promise<boolean> {
+  const { tenantId, connectionId, claimOwner, owner } = params;
+  assertConnectionIds({ tenantId, connectionId, owner });
+  const take = new UpdateCommand({
+    TableName: t.name,
+    Key: connectionKey(connectionId),
+    UpdateExpression: 'SET #lease.#owner = :owner REMOVE #lease.#claim',
+    ConditionExpression: '#tenant = :tenant AND #lease.#owner = :claim',
+    ExpressionAttributeNames: { '#lease': 'lease', '#owner': 'owner', '#claim': 'claim', '#tenant': 'tenantId' },
+    ExpressionAttributeValues: { ':owner': owner, ':claim': claimOwner, ':tenant': tenantId },
+  });
+  return conditional(t, 'takeOverClaim', async () => (await t.doc.send(take), true), () => false);
+}
+
 /** Moves this owner's lease to `expiresAt`; false when the lease is no longer its own. */
 export async function renewLease(t: StoreContext, params: NonNullable<Parameters<NonNullable<Store['renewLease']>>[0]>): Promise<boolean> {
   const { tenantId, connectionId, owner, expiresAt } = params;

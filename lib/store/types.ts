@@ -95,6 +95,8 @@ export interface DynamoStore extends Store {
    * ConnectionNotFound for an unknown, another tenant's or a deleted id.
    */
   adoptLease(params: { tenantId: string; connectionId: string; owner: string; now: number }): Promise<StoredConnection | undefined>;
+  /** Makes the adopted claim `owner`'s (before a run's first write); false when the lease is no longer `claimOwner`'s. */
+  takeOverClaim(params: { tenantId: string; connectionId: string; claimOwner: string; owner: string }): Promise<boolean>;
   /**
    * Due at once (`POST .../sync`): `nextSyncAt = now`, and a connection on
    * its slot moves to the due index; a connection not scheduled only has

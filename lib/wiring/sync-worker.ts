@@ -52,7 +52,9 @@ import type { GoogleClientSource } from './aws.ts';
 import { isBackfillJobBody } from '../backfill/job.ts';
 import { createBackfillJobHandler } from './backfill-worker.ts';
 import type { BackfillJobDeps, BackfillJobOutcome } from './backfill-worker.ts';
+import { randomUUID } from 'node:crypto';
 import { connectionOpener } from './contact-reads.ts';
+import { claimedRun } from './claimed-run.ts';
 import { errorFields, scopedLog } from './telemetry.ts';
 import type { Log, MetricsSink } from './telemetry.ts';
 
@@ -62,7 +64,7 @@ export type SyncWorkerStore = Pick<
   DynamoStore,
   'acquireLease' | 'releaseLease' | 'commitSync' | 'loadIndex' | 'getIndexEntries' | 'writeIndex' | 'updateConnection'
 > &
-  Partial<Pick<DynamoStore, 'adoptLease' | 'renewLease'>>;
+  Partial<Pick<DynamoStore, 'adoptLease' | 'renewLease' | 'takeOverClaim'>>;
 
 export interface SyncWorkerDeps {
   store: SyncWorkerStore;
@@ -163,8 +165,25 @@ export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord
   return (record, remainingMs) => (backfill !== undefined && isBackfillJobBody(record.body) ? backfill(record, remainingMs) : handleSyncJob(worker, record));
 }
 
-async function handleSyncJob(worker: Worker, record: QueueRecord): Promise<SyncJobOutcome> {
+/**
+ * The job's lease: the dispatcher's claim, adopted with reads (the job's
+ * worker then writes through `claimedRun`, which takes the claim over before
+ * its first write); or, for a job without one or whose claim ran out while it
+ * waited, a lease of its own, unless someone holds it.
+ */
+async function jobLease(worker: Worker, p: { job: SyncJob; owner: string; now: number }): Promise<{ leased: StoredConnection | undefined; owner: string; worker: Worker }> {
   const { deps, opts } = worker;
+  const { tenantId, connectionId, owner: claimOwner } = p.job;
+  const adopted = claimOwner === undefined ? undefined : await deps.store.adoptLease?.({ tenantId, connectionId, owner: claimOwner, now: p.now });
+  if (adopted === undefined || claimOwner === undefined || deps.store.takeOverClaim === undefined) {
+    return { leased: await leaseConnection({ store: deps.store, tenantId, connectionId, owner: p.owner, now: p.now, options: opts }), owner: p.owner, worker };
+  }
+  const claimed = claimedRun({ store: deps.store as SyncWorkerStore & Pick<DynamoStore, 'takeOverClaim'>, feed: deps.feed, tenantId, connectionId, claimOwner, owner: p.owner });
+  return { leased: adopted, owner: claimOwner, worker: { ...worker, deps: { ...deps, ...claimed }, sessions: { ...worker.sessions, store: claimed.store } } };
+}
+
+async function handleSyncJob(base: Worker, record: QueueRecord): Promise<SyncJobOutcome> {
+  const { deps } = base;
   const job = parseSyncJob(record.body, record.messageId);
   const { tenantId, connectionId } = job;
   const log = scopedLog(deps.log, { tenantId, connectionId, messageId: record.messageId });
@@ -172,13 +191,10 @@ async function handleSyncJob(worker: Worker, record: QueueRecord): Promise<SyncJ
   deps.metrics.milliseconds('SyncLag', now - job.dueAt);
 
   let leased: StoredConnection | undefined;
-  let owner = `${deps.workerId}/${record.messageId}`;
+  let owner = `${deps.workerId}/${record.messageId}/${randomUUID().slice(0, 8)}`;
+  let worker = base;
   try {
-    // The dispatcher's claim is the lease: adopted with reads. A claim that
-    // ran out while the job waited is taken anew, unless someone holds it.
-    const adopted = job.owner === undefined ? undefined : await deps.store.adoptLease?.({ tenantId, connectionId, owner: job.owner, now });
-    if (adopted !== undefined && job.owner !== undefined) owner = job.owner;
-    leased = adopted ?? (await leaseConnection({ store: deps.store, tenantId, connectionId, owner, now, options: opts }));
+    ({ leased, owner, worker } = await jobLease(base, { job, owner, now }));
   } catch (error) {
     if (!(error instanceof ConnectionNotFound)) throw error;
     log.info('connection no longer exists: job dropped');

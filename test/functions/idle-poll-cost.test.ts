@@ -65,7 +65,17 @@ async function harness(services: Services) {
     return { enqueued: summary.enqueued, counts: diffDynamo(counter.snapshot(), before) };
   };
   const published = async () => (await drainQueue({ sqs: services.sqs, queue: queues.changeFeed, waitSeconds: 0 })).length;
-  return { emu, clock, store, vault, poll, published };
+  /** One dispatcher run, and the job it enqueued handed to the sync function twice at once (SQS delivers at least once). */
+  const pollTwice = async () => {
+    const summary = await dispatch({}, lambdaContext({ functionName: 'dispatch' }));
+    expect(summary.enqueued).toBe(1);
+    const event = await receiveLambdaEventOf({ sqs: services.sqs, queue: queues.syncJobs, count: 1 });
+    const runs = await Promise.allSettled([sync(event, lambdaContext({ functionName: 'sync' })), sync(event, lambdaContext({ functionName: 'sync' }))]);
+    await settle({ sqs: services.sqs, queue: queues.syncJobs, event, failures: [] });
+    // Failed records per invocation (a batch whose every record failed is thrown whole: FullBatchFailureError).
+    return runs.map((r) => (r.status === 'rejected' ? 1 : r.value.batchItemFailures.length));
+  };
+  return { emu, clock, store, vault, poll, pollTwice, published };
 }
 
 describe('an idle poll', () => {
@@ -138,5 +148,32 @@ describe('an idle poll', () => {
     expect(await h.published()).toBe(1);
     expect(busy.counts.writeRequests).toBeGreaterThan(1);
     expect((await read()).lease).toBeUndefined();
+  });
+
+  it('a job delivered twice runs once: both adopt the claim, one takes it over before writing, the other stops', async () => {
+    const h = await harness(services!);
+    const email = 'twice@example.com';
+    const { refreshToken } = h.emu.addAccount({ email, ...CLIENT });
+    h.emu.seed(email, 4, { seed: 9, photoShare: 0 });
+    const connectionId = 'conn-twice';
+    await h.store.createConnection({
+      tenantId: 'tenant-a',
+      connectionId,
+      status: 'active',
+      provider: 'google',
+      serverUrl: h.emu.url,
+      addressBookUrl: h.emu.addressBookUrl(email),
+      supportsSyncCollection: true,
+      discoveredAt: new Date(h.clock.now()).toISOString(),
+      intervalSeconds: 900,
+      nextSyncAt: h.clock.now() - 1_000,
+      credentials: await sealGoogleCredentials({ vault: h.vault, tenantId: 'tenant-a', connectionId, email, refreshToken }),
+    });
+    // The first sync has work (4 cards): the two deliveries race for the take-over; one fails its job, before any write.
+    expect((await h.pollTwice()).sort()).toEqual([0, 1]);
+    const conn = await h.store.getConnection({ tenantId: 'tenant-a', connectionId });
+    expect(conn.lastSync).toMatchObject({ outcome: 'ok', events: 4 });
+    expect(conn.version).toBe(1);
+    expect(conn.lease).toBeUndefined();
   });
 });
