@@ -1,7 +1,7 @@
 // The budget logic (lib/sync/budget.ts): max-min fair shares, per-client
 // allocation, and the client keys from the tenants' own OAuth clients.
 import { describe, expect, it } from 'vitest';
-import { allocate, fairShares, jobsAllowed, tenantClientKeys } from '../../lib/sync/budget.ts';
+import { allocate, fairShares, jobsAllowed, tenantBudget, tenantClientKeys } from '../../lib/sync/budget.ts';
 import type { DueItem } from '../../lib/sync/dispatcher.ts';
 
 const row = (tenantId: string, i: number): DueItem => ({ tenantId, connectionId: `${tenantId}-${i}`, nextSyncAt: 1_000 + i });
@@ -40,5 +40,25 @@ describe('tenantClientKeys', () => {
     const keys = tenantClientKeys(async (t) => (asked.push(t), t === 'own'));
     expect(await keys([row('own', 0), row('other', 1), row('own', 2)])).toEqual(['tenant:own', 'shared', 'tenant:own']);
     expect(asked).toEqual(['own', 'other']);
+  });
+});
+
+describe('tenantBudget', () => {
+  it("keys rows by client, spends no Google budget on other providers, and takes a tenant's own budget from its settings", async () => {
+    const asked: string[] = [];
+    const budget = tenantBudget({
+      settings: { sharedRequestsPerMinute: 100, tenantRequestsPerMinute: 30, requestsPerJob: 2 },
+      lookup: async (tenantId) => (asked.push(tenantId), tenantId === 'own' ? { own: true, requestsPerMinute: 8 } : tenantId === 'own-default' ? { own: true } : { own: false }),
+    });
+    const rows: DueItem[] = [
+      { ...row('shared-t', 0), provider: 'google' },
+      { ...row('own', 1), provider: 'google' },
+      { ...row('own-default', 2) },
+      { ...row('radicale-t', 3), provider: 'carddav' },
+    ];
+    expect(await budget.clientKeys(rows)).toEqual(['shared', 'tenant:own', 'tenant:own-default', undefined]);
+    expect(asked.sort()).toEqual(['own', 'own-default', 'shared-t']);
+    expect(budget.learnt?.()).toEqual({ 'tenant:own': 8, 'tenant:own-default': 30 });
+    expect(budget.options.perClient).toEqual({ shared: 100 });
   });
 });

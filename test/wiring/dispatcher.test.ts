@@ -183,3 +183,76 @@ describe('dispatchDue within OAuth client budgets', () => {
     expect(jobs.sent.every((j) => j.tenantId === 'big')).toBe(true);
   });
 });
+
+/** A slot index in memory: rows on their slot, the claim's condition (on the slot, due, lease free), the deferral. */
+function fakeSlots(base: ReturnType<typeof fakeStore>, slotted: { tenantId: string; connectionId: string; slot: string }[]) {
+  const state = new Map(slotted.map((r) => [r.connectionId, { ...r, next: 0, leaseUntil: 0, deferredTo: undefined as number | undefined }]));
+  const calls = { querySlots: 0, claims: [] as { connectionId: string; leaseUntil: number; next: number; owner: string }[] };
+  const store: DispatchStore = {
+    queryDue: (p) => base.queryDue(p),
+    claimDue: (p) => base.claimDue(p),
+    async querySlots({ minute }) {
+      calls.querySlots++;
+      return [...state.values()]
+        .filter((r) => r.deferredTo === undefined && minute % Number(r.slot.split('/')[0]) === Number(r.slot.split('/')[1]))
+        .map((r) => ({ tenantId: r.tenantId, connectionId: r.connectionId, nextSyncAt: minute * 60_000, slot: r.slot }));
+    },
+    async claimSlot(p) {
+      const r = state.get(p.connectionId);
+      if (!r || r.slot !== p.slot || r.next > p.now || r.leaseUntil >= p.now) return false;
+      Object.assign(r, { next: p.next, leaseUntil: p.leaseUntil });
+      calls.claims.push({ connectionId: p.connectionId, leaseUntil: p.leaseUntil, next: p.next, owner: p.owner });
+      return true;
+    },
+    async deferSlot(p) {
+      const r = state.get(p.connectionId);
+      if (!r || r.slot !== p.slot) return false;
+      r.deferredTo = p.dueAt;
+      return true;
+    },
+  };
+  return { store, state, calls };
+}
+
+describe('dispatchDue on slots', () => {
+  const minute = Math.floor(T0 / 60_000);
+  const slot = `15/${minute % 15}`;
+
+  it("claims this minute's slot rows with a lease shorter than the interval and the slot's next minute, once per minute", async () => {
+    const { store, calls } = fakeSlots(fakeStore([]), [
+      { tenantId: 't', connectionId: 'on-slot', slot },
+      { tenantId: 't', connectionId: 'other-minute', slot: `15/${(minute + 1) % 15}` },
+    ]);
+    const jobs = fakeQueue();
+    const now = minute * 60_000 + 2_000;
+    const result = await dispatchDue({ store, jobs, now, owner: 'dispatch:a' });
+    expect(result).toMatchObject({ due: 1, claimed: 1, enqueued: 1, slotsDoneFor: minute, maxLagMs: 2_000 });
+    expect(jobs.sent).toEqual([{ tenantId: 't', connectionId: 'on-slot', dueAt: minute * 60_000, owner: 'dispatch:a' }]);
+    expect(calls.claims).toEqual([{ connectionId: 'on-slot', owner: 'dispatch:a', next: (minute + 15) * 60_000, leaseUntil: now + 3 * 60_000 }]);
+    // A second run in the same minute (a repeat, or a stack that runs every few seconds) does not read the slots again ...
+    expect(await dispatchDue({ store, jobs, now: now + 5_000, slotsDoneFor: minute })).toMatchObject({ due: 0, claimed: 0, skipped: 0 });
+    expect(calls.querySlots).toBe(1);
+    // ... and one that does (another dispatcher) loses the claim: never enqueued twice.
+    expect(await dispatchDue({ store, jobs, now: now + 5_000 })).toMatchObject({ due: 1, claimed: 0, skipped: 1, enqueued: 0 });
+    // The slot's next minute finds the lease run out.
+    expect(await dispatchDue({ store, jobs, now: now + 15 * 60_000 })).toMatchObject({ claimed: 1, enqueued: 1 });
+    expect(jobs.sent).toHaveLength(2);
+  });
+
+  it('a 1-minute slot gets a lease under a minute; rows over budget move to the due index and are not claimed', async () => {
+    const { store, state, calls } = fakeSlots(fakeStore([]), [
+      { tenantId: 'big', connectionId: 'b-1', slot: '1/0' },
+      { tenantId: 'big', connectionId: 'b-2', slot: '1/0' },
+      { tenantId: 'big', connectionId: 'b-3', slot: '1/0' },
+      { tenantId: 'small', connectionId: 's-1', slot: '1/0' },
+    ]);
+    const jobs = fakeQueue();
+    const now = minute * 60_000;
+    const budget = { clientKeys: async (due: DueItem[]) => due.map(() => 'shared'), options: { requestsPerJob: 1, requestsPerMinute: 2 } };
+    const result = await dispatchDue({ store, jobs, now, budget });
+    expect(result).toMatchObject({ due: 4, claimed: 2, deferred: 2, slotsDoneFor: minute });
+    expect(jobs.sent.map((j) => j.tenantId).sort()).toEqual(['big', 'small']);
+    expect(calls.claims.every((c) => c.leaseUntil - now === 30_000)).toBe(true);
+    expect([...state.values()].filter((r) => r.deferredTo === now).map((r) => r.tenantId)).toEqual(['big', 'big']);
+  });
+});
