@@ -73,34 +73,34 @@ export async function adoptLease(t: StoreContext, params: Parameters<DynamoStore
  * only); only one of them can take it over, so only one run ever writes.
  * False when the lease is no longer that claim.
  */
-export async function takeOverClaim(t: StoreContext, params: Parameters<DynamoStore['takeOverClaim']>[0]): Promise<boolean> {
-  const { tenantId, connectionId, claimOwner, owner } = params;
-  assertConnectionIds({ tenantId, connectionId, owner });
-  const take = new UpdateCommand({
-    TableName: t.name,
-    Key: connectionKey(connectionId),
-    UpdateExpression: 'SET #lease.#owner = :owner REMOVE #lease.#claim',
-    ConditionExpression: '#tenant = :tenant AND #lease.#owner = :claim',
-    ExpressionAttributeNames: { '#lease': 'lease', '#owner': 'owner', '#claim': 'claim', '#tenant': 'tenantId' },
-    ExpressionAttributeValues: { ':owner': owner, ':claim': claimOwner, ':tenant': tenantId },
-  });
-  return conditional(t, 'takeOverClaim', async () => (await t.doc.send(take), true), () => false);
+export function takeOverClaim(t: StoreContext, params: Parameters<DynamoStore['takeOverClaim']>[0]): Promise<boolean> {
+  const { claimOwner, owner } = params;
+  assertConnectionIds(params);
+  return onHeldLease(t, 'takeOverClaim', { ...params, holder: claimOwner, update: 'SET #lease.#owner = :owner REMOVE #lease.#claim', names: { '#claim': 'claim' }, values: { ':owner': owner } });
 }
 
 /** Moves this owner's lease to `expiresAt`; false when the lease is no longer its own. */
-export async function renewLease(t: StoreContext, params: NonNullable<Parameters<NonNullable<Store['renewLease']>>[0]>): Promise<boolean> {
-  const { tenantId, connectionId, owner, expiresAt } = params;
-  assertConnectionIds({ tenantId, connectionId, owner });
-  assertFinite('expiresAt', expiresAt);
-  const renew = new UpdateCommand({
+export function renewLease(t: StoreContext, params: NonNullable<Parameters<NonNullable<Store['renewLease']>>[0]>): Promise<boolean> {
+  assertConnectionIds(params);
+  assertFinite('expiresAt', params.expiresAt);
+  return onHeldLease(t, 'renewLease', { ...params, holder: params.owner, update: 'SET #lease.#exp = :exp', names: { '#exp': 'expiresAt' }, values: { ':exp': params.expiresAt } });
+}
+
+/** One UpdateItem of the lease while `holder` holds it (this tenant's connection); false when it does not. */
+async function onHeldLease(
+  t: StoreContext,
+  operation: string,
+  p: { tenantId: string; connectionId: string; holder: string; update: string; names: Record<string, string>; values: Record<string, unknown> },
+): Promise<boolean> {
+  const command = new UpdateCommand({
     TableName: t.name,
-    Key: connectionKey(connectionId),
-    UpdateExpression: 'SET #lease.#exp = :exp',
-    ConditionExpression: '#tenant = :tenant AND #lease.#owner = :owner',
-    ExpressionAttributeNames: { '#lease': 'lease', '#exp': 'expiresAt', '#owner': 'owner', '#tenant': 'tenantId' },
-    ExpressionAttributeValues: { ':exp': expiresAt, ':owner': owner, ':tenant': tenantId },
+    Key: connectionKey(p.connectionId),
+    UpdateExpression: p.update,
+    ConditionExpression: '#tenant = :tenant AND #lease.#owner = :holder',
+    ExpressionAttributeNames: { '#lease': 'lease', '#owner': 'owner', '#tenant': 'tenantId', ...p.names },
+    ExpressionAttributeValues: { ':holder': p.holder, ':tenant': p.tenantId, ...p.values },
   });
-  return conditional(t, 'renewLease', async () => (await t.doc.send(renew), true), () => false);
+  return conditional(t, operation, async () => (await t.doc.send(command), true), () => false);
 }
 
 /** The release's update; with `reschedule`, the connection also moves to the due index (off its slot). */

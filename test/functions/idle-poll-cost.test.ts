@@ -75,7 +75,17 @@ async function harness(services: Services) {
     // Failed records per invocation (a batch whose every record failed is thrown whole: FullBatchFailureError).
     return runs.map((r) => (r.status === 'rejected' ? 1 : r.value.batchItemFailures.length));
   };
-  return { emu, clock, store, vault, poll, pollTwice, published };
+  /** A Google connection on the emulator, due now (on the due index, as a new one is). */
+  const addGoogle = async (p: { connectionId: string; email: string; cards: number }) => {
+    const { refreshToken } = emu.addAccount({ email: p.email, ...CLIENT });
+    emu.seed(p.email, p.cards, { seed: 7, photoShare: 0 });
+    await store.createConnection({
+      ...{ tenantId: 'tenant-a', connectionId: p.connectionId, status: 'active', provider: 'google', serverUrl: emu.url, addressBookUrl: emu.addressBookUrl(p.email) },
+      ...{ supportsSyncCollection: true, discoveredAt: new Date(clock.now()).toISOString(), intervalSeconds: 900, nextSyncAt: clock.now() - 1_000 },
+      credentials: await sealGoogleCredentials({ vault, tenantId: 'tenant-a', connectionId: p.connectionId, email: p.email, refreshToken }),
+    });
+  };
+  return { emu, clock, store, poll, pollTwice, published, addGoogle };
 }
 
 describe('an idle poll', () => {
@@ -86,22 +96,8 @@ describe('an idle poll', () => {
   it('costs one write unit all in (dispatcher and sync worker), and no index write', async () => {
     const h = await harness(services!);
     const email = 'idle@example.com';
-    const { refreshToken } = h.emu.addAccount({ email, ...CLIENT });
-    h.emu.seed(email, 3, { seed: 7, photoShare: 0 });
     const connectionId = 'conn-idle';
-    await h.store.createConnection({
-      tenantId: 'tenant-a',
-      connectionId,
-      status: 'active',
-      provider: 'google',
-      serverUrl: h.emu.url,
-      addressBookUrl: h.emu.addressBookUrl(email),
-      supportsSyncCollection: true,
-      discoveredAt: new Date(h.clock.now()).toISOString(),
-      intervalSeconds: 900,
-      nextSyncAt: h.clock.now() - 1_000,
-      credentials: await sealGoogleCredentials({ vault: h.vault, tenantId: 'tenant-a', connectionId, email, refreshToken }),
-    });
+    await h.addGoogle({ connectionId, email, cards: 3 });
     const read = () => h.store.getConnection({ tenantId: 'tenant-a', connectionId });
 
     // The first sync (from the due index, where a new connection starts) publishes the book: due sooner after
@@ -152,23 +148,8 @@ describe('an idle poll', () => {
 
   it('a job delivered twice runs once: both adopt the claim, one takes it over before writing, the other stops', async () => {
     const h = await harness(services!);
-    const email = 'twice@example.com';
-    const { refreshToken } = h.emu.addAccount({ email, ...CLIENT });
-    h.emu.seed(email, 4, { seed: 9, photoShare: 0 });
     const connectionId = 'conn-twice';
-    await h.store.createConnection({
-      tenantId: 'tenant-a',
-      connectionId,
-      status: 'active',
-      provider: 'google',
-      serverUrl: h.emu.url,
-      addressBookUrl: h.emu.addressBookUrl(email),
-      supportsSyncCollection: true,
-      discoveredAt: new Date(h.clock.now()).toISOString(),
-      intervalSeconds: 900,
-      nextSyncAt: h.clock.now() - 1_000,
-      credentials: await sealGoogleCredentials({ vault: h.vault, tenantId: 'tenant-a', connectionId, email, refreshToken }),
-    });
+    await h.addGoogle({ connectionId, email: 'twice@example.com', cards: 4 });
     // The first sync has work (4 cards): the two deliveries race for the take-over; one fails its job, before any write.
     expect((await h.pollTwice()).sort()).toEqual([0, 1]);
     const conn = await h.store.getConnection({ tenantId: 'tenant-a', connectionId });
