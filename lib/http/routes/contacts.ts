@@ -3,7 +3,7 @@
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bookMember } from '../../carddav/href.ts';
-import { InvalidContactId } from '../../core/errors.ts';
+import { ConnectionNotFound, InvalidContactId } from '../../core/errors.ts';
 import { hrefFromContactId } from '../../core/ids.ts';
 import { findControlInVCardText, fromContact, parseVCard, toContact, VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from '../../vcard/index.ts';
 import type { Contact, ContactPatch } from '../../vcard/contact.ts';
@@ -22,7 +22,7 @@ import {
   WriteAcceptedSchema,
   WriteHeaders,
 } from '../schemas.ts';
-import { findConnection } from './connections.ts';
+import { findConnection, noConnection } from './connections.ts';
 import { errorResponses, jsonContent, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 const VCARD = 'text/vcard';
@@ -163,7 +163,10 @@ function queuedRecord(deps: AppDeps, params: { tenantId: string; connectionId: s
  * stored it is accepted: a failed enqueue is left to the outbox sweep.
  * `operation` may depend on the new write id (a create's UID).
  */
-async function accept(deps: AppDeps, params: { tenantId: string; connection: ConnectionInfo; operation: WriteOperation | ((writeId: string) => WriteOperation) }) {
+async function accept(
+  deps: AppDeps,
+  params: { tenantId: string; connection: Pick<ConnectionInfo, 'connectionId'>; operation: WriteOperation | ((writeId: string) => WriteOperation); checkConnection?: boolean },
+) {
   const { tenantId } = params;
   const { connectionId } = params.connection;
   const writeId = deps.newId('write');
@@ -171,7 +174,7 @@ async function accept(deps: AppDeps, params: { tenantId: string; connection: Con
   const record = queuedRecord(deps, { writeId, tenantId, connectionId, operation });
   const answer = { body: { writeId, status: 'queued' as const }, headers: { Location: `/v1/writes/${writeId}` } };
   // Stored is accepted: from here the outbox gets the write onto the queue whatever fails (ports.ts Writes).
-  await deps.writes.create(record);
+  await deps.writes.create(record, { checkConnection: params.checkConnection === true });
   try {
     await deps.writeQueue.enqueue({ tenantId, connectionId, writeId });
   } catch (error) {
@@ -214,8 +217,10 @@ function createContact(app: App, deps: AppDeps): void {
     // The validated-json type also lists the vCard media type's string; only JSON reaches the second branch.
     const operation: WriteOperation | ((writeId: string) => WriteOperation) =
       mediaTypeOf(c) === VCARD ? { kind: 'create', vcard: await vcardBody(deps, c) } : jsonCreate(c.req.valid('json') as Contact, maxVCardBytesOf(deps));
-    const connection = await findConnection(deps, { tenantId, connectionId });
-    const queued = await accept(deps, { tenantId, connection, operation });
+    // No read of the connection: the store checks it in the write's own transaction (ports.ts Writes.create).
+    const queued = await accept(deps, { tenantId, connection: { connectionId }, operation, checkConnection: true }).catch((error: unknown) => {
+      throw error instanceof ConnectionNotFound ? new NotFound(noConnection(connectionId)) : error;
+    });
     return c.json(queued.body, 202, queued.headers);
   });
 }

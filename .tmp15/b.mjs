@@ -1,0 +1,2 @@
+import { Agent, buildConnector, fetch } from 'undici';
+console.log(Agent, buildConnector, fetch);
