@@ -8,9 +8,10 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createKmsKeyWrapper } from '../auth/kms-key-wrapper.ts';
 import { createLocalKeyWrapper, createVault } from '../auth/vault.ts';
-import type { Vault } from '../auth/vault.ts';
+import type { Vault, VaultKeyring } from '../auth/vault.ts';
 import { systemClock } from '../core/clock.ts';
 import type { Clock } from '../core/clock.ts';
+import { createDynamoVaultKeyring } from '../store/vault-keyring.ts';
 import type { AwsConfig, GoogleConfig, KeyConfig, SecretValueConfig, TableConfig } from './config.ts';
 import { GoogleClientUnavailable, SecretUnavailable } from './errors.ts';
 
@@ -49,15 +50,21 @@ export function awsClients(config: { aws: AwsConfig; table: TableConfig }): Clie
 
 /** The clients and the vault of a function that opens sealed values. */
 export function awsResources(config: { aws: AwsConfig; table: TableConfig; key: KeyConfig }): { clients: Clients; vault: Vault } {
-  return { clients: awsClients(config), vault: createVaultFromConfig(config) };
+  const clients = awsClients(config);
+  // The vault's epoch keys live in the table (lib/auth/README.md).
+  const keyring = createDynamoVaultKeyring({ client: clients.dynamo, tableName: config.table.tableName });
+  return { clients, vault: createVaultFromConfig({ ...config, keyring }) };
 }
 
-/** The vault over KMS (creates its KMS client) or over a local master key. */
-export function createVaultFromConfig(params: { key: KeyConfig; aws: AwsConfig; kms?: KMSClient }): Vault {
-  const { key } = params;
-  if (key.kind === 'local') return createVault({ wrapper: createLocalKeyWrapper({ masterKey: key.masterKey }) });
+/**
+ * The vault over KMS (creates its KMS client) or over a local master key,
+ * sealing under the epoch keys of `keyring` (lib/auth/README.md).
+ */
+export function createVaultFromConfig(params: { key: KeyConfig; aws: AwsConfig; keyring: VaultKeyring; kms?: KMSClient }): Vault {
+  const { key, keyring } = params;
+  if (key.kind === 'local') return createVault({ wrapper: createLocalKeyWrapper({ masterKey: key.masterKey }), keyring });
   const kms = params.kms ?? new KMSClient(params.aws.region ? { region: params.aws.region } : {});
-  return createVault({ wrapper: createKmsKeyWrapper({ client: kms, keyId: key.keyId }) });
+  return createVault({ wrapper: createKmsKeyWrapper({ client: kms, keyId: key.keyId }), keyring });
 }
 
 export function createGoogleClientSource(params: { google: GoogleConfig; aws: AwsConfig; secretsManager?: SecretsManagerClient }): GoogleClientSource {
