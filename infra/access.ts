@@ -65,6 +65,8 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
       actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
       partitions: ['connection', 'tenant', 'write', 'idempotency'],
     },
+    // A contact create checks its connection inside the write record's transaction (no read first).
+    { actions: ['dynamodb:ConditionCheckItem'], partitions: ['connection'] },
     // A consent adds the connection as a holder of its grant; a delete or a move removes it.
     { actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], partitions: ['grant'] },
     // Each accepted write's outbox entry, dropped once the write is on the queue.

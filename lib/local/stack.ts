@@ -31,7 +31,6 @@ import { GOOGLE_CALLBACK_PATH, MAX_RECEIVE_COUNT, QUEUES } from '../wiring/deplo
 import type { QueueName } from '../wiring/deployment.ts';
 import { buildApi } from '../wiring/handlers/api.ts';
 import type { Log } from '../wiring/telemetry.ts';
-import { createDynamoVaultKeyring } from '../store/vault-keyring.ts';
 import {
   connectWithConsent,
   dataPaths,
@@ -265,7 +264,7 @@ async function prepareBase(start: Start, services: Services): Promise<Base> {
   return {
     clients,
     store: createStore(clients),
-    vault: createVault({ wrapper: createLocalKeyWrapper({ masterKey }), keyring: createDynamoVaultKeyring({ client: clients.dynamo, tableName: clients.table.tableName }) }),
+    vault: createVault({ wrapper: createLocalKeyWrapper({ masterKey }) }),
     // The Idempotency-Key fingerprints' HMAC key: generated with the master key and kept with it, so a
     // retry after a restart still matches its first request.
     requestHashSecret: Buffer.from(hkdfSync('sha256', masterKey, new Uint8Array(0), 'carddav-bridge request-hash secret', 32)).toString('hex'),

@@ -11,7 +11,6 @@ import { createLocalKeyWrapper, createVault } from '../auth/vault.ts';
 import type { Vault, VaultKeyring } from '../auth/vault.ts';
 import { systemClock } from '../core/clock.ts';
 import type { Clock } from '../core/clock.ts';
-import { createDynamoVaultKeyring } from '../store/vault-keyring.ts';
 import type { AwsConfig, GoogleConfig, KeyConfig, SecretValueConfig, TableConfig } from './config.ts';
 import { GoogleClientUnavailable, SecretUnavailable } from './errors.ts';
 
@@ -50,21 +49,20 @@ export function awsClients(config: { aws: AwsConfig; table: TableConfig }): Clie
 
 /** The clients and the vault of a function that opens sealed values. */
 export function awsResources(config: { aws: AwsConfig; table: TableConfig; key: KeyConfig }): { clients: Clients; vault: Vault } {
-  const clients = awsClients(config);
-  // The vault's epoch keys live in the table (lib/auth/README.md).
-  const keyring = createDynamoVaultKeyring({ client: clients.dynamo, tableName: config.table.tableName });
-  return { clients, vault: createVaultFromConfig({ ...config, keyring }) };
+  // Not yet with the keyring (key epochs): the roles' dynamodb:LeadingKeys need `VAULTKEY#` first (lib/auth/README.md).
+  return { clients: awsClients(config), vault: createVaultFromConfig(config) };
 }
 
 /**
- * The vault over KMS (creates its KMS client) or over a local master key,
- * sealing under the epoch keys of `keyring` (lib/auth/README.md).
+ * The vault over KMS (creates its KMS client) or over a local master key;
+ * with `keyring`, sealing under its epoch keys (lib/auth/README.md).
  */
-export function createVaultFromConfig(params: { key: KeyConfig; aws: AwsConfig; keyring: VaultKeyring; kms?: KMSClient }): Vault {
-  const { key, keyring } = params;
-  if (key.kind === 'local') return createVault({ wrapper: createLocalKeyWrapper({ masterKey: key.masterKey }), keyring });
+export function createVaultFromConfig(params: { key: KeyConfig; aws: AwsConfig; keyring?: VaultKeyring; kms?: KMSClient }): Vault {
+  const { key } = params;
+  const keyring = params.keyring === undefined ? {} : { keyring: params.keyring };
+  if (key.kind === 'local') return createVault({ wrapper: createLocalKeyWrapper({ masterKey: key.masterKey }), ...keyring });
   const kms = params.kms ?? new KMSClient(params.aws.region ? { region: params.aws.region } : {});
-  return createVault({ wrapper: createKmsKeyWrapper({ client: kms, keyId: key.keyId }), keyring });
+  return createVault({ wrapper: createKmsKeyWrapper({ client: kms, keyId: key.keyId }), ...keyring });
 }
 
 export function createGoogleClientSource(params: { google: GoogleConfig; aws: AwsConfig; secretsManager?: SecretsManagerClient }): GoogleClientSource {
