@@ -1,2 +1,0 @@
-import { Agent, buildConnector, fetch } from 'undici';
-console.log(Agent, buildConnector, fetch);
