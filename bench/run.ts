@@ -9,13 +9,14 @@ import { formatFigure, type Figure } from './lib/report.ts';
 import type { Scenario, ScenarioContext, ScenarioRecord } from './lib/scenario.ts';
 import { codecs } from './scenarios/codecs.ts';
 import { cost } from './scenarios/cost.ts';
+import { fleet } from './scenarios/fleet.ts';
 import { fullSync25k } from './scenarios/full-sync-25k.ts';
 import { incremental } from './scenarios/incremental.ts';
 import { lambdaPackages } from './scenarios/lambda-packages.ts';
 import { radicale5000 } from './scenarios/radicale-5000.ts';
 import { writes } from './scenarios/writes.ts';
 
-const SCENARIOS: Scenario[] = [fullSync25k, radicale5000, incremental, writes, codecs, lambdaPackages, cost];
+const SCENARIOS: Scenario[] = [fullSync25k, radicale5000, incremental, writes, codecs, lambdaPackages, cost, fleet];
 
 /** Scenarios of the issue that wait for code that does not exist yet: named, never faked. */
 const LATER: Record<string, string> = {};

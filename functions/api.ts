@@ -19,6 +19,8 @@ export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<Lamb
   const app = buildApi({
     ...awsResources(config),
     writesQueueUrl: config.writesQueueUrl,
+    ...(config.syncJobsQueueUrl === undefined ? {} : { syncJobsQueueUrl: config.syncJobsQueueUrl }),
+    webhookDeliveryQueueUrl: config.webhookDeliveryQueueUrl,
     logger: powertoolsLog(new Logger({ serviceName: SERVICE_NAME })),
     config: { localMode: config.localMode, requestHashSecret },
     google:

@@ -10,7 +10,7 @@
 // | SYNC_JOBS_QUEUE_URL | dispatch | standard queue |
 // | CHANGE_FEED_QUEUE_URL | sync, apply-writes | FIFO queue: the tenants' consumers read it |
 // | WEBHOOK_EVENTS_QUEUE_URL | deliver-webhooks (required); sync, apply-writes (optional: then every event goes there too) | FIFO queue, internal: the deliverer's own copy of the events |
-// | WEBHOOK_DELIVERY_QUEUE_URL, WEBHOOK_DLQ_URL | deliver-webhooks | standard queues |
+// | WEBHOOK_DELIVERY_QUEUE_URL, WEBHOOK_DLQ_URL | deliver-webhooks; api (the delivery queue, optional: webhook replay) | standard queues |
 // | KMS_KEY_ID, or LOCAL_MASTER_KEY (64 hex digits; tests and the local stack) | sync, apply-writes, deliver-webhooks, api | the vault's key |
 // | GOOGLE_OAUTH_SECRET_ARN, or GOOGLE_CLIENT_ID + GOOGLE_CLIENT_SECRET | sync, apply-writes, api (with GOOGLE_REDIRECT_URI) | the service's OAuth client |
 // | GOOGLE_TOKEN_URL | sync, apply-writes, api | default Google's; an emulator's in tests |
@@ -22,7 +22,7 @@
 // | GOOGLE_AUTH_URL, GOOGLE_USERINFO_URL, GOOGLE_CARDDAV_URL | api | Google's unless an emulator stands in |
 import { MAX_RECEIVE_COUNT } from '../lib/wiring/deployment.ts';
 import type { AwsConfig, KeyConfig, TableConfig } from '../lib/wiring/config.ts';
-import { optionalBoolean, optionalInt, requiredUrl } from './config/env.ts';
+import { optionalBoolean, optionalInt, optionalUrl, requiredUrl } from './config/env.ts';
 import type { Env } from './config/env.ts';
 import { awsConfig, jobConfig, keyConfig, tableConfig } from './config/shared.ts';
 import type { JobConfig } from './config/shared.ts';
@@ -48,10 +48,12 @@ export function loadDispatchConfig(env: Env): DispatchConfig {
   };
 }
 
-export type SyncConfig = JobConfig;
+/** `syncJobsQueueUrl`: where a backfill job that runs out of time goes back; without it the worker runs no backfill jobs. */
+export type SyncConfig = JobConfig & { syncJobsQueueUrl?: string };
 
 export function loadSyncConfig(env: Env): SyncConfig {
-  return jobConfig(env);
+  const syncJobsQueueUrl = optionalUrl(env, 'SYNC_JOBS_QUEUE_URL');
+  return { ...jobConfig(env), ...(syncJobsQueueUrl === undefined ? {} : { syncJobsQueueUrl }) };
 }
 
 export interface DeliverConfig {

@@ -25,6 +25,7 @@ export const handler = lazyHandler<SQSEvent, Context, SQSBatchResponse>(() => {
     feeds: config,
     googleClient: createGoogleClientSource(config),
     localMode: config.localMode,
+    ...(config.syncJobsQueueUrl === undefined ? {} : { syncJobsQueueUrl: config.syncJobsQueueUrl }),
     workerId: randomUUID(),
     telemetry: powertoolsTelemetry(),
   });

@@ -28,6 +28,8 @@ export const PARTITIONS = {
   grant: 'GRANT#',
   /** Writes stored but maybe not yet enqueued (lib/store/write-outbox.ts): the api puts and drops them, the dispatcher sweeps them. */
   outbox: 'OUTBOX#',
+  /** A connection's change log (lib/store/change-log.ts): the sync worker and the applier append, the api reads. */
+  changeLog: 'LOG#',
 } as const;
 export type Partition = keyof typeof PARTITIONS;
 
@@ -47,6 +49,14 @@ export interface ItemGrant {
 }
 
 export type FunctionName = 'api' | 'dispatch' | 'sync' | 'applyWrites' | 'deliverWebhooks';
+
+/**
+ * Appending to the change log: the tail (GetItem), the id items (BatchGetItem),
+ * and one TransactWriteItems of the tail's Update and the entries' and ids' Puts.
+ */
+const APPEND_TO_LOG: readonly ItemGrant[] = [
+  { actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], partitions: ['changeLog'] },
+];
 
 /**
  * Per function, from its code paths. TransactWriteItems needs the actions of
@@ -71,6 +81,8 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
     { actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], partitions: ['grant'] },
     // Each accepted write's outbox entry, dropped once the write is on the queue.
     { actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], partitions: ['outbox'] },
+    // GET /changes and webhook replay read the change log (tail GetItem, entries Query); never write it.
+    { actions: ['dynamodb:GetItem', 'dynamodb:Query'], partitions: ['changeLog'] },
   ],
   // The claim is one conditional UpdateItem; the due query is on the index (dispatchIndexAccess).
   dispatch: [
@@ -83,8 +95,10 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
     // Lease, commit, release, index rows (BatchGetItem, Query, BatchWriteItem), intents (PutItem),
     // credentials (GetItem; a rotated refresh token: a transaction of Update and Put).
     { actions: [...READ, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], partitions: ['connection'] },
-    // Tenants' own OAuth clients.
-    { actions: ['dynamodb:GetItem'], partitions: ['tenant'] },
+    // Tenants' own OAuth clients, and the change log's retention on the tenant item; the
+    // console's hourly counters (`TENANT#t`/`HOUR#…`, ADDed only when a run published something).
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['tenant'] },
+    ...APPEND_TO_LOG,
   ],
   applyWrites: [
     // The connection and its credentials, index entries, echo markers (recordDelete: a
@@ -95,7 +109,9 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
     },
     // Write records: read, then markApplying / finish.
     { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['write'] },
-    { actions: ['dynamodb:GetItem'], partitions: ['tenant'] },
+    // The tenant's OAuth client and log retention; the console's hourly counters of finished writes.
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['tenant'] },
+    ...APPEND_TO_LOG,
   ],
   deliverWebhooks: [
     // Endpoints (list, get; put to disable one that answered 410). Nothing of
@@ -137,9 +153,10 @@ const CREDENTIALS: readonly VaultPurpose[] = ['carddav-credential', 'oauth-refre
 export const VAULT_ACCESS: Record<FunctionName, VaultAccess> = {
   // Seals what tenants hand it; opens webhook secrets (reading, updating or
   // rotating an endpoint), the tenant's OAuth client (consent), and a Google
-  // connection's refresh token to revoke its grant (delete, reconnect). It
-  // never opens a CardDAV password.
-  api: { seal: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'], open: ['oauth-refresh-token', 'webhook-secret', 'oauth-client-secret'] },
+  // connection's refresh token to revoke its grant (delete, reconnect), and
+  // a connection's credentials to read one contact from its server
+  // (GET /v1/connections/{id}/contacts/{contactId}, issue 12).
+  api: { seal: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'], open: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'] },
   dispatch: { seal: [], open: [] },
   // Open credentials and tenants' clients; re-seal a rotated refresh token
   // (and credentials of the vault's first shape, lib/auth/vault.ts).

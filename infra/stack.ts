@@ -220,10 +220,14 @@ export class CarddavBridgeStack extends Stack {
         ...env.table,
         ...env.vault,
         WRITES_QUEUE_URL: writes.queue.queueUrl,
+        // POST /v1/connections/{id}/backfill queues its job there.
+        SYNC_JOBS_QUEUE_URL: syncJobs.queue.queueUrl,
         // The consent flow's client; GOOGLE_REDIRECT_URI is added once the HTTP API exists.
         ...env.googleClient,
         OAUTH_STATE_SECRET_ARN: oauthState.secretArn,
         REQUEST_HASH_SECRET_ARN: requestHash.secretArn,
+        // Webhook replay enqueues delivery jobs from the change log.
+        WEBHOOK_DELIVERY_QUEUE_URL: webhookDelivery.queue.queueUrl,
       },
       entry: 'api.ts',
       description: 'carddav-bridge HTTP API: validates, enqueues writes, reads status',
@@ -240,7 +244,8 @@ export class CarddavBridgeStack extends Stack {
       memorySize: 256,
     });
     const sync = fn('Sync', {
-      environment: { ...env.table, ...env.feeds, ...env.vault, ...env.googleClient },
+      // The sync-jobs queue: a backfill job that runs out of time is put back on it.
+      environment: { ...env.table, ...env.feeds, ...env.vault, ...env.googleClient, SYNC_JOBS_QUEUE_URL: syncJobs.queue.queueUrl },
       entry: 'sync.ts',
       description: 'carddav-bridge sync worker: one incremental sync per job',
       timeout: TIMEOUT.sync,
@@ -285,6 +290,9 @@ export class CarddavBridgeStack extends Stack {
     grantDueQuery(dispatch, table, idx.name);
     writes.queue.grantSendMessages(api);
     syncJobs.queue.grantSendMessages(dispatch);
+    // A backfill's job (the api starts it; the sync worker hands on one that runs out of time).
+    syncJobs.queue.grantSendMessages(api);
+    syncJobs.queue.grantSendMessages(sync);
     // The outbox sweep re-sends writes stored but never enqueued.
     writes.queue.grantSendMessages(dispatch);
     for (const fn of [sync, applyWrites]) {
@@ -293,6 +301,7 @@ export class CarddavBridgeStack extends Stack {
     }
     // Retries go back onto the delivery queue; jobs that give up go to its DLQ.
     webhookDelivery.queue.grantSendMessages(deliverWebhooks);
+    webhookDelivery.queue.grantSendMessages(api);
     webhookDelivery.dlq.grantSendMessages(deliverWebhooks);
     // Sync and the applier refresh Google access tokens with the service's
     // OAuth client; the api exchanges consent codes with it, and reads its own two keys.

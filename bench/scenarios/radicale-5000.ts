@@ -9,7 +9,7 @@
 //   whole-engine    runSync of a new connection: the above plus the etag index in DynamoDB Local and events to fauxqs
 import { createCardDavClient, basicAuth } from '../../lib/carddav/index.ts';
 import { multigetBody } from '../../lib/carddav/xml.ts';
-import { DEFAULT_SYNC_OPTIONS } from '../../lib/sync/engine.ts';
+import { DEFAULT_SYNC_OPTIONS, multigetBatchSizeFor } from '../../lib/sync/engine.ts';
 import { generateCards } from '../lib/book.ts';
 import { runInFreshChild } from '../lib/child.ts';
 import { identityFetch } from '../lib/http.ts';
@@ -77,7 +77,7 @@ export const radicale5000: Scenario = {
           const r = await runInFreshChild<PhaseResult>(CARDDAV_WORKER, 'phase', {
             addressBookUrl: bookUrl,
             auth: { kind: 'basic', username: user.username, password: user.password },
-            batchSize: DEFAULT_SYNC_OPTIONS.multigetBatchSize,
+            batchSize: multigetBatchSizeFor(undefined),
             concurrency: DEFAULT_SYNC_OPTIONS.multigetConcurrency,
             listing: variant === 'carddav-phase' ? 'sync-collection' : 'propfind',
           });

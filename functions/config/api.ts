@@ -19,6 +19,10 @@ export interface ApiConfig {
   requestHashSecret: SecretValueConfig;
   /** The Google consent flow; undefined (its routes answer 501) without GOOGLE_REDIRECT_URI. */
   google?: ApiGoogleConfig;
+  /** Where POST /v1/connections/{id}/backfill queues its job; without SYNC_JOBS_QUEUE_URL that route answers 501. */
+  syncJobsQueueUrl?: string;
+  /** Where webhook replays enqueue deliveries; undefined (replay answers 501) without WEBHOOK_DELIVERY_QUEUE_URL. */
+  webhookDeliveryQueueUrl?: string;
 }
 
 export interface ApiGoogleConfig {
@@ -89,6 +93,7 @@ function requestHashSecret(env: Env): SecretValueConfig {
 export function loadApiConfig(env: Env): ApiConfig {
   const localMode = optionalBoolean(env, 'LOCAL_MODE');
   const google = apiGoogleConfig(env, { localMode });
+  const syncJobsQueueUrl = optionalUrl(env, 'SYNC_JOBS_QUEUE_URL');
   return {
     table: tableConfig(env),
     writesQueueUrl: requiredUrl(env, 'WRITES_QUEUE_URL', 'the URL of the writes queue (FIFO)'),
@@ -97,7 +102,14 @@ export function loadApiConfig(env: Env): ApiConfig {
     localMode,
     requestHashSecret: requestHashSecret(env),
     ...(google === undefined ? {} : { google }),
+    ...(syncJobsQueueUrl === undefined ? {} : { syncJobsQueueUrl }),
+    ...optionalDeliveryQueue(env),
   };
+}
+
+function optionalDeliveryQueue(env: Env): { webhookDeliveryQueueUrl?: string } {
+  const url = optionalUrl(env, 'WEBHOOK_DELIVERY_QUEUE_URL');
+  return url === undefined ? {} : { webhookDeliveryQueueUrl: url };
 }
 
 /** The API's two keys, read (from Secrets Manager, at cold start) and checked; the variable named is the one set. */

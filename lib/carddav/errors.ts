@@ -51,6 +51,13 @@ export class Throttled extends CardDavError {
   }
 }
 
+/**
+ * The server will not answer a request this large: a multiget whose answer
+ * carries 507 or DAV:number-of-matches-within-limits (RFC 5323 s5.4.2) for
+ * any member. The caller retries with fewer members.
+ */
+export class TooManyMatches extends CardDavError {}
+
 /** 5xx after retries. */
 export class ServerError extends CardDavError {}
 

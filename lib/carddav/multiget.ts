@@ -1,7 +1,7 @@
 // Reading cards: REPORT addressbook-multiget in batches (RFC 6352 s8.7), and
 // GET of one card.
 import { normalizeEtag } from './etag.ts';
-import { ProtocolError } from './errors.ts';
+import { ProtocolError, TooManyMatches } from './errors.ts';
 import { normalizeHref } from './href.ts';
 import { checkUrl, type HttpResponse } from './http.ts';
 import type { Card, MultigetBatch } from './types.ts';
@@ -73,6 +73,14 @@ function readBatch(params: { res: HttpResponse; ms: Multistatus; wanted: Set<str
     return true;
   };
   for (const r of params.ms.responses) {
+    // A truncated answer: the members it leaves out are not gone, and must not read as missing.
+    if (r.status === 507 || r.error?.children.some((e) => e.ns === NS_DAV && e.name === 'number-of-matches-within-limits')) {
+      throw new TooManyMatches(`multiget of ${wanted.size} members: the server answered with ${r.status ?? 'an error'} number-of-matches-within-limits`, {
+        method: 'REPORT',
+        url: res.url,
+        status: 507,
+      });
+    }
     if (r.status !== undefined && !isOk(r.status)) {
       for (const h of r.hrefs) {
         const href = normalizeHref(h, res.url);

@@ -1,5 +1,6 @@
 // The `carddav-bridge` commands, runnable in tests with an injected CliIo.
 import { EXIT } from './args.ts';
+import { changesCommand } from './changes.ts';
 import { discoverCommand } from './discover.ts';
 import { exitFor } from './errors.ts';
 import { statusCommand } from './status.ts';
@@ -12,6 +13,7 @@ type Command = (argv: string[], io: CliIo) => Promise<number>;
 const commands: Record<string, Command> = {
   discover: discoverCommand,
   sync: syncCommand,
+  changes: changesCommand,
   tenants: tenantsCommand,
   keys: keysCommand,
   status: statusCommand,
@@ -22,6 +24,7 @@ const usage = `Usage: carddav-bridge <command> [options]
 Commands:
   discover   find the address books of an account on a CardDAV server
   sync       run one sync of an address book, printing each change event as a JSON line
+  changes    a local connection's change log, in order, from a cursor (changes --server URL ... [--after C])
   tenants    create a tenant (tenants create --name N)
   keys       create or revoke a tenant's API key (keys create --tenant T, keys revoke --key-id K)
   status     a tenant's overview: connections by status, sync lag, events, writes, worst first

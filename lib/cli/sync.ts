@@ -2,8 +2,12 @@
 // stdout, state in DynamoDB Local under --data-dir so the next run prints only
 // what changed since.
 import { createHash } from 'node:crypto';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createCardDavClient } from '../carddav/client.ts';
 import type { AddressBook, CardDavClient } from '../carddav/types.ts';
+import { createLoggingFeed } from '../changelog/feed.ts';
+import { DEFAULT_RETENTION_DAYS } from '../changelog/retention.ts';
+import { createDynamoChangeLog } from '../store/change-log.ts';
 import { createDynamoStore } from '../store/dynamo-store.ts';
 import { createTable } from '../store/table.ts';
 import type { DynamoStore } from '../store/types.ts';
@@ -88,13 +92,7 @@ async function syncOnce(run: SyncRun, dynamo: DynamoDbLocal): Promise<number> {
   await ensureConnection(run, store);
 
   const progress = createProgress(io);
-  const feed: Feed = {
-    async publish(events) {
-      progress.clear();
-      io.stdout(events.map((e) => JSON.stringify(e) + '\n').join(''));
-      progress.published(events.length);
-    },
-  };
+  const feed = printingFeed({ io, progress, client });
   const result = await runSync({
     store,
     feed,
@@ -110,6 +108,20 @@ async function syncOnce(run: SyncRun, dynamo: DynamoDbLocal): Promise<number> {
   io.stderr(summary(result) + '\n');
   if (result.outcome === 'ok') return EXIT.ok;
   return result.error === undefined ? EXIT.protocol : exitFor(result.error).code;
+}
+
+/** Events as JSON lines on stdout, logged first (as the service logs them) so `carddav-bridge changes` can read them back. */
+function printingFeed(params: { io: CliIo; progress: ReturnType<typeof createProgress>; client: DynamoDBClient }): Feed {
+  const { io, progress } = params;
+  const printed: Feed = {
+    async publish(events) {
+      progress.clear();
+      io.stdout(events.map((e) => JSON.stringify(e) + '\n').join(''));
+      progress.published(events.length);
+    },
+  };
+  const log = createDynamoChangeLog({ client: params.client, tableName: TABLE });
+  return createLoggingFeed({ log, retentionDays: async () => DEFAULT_RETENTION_DAYS, next: printed });
 }
 
 /** The first run of a server, user and book discovers the book and records the connection; later runs find it. */
@@ -135,7 +147,7 @@ async function ensureConnection(run: SyncRun, store: DynamoStore): Promise<void>
 }
 
 /** The same server, user and book always map to the same connection, so a second run continues the first. */
-function connectionIdFor(params: { serverUrl: string; username?: string | undefined; addressBook?: string | undefined }): string {
+export function connectionIdFor(params: { serverUrl: string; username?: string | undefined; addressBook?: string | undefined }): string {
   const key = JSON.stringify([params.serverUrl, params.username ?? '', params.addressBook ?? '']);
   return 'cli-' + createHash('sha256').update(key).digest('hex').slice(0, 24);
 }

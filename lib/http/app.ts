@@ -22,7 +22,10 @@ import {
   ValidationFailed,
   type ProblemFieldError,
 } from './problems.ts';
+import { registerBackfillRoutes } from './routes/backfill.ts';
+import { registerChangeLogRoutes } from './routes/changes.ts';
 import { registerConnectionRoutes } from './routes/connections.ts';
+import { registerContactReadRoutes } from './routes/contact-reads.ts';
 import { registerContactRoutes } from './routes/contacts.ts';
 import { registerGoogleRoutes } from './routes/google.ts';
 import { registerTenantRoutes } from './routes/tenant.ts';
@@ -169,6 +172,8 @@ const API_DESCRIPTION = [
   'Google accounts are connected by consent: `POST /v1/connect/google` answers a URL for the account owner; `GET /oauth/google/callback` (no API key) creates the connection. A tenant may bring its own Google OAuth client (`PUT /v1/tenant/google-oauth-client`), so that its connections use its own quota.',
   '',
   'Webhooks: events of the tenant\'s connections are POSTed to its registered endpoints, signed per Standard Webhooks (HMAC-SHA256 over `webhook-id.webhook-timestamp.body`); deduplicate by `webhook-id`.',
+  '',
+  'Change log: every event of a connection is also kept in order, with a sequence, for the tenant\'s retention (7 days unless set, up to 35): `GET /v1/connections/{id}/changes?after=<cursor>` catches a consumer up; a cursor older than the retention answers 410 `cursor-expired`. `POST /v1/webhooks/{id}/replay` re-delivers from the logs with the original `webhook-id`s.',
 ].join('\n');
 
 const API_TAGS = [
@@ -214,10 +219,13 @@ const REGISTRARS: readonly RouteRegistrar[] = [
   guardV1,
   registerConnectionRoutes,
   registerContactRoutes,
+  registerContactReadRoutes,
+  registerBackfillRoutes,
   registerWriteRoutes,
   registerGoogleRoutes,
   registerTenantRoutes,
   registerWebhookRoutes,
+  registerChangeLogRoutes,
   registerHealthRoute,
   registerOpenApiDocument,
   registerPages,

@@ -5,13 +5,16 @@
 // tenant is simply not found.
 import type { GrantDeathCause } from '../auth/grant-lifetime.ts';
 import type { OAuthClientConfig, ResolvedOAuthClient, TokenSet } from '../auth/google-oauth.ts';
-import type { Discovery } from '../carddav/types.ts';
+import type { Card, Discovery } from '../carddav/types.ts';
+import type { BackfillState } from '../backfill/ports.ts';
+import type { Origin } from '../core/events/index.ts';
 import type { Clock } from '../core/clock.ts';
 import type { ConnectionStatus, SyncSummary } from '../core/connection.ts';
 import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { WriteMessage, WriteOperation, WriteRecord, WriteStatus } from '../writes/types.ts';
 import type { ConsoleDeps } from './console/routes.ts';
+import type { ChangeLogDeps } from './routes/changes.ts';
 
 export type { Clock, ConnectionStatus, SyncSummary };
 
@@ -323,6 +326,43 @@ export interface WebhookDeps {
   maxEndpoints?: number;
 }
 
+// ------------------------------------------------- contact reads, backfill
+
+/** One row of the connection's contact index, as GET /v1/connections/{id}/contacts lists it. */
+export interface IndexedContact {
+  href: string;
+  etag: string;
+  uid?: string;
+  displayName?: string;
+  /** Epoch ms: when the sync last published a change of the card. */
+  changedAt?: number;
+  origin?: Origin;
+}
+
+export interface ContactIndexPage {
+  items: IndexedContact[];
+  /** The store's position after the last row read; absent on the last page. The route seals it into the cursor. */
+  after?: string;
+}
+
+export interface ContactReads {
+  /**
+   * The card as the server holds it now: one GET with the connection's
+   * credentials. Undefined when it is gone (404). Throws lib/carddav errors,
+   * and lib/writes ConnectionUnavailable when the credentials cannot be used.
+   */
+  read(params: { tenantId: string; connectionId: string; href: string }): Promise<Card | undefined>;
+  /** A page of the connection's index in href order, after `after`; no request to the server. */
+  list(params: { tenantId: string; connectionId: string; limit: number; after?: string }): Promise<ContactIndexPage>;
+}
+
+export interface Backfills {
+  /** Starts a backfill and queues its job; lib/backfill BackfillRunning (with the running one) while one runs. */
+  start(params: { tenantId: string; connectionId: string }): Promise<BackfillState>;
+  /** The connection's latest backfill, if it had one. */
+  get(params: { tenantId: string; connectionId: string }): Promise<BackfillState | undefined>;
+}
+
 // ------------------------------------------------------------- the rest
 
 export interface Logger {
@@ -377,4 +417,10 @@ export interface AppDeps {
   oauthClients?: TenantOAuthClients;
   /** The operator's console at /console (lib/http/console); without it there is none. */
   console?: ConsoleDeps;
+  /** GET /v1/connections/{id}/contacts[/{contactId}]; without it those routes answer 501. */
+  contactReads?: ContactReads;
+  /** POST /v1/connections/{id}/backfill; without it that route answers 501. */
+  backfills?: Backfills;
+  /** The change log's routes (/changes, /v1/tenant/change-log, webhook replay); without it they answer 501. */
+  changeLog?: ChangeLogDeps;
 }

@@ -214,6 +214,19 @@ export const CreateConnectionSchema = z
   })
   .openapi('CreateConnection');
 
+export const BackfillSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(['running', 'completed', 'failed']),
+    requestedAt: z.string().openapi({ format: 'date-time' }),
+    startedAt: z.string().optional().openapi({ format: 'date-time' }),
+    finishedAt: z.string().optional().openapi({ format: 'date-time' }),
+    contacts: z.number().int().openapi({ description: '`contact.snapshot` events published so far.' }),
+    total: z.number().int().optional().openapi({ description: 'Contacts the server listed, once listed.' }),
+    error: z.string().optional(),
+  })
+  .openapi('Backfill');
+
 const ConnectionStatusSchema = z.enum(['active', 'paused', 'reauth_required', 'failing', 'deleted']);
 
 export const ConnectionSchema = z
@@ -243,6 +256,8 @@ export const ConnectionSchema = z
       })
       .optional()
       .openapi({ description: 'Beside `reauth_required` of a Google connection: why the grant most likely ended, and what to check. `POST /v1/connections/{id}/reconnect` repairs it.' }),
+    backfill: BackfillSchema.optional()
+      .openapi({ description: 'The latest backfill (`POST /v1/connections/{id}/backfill`): its progress and outcome. Only on GET of one connection.' }),
   })
   .openapi('Connection');
 
@@ -539,3 +554,46 @@ const IfMatchRequired = z
 export const WriteHeaders = z.object({ 'idempotency-key': IdempotencyKeyHeader });
 export const IfMatchWriteHeaders = z.object({ 'idempotency-key': IdempotencyKeyHeader, 'if-match': IfMatchRequired });
 export const OptionalIfMatchWriteHeaders = z.object({ 'idempotency-key': IdempotencyKeyHeader, 'if-match': IfMatchRequired.optional() });
+
+// ------------------------------------------------- contact reads, backfill
+
+export const ContactListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).optional().openapi({ param: { name: 'limit', in: 'query', description: 'Contacts per page (default 100, at most 1000).' }, example: 100 }),
+  cursor: z.string().min(1).max(4096).optional().openapi({ param: { name: 'cursor', in: 'query', description: 'The `nextCursor` of the previous page, as given.' } }),
+});
+
+const OriginSchema = z
+  .object({ kind: z.enum(['remote', 'bridge']), writeId: z.string().optional() })
+  .openapi('Origin', { description: '`remote`: changed on the server (a phone, another client); `bridge`: by a write through this API (`writeId`).' });
+
+export const IndexedContactSchema = z
+  .object({
+    id: z.string().openapi({ description: 'The contact id (see Contact ids).' }),
+    href: z.string(),
+    etag: z.string().openapi({ description: 'The ETag the bridge last saw (published or listed).' }),
+    uid: z.string().optional(),
+    displayName: z.string().optional(),
+    changedAt: z.string().optional().openapi({ format: 'date-time', description: 'When the bridge last published a change of the card.' }),
+    origin: OriginSchema.optional(),
+  })
+  .openapi('IndexedContact');
+
+export const ContactListSchema = z
+  .object({
+    items: z.array(IndexedContactSchema),
+    nextCursor: z.string().optional().openapi({ description: 'Pass as `cursor` for the next page; absent on the last page.' }),
+  })
+  .openapi('ContactList');
+
+export const ContactReadSchema = z
+  .object({
+    id: z.string(),
+    href: z.string(),
+    etag: z.string().openapi({ description: 'The card\'s current ETag on the server (also the `ETag` header): send it as `If-Match` with the next write.' }),
+    uid: z.string().optional(),
+    vcard: z.string().openapi({ description: 'The card as the server holds it.' }),
+    contact: ContactSchema.optional().openapi({ description: 'The normalized contact; absent when the vCard could not be read (`parseError`).' }),
+    parseError: z.string().optional(),
+  })
+  .openapi('ContactRead');
+

@@ -73,6 +73,7 @@ export function startJobs(p: LocalJobsParams): { kick(): void } {
     vault,
     googleClient: async () => p.googleClient,
     localMode: true,
+    syncJobsQueueUrl: queues.syncJobs.url,
     workerId: `${LOCAL_WORKER_PREFIX}${process.pid}-${randomBytes(3).toString('hex')}`,
     telemetry: telemetry('sync'),
   });

@@ -75,6 +75,10 @@ export function demoCommands(params: { apiUrl: string; apiKey: string; connectio
       command: `curl -sS "${apiUrl}/_local/events?writeId=$WRITE_ID&type=write.*&wait=30"`,
     },
     { title: 'The write\'s status: applied, with the new card\'s href and etag', command: `curl -sS "${apiUrl}/v1/writes/$WRITE_ID" ${auth}` },
+    {
+      title: 'The connection\'s change log: every event above, in order, from the start (send `next` as ?after= to read on)',
+      command: `curl -sS ${shellQuote(`${apiUrl}/v1/connections/${con}/changes?limit=3`)} ${auth}`,
+    },
   ];
 }
 

@@ -282,6 +282,8 @@ function localApi(params: { base: Base; apiUrl: string; emulator: GoogleEmulator
     clients: base.clients,
     vault: base.vault,
     writesQueueUrl: base.queues.writes.url,
+    syncJobsQueueUrl: base.queues.syncJobs.url,
+    webhookDeliveryQueueUrl: base.queues.webhookDelivery.url,
     logger: params.log.child({ job: 'api' }),
     // Loopback CardDAV servers and plain-http webhooks to loopback are allowed: this machine is the whole world here.
     config: { localMode: true, defaultIntervalSeconds: LOCAL_INTERVAL_SECONDS, requestHashSecret: base.requestHashSecret },

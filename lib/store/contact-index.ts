@@ -19,7 +19,7 @@ const MAX_INTENT_BYTES = 300_000;
 
 /** What index reads need of the items of a connection's collection: rows, markers, intents, and the connection's `cleanLease`. */
 const INDEX_PROJECTION = {
-  expression: '#sk, #href, #etag, #uid, #ch, #lw, #run, #base, #cards, #clean',
+  expression: '#sk, #href, #etag, #uid, #ch, #lw, #run, #base, #cards, #clean, #dn, #at, #origin',
   names: {
     '#sk': 'sk',
     '#href': 'href',
@@ -31,6 +31,9 @@ const INDEX_PROJECTION = {
     '#base': 'base',
     '#cards': 'cards',
     '#clean': 'cleanLease',
+    '#dn': 'displayName',
+    '#at': 'changedAt',
+    '#origin': 'origin',
   },
 };
 
@@ -93,7 +96,8 @@ export async function writeIndex(t: Table, params: Parameters<Store['writeIndex'
 
 /** An index row as a whole item: only what the sync owns (no echo marker: see echoKey). */
 function cardRow(connectionId: string, entry: IndexEntry): Item {
-  return compact({ ...cardKey(connectionId, entry.href), type: 'card', href: entry.href, etag: entry.etag, uid: entry.uid, contentHash: entry.contentHash });
+  const { href, etag, uid, contentHash, displayName, changedAt, origin } = entry;
+  return compact({ ...cardKey(connectionId, href), type: 'card', href, etag, uid, contentHash, displayName, changedAt, origin });
 }
 
 /**
@@ -144,6 +148,15 @@ function classify(parts: IndexParts, item: Item, connectionSk: string): void {
  * that have neither. Intents count while their run is later than the last
  * committed one (`cleanLease`). `only`: the hrefs asked for.
  */
+/** What the contact list shows, as the row holds it (lib/store/contact-list.ts reads it too). */
+export function readListed(entry: Pick<IndexEntry, 'displayName' | 'changedAt' | 'origin'>, row: Item): void {
+  if (typeof row.displayName === 'string') entry.displayName = row.displayName;
+  if (typeof row.changedAt === 'number') entry.changedAt = row.changedAt;
+  const origin = row.origin as { kind?: unknown; writeId?: unknown } | undefined;
+  if (origin?.kind === 'remote') entry.origin = { kind: 'remote' };
+  else if (origin?.kind === 'bridge' && typeof origin.writeId === 'string') entry.origin = { kind: 'bridge', writeId: origin.writeId };
+}
+
 function mergeIndex(parts: IndexParts, only?: Set<string>): Map<string, IndexEntry> {
   const entries = new Map<string, IndexEntry>();
   for (const row of parts.rows) {
@@ -151,6 +164,7 @@ function mergeIndex(parts: IndexParts, only?: Set<string>): Map<string, IndexEnt
     if (typeof row.etag === 'string') entry.etag = row.etag;
     if (typeof row.uid === 'string') entry.uid = row.uid;
     if (typeof row.contentHash === 'string') entry.contentHash = row.contentHash;
+    readListed(entry, row);
     entries.set(entry.href, entry);
   }
   for (const echo of parts.echoes) mergeEcho(entries, echo);

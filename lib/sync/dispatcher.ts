@@ -13,6 +13,8 @@
 // which it is due again; a crash between the two costs one window of delay,
 // never a lost or doubled schedule.
 import { forEachLimit } from '../core/concurrency.ts';
+import { allocate } from './budget.ts';
+import type { DispatchBudget } from './budget.ts';
 
 /** One row of the due query (the store's `DueConnection`). */
 export interface DueItem {
@@ -54,6 +56,8 @@ export interface DispatchOptions {
   pageSize: number;
   /** Claims in flight at once. */
   claimConcurrency: number;
+  /** With a budget: due rows read at once (earliest first) to share among clients and tenants. */
+  scanLimit: number;
 }
 
 export const DEFAULT_DISPATCH_OPTIONS: DispatchOptions = {
@@ -64,6 +68,8 @@ export const DEFAULT_DISPATCH_OPTIONS: DispatchOptions = {
   limit: 2_000,
   pageSize: 200,
   claimConcurrency: 16,
+  // 20,000 rows of about 100 bytes: 2 MB, about 500 read units of the due index.
+  scanLimit: 20_000,
 };
 
 export interface DispatchResult {
@@ -73,6 +79,10 @@ export interface DispatchResult {
   claimed: number;
   /** Claims lost to someone else (another dispatcher, a sync, a status change). */
   skipped: number;
+  /** Due rows over their OAuth client's budget: not claimed, due for a later run. */
+  deferred: number;
+  /** With a budget: per client key, the run's budget in requests and the requests its jobs are expected to make. */
+  budgets?: Record<string, { budget: number; used: number }>;
   /** Claimed and on the queue. */
   enqueued: number;
   /** Claimed but not sent: due again when the claim runs out. */
@@ -97,6 +107,8 @@ export interface DispatchParams {
   /** Epoch ms after which no further page is started (the Lambda's remaining time, less a margin). */
   deadline?: number;
   options?: Partial<DispatchOptions>;
+  /** Request budgets per OAuth client; without, every due row is dispatched (up to `limit`). */
+  budget?: DispatchBudget;
 }
 
 /**
@@ -108,23 +120,21 @@ export interface DispatchParams {
  */
 export async function dispatchDue(params: DispatchParams): Promise<DispatchResult> {
   const opts = dispatchOptions(params.options);
-  const { store, jobs, now } = params;
-  const until = now + opts.leaseAheadMs;
-  const result: DispatchResult = { due: 0, claimed: 0, skipped: 0, enqueued: 0, enqueueFailed: 0, pages: 0, stoppedBy: 'drained', maxLagMs: 0 };
+  const result: DispatchResult = { due: 0, claimed: 0, skipped: 0, deferred: 0, enqueued: 0, enqueueFailed: 0, pages: 0, stoppedBy: 'drained', maxLagMs: 0 };
+  if (params.budget !== undefined) await dispatchWithinBudget(params, params.budget, opts, result);
+  else await dispatchPages(params, opts, result);
+  return result;
+}
+
+/** Without budgets: page after page, earliest due first, until drained, the limit, the deadline or an error. */
+async function dispatchPages(params: DispatchParams, opts: DispatchOptions, result: DispatchResult): Promise<void> {
+  const { store, now } = params;
   // Every row this run has handled. The due index is eventually consistent: a
   // row claimed a moment ago may still be listed, so the next query asks for
   // that many more rows and skips them, instead of claiming them again.
   const seen = new Set<string>();
-
   for (;;) {
-    if (result.enqueued + result.enqueueFailed >= opts.limit) {
-      result.stoppedBy = 'limit';
-      break;
-    }
-    if (params.deadline !== undefined && (params.clock?.now() ?? now) >= params.deadline) {
-      result.stoppedBy = 'deadline';
-      break;
-    }
+    if (stopBefore(params, opts, result)) break;
     const want = Math.min(opts.pageSize, opts.limit - result.enqueued - result.enqueueFailed);
     const asked = seen.size + want;
     const rows = await store.queryDue({ now, limit: asked });
@@ -136,25 +146,62 @@ export async function dispatchDue(params: DispatchParams): Promise<DispatchResul
     if (fresh.length === 0) break;
     for (const row of fresh) seen.add(key(row));
     result.due += fresh.length;
-
-    const claimed = await claimRows({ store, rows: fresh, until, concurrency: opts.claimConcurrency, result });
-    if (claimed.length > 0) {
-      try {
-        await jobs.enqueue(claimed);
-      } catch (error) {
-        const unsent = unsentCount(error, claimed);
-        result.enqueued += claimed.length - unsent;
-        result.enqueueFailed += unsent;
-        result.error = error instanceof Error ? error : new Error(String(error));
-        result.stoppedBy = 'error';
-        break;
-      }
-      result.enqueued += claimed.length;
-      for (const job of claimed) result.maxLagMs = Math.max(result.maxLagMs, now - job.dueAt);
-    }
+    if (!(await claimAndEnqueue(params, opts, fresh, result))) break;
     if (exhausted) break;
   }
-  return result;
+}
+
+/**
+ * With budgets: one read of the earliest `scanLimit` due rows, shared among
+ * clients and their tenants (lib/sync/budget.ts), then the admitted rows
+ * claimed and enqueued a page at a time. Deferred rows get no write.
+ */
+async function dispatchWithinBudget(params: DispatchParams, budget: DispatchBudget, opts: DispatchOptions, result: DispatchResult): Promise<void> {
+  const rows = await params.store.queryDue({ now: params.now, limit: opts.scanLimit });
+  result.pages++;
+  result.due = rows.length;
+  const plan = allocate({ rows, keys: await budget.clientKeys(rows), options: budget.options });
+  const admitted = plan.admitted.slice(0, opts.limit);
+  result.deferred = plan.deferred.length + plan.admitted.length - admitted.length;
+  result.budgets = Object.fromEntries(plan.clients);
+  for (let i = 0; i < admitted.length; i += opts.pageSize) {
+    if (stopBefore(params, opts, result)) break;
+    if (!(await claimAndEnqueue(params, opts, admitted.slice(i, i + opts.pageSize), result))) break;
+  }
+  if (result.stoppedBy === 'drained' && plan.admitted.length > admitted.length) result.stoppedBy = 'limit';
+}
+
+/** The per-run limit or the deadline: records why and says stop. */
+function stopBefore(params: DispatchParams, opts: DispatchOptions, result: DispatchResult): boolean {
+  if (result.enqueued + result.enqueueFailed >= opts.limit) {
+    result.stoppedBy = 'limit';
+    return true;
+  }
+  if (params.deadline !== undefined && (params.clock?.now() ?? params.now) >= params.deadline) {
+    result.stoppedBy = 'deadline';
+    return true;
+  }
+  return false;
+}
+
+/** Claims the rows and enqueues the won ones; false (the run stops) when the enqueue failed. */
+async function claimAndEnqueue(params: DispatchParams, opts: DispatchOptions, rows: DueItem[], result: DispatchResult): Promise<boolean> {
+  const { now } = params;
+  const claimed = await claimRows({ store: params.store, rows, until: now + opts.leaseAheadMs, concurrency: opts.claimConcurrency, result });
+  if (claimed.length === 0) return true;
+  try {
+    await params.jobs.enqueue(claimed);
+  } catch (error) {
+    const unsent = unsentCount(error, claimed);
+    result.enqueued += claimed.length - unsent;
+    result.enqueueFailed += unsent;
+    result.error = error instanceof Error ? error : new Error(String(error));
+    result.stoppedBy = 'error';
+    return false;
+  }
+  result.enqueued += claimed.length;
+  for (const job of claimed) result.maxLagMs = Math.max(result.maxLagMs, now - job.dueAt);
+  return true;
 }
 
 function dispatchOptions(options: Partial<DispatchOptions> | undefined): DispatchOptions {
@@ -162,6 +209,7 @@ function dispatchOptions(options: Partial<DispatchOptions> | undefined): Dispatc
   if (!(opts.leaseAheadMs > 0)) throw new RangeError(`leaseAheadMs must be positive, not ${opts.leaseAheadMs}`);
   if (!(Number.isInteger(opts.pageSize) && opts.pageSize > 0)) throw new RangeError(`pageSize must be a positive integer, not ${opts.pageSize}`);
   if (!(Number.isInteger(opts.limit) && opts.limit > 0)) throw new RangeError(`limit must be a positive integer, not ${opts.limit}`);
+  if (!(Number.isInteger(opts.scanLimit) && opts.scanLimit > 0)) throw new RangeError(`scanLimit must be a positive integer, not ${opts.scanLimit}`);
   return opts;
 }
 

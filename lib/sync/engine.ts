@@ -17,11 +17,11 @@
 // a phantom, and the consumers would keep a contact that no longer exists.
 import { createHash } from 'node:crypto';
 import type { Card, CardDavClient, CollectionState, HrefEtag } from '../carddav/types.ts';
-import { CardDavError, InvalidSyncToken, NotFound, ProtocolError, RequestRejected, ServerError, Throttled } from '../carddav/errors.ts';
+import { CardDavError, InvalidSyncToken, NotFound, ProtocolError, RequestRejected, ServerError, Throttled, TooManyMatches } from '../carddav/errors.ts';
 import { sameEtag } from '../carddav/etag.ts';
 import { hrefKey } from '../carddav/href.ts';
 import type { Contact } from '../vcard/contact.ts';
-import { contentHash, parseVCard, toContact, type VCard } from '../vcard/index.ts';
+import { contentHash, displayName, parseVCard, toContact, type VCard } from '../vcard/index.ts';
 import { buildContactEvent, type ContactEvent, type ContactEventType, type Origin } from '../core/events/index.ts';
 import { LeaseExpiring } from './errors.ts';
 import { VersionConflict, errorText } from '../core/errors.ts';
@@ -36,8 +36,16 @@ export interface SyncOptions {
   /** How long the lease holds; a run stops cleanly `leaseMarginMs` before it runs out. */
   leaseTtlMs: number;
   leaseMarginMs: number;
-  /** Cards per addressbook-multiget (others use 10 to 100; see google-quirks.md). */
+  /**
+   * Cards per addressbook-multiget on servers other than Google. Radicale
+   * spends about 8 ms per request whatever its size, so fewer, larger
+   * requests win; a server that refuses a batch this large (413, 507,
+   * DAV:number-of-matches-within-limits) is asked again with half as many,
+   * down to one, for the rest of the run.
+   */
   multigetBatchSize: number;
+  /** The cap on Google (250 hrefs per multiget is known to work: google-quirks.md, "Observed since"). */
+  googleMultigetBatchSize: number;
   /** Multiget batches (and single PROPFINDs when verifying removals) in flight at once. */
   multigetConcurrency: number;
   /** A removal of more than this share of the book at once is verified card by card ... */
@@ -51,7 +59,8 @@ export const DEFAULT_SYNC_OPTIONS: SyncOptions = {
   // A Lambda runs at most 15 minutes; the lease must outlive the worker.
   leaseTtlMs: 15 * 60_000,
   leaseMarginMs: 30_000,
-  multigetBatchSize: 50,
+  multigetBatchSize: 500,
+  googleMultigetBatchSize: 250,
   multigetConcurrency: 3,
   massDeletionShare: 0.5,
   massDeletionMin: 20,
@@ -125,6 +134,8 @@ export interface SyncRunResult {
   parseErrors: number;
   /** 507 truncations followed by the client. */
   continuations: number;
+  /** Multigets refused as too large and asked again with half as many cards (absent when none). */
+  batchRetries?: number;
   massDeletion?: MassDeletionReport;
   /** When the connection is due again (absent when the run did not own the schedule: busy, lease lost). */
   nextSyncAt?: number;
@@ -163,6 +174,14 @@ interface Run {
   result: SyncRunResult;
   /** The server refused an empty sync token in this run: committed, so later listings skip the attempt. */
   emptyTokenRejected: boolean;
+  /** Cards per multiget: the server's cap, halved for the rest of the run each time the server refuses a batch as too large. */
+  batchSize: number;
+}
+
+/** Cards per multiget for a connection: Google's cap on Google, the general size elsewhere. */
+export function multigetBatchSizeFor(provider: string | undefined, options: Partial<SyncOptions> = {}): number {
+  const opts = { ...DEFAULT_SYNC_OPTIONS, ...options };
+  return Math.max(1, provider === 'google' ? Math.min(opts.multigetBatchSize, opts.googleMultigetBatchSize) : opts.multigetBatchSize);
 }
 
 /** A run on a connection its caller has leased already (`leaseConnection`, same `owner`). */
@@ -292,6 +311,7 @@ function startRun(params: LeasedSyncParams): Run {
     collectionPath: hrefKey(conn.addressBookUrl),
     result: emptyResult(),
     emptyTokenRejected: false,
+    batchSize: multigetBatchSizeFor(conn.provider, opts),
   };
 }
 
@@ -509,16 +529,32 @@ function needsFetch(entry: IndexEntry | undefined, listedEtag: string): boolean 
  * a 25,000-card book is never held whole. Returns the hrefs that were gone.
  */
 async function fetchAndPublish(run: Run, hrefs: string[], index: Map<string, IndexEntry>): Promise<string[]> {
-  const { p, conn, opts } = run;
   const missing: string[] = [];
   if (hrefs.length === 0) return missing;
   const pending = new Set(hrefs);
-  const batches = p.client.multiget({
-    addressBookUrl: conn.addressBookUrl,
-    hrefs,
-    batchSize: opts.multigetBatchSize,
-    concurrency: opts.multigetConcurrency,
-  });
+  for (;;) {
+    try {
+      await multigetPending(run, pending, missing, index);
+      break;
+    } catch (error) {
+      // Batches published before the refusal left `pending`; the rest are asked again, fewer at a time.
+      if (!isBatchTooLarge(error) || run.batchSize <= 1) throw error;
+      run.batchSize = Math.max(1, Math.floor(run.batchSize / 2));
+      run.result.batchRetries = (run.result.batchRetries ?? 0) + 1;
+    }
+  }
+  // A server may leave a requested member out of its multiget answer. Moving
+  // the token past it would lose that change, so fetch it on its own.
+  const left = [...pending];
+  pending.clear();
+  await fetchSingly(run, left, missing, index);
+  return missing;
+}
+
+/** Multigets the pending hrefs, publishing and indexing per batch; an href leaves `pending` once answered. */
+async function multigetPending(run: Run, pending: Set<string>, missing: string[], index: Map<string, IndexEntry>): Promise<void> {
+  const { p, conn, opts } = run;
+  const batches = p.client.multiget({ addressBookUrl: conn.addressBookUrl, hrefs: [...pending], batchSize: run.batchSize, concurrency: opts.multigetConcurrency });
   for await (const batch of batches) {
     checkLease(run);
     const cards = batch.cards.filter((card) => pending.delete(card.href));
@@ -528,15 +564,18 @@ async function fetchAndPublish(run: Run, hrefs: string[], index: Map<string, Ind
     for (const href of batch.missing) if (pending.delete(href)) missing.push(href);
     await publishCards(run, cards, index);
   }
-  // A server may leave a requested member out of its multiget answer. Moving
-  // the token past it would lose that change, so fetch it on its own. Fetched
-  // a few at once, published a batch at a time: intents are written one batch
-  // after the other (see `writeIndex`).
-  const left = [...pending];
-  pending.clear();
-  for (let i = 0; i < left.length; i += Math.max(1, opts.multigetBatchSize)) {
+}
+
+/**
+ * GETs each href, a few at once, published a batch at a time: intents are
+ * written one batch after the other (see `writeIndex`).
+ */
+async function fetchSingly(run: Run, hrefs: string[], missing: string[], index: Map<string, IndexEntry>): Promise<void> {
+  const { p, conn, opts } = run;
+  const chunk = Math.max(1, run.batchSize);
+  for (let i = 0; i < hrefs.length; i += chunk) {
     const cards: Card[] = [];
-    await forEachLimit(left.slice(i, i + Math.max(1, opts.multigetBatchSize)), opts.multigetConcurrency, async (href) => {
+    await forEachLimit(hrefs.slice(i, i + chunk), opts.multigetConcurrency, async (href) => {
       checkLease(run);
       try {
         const card = await p.client.get({ href, addressBookUrl: conn.addressBookUrl });
@@ -549,7 +588,13 @@ async function fetchAndPublish(run: Run, hrefs: string[], index: Map<string, Ind
     checkLease(run);
     await publishCards(run, cards, index);
   }
-  return missing;
+}
+
+/** The server refused a multiget as too large: 413, 507, or DAV:number-of-matches-within-limits. */
+function isBatchTooLarge(error: unknown): boolean {
+  if (error instanceof TooManyMatches) return true;
+  if (!(error instanceof RequestRejected || error instanceof ServerError)) return false;
+  return error.status === 413 || error.status === 507 || (error.bodyExcerpt ?? '').includes('number-of-matches-within-limits');
 }
 
 /**
@@ -609,6 +654,10 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
   if (entry?.etag !== undefined && entry.contentHash === hash) {
     // The etag moved, the bytes did not (servers re-stamp cards): index the etag, publish nothing.
     if (entry.uid !== undefined) upsert.uid = entry.uid;
+    // The row is written whole: what the list shows of the last change stays as it was.
+    if (entry.displayName !== undefined) upsert.displayName = entry.displayName;
+    if (entry.changedAt !== undefined) upsert.changedAt = entry.changedAt;
+    if (entry.origin !== undefined) upsert.origin = entry.origin;
     result.unchangedContent++;
     return { upsert };
   }
@@ -618,6 +667,10 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
   if (read.parseError !== undefined) result.parseErrors++;
   const uid = read.contact?.uid ?? entry?.uid;
   if (uid !== undefined) upsert.uid = own(uid);
+  const name = read.contact === undefined ? '' : displayName(read.contact);
+  if (name !== '') upsert.displayName = own(name);
+  upsert.changedAt = now;
+  upsert.origin = origin;
   const intent = entry === undefined ? (upsert.uid === undefined ? { href } : { href, uid: upsert.uid }) : undefined;
   const event = buildContactEvent({
     type,
@@ -658,7 +711,7 @@ async function processRemovals(run: Run, candidates: string[], index: Map<string
     const whole = indexIsWhole ? index : await p.store.loadIndex({ connectionId: conn.connectionId });
     if (known.length > opts.massDeletionShare * whole.size) confirmed = await verifyRemovals(run, known, index);
   }
-  const chunk = Math.max(1, opts.multigetBatchSize);
+  const chunk = Math.max(1, run.batchSize);
   for (let i = 0; i < confirmed.length; i += chunk) {
     checkLease(run);
     const part = confirmed.slice(i, i + chunk);

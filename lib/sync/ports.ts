@@ -1,7 +1,7 @@
 // Ports of the sync engine. `lib/sync` never imports an adapter: the DynamoDB
 // store (lib/store), the SQS feed (lib/queue) and in-memory fakes in unit tests
 // all implement these.
-import type { ChangeEvent } from '../core/events/index.ts';
+import type { ChangeEvent, Origin } from '../core/events/index.ts';
 import type { ConnectionRecord, SyncSummary } from '../core/connection.ts';
 
 /** One row of the contact index (`CONN#c` / `CARD#<href>`). */
@@ -16,6 +16,12 @@ export interface IndexEntry {
    * `deleted`: that write deleted the card (etag ''), so its removal is the bridge's echo too.
    */
   lastWrite?: { writeId: string; etag: string; deleted?: boolean };
+  /** What the contact list shows (GET /v1/connections/{id}/contacts): written with the row, so they cost no write of their own. */
+  displayName?: string;
+  /** Epoch ms: when the sync last published a change of the card. */
+  changedAt?: number;
+  /** Who made that change. */
+  origin?: Origin;
 }
 
 export interface Store {

@@ -30,4 +30,5 @@ export { contactToVCard, displayName, fromContact, rfcType } from './build.ts';
 export type { FromContactOptions, PatchField } from './build.ts';
 export { FIELD_PROPERTIES, patchVCard } from './patch.ts';
 export { contentHash } from './hash.ts';
+export { readContact } from './read.ts';
 export { FORBIDDEN_CONTROL, findControlInVCardText } from './controls.ts';

@@ -34,9 +34,16 @@ import { createDynamoConsoleReader } from '../store/console-activity.ts';
 import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/webhook-adapters.ts';
 import type { Clock } from '../core/clock.ts';
 import { createHttpTransport } from '../webhooks/transport.ts';
+import { createMemoryTokenCache } from '../auth/google-oauth.ts';
+import { tenantClientCache } from '../connections/carddav-session.ts';
+import { createSqsBackfillJobQueue } from '../queue/backfill-jobs.ts';
+import { createDynamoBackfills } from '../store/backfills.ts';
+import { createDynamoContactList } from '../store/contact-list.ts';
+import { ConnectionUnavailable } from '../writes/errors.ts';
+import { connectionOpener, createBackfills, createContactReads } from './contact-reads.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { GoogleClientSource } from './aws.ts';
-import { createStore } from './build.ts';
+import { buildChangeLogDeps, createStore } from './build.ts';
 import type { TableConfig } from './config.ts';
 import { sameHref } from '../carddav/href.ts';
 
@@ -310,6 +317,9 @@ export function buildApiDeps(params: {
   outbound?: OutboundHttp;
   /** Signs the console's session cookies (32+ bytes); default derived from `config.requestHashSecret`. */
   consoleSessionSecret?: string;
+  syncJobsQueueUrl?: string;
+  /** The webhook delivery queue, for replays from the change log; without it replay answers 501. */
+  webhookDeliveryQueueUrl?: string;
 }): AppDeps {
   const { dynamo, table, clock, vault, google } = params;
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
@@ -351,10 +361,49 @@ export function buildApiDeps(params: {
       reader: createDynamoConsoleReader({ ...tableOptions, store, writes: createDynamoWrites(tableOptions) }),
       ...(params.consoleSessionSecret === undefined ? {} : { sessionSecret: params.consoleSessionSecret }),
     },
+    ...contactReadDeps({ ...params, store, oauthClients, outbound }),
     webhooks: {
       endpoints: createDynamoEndpointStore({ client: dynamo, tableName: table.tableName, vault }),
       log: createDynamoDeliveryLog({ client: dynamo, tableName: table.tableName }),
       transport: params.webhookTransport ?? createHttpTransport({ localMode: params.config.localMode, ...(params.resolveHost ? { resolveHost: params.resolveHost } : {}) }),
     },
+    changeLog: buildChangeLogDeps({ dynamo, sqs: params.sqs, table, clock, webhookDeliveryQueueUrl: params.webhookDeliveryQueueUrl }),
   };
+}
+
+/**
+ * Contact reads (one GET on the server with the connection's credentials,
+ * the list from the index) and, with the sync-jobs queue (`syncJobsQueueUrl`;
+ * without it POST /v1/connections/{id}/backfill answers 501), backfills. Google
+ * connections refresh with the service's client (the consent flow's) or the
+ * tenant's own; access tokens are kept per process.
+ */
+function contactReadDeps(params: {
+  dynamo: DynamoDBClient;
+  sqs: SQSClient;
+  table: TableConfig;
+  clock: Clock;
+  vault: Vault;
+  store: DynamoStore;
+  oauthClients: OAuthClientStore;
+  outbound: OutboundHttp;
+  google?: GoogleConnectParams;
+  syncJobsQueueUrl?: string;
+}): Pick<AppDeps, 'contactReads' | 'backfills'> {
+  const { dynamo, table, clock, vault, store, google } = params;
+  const tenantClients = tenantClientCache({ oauthClients: params.oauthClients, vault, clock });
+  const open = connectionOpener({
+    vault,
+    store,
+    clock,
+    tokenCache: createMemoryTokenCache(),
+    serviceClient: { load: (connectionId) => (google === undefined ? Promise.reject(new ConnectionUnavailable(`connection ${connectionId} is a Google connection, and no OAuth client is configured`)) : google.client()) },
+    ...(tenantClients === undefined ? {} : { tenantClients }),
+    client: { fetch: params.google?.fetch ?? params.outbound.fetch },
+  });
+  const tableOptions = { client: dynamo, tableName: table.tableName, clock };
+  const contactReads = createContactReads({ store, contactList: createDynamoContactList(tableOptions), open });
+  if (params.syncJobsQueueUrl === undefined) return { contactReads };
+  const queue = createSqsBackfillJobQueue({ client: params.sqs, queueUrl: params.syncJobsQueueUrl });
+  return { contactReads, backfills: createBackfills({ store: createDynamoBackfills(tableOptions), queue, clock }) };
 }

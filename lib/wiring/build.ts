@@ -20,6 +20,10 @@ import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/web
 import type { DynamoStore } from '../store/types.ts';
 import type { DispatchStore, SyncJobQueue } from '../sync/dispatcher.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
+import { cachedRetention, createLoggingFeed } from '../changelog/feed.ts';
+import type { ChangeLog, LogRetention } from '../changelog/ports.ts';
+import type { ChangeLogDeps } from '../http/routes/changes.ts';
+import { createDynamoChangeLog, createDynamoLogRetention } from '../store/change-log.ts';
 import type { Feed } from '../sync/ports.ts';
 import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
 import type { OutboxQueue, WriteOutbox } from '../writes/outbox.ts';
@@ -90,17 +94,43 @@ export interface FeedQueues {
   webhookEventsQueueUrl?: string | undefined;
 }
 
+/** The table the change log is kept in (lib/changelog, lib/store/change-log.ts). */
+export interface ChangeLogTable {
+  dynamo: DynamoDBClient;
+  table: TableConfig;
+  clock?: Clock | undefined;
+}
+
+/** The change log and the tenants' retention setting on the table. */
+export function buildChangeLog(params: ChangeLogTable): { log: ChangeLog; retention: LogRetention } {
+  const tableName = params.table.tableName;
+  return {
+    log: createDynamoChangeLog({ client: params.dynamo, tableName, ...(params.clock ? { clock: params.clock } : {}) }),
+    retention: createDynamoLogRetention({ client: params.dynamo, tableName }),
+  };
+}
+
+/** The API's change-log routes: the log, the retention setting, and (for replay) the webhook delivery queue. */
+export function buildChangeLogDeps(params: ChangeLogTable & { sqs: SQSClient; webhookDeliveryQueueUrl?: string | undefined }): ChangeLogDeps {
+  const queueUrl = params.webhookDeliveryQueueUrl;
+  return { ...buildChangeLog(params), ...(queueUrl === undefined ? {} : { deliveries: createSqsDeliveryQueue({ client: params.sqs, queueUrl }) }) };
+}
+
 /**
  * Where the sync worker and the write applier publish: the change feed (for
  * the tenants' consumers) and, when configured, the internal webhook-events
  * queue that the webhook deliverer consumes. Both FIFO, grouped by connection.
  * Two queues because an SQS message has one consumer: a deliverer reading the
  * change feed itself would take every event away from the feed's consumers.
+ * With `changeLog`, every batch is appended to its connections' logs first
+ * (lib/changelog/feed.ts): the log is the durable record, the queues follow.
  */
-export function buildFeed(params: { sqs: SQSClient } & FeedQueues): Feed {
+export function buildFeed(params: { sqs: SQSClient; changeLog?: ChangeLogTable | undefined } & FeedQueues): Feed {
   const changeFeed = createSqsFeed({ client: params.sqs, queueUrl: params.changeFeedQueueUrl, fifo: true });
-  if (params.webhookEventsQueueUrl === undefined) return changeFeed;
-  return createTeeFeed([changeFeed, createSqsFeed({ client: params.sqs, queueUrl: params.webhookEventsQueueUrl, fifo: true })]);
+  const queues = params.webhookEventsQueueUrl === undefined ? changeFeed : createTeeFeed([changeFeed, createSqsFeed({ client: params.sqs, queueUrl: params.webhookEventsQueueUrl, fifo: true })]);
+  if (params.changeLog === undefined) return queues;
+  const { log, retention } = buildChangeLog(params.changeLog);
+  return createLoggingFeed({ log, retentionDays: cachedRetention({ retention, clock: params.changeLog.clock ?? systemClock }), next: queues });
 }
 
 export interface SyncWorkerAdapters {
@@ -116,7 +146,7 @@ export interface SyncWorkerAdapters {
 export function buildSyncWorkerAdapters(params: { dynamo: DynamoDBClient; sqs: SQSClient; table: TableConfig; clock?: Clock } & FeedQueues): SyncWorkerAdapters {
   return {
     store: createStore(params),
-    feed: buildFeed(params),
+    feed: buildFeed({ ...params, changeLog: params }),
     // Per process: warm invocations reuse access tokens.
     tokenCache: createMemoryTokenCache(),
     oauthClients: createDynamoOAuthClients({ client: params.dynamo, tableName: params.table.tableName, ...(params.clock ? { clock: params.clock } : {}) }),

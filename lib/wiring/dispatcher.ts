@@ -4,6 +4,7 @@
 // (lib/writes/outbox.ts), a log line each and metrics.
 import { dispatchDue } from '../sync/dispatcher.ts';
 import type { DispatchOptions, DispatchResult, DispatchStore, SyncJobQueue } from '../sync/dispatcher.ts';
+import type { DispatchBudget } from '../sync/budget.ts';
 import type { Clock } from '../core/clock.ts';
 import { sweepWriteOutbox } from '../writes/outbox.ts';
 import type { OutboxOptions, OutboxQueue, OutboxSweepResult, WriteOutbox } from '../writes/outbox.ts';
@@ -22,6 +23,8 @@ export interface DispatcherDeps {
   log: Log;
   metrics: MetricsSink;
   options?: Partial<DispatchOptions>;
+  /** Request budgets per OAuth client (lib/sync/budget.ts); without, every due connection is dispatched. */
+  budget?: DispatchBudget;
 }
 
 /** A run's counts: the schedule's, and the outbox sweep's (absent when the sweep itself failed). */
@@ -50,10 +53,11 @@ export function createDispatcher(deps: DispatcherDeps): (params?: { remainingMs?
         clock: deps.clock,
         ...(deadline !== undefined ? { deadline } : {}),
         ...(deps.options ? { options: deps.options } : {}),
+        ...(deps.budget ? { budget: deps.budget } : {}),
       });
     } catch (error) {
       scheduleError = error;
-      result = { due: 0, claimed: 0, skipped: 0, enqueued: 0, enqueueFailed: 0, pages: 0, stoppedBy: 'error', maxLagMs: 0 };
+      result = { due: 0, claimed: 0, skipped: 0, deferred: 0, enqueued: 0, enqueueFailed: 0, pages: 0, stoppedBy: 'error', maxLagMs: 0 };
     }
     const outbox = await sweep(deps);
     if (scheduleError !== undefined) {
@@ -70,6 +74,7 @@ export function createDispatcher(deps: DispatcherDeps): (params?: { remainingMs?
 function reportSchedule(deps: DispatcherDeps, result: DispatchResult): void {
   deps.metrics.count('DispatchedSyncs', result.enqueued);
   deps.metrics.count('DispatchClaimsLost', result.skipped);
+  if (result.deferred > 0) deps.metrics.count('DispatchDeferred', result.deferred);
   if (result.enqueueFailed > 0) deps.metrics.count('DispatchEnqueueFailures', result.enqueueFailed);
   // How late the latest job was handed out: the schedule's backlog.
   deps.metrics.milliseconds('DispatchLag', result.maxLagMs);
@@ -77,6 +82,8 @@ function reportSchedule(deps: DispatcherDeps, result: DispatchResult): void {
     due: result.due,
     claimed: result.claimed,
     skipped: result.skipped,
+    deferred: result.deferred,
+    ...(result.budgets ? { budgets: result.budgets } : {}),
     enqueued: result.enqueued,
     enqueueFailed: result.enqueueFailed,
     pages: result.pages,

@@ -49,6 +49,10 @@ import { DEFAULT_SYNC_OPTIONS, leaseConnection, releaseFailed, syncLeased } from
 import type { LeasedRunResult, SyncOptions, SyncRunResult } from '../sync/engine.ts';
 import type { Feed, Store } from '../sync/ports.ts';
 import type { GoogleClientSource } from './aws.ts';
+import { isBackfillJobBody } from '../backfill/job.ts';
+import { createBackfillJobHandler } from './backfill-worker.ts';
+import type { BackfillJobDeps, BackfillJobOutcome } from './backfill-worker.ts';
+import { connectionOpener } from './contact-reads.ts';
 import { errorFields, scopedLog } from './telemetry.ts';
 import type { Log, MetricsSink } from './telemetry.ts';
 
@@ -89,13 +93,16 @@ export interface SyncWorkerDeps {
   client?: Omit<ClientOptions, 'auth'>;
   /** The console's hourly counters and recent events (lib/store/console-activity.ts); runs are kept on the connection either way. */
   activity?: ActivityWriter;
+  /** Backfill jobs (kind `backfill`) on the same queue; without it such a message is an invalid sync job. */
+  backfill?: BackfillJobDeps;
 }
 
 export type SyncJobOutcome =
   | { outcome: 'ok' | 'failed' | 'skipped'; job: SyncJob; result: SyncRunResult }
   | { outcome: 'busy' | 'gone'; job: SyncJob }
   | { outcome: 'reauth_required'; job: SyncJob; reason: ReauthReason }
-  | { outcome: 'oauth_unavailable'; job: SyncJob };
+  | { outcome: 'oauth_unavailable'; job: SyncJob }
+  | BackfillJobOutcome;
 
 /** The part of an SQS record the handler reads (a Lambda `SQSRecord` fits). */
 export interface QueueRecord {
@@ -129,7 +136,8 @@ interface Job {
   recorded: { store: Store; feed: Feed };
 }
 
-export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord) => Promise<SyncJobOutcome> {
+/** `remainingMs`: the invocation's time left (Lambda's context), which a backfill job runs within. */
+export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord, remainingMs?: () => number) => Promise<SyncJobOutcome> {
   const { vault, clock } = deps;
   // Per handler, so per process: the Lambda entry builds one handler per container.
   const tenantClients = tenantClientCache({ oauthClients: deps.oauthClients, vault, clock, ...(deps.oauthClientTtlMs === undefined ? {} : { ttlMs: deps.oauthClientTtlMs }) });
@@ -149,7 +157,8 @@ export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord
     },
     tenantClients,
   };
-  return (record) => handleSyncJob(worker, record);
+  const backfill = deps.backfill === undefined ? undefined : createBackfillJobHandler({ ...deps.backfill, open: connectionOpener(worker.sessions), feed: deps.feed, clock, log: deps.log, metrics: deps.metrics });
+  return (record, remainingMs) => (backfill !== undefined && isBackfillJobBody(record.body) ? backfill(record, remainingMs) : handleSyncJob(worker, record));
 }
 
 async function handleSyncJob(worker: Worker, record: QueueRecord): Promise<SyncJobOutcome> {

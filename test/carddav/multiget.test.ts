@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createCardDavClient, InvalidRequest, NetworkError, ProtocolError, type CardDavClient, type MultigetBatch } from '../../lib/carddav/index.ts';
+import { createCardDavClient, InvalidRequest, NetworkError, ProtocolError, TooManyMatches, type CardDavClient, type MultigetBatch } from '../../lib/carddav/index.ts';
 import { escapeXml, parseXml } from '../../lib/carddav/xml.ts';
 import { multistatus, okResponse, recordingSleep, startServer, statusResponse, type Handler, type ScriptedServer } from './server.ts';
 import { localFetch } from '../support/outbound.ts';
@@ -28,10 +28,11 @@ function hrefsOf(body: string): string[] {
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Answers every requested href with its card, except those in `gone`; each answer waits `waitMs`. */
-function bookServer(params: { gone?: Set<string>; waitMs?: (hrefs: string[]) => number } = {}): Handler {
+function bookServer(params: { gone?: Set<string>; waitMs?: (hrefs: string[]) => number; gate?: { pass: () => Promise<void> } } = {}): Handler {
   return async (req) => {
     const hrefs = hrefsOf(req.body);
     await delay(params.waitMs?.(hrefs) ?? 0);
+    await params.gate?.pass();
     return multistatus(
       hrefs
         .map((h) =>
@@ -44,6 +45,30 @@ function bookServer(params: { gone?: Set<string>; waitMs?: (hrefs: string[]) => 
   };
 }
 
+/**
+ * Holds each request until `width` are in flight (or every one of `total` has arrived), so the
+ * client's concurrency shows whatever the machine's load: a fixed delay let a slow runner finish
+ * one request before the fourth was sent.
+ */
+function widthGate(params: { width: number; total: number }): { pass: () => Promise<void> } {
+  let arrived = 0;
+  let waiting = 0;
+  const wake: Array<() => void> = [];
+  const release = (): void => {
+    if (waiting >= params.width || arrived === params.total) wake.splice(0).forEach((w) => w());
+  };
+  return {
+    pass: async () => {
+      arrived++;
+      waiting++;
+      const opened = new Promise<void>((r) => wake.push(r));
+      release();
+      await Promise.race([opened, delay(5_000)]);
+      waiting--;
+    },
+  };
+}
+
 async function collect(gen: AsyncGenerator<MultigetBatch>): Promise<MultigetBatch[]> {
   const out: MultigetBatch[] = [];
   for await (const b of gen) out.push(b);
@@ -52,7 +77,7 @@ async function collect(gen: AsyncGenerator<MultigetBatch>): Promise<MultigetBatc
 
 describe('multiget', () => {
   it('fetches in batches, at most `concurrency` in flight, and returns every card', async () => {
-    const { s, c, book } = await serve(bookServer({ waitMs: () => 30 }));
+    const { s, c, book } = await serve(bookServer({ gate: widthGate({ width: 3, total: 12 }) }));
     const hrefs = Array.from({ length: 230 }, (_, i) => `/book/c${i}`);
     const batches = await collect(c.multiget({ addressBookUrl: book, hrefs, batchSize: 20, concurrency: 3 }));
     expect(s.requests).toHaveLength(12);
@@ -68,7 +93,7 @@ describe('multiget', () => {
   });
 
   it('defaults to batches of 50 and 4 in flight', async () => {
-    const { s, c, book } = await serve(bookServer({ waitMs: () => 20 }));
+    const { s, c, book } = await serve(bookServer({ gate: widthGate({ width: 4, total: 9 }) }));
     const hrefs = Array.from({ length: 420 }, (_, i) => `/book/c${i}`);
     await collect(c.multiget({ addressBookUrl: book, hrefs }));
     expect(s.requests).toHaveLength(9);
@@ -104,6 +129,29 @@ describe('multiget', () => {
     expect(batches).toHaveLength(1);
     expect(batches[0]!.cards.map((x) => x.href)).toEqual(['/book/a']);
     expect(batches[0]!.missing.sort()).toEqual(['/book/gone1', '/book/gone2', '/book/silent']);
+  });
+
+  it('reads a truncated answer (507, number-of-matches-within-limits) as a refusal, never as members gone', async () => {
+    // Cards for the first two hrefs, then the collection's own 507: the rest were left out, not removed.
+    const truncated = await serve((req) => {
+      const hrefs = hrefsOf(req.body);
+      const cards = hrefs
+        .slice(0, 2)
+        .map((h) => okResponse(h, `<d:getetag>"e"</d:getetag><card:address-data>${escapeXml(card(h))}</card:address-data>`))
+        .join('');
+      return multistatus(`${cards}${statusResponse('/book/', '507 Insufficient Storage')}`);
+    });
+    const err = await collect(truncated.c.multiget({ addressBookUrl: truncated.book, hrefs: ['/book/a', '/book/b', '/book/c'] })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TooManyMatches);
+    expect(err).toMatchObject({ status: 507, method: 'REPORT' });
+
+    const precondition = await serve(() =>
+      multistatus(
+        `<d:response><d:href>/book/</d:href><d:status>HTTP/1.1 403 Forbidden</d:status><d:error><d:number-of-matches-within-limits/></d:error></d:response>`,
+      ),
+    );
+    const again = await collect(precondition.c.multiget({ addressBookUrl: precondition.book, hrefs: ['/book/a'] })).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(TooManyMatches);
   });
 
   it('matches hrefs whatever their percent-encoding and dedupes requests', async () => {

@@ -40,6 +40,9 @@ describe('/openapi.json', () => {
         'PUT /v1/connections/{id}/contacts/{contactId}',
         'PATCH /v1/connections/{id}/contacts/{contactId}',
         'DELETE /v1/connections/{id}/contacts/{contactId}',
+        'GET /v1/connections/{id}/contacts',
+        'GET /v1/connections/{id}/contacts/{contactId}',
+        'POST /v1/connections/{id}/backfill',
         'GET /v1/writes/{writeId}',
         'POST /v1/connect/google',
         'GET /oauth/google/callback',
@@ -53,6 +56,10 @@ describe('/openapi.json', () => {
         'PUT /v1/tenant/google-oauth-client',
         'GET /v1/tenant/google-oauth-client',
         'DELETE /v1/tenant/google-oauth-client',
+        'GET /v1/connections/{id}/changes',
+        'GET /v1/tenant/change-log',
+        'PUT /v1/tenant/change-log',
+        'POST /v1/webhooks/{id}/replay',
       ].sort(),
     );
 

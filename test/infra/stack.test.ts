@@ -14,6 +14,7 @@ import { DEFAULT_SYNC_OPTIONS } from '../../lib/sync/engine.ts';
 import { loadApiConfig, loadApplyWritesConfig, loadDeliverConfig, loadDispatchConfig, loadSyncConfig } from '../../functions/config.ts';
 import type { Env } from '../../functions/config.ts';
 import { PARTITIONS, TABLE_ACCESS } from '../../infra/access.ts';
+import { logPartition, sequenceKey } from '../../lib/store/change-log.ts';
 import { SYNC_LAG_METRIC } from '../../infra/alarms.ts';
 import { ACCESS_LOG_FIELDS, StackConfigError, TIMEOUT } from '../../infra/stack.ts';
 import { actionsOn, allActions, arnOf, dependencyCycle, dlqOf, functionId, outputRef, statementsOf, synthStack, synthTemplate, tableGrants } from './template.ts';
@@ -28,14 +29,16 @@ const ENV_NAMES: Record<Fn, string[]> = {
   api: [
     'TABLE_NAME',
     'WRITES_QUEUE_URL',
+    'SYNC_JOBS_QUEUE_URL',
     'KMS_KEY_ID',
     'GOOGLE_OAUTH_SECRET_ARN',
     'GOOGLE_REDIRECT_URI',
     'OAUTH_STATE_SECRET_ARN',
     'REQUEST_HASH_SECRET_ARN',
+    'WEBHOOK_DELIVERY_QUEUE_URL',
   ],
   dispatch: ['TABLE_NAME', 'SYNC_JOBS_QUEUE_URL', 'WRITES_QUEUE_URL'],
-  sync: ['TABLE_NAME', 'CHANGE_FEED_QUEUE_URL', 'WEBHOOK_EVENTS_QUEUE_URL', 'KMS_KEY_ID', 'GOOGLE_OAUTH_SECRET_ARN'],
+  sync: ['TABLE_NAME', 'CHANGE_FEED_QUEUE_URL', 'WEBHOOK_EVENTS_QUEUE_URL', 'KMS_KEY_ID', 'GOOGLE_OAUTH_SECRET_ARN', 'SYNC_JOBS_QUEUE_URL'],
   applyWrites: [
     'TABLE_NAME',
     'CHANGE_FEED_QUEUE_URL',
@@ -309,6 +312,7 @@ describe('functions', () => {
     expect(envOf(t, ids.dispatch).SYNC_JOBS_QUEUE_URL).toEqual({ Ref: ids.syncJobs });
     const deliver = envOf(t, ids.deliverWebhooks);
     expect(deliver.WEBHOOK_DELIVERY_QUEUE_URL).toEqual({ Ref: ids.webhookDelivery });
+    expect(envOf(t, ids.api).WEBHOOK_DELIVERY_QUEUE_URL).toEqual({ Ref: ids.webhookDelivery });
     expect(deliver.WEBHOOK_DLQ_URL).toEqual({ Ref: ids.webhookDlq });
     // The applier's last-receive rule must match the writes queue's redrive count.
     const writesRedrive = t.findResources('AWS::SQS::Queue')[ids.writes]!.Properties.RedrivePolicy;
@@ -618,8 +622,8 @@ describe('least privilege', () => {
 
   it('gives each function KMS calls only for the vault purposes it uses', () => {
     const expected: Record<Fn, { seal: string[]; open: string[] }> = {
-      // Opens a Google refresh token only to revoke its grant; never a CardDAV password.
-      api: { seal: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'], open: ['oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'] },
+      // Opens a connection's credentials to read one contact from its server (issue 12), and a Google refresh token to revoke its grant.
+      api: { seal: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'], open: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token', 'webhook-secret'] },
       dispatch: { seal: [], open: [] },
       sync: { seal: ['carddav-credential', 'oauth-refresh-token'], open: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token'] },
       applyWrites: { seal: ['carddav-credential', 'oauth-refresh-token'], open: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token'] },
@@ -681,12 +685,14 @@ describe('least privilege', () => {
     for (const fn of [ids.dispatch, ids.deliverWebhooks]) expect(secretActions(fn)).toEqual([]);
   });
 
-  it('lets the api send to the writes queue but not consume it, and touch no other queue', () => {
+  it('lets the api send to the writes queue, a backfill job to sync-jobs and (webhook replay) the delivery queue, but consume none, and touch no other queue', () => {
     const api = statementsOf(t, ids.api);
     const onWrites = actionsOn(api, arnOf(ids.writes));
     expect(onWrites).toContain('sqs:SendMessage');
+    expect(actionsOn(api, arnOf(ids.syncJobs))).toContain('sqs:SendMessage');
+    expect(actionsOn(api, arnOf(ids.webhookDelivery))).toContain('sqs:SendMessage');
     for (const a of CONSUME) expect(allActions(api)).not.toContain(a);
-    for (const q of [ids.syncJobs, ids.changeFeed, ids.webhookEvents, ids.webhookDelivery, ids.webhookDlq]) expect(actionsOn(api, arnOf(q))).toEqual([]);
+    for (const q of [ids.changeFeed, ids.webhookEvents, ids.webhookDlq]) expect(actionsOn(api, arnOf(q))).toEqual([]);
   });
 
   it('lets each function send only to the queues it feeds and consume only its own', () => {
@@ -695,9 +701,10 @@ describe('least privilege', () => {
     );
     queues.webhookEventsDlq = dlqOf(t, ids.webhookEvents);
     const expected: Record<Fn, { send: string[]; consume: string[] }> = {
-      api: { send: ['writes'], consume: [] },
+      api: { send: ['syncJobs', 'writes', 'webhookDelivery'], consume: [] },
       dispatch: { send: ['syncJobs', 'writes'], consume: [] },
-      sync: { send: ['changeFeed', 'webhookEvents'], consume: ['syncJobs'] },
+      // syncJobs: a backfill job that runs out of time is handed on.
+      sync: { send: ['changeFeed', 'syncJobs', 'webhookEvents'], consume: ['syncJobs'] },
       applyWrites: { send: ['changeFeed', 'webhookEvents'], consume: ['writes'] },
       deliverWebhooks: { send: ['webhookDelivery', 'webhookDlq'], consume: ['webhookEvents', 'webhookDelivery'] },
     };
@@ -766,6 +773,7 @@ describe('least privilege', () => {
       webhookLog: [deliveryKey({ endpointId: 'e1', at: 1, eventId: 'ev', attempt: 1 }).pk],
       grant: [grantPk({ clientId: 'client-1', sub: '1234' })],
       outbox: [outboxKey({ tenantId: 't1', writeId: 'w1', createdAt: 1 }).pk],
+      changeLog: [logPartition('c1'), sequenceKey('c1', 1).pk],
     };
     for (const [partition, pks] of Object.entries(samples)) {
       for (const pk of pks) expect({ partition, pk: pk.startsWith(PARTITIONS[partition as keyof typeof PARTITIONS]) }).toEqual({ partition, pk: true });

@@ -91,14 +91,14 @@ describe('npm start (lib/local/main.ts)', () => {
     const q = await first.ready();
 
     // What was printed is what was written.
-    await until(() => first.stdout().includes('# 7.'), 'the quickstart on stdout');
+    await until(() => first.stdout().includes('# 8.'), 'the quickstart on stdout');
     expect(first.stdout()).toContain(q.apiKey);
     for (const step of q.curl) expect(first.stdout()).toContain(step.command);
     expect(q.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(q.apiKey).toMatch(/^cdb_live_[A-Za-z0-9_-]{43}$/);
     expect(q.connections).toHaveLength(2);
     expect(q.connectionId).toBe(q.connections[0]?.connectionId);
-    expect(q.curl).toHaveLength(7);
+    expect(q.curl).toHaveLength(8);
 
     // The data folder: the master key and the demo key, private.
     const state = JSON.parse(await readFile(join(dataDir, 'demo.json'), 'utf8')) as { apiKey: string };
@@ -159,6 +159,10 @@ describe('npm start (lib/local/main.ts)', () => {
     // 7. the write's status
     const write = JSON.parse(out[6]!) as { status: string; writeId: string; href?: string };
     expect(write).toMatchObject({ writeId, status: 'applied' });
+    // 8. the change log from its start: the first sync's creates, in order, and the cursor to read on from
+    const log = JSON.parse(out[7]!) as { items: { sequence: number; event: { type: string } }[]; next: string; hasMore: boolean };
+    expect(log.items.map((i) => [i.sequence, i.event.type])).toEqual([1, 2, 3].map((n) => [n, 'contact.created']));
+    expect(log.hasMore).toBe(true);
 
     // The contact is on the emulator ("the phone") now.
     const email = q.connections[0]!.email;

@@ -238,6 +238,7 @@ describe('the quickstart', () => {
       `WRITE_ID=$(curl -sS -X POST http://127.0.0.1:8787/v1/connections/con_1/contacts -H 'Authorization: Bearer cdb_live_k' -H 'Content-Type: application/json' -d '{"fullName":"Grace Hopper","emails":[{"value":"grace@example.com","type":"work"}],"organization":{"name":"US Navy"}}' | sed -n 's/.*"writeId":"\\([^"]*\\)".*/\\1/p') && echo "$WRITE_ID"`,
       'curl -sS "http://127.0.0.1:8787/_local/events?writeId=$WRITE_ID&type=write.*&wait=30"',
       `curl -sS "http://127.0.0.1:8787/v1/writes/$WRITE_ID" -H 'Authorization: Bearer cdb_live_k'`,
+      "curl -sS 'http://127.0.0.1:8787/v1/connections/con_1/changes?limit=3' -H 'Authorization: Bearer cdb_live_k'",
     ]);
     const q: Quickstart = {
       apiUrl: 'http://127.0.0.1:8787',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidSyncToken, NetworkError, ProtocolError, RequestRejected, ServerError, Throttled } from '../../lib/carddav/errors.ts';
+import { InvalidSyncToken, NetworkError, ProtocolError, RequestRejected, ServerError, Throttled, TooManyMatches } from '../../lib/carddav/errors.ts';
+import { DEFAULT_SYNC_OPTIONS } from '../../lib/sync/engine.ts';
 import { LeaseExpiring } from '../../lib/sync/errors.ts';
 import { contactEventId, eventSource } from '../../lib/core/events/index.ts';
 import { contactIdFromHref } from '../../lib/core/ids.ts';
@@ -278,6 +279,63 @@ describe('incremental sync', () => {
     const intents = s.store.indexWrites.slice(writes).filter((w) => w.intentRun !== undefined);
     expect(intents.map((w) => w.upserts.length)).toEqual([5, 2]);
     expect(consumerView(s.feed.events)).toEqual(s.book.etags());
+  });
+
+  it('asks Google for at most 250 cards per multiget, other servers for the larger default', async () => {
+    const google = setup({ cards: 600, conn: { provider: 'google' } });
+    const sizes = (s: ReturnType<typeof setup>): number[] => {
+      const seen: number[] = [];
+      const multiget = s.client.multiget.bind(s.client);
+      s.client.multiget = (p) => (seen.push(p.batchSize ?? 0), multiget(p));
+      return seen;
+    };
+    const asked = sizes(google);
+    await google.sync({ options: { multigetBatchSize: DEFAULT_SYNC_OPTIONS.multigetBatchSize } });
+    expect(asked).toEqual([250]);
+    expect(google.feed.batches).toEqual([250, 250, 100]);
+
+    const other = setup({ cards: 600 });
+    const otherAsked = sizes(other);
+    await other.sync({ options: { multigetBatchSize: DEFAULT_SYNC_OPTIONS.multigetBatchSize } });
+    expect(otherAsked).toEqual([DEFAULT_SYNC_OPTIONS.multigetBatchSize]);
+    expect(DEFAULT_SYNC_OPTIONS.multigetBatchSize).toBeGreaterThan(250);
+  });
+
+  it.each([
+    ['413', () => new RequestRejected('too large', { status: 413 })],
+    ['507 number-of-matches-within-limits', () => new TooManyMatches('truncated', { status: 507 })],
+  ])('asks again with half as many cards when the server refuses a multiget as too large (%s)', async (_, refusal) => {
+    const s = setup({ cards: 300 });
+    const asked: number[] = [];
+    const multiget = s.client.multiget.bind(s.client);
+    // A server that refuses more than 120 hrefs outright, and between 81 and 120 answers one batch before refusing.
+    s.client.multiget = async function* (p) {
+      const size = p.batchSize ?? 0;
+      asked.push(size);
+      if (size > 120) throw refusal();
+      let answered = 0;
+      for await (const batch of multiget(p)) {
+        if (size > 80 && answered++ > 0) throw refusal();
+        yield batch;
+      }
+    };
+    const r = await s.sync({ options: { multigetBatchSize: 200 } });
+    expect(r).toMatchObject({ outcome: 'ok', events: { created: 300, updated: 0, deleted: 0 }, batchRetries: 2 });
+    // 200 (refused), 100 (one batch answered, then refused), 50: the 200 left, in four batches.
+    expect(asked).toEqual([200, 100, 50]);
+    expect(consumerView(s.feed.events)).toEqual(s.book.etags());
+    expect(new Set(s.feed.events.map((e) => e.id)).size).toBe(300);
+  });
+
+  it('gives up with the refusal once a single card is refused', async () => {
+    const s = setup({ cards: 3 });
+    s.client.multiget = async function* () {
+      throw new RequestRejected('too large', { status: 413 });
+    };
+    const r = await s.sync({ options: { multigetBatchSize: 4 } });
+    expect(r).toMatchObject({ outcome: 'failed', batchRetries: 2 });
+    expect(r.error).toBeInstanceOf(RequestRejected);
+    expect(s.feed.events).toHaveLength(0);
   });
 
   it('ignores the collection itself when a server lists it among the members', async () => {

@@ -136,3 +136,49 @@ describe('dispatchDue', () => {
     await expect(dispatchDue({ store: fakeStore([]), jobs: fakeQueue(), now: T0, options: { leaseAheadMs: 0 } })).rejects.toBeInstanceOf(RangeError);
   });
 });
+
+describe('dispatchDue within OAuth client budgets', () => {
+  /** Tenant `big` on its own client with 5,000 due rows; `small-1`, `small-2` on the shared client with 100 and 3; `basic` has no Google client. */
+  function fleet(): FakeRow[] {
+    const make = (tenantId: string, n: number, offset: number): FakeRow[] =>
+      Array.from({ length: n }, (_, i) => ({ tenantId, connectionId: `${tenantId}-${i}`, nextSyncAt: T0 - 600_000 + offset + i, scheduled: true }));
+    // The big tenant's rows are due first: without budgets they would fill the run.
+    return [...make('big', 5_000, 0), ...make('small-1', 100, 10_000), ...make('small-2', 3, 20_000), ...make('basic', 4, 30_000)];
+  }
+  const clientKeys = async (due: DueItem[]) => due.map((r) => (r.tenantId === 'basic' ? undefined : r.tenantId === 'big' ? 'tenant:big' : 'shared'));
+
+  it('keeps each client within its budget, shares the shared client fairly, and defers the rest without a write', async () => {
+    const store = fakeStore(fleet());
+    const jobs = fakeQueue();
+    const budget = { clientKeys, options: { requestsPerJob: 2, requestsPerMinute: 100, perClient: { 'tenant:big': 600 } } };
+    const result = await dispatchDue({ store, jobs, now: T0, budget, options: { limit: 10_000 } });
+
+    const sent = (tenant: string) => jobs.sent.filter((j) => j.tenantId === tenant).length;
+    // Its own client: 600 requests / 2 per job. The shared one: 50 jobs, small-2's 3 first, small-1 the other 47.
+    expect(sent('big')).toBe(300);
+    expect(sent('small-2')).toBe(3);
+    expect(sent('small-1')).toBe(47);
+    expect(sent('basic')).toBe(4);
+    expect(result).toMatchObject({ due: 5_107, claimed: 354, enqueued: 354, deferred: 4_753, stoppedBy: 'drained' });
+    expect(result.budgets).toEqual({ 'tenant:big': { budget: 600, used: 600 }, shared: { budget: 100, used: 100 } });
+    // Earliest due first within a tenant; deferred rows were not claimed, so they are due as they were.
+    expect(jobs.sent.filter((j) => j.tenantId === 'big').at(-1)?.connectionId).toBe('big-299');
+    expect(store.claims).toBe(354);
+    expect(store.rows.get('big-300')?.nextSyncAt).toBe(T0 - 600_000 + 300);
+
+    // The next minute: the big tenant's backlog moves on by its budget, the small tenant's rest are served.
+    const next = await dispatchDue({ store, jobs, now: T0 + 60_000, budget, options: { limit: 10_000 } });
+    expect(next.enqueued).toBe(300 + 50);
+    expect(sent('small-1')).toBe(97);
+    expect(new Set(jobs.sent.map((j) => j.connectionId)).size).toBe(jobs.sent.length);
+  });
+
+  it('stops at the per-run limit, earliest due first across clients', async () => {
+    const store = fakeStore(fleet());
+    const jobs = fakeQueue();
+    const budget = { clientKeys, options: { requestsPerJob: 1, requestsPerMinute: 1_000 } };
+    const result = await dispatchDue({ store, jobs, now: T0, budget, options: { limit: 100, pageSize: 40 } });
+    expect(result).toMatchObject({ enqueued: 100, stoppedBy: 'limit' });
+    expect(jobs.sent.every((j) => j.tenantId === 'big')).toBe(true);
+  });
+});

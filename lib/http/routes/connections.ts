@@ -34,6 +34,7 @@ import {
   WriteHeaders,
 } from '../schemas.ts';
 import { assertSafeUrl } from '../ssrf.ts';
+import { backfillView } from './backfill-view.ts';
 import { errorResponses, jsonContent, okJson, readAt, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 /** A new connection's sync interval unless AppConfig says otherwise. */
@@ -243,8 +244,10 @@ function getConnection(app: App, deps: AppDeps): void {
     responses: { ...okJson('The connection.', ConnectionSchema), ...errorResponses(400, 401, 403, 404) },
   });
   app.openapi(route, async (c) => {
-    const connection = await findConnection(deps, { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id });
-    return c.json(connectionView(connection), 200);
+    const params = { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id };
+    const connection = await findConnection(deps, params);
+    const backfill = await deps.backfills?.get(params);
+    return c.json({ ...connectionView(connection), ...(backfill === undefined ? {} : { backfill: backfillView(backfill) }) }, 200);
   });
 }
 

@@ -71,7 +71,7 @@ function vcardProblem(error: unknown): Error {
  * must not reach elsewhere on the server. The rule is the applier's own
  * (lib/carddav/href.ts bookMember): what it would refuse is refused here.
  */
-function hrefOf(contactId: string, connection: ConnectionInfo): string {
+export function hrefOf(contactId: string, connection: ConnectionInfo): string {
   let href: string;
   try {
     href = hrefFromContactId(contactId);

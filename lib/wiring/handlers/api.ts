@@ -12,6 +12,10 @@ export interface ApiResources {
   clients: Clients;
   vault: Vault;
   writesQueueUrl: string;
+  /** Where a backfill's job goes (the sync-jobs queue); without it POST /v1/connections/{id}/backfill answers 501. */
+  syncJobsQueueUrl?: string | undefined;
+  /** The webhook delivery queue, for replays from the change log; without it replay answers 501. */
+  webhookDeliveryQueueUrl?: string | undefined;
   logger: Logger;
   config: AppConfig;
   /** The Google consent flow; without it /v1/connect/google answers 501. */
@@ -25,6 +29,8 @@ export function buildApi(r: ApiResources): App {
       ...r.clients,
       vault: r.vault,
       writesQueueUrl: r.writesQueueUrl,
+      ...(r.syncJobsQueueUrl === undefined ? {} : { syncJobsQueueUrl: r.syncJobsQueueUrl }),
+      ...(r.webhookDeliveryQueueUrl === undefined ? {} : { webhookDeliveryQueueUrl: r.webhookDeliveryQueueUrl }),
       logger: r.logger,
       config: r.config,
       ...(r.google === undefined ? {} : { google: r.google }),

@@ -61,7 +61,7 @@ export function buildApplyWritesHandler(r: ApplyWritesResources): SqsHandler {
     writes: createRecordedWrites({ client: dynamo, tableName: table.tableName, clock }),
     oauthClients: createDynamoOAuthClients({ client: dynamo, tableName: table.tableName }),
     vault: r.vault,
-    feed: buildFeed({ sqs, ...r.feeds }),
+    feed: buildFeed({ sqs, ...r.feeds, changeLog: { dynamo, table, clock } }),
     clock,
     maxReceives: r.maxReceives,
     ...(r.delayRedelivery ? { delayRedelivery: createVisibilityDelay({ client: sqs, queueUrl: r.writesQueueUrl }) } : {}),

@@ -3,6 +3,8 @@
 // batch processing, so a failed record is retried alone.
 import type { Vault } from '../../auth/vault.ts';
 import { sharedOutbound } from '../../net/outbound.ts';
+import { createSqsBackfillJobQueue } from '../../queue/backfill-jobs.ts';
+import { createDynamoBackfills } from '../../store/backfills.ts';
 import type { Clients, GoogleClientSource } from '../aws.ts';
 import { buildSyncWorkerAdapters } from '../build.ts';
 import type { FeedQueues } from '../build.ts';
@@ -19,7 +21,9 @@ export type SyncHandlerDeps = Omit<SyncWorkerDeps, 'log' | 'metrics'> & { teleme
 export function createSyncHandler(deps: SyncHandlerDeps): SqsHandler {
   const { telemetry, ...worker } = deps;
   const handleJob = createSyncJobHandler({ ...worker, log: telemetry.log, metrics: telemetry.metrics });
-  return withTelemetry(telemetry, (event, context) => processStandardBatch({ event, context, record: handleJob }));
+  return withTelemetry(telemetry, (event, context) =>
+    processStandardBatch({ event, context, record: (record) => handleJob(record, context === undefined ? undefined : () => context.getRemainingTimeInMillis()) }),
+  );
 }
 
 export interface SyncResources {
@@ -32,12 +36,25 @@ export interface SyncResources {
   /** Unique per process: lease owners are this plus the message id. */
   workerId: string;
   telemetry: Telemetry;
+  /** The sync-jobs queue: a backfill job that runs out of time goes back there. Without it the worker runs no backfill jobs. */
+  syncJobsQueueUrl?: string | undefined;
 }
 
 /** The sync function as AWS and the local stack run it. */
 export function buildSyncHandler(r: SyncResources): SqsHandler {
+  const adapters = buildSyncWorkerAdapters({ ...r.clients, ...r.feeds });
+  const { dynamo, sqs, table } = r.clients;
   return createSyncHandler({
-    ...buildSyncWorkerAdapters({ ...r.clients, ...r.feeds }),
+    ...adapters,
+    ...(r.syncJobsQueueUrl === undefined
+      ? {}
+      : {
+          backfill: {
+            backfills: createDynamoBackfills({ client: dynamo, tableName: table.tableName, clock: r.clients.clock }),
+            queue: createSqsBackfillJobQueue({ client: sqs, queueUrl: r.syncJobsQueueUrl }),
+            store: adapters.store,
+          },
+        }),
     vault: r.vault,
     googleClient: r.googleClient,
     clock: r.clients.clock,

@@ -5,7 +5,7 @@
 // (the Google emulator, Radicale) are started by the tests.
 import { lookup } from 'node:dns/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createLocalKeyWrapper, createVault, type Vault } from '../../../lib/auth/vault.ts';
@@ -40,6 +40,13 @@ import { createWritePipeline, type WritePipeline } from '../../../lib/wiring/wri
 import { seededRandom as seeded } from '../../../lib/emulator/random.ts';
 import { TEST_REQUEST_HASH_SECRET } from '../../support/secrets.ts';
 import { localFetch } from '../../support/outbound.ts';
+import { recordingFeed } from '../../support/stack.ts';
+import { createSqsBackfillJobQueue } from '../../../lib/queue/backfill-jobs.ts';
+import { createDynamoBackfills } from '../../../lib/store/backfills.ts';
+import { createDynamoContactList } from '../../../lib/store/contact-list.ts';
+import type { StoredConnection } from '../../../lib/store/types.ts';
+import { createBackfillJobHandler, type BackfillJobOutcome } from '../../../lib/wiring/backfill-worker.ts';
+import { createBackfills, createContactReads } from '../../../lib/wiring/contact-reads.ts';
 export { seeded };
 
 export const OAUTH_CLIENT = { clientId: 'bridge-test.apps.googleusercontent.com', clientSecret: 'GOCSPX-test-secret' };
@@ -119,6 +126,10 @@ export interface Bridge {
   sync(tenantId: string, connectionId: string): Promise<{ result: SyncRunResult; events: ChangeEvent[] }>;
   /** Every raw item of the table. */
   scan(): Promise<Record<string, unknown>[]>;
+  /** What backfill jobs published (through the real feed), in order. */
+  backfillEvents: ChangeEvent[];
+  /** Runs the backfill jobs on the sync-jobs queue, as the sync worker does, until the queue is empty. */
+  runBackfillJobs(remainingMs?: () => number): Promise<BackfillJobOutcome[]>;
   /** Messages waiting on a queue, received with a zero visibility timeout (they stay). */
   peek(queueUrl: string): Promise<Message[]>;
   queueDepth(queueUrl: string): Promise<number>;
@@ -157,6 +168,11 @@ export async function startBridge(services: Services, options: BridgeOptions = {
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 10,
   });
   const feedQueue = await services.sqs.createQueue({ name: `feed-${n}.fifo` });
+  const syncJobsQueue = await services.sqs.createQueue({ name: `sync-jobs-${n}` });
+  const backfills = createDynamoBackfills({ client: ddb, tableName, clock });
+  const backfillQueue = createSqsBackfillJobQueue({ client: sqsClient, queueUrl: syncJobsQueue.url });
+  // The connection's client as the applier opens it; the pipeline is made below.
+  const open = (conn: StoredConnection) => pipeline.clientFor(conn);
   const enqueued: string[] = [];
   const sqsWriteQueue = createSqsWriteQueue({ client: sqsClient, queueUrl: queue.url });
   const writeQueue: WriteQueue = {
@@ -185,6 +201,8 @@ export async function startBridge(services: Services, options: BridgeOptions = {
     newId,
     logger,
     config: { localMode: true, requestHashSecret: TEST_REQUEST_HASH_SECRET, ...options.config },
+    contactReads: createContactReads({ store, contactList: createDynamoContactList({ client: ddb, tableName }), open }),
+    backfills: createBackfills({ store: backfills, queue: backfillQueue, clock }),
   });
 
   const pipeline = createWritePipeline({
@@ -216,6 +234,9 @@ export async function startBridge(services: Services, options: BridgeOptions = {
       });
 
   const admin = createTenantAdmin({ client: ddb, tableName, clock });
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  const backfillFeed = recordingFeed(createSqsFeed({ client: sqsClient, queueUrl: feedQueue.url, fifo: true }));
+  const handleBackfill = createBackfillJobHandler({ backfills, queue: backfillQueue, store, open, feed: backfillFeed, clock, log: silent, metrics: { count() {}, milliseconds() {} } });
   const doc = DynamoDBDocumentClient.from(ddb);
 
   const request: Bridge['request'] = async (path, init) => {
@@ -309,6 +330,19 @@ export async function startBridge(services: Services, options: BridgeOptions = {
       });
       if (result.outcome !== 'ok') throw new Error(`sync ${result.outcome}: ${result.error?.message ?? result.reason}`);
       return { result, events };
+    },
+
+    backfillEvents: backfillFeed.published,
+
+    async runBackfillJobs(remainingMs) {
+      const results: BackfillJobOutcome[] = [];
+      for (;;) {
+        const out = await sqsClient.send(new ReceiveMessageCommand({ QueueUrl: syncJobsQueue.url, MaxNumberOfMessages: 1, WaitTimeSeconds: 0 }));
+        const message = out.Messages?.[0];
+        if (message === undefined) return results;
+        results.push(await handleBackfill({ messageId: message.MessageId ?? '', body: message.Body ?? '' }, remainingMs));
+        await sqsClient.send(new DeleteMessageCommand({ QueueUrl: syncJobsQueue.url, ReceiptHandle: message.ReceiptHandle }));
+      }
     },
 
     async scan() {

@@ -1,0 +1,164 @@
+// The change log's DynamoDB adapter against real DynamoDB Local: sequences
+// stay contiguous and in order with concurrent appenders, a repeated event is
+// the same entry, expiry reads as gone before TTL deletes anything, and the
+// contact index never sees the log's items.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CursorExpired, InvalidCursor } from '../../lib/changelog/errors.ts';
+import { encodeCursor } from '../../lib/changelog/cursor.ts';
+import type { ChangeLog } from '../../lib/changelog/ports.ts';
+import { readChanges } from '../../lib/changelog/read.ts';
+import { DAY_MS } from '../../lib/changelog/retention.ts';
+import { buildContactEvent, type ChangeEvent } from '../../lib/core/events/index.ts';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
+import { createTenantAdmin, TenantNotFound } from '../../lib/store/api-adapters.ts';
+import { createDynamoChangeLog, createDynamoLogRetention, EVENTS_PER_TRANSACTION } from '../../lib/store/change-log.ts';
+import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
+import { createTable } from '../../lib/store/table.ts';
+import { testClock } from '../support/stack.ts';
+import { consumedWriteUnits } from './capacity.ts';
+
+let ddb: DynamoDbLocal;
+let tables = 0;
+
+beforeAll(async () => {
+  ddb = await startDynamoDbLocal();
+});
+afterAll(async () => {
+  await ddb?.stop();
+});
+
+async function freshTable(): Promise<string> {
+  const tableName = `log-${++tables}`;
+  await createTable({ client: ddb.client(), tableName });
+  return tableName;
+}
+
+function event(connectionId: string, n: number, extra = ''): ChangeEvent {
+  const vcard = `BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u${n}\r\nFN:Person ${n}${extra}\r\nEND:VCARD\r\n`;
+  return buildContactEvent({ type: 'contact.created', time: 1_700_000_000_000 + n, tenantId: 't1', connectionId, href: `/book/${n}.vcf`, etag: `"e${n}"`, vcard, origin: { kind: 'remote' } });
+}
+
+async function all(log: ChangeLog, connectionId: string): Promise<ChangeEvent[]> {
+  const out: ChangeEvent[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await readChanges({ log, connectionId, limit: 37, ...(after === undefined ? {} : { after }) });
+    out.push(...page.entries.map((e) => e.event));
+    after = page.next;
+    if (!page.hasMore) return out;
+  }
+}
+
+describe('the DynamoDB change log', () => {
+  it('numbers entries 1, 2, 3 in publish order; a repeated event is the same entry', async () => {
+    const tableName = await freshTable();
+    const log = createDynamoChangeLog({ client: ddb.client(), tableName });
+    const events = Array.from({ length: 120 }, (_, i) => event('c1', i));
+    const first = await log.append({ tenantId: 't1', connectionId: 'c1', events: events.slice(0, 70), retentionDays: 7 });
+    expect(first.appended.map((a) => a.sequence)).toEqual(Array.from({ length: 70 }, (_, i) => i + 1));
+    // A crash repeat: the last 20 again, with 50 new ones behind them.
+    const again = await log.append({ tenantId: 't1', connectionId: 'c1', events: events.slice(50), retentionDays: 7 });
+    expect(again.repeats).toEqual(events.slice(50, 70).map((e) => e.id));
+    expect(again.appended.map((a) => a.sequence)).toEqual(Array.from({ length: 50 }, (_, i) => i + 71));
+    expect((await all(log, 'c1')).map((e) => e.id)).toEqual(events.map((e) => e.id));
+    // The same batch twice in one call: once.
+    const twice = await log.append({ tenantId: 't1', connectionId: 'c1', events: [event('c1', 500), event('c1', 500)], retentionDays: 7 });
+    expect(twice).toEqual({ appended: [{ sequence: 121, eventId: event('c1', 500).id }], repeats: [event('c1', 500).id] });
+  });
+
+  it('concurrent appenders on one connection: contiguous sequences, each event once, each writer in its order', async () => {
+    const tableName = await freshTable();
+    const writers = 4;
+    const logs = Array.from({ length: writers }, () => createDynamoChangeLog({ client: ddb.client(), tableName, maxAttempts: 50 }));
+    // Writer w publishes its own events in batches of 1..7, and some of writer w-1's (a redelivery racing the original).
+    const own = (w: number) => Array.from({ length: 30 }, (_, i) => event('c1', w * 1000 + i));
+    await Promise.all(
+      logs.map(async (log, w) => {
+        const mine = own(w);
+        for (let i = 0; i < mine.length; ) {
+          const size = 1 + ((i + w) % 7);
+          const repeat = w > 0 && i % 3 === 0 ? [own(w - 1)[i]!] : [];
+          await log.append({ tenantId: 't1', connectionId: 'c1', events: [...repeat, ...mine.slice(i, i + size)], retentionDays: 7 });
+          i += size;
+        }
+      }),
+    );
+    const page = await logs[0]!.read({ connectionId: 'c1', after: 0, limit: 1000 });
+    expect(page.entries.map((e) => e.sequence)).toEqual(Array.from({ length: writers * 30 }, (_, i) => i + 1));
+    expect(page.tail).toBe(writers * 30);
+    const ids = page.entries.map((e) => e.event.id);
+    expect(new Set(ids)).toEqual(new Set(Array.from({ length: writers }, (_, w) => own(w).map((e) => e.id)).flat()));
+    for (let w = 0; w < writers; w++) {
+      // In the writer's order, but for the events another writer may have logged first (i % 3 === 0).
+      const mine = own(w).filter((_, i) => w === writers - 1 || i % 3 !== 0).map((e) => e.id);
+      expect(ids.filter((id) => mine.includes(id))).toEqual(mine);
+    }
+  });
+
+  it('an expired entry reads as gone before TTL deletes it: a cursor before it answers CursorExpired; shortening the retention keeps the log a suffix', async () => {
+    const tableName = await freshTable();
+    const clock = testClock();
+    const log = createDynamoChangeLog({ client: ddb.client(), tableName, clock });
+    await log.append({ tenantId: 't1', connectionId: 'c1', events: [event('c1', 1), event('c1', 2)], retentionDays: 7 });
+    clock.advance(DAY_MS);
+    // The tenant shortened its retention: the later entry still goes no sooner than the earlier ones.
+    await log.append({ tenantId: 't1', connectionId: 'c1', events: [event('c1', 3)], retentionDays: 1 });
+    const page = await log.read({ connectionId: 'c1', after: 0, limit: 10 });
+    expect(page.entries.map((e) => e.expiresAt)).toEqual([page.entries[0]!.expiresAt, page.entries[0]!.expiresAt, page.entries[0]!.expiresAt]);
+
+    const start = encodeCursor({ connectionId: 'c1', sequence: 0 });
+    expect((await readChanges({ log, connectionId: 'c1', after: start })).entries).toHaveLength(3);
+    clock.advance(7 * DAY_MS);
+    await expect(readChanges({ log, connectionId: 'c1', after: start })).rejects.toBeInstanceOf(CursorExpired);
+    // Caught up before they expired: nothing missed, nothing to return.
+    const caughtUp = await readChanges({ log, connectionId: 'c1', after: encodeCursor({ connectionId: 'c1', sequence: 3 }) });
+    expect(caughtUp.entries).toEqual([]);
+    // Appending after expiry goes on from the tail, never restarting at 1.
+    await log.append({ tenantId: 't1', connectionId: 'c1', events: [event('c1', 4)], retentionDays: 7 });
+    expect((await readChanges({ log, connectionId: 'c1' })).entries.map((e) => e.sequence)).toEqual([4]);
+    await expect(readChanges({ log, connectionId: 'c1', after: encodeCursor({ connectionId: 'c1', sequence: 9 }) })).rejects.toBeInstanceOf(InvalidCursor);
+    await expect(readChanges({ log, connectionId: 'c1', after: encodeCursor({ connectionId: 'c2', sequence: 1 }) })).rejects.toBeInstanceOf(InvalidCursor);
+  });
+
+  it('leaves the contact index alone: its rows and their count are the same with a log beside them', async () => {
+    const tableName = await freshTable();
+    const store = createDynamoStore({ client: ddb.client(), tableName });
+    await store.createConnection({ tenantId: 't1', connectionId: 'c1', status: 'active', serverUrl: 'http://127.0.0.1/', addressBookUrl: 'http://127.0.0.1/book/', supportsSyncCollection: true, discoveredAt: new Date().toISOString(), intervalSeconds: 900 });
+    await store.writeIndex({ connectionId: 'c1', upserts: [{ href: '/book/1.vcf', etag: '"e1"' }], deletes: [] });
+    const log = createDynamoChangeLog({ client: ddb.client(), tableName });
+    await log.append({ tenantId: 't1', connectionId: 'c1', events: Array.from({ length: 30 }, (_, i) => event('c1', i)), retentionDays: 7 });
+    expect([...(await store.loadIndex({ connectionId: 'c1' })).keys()]).toEqual(['/book/1.vcf']);
+  });
+
+  it('keeps the retention on the tenant item: default 7 days, 1 to 35 settable, unknown tenant refused', async () => {
+    const tableName = await freshTable();
+    const retention = createDynamoLogRetention({ client: ddb.client(), tableName });
+    await createTenantAdmin({ client: ddb.client(), tableName }).createTenant({ tenantId: 't1', name: 'T1' });
+    expect(await retention.get({ tenantId: 't1' })).toBe(7);
+    await retention.set({ tenantId: 't1', days: 35 });
+    expect(await retention.get({ tenantId: 't1' })).toBe(35);
+    await expect(retention.set({ tenantId: 't1', days: 36 })).rejects.toThrow(/1 to 35/);
+    await expect(retention.set({ tenantId: 'nobody', days: 3 })).rejects.toBeInstanceOf(TenantNotFound);
+  });
+
+  it('costs a bounded number of write units per logged event (DynamoDB Local consumed capacity)', async () => {
+    const tableName = await freshTable();
+    const client: DynamoDBClient = ddb.client();
+    const units = consumedWriteUnits(client);
+    const log = createDynamoChangeLog({ client, tableName });
+    const n = EVENTS_PER_TRANSACTION * 2;
+    const padding = ' '.repeat(600) + 'EMAIL:someone@example.org';
+    await log.append({ tenantId: 't1', connectionId: 'c1', events: Array.from({ length: n }, (_, i) => event('c1', i, padding)), retentionDays: 7 });
+    const perEvent = units.billed / n;
+    console.info(`change log: ${n} events of about 1.2 KB in ${units.writes} transactions: ${units.billed} write units as AWS bills them (${perEvent.toFixed(2)} per event); DynamoDB Local reported ${units.reported}`);
+    // 2 units per KB per item: the entry (gzipped under 1 KB) and its id item, plus the tail once per chunk of 49.
+    expect(units.writes).toBe(2);
+    expect(units.billed).toBe(n * 4 + 2 * 2);
+    units.billed = 0;
+    units.writes = 0;
+    // A repeat costs reads only.
+    await log.append({ tenantId: 't1', connectionId: 'c1', events: [event('c1', 1, padding)], retentionDays: 7 });
+    expect(units.writes).toBe(0);
+  });
+});
