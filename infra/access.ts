@@ -30,6 +30,11 @@ export const PARTITIONS = {
   outbox: 'OUTBOX#',
   /** A connection's change log (lib/store/change-log.ts): the sync worker and the applier append, the api reads. */
   changeLog: 'LOG#',
+  /**
+   * The vault's epoch keys (lib/store/vault-keyring.ts), `VAULTKEY#<epoch>#<purpose>`: granted
+   * per purpose (vaultKeyGrants), never as a whole partition.
+   */
+  vaultKey: 'VAULTKEY#',
 } as const;
 export type Partition = keyof typeof PARTITIONS;
 
@@ -46,9 +51,56 @@ type DynamoAction =
 export interface ItemGrant {
   actions: readonly DynamoAction[];
   partitions: readonly Partition[];
+  /** Narrower than the whole partition: only keys matching these `StringLike` patterns after its prefix. */
+  keys?: readonly string[];
+}
+
+/** The `dynamodb:LeadingKeys` patterns of a grant. */
+export function leadingKeys(grant: ItemGrant): string[] {
+  return grant.partitions.flatMap((p) => (grant.keys ?? ['*']).map((k) => `${PARTITIONS[p]}${k}`));
 }
 
 export type FunctionName = 'api' | 'dispatch' | 'sync' | 'applyWrites' | 'deliverWebhooks';
+
+/** What a function seals (GenerateDataKey) and opens (Decrypt) with the vault. */
+export interface VaultAccess {
+  seal: readonly VaultPurpose[];
+  open: readonly VaultPurpose[];
+}
+
+const CREDENTIALS: readonly VaultPurpose[] = ['carddav-credential', 'oauth-refresh-token'];
+
+export const VAULT_ACCESS: Record<FunctionName, VaultAccess> = {
+  // Seals what tenants hand it; opens webhook secrets (reading, updating or
+  // rotating an endpoint), the tenant's OAuth client (consent), and a Google
+  // connection's refresh token to revoke its grant (delete, reconnect), and
+  // a connection's credentials to read one contact from its server
+  // (GET /v1/connections/{id}/contacts/{contactId}, issue 12).
+  api: { seal: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'], open: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'] },
+  dispatch: { seal: [], open: [] },
+  // Open credentials and tenants' clients; re-seal a rotated refresh token
+  // (and credentials of the vault's first shape, lib/auth/vault.ts).
+  sync: { seal: CREDENTIALS, open: [...CREDENTIALS, 'oauth-client-secret'] },
+  applyWrites: { seal: CREDENTIALS, open: [...CREDENTIALS, 'oauth-client-secret'] },
+  // Opens webhook secrets to sign; seals only when it disables an endpoint
+  // whose secrets are of the first shape (the endpoint is written whole).
+  deliverWebhooks: { seal: ['webhook-secret'], open: ['webhook-secret'] },
+};
+
+/**
+ * The vault's epoch keys, per purpose (lib/auth/README.md): sealing reads the
+ * month's key and, first in the month, puts it (a conditional PutItem);
+ * opening only reads. `VAULTKEY#*#<purpose>`: the epoch is free, the purpose
+ * is not (an epoch holds no `#`).
+ */
+export function vaultKeyGrants(access: VaultAccess): ItemGrant[] {
+  const keys = (purposes: readonly VaultPurpose[]) => purposes.map((p) => `*#${p}`);
+  const openOnly = access.open.filter((p) => !access.seal.includes(p));
+  return [
+    ...(access.seal.length > 0 ? [{ actions: ['dynamodb:GetItem', 'dynamodb:PutItem'] as const, partitions: ['vaultKey'] as const, keys: keys(access.seal) }] : []),
+    ...(openOnly.length > 0 ? [{ actions: ['dynamodb:GetItem'] as const, partitions: ['vaultKey'] as const, keys: keys(openOnly) }] : []),
+  ];
+}
 
 /**
  * Appending to the change log: the tail (GetItem), the id items (BatchGetItem),
@@ -79,10 +131,11 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
     { actions: ['dynamodb:ConditionCheckItem'], partitions: ['connection'] },
     // A consent adds the connection as a holder of its grant; a delete or a move removes it.
     { actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], partitions: ['grant'] },
-    // Each accepted write's outbox entry, dropped once the write is on the queue.
-    { actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], partitions: ['outbox'] },
+    // Each accepted write's outbox entry, in the write record's transaction; the applier's finish drops it.
+    { actions: ['dynamodb:PutItem'], partitions: ['outbox'] },
     // GET /changes and webhook replay read the change log (tail GetItem, entries Query); never write it.
     { actions: ['dynamodb:GetItem', 'dynamodb:Query'], partitions: ['changeLog'] },
+    ...vaultKeyGrants(VAULT_ACCESS.api),
   ],
   // The claim is one conditional UpdateItem; the due query is on the index (dispatchIndexAccess).
   dispatch: [
@@ -99,6 +152,7 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
     // console's hourly counters (`TENANT#t`/`HOUR#…`, ADDed only when a run published something).
     { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['tenant'] },
     ...APPEND_TO_LOG,
+    ...vaultKeyGrants(VAULT_ACCESS.sync),
   ],
   applyWrites: [
     // The connection and its credentials, index entries, echo markers (recordDelete: a
@@ -109,9 +163,12 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
     },
     // Write records: read, then markApplying / finish.
     { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['write'] },
+    // finish drops the write's outbox entry in its own transaction (the write was delivered).
+    { actions: ['dynamodb:DeleteItem'], partitions: ['outbox'] },
     // The tenant's OAuth client and log retention; the console's hourly counters of finished writes.
     { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['tenant'] },
     ...APPEND_TO_LOG,
+    ...vaultKeyGrants(VAULT_ACCESS.applyWrites),
   ],
   deliverWebhooks: [
     // Endpoints (list, get; put to disable one that answered 410). Nothing of
@@ -120,6 +177,7 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
     { actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], partitions: ['tenant'] },
     // The delivery log.
     { actions: ['dynamodb:PutItem'], partitions: ['webhookLog'] },
+    ...vaultKeyGrants(VAULT_ACCESS.deliverWebhooks),
   ],
 };
 
@@ -131,7 +189,7 @@ export function grantTableAccess(fn: IFunction, table: ITableV2, grants: readonl
         resources: [table.tableArn],
         // Every granted action names its items' partition keys, so the key is
         // always present (ForAllValues is also true when it is absent: no Scan is granted).
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': grant.partitions.map((p) => `${PARTITIONS[p]}*`) } },
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leadingKeys(grant) } },
       }),
     );
   }
@@ -142,42 +200,20 @@ export function grantDueQuery(fn: IFunction, table: ITableV2, indexName: string)
   fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${indexName}`] }));
 }
 
-/** What a function seals (GenerateDataKey) and opens (Decrypt) with the vault. */
-export interface VaultAccess {
-  seal: readonly VaultPurpose[];
-  open: readonly VaultPurpose[];
-}
-
-const CREDENTIALS: readonly VaultPurpose[] = ['carddav-credential', 'oauth-refresh-token'];
-
-export const VAULT_ACCESS: Record<FunctionName, VaultAccess> = {
-  // Seals what tenants hand it; opens webhook secrets (reading, updating or
-  // rotating an endpoint), the tenant's OAuth client (consent), and a Google
-  // connection's refresh token to revoke its grant (delete, reconnect), and
-  // a connection's credentials to read one contact from its server
-  // (GET /v1/connections/{id}/contacts/{contactId}, issue 12).
-  api: { seal: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'], open: [...CREDENTIALS, 'webhook-secret', 'oauth-client-secret'] },
-  dispatch: { seal: [], open: [] },
-  // Open credentials and tenants' clients; re-seal a rotated refresh token
-  // (and credentials of the vault's first shape, lib/auth/vault.ts).
-  sync: { seal: CREDENTIALS, open: [...CREDENTIALS, 'oauth-client-secret'] },
-  applyWrites: { seal: CREDENTIALS, open: [...CREDENTIALS, 'oauth-client-secret'] },
-  // Opens webhook secrets to sign; seals only when it disables an endpoint
-  // whose secrets are of the first shape (the endpoint is written whole).
-  deliverWebhooks: { seal: ['webhook-secret'], open: ['webhook-secret'] },
-};
-
 /**
  * KMS calls on the vault key, only under the vault's context `{ tenantId,
- * purpose }` with one of the given purposes. With `legacy`, also Decrypt
- * under the first shape's `{ tenantId }`, for values sealed before purposes
- * existed (they are sealed again as they are read or written).
+ * purpose }` with one of the given purposes (an epoch key's tenantId is
+ * `#epoch:<epoch>`, lib/auth/vault.ts epochWrapContext). Sealing may Decrypt
+ * too: a container that seals after another stored the month's key unwraps
+ * that one. With `legacy`, also Decrypt under the first shape's
+ * `{ tenantId }`, for values sealed before purposes existed (they are sealed
+ * again as they are read or written).
  */
 export function grantVault(params: { fn: IFunction; key: IKey; access: VaultAccess; legacy: boolean }): void {
   const { fn, key, access } = params;
   const calls: [string, readonly VaultPurpose[]][] = [
     ['kms:GenerateDataKey', access.seal],
-    ['kms:Decrypt', access.open],
+    ['kms:Decrypt', [...new Set([...access.open, ...access.seal])]],
   ];
   for (const [action, purposes] of calls) {
     if (purposes.length === 0) continue;

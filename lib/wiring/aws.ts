@@ -10,6 +10,7 @@ import { createKmsKeyWrapper } from '../auth/kms-key-wrapper.ts';
 import { createLocalKeyWrapper, createVault } from '../auth/vault.ts';
 import type { Vault, VaultKeyring } from '../auth/vault.ts';
 import { systemClock } from '../core/clock.ts';
+import { createDynamoVaultKeyring } from '../store/vault-keyring.ts';
 import type { Clock } from '../core/clock.ts';
 import type { AwsConfig, GoogleConfig, KeyConfig, SecretValueConfig, TableConfig } from './config.ts';
 import { GoogleClientUnavailable, SecretUnavailable } from './errors.ts';
@@ -47,10 +48,20 @@ export function awsClients(config: { aws: AwsConfig; table: TableConfig }): Clie
   return { dynamo: createDynamoDbClient(config.aws), sqs: createSqsClient(config.aws), table: config.table, clock: systemClock };
 }
 
-/** The clients and the vault of a function that opens sealed values. */
+/**
+ * The clients and the vault of a function that opens sealed values: it seals
+ * v4 under key epochs kept in the table (lib/auth/README.md; the roles may
+ * read and put `VAULTKEY#*#<purpose>` for their purposes, infra/access.ts).
+ */
 export function awsResources(config: { aws: AwsConfig; table: TableConfig; key: KeyConfig }): { clients: Clients; vault: Vault } {
-  // Not yet with the keyring (key epochs): the roles' dynamodb:LeadingKeys need `VAULTKEY#` first (lib/auth/README.md).
-  return { clients: awsClients(config), vault: createVaultFromConfig(config) };
+  const clients = awsClients(config);
+  return { clients, vault: createFunctionVault({ key: config.key, aws: config.aws, dynamo: clients.dynamo, tableName: config.table.tableName }) };
+}
+
+/** A function's vault: sealing v4 under the epoch keys of `tableName`; v1, v2 and v4 values open. */
+export function createFunctionVault(params: { key: KeyConfig; aws: AwsConfig; dynamo: DynamoDBClient; tableName: string; kms?: KMSClient }): Vault {
+  const keyring = createDynamoVaultKeyring({ client: params.dynamo, tableName: params.tableName });
+  return createVaultFromConfig({ key: params.key, aws: params.aws, keyring, ...(params.kms ? { kms: params.kms } : {}) });
 }
 
 /**

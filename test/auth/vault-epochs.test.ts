@@ -1,7 +1,7 @@
 // The vault with a keyring (v4): one data key per key epoch and purpose,
 // per-tenant keys derived from it, the context bound as AAD. The keyring is
 // an in-memory fake of the vault's own port here; its DynamoDB adapter is
-// tested in test/store/vault-keyring.test.ts.
+// tested in test/store/api-write-path.test.ts, and the vault the functions build in test/wiring/function-vault.test.ts.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createLocalKeyWrapper, createVault, isCurrentSealed, type KeyWrapper, type VaultContext, type VaultKeyring } from '../../lib/auth/vault.ts';
