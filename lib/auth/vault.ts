@@ -92,6 +92,11 @@ export function monthlyEpoch(now: number): string {
 export interface Vault {
   seal(params: { context: VaultContext; plaintext: string }): Promise<string>;
   open(params: { context: VaultContext; sealed: string }): Promise<string>;
+  /**
+   * Whether `sealed` is of the shape this vault seals (v4 with a keyring,
+   * else v2 or v4): callers seal an older value again. Without it, isCurrentSealed.
+   */
+  isCurrent?(sealed: string): boolean;
 }
 
 export interface VaultCacheOptions {
@@ -167,6 +172,8 @@ export function createVault(params: {
   return {
     seal: (sealParams) => sealValue(state, sealParams),
     open: (openParams) => openValue(state, openParams),
+    // With a keyring, a v2 value (a data key per tenant: a Decrypt per poll for a small tenant) is moved to an epoch key too.
+    isCurrent: (sealed) => (state.keyring === undefined ? isCurrentSealed(sealed) : sealed.startsWith(`${EPOCH_VERSION}.`)),
   };
 }
 

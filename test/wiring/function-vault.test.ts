@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKmsKeyWrapper } from '../../lib/auth/kms-key-wrapper.ts';
 import { createVault, isCurrentSealed, type VaultContext } from '../../lib/auth/vault.ts';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
+import { openCredentials, resealLegacyCredentials } from '../../lib/store/credentials.ts';
 import { createTable } from '../../lib/store/table.ts';
 import { createFunctionVault } from '../../lib/wiring/aws.ts';
 import { sealFirstShape } from '../functions/first-shape.ts';
@@ -80,8 +81,14 @@ describe("the functions' vault (key epochs, wired)", () => {
     const vault = containerVault(tableName);
     expect(await vault.open({ context: tenant(4), sealed: v2 })).toBe('sealed-v2');
     expect(await vault.open({ context: { ...tenant(5), purpose: 'carddav-credential' }, sealed: v1 })).toBe('sealed-v1');
-    // Sealed again (what the sync worker does with a v1 credential), it is v4.
-    expect((await vault.seal({ context: tenant(5), plaintext: 'sealed-v1' })).startsWith('v4.')).toBe(true);
+    // The sync worker seals older credentials again on their next run: v1 and v2 become v4, then stay.
+    for (const [n, sealed] of [[4, v2], [5, v1]] as const) {
+      const ids = { tenantId: `ten_${n}`, connectionId: `con_${n}` };
+      const resealed = await resealLegacyCredentials({ vault, ...ids, credentials: { kind: 'google', username: 'ada@example.com', refreshToken: sealed } });
+      expect(resealed?.kind === 'google' && String(resealed.refreshToken).startsWith('v4.')).toBe(true);
+      expect(await openCredentials({ vault: containerVault(tableName), ...ids, credentials: resealed })).toMatchObject({ refreshToken: n === 4 ? 'sealed-v2' : 'sealed-v1' });
+      expect(await resealLegacyCredentials({ vault, ...ids, credentials: resealed })).toBeUndefined();
+    }
   });
 
   it("a role granted only the webhook secrets' purpose cannot unwrap the credentials' epoch key", async () => {
