@@ -26,7 +26,7 @@ export const PARTITIONS = {
   webhookLog: 'WEBHOOK#',
   /** Which connections hold a Google grant (lib/store/grants.ts): the api's consent and delete paths. */
   grant: 'GRANT#',
-  /** Writes stored but maybe not yet enqueued (lib/store/write-outbox.ts): the api puts and drops them, the dispatcher sweeps them. */
+  /** Writes not yet finished (lib/store/write-outbox.ts): the api puts them, the applier's finish drops them, the dispatcher sweeps what stays. */
   outbox: 'OUTBOX#',
   /** A connection's change log (lib/store/change-log.ts): the sync worker and the applier append, the api reads. */
   changeLog: 'LOG#',
