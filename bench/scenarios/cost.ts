@@ -39,9 +39,10 @@ const ASSUME = {
    * per cache period, whatever the number of tenants or connections, spread
    * over all the polls of that period; the warm containers are derived from
    * the fleet's poll rate and the idle poll's duration with latency (Little's
-   * law). Assumed: the fleet's credentials are v4 (sealed or resealed since
-   * key epochs). A value sealed before (v2, a data key per tenant and
-   * purpose) still opens as it did: the "v2-own-data-key" variant is such a
+   * law). Assumed: the fleet's credentials are v4 (the sync worker seals a
+   * v1 or v2 credential again as v4 on its next run). A value sealed before
+   * (v2, a data key per tenant and purpose) still opens as it did: the
+   * "v2-own-data-key" variant is such a
    * value with a data key of its own (a tenant with one connection), a
    * Decrypt whenever its container has not unwrapped it in the cache time
    * (taken as every poll, the worst case).
