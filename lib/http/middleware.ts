@@ -12,7 +12,7 @@ import {
   InsufficientScope,
   ValidationFailed,
 } from './problems.ts';
-import type { ApiKeys, ApiScope, Clock, Idempotency, IdempotencyRecord, Logger } from './ports.ts';
+import type { ApiKeys, ApiScope, Clock, Idempotency, IdempotencyRecord, Logger, StoredResponse } from './ports.ts';
 
 export interface AuthContext {
   tenantId: string;
@@ -20,8 +20,18 @@ export interface AuthContext {
   scopes: readonly ApiScope[];
 }
 
+/**
+ * The Idempotency-Key this request holds: a route that stores its answer
+ * with its own write (Writes.create's `answer`) sets `answered`, and the
+ * middleware then stores nothing more.
+ */
+export interface IdempotencySlot {
+  record: Omit<IdempotencyRecord, 'response'>;
+  answered: boolean;
+}
+
 export interface AppEnv {
-  Variables: { auth: AuthContext };
+  Variables: { auth: AuthContext; idempotency?: IdempotencySlot };
 }
 
 export type AppMiddleware = MiddlewareHandler<AppEnv>;
@@ -159,6 +169,8 @@ export function idempotent(deps: { idempotency: Idempotency; clock: Clock; logge
     const record = { tenantId, key, requestHash: hash, expiresAt: deps.clock.now() + IDEMPOTENCY_TTL_MS };
     const claimed = await deps.idempotency.claim(record);
     if (!claimed.begun) return repeatAnswer(claimed.existing, hash);
+    const slot: IdempotencySlot = { record, answered: false };
+    c.set('idempotency', slot);
 
     try {
       await next();
@@ -170,8 +182,15 @@ export function idempotent(deps: { idempotency: Idempotency; clock: Clock; logge
       await deps.idempotency.release({ tenantId, key });
       return;
     }
-    await storeAnswer(deps, { ...record, res: c.res });
+    if (!slot.answered) await storeAnswer(deps, { ...record, res: c.res });
   };
+}
+
+/** A JSON answer as storeAnswer would capture it from `c.json(body, status, headers)`: what a repeat replays. */
+export function jsonAnswer(p: { status: number; body: unknown; headers: Record<string, string> }): StoredResponse {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  for (const [name, value] of Object.entries(p.headers)) if (REPLAYED_HEADERS.includes(name.toLowerCase())) headers[name.toLowerCase()] = value;
+  return { status: p.status, body: JSON.stringify(p.body), headers };
 }
 
 async function storeAnswer(deps: { idempotency: Idempotency; logger: Logger }, p: Omit<IdempotencyRecord, 'response'> & { res: Response }): Promise<void> {

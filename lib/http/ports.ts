@@ -131,8 +131,11 @@ export interface Writes {
    * `checkConnection`: checked against the connection in the same step
    * (instead of a read before it): ConnectionNotFound (lib/core/errors.ts)
    * when it is absent, another tenant's or deleted, and then nothing is stored.
+   * `answer`: the request's Idempotency-Key (claimed by this request) with
+   * its first answer, stored in the same step, so the key needs no request
+   * of its own to complete.
    */
-  create(record: WriteRecord, options?: { checkConnection?: boolean }): Promise<void>;
+  create(record: WriteRecord, options?: { checkConnection?: boolean; answer?: IdempotencyRecord & { response: StoredResponse } }): Promise<void>;
   /**
    * The write is on the queue: its outbox entry can go. An adapter may leave
    * that to the applier's finish (the DynamoDB one does, in the finish's own

@@ -17,7 +17,7 @@ export function idempotencyKey(tenantId: string, key: string): { pk: string; sk:
   return single(`IDEMP#${tenantId}#${key}`);
 }
 
-function idempotencyItem(r: IdempotencyRecord): Item {
+export function idempotencyItem(r: IdempotencyRecord): Item {
   return {
     ...idempotencyKey(r.tenantId, r.key),
     type: 'idempotency',
@@ -81,6 +81,22 @@ async function claim(t: Table, record: IdempotencyRecord): Promise<Claimed> {
       return existing === undefined ? { begun: false } : { begun: false, existing };
     },
   );
+}
+
+/**
+ * A transaction's Put of the first answer on the record this request holds
+ * (its hash, no answer yet): Writes.create stores it with the write.
+ */
+export function answerItem(t: Pick<Table, 'name'>, record: IdempotencyRecord & { response: StoredResponse }): Record<string, unknown> {
+  return {
+    Put: {
+      TableName: t.name,
+      Item: idempotencyItem(record),
+      ConditionExpression: '#hash = :hash AND attribute_not_exists(#resp)',
+      ExpressionAttributeNames: { '#hash': 'requestHash', '#resp': 'response' },
+      ExpressionAttributeValues: { ':hash': record.requestHash },
+    },
+  };
 }
 
 async function release(t: Table, { tenantId, key }: { tenantId: string; key: string }): Promise<void> {

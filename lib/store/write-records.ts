@@ -8,13 +8,14 @@ import type { Writes } from '../http/ports.ts';
 import type { WriteStore } from '../writes/ports.ts';
 import type { OutboxEntry, WriteOutbox } from '../writes/outbox.ts';
 import type { WriteRecord } from '../writes/types.ts';
-import { ConnectionNotFound } from '../core/errors.ts';
+import { ConnectionNotFound, StoreError } from '../core/errors.ts';
 import { InvalidInput } from './errors.ts';
 import { assertId, connectionKey } from './keys.ts';
 import { call, conditional, openTable, putNewItem, transaction } from './table-client.ts';
 import type { Item, Table, TableOptions } from './table-client.ts';
 import { DuplicateItem, assertPlainId, single } from './tenants.ts';
 import { deleteOutboxEntry, outboxItem, outboxKey, pendingOutboxEntries } from './write-outbox.ts';
+import { answerItem } from './idempotency.ts';
 
 /**
  * `WRITE#<tenantId>#<writeId>`: GET /v1/writes/{id} knows the tenant and the
@@ -68,7 +69,7 @@ export function createDynamoWrites(options: TableOptions): Writes & WriteStore &
   const t = openTable(options);
   const get = (p: { tenantId: string; writeId: string }) => getWrite(t, p);
   return {
-    create: (record, options) => createWrite(t, record, options?.checkConnection === true),
+    create: (record, options) => createWrite(t, record, options ?? {}),
     get,
     getWrite: get,
     // Left to finish, which drops the entry in its own request; the sweep drops what never finishes.
@@ -84,9 +85,10 @@ export function createDynamoWrites(options: TableOptions): Writes & WriteStore &
 /**
  * The record and its outbox entry in one transaction (one request, all or
  * nothing); with `checkConnection`, also the check that the connection is the
- * tenant's and not deleted, so the API's create reads no connection first.
+ * tenant's and not deleted, so the API's create reads no connection first;
+ * with `answer`, the Idempotency-Key's first answer.
  */
-async function createWrite(t: Table, record: WriteRecord, checkConnection: boolean): Promise<void> {
+async function createWrite(t: Table, record: WriteRecord, options: Parameters<Writes['create']>[1] & {}): Promise<void> {
   const key = writeKey(record.tenantId, record.writeId);
   assertId('connectionId', record.connectionId);
   if (!Number.isFinite(record.expiresAt)) throw new InvalidInput('expiresAt must be epoch seconds');
@@ -102,14 +104,17 @@ async function createWrite(t: Table, record: WriteRecord, checkConnection: boole
   const items = [
     putNewItem(t, { ...key, type: 'write', ...record }),
     { Put: { TableName: t.name, Item: outboxItem({ ...outboxEntryOf(record), expiresAt: record.expiresAt }) } },
-    ...(checkConnection ? [live] : []),
+    ...(options.checkConnection === true ? [live] : []),
+    ...(options.answer === undefined ? [] : [answerItem(t, options.answer)]),
   ];
   await transaction(
     t,
     'createWrite',
     () => t.doc.send(new TransactWriteCommand({ TransactItems: items })),
     (at, err) => {
-      throw at === 0 ? new DuplicateItem(key.pk, { cause: err }) : new ConnectionNotFound(record.connectionId, { cause: err });
+      if (at === 0) throw new DuplicateItem(key.pk, { cause: err });
+      if (items[at] === live) throw new ConnectionNotFound(record.connectionId, { cause: err });
+      throw new StoreError(`Idempotency-Key ${options.answer?.key} is no longer held by this request: the write was not stored`, { cause: err });
     },
   );
 }

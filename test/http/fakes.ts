@@ -115,15 +115,27 @@ export class FakeConnections implements Connections {
 export class FakeWrites implements Writes {
   readonly records = new Map<string, WriteRecord>();
   readonly #connections: Connections | undefined;
-  /** `connections`: checked on create, as the DynamoDB adapter checks the connection item in the same transaction. */
-  constructor(connections?: Connections) {
+  readonly #idempotency: Idempotency | undefined;
+  /**
+   * `connections`: checked on create, as the DynamoDB adapter checks the connection item in the same transaction;
+   * `idempotency`: where a create's `answer` goes, as the adapter stores it in that transaction.
+   */
+  constructor(connections?: Connections, idempotency?: Idempotency) {
     this.#connections = connections;
+    this.#idempotency = idempotency;
   }
-  async create(record: WriteRecord, options?: { checkConnection?: boolean }): Promise<void> {
+  /** Answers stored with a write (Writes.create's `answer`), by Idempotency-Key. */
+  readonly answeredKeys: string[] = [];
+  async create(record: WriteRecord, options?: Parameters<Writes['create']>[1]): Promise<void> {
     if (this.records.has(record.writeId)) throw new Error(`duplicate write ${record.writeId}`);
     if (options?.checkConnection === true && this.#connections !== undefined) {
       const connection = await this.#connections.get({ tenantId: record.tenantId, connectionId: record.connectionId });
       if (connection === undefined || connection.status === 'deleted') throw new ConnectionNotFound(record.connectionId);
+    }
+    if (options?.answer !== undefined) {
+      if (this.#idempotency === undefined) throw new Error('FakeWrites was given an answer but no idempotency store');
+      await this.#idempotency.put(options.answer);
+      this.answeredKeys.push(options.answer.key);
     }
     this.records.set(record.writeId, structuredClone(record));
   }
@@ -288,7 +300,7 @@ export function harness(options: { config?: Partial<AppConfig>; dns?: Record<str
   const queue = new FakeWriteQueue();
   const clock = new FakeClock(Date.parse('2025-03-01T12:00:00.000Z'));
   const idempotency = new FakeIdempotency(clock);
-  const writes = new FakeWrites(connections);
+  const writes = new FakeWrites(connections, idempotency);
   const logger = new FakeLogger();
   const discoverCalls: { serverUrl: string; username: string }[] = [];
   const dns = fakeDns(options.dns);

@@ -6,7 +6,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalKeyWrapper, createVault } from '../../lib/auth/vault.ts';
-import { ConnectionNotFound } from '../../lib/core/errors.ts';
+import { ConnectionNotFound, StoreError } from '../../lib/core/errors.ts';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
 import { createDynamoConnections, createDynamoIdempotency, createDynamoWrites } from '../../lib/store/api-adapters.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
@@ -91,6 +91,26 @@ describe('the API write path on DynamoDB', () => {
 
     expect(await connections.delete({ tenantId: 'ten_a', connectionId: 'con_1' })).toBe(true);
     await expect(writes.create(record({ writeId: 'wr_2' }), { checkConnection: true })).rejects.toBeInstanceOf(ConnectionNotFound);
+  });
+
+  it('create stores the Idempotency-Key’s first answer in its own transaction, and only on the key this request holds', async () => {
+    const { tableName, clock } = await fresh();
+    const idem = createDynamoIdempotency({ client, tableName, clock });
+    const writes = createDynamoWrites({ client, tableName, clock });
+    const held = { tenantId: 'ten_a', key: 'k-9', requestHash: 'h1', expiresAt: T0 + 86_400_000 };
+    const response = { status: 202, body: '{"writeId":"wr_1","status":"queued"}', headers: { 'content-type': 'application/json', location: '/v1/writes/wr_1' } };
+    expect(await idem.claim(held)).toEqual({ begun: true });
+    // Another request's hash: the key is not this request's, and nothing is stored.
+    const refused = await writes.create(record(), { answer: { ...held, requestHash: 'h2', response } }).then(() => undefined, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(StoreError);
+    expect((await typesIn(tableName)).sort()).toEqual(['idempotency']);
+    expect(await idem.get({ tenantId: 'ten_a', key: 'k-9', now: T0 })).toEqual(held);
+
+    await writes.create(record(), { answer: { ...held, response } });
+    expect((await typesIn(tableName)).sort()).toEqual(['idempotency', 'outbox', 'write']);
+    expect(await idem.claim(held)).toEqual({ begun: false, existing: { ...held, response } });
+    // An answer already stored is not overwritten by a second write.
+    await expect(writes.create(record({ writeId: 'wr_2' }), { answer: { ...held, response } })).rejects.toBeInstanceOf(StoreError);
   });
 
   it('the vault keyring keeps the first wrapped key of an epoch and hands it to later writers', async () => {
