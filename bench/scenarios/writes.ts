@@ -243,7 +243,7 @@ async function apiThroughput(ctx: ScenarioContext, params: { aws: AwsLocal; serv
       name: 'writes.api-dynamo-requests-per-create',
       value: perItem(dynamo.readRequests + dynamo.writeRequests, processed),
       unit: 'requests',
-      // Warm: the API key cached, the key taken in one write, record + outbox + connection check in one transaction, the answer stored.
+      // Warm: the API key cached, the key taken in one write, record + outbox + connection check + the key's answer in one transaction.
       goal: { on: 'value', op: '<=', limit: 3 },
       note: `${dynamoNote(dynamo, processed)}; ${perItem(dynamo.busyMs, processed).toFixed(1)} ms waiting on DynamoDB Local per create`,
     }),
