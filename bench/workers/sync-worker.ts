@@ -9,6 +9,7 @@ import { createCardDavClient } from '../../lib/carddav/index.ts';
 import type { CardDavClient } from '../../lib/carddav/index.ts';
 import { createSqsFeed } from '../../lib/queue/change-feed.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
+import { buildFeed } from '../../lib/wiring/build.ts';
 import { runSync, type SyncOptions, type SyncRunResult } from '../../lib/sync/engine.ts';
 import type { Feed, Store } from '../../lib/sync/ports.ts';
 import { serveChild } from '../lib/child.ts';
@@ -19,6 +20,12 @@ export interface SyncSetup {
   dynamo: { endpoint: string; tableName: string };
   sqs: { endpoint: string; queueUrl: string; fifo: boolean };
   auth: CardDavAuth;
+  /**
+   * Publish through the change log as the sync worker does in production
+   * (lib/wiring/build.ts buildFeed: every event appended to LOG#<connection>,
+   * then sent to the FIFO change feed); without it, the change feed alone.
+   */
+  changeLog?: boolean;
 }
 
 export interface SyncParams {
@@ -48,6 +55,9 @@ interface Wired {
 
 let wired: { key: string; value: Wired } | undefined;
 
+/** The store's default (createDynamoStore); the change log does not use it, the table config type asks for it. */
+const STORE_DUE_SHARDS = 8;
+
 function wire(setup: SyncSetup): Wired {
   const key = JSON.stringify(setup);
   if (wired?.key === key) return wired.value;
@@ -67,7 +77,10 @@ function wire(setup: SyncSetup): Wired {
   });
   const value: Wired = {
     store: createDynamoStore({ client: dynamoClient, tableName: setup.dynamo.tableName }),
-    feed: createSqsFeed({ client: sqsClient, queueUrl: setup.sqs.queueUrl, fifo: setup.sqs.fifo }),
+    feed:
+      setup.changeLog === true
+        ? buildFeed({ sqs: sqsClient, changeFeedQueueUrl: setup.sqs.queueUrl, changeLog: { dynamo: dynamoClient, table: { tableName: setup.dynamo.tableName, dueShards: STORE_DUE_SHARDS } } })
+        : createSqsFeed({ client: sqsClient, queueUrl: setup.sqs.queueUrl, fifo: setup.sqs.fifo }),
     client,
     carddav,
     dynamo,

@@ -176,6 +176,19 @@ interface Run {
   emptyTokenRejected: boolean;
   /** Cards per multiget: the server's cap, halved for the rest of the run each time the server refuses a batch as too large. */
   batchSize: number;
+  /** The index write running behind the next batch's publish (see `commitBatch`). */
+  indexing: IndexLane;
+}
+
+/**
+ * The one index write a run lets run behind it, and the intents it still has
+ * to make good: while a batch's rows are written, the next batch is fetched,
+ * parsed and published; the write after it waits for this one.
+ */
+interface IndexLane {
+  pending: Promise<void> | undefined;
+  /** Intents of batches published but not yet indexed: every intents record names them again until their rows are written. */
+  unindexed: Map<string, IndexEntry>;
 }
 
 /** Cards per multiget for a connection: Google's cap on Google, the general size elsewhere. */
@@ -239,6 +252,8 @@ export async function syncLeased(params: LeasedSyncParams): Promise<LeasedRunRes
     const commit = await syncConnection(run);
     return await commitRun(run, commit);
   } catch (error) {
+    // An index write still running behind must settle before the lease goes back.
+    await run.indexing.pending?.catch(() => undefined);
     return failRun(run, error);
   }
 }
@@ -312,6 +327,7 @@ function startRun(params: LeasedSyncParams): Run {
     result: emptyResult(),
     emptyTokenRejected: false,
     batchSize: multigetBatchSizeFor(conn.provider, opts),
+    indexing: { pending: undefined, unindexed: new Map() },
   };
 }
 
@@ -548,6 +564,8 @@ async function fetchAndPublish(run: Run, hrefs: string[], index: Map<string, Ind
   const left = [...pending];
   pending.clear();
   await fetchSingly(run, left, missing, index);
+  // Removals and the commit read the index as written.
+  await drainIndex(run);
   return missing;
 }
 
@@ -597,42 +615,78 @@ function isBatchTooLarge(error: unknown): boolean {
   return error.status === 413 || error.status === 507 || (error.bodyExcerpt ?? '').includes('number-of-matches-within-limits');
 }
 
+/** What one batch of fetched cards changes: rows to write before the publish (intents), the events, then the rows. */
+interface PreparedBatch {
+  intents: IndexEntry[];
+  events: ContactEvent[];
+  upserts: IndexEntry[];
+}
+
 /**
  * Publishes a batch of fetched cards and indexes them. Takes `cards` over:
  * the array is emptied once the events are built, and the events are let go
  * once published, so the vCards do not outlive the publish while the index
- * write is awaited (a slow write would otherwise carry every card of the
- * batch into V8's old generation).
+ * write runs (a slow write would otherwise carry every card of the batch
+ * into V8's old generation).
  */
 async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEntry>): Promise<void> {
-  const { p, conn, result } = run;
-  const now = p.clock.now();
-  const events: ContactEvent[] = [];
-  const upserts: IndexEntry[] = [];
-  const intents: IndexEntry[] = [];
+  const now = run.p.clock.now();
+  const batch: PreparedBatch = { intents: [], events: [], upserts: [] };
   for (const card of cards) {
-    result.fetched++;
+    run.result.fetched++;
     const change = cardChange(run, card, index.get(card.href), now);
     if (change === undefined) continue;
-    if (change.intent !== undefined) intents.push(change.intent);
-    if (change.event !== undefined) events.push(change.event);
-    upserts.push(change.upsert);
+    if (change.intent !== undefined) batch.intents.push(change.intent);
+    if (change.event !== undefined) batch.events.push(change.event);
+    batch.upserts.push(change.upsert);
   }
   cards.length = 0;
-  if (intents.length > 0) {
-    const intentRun = conn.leaseCount;
-    await p.store.writeIndex({ connectionId: conn.connectionId, upserts: intents, deletes: [], ...(intentRun === undefined ? {} : { intentRun }) });
-    for (const row of intents) index.set(row.href, row);
+  await commitBatch(run, batch, index);
+}
+
+/**
+ * Intents, publish, then the rows, in that order for every card (see the top
+ * of this file); the rows' write is left running while the caller fetches,
+ * parses and publishes the next batch, and the next batch's row write waits
+ * for it (one in flight: bounded memory, and the index never runs ahead of
+ * what was published). A store that keeps one intents record per connection
+ * replaces it with each write, so each intents write names again the intents
+ * whose rows are still being written.
+ */
+async function commitBatch(run: Run, batch: PreparedBatch, index: Map<string, IndexEntry>): Promise<void> {
+  const { p, conn, result } = run;
+  const lane = run.indexing;
+  const intentRun = conn.leaseCount;
+  if (batch.intents.length > 0) {
+    const upserts = intentRun === undefined ? batch.intents : [...lane.unindexed.values(), ...batch.intents];
+    await p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [], ...(intentRun === undefined ? {} : { intentRun }) });
+    for (const row of batch.intents) index.set(row.href, row);
   }
-  if (events.length > 0) {
-    await p.feed.publish(events);
-    for (const e of events) result.events[e.type === 'contact.created' ? 'created' : 'updated']++;
-    events.length = 0;
+  if (batch.events.length > 0) {
+    await p.feed.publish(batch.events);
+    for (const e of batch.events) result.events[e.type === 'contact.created' ? 'created' : 'updated']++;
+    batch.events.length = 0;
   }
-  if (upserts.length > 0) {
-    await p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [] });
+  await drainIndex(run);
+  if (batch.upserts.length === 0) return;
+  const { upserts, intents } = batch;
+  // With rows for intents (no intentRun), nothing needs naming again.
+  if (intentRun !== undefined) for (const row of intents) lane.unindexed.set(row.href, row);
+  const write = p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [] }).then(() => {
     for (const u of upserts) index.set(u.href, u);
-  }
+    for (const row of intents) lane.unindexed.delete(row.href);
+  });
+  // Awaited by the next drain; this only keeps a failure from being reported as unhandled meanwhile.
+  write.catch(() => undefined);
+  lane.pending = write;
+}
+
+/** Waits for the index write running behind, and fails with it. */
+async function drainIndex(run: Run): Promise<void> {
+  const pending = run.indexing.pending;
+  if (pending === undefined) return;
+  run.indexing.pending = undefined;
+  await pending;
 }
 
 /**
