@@ -12,9 +12,11 @@
 // are put (condition: the id is not logged, or its item has expired). Two
 // writers on one connection (the sync worker and the write applier) cannot
 // both take a sequence: the loser's transaction is cancelled, it reads the
-// tail again and retries, so sequences stay contiguous and in order. An id
-// logged meanwhile is found by the strongly consistent read of id items that
-// starts every round, and is skipped.
+// tail again and retries, so sequences stay contiguous and in order. An
+// append reads the ids it is about to log and the tail once (strongly
+// consistent), then writes its chunks one after the other, each from the tail
+// the previous one left; after a lost race it reads both again, so an id
+// logged meanwhile is found and skipped.
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -191,28 +193,39 @@ async function writeChunk(t: LogTable, params: ChunkWrite): Promise<{ sequence: 
   return events.map((event, i) => ({ sequence: tail.sequence + 1 + i, eventId: event.id }));
 }
 
-/** Rounds of: drop what is logged already, take the tail, write a chunk; a round lost to another writer is retried. */
+/**
+ * Drops what is logged already, takes the tail, then writes chunk after chunk,
+ * each moving the tail the previous one left; a chunk lost to another writer
+ * starts over from a fresh read of ids and tail.
+ */
 async function appendEvents(t: LogTable, params: { tenantId: string; connectionId: string; events: readonly ChangeEvent[]; retentionDays: number }): Promise<AppendOutcome> {
   const { connectionId } = params;
   checkRetentionDays(params.retentionDays);
   const outcome: AppendOutcome = { appended: [], repeats: [] };
   const seen = new Set<string>();
   let pending = params.events.filter((e) => (seen.has(e.id) ? (outcome.repeats.push(e.id), false) : (seen.add(e.id), true)));
+  let tail: Tail | undefined;
   for (let lost = 0; pending.length > 0; ) {
     const now = t.clock.now();
-    const known = await loggedIds(t, connectionId, pending, now);
-    outcome.repeats.push(...pending.filter((e) => known.has(e.id)).map((e) => e.id));
-    pending = pending.filter((e) => !known.has(e.id));
-    if (pending.length === 0) break;
+    if (tail === undefined) {
+      const known = await loggedIds(t, connectionId, pending, now);
+      outcome.repeats.push(...pending.filter((e) => known.has(e.id)).map((e) => e.id));
+      pending = pending.filter((e) => !known.has(e.id));
+      if (pending.length === 0) break;
+      tail = await readTail(t, connectionId);
+    }
     const events = nextChunk(pending);
-    const tail = await readTail(t, connectionId);
     try {
-      outcome.appended.push(...(await writeChunk(t, { ...params, events, tail, now })));
+      const appended = await writeChunk(t, { ...params, events, tail, now });
+      outcome.appended.push(...appended);
       pending = pending.slice(events.length);
+      // The tail as this chunk left it (writeChunk sets the same expiry).
+      tail = { sequence: tail.sequence + events.length, expiresAt: entryExpiry({ now, retentionDays: params.retentionDays, previousExpiresAt: tail.expiresAt }) };
       lost = 0;
     } catch (err) {
       if (!lostRace(err)) throw storeError(t, 'appendLog', err);
       if (++lost >= t.maxAttempts) throw new AppendContended(`the log of ${connectionId} was appended to by others ${lost} times in a row`, { cause: err });
+      tail = undefined;
       await t.sleep(Math.floor(t.random() * Math.min(1_000, 20 * 2 ** lost)));
     }
   }
