@@ -15,6 +15,11 @@
 // before the index write, followed by the card's removal, would leave an href
 // the consumers know and the index does not: its removal would be dropped as
 // a phantom, and the consumers would keep a contact that no longer exists.
+//
+// The batches overlap without reordering any of that: a batch's index rows
+// are written while the next batch is fetched, parsed and published (one row
+// write runs behind at a time; `commitBatch`), and each intents write names
+// again the intents whose rows are still being written.
 import { createHash } from 'node:crypto';
 import type { Card, CardDavClient, CollectionState, HrefEtag } from '../carddav/types.ts';
 import { CardDavError, InvalidSyncToken, NotFound, ProtocolError, RequestRejected, ServerError, Throttled, TooManyMatches } from '../carddav/errors.ts';
@@ -585,8 +590,8 @@ async function multigetPending(run: Run, pending: Set<string>, missing: string[]
 }
 
 /**
- * GETs each href, a few at once, published a batch at a time: intents are
- * written one batch after the other (see `writeIndex`).
+ * GETs each href, a few at once, published a batch at a time through
+ * `commitBatch`, as multiget batches are.
  */
 async function fetchSingly(run: Run, hrefs: string[], missing: string[], index: Map<string, IndexEntry>): Promise<void> {
   const { p, conn, opts } = run;
