@@ -17,9 +17,9 @@
 // a phantom, and the consumers would keep a contact that no longer exists.
 //
 // The batches overlap without reordering any of that: a batch's index rows
-// are written while the next batch is fetched, parsed and published (one row
-// write runs behind at a time; `commitBatch`), and each intents write names
-// again the intents whose rows are still being written.
+// are written while the next batch is fetched and parsed (one row write runs
+// behind at a time; `commitBatch`), and the next batch is published once
+// they are written.
 import { createHash } from 'node:crypto';
 import type { Card, CardDavClient, CollectionState, HrefEtag } from '../carddav/types.ts';
 import { CardDavError, InvalidSyncToken, NotFound, ProtocolError, RequestRejected, ServerError, Throttled, TooManyMatches } from '../carddav/errors.ts';
@@ -185,15 +185,9 @@ interface Run {
   indexing: IndexLane;
 }
 
-/**
- * The one index write a run lets run behind it, and the intents it still has
- * to make good: while a batch's rows are written, the next batch is fetched,
- * parsed and published; the write after it waits for this one.
- */
+/** The one index write a run lets run behind it while the next batch is fetched and parsed (see `commitBatch`). */
 interface IndexLane {
   pending: Promise<void> | undefined;
-  /** Intents of batches published but not yet indexed: every intents record names them again until their rows are written. */
-  unindexed: Map<string, IndexEntry>;
 }
 
 /** Cards per multiget for a connection: Google's cap on Google, the general size elsewhere. */
@@ -332,7 +326,7 @@ function startRun(params: LeasedSyncParams): Run {
     result: emptyResult(),
     emptyTokenRejected: false,
     batchSize: multigetBatchSizeFor(conn.provider, opts),
-    indexing: { pending: undefined, unindexed: new Map() },
+    indexing: { pending: undefined },
   };
 }
 
@@ -651,20 +645,20 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
 
 /**
  * Intents, publish, then the rows, in that order for every card (see the top
- * of this file); the rows' write is left running while the caller fetches,
- * parses and publishes the next batch, and the next batch's row write waits
- * for it (one in flight: bounded memory, and the index never runs ahead of
- * what was published). A store that keeps one intents record per connection
- * replaces it with each write, so each intents write names again the intents
- * whose rows are still being written.
+ * of this file). The rows' write is left running while the caller fetches
+ * and parses the next batch (its multigets are in flight meanwhile); the next
+ * batch's commit waits for it, then checks the lease, so a batch is published
+ * only when everything before it is indexed and the lease has room for it:
+ * one write behind at a time (bounded memory), and the intents of one batch
+ * are the only ones not yet covered by rows.
  */
 async function commitBatch(run: Run, batch: PreparedBatch, index: Map<string, IndexEntry>): Promise<void> {
   const { p, conn, result } = run;
-  const lane = run.indexing;
-  const intentRun = conn.leaseCount;
+  await drainIndex(run);
+  checkLease(run);
   if (batch.intents.length > 0) {
-    const upserts = intentRun === undefined ? batch.intents : [...lane.unindexed.values(), ...batch.intents];
-    await p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [], ...(intentRun === undefined ? {} : { intentRun }) });
+    const intentRun = conn.leaseCount;
+    await p.store.writeIndex({ connectionId: conn.connectionId, upserts: batch.intents, deletes: [], ...(intentRun === undefined ? {} : { intentRun }) });
     for (const row of batch.intents) index.set(row.href, row);
   }
   if (batch.events.length > 0) {
@@ -672,18 +666,14 @@ async function commitBatch(run: Run, batch: PreparedBatch, index: Map<string, In
     for (const e of batch.events) result.events[e.type === 'contact.created' ? 'created' : 'updated']++;
     batch.events.length = 0;
   }
-  await drainIndex(run);
   if (batch.upserts.length === 0) return;
-  const { upserts, intents } = batch;
-  // With rows for intents (no intentRun), nothing needs naming again.
-  if (intentRun !== undefined) for (const row of intents) lane.unindexed.set(row.href, row);
+  const { upserts } = batch;
   const write = p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [] }).then(() => {
     for (const u of upserts) index.set(u.href, u);
-    for (const row of intents) lane.unindexed.delete(row.href);
   });
   // Awaited by the next drain; this only keeps a failure from being reported as unhandled meanwhile.
   write.catch(() => undefined);
-  lane.pending = write;
+  run.indexing.pending = write;
 }
 
 /** Waits for the index write running behind, and fails with it. */

@@ -75,9 +75,7 @@ export interface Store {
      * intents of one call as a single record that replaces the previous one
      * and reads as etag-less rows (for hrefs without a row of their own)
      * until a commitSync of that run or a later one; the engine therefore
-     * writes intents one batch at a time, and each intents write names again
-     * the intents of earlier batches whose rows are not written yet (a
-     * batch's rows are written while the next batch is published).
+     * writes intents one batch at a time, each after the previous batch's rows.
      */
     intentRun?: number;
     /** Hrefs whose echo marker goes too (with a published removal), for stores that keep markers apart. */

@@ -1,8 +1,9 @@
 // The batch pipeline: a batch's index rows are written while the next batch
-// is published, against a store that keeps a connection's intents as ONE
-// record replaced by each intents write (as the DynamoDB store does, see
-// lib/store/contact-index.ts), so a lagging row write cannot leave a
-// published card outside both the index and the intents.
+// is fetched and parsed, against a store that keeps a connection's intents as
+// ONE record replaced by each intents write (as the DynamoDB store does, see
+// lib/store/contact-index.ts): the next batch is published, and its intents
+// written, only once those rows are, so no published card is ever outside
+// both the index and the intents.
 import { describe, expect, it } from 'vitest';
 import type { IndexEntry, Store } from '../../lib/sync/ports.ts';
 import { Crash, MemoryStore, consumerView, hrefOf } from './fakes.ts';
@@ -60,51 +61,55 @@ function pipelineSetup(cards: number) {
   const s = setup({ cards });
   const store = new IntentRecordStore();
   store.addConnection(s.conn());
-  const published: (() => void)[] = [];
-  const publish = s.feed.publish.bind(s.feed);
-  s.feed.publish = async (events) => {
-    await publish(events);
-    published.splice(0).forEach((f) => f());
+  const requested: (() => void)[] = [];
+  const methods: string[] = [];
+  s.client.onRequest = (method) => {
+    methods.push(method);
+    requested.splice(0).forEach((f) => f());
   };
-  /** Resolves once the feed holds `n` batches. */
-  const batchesPublished = (n: number): Promise<void> =>
+  /** Resolves once the client has been asked for `n` multiget batches. */
+  const multigets = (n: number): Promise<void> =>
     new Promise((resolve) => {
-      const check = () => (s.feed.batches.length >= n ? resolve() : published.push(check));
+      const check = () => (methods.filter((m) => m === 'multiget').length >= n ? resolve() : requested.push(check));
       check();
     });
-  return { ...s, store, batchesPublished, sync: (extra: Parameters<typeof s.sync>[0] = {}) => s.sync({ store, ...extra }) };
+  return { ...s, store, multigets, sync: (extra: Parameters<typeof s.sync>[0] = {}) => s.sync({ store, ...extra }) };
 }
 
 describe('the batch pipeline', () => {
-  it('publishes the next batch while the previous batch’s rows are written, naming its intents again', async () => {
+  it('fetches the next batch while a batch’s rows are written, and publishes it only once they are', async () => {
     const s = pipelineSetup(100);
-    // Batch 1's rows are held until batch 2 is out: the run can only finish if they overlap.
-    s.store.holdRows = s.batchesPublished(2);
+    let publishedAtRelease = -1;
+    // Batch 1's rows are held until batch 2 has been asked for: the run can only finish if the two overlap.
+    s.store.holdRows = s.multigets(2).then(() => {
+      publishedAtRelease = s.feed.batches.length;
+    });
     const r = await s.sync();
     expect(r).toMatchObject({ outcome: 'ok', events: { created: 100 } });
-    const intents = s.store.indexWrites.filter((w) => w.intentRun !== undefined);
-    // Batch 2's intents record names batch 1's cards as well: their rows were not written yet.
-    expect(intents.map((w) => w.upserts.length)).toEqual([50, 100]);
-    expect(new Set(intents[1]!.upserts.map((u) => u.href))).toEqual(new Set(Array.from({ length: 100 }, (_, i) => hrefOf(i))));
+    expect(publishedAtRelease).toBe(1);
+    // One batch's intents at a time: the record never has to name a batch whose rows are still being written.
+    expect(s.store.indexWrites.filter((w) => w.intentRun !== undefined).map((w) => w.upserts.length)).toEqual([50, 50]);
     expect(s.store.index('c1').size).toBe(100);
     expect([...s.store.index('c1').values()].every((e) => e.etag !== undefined)).toBe(true);
   });
 
-  it('a crash of a row write that ran behind the next publish loses no deletion', async () => {
+  it('a row write that fails behind the next fetch stops the run before the next publish, and loses no deletion', async () => {
     const s = pipelineSetup(100);
-    s.store.holdRows = s.batchesPublished(2);
+    s.store.holdRows = s.multigets(2);
     s.store.failRows = new Crash('crash');
     await expect(s.sync()).rejects.toThrow(Crash);
-    // Both batches went out; batch 1's rows never landed, batch 2's did not start.
-    expect(s.feed.events).toHaveLength(100);
+    expect(s.feed.events).toHaveLength(50);
     expect(s.store.index('c1').size).toBe(0);
 
-    // Cards of both batches are removed before the next run: each gets its deletion.
-    s.book.remove(hrefOf(3));
-    s.book.remove(hrefOf(77));
+    // A published card and one never published are removed before the next run.
+    const published = s.feed.events.map((e) => s.data(e).href);
+    const unpublished = Array.from({ length: 100 }, (_, i) => hrefOf(i)).find((h) => !published.includes(h))!;
+    s.book.remove(published[3]!);
+    s.book.remove(unpublished);
     const r = await s.sync();
-    expect(r).toMatchObject({ outcome: 'ok', phantomDeletions: 0, events: { deleted: 2 } });
+    // The listing no longer names either: the published one is known (its intent), the other never was.
+    expect(r).toMatchObject({ outcome: 'ok', events: { deleted: 1 } });
+    expect(s.feed.ofType('contact.deleted').map((e) => s.data(e).href)).toEqual([published[3]]);
     expect(consumerView(s.feed.events)).toEqual(s.book.etags());
-    expect(new Set(s.feed.ofType('contact.created').map((e) => e.id)).size).toBe(100);
   });
 });
