@@ -3,8 +3,9 @@
 // middleware also asks for ReturnConsumedCapacity=INDEXES (the total, and the due index's share) (a request flag that
 // changes nothing but the answer), so the cost model can use the capacity units
 // DynamoDB Local reports instead of guessing item sizes.
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { transactionUnits } from '../../test/changelog/capacity.ts';
 
 const DYNAMO_READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
 const DYNAMO_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
@@ -27,6 +28,17 @@ export interface DynamoCounts {
   writeUnits: number;
   /** The part of `writeUnits` spent on global secondary indexes (the due index). */
   indexWriteUnits: number;
+  /**
+   * Write units as AWS bills them: DynamoDB Local reports a TransactWriteItems
+   * as one small write, so transactions are counted by AWS's rule instead (2
+   * units per KB per item, from the marshalled items' sizes); everything
+   * else as reported.
+   */
+  billedWriteUnits: number;
+  /** `billedWriteUnits` by partition kind: the partition key's prefix (`CONN#`, `LOG#` for the change log, ...). */
+  billedWriteUnitsByPartition: Record<string, number>;
+  /** `readUnits` by partition kind, as above. */
+  readUnitsByPartition: Record<string, number>;
   /** Sum of request durations (overlapping requests add up): how long the caller waited on DynamoDB at most. */
   busyMs: number;
 }
@@ -41,7 +53,21 @@ export interface SqsCounts {
 }
 
 export function emptyDynamoCounts(): DynamoCounts {
-  return { byOperation: {}, readRequests: 0, writeRequests: 0, itemsRead: 0, itemsWritten: 0, itemsWrittenByKind: {}, readUnits: 0, writeUnits: 0, indexWriteUnits: 0, busyMs: 0 };
+  return {
+    byOperation: {},
+    readRequests: 0,
+    writeRequests: 0,
+    itemsRead: 0,
+    itemsWritten: 0,
+    itemsWrittenByKind: {},
+    readUnits: 0,
+    writeUnits: 0,
+    indexWriteUnits: 0,
+    billedWriteUnits: 0,
+    billedWriteUnitsByPartition: {},
+    readUnitsByPartition: {},
+    busyMs: 0,
+  };
 }
 
 export function emptySqsCounts(): SqsCounts {
@@ -62,6 +88,9 @@ export function diffDynamo(after: DynamoCounts, before: DynamoCounts): DynamoCou
   return {
     byOperation: diffRecord(after.byOperation, before.byOperation),
     itemsWrittenByKind: diffRecord(after.itemsWrittenByKind, before.itemsWrittenByKind),
+    billedWriteUnitsByPartition: roundRecord(diffRecord(after.billedWriteUnitsByPartition, before.billedWriteUnitsByPartition)),
+    readUnitsByPartition: roundRecord(diffRecord(after.readUnitsByPartition, before.readUnitsByPartition)),
+    billedWriteUnits: round(after.billedWriteUnits - before.billedWriteUnits),
     readRequests: after.readRequests - before.readRequests,
     writeRequests: after.writeRequests - before.writeRequests,
     itemsRead: after.itemsRead - before.itemsRead,
@@ -84,6 +113,10 @@ export function diffSqs(after: SqsCounts, before: SqsCounts): SqsCounts {
 
 function round(n: number): number {
   return Math.round(n * 1000) / 1000;
+}
+
+function roundRecord(r: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(r).map(([k, n]) => [k, round(n)]));
 }
 
 function operationName(commandName: string | undefined): string {
@@ -169,6 +202,41 @@ function itemsOf(op: string, input: Record<string, unknown>, output: Record<stri
   }
 }
 
+/** A partition key's kind: its prefix up to the first '#' (`CONN#`, `LOG#`, `TENANT#`). */
+function partitionOf(key: Key | undefined): string {
+  const pk = keyString(key?.pk);
+  const hash = pk.indexOf('#');
+  return hash >= 0 ? pk.slice(0, hash + 1) : pk === '' ? 'unknown' : pk;
+}
+
+/** The partition kind a request reads or writes: its first key's (a Query's `:pk`). */
+function requestPartition(op: string, input: Record<string, unknown>): string {
+  switch (op) {
+    case 'Query':
+    case 'Scan':
+      return partitionOf({ pk: (input.ExpressionAttributeValues as Key | undefined)?.[':pk'] });
+    case 'GetItem':
+      return partitionOf(input.Key as Key);
+    case 'BatchGetItem': {
+      const tables = Object.values((input.RequestItems as Record<string, { Keys?: Key[] }> | undefined) ?? {});
+      return partitionOf(tables[0]?.Keys?.[0]);
+    }
+    case 'TransactGetItems':
+      return partitionOf((input.TransactItems as { Get?: { Key?: Key } }[] | undefined)?.[0]?.Get?.Key);
+    default:
+      return partitionOf(writtenKeys(op, input)[0]);
+  }
+}
+
+const BILLED = Symbol('benchBilledWriteUnits');
+
+/** Where a transaction's billed units are left for the counting middleware (the context is shared by every step of one call). */
+type BillingContext = { [BILLED]?: number };
+
+function add(record: Record<string, number>, key: string, n: number): void {
+  record[key] = (record[key] ?? 0) + n;
+}
+
 /** Counts every DynamoDB request this client (and any DocumentClient made from it) sends. */
 export function countDynamo(client: DynamoDBClient): { snapshot(): DynamoCounts } {
   const counts = emptyDynamoCounts();
@@ -187,11 +255,15 @@ export function countDynamo(client: DynamoDBClient): { snapshot(): DynamoCounts 
         counts.readRequests++;
         counts.itemsRead += itemsOf(op, input, output);
         counts.readUnits += capacityOf(output);
+        add(counts.readUnitsByPartition, requestPartition(op, input), capacityOf(output));
       } else if (DYNAMO_WRITES.has(op)) {
         counts.writeRequests++;
         counts.itemsWritten += itemsOf(op, input, output);
         counts.writeUnits += capacityOf(output);
         counts.indexWriteUnits += indexCapacityOf(output);
+        const billed = (context as BillingContext)[BILLED] ?? capacityOf(output);
+        counts.billedWriteUnits += billed;
+        add(counts.billedWriteUnitsByPartition, requestPartition(op, input), billed);
         for (const key of writtenKeys(op, input)) {
           const kind = kindOf(key);
           counts.itemsWrittenByKind[kind] = (counts.itemsWrittenByKind[kind] ?? 0) + 1;
@@ -202,6 +274,15 @@ export function countDynamo(client: DynamoDBClient): { snapshot(): DynamoCounts 
     // Initialize: before the DocumentClient's marshalling and the serializer,
     // so the flag is part of the request that is sent.
     { step: 'initialize', name: 'benchCountDynamo', priority: 'low' },
+  );
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const items = (args.input as { TransactItems?: TransactWriteItem[] }).TransactItems;
+      if (context.commandName === 'TransactWriteItemsCommand' && items !== undefined) (context as BillingContext)[BILLED] = transactionUnits(items);
+      return next(args);
+    },
+    // After lib-dynamodb has marshalled the items, so their sizes are DynamoDB's.
+    { step: 'serialize', name: 'benchBillTransactions', priority: 'high' },
   );
   return { snapshot: () => structuredClone(counts) };
 }

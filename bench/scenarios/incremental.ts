@@ -9,6 +9,7 @@ import type { GoogleEmulator } from '../../lib/emulator/index.ts';
 import type { Radicale } from '../../test/support/radicale.ts';
 import { editedCard, generateCards, newCard } from '../lib/book.ts';
 import { startChild, type ChildSession } from '../lib/child.ts';
+import { changeLogCost, percent } from '../lib/change-log-cost.ts';
 import type { DynamoCounts, SqsCounts } from '../lib/counting.ts';
 import { identityFetch, type CardDavAuth } from '../lib/http.ts';
 import { figure, median } from '../lib/report.ts';
@@ -125,8 +126,9 @@ async function measureServer(ctx: ScenarioContext, aws: AwsLocal, book: Book): P
   const connectionId = `incremental-${book.server}`;
   await aws.store.createConnection(newConnection({ connectionId, serverUrl: book.serverUrl, addressBookUrl: book.addressBookUrl, provider: book.server }));
   const feed = await aws.feedSetup(`incremental-feed-${book.server}`);
-  // As deployed: each run on the dispatcher's claim (made in the child, not counted: cost prices it apart).
-  const params: SyncParams = { setup: { ...feed, auth: book.auth }, tenantId: TENANT, connectionId, owner: 'bench-worker', claim: true };
+  // As deployed: with the change log, as the sync worker publishes, and each run on the dispatcher's
+  // claim (made in the child, not counted: cost prices it apart).
+  const params: SyncParams = { setup: { ...feed, auth: book.auth, changeLog: true }, tenantId: TENANT, connectionId, owner: 'bench-worker', claim: true };
   const child: ChildSession = await startChild(SYNC_WORKER);
   ctx.defer(() => child.kill());
   const sync = async (what: string): Promise<SyncMeasurement> => {
@@ -205,15 +207,35 @@ function emitProfile(ctx: ScenarioContext, p: ServerProfile): void {
     figure({ name: `${base}.no-change.dynamo-writes-beyond-connection`, value: beyond, unit: 'items', goal: { on: 'value', op: '<=', limit: 0 } }),
   );
   ctx.emit(figure({ name: `${base}.no-change.sqs-messages`, value: nc.sqs.messagesSent, unit: '', goal: { on: 'value', op: '<=', limit: 0 } }));
+  const idleLog = changeLogCost(nc.dynamo);
+  ctx.emit(
+    figure({ name: `${base}.no-change.change-log-wru`, value: idleLog.writeUnits, unit: 'WRU', goal: { on: 'value', op: '<=', limit: 0 }, note: `${idleLog.readUnits} RRU: an idle poll publishes nothing, so logs nothing` }),
+  );
   ctx.emit(figure({ name: `${base}.no-change.sqs-requests`, value: nc.sqs.requests, unit: '' }));
 
   const ch = p.changes;
   ctx.emit(figure({ name: `${base}.${ch.changes}-changes.time`, value: ch.wallMs, unit: 'ms', note: `median of ${ch.runs}, warm child` }));
   ctx.emit(figure({ name: `${base}.${ch.changes}-changes.carddav-requests`, value: ch.carddavRequests, unit: '', note: methods(ch.carddavByMethod) }));
   ctx.emit(figure({ name: `${base}.${ch.changes}-changes.dynamo-reads`, value: ch.dynamo.readRequests, unit: 'requests', note: `${ch.dynamo.readUnits} RRU` }));
-  ctx.emit(figure({ name: `${base}.${ch.changes}-changes.dynamo-writes`, value: ch.dynamo.writeRequests, unit: 'requests', note: `${ch.dynamo.writeUnits} WRU; ${ops(ch.dynamo)}` }));
+  ctx.emit(
+    figure({
+      name: `${base}.${ch.changes}-changes.dynamo-writes`,
+      value: ch.dynamo.writeRequests,
+      unit: 'requests',
+      note: `${ch.dynamo.billedWriteUnits} WRU as billed (DynamoDB Local reported ${ch.dynamo.writeUnits}); ${ops(ch.dynamo)}`,
+    }),
+  );
   ctx.emit(figure({ name: `${base}.${ch.changes}-changes.events`, value: ch.events, unit: '' }));
   ctx.emit(figure({ name: `${base}.${ch.changes}-changes.sqs-requests`, value: ch.sqs.requests, unit: '', note: `${ch.sqs.messagesSent} messages` }));
+  const log = changeLogCost(ch.dynamo);
+  ctx.emit(
+    figure({
+      name: `${base}.${ch.changes}-changes.change-log.wru-per-change`,
+      value: log.writeUnits / ch.changes,
+      unit: 'WRU',
+      note: `${log.writeUnits} WRU for ${ch.events} logged events (${percent(log.writeShare)} of the sync's ${ch.dynamo.billedWriteUnits} billed WRU), ${log.readUnits} RRU; ${percent(log.costShare)} of its DynamoDB request cost`,
+    }),
+  );
 }
 
 export const incremental: Scenario = {

@@ -11,6 +11,7 @@ import { createSqsFeed } from '../../lib/queue/change-feed.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
 import { createDispatchStore } from '../../lib/store/schedule-adapters.ts';
 import type { DynamoStore } from '../../lib/store/types.ts';
+import { buildFeed } from '../../lib/wiring/build.ts';
 import { runSync, syncLeased, type SyncOptions, type SyncRunResult } from '../../lib/sync/engine.ts';
 import type { DispatchStore } from '../../lib/sync/dispatcher.ts';
 import { MINUTE_MS, parseSlot } from '../../lib/sync/schedule-slots.ts';
@@ -23,6 +24,12 @@ export interface SyncSetup {
   dynamo: { endpoint: string; tableName: string };
   sqs: { endpoint: string; queueUrl: string; fifo: boolean };
   auth: CardDavAuth;
+  /**
+   * Publish through the change log as the sync worker does in production
+   * (lib/wiring/build.ts buildFeed: every event appended to LOG#<connection>,
+   * then sent to the FIFO change feed); without it, the change feed alone.
+   */
+  changeLog?: boolean;
 }
 
 export interface SyncParams {
@@ -62,6 +69,9 @@ interface Wired {
 
 let wired: { key: string; value: Wired } | undefined;
 
+/** The store's default (createDynamoStore); the change log does not use it, the table config type asks for it. */
+const STORE_DUE_SHARDS = 8;
+
 function wire(setup: SyncSetup): Wired {
   const key = JSON.stringify(setup);
   if (wired?.key === key) return wired.value;
@@ -84,7 +94,10 @@ function wire(setup: SyncSetup): Wired {
     store: createDynamoStore({ client: dynamoClient, tableName: setup.dynamo.tableName }),
     dispatch: createDispatchStore({ store: createDynamoStore({ client: uncounted, tableName: setup.dynamo.tableName }), client: uncounted, tableName: setup.dynamo.tableName }),
     reader: createDynamoStore({ client: uncounted, tableName: setup.dynamo.tableName }),
-    feed: createSqsFeed({ client: sqsClient, queueUrl: setup.sqs.queueUrl, fifo: setup.sqs.fifo }),
+    feed:
+      setup.changeLog === true
+        ? buildFeed({ sqs: sqsClient, changeFeedQueueUrl: setup.sqs.queueUrl, changeLog: { dynamo: dynamoClient, table: { tableName: setup.dynamo.tableName, dueShards: STORE_DUE_SHARDS } } })
+        : createSqsFeed({ client: sqsClient, queueUrl: setup.sqs.queueUrl, fifo: setup.sqs.fifo }),
     client,
     carddav,
     dynamo,

@@ -12,9 +12,11 @@
 // are put (condition: the id is not logged, or its item has expired). Two
 // writers on one connection (the sync worker and the write applier) cannot
 // both take a sequence: the loser's transaction is cancelled, it reads the
-// tail again and retries, so sequences stay contiguous and in order. An id
-// logged meanwhile is found by the strongly consistent read of id items that
-// starts every round, and is skipped.
+// tail again and retries, so sequences stay contiguous and in order. An
+// append reads the ids it is about to log and the tail once (strongly
+// consistent), then writes its chunks one after the other, each from the tail
+// the previous one left; after a lost race it reads both again, so an id
+// logged meanwhile is found and skipped.
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -80,11 +82,20 @@ function lostRace(err: unknown): boolean {
   return (e.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict');
 }
 
-function encodeBody(event: ChangeEvent): { body: string } | { bodyGz: Uint8Array } {
+/** An event as its entry stores it, encoded once per append: chunking and the transaction both use it. */
+interface Encoded {
+  event: ChangeEvent;
+  /** UTF-8 bytes of its JSON. */
+  bytes: number;
+  stored: { body: string } | { bodyGz: Uint8Array };
+}
+
+function encode(event: ChangeEvent): Encoded {
   const body = JSON.stringify(event);
-  if (Buffer.byteLength(body, 'utf8') <= COMPRESS_ABOVE_BYTES) return { body };
+  const bytes = Buffer.byteLength(body, 'utf8');
+  if (bytes <= COMPRESS_ABOVE_BYTES) return { event, bytes, stored: { body } };
   const gz = gzipSync(body);
-  return gz.byteLength < Buffer.byteLength(body, 'utf8') ? { bodyGz: gz } : { body };
+  return { event, bytes, stored: gz.byteLength < bytes ? { bodyGz: gz } : { body } };
 }
 
 /** The entry, and the size of its event's JSON (what a page of them costs to send). */
@@ -108,11 +119,11 @@ function toEntry(item: Item): { entry: LogEntry; bytes: number } {
 }
 
 /** The first events of `pending` that fit one transaction, by count and bytes (at least one). */
-function nextChunk(pending: readonly ChangeEvent[]): ChangeEvent[] {
+function nextChunk(pending: readonly Encoded[]): Encoded[] {
   let bytes = 0;
   let n = 0;
-  for (const event of pending.slice(0, EVENTS_PER_TRANSACTION)) {
-    bytes += Buffer.byteLength(JSON.stringify(event), 'utf8');
+  for (const e of pending.slice(0, EVENTS_PER_TRANSACTION)) {
+    bytes += e.bytes;
     if (n > 0 && bytes > TRANSACTION_BYTES) break;
     n++;
   }
@@ -155,7 +166,7 @@ async function loggedIds(t: LogTable, connectionId: string, events: readonly Cha
 interface ChunkWrite {
   tenantId: string;
   connectionId: string;
-  events: ChangeEvent[];
+  events: Encoded[];
   tail: Tail;
   now: number;
   retentionDays: number;
@@ -178,9 +189,9 @@ async function writeChunk(t: LogTable, params: ChunkWrite): Promise<{ sequence: 
       ExpressionAttributeValues: { ':last': tail.sequence + events.length, ':exp': expiresAtMs, ':tenant': tenantId, ':conn': connectionId, ...(first ? {} : { ':prev': tail.sequence }) },
     },
   };
-  const puts = events.flatMap((event, i) => {
+  const puts = events.flatMap(({ event, stored }, i) => {
     const sequence = tail.sequence + 1 + i;
-    const entry = { ...sequenceKey(connectionId, sequence), sequence, tenantId, connectionId, eventId: event.id, eventType: event.type, loggedAt: now, ...ttl, ...encodeBody(event) };
+    const entry = { ...sequenceKey(connectionId, sequence), sequence, tenantId, connectionId, eventId: event.id, eventType: event.type, loggedAt: now, ...ttl, ...stored };
     const id = { pk, sk: `${ID_PREFIX}${event.id}`, sequence, ...ttl };
     return [
       { Put: { TableName: t.name, Item: entry, ConditionExpression: 'attribute_not_exists(pk)' } },
@@ -188,31 +199,42 @@ async function writeChunk(t: LogTable, params: ChunkWrite): Promise<{ sequence: 
     ];
   });
   await t.doc.send(new TransactWriteCommand({ TransactItems: [tailUpdate, ...puts] }));
-  return events.map((event, i) => ({ sequence: tail.sequence + 1 + i, eventId: event.id }));
+  return events.map(({ event }, i) => ({ sequence: tail.sequence + 1 + i, eventId: event.id }));
 }
 
-/** Rounds of: drop what is logged already, take the tail, write a chunk; a round lost to another writer is retried. */
+/**
+ * Drops what is logged already, takes the tail, then writes chunk after chunk,
+ * each moving the tail the previous one left; a chunk lost to another writer
+ * starts over from a fresh read of ids and tail.
+ */
 async function appendEvents(t: LogTable, params: { tenantId: string; connectionId: string; events: readonly ChangeEvent[]; retentionDays: number }): Promise<AppendOutcome> {
   const { connectionId } = params;
   checkRetentionDays(params.retentionDays);
   const outcome: AppendOutcome = { appended: [], repeats: [] };
   const seen = new Set<string>();
-  let pending = params.events.filter((e) => (seen.has(e.id) ? (outcome.repeats.push(e.id), false) : (seen.add(e.id), true)));
+  let pending = params.events.filter((e) => (seen.has(e.id) ? (outcome.repeats.push(e.id), false) : (seen.add(e.id), true))).map(encode);
+  let tail: Tail | undefined;
   for (let lost = 0; pending.length > 0; ) {
     const now = t.clock.now();
-    const known = await loggedIds(t, connectionId, pending, now);
-    outcome.repeats.push(...pending.filter((e) => known.has(e.id)).map((e) => e.id));
-    pending = pending.filter((e) => !known.has(e.id));
-    if (pending.length === 0) break;
+    if (tail === undefined) {
+      const known = await loggedIds(t, connectionId, pending.map((e) => e.event), now);
+      outcome.repeats.push(...pending.filter((e) => known.has(e.event.id)).map((e) => e.event.id));
+      pending = pending.filter((e) => !known.has(e.event.id));
+      if (pending.length === 0) break;
+      tail = await readTail(t, connectionId);
+    }
     const events = nextChunk(pending);
-    const tail = await readTail(t, connectionId);
     try {
-      outcome.appended.push(...(await writeChunk(t, { ...params, events, tail, now })));
+      const appended = await writeChunk(t, { ...params, events, tail, now });
+      outcome.appended.push(...appended);
       pending = pending.slice(events.length);
+      // The tail as this chunk left it (writeChunk sets the same expiry).
+      tail = { sequence: tail.sequence + events.length, expiresAt: entryExpiry({ now, retentionDays: params.retentionDays, previousExpiresAt: tail.expiresAt }) };
       lost = 0;
     } catch (err) {
       if (!lostRace(err)) throw storeError(t, 'appendLog', err);
       if (++lost >= t.maxAttempts) throw new AppendContended(`the log of ${connectionId} was appended to by others ${lost} times in a row`, { cause: err });
+      tail = undefined;
       await t.sleep(Math.floor(t.random() * Math.min(1_000, 20 * 2 ** lost)));
     }
   }

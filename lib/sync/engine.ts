@@ -15,6 +15,11 @@
 // before the index write, followed by the card's removal, would leave an href
 // the consumers know and the index does not: its removal would be dropped as
 // a phantom, and the consumers would keep a contact that no longer exists.
+//
+// The batches overlap without reordering any of that: a batch's index rows
+// are written while the next batch is fetched and parsed (one row write runs
+// behind at a time; `commitBatch`), and the next batch is published once
+// they are written.
 import { createHash } from 'node:crypto';
 import type { Card, CardDavClient, CollectionState, HrefEtag } from '../carddav/types.ts';
 import { CardDavError, InvalidSyncToken, NotFound, ProtocolError, RequestRejected, ServerError, Throttled, TooManyMatches } from '../carddav/errors.ts';
@@ -189,6 +194,13 @@ interface Run {
   emptyTokenRejected: boolean;
   /** Cards per multiget: the server's cap, halved for the rest of the run each time the server refuses a batch as too large. */
   batchSize: number;
+  /** The index write running behind the next batch's publish (see `commitBatch`). */
+  indexing: IndexLane;
+}
+
+/** The one index write a run lets run behind it while the next batch is fetched and parsed (see `commitBatch`). */
+interface IndexLane {
+  pending: Promise<void> | undefined;
 }
 
 /** Cards per multiget for a connection: Google's cap on Google, the general size elsewhere. */
@@ -252,6 +264,8 @@ export async function syncLeased(params: LeasedSyncParams): Promise<LeasedRunRes
     const commit = await syncConnection(run);
     return await commitRun(run, commit);
   } catch (error) {
+    // An index write still running behind must settle before the lease goes back.
+    await run.indexing.pending?.catch(() => undefined);
     return failRun(run, error);
   }
 }
@@ -326,6 +340,7 @@ function startRun(params: LeasedSyncParams): Run {
     result: emptyResult(),
     emptyTokenRejected: false,
     batchSize: multigetBatchSizeFor(conn.provider, opts),
+    indexing: { pending: undefined },
   };
 }
 
@@ -586,6 +601,8 @@ async function fetchAndPublish(run: Run, hrefs: string[], index: Map<string, Ind
   const left = [...pending];
   pending.clear();
   await fetchSingly(run, left, missing, index);
+  // Removals and the commit read the index as written.
+  await drainIndex(run);
   return missing;
 }
 
@@ -605,8 +622,8 @@ async function multigetPending(run: Run, pending: Set<string>, missing: string[]
 }
 
 /**
- * GETs each href, a few at once, published a batch at a time: intents are
- * written one batch after the other (see `writeIndex`).
+ * GETs each href, a few at once, published a batch at a time through
+ * `commitBatch`, as multiget batches are.
  */
 async function fetchSingly(run: Run, hrefs: string[], missing: string[], index: Map<string, IndexEntry>): Promise<void> {
   const { p, conn, opts } = run;
@@ -635,42 +652,74 @@ function isBatchTooLarge(error: unknown): boolean {
   return error.status === 413 || error.status === 507 || (error.bodyExcerpt ?? '').includes('number-of-matches-within-limits');
 }
 
+/** What one batch of fetched cards changes: rows to write before the publish (intents), the events, then the rows. */
+interface PreparedBatch {
+  intents: IndexEntry[];
+  events: ContactEvent[];
+  upserts: IndexEntry[];
+}
+
 /**
  * Publishes a batch of fetched cards and indexes them. Takes `cards` over:
  * the array is emptied once the events are built, and the events are let go
  * once published, so the vCards do not outlive the publish while the index
- * write is awaited (a slow write would otherwise carry every card of the
- * batch into V8's old generation).
+ * write runs (a slow write would otherwise carry every card of the batch
+ * into V8's old generation).
  */
 async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEntry>): Promise<void> {
-  const { p, conn, result } = run;
-  const now = p.clock.now();
-  const events: ContactEvent[] = [];
-  const upserts: IndexEntry[] = [];
-  const intents: IndexEntry[] = [];
+  const now = run.p.clock.now();
+  const batch: PreparedBatch = { intents: [], events: [], upserts: [] };
   for (const card of cards) {
-    result.fetched++;
+    run.result.fetched++;
     const change = cardChange(run, card, index.get(card.href), now);
     if (change === undefined) continue;
-    if (change.intent !== undefined) intents.push(change.intent);
-    if (change.event !== undefined) events.push(change.event);
-    upserts.push(change.upsert);
+    if (change.intent !== undefined) batch.intents.push(change.intent);
+    if (change.event !== undefined) batch.events.push(change.event);
+    batch.upserts.push(change.upsert);
   }
   cards.length = 0;
-  if (intents.length > 0) {
+  await commitBatch(run, batch, index);
+}
+
+/**
+ * Intents, publish, then the rows, in that order for every card (see the top
+ * of this file). The rows' write is left running while the caller fetches
+ * and parses the next batch (its multigets are in flight meanwhile); the next
+ * batch's commit waits for it, then checks the lease, so a batch is published
+ * only when everything before it is indexed and the lease has room for it:
+ * one write behind at a time (bounded memory), and the intents of one batch
+ * are the only ones not yet covered by rows.
+ */
+async function commitBatch(run: Run, batch: PreparedBatch, index: Map<string, IndexEntry>): Promise<void> {
+  const { p, conn, result } = run;
+  await drainIndex(run);
+  checkLease(run);
+  if (batch.intents.length > 0) {
     const intentRun = conn.leaseCount;
-    await p.store.writeIndex({ connectionId: conn.connectionId, upserts: intents, deletes: [], ...(intentRun === undefined ? {} : { intentRun }) });
-    for (const row of intents) index.set(row.href, row);
+    await p.store.writeIndex({ connectionId: conn.connectionId, upserts: batch.intents, deletes: [], ...(intentRun === undefined ? {} : { intentRun }) });
+    for (const row of batch.intents) index.set(row.href, row);
   }
-  if (events.length > 0) {
-    await p.feed.publish(events);
-    for (const e of events) result.events[e.type === 'contact.created' ? 'created' : 'updated']++;
-    events.length = 0;
+  if (batch.events.length > 0) {
+    await p.feed.publish(batch.events);
+    for (const e of batch.events) result.events[e.type === 'contact.created' ? 'created' : 'updated']++;
+    batch.events.length = 0;
   }
-  if (upserts.length > 0) {
-    await p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [] });
+  if (batch.upserts.length === 0) return;
+  const { upserts } = batch;
+  const write = p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [] }).then(() => {
     for (const u of upserts) index.set(u.href, u);
-  }
+  });
+  // Awaited by the next drain; this only keeps a failure from being reported as unhandled meanwhile.
+  write.catch(() => undefined);
+  run.indexing.pending = write;
+}
+
+/** Waits for the index write running behind, and fails with it. */
+async function drainIndex(run: Run): Promise<void> {
+  const pending = run.indexing.pending;
+  if (pending === undefined) return;
+  run.indexing.pending = undefined;
+  await pending;
 }
 
 /**

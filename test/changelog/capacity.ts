@@ -27,7 +27,7 @@ export function itemBytes(item: Record<string, AttributeValue>): number {
 }
 
 /** AWS's units for a transaction: 2 per KB per item (an Update's item is the log's small tail: 1 KB). */
-function transactionUnits(items: TransactWriteItem[]): number {
+export function transactionUnits(items: TransactWriteItem[]): number {
   return items.reduce((n, i) => n + 2 * (i.Put ? Math.ceil(itemBytes(i.Put.Item ?? {}) / 1024) : 1), 0);
 }
 

@@ -8,6 +8,9 @@ import { CursorExpired, InvalidCursor } from '../../lib/changelog/errors.ts';
 import { encodeCursor } from '../../lib/changelog/cursor.ts';
 import type { ChangeLog } from '../../lib/changelog/ports.ts';
 import { readChanges } from '../../lib/changelog/read.ts';
+import { createLoggingFeed } from '../../lib/changelog/feed.ts';
+import { startGoogleEmulator } from '../../lib/emulator/index.ts';
+import { parseVCard, toContact } from '../../lib/vcard/index.ts';
 import { DAY_MS } from '../../lib/changelog/retention.ts';
 import { buildContactEvent, type ChangeEvent } from '../../lib/core/events/index.ts';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
@@ -160,5 +163,77 @@ describe('the DynamoDB change log', () => {
     // A repeat costs reads only.
     await log.append({ tenantId: 't1', connectionId: 'c1', events: [event('c1', 1, padding)], retentionDays: 7 });
     expect(units.writes).toBe(0);
+  });
+});
+
+describe('the change log behind a sync', () => {
+  /** Read requests this client sends, by command. */
+  function countReads(client: DynamoDBClient): Record<string, number> {
+    const reads: Record<string, number> = {};
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const command = String(context.commandName);
+        if (command === 'GetItemCommand' || command === 'BatchGetItemCommand') reads[command] = (reads[command] ?? 0) + 1;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countReads' },
+    );
+    return reads;
+  }
+
+  /** Contact events as the engine builds them, from the emulator's Google-shaped cards (no photos). */
+  async function contactEvents(n: number): Promise<ChangeEvent[]> {
+    const emulator = await startGoogleEmulator();
+    try {
+      emulator.addAccount({ email: 'log@example.com' });
+      const cards = emulator.seed('log@example.com', n, { seed: 3, photoShare: 0 });
+      return cards.map((card, i) => {
+        const contact = toContact(parseVCard(card.vcard));
+        return buildContactEvent({
+          type: 'contact.created',
+          time: 1_700_000_000_000 + i,
+          tenantId: 't1',
+          connectionId: 'c1',
+          href: card.href,
+          etag: card.etag,
+          uid: contact.uid,
+          vcard: card.vcard,
+          contact,
+          origin: { kind: 'remote' },
+        });
+      });
+    } finally {
+      await emulator.close();
+    }
+  }
+
+  it('a batch of 250 contact events costs 4 WRU each plus the tail once per chunk, with its ids and the tail read once; an idle publish touches nothing', async () => {
+    const tableName = await freshTable();
+    const client: DynamoDBClient = ddb.client();
+    const units = consumedWriteUnits(client);
+    const reads = countReads(client);
+    const log = createDynamoChangeLog({ client, tableName });
+    const queued: ChangeEvent[] = [];
+    const feed = createLoggingFeed({ log, retentionDays: async () => 7, next: { publish: async (events) => void queued.push(...events) } });
+    const n = 250;
+    const events = await contactEvents(n);
+
+    await feed.publish(events);
+    const chunks = Math.ceil(n / EVENTS_PER_TRANSACTION);
+    console.info(`change log: ${n} contact events in ${units.writes} transactions, ${units.billed} WRU as AWS bills them (${(units.billed / n).toFixed(2)} per event); reads ${JSON.stringify(reads)}`);
+    expect(queued).toHaveLength(n);
+    expect(units.writes).toBe(chunks);
+    // Each entry gzipped under 1 KB (2 units) and its id item (2 units); the tail (2 units) once per transaction.
+    expect(units.billed).toBe(n * 4 + chunks * 2);
+    // The ids of the whole batch once (BatchGetItem takes 100 keys) and the tail once, not once per chunk.
+    expect(reads).toEqual({ BatchGetItemCommand: Math.ceil(n / 100), GetItemCommand: 1 });
+    expect((await all(log, 'c1')).map((e) => e.id)).toEqual(events.map((e) => e.id));
+
+    units.billed = 0;
+    units.writes = 0;
+    for (const key of Object.keys(reads)) delete reads[key];
+    await feed.publish([]);
+    expect(units.writes).toBe(0);
+    expect(reads).toEqual({});
   });
 });
