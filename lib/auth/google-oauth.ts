@@ -12,6 +12,12 @@ import type { FetchLike } from '../carddav/types.ts';
 import { AuthError, InvalidState, OAuthError, OAuthUnavailable, ReauthRequired, ScopeNotGranted } from './errors.ts';
 
 export const CARDDAV_SCOPE = 'https://www.googleapis.com/auth/carddav';
+/**
+ * The People API scope labels need (contact groups, memberships: lib/labels).
+ * Asked for beside CARDDAV_SCOPE but not required: a grant without it syncs
+ * cards and says its labels are unavailable.
+ */
+export const CONTACTS_SCOPE = 'https://www.googleapis.com/auth/contacts';
 export const GOOGLE_AUTH_URL = 'https://accounts.google.com/o/oauth2/v2/auth';
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 /** Google's revocation endpoint (RFC 7009 in spirit: `token` in a form POST, 200 or 400 `invalid_token`). */

@@ -27,3 +27,6 @@ export class LabelsUnreachable extends LabelsError {}
 
 /** A label named in a write that cannot be written (a system group, a name the server refuses). */
 export class LabelNotWritable extends LabelsError {}
+
+/** A label of that name exists already (Google: 409 ALREADY_EXISTS on contactGroups.create). */
+export class LabelExists extends LabelsError {}
