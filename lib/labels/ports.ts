@@ -62,3 +62,18 @@ export type LabelsUnavailableReason = 'scope-missing' | 'unsupported';
 
 /** A connection's labels, or why it has none. */
 export type LabelAccess = { available: true; store: LabelStore } | { available: false; reason: LabelsUnavailableReason; message: string };
+
+/**
+ * What the bridge last saw of a connection's labels, to tell a change from a
+ * repeat: each contact's labels (by card href) and the store's token. Kept
+ * apart from the contact index, so the card sync's rows stay as they are.
+ */
+export interface LabelState {
+  /** The labels last seen of these cards; a card never seen is absent. */
+  memberships(params: { connectionId: string; hrefs: readonly string[] }): Promise<Map<string, string[]>>;
+  /** Records labels seen (upserts) and forgets cards that are gone (deletes). */
+  saveMemberships(params: { connectionId: string; upserts: readonly { href: string; labels: string[] }[]; deletes: readonly string[] }): Promise<void>;
+  /** The LabelStore's token from the last read, if any. */
+  token(params: { connectionId: string }): Promise<string | undefined>;
+  saveToken(params: { connectionId: string; token: string | undefined }): Promise<void>;
+}
