@@ -549,6 +549,8 @@ export interface GoogleTokenProviderParams {
 
 export interface AccessTokenProvider {
   getAccessToken(params?: { forceRefresh?: boolean }): Promise<string>;
+  /** The scopes Google granted with the current access token (space-separated), once one was got. */
+  grantedScope?(): string | undefined;
 }
 
 /** One provider's settings: the connection's cache slot and the refreshes in flight beside it. */
@@ -574,7 +576,7 @@ export function createGoogleTokenProvider(params: GoogleTokenProviderParams): Ac
     key: `${params.clientId}\u0000${params.cacheKey ?? ''}`,
     inFlight: flightsOf(cache),
   };
-  return { getAccessToken: (options) => accessToken(state, options) };
+  return { getAccessToken: (options) => accessToken(state, options), grantedScope: () => cache.get(state.key)?.scope };
 }
 
 function flightsOf(cache: TokenCache): Map<string, Promise<CachedAccessToken>> {

@@ -6,7 +6,9 @@ import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { LabelState } from '../labels/ports.ts';
 import { batchGetItems, batchWriteItems, type GetKey, type WriteRequest } from './batch.ts';
 import { assertId, cardKey, connectionKey } from './keys.ts';
-import { call, type Table } from './table-client.ts';
+import { call, openTable, type Table } from './table-client.ts';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Clock } from '../core/clock.ts';
 
 /** The card's key with LABELS# in place of CARD# (long hrefs hashed the same way). */
 function labelsKey(connectionId: string, href: string): { pk: string; sk: string } {
@@ -15,6 +17,10 @@ function labelsKey(connectionId: string, href: string): { pk: string; sk: string
 }
 
 const tokenKey = (connectionId: string) => ({ pk: connectionKey(connectionId).pk, sk: 'LABELTOKEN' });
+
+export function createDynamoLabelState(params: { client: DynamoDBClient; tableName: string; clock?: Clock }): LabelState {
+  return dynamoLabelState(openTable(params));
+}
 
 export function dynamoLabelState(t: Table): LabelState {
   return {
