@@ -8,7 +8,10 @@ import { BOOK_PATH, connect, contactIdOf, harness, jsonOf, problemOf } from './f
 const HREF = `${BOOK_PATH}ada-1.vcf`;
 
 class MemoryLabels implements LabelStore {
-  constructor(readonly labels: Label[]) {}
+  readonly labels: Label[];
+  constructor(labels: Label[]) {
+    this.labels = labels;
+  }
   async list() {
     return this.labels;
   }

@@ -15,6 +15,9 @@ import type { LabelState } from '../../lib/labels/ports.ts';
 import { runSync } from '../../lib/sync/engine.ts';
 import { localFetch } from '../support/outbound.ts';
 import { FakeClock, MemoryStore, RecordingFeed } from '../sync/fakes.ts';
+import { applyWrite } from '../../lib/writes/applier.ts';
+import type { WriteOperation } from '../../lib/writes/types.ts';
+import { MemoryWriteStore, StoreConnections, StoreEchoIndex } from '../writes/fakes.ts';
 
 const CARD = (fn: string) => `BEGIN:VCARD\r\nVERSION:3.0\r\nFN:${fn}\r\nN:${fn};;;;\r\nEND:VCARD\r\n`;
 
@@ -53,7 +56,17 @@ async function rig(scopes: string[]) {
   const clock = new FakeClock(Date.now());
   const labels = { store: googleLabelStore({ client: people, addressBookUrl }), state };
   const sync = () => runSync({ store, feed, client, clock, tenantId: 't1', connectionId: 'c1', owner: 'w1', labels });
-  return { emu, email, feed, state, sync };
+  const writes = new MemoryWriteStore();
+  let ids = 0;
+  /** The API's queued write, applied as the writes queue would. */
+  const apply = async (operation: WriteOperation) => {
+    const message = { tenantId: 't1', connectionId: 'c1', writeId: `w${++ids}` };
+    const at = new Date(clock.now()).toISOString();
+    writes.add({ ...message, operation, status: 'queued', createdAt: at, updatedAt: at, attempts: 0, expiresAt: 0 });
+    const deps = { writes, connections: new StoreConnections(store), echo: new StoreEchoIndex(store), feed, clock, clientFor: async () => client, labelsFor: async () => labels };
+    return applyWrite({ ...deps, message, receiveCount: 1, maxReceives: 5 });
+  };
+  return { emu, email, feed, state, sync, apply };
 }
 
 describe('labels in the sync run (Google emulator)', () => {
@@ -73,6 +86,24 @@ describe('labels in the sync run (Google emulator)', () => {
     await sync();
     expect((feed.events[1]!.data as ContactEventData).labelsChanged).toEqual({ added: [], removed: ['Family'] });
     expect(feed.events[1]!.id).not.toBe(feed.events[0]!.id);
+  });
+
+  it('a label added through the API is on the emulator\'s group, made when missing, and its echo is no event', async () => {
+    const { emu, email, feed, sync, apply } = await rig([CARDDAV_SCOPE, CONTACTS_SCOPE]);
+    const card = emu.createCard(email, CARD('Ada'));
+    emu.people.createGroup(email, 'Work');
+    await sync();
+    feed.events.length = 0;
+    const outcome = await apply({ kind: 'patch', href: card.href, patch: {}, labels: { add: ['Work', 'Climbing'] } });
+    expect(outcome.status).toBe('applied');
+    expect(emu.people.labelsOf(email, card.id).sort()).toEqual(['Climbing', 'Work']);
+    expect(emu.people.groupNamed(email, 'Climbing')).toBeDefined();
+    expect(emu.getCard(email, card.id)!.etag).toBe(card.etag);
+    const written = feed.events.length;
+    expect(await sync()).toMatchObject({ outcome: 'ok', events: { created: 0, updated: 0, deleted: 0 } });
+    expect(feed.events).toHaveLength(written);
+    expect((await apply({ kind: 'patch', href: card.href, patch: {}, labels: { remove: ['Work'] } })).status).toBe('applied');
+    expect(emu.people.labelsOf(email, card.id)).toEqual(['Climbing']);
   });
 
   it('an idle poll costs one People API request more than the card sync', async () => {
