@@ -1,25 +1,17 @@
 // The emulator's People API: contact groups and connections with memberships
 // and sync tokens, as Google's reference describes them. Raw fetch calls, so
 // the wire shape the bridge's People client meets is pinned here.
-import { onTestFinished, describe, expect, it } from 'vitest';
-import { CARDDAV_SCOPE, CONTACTS_SCOPE, personResourceName, startGoogleEmulator } from '../../lib/emulator/index.ts';
+import { describe, expect, it } from 'vitest';
+import { CARDDAV_SCOPE, CONTACTS_SCOPE, personResourceName } from '../../lib/emulator/index.ts';
+import { CARD, emulatorGrant } from '../labels/grant.ts';
 
-const CARD = (fn: string) => `BEGIN:VCARD\r\nVERSION:3.0\r\nFN:${fn}\r\nN:${fn};;;;\r\nEND:VCARD\r\n`;
 
 async function peopleSetup(scopes: string[] = [CARDDAV_SCOPE, CONTACTS_SCOPE]) {
-  // Access tokens that outlive the sync token's 7 days, so the clock can move past them.
-  const emu = await startGoogleEmulator({ accessTokenTtlSeconds: 30 * 24 * 3600 });
-  onTestFinished(() => emu.close());
-  const email = 'alice@example.com';
-  // A token with these scopes comes from a refresh of a grant that has them.
-  const grant = emu.addAccount({ email, scopes });
-  const refreshed = (await (await fetch(emu.tokenUrl, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: grant.refreshToken }) })).json()) as {
-    access_token: string;
-  };
+  const { emu, email, token } = await emulatorGrant(scopes);
   const call = async (path: string, init: { method?: string; body?: unknown } = {}) => {
     const res = await fetch(`${emu.url}${path}`, {
       method: init.method ?? 'GET',
-      headers: { authorization: `Bearer ${refreshed.access_token}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
     });
     return { status: res.status, body: (await res.json()) as Record<string, any> };

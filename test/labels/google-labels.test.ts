@@ -1,21 +1,16 @@
 // The Google LabelStore (People API client + adapter) against the emulator,
 // through the project's pinned outbound client in local mode.
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { CARDDAV_SCOPE, CONTACTS_SCOPE, startGoogleEmulator } from '../../lib/emulator/index.ts';
+import { describe, expect, it } from 'vitest';
+import { CARDDAV_SCOPE, CONTACTS_SCOPE } from '../../lib/emulator/index.ts';
+import { CARD, emulatorGrant } from './grant.ts';
 import { LabelsForbidden, LabelsQuotaExceeded } from '../../lib/labels/errors.ts';
 import { googleLabelStore, personOfHref } from '../../lib/labels/google-labels.ts';
 import { createPeopleClient } from '../../lib/labels/google-people.ts';
 import { localFetch } from '../support/outbound.ts';
 
-const CARD = (fn: string) => `BEGIN:VCARD\r\nVERSION:3.0\r\nFN:${fn}\r\nN:${fn};;;;\r\nEND:VCARD\r\n`;
 
 async function labelsSetup(scopes: string[] = [CARDDAV_SCOPE, CONTACTS_SCOPE]) {
-  const emu = await startGoogleEmulator({ accessTokenTtlSeconds: 30 * 24 * 3600 });
-  onTestFinished(() => emu.close());
-  const email = 'alice@example.com';
-  const grant = emu.addAccount({ email, scopes });
-  const tokenRes = await fetch(emu.tokenUrl, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: grant.refreshToken }) });
-  const { access_token: token } = (await tokenRes.json()) as { access_token: string };
+  const { emu, email, token } = await emulatorGrant(scopes);
   const client = createPeopleClient({ fetch: localFetch, baseUrl: emu.url, accessToken: async () => token });
   const store = googleLabelStore({ client, addressBookUrl: emu.addressBookUrl(email) });
   return { emu, email, store };

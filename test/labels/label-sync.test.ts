@@ -4,11 +4,12 @@
 // the card sync alone, and a grant without the contacts scope keeps syncing.
 // The index and feed are the engine's own test fakes; the LabelState is a
 // small in-memory fake of lib/labels' port.
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { CARD, emulatorGrant } from './grant.ts';
 import { bearerAuth } from '../../lib/carddav/auth.ts';
 import { createCardDavClient } from '../../lib/carddav/index.ts';
 import type { ContactEventData } from '../../lib/core/events/index.ts';
-import { CARDDAV_SCOPE, CONTACTS_SCOPE, startGoogleEmulator } from '../../lib/emulator/index.ts';
+import { CARDDAV_SCOPE, CONTACTS_SCOPE } from '../../lib/emulator/index.ts';
 import { googleLabelStore } from '../../lib/labels/google-labels.ts';
 import { createPeopleClient } from '../../lib/labels/google-people.ts';
 import type { LabelState } from '../../lib/labels/ports.ts';
@@ -19,7 +20,6 @@ import { applyWrite } from '../../lib/writes/applier.ts';
 import type { WriteOperation } from '../../lib/writes/types.ts';
 import { MemoryWriteStore, StoreConnections, StoreEchoIndex } from '../writes/fakes.ts';
 
-const CARD = (fn: string) => `BEGIN:VCARD\r\nVERSION:3.0\r\nFN:${fn}\r\nN:${fn};;;;\r\nEND:VCARD\r\n`;
 
 class MemoryLabelState implements LabelState {
   readonly rows = new Map<string, string[]>();
@@ -40,12 +40,7 @@ class MemoryLabelState implements LabelState {
 }
 
 async function rig(scopes: string[]) {
-  const emu = await startGoogleEmulator({ accessTokenTtlSeconds: 30 * 24 * 3600 });
-  onTestFinished(() => emu.close());
-  const email = 'alice@example.com';
-  const grant = emu.addAccount({ email, scopes });
-  const tokenRes = await fetch(emu.tokenUrl, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: grant.refreshToken }) });
-  const { access_token: token } = (await tokenRes.json()) as { access_token: string };
+  const { emu, email, token } = await emulatorGrant(scopes);
   const addressBookUrl = emu.addressBookUrl(email);
   const client = createCardDavClient({ fetch: localFetch, auth: bearerAuth({ getAccessToken: async () => token }) });
   const people = createPeopleClient({ fetch: localFetch, baseUrl: emu.url, accessToken: async () => token });
