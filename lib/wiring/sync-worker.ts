@@ -98,7 +98,7 @@ export interface SyncWorkerDeps {
   activity?: ActivityWriter;
   /** Backfill jobs (kind `backfill`) on the same queue; without it such a message is an invalid sync job. */
   backfill?: BackfillJobDeps;
-  /** Labels of Google connections whose grant has the contacts scope (lib/labels): what was seen last, and the People API's URL (default Google's). */
+  /** Labels of Google connections whose grant has the contacts scope (lib/labels): what was seen last, and the People API's URL (without one, no labels). */
   labels?: { state: LabelState; peopleApiUrl?: string };
 }
 
@@ -265,12 +265,12 @@ function release(run: Job, error: Error, retryAfterMs?: number): Promise<number>
 /** A Google session's labels when the grant has the contacts scope and the worker keeps label state; else none (the cards sync alone). */
 function labelsOf(run: Job, session: CardDavSession): Job['labels'] {
   const config = run.worker.deps.labels;
-  if (config === undefined || session.google === undefined) return undefined;
+  if (config?.peopleApiUrl === undefined || session.google === undefined) return undefined;
   const access = googleLabelAccess({
     access: session.google,
     addressBookUrl: session.conn.addressBookUrl,
     fetch: run.worker.deps.client?.fetch ?? productionOutbound().fetch,
-    ...(config.peopleApiUrl === undefined ? {} : { peopleApiUrl: config.peopleApiUrl }),
+    peopleApiUrl: config.peopleApiUrl,
   });
   if (!access.available) {
     run.log.info('labels unavailable: the Google grant lacks the contacts scope (reconnect to add it)');
