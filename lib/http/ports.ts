@@ -3,6 +3,7 @@
 // (lib/carddav) and the in-memory fakes in test/http all implement these.
 // Every read and write of tenant data takes the tenant id: a record of another
 // tenant is simply not found.
+import type { LabelAccess } from '../labels/ports.ts';
 import type { GrantDeathCause } from '../auth/grant-lifetime.ts';
 import type { OAuthClientConfig, ResolvedOAuthClient, TokenSet } from '../auth/google-oauth.ts';
 import type { Card, Discovery } from '../carddav/types.ts';
@@ -410,4 +411,9 @@ export interface AppDeps {
   backfills?: Backfills;
   /** The change log's routes (/changes, /v1/tenant/change-log, webhook replay); without it they answer 501. */
   changeLog?: ChangeLogDeps;
+  /** /v1/connections/{id}/labels: a connection's labels, or why it has none; without it that route answers 501. */
+  labels?: LabelsFor;
 }
+
+/** The LabelStore of a connection (lib/labels), or why it has none. */
+export type LabelsFor = (connection: ConnectionInfo) => Promise<LabelAccess>;

@@ -31,6 +31,8 @@ import type { ConnectionRecord, SyncSummary } from '../core/connection.ts';
 import type { Feed, IndexEntry, Store } from './ports.ts';
 import { nextSyncDelayMs, previousRun, type IntervalPolicy, type RunKind } from './schedule.ts';
 import { forEachLimit } from '../core/concurrency.ts';
+import type { LabelState, LabelStore } from '../labels/ports.ts';
+import { syncLabels } from './labels.ts';
 
 export interface SyncOptions {
   /** How long the lease holds; a run stops cleanly `leaseMarginMs` before it runs out. */
@@ -81,6 +83,8 @@ export interface RunSyncParams {
   random?: () => number;
   /** The caller's count of HTTP requests so far (the client's onRequest); the result then says how many this run made. */
   countRequests?: () => number;
+  /** The connection's labels and what the bridge saw of them last: read after the cards (lib/sync/labels.ts). */
+  labels?: { store: LabelStore; state: LabelState };
 }
 
 export type SyncReason =
@@ -144,6 +148,8 @@ export interface SyncRunResult {
   durationMs: number;
   /** Why a failed run failed: a CardDavError, LeaseExpiring, or the store's VersionConflict. */
   error?: Error;
+  /** Why the labels were not read in an otherwise good run (quota, scope): the cards synced. */
+  labelsError?: Error;
 }
 
 /** What the end of a successful run commits. */
@@ -237,6 +243,7 @@ export async function syncLeased(params: LeasedSyncParams): Promise<LeasedRunRes
   if (!isRunnable(run.conn.status)) return skipInactive(run);
   try {
     const commit = await syncConnection(run);
+    if (params.labels !== undefined) await labelsStep(run, params.labels);
     return await commitRun(run, commit);
   } catch (error) {
     return failRun(run, error);
@@ -344,6 +351,14 @@ async function skipInactive(run: Run): Promise<LeasedRunResult> {
   result.nextSyncAt = schedule(run, 'idle');
   await p.store.releaseLease({ tenantId: p.tenantId, connectionId: p.connectionId, owner: p.owner, summary: conn.lastSync ?? summary(run, 'ok'), nextSyncAt: result.nextSyncAt });
   return done(run);
+}
+
+async function labelsStep(run: Run, labels: { store: LabelStore; state: LabelState }): Promise<void> {
+  const { p, result } = run;
+  checkLease(run);
+  const outcome = await syncLabels({ labels: labels.store, state: labels.state, feed: p.feed, store: p.store, tenantId: p.tenantId, connectionId: p.connectionId, now: p.clock.now() });
+  result.events.updated += outcome.updated;
+  if (outcome.error !== undefined) result.labelsError = outcome.error;
 }
 
 async function commitRun(run: Run, commit: Commit): Promise<LeasedRunResult> {

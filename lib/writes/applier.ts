@@ -24,6 +24,8 @@
 // `If-Match: <that etag>`. On a server that ignores If-Match, a change landing
 // between that check and the write is overwritten: the window is one round
 // trip wide, and no client can close it.
+import { LabelsError, LabelsQuotaExceeded, LabelsUnreachable } from '../labels/errors.ts';
+import { writeLabels, type LabelsFor } from './labels.ts';
 import { sameEtag } from '../carddav/etag.ts';
 import { bookMember, normalizeHref, withSlash } from '../carddav/href.ts';
 import {
@@ -98,6 +100,8 @@ export interface ApplierDeps {
   options?: Partial<ApplyOptions>;
   /** Uniform in [0, 1), for backoff jitter; default Math.random. */
   random?: () => number;
+  /** Labels of a connection (lib/writes/labels.ts); without it, or for a connection without them, a labels-only write fails. */
+  labelsFor?: LabelsFor;
 }
 
 export interface ApplyWriteParams extends ApplierDeps {
@@ -258,7 +262,25 @@ function outcomeOf(record: WriteRecord): ApplyOutcome {
 
 // ------------------------------------------------------------ the server part
 
+/** The card's part, then the labels' (on the card as the server has it after the write). */
 async function perform(ctx: Ctx): Promise<Decision> {
+  const op: WriteOperation = ctx.record.operation;
+  const change = op.kind === 'create' && op.labels !== undefined ? { replace: op.labels } : op.kind === 'patch' ? op.labels : undefined;
+  const decision = await performCard(ctx);
+  if (change === undefined || decision.status !== 'applied') return decision;
+  const labels = await ctx.p.labelsFor?.(ctx.conn);
+  const cardless = op.kind === 'patch' && Object.keys(op.patch).length === 0;
+  if (labels === undefined) {
+    const message = 'this connection has no labels (a Google grant without the contacts scope: reconnect to add it)';
+    if (cardless) return { status: 'failed', error: { type: 'LabelsUnavailable', message } };
+    ctx.log.warn(`card written, labels not: ${message}`, { writeId: ctx.record.writeId });
+    return decision;
+  }
+  await writeLabels({ labels, connectionId: ctx.conn.connectionId, href: decision.href, change });
+  return decision;
+}
+
+async function performCard(ctx: Ctx): Promise<Decision> {
   const op: WriteOperation = ctx.record.operation;
   switch (op.kind) {
     case 'create':
@@ -363,6 +385,11 @@ async function update(ctx: Ctx, href: string, vcard: string, ifMatch: string): P
 
 async function patch(ctx: Ctx, href: string, op: Extract<WriteOperation, { kind: 'patch' }>): Promise<Decision> {
   const { client, conn, opts } = ctx;
+  if (Object.keys(op.patch).length === 0) {
+    // Labels alone: the card stays as it is.
+    const now = await currentCard(ctx, href);
+    return now === undefined ? gone() : applied({ href, etag: now.etag, uid: uidOf(now.vcard) });
+  }
   const changes = labelPatch(op.patch);
   let rejected: { etag: string; error: unknown } | undefined;
   for (let attempt = 1; ; attempt++) {
@@ -561,6 +588,13 @@ function classify(error: unknown): Verdict {
   if (error instanceof VCardPrepareError) return { retryable: false, failure: failure(error, 'the card cannot be written to a CardDAV server') };
   if (error instanceof VCardError) return { retryable: false, failure: failure(error, 'the card could not be patched') };
   if (error instanceof WriteError) return { retryable: false, failure: failure(error) };
+  if (error instanceof LabelsQuotaExceeded) {
+    const v: Verdict = { retryable: true, failure: failure(error, 'the labels API is throttling requests') };
+    if (error.retryAfterSeconds !== undefined) v.retryAfterMs = error.retryAfterSeconds * 1000;
+    return v;
+  }
+  if (error instanceof LabelsUnreachable) return { retryable: true, failure: failure(error, 'the labels API failed') };
+  if (error instanceof LabelsError) return { retryable: false, failure: failure(error, 'the labels could not be written') };
   return { retryable: true, failure: failure(error, 'internal error') };
 }
 

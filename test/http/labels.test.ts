@@ -1,0 +1,83 @@
+// The API's labels: the PATCH/POST shapes that carry them (validated, queued
+// as the operation's `labels`), and GET /v1/connections/{id}/labels through
+// a LabelStore (an in-memory fake of lib/labels' port) or why there is none.
+import { describe, expect, it } from 'vitest';
+import type { Label, LabelAccess, LabelStore } from '../../lib/labels/ports.ts';
+import { BOOK_PATH, connect, contactIdOf, harness, jsonOf, problemOf } from './fakes.ts';
+
+const HREF = `${BOOK_PATH}ada-1.vcf`;
+
+class MemoryLabels implements LabelStore {
+  readonly labels: Label[];
+  constructor(labels: Label[]) {
+    this.labels = labels;
+  }
+  async list() {
+    return this.labels;
+  }
+  async memberships() {
+    return { contacts: [], deleted: [], full: true };
+  }
+  async modify() {
+    return { notFound: [] };
+  }
+  async create(name: string) {
+    const label: Label = { id: `l${this.labels.length}`, name, kind: 'user' };
+    this.labels.push(label);
+    return label;
+  }
+}
+
+describe('labels in the API', () => {
+  it('PATCH queues a label change beside the field changes, and refuses a bad one', async () => {
+    const h = harness();
+    const id = await connect(h);
+    const path = `/v1/connections/${id}/contacts/${contactIdOf(HREF)}`;
+    const res = await h.call(path, { method: 'PATCH', json: { labels: { add: ['Family'], remove: ['Work'] } } });
+    expect(res.status).toBe(202);
+    expect(h.writes.records.get('wr_0001')!.operation).toEqual({ kind: 'patch', href: HREF, patch: {}, labels: { add: ['Family'], remove: ['Work'] } });
+    const both = await h.call(path, { method: 'PATCH', json: { labels: { replace: ['A'], add: ['B'] } } });
+    expect(both.status).toBe(400);
+    const same = await h.call(path, { method: 'PATCH', json: { labels: { add: ['A'], remove: ['A'] } } });
+    expect((await problemOf(same)).errors).toEqual([{ pointer: '/labels/add/0', detail: 'label "A" is both added and removed' }]);
+    expect((await h.call(path, { method: 'PATCH', json: { labels: { add: ['  '] } } })).status).toBe(400);
+    expect((await h.call(path, { method: 'PATCH', json: { labels: {} } })).status).toBe(400);
+  });
+
+  it('POST of a JSON contact carries its labels to the create', async () => {
+    const h = harness();
+    const id = await connect(h);
+    const res = await h.call(`/v1/connections/${id}/contacts`, { method: 'POST', json: { fullName: 'Ada', labels: ['Family'] } });
+    expect(res.status).toBe(202);
+    expect(h.writes.records.get('wr_0001')!.operation).toMatchObject({ kind: 'create', labels: ['Family'] });
+  });
+
+  it('GET /labels lists labels with member counts, or says why there are none and where to reconnect', async () => {
+    let access: LabelAccess = { available: true, store: new MemoryLabels([{ id: 'contactGroups/starred', name: 'Starred', kind: 'system', memberCount: 2 }, { id: 'g1', name: 'Family', kind: 'user', memberCount: 1 }]) };
+    const h = harness({ deps: { labels: async () => access } });
+    const id = await connect(h);
+    const ok = await h.call(`/v1/connections/${id}/labels`);
+    expect(await jsonOf(ok)).toEqual({
+      labels: 'available',
+      items: [
+        { id: 'contactGroups/starred', name: 'Starred', kind: 'system', memberCount: 2 },
+        { id: 'g1', name: 'Family', kind: 'user', memberCount: 1 },
+      ],
+    });
+    access = { available: false, reason: 'scope-missing', message: 'no contacts scope' };
+    expect(await jsonOf(await h.call(`/v1/connections/${id}/labels`))).toEqual({
+      labels: 'unavailable',
+      items: [],
+      reason: 'scope-missing',
+      message: 'no contacts scope',
+      reconnect: `/v1/connections/${id}/reconnect`,
+    });
+    expect((await h.call('/v1/connections/con_nope/labels')).status).toBe(404);
+  });
+
+  it('answers 501 where labels are not configured', async () => {
+    const h = harness();
+    const id = await connect(h);
+    expect((await h.call(`/v1/connections/${id}/labels`)).status).toBe(501);
+  });
+});
