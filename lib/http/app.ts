@@ -24,6 +24,7 @@ import {
 import { registerConnectionRoutes } from './routes/connections.ts';
 import { registerContactRoutes } from './routes/contacts.ts';
 import { registerGoogleRoutes } from './routes/google.ts';
+import { registerLabelRoutes } from './routes/labels.ts';
 import { registerTenantRoutes } from './routes/tenant.ts';
 import { registerWebhookRoutes } from './routes/webhooks.ts';
 import { BEARER_SCHEME, jsonContent, registerAll, type App, type RouteRegistrar } from './routes/openapi.ts';
@@ -211,6 +212,7 @@ const REGISTRARS: readonly RouteRegistrar[] = [
   guardV1,
   registerConnectionRoutes,
   registerContactRoutes,
+  registerLabelRoutes,
   registerWriteRoutes,
   registerGoogleRoutes,
   registerTenantRoutes,

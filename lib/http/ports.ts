@@ -3,6 +3,7 @@
 // (lib/carddav) and the in-memory fakes in test/http all implement these.
 // Every read and write of tenant data takes the tenant id: a record of another
 // tenant is simply not found.
+import type { LabelAccess } from '../labels/ports.ts';
 import type { GrantDeathCause } from '../auth/grant-lifetime.ts';
 import type { OAuthClientConfig, ResolvedOAuthClient, TokenSet } from '../auth/google-oauth.ts';
 import type { Discovery } from '../carddav/types.ts';
@@ -361,4 +362,9 @@ export interface AppDeps {
   webhooks?: WebhookDeps;
   /** /v1/tenant/google-oauth-client; without it those routes answer 501. */
   oauthClients?: TenantOAuthClients;
+  /** /v1/connections/{id}/labels: a connection's labels, or why it has none; without it that route answers 501. */
+  labels?: LabelsFor;
 }
+
+/** The LabelStore of a connection (lib/labels), or why it has none. */
+export type LabelsFor = (connection: ConnectionInfo) => Promise<LabelAccess>;

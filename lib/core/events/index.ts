@@ -4,12 +4,13 @@
 import type { ConnectionEventType, ReauthRequiredEvent } from './connection.ts';
 import type { ContactEvent, ContactEventData, ContactEventType } from './contact.ts';
 import type { CloudEvent } from './envelope.ts';
+import type { LabelEvent, LabelEventType } from './label.ts';
 import type { WriteEvent, WriteEventType } from './write.ts';
 
-export type EventType = ContactEventType | WriteEventType | ConnectionEventType;
+export type EventType = ContactEventType | WriteEventType | ConnectionEventType | LabelEventType;
 
 /** Any event, narrowed by `type`. */
-export type BridgeEvent = ContactEvent | WriteEvent | ReauthRequiredEvent;
+export type BridgeEvent = ContactEvent | WriteEvent | ReauthRequiredEvent | LabelEvent;
 
 /** What the change feed, the webhooks and the log carry: any event, its data seen loosely. */
 export type ChangeEvent = CloudEvent<EventType, ContactEventData | Record<string, unknown>>;
@@ -18,3 +19,4 @@ export * from './envelope.ts';
 export * from './contact.ts';
 export * from './write.ts';
 export * from './connection.ts';
+export * from './label.ts';

@@ -6,7 +6,7 @@ import { bookMember } from '../../carddav/href.ts';
 import { InvalidContactId } from '../../core/errors.ts';
 import { hrefFromContactId } from '../../core/ids.ts';
 import { findControlInVCardText, fromContact, parseVCard, toContact, VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from '../../vcard/index.ts';
-import type { Contact, ContactPatch } from '../../vcard/contact.ts';
+import type { Contact } from '../../vcard/contact.ts';
 import { prepareForWrite, VCardPrepareError } from '../../vcard/prepare.ts';
 import { jsonPointer } from '../json-pointer.ts';
 import { idempotent, mediaTypeOf, parseIfMatch, requireIfMatch, requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
@@ -21,6 +21,7 @@ import {
   OptionalIfMatchWriteHeaders,
   WriteAcceptedSchema,
   WriteHeaders,
+  type ContactPatchBody,
 } from '../schemas.ts';
 import { findConnection } from './connections.ts';
 import { errorResponses, jsonContent, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
@@ -141,7 +142,8 @@ function jsonCreate(contact: Contact, maxVCardBytes: number): (writeId: string) 
   if (Buffer.byteLength(probe, 'utf8') > maxVCardBytes) {
     throw new PayloadTooLarge(`The contact makes a vCard larger than ${maxVCardBytes} bytes.`, 'vcard-too-large');
   }
-  return (writeId) => ({ kind: 'create', vcard: contact.uid === undefined ? build(uidForWrite(writeId)) : probe });
+  const labels = contact.labels === undefined ? {} : { labels: contact.labels };
+  return (writeId) => ({ kind: 'create', vcard: contact.uid === undefined ? build(uidForWrite(writeId)) : probe, ...labels });
 }
 
 /** The new write record, `queued`. */
@@ -257,11 +259,11 @@ function patchContact(app: App, deps: AppDeps): void {
     const { id: connectionId, contactId } = c.req.valid('param');
     const rawIfMatch = c.req.valid('header')['if-match'];
     const ifMatch = rawIfMatch === undefined ? undefined : parseIfMatch(rawIfMatch);
-    const patch: ContactPatch = c.req.valid('json');
+    const { labels, ...patch }: ContactPatchBody = c.req.valid('json');
     // Build what the patch sets, to refuse values the applier could not write.
     buildCard(Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== null)) as Contact);
     const { connection, href } = await cardOf(deps, { tenantId, connectionId, contactId });
-    const operation: WriteOperation = { kind: 'patch', href, patch, ...(ifMatch === undefined ? {} : { ifMatch }) };
+    const operation: WriteOperation = { kind: 'patch', href, patch, ...(labels === undefined ? {} : { labels }), ...(ifMatch === undefined ? {} : { ifMatch }) };
     const queued = await accept(deps, { tenantId, connection, operation });
     return c.json(queued.body, 202, queued.headers);
   });

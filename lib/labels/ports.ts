@@ -1,0 +1,64 @@
+// Labels (contact groups) whatever the server keeps them as: Google's People
+// API contact groups beside its CardDAV (lib/labels/google-people.ts), group
+// vCards or CATEGORIES on other CardDAV servers. The sync engine, the write
+// applier and the API's label list use this port only. Contacts are named by
+// their card's href, the bridge's key for them everywhere else.
+
+/** `user`: a person's own label; `system`: the server's (Google's myContacts, starred, ...), shown but not written. */
+export type LabelKind = 'user' | 'system';
+
+export interface Label {
+  /** The server's id of the label: Google's `contactGroups/<id>`, a group vCard's href, a category's name. */
+  id: string;
+  /** The name a person sees (Google's formattedName for system groups). */
+  name: string;
+  kind: LabelKind;
+  /** Members, when the server says. */
+  memberCount?: number;
+}
+
+/** One contact's labels as they are now. */
+export interface ContactLabels {
+  href: string;
+  /** Names of the contact's user labels. */
+  labels: string[];
+  /**
+   * What the labels are at (Google: the person's etag): it changes when the
+   * memberships change, so a label change with the card's ETag unchanged is
+   * still a new event.
+   */
+  revision?: string;
+}
+
+/** What changed in the memberships since a token. */
+export interface MembershipChanges {
+  /** Each contact whose labels may have changed, with its labels now. */
+  contacts: ContactLabels[];
+  /** Cards of contacts that are gone (their memberships too). */
+  deleted: string[];
+  /** Pass to the next read; absent when the store keeps none (every read is full). */
+  token?: string;
+  /** `contacts` is every contact (the first read, or the token had expired): a contact not in it has no labels. */
+  full: boolean;
+}
+
+export interface LabelStore {
+  /** Every label of the account, user and system, with member counts where the server gives them. */
+  list(): Promise<Label[]>;
+  /** Memberships changed since `token` (everything without one, or when the server refuses it). */
+  memberships(params: { token?: string }): Promise<MembershipChanges>;
+  /** Puts contacts into a user label and takes others out of it. */
+  modify(params: { label: Label; add: readonly string[]; remove: readonly string[] }): Promise<void>;
+  /** A new user label; the existing one when the name is taken (a retried write creates nothing twice). */
+  create(name: string): Promise<Label>;
+}
+
+/**
+ * Why a connection has no labels: `scope-missing` (a Google connection whose
+ * consent predates the contacts scope; reconnect to grant it), `unsupported`
+ * (the server keeps none the bridge can read).
+ */
+export type LabelsUnavailableReason = 'scope-missing' | 'unsupported';
+
+/** A connection's labels, or why it has none. */
+export type LabelAccess = { available: true; store: LabelStore } | { available: false; reason: LabelsUnavailableReason; message: string };
