@@ -1,8 +1,12 @@
 // Chunking and bounded retries for BatchGetItem / BatchWriteItem. The SDK
 // retries throttled *requests*, but a batch that succeeds with UnprocessedKeys /
 // UnprocessedItems is the caller's job (lib-dynamodb has no helper for it).
+import { BatchGetCommand, BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { BatchGetCommandInput, BatchWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { BatchIncomplete } from './errors.ts';
 import { forEachLimit } from '../core/concurrency.ts';
+import { call } from './table-client.ts';
+import type { Item, Table } from './table-client.ts';
 
 export { forEachLimit };
 
@@ -47,4 +51,46 @@ export async function sendUntilProcessed<T>(params: {
       throw new BatchIncomplete({ operation: params.operation, unprocessed: pending.length, attempts: attempt });
     }
   }
+}
+
+const BATCH_GET_MAX = 100;
+const BATCH_WRITE_MAX = 25;
+const BATCHES_IN_FLIGHT = 4;
+
+export type WriteRequest = NonNullable<BatchWriteCommandInput['RequestItems']>[string][number];
+export type GetKey = NonNullable<BatchGetCommandInput['RequestItems']>[string]['Keys'] extends (infer K)[] | undefined ? K : never;
+
+/** A projection: the expression and its attribute names. */
+export interface Projection {
+  expression: string;
+  names: Record<string, string>;
+}
+
+/** `items` in chunks of `size`, 4 chunks in flight, each sent until nothing of it is left unprocessed. */
+function inBatches<T>(t: Table, operation: string, items: T[], size: number, send: (pending: T[]) => Promise<T[]>): Promise<void> {
+  return forEachLimit(chunk(items, size), BATCHES_IN_FLIGHT, (part) => sendUntilProcessed({ operation, items: part, retry: t.retry, send }));
+}
+
+/** The items of `keys` (strongly consistent), 100 keys a call, unprocessed keys retried. */
+export async function batchGetItems(t: Table, operation: string, keys: GetKey[], projection?: Projection): Promise<Item[]> {
+  const found: Item[] = [];
+  const read = {
+    // The index decides what the sync publishes: read what the last sync wrote.
+    ConsistentRead: true,
+    ...(projection ? { ProjectionExpression: projection.expression, ExpressionAttributeNames: projection.names } : {}),
+  };
+  await inBatches(t, operation, keys, BATCH_GET_MAX, async (pending) => {
+    const out = await call(t, operation, () => t.doc.send(new BatchGetCommand({ RequestItems: { [t.name]: { Keys: pending, ...read } } })));
+    found.push(...(out.Responses?.[t.name] ?? []));
+    return (out.UnprocessedKeys?.[t.name]?.Keys ?? []) as GetKey[];
+  });
+  return found;
+}
+
+/** Puts and deletes, 25 a call, unprocessed items retried. */
+export async function batchWriteItems(t: Table, operation: string, requests: WriteRequest[]): Promise<void> {
+  await inBatches(t, operation, requests, BATCH_WRITE_MAX, async (pending) => {
+    const out = await call(t, operation, () => t.doc.send(new BatchWriteCommand({ RequestItems: { [t.name]: pending } })));
+    return out.UnprocessedItems?.[t.name] ?? [];
+  });
 }

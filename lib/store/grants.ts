@@ -13,8 +13,9 @@
 // the client id nor the account id is readable from it.
 import { createHash } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { assertId } from './keys.ts';
+import { call, openTable } from './table-client.ts';
 
 export interface GrantKey {
   clientId: string;
@@ -46,22 +47,21 @@ function holderSk(holder: GrantHolder): string {
 }
 
 export function createDynamoGrantHolders(params: { client: DynamoDBClient; tableName: string }): GrantHolders {
-  const doc = DynamoDBDocumentClient.from(params.client, { marshallOptions: { removeUndefinedValues: true } });
-  const TableName = params.tableName;
+  const t = openTable(params);
+  const TableName = t.name;
   return {
     async add(p) {
       const item = { pk: grantPk(p), sk: holderSk(p), type: 'grant-holder', tenantId: p.tenantId, connectionId: p.connectionId };
-      await doc.send(new PutCommand({ TableName, Item: item }));
+      await call(t, 'addGrantHolder', () => t.doc.send(new PutCommand({ TableName, Item: item })));
     },
     async remove(p) {
-      await doc.send(new DeleteCommand({ TableName, Key: { pk: grantPk(p), sk: holderSk(p) } }));
+      await call(t, 'removeGrantHolder', () => t.doc.send(new DeleteCommand({ TableName, Key: { pk: grantPk(p), sk: holderSk(p) } })));
     },
     async heldByOthers(p) {
       const except = p.except === undefined ? undefined : holderSk(p.except);
       // Two items answer the question whoever the first one is.
-      const out = await doc.send(
-        new QueryCommand({ TableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': grantPk(p) }, ProjectionExpression: 'sk', Limit: 2, ConsistentRead: true }),
-      );
+      const query = new QueryCommand({ TableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': grantPk(p) }, ProjectionExpression: 'sk', Limit: 2, ConsistentRead: true });
+      const out = await call(t, 'queryGrantHolders', () => t.doc.send(query));
       return (out.Items ?? []).some((i) => i.sk !== except);
     },
   };

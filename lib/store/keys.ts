@@ -47,3 +47,28 @@ export function dueShardOf(connectionId: string, shards: number): string {
   const n = createHash('sha256').update(connectionId, 'utf8').digest().readUInt32BE(0);
   return String(n % shards);
 }
+
+/** Echo markers live in their own items beside the index rows: `CONN#c` / `ECHO#<href>` (README "Echo markers"). */
+export const ECHO_PREFIX = 'ECHO#';
+/** The connection's pending intents (README "Intents"): one item, replaced batch by batch. */
+export const INTENT_SK = 'INTENT';
+/**
+ * The connection's sealed credentials: an item of their own (README "The
+ * connection item on every poll"), so the connection item, which every poll
+ * writes three times, stays under 1 KB (one write unit a write).
+ */
+export const CRED_SK = 'CRED';
+
+/** A marker's key beside its row's: `ECHO#` + what follows `CARD#` (a long href's hash included). */
+export function echoKey(connectionId: string, href: string): { pk: string; sk: string } {
+  const row = cardKey(connectionId, href);
+  return { pk: row.pk, sk: ECHO_PREFIX + row.sk.slice(CARD_PREFIX.length) };
+}
+
+export function credKey(connectionId: string): { pk: string; sk: string } {
+  return { pk: connectionKey(connectionId).pk, sk: CRED_SK };
+}
+
+export function intentKey(connectionId: string): { pk: string; sk: string } {
+  return { pk: connectionKey(connectionId).pk, sk: INTENT_SK };
+}

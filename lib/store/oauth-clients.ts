@@ -15,16 +15,17 @@
 // applier (every refresh of a connection made with it). The last two read
 // through `createTenantOAuthClientCache`: one GetItem and one vault open per
 // tenant per TTL, not per job.
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { OAuthError, OAuthUnavailable } from '../auth/errors.ts';
 import type { OAuthClientConfig } from '../auth/google-oauth.ts';
 import type { Vault, VaultContext } from '../auth/vault.ts';
 import type { TenantOAuthClientInfo, TenantOAuthClients } from '../http/ports.ts';
 import type { Clock } from '../core/clock.ts';
 import { InvalidInput } from './errors.ts';
-import { StoreError, errorText } from '../core/errors.ts';
+import { StoreError } from '../core/errors.ts';
 import { assertId } from './keys.ts';
+import { call, openTable } from './table-client.ts';
+import type { Table, TableOptions } from './table-client.ts';
 
 const SORT_KEY = 'OAUTHCLIENT#google';
 /** How long the worker and the applier trust what they read: a changed or deleted client is seen within this. */
@@ -84,67 +85,49 @@ export interface OAuthClientStore {
   delete(params: { tenantId: string }): Promise<boolean>;
 }
 
-export function createDynamoOAuthClients(options: { client: DynamoDBClient | DynamoDBDocumentClient; tableName: string; clock?: Clock }): OAuthClientStore {
-  const table = options.tableName;
-  assertId('tableName', table);
-  const doc =
-    options.client instanceof DynamoDBDocumentClient
-      ? options.client
-      : DynamoDBDocumentClient.from(options.client, { marshallOptions: { removeUndefinedValues: true } });
-  const clock = options.clock ?? { now: () => Date.now() };
-
-  async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof StoreError) throw err;
-      const detail = errorText(err);
-      throw new StoreError(`DynamoDB ${operation} on ${table} failed: ${detail}`, { cause: err });
-    }
-  }
-
+export function createDynamoOAuthClients(options: TableOptions): OAuthClientStore {
+  const t = openTable(options);
   return {
-    async get({ tenantId }) {
-      const out = await call('getOAuthClient', () => doc.send(new GetCommand({ TableName: table, Key: oauthClientKey(tenantId), ConsistentRead: true })));
-      return out.Item === undefined ? undefined : fromItem(out.Item, tenantId);
-    },
-
-    async put({ tenantId, clientId, sealedSecret }) {
-      const key = oauthClientKey(tenantId);
-      if (typeof clientId !== 'string' || clientId === '') throw new InvalidInput('clientId must be a non-empty string');
-      if (typeof sealedSecret !== 'string' || sealedSecret === '') throw new InvalidInput('sealedSecret must be a non-empty string');
-      const now = clock.now();
-      // One UpdateItem: createdAt survives a replacement, and ALL_OLD says whether there was one.
-      const out = await call('putOAuthClient', () =>
-        doc.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: key,
-            UpdateExpression: 'SET #type = :type, #tenant = :tenant, #provider = :provider, #id = :id, #secret = :secret, #upd = :now, #created = if_not_exists(#created, :now)',
-            ExpressionAttributeNames: {
-              '#type': 'type',
-              '#tenant': 'tenantId',
-              '#provider': 'provider',
-              '#id': 'clientId',
-              '#secret': 'clientSecret',
-              '#upd': 'updatedAt',
-              '#created': 'createdAt',
-            },
-            ExpressionAttributeValues: { ':type': 'oauth-client', ':tenant': tenantId, ':provider': 'google', ':id': clientId, ':secret': sealedSecret, ':now': now },
-            ReturnValues: 'ALL_OLD',
-          }),
-        ),
-      );
-      const old = out.Attributes;
-      const createdAt = typeof old?.createdAt === 'number' ? old.createdAt : now;
-      return { client: { tenantId, clientId, sealedSecret, createdAt, updatedAt: now }, created: old === undefined };
-    },
-
-    async delete({ tenantId }) {
-      const out = await call('deleteOAuthClient', () => doc.send(new DeleteCommand({ TableName: table, Key: oauthClientKey(tenantId), ReturnValues: 'ALL_OLD' })));
+    get: (p) => getOAuthClient(t, p),
+    put: (p) => putOAuthClient(t, p),
+    delete: async ({ tenantId }) => {
+      const out = await call(t, 'deleteOAuthClient', () => t.doc.send(new DeleteCommand({ TableName: t.name, Key: oauthClientKey(tenantId), ReturnValues: 'ALL_OLD' })));
       return out.Attributes !== undefined;
     },
   };
+}
+
+async function getOAuthClient(t: Table, { tenantId }: { tenantId: string }): Promise<StoredOAuthClient | undefined> {
+  const out = await call(t, 'getOAuthClient', () => t.doc.send(new GetCommand({ TableName: t.name, Key: oauthClientKey(tenantId), ConsistentRead: true })));
+  return out.Item === undefined ? undefined : fromItem(out.Item, tenantId);
+}
+
+async function putOAuthClient(t: Table, params: Parameters<OAuthClientStore['put']>[0]): ReturnType<OAuthClientStore['put']> {
+  const { tenantId, clientId, sealedSecret } = params;
+  const key = oauthClientKey(tenantId);
+  if (typeof clientId !== 'string' || clientId === '') throw new InvalidInput('clientId must be a non-empty string');
+  if (typeof sealedSecret !== 'string' || sealedSecret === '') throw new InvalidInput('sealedSecret must be a non-empty string');
+  const now = t.clock.now();
+  // One UpdateItem: createdAt survives a replacement, and ALL_OLD says whether there was one.
+  const update = new UpdateCommand({
+    TableName: t.name,
+    Key: key,
+    UpdateExpression: 'SET #type = :type, #tenant = :tenant, #provider = :provider, #id = :id, #secret = :secret, #upd = :now, #created = if_not_exists(#created, :now)',
+    ExpressionAttributeNames: {
+      '#type': 'type',
+      '#tenant': 'tenantId',
+      '#provider': 'provider',
+      '#id': 'clientId',
+      '#secret': 'clientSecret',
+      '#upd': 'updatedAt',
+      '#created': 'createdAt',
+    },
+    ExpressionAttributeValues: { ':type': 'oauth-client', ':tenant': tenantId, ':provider': 'google', ':id': clientId, ':secret': sealedSecret, ':now': now },
+    ReturnValues: 'ALL_OLD',
+  });
+  const old = (await call(t, 'putOAuthClient', () => t.doc.send(update))).Attributes;
+  const createdAt = typeof old?.createdAt === 'number' ? old.createdAt : now;
+  return { client: { tenantId, clientId, sealedSecret, createdAt, updatedAt: now }, created: old === undefined };
 }
 
 function fromItem(item: Record<string, unknown>, tenantId: string): StoredOAuthClient {

@@ -8,7 +8,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { StoreError } from '../core/errors.ts';
+import { StoreError, errorText } from '../core/errors.ts';
 
 export const TABLE = {
   defaultTableName: 'carddav-bridge',
@@ -72,7 +72,7 @@ export async function createTable(params: { client: DynamoDBClient; tableName?: 
       }),
     );
   } catch (err) {
-    if (!(err instanceof ResourceInUseException)) throw new StoreError(`could not create table ${tableName}: ${String(err)}`, { cause: err });
+    if (!(err instanceof ResourceInUseException)) throw new StoreError(`could not create table ${tableName}: ${errorText(err)}`, { cause: err });
   }
 
   try {
@@ -89,7 +89,7 @@ export async function createTable(params: { client: DynamoDBClient; tableName?: 
     );
   } catch (err) {
     if (err instanceof StoreError) throw err;
-    throw new StoreError(`could not prepare table ${tableName}: ${String(err)}`, { cause: err });
+    throw new StoreError(`could not prepare table ${tableName}: ${errorText(err)}`, { cause: err });
   }
 }
 

@@ -10,10 +10,10 @@
 // key starts with the time, so the sweep asks each shard for what is older
 // than its grace period, oldest first; shards spread the puts and deletes
 // (each a 1 KB write) over partitions.
-import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { OutboxEntry } from '../writes/outbox.ts';
-import { StoreError, errorText } from '../core/errors.ts';
+import { call, queryUpTo } from './table-client.ts';
+import type { Table } from './table-client.ts';
 
 export const OUTBOX_SHARDS = 8;
 const PREFIX = 'OUTBOX#';
@@ -32,59 +32,37 @@ export function outboxKey(entry: Pick<OutboxEntry, 'tenantId' | 'writeId' | 'cre
   return { pk: `${PREFIX}${shardOf(entry.writeId)}`, sk: `${timePart(entry.createdAt)}#${entry.tenantId}#${entry.writeId}` };
 }
 
-export interface OutboxTable {
-  doc: DynamoDBDocumentClient;
-  tableName: string;
-}
-
-async function call<T>(operation: string, table: OutboxTable, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const detail = errorText(err);
-    throw new StoreError(`DynamoDB ${operation} on ${table.tableName} failed: ${detail}`, { cause: err });
-  }
-}
+export type OutboxTable = Pick<Table, 'doc' | 'name'>;
 
 /** `expiresAt` (epoch seconds, the write's TTL) lets DynamoDB drop an entry nobody swept. */
 export async function putOutboxEntry(table: OutboxTable, entry: OutboxEntry & { expiresAt: number }): Promise<void> {
   const { expiresAt, ...fields } = entry;
-  await call('putOutboxEntry', table, () =>
-    table.doc.send(new PutCommand({ TableName: table.tableName, Item: { ...outboxKey(entry), type: 'outbox', ...fields, expiresAt } })),
+  await call(table, 'putOutboxEntry', () =>
+    table.doc.send(new PutCommand({ TableName: table.name, Item: { ...outboxKey(entry), type: 'outbox', ...fields, expiresAt } })),
   );
 }
 
 export async function deleteOutboxEntry(table: OutboxTable, entry: Pick<OutboxEntry, 'tenantId' | 'writeId' | 'createdAt'>): Promise<void> {
-  await call('deleteOutboxEntry', table, () => table.doc.send(new DeleteCommand({ TableName: table.tableName, Key: outboxKey(entry) })));
+  await call(table, 'deleteOutboxEntry', () => table.doc.send(new DeleteCommand({ TableName: table.name, Key: outboxKey(entry) })));
 }
 
 /** Entries created before `before`, oldest first, at most `limit` (every shard asked). */
-export async function pendingOutboxEntries(table: OutboxTable, params: { before: number; limit: number }): Promise<OutboxEntry[]> {
+export async function pendingOutboxEntries(table: Table, params: { before: number; limit: number }): Promise<OutboxEntry[]> {
   const found: OutboxEntry[] = [];
   for (let shard = 0; shard < OUTBOX_SHARDS; shard++) {
-    let start: Record<string, unknown> | undefined;
-    let taken = 0;
-    do {
-      const out = await call('queryOutbox', table, () =>
-        table.doc.send(
-          new QueryCommand({
-            TableName: table.tableName,
-            KeyConditionExpression: 'pk = :pk AND sk < :before',
-            ExpressionAttributeValues: { ':pk': `${PREFIX}${shard}`, ':before': timePart(params.before) },
-            ConsistentRead: true,
-            Limit: params.limit - taken,
-            ...(start === undefined ? {} : { ExclusiveStartKey: start }),
-          }),
-        ),
-      );
-      for (const item of out.Items ?? []) {
-        const { tenantId, connectionId, writeId, createdAt } = item;
-        if (typeof tenantId !== 'string' || typeof connectionId !== 'string' || typeof writeId !== 'string' || typeof createdAt !== 'number') continue;
-        found.push({ tenantId, connectionId, writeId, createdAt });
-        taken++;
-      }
-      start = out.LastEvaluatedKey;
-    } while (start !== undefined && taken < params.limit);
+    const query = {
+      TableName: table.name,
+      KeyConditionExpression: 'pk = :pk AND sk < :before',
+      ExpressionAttributeValues: { ':pk': `${PREFIX}${shard}`, ':before': timePart(params.before) },
+      ConsistentRead: true,
+    };
+    found.push(...(await queryUpTo(table, 'queryOutbox', query, params.limit, outboxEntryOf)));
   }
   return found.sort((a, b) => a.createdAt - b.createdAt).slice(0, params.limit);
+}
+
+function outboxEntryOf(item: Record<string, unknown>): OutboxEntry | undefined {
+  const { tenantId, connectionId, writeId, createdAt } = item;
+  if (typeof tenantId !== 'string' || typeof connectionId !== 'string' || typeof writeId !== 'string' || typeof createdAt !== 'number') return undefined;
+  return { tenantId, connectionId, writeId, createdAt };
 }

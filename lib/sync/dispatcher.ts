@@ -107,10 +107,7 @@ export interface DispatchParams {
  * the connection. A store failure (query or claim) is thrown.
  */
 export async function dispatchDue(params: DispatchParams): Promise<DispatchResult> {
-  const opts: DispatchOptions = { ...DEFAULT_DISPATCH_OPTIONS, ...params.options };
-  if (!(opts.leaseAheadMs > 0)) throw new RangeError(`leaseAheadMs must be positive, not ${opts.leaseAheadMs}`);
-  if (!(Number.isInteger(opts.pageSize) && opts.pageSize > 0)) throw new RangeError(`pageSize must be a positive integer, not ${opts.pageSize}`);
-  if (!(Number.isInteger(opts.limit) && opts.limit > 0)) throw new RangeError(`limit must be a positive integer, not ${opts.limit}`);
+  const opts = dispatchOptions(params.options);
   const { store, jobs, now } = params;
   const until = now + opts.leaseAheadMs;
   const result: DispatchResult = { due: 0, claimed: 0, skipped: 0, enqueued: 0, enqueueFailed: 0, pages: 0, stoppedBy: 'drained', maxLagMs: 0 };
@@ -140,15 +137,7 @@ export async function dispatchDue(params: DispatchParams): Promise<DispatchResul
     for (const row of fresh) seen.add(key(row));
     result.due += fresh.length;
 
-    const claimed: SyncJob[] = [];
-    await forEachLimit(fresh, opts.claimConcurrency, async (row) => {
-      const won = await store.claimDue({ tenantId: row.tenantId, connectionId: row.connectionId, expectedNextSyncAt: row.nextSyncAt, until });
-      if (won) claimed.push({ tenantId: row.tenantId, connectionId: row.connectionId, dueAt: row.nextSyncAt });
-      else result.skipped++;
-    });
-    result.claimed += claimed.length;
-    // Claims finish in any order; the queue gets the earliest due first.
-    claimed.sort((a, b) => a.dueAt - b.dueAt);
+    const claimed = await claimRows({ store, rows: fresh, until, concurrency: opts.claimConcurrency, result });
     if (claimed.length > 0) {
       try {
         await jobs.enqueue(claimed);
@@ -166,6 +155,29 @@ export async function dispatchDue(params: DispatchParams): Promise<DispatchResul
     if (exhausted) break;
   }
   return result;
+}
+
+function dispatchOptions(options: Partial<DispatchOptions> | undefined): DispatchOptions {
+  const opts: DispatchOptions = { ...DEFAULT_DISPATCH_OPTIONS, ...options };
+  if (!(opts.leaseAheadMs > 0)) throw new RangeError(`leaseAheadMs must be positive, not ${opts.leaseAheadMs}`);
+  if (!(Number.isInteger(opts.pageSize) && opts.pageSize > 0)) throw new RangeError(`pageSize must be a positive integer, not ${opts.pageSize}`);
+  if (!(Number.isInteger(opts.limit) && opts.limit > 0)) throw new RangeError(`limit must be a positive integer, not ${opts.limit}`);
+  return opts;
+}
+
+/** Claims each row, counting the won and the lost; the won ones as jobs, earliest due first. */
+async function claimRows(params: { store: DispatchStore; rows: DueItem[]; until: number; concurrency: number; result: DispatchResult }): Promise<SyncJob[]> {
+  const { store, until, result } = params;
+  const claimed: SyncJob[] = [];
+  await forEachLimit(params.rows, params.concurrency, async (row) => {
+    const won = await store.claimDue({ tenantId: row.tenantId, connectionId: row.connectionId, expectedNextSyncAt: row.nextSyncAt, until });
+    if (won) claimed.push({ tenantId: row.tenantId, connectionId: row.connectionId, dueAt: row.nextSyncAt });
+    else result.skipped++;
+  });
+  result.claimed += claimed.length;
+  // Claims finish in any order; the queue gets the earliest due first.
+  claimed.sort((a, b) => a.dueAt - b.dueAt);
+  return claimed;
 }
 
 function key(row: { tenantId: string; connectionId: string }): string {

@@ -57,8 +57,6 @@ export const DEFAULT_SYNC_OPTIONS: SyncOptions = {
   interval: {},
 };
 
-/** Statuses a sync runs for; others (paused, reauth_required, deleted) are skipped. */
-
 export interface RunSyncParams {
   store: Store;
   feed: Feed;
@@ -151,9 +149,13 @@ interface Listing {
 }
 
 interface Run {
-  p: RunSyncParams;
+  p: LeasedSyncParams;
   opts: SyncOptions;
   conn: ConnectionRecord;
+  startedAt: number;
+  random: () => number;
+  /** The caller's request count when the run started (`countRequests`). */
+  requestsAtStart: number | undefined;
   leaseExpiresAt: number;
   /** The address book's path, to recognise the collection listed among its members. */
   collectionPath: string;
@@ -162,12 +164,105 @@ interface Run {
   emptyTokenRejected: boolean;
 }
 
+/** A run on a connection its caller has leased already (`leaseConnection`, same `owner`). */
+export interface LeasedSyncParams extends RunSyncParams {
+  /** The connection as the lease returned it, with whatever the caller wrote under the lease since. */
+  conn: ConnectionRecord;
+  /** When the run began (its duration is counted from here); default now. */
+  startedAt?: number;
+}
+
+/** A leased run is never `busy`: the lease is its own. */
+export type LeasedRunResult = SyncRunResult & { outcome: 'ok' | 'failed' | 'skipped' };
+
+/**
+ * Takes the connection's lease for one run: the one place a run's lease is
+ * taken. It holds `leaseTtlMs` (default the Lambda's 15-minute limit, so it
+ * outlives the worker); undefined when another worker holds it.
+ */
+export function leaseConnection<C extends ConnectionRecord>(params: {
+  store: { acquireLease(params: { tenantId: string; connectionId: string; owner: string; now: number; ttlMs: number }): Promise<C | undefined> };
+  tenantId: string;
+  connectionId: string;
+  owner: string;
+  now: number;
+  options?: Partial<SyncOptions>;
+}): Promise<C | undefined> {
+  const { tenantId, connectionId, owner, now } = params;
+  const ttlMs = params.options?.leaseTtlMs ?? DEFAULT_SYNC_OPTIONS.leaseTtlMs;
+  return params.store.acquireLease({ tenantId, connectionId, owner, now, ttlMs });
+}
+
+/** Takes the lease, then runs (`syncLeased`); `busy` when another worker holds the lease. */
 export async function runSync(params: RunSyncParams): Promise<SyncRunResult> {
-  const opts: SyncOptions = { ...DEFAULT_SYNC_OPTIONS, ...params.options };
-  const { store, clock, tenantId, connectionId, owner } = params;
-  const startedAt = clock.now();
+  const startedAt = params.clock.now();
   const requestsAtStart = params.countRequests?.();
-  const result: SyncRunResult = {
+  const conn = await leaseConnection({ ...params, now: startedAt });
+  if (conn !== undefined) return syncLeased({ ...params, conn, startedAt });
+  const result = emptyResult();
+  result.outcome = 'busy';
+  result.reason = 'busy';
+  result.durationMs = params.clock.now() - startedAt;
+  if (requestsAtStart !== undefined && params.countRequests) result.requests = params.countRequests() - requestsAtStart;
+  return result;
+}
+
+/**
+ * One run on a leased connection. It ends by handing the lease back: a
+ * commit, or a release on the idle or failure schedule. A failure of our own
+ * side (store, feed, a bug) is thrown after the lease went back.
+ */
+export async function syncLeased(params: LeasedSyncParams): Promise<LeasedRunResult> {
+  const run = startRun(params);
+  if (!isRunnable(run.conn.status)) return skipInactive(run);
+  try {
+    const commit = await syncConnection(run);
+    return await commitRun(run, commit);
+  } catch (error) {
+    return failRun(run, error);
+  }
+}
+
+export interface FailedReleaseParams {
+  store: Pick<Store, 'releaseLease'>;
+  clock: Clock;
+  /** The leased connection: its last runs say how far to back off. */
+  conn: ConnectionRecord;
+  owner: string;
+  error: Error;
+  /** The server's (or the token endpoint's) Retry-After. */
+  retryAfterMs?: number;
+  options?: Partial<SyncOptions>;
+  /** Uniform in [0, 1); default Math.random. */
+  random?: () => number;
+  /** What the run got done before it failed; default nothing. */
+  events?: number;
+  fellBack?: boolean;
+}
+
+/**
+ * Hands the lease back after a failed run, or after a failure before the run
+ * could start (the worker's credentials step): due again on the failure
+ * schedule, never sooner than `retryAfterMs`. Returns that due time.
+ */
+export async function releaseFailed(params: FailedReleaseParams): Promise<number> {
+  const { store, clock, conn, owner, error } = params;
+  const delay = nextSyncDelayMs({
+    intervalSeconds: conn.intervalSeconds,
+    kind: 'failed',
+    previous: previousRun(conn),
+    retryAfterMs: params.retryAfterMs,
+    random: params.random ?? Math.random,
+    policy: params.options?.interval,
+  });
+  const nextSyncAt = clock.now() + delay;
+  const summary: SyncSummary = { at: clock.now(), outcome: 'failed', events: params.events ?? 0, fellBack: params.fellBack ?? false, error: `${error.name}: ${error.message}` };
+  await store.releaseLease({ tenantId: conn.tenantId, connectionId: conn.connectionId, owner, summary, nextSyncAt });
+  return nextSyncAt;
+}
+
+function emptyResult(): SyncRunResult {
+  return {
     outcome: 'ok',
     reason: 'initial',
     events: { created: 0, updated: 0, deleted: 0 },
@@ -179,92 +274,100 @@ export async function runSync(params: RunSyncParams): Promise<SyncRunResult> {
     continuations: 0,
     durationMs: 0,
   };
-  const done = (): SyncRunResult => {
-    result.durationMs = clock.now() - startedAt;
-    if (requestsAtStart !== undefined && params.countRequests) result.requests = params.countRequests() - requestsAtStart;
-    return result;
-  };
+}
 
-  const conn = await store.acquireLease({ tenantId, connectionId, owner, now: startedAt, ttlMs: opts.leaseTtlMs });
-  if (conn === undefined) {
-    result.outcome = 'busy';
-    result.reason = 'busy';
-    return done();
-  }
-  const random = params.random ?? Math.random;
-  const schedule = (kind: RunKind, retryAfterMs?: number): number =>
-    clock.now() +
-    nextSyncDelayMs({ intervalSeconds: conn.intervalSeconds, kind, previous: previousRun(conn), retryAfterMs, random, policy: opts.interval });
-  const summary = (outcome: SyncSummary['outcome'], error?: Error): SyncSummary => {
-    const s: SyncSummary = { at: clock.now(), outcome, events: totalEvents(result.events), fellBack: result.fellBack };
-    if (error !== undefined) s.error = `${error.name}: ${error.message}`;
-    return s;
-  };
-
-  if (!isRunnable(conn.status)) {
-    // No request for a paused, unauthorized or deleted connection. The lease
-    // goes back with the idle due time the port requires; taking a connection
-    // off the due index is the job of whoever changes its status.
-    result.outcome = 'skipped';
-    result.reason = 'inactive';
-    result.nextSyncAt = schedule('idle');
-    await store.releaseLease({ tenantId, connectionId, owner, summary: conn.lastSync ?? summary('ok'), nextSyncAt: result.nextSyncAt });
-    return done();
-  }
-
-  const run: Run = {
+function startRun(params: LeasedSyncParams): Run {
+  const opts: SyncOptions = { ...DEFAULT_SYNC_OPTIONS, ...params.options };
+  const { conn, clock } = params;
+  const startedAt = params.startedAt ?? clock.now();
+  return {
     p: params,
     opts,
     conn,
+    startedAt,
+    random: params.random ?? Math.random,
+    requestsAtStart: params.countRequests?.(),
     leaseExpiresAt: conn.lease?.expiresAt ?? startedAt + opts.leaseTtlMs,
     collectionPath: trimSlashes(pathOf(conn.addressBookUrl)),
-    result,
+    result: emptyResult(),
     emptyTokenRejected: false,
   };
+}
+
+/** The result, with the run's duration and request count. */
+function done(run: Run): LeasedRunResult {
+  const { result, p } = run;
+  result.durationMs = p.clock.now() - run.startedAt;
+  if (run.requestsAtStart !== undefined && p.countRequests) result.requests = p.countRequests() - run.requestsAtStart;
+  return result as LeasedRunResult;
+}
+
+function schedule(run: Run, kind: RunKind): number {
+  const { conn, opts } = run;
+  return run.p.clock.now() + nextSyncDelayMs({ intervalSeconds: conn.intervalSeconds, kind, previous: previousRun(conn), random: run.random, policy: opts.interval });
+}
+
+function summary(run: Run, outcome: SyncSummary['outcome']): SyncSummary {
+  return { at: run.p.clock.now(), outcome, events: totalEvents(run.result.events), fellBack: run.result.fellBack };
+}
+
+/**
+ * No request for a paused, unauthorized or deleted connection. The lease goes
+ * back with the idle due time the port requires; taking a connection off the
+ * due index is the job of whoever changes its status.
+ */
+async function skipInactive(run: Run): Promise<LeasedRunResult> {
+  const { p, conn, result } = run;
+  result.outcome = 'skipped';
+  result.reason = 'inactive';
+  result.nextSyncAt = schedule(run, 'idle');
+  await p.store.releaseLease({ tenantId: p.tenantId, connectionId: p.connectionId, owner: p.owner, summary: conn.lastSync ?? summary(run, 'ok'), nextSyncAt: result.nextSyncAt });
+  return done(run);
+}
+
+async function commitRun(run: Run, commit: Commit): Promise<LeasedRunResult> {
+  const { p, conn, result } = run;
+  const nextSyncAt = schedule(run, totalEvents(result.events) > 0 ? 'changed' : 'idle');
   try {
-    const commit = await syncConnection(run);
-    const kind: RunKind = totalEvents(result.events) > 0 ? 'changed' : 'idle';
-    const nextSyncAt = schedule(kind);
-    try {
-      await store.commitSync({
-        tenantId,
-        connectionId,
-        owner,
-        expectedVersion: conn.version,
-        syncToken: commit.syncToken,
-        tokenProven: commit.tokenProven,
-        ctag: commit.ctag,
-        nextSyncAt,
-        summary: summary('ok'),
-        ...(run.emptyTokenRejected ? { emptyTokenRejected: true } : {}),
-      });
-    } catch (error) {
-      // The lease ran out and someone else took the connection (or changed it):
-      // what this run published stays published; the token is theirs to move.
-      if (!(error instanceof VersionConflict)) throw error;
-      result.outcome = 'failed';
-      result.error = error;
-      return done();
-    }
-    result.nextSyncAt = nextSyncAt;
-    return done();
+    await p.store.commitSync({
+      tenantId: p.tenantId,
+      connectionId: p.connectionId,
+      owner: p.owner,
+      expectedVersion: conn.version,
+      syncToken: commit.syncToken,
+      tokenProven: commit.tokenProven,
+      ctag: commit.ctag,
+      nextSyncAt,
+      summary: summary(run, 'ok'),
+      ...(run.emptyTokenRejected ? { emptyTokenRejected: true } : {}),
+    });
   } catch (error) {
-    if (isExpectedFailure(error)) {
-      // A clean stop: nothing committed, so the next run starts from the same
-      // token and finds whatever this one did not finish.
-      result.outcome = 'failed';
-      result.error = error;
-      result.nextSyncAt = schedule('failed', error instanceof Throttled ? error.retryAfterMs : undefined);
-      await store.releaseLease({ tenantId, connectionId, owner, summary: summary('failed', error), nextSyncAt: result.nextSyncAt });
-      return done();
-    }
-    // A bug or a store/feed outage: hand the lease back if we can, then let the caller see it.
-    const err = error instanceof Error ? error : new Error(String(error));
-    await store
-      .releaseLease({ tenantId, connectionId, owner, summary: summary('failed', err), nextSyncAt: schedule('failed') })
-      .catch(() => undefined);
-    throw error;
+    // The lease ran out and someone else took the connection (or changed it):
+    // what this run published stays published; the token is theirs to move.
+    if (!(error instanceof VersionConflict)) throw error;
+    result.outcome = 'failed';
+    result.error = error;
+    return done(run);
   }
+  result.nextSyncAt = nextSyncAt;
+  return done(run);
+}
+
+async function failRun(run: Run, error: unknown): Promise<LeasedRunResult> {
+  const { p, result } = run;
+  const release = (err: Error, retryAfterMs?: number) =>
+    releaseFailed({ store: p.store, clock: p.clock, conn: run.conn, owner: p.owner, error: err, retryAfterMs, options: run.opts, random: run.random, events: totalEvents(result.events), fellBack: result.fellBack });
+  if (isExpectedFailure(error)) {
+    // A clean stop: nothing committed, so the next run starts from the same
+    // token and finds whatever this one did not finish.
+    result.outcome = 'failed';
+    result.error = error;
+    result.nextSyncAt = await release(error, error instanceof Throttled ? error.retryAfterMs : undefined);
+    return done(run);
+  }
+  // A bug or a store/feed outage: hand the lease back if we can, then let the caller see it.
+  await release(error instanceof Error ? error : new Error(String(error))).catch(() => undefined);
+  throw error;
 }
 
 async function syncConnection(run: Run): Promise<Commit> {
@@ -463,46 +566,11 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
   const intents: IndexEntry[] = [];
   for (const card of cards) {
     result.fetched++;
-    const entry = index.get(card.href);
-    // Equal etag: this version was published already (e.g. repeated after a crash before the commit).
-    if (entry?.etag !== undefined && sameEtag(entry.etag, card.etag)) continue;
-    const read = readCard(card.vcard);
-    const hash = read.hash;
-    // The entry outlives the batch (the index map holds it to the end of the
-    // run): its strings must not keep the multiget answer they were cut from alive.
-    const href = own(card.href);
-    const upsert: IndexEntry = { href, etag: own(card.etag), contentHash: hash };
-    if (entry?.lastWrite !== undefined) upsert.lastWrite = entry.lastWrite;
-    if (entry?.etag !== undefined && entry.contentHash === hash) {
-      // The etag moved, the bytes did not (servers re-stamp cards): index the etag, publish nothing.
-      if (entry.uid !== undefined) upsert.uid = entry.uid;
-      result.unchangedContent++;
-      upserts.push(upsert);
-      continue;
-    }
-    const type: ContactEventType = entry?.etag === undefined ? 'contact.created' : 'contact.updated';
-    const origin: Origin =
-      entry?.lastWrite !== undefined && sameEtag(entry.lastWrite.etag, card.etag) ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' };
-    if (read.parseError !== undefined) result.parseErrors++;
-    const uid = read.contact?.uid ?? entry?.uid;
-    if (uid !== undefined) upsert.uid = own(uid);
-    if (entry === undefined) intents.push(upsert.uid === undefined ? { href } : { href, uid: upsert.uid });
-    events.push(
-      buildContactEvent({
-        type,
-        time: now,
-        tenantId: conn.tenantId,
-        connectionId: conn.connectionId,
-        href: card.href,
-        etag: card.etag,
-        uid,
-        vcard: card.vcard,
-        contact: read.contact,
-        parseError: read.parseError,
-        origin,
-      }),
-    );
-    upserts.push(upsert);
+    const change = cardChange(run, card, index.get(card.href), now);
+    if (change === undefined) continue;
+    if (change.intent !== undefined) intents.push(change.intent);
+    if (change.event !== undefined) events.push(change.event);
+    upserts.push(change.upsert);
   }
   cards.length = 0;
   if (intents.length > 0) {
@@ -519,6 +587,51 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
     await p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [] });
     for (const u of upserts) index.set(u.href, u);
   }
+}
+
+/**
+ * What one fetched card changes: nothing (this version was published
+ * already), its index row only (the etag moved, the bytes did not), or an
+ * event, with an intent row first when the index has none.
+ */
+function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: number): { upsert: IndexEntry; intent?: IndexEntry; event?: ContactEvent } | undefined {
+  // Equal etag: this version was published already (e.g. repeated after a crash before the commit).
+  if (entry?.etag !== undefined && sameEtag(entry.etag, card.etag)) return undefined;
+  const { conn, result } = run;
+  const read = readCard(card.vcard);
+  const hash = read.hash;
+  // The entry outlives the batch (the index map holds it to the end of the
+  // run): its strings must not keep the multiget answer they were cut from alive.
+  const href = own(card.href);
+  const upsert: IndexEntry = { href, etag: own(card.etag), contentHash: hash };
+  if (entry?.lastWrite !== undefined) upsert.lastWrite = entry.lastWrite;
+  if (entry?.etag !== undefined && entry.contentHash === hash) {
+    // The etag moved, the bytes did not (servers re-stamp cards): index the etag, publish nothing.
+    if (entry.uid !== undefined) upsert.uid = entry.uid;
+    result.unchangedContent++;
+    return { upsert };
+  }
+  const type: ContactEventType = entry?.etag === undefined ? 'contact.created' : 'contact.updated';
+  const origin: Origin =
+    entry?.lastWrite !== undefined && sameEtag(entry.lastWrite.etag, card.etag) ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' };
+  if (read.parseError !== undefined) result.parseErrors++;
+  const uid = read.contact?.uid ?? entry?.uid;
+  if (uid !== undefined) upsert.uid = own(uid);
+  const intent = entry === undefined ? (upsert.uid === undefined ? { href } : { href, uid: upsert.uid }) : undefined;
+  const event = buildContactEvent({
+    type,
+    time: now,
+    tenantId: conn.tenantId,
+    connectionId: conn.connectionId,
+    href: card.href,
+    etag: card.etag,
+    uid,
+    vcard: card.vcard,
+    contact: read.contact,
+    parseError: read.parseError,
+    origin,
+  });
+  return intent === undefined ? { upsert, event } : { upsert, intent, event };
 }
 
 /**

@@ -6,32 +6,30 @@
 // (functions/apply-writes) and the local stack's poller both call
 // `handleEvent` with the SQS event.
 //
-// A `google` connection refreshes with the OAuth client it was made with
-// (`clientRef` in its credentials): the service's, or its tenant's own, read
-// through a short-lived per-process cache. A tenant client that is gone or
-// refused by Google fails the write; the connection is made due at once, so
-// the sync worker marks it reauth_required and publishes
-// `connection.reauth_required` (marking it here would silence that event).
-import { bearerAuth, basicAuth } from '../carddav/auth.ts';
-import { createCardDavClient } from '../carddav/client.ts';
-import type { AuthStrategy, CardDavClient, ClientOptions } from '../carddav/types.ts';
-import { DecryptFailed, ReauthRequired } from '../auth/errors.ts';
-import { likelyGrantDeathCause } from '../auth/grant-lifetime.ts';
-import { createGoogleTokenProvider, createMemoryTokenCache } from '../auth/google-oauth.ts';
+// The CardDAV client of each write comes from lib/connections/carddav-session.ts,
+// as the sync worker's does. A dead grant (Google's invalid_grant, a tenant
+// client that is gone or refused) fails the write and makes the connection
+// due at once: the sync worker marks it reauth_required under its lease and
+// publishes `connection.reauth_required` (lib/connections/reconsent.ts), so
+// the owner is told once, by one path.
+import { DecryptFailed } from '../auth/errors.ts';
+import { createMemoryTokenCache } from '../auth/google-oauth.ts';
 import type { OAuthClientConfig, TokenCache } from '../auth/google-oauth.ts';
 import type { Vault } from '../auth/vault.ts';
+import type { CardDavClient, ClientOptions } from '../carddav/types.ts';
+import { openCardDavSession, sessionStateOf, tenantClientCache } from '../connections/carddav-session.ts';
+import type { CardDavSessionDeps, ServiceOAuthClient, SessionState } from '../connections/carddav-session.ts';
+import { reconsentReason } from '../connections/reconsent.ts';
 import type { SqsBatchResponse, SqsEvent } from '../queue/writes-queue.ts';
 import { createConnectionLookup } from '../store/api-adapters.ts';
-import { CredentialsUnreadable, googleClientRefOf, googleGrantOf, openCredentials, sealGoogleCredentials } from '../store/credentials.ts';
-import type { GoogleClientRef } from '../store/credentials.ts';
-import { createTenantOAuthClientCache, isOAuthClientRefused } from '../store/oauth-clients.ts';
-import type { OAuthClientStore } from '../store/oauth-clients.ts';
+import { CredentialsUnreadable } from '../store/credentials.ts';
+import type { OAuthClientStore, TenantOAuthClientReader } from '../store/oauth-clients.ts';
+import { isOAuthClientRefused, TenantOAuthClientMissing } from '../store/oauth-clients.ts';
 import type { DynamoStore, StoredConnection } from '../store/types.ts';
 import type { ApplyOptions } from '../writes/applier.ts';
 import { createWriteBatchHandler, type WriteQueueRecord } from '../writes/batch.ts';
 import { ConnectionUnavailable } from '../writes/errors.ts';
 import type { ClientFor, Clock, ConnectionRecord, Feed, Logger, WriteStore } from '../writes/ports.ts';
-import { GoogleClientUnavailable } from './errors.ts';
 
 /** A writes-queue record as the batch handler sees it, with the receipt handle a redelivery delay needs. */
 export interface SqsWriteRecord extends WriteQueueRecord {
@@ -115,108 +113,9 @@ function isStored(connection: ConnectionRecord): connection is StoredConnection 
 }
 
 export function createWritePipeline(params: WritePipelineParams): WritePipeline {
-  const { store, vault } = params;
-  const tokenCache = params.tokenCache ?? createMemoryTokenCache();
+  const { store } = params;
   const connections = createConnectionLookup(store);
-  const tenantClients =
-    params.oauthClients === undefined
-      ? undefined
-      : createTenantOAuthClientCache({ store: params.oauthClients, vault, clock: params.clock, ...(params.oauthClientTtlMs === undefined ? {} : { ttlMs: params.oauthClientTtlMs }) });
-
-  async function markReauthRequired(conn: StoredConnection): Promise<void> {
-    const { tenantId, connectionId } = conn;
-    const lastUsedAt = conn.lastSync?.outcome === 'ok' ? conn.lastSync.at : undefined;
-    const statusReason = likelyGrantDeathCause({ now: params.clock.now(), consentedAt: googleGrantOf(conn.credentials).consentedAt, lastUsedAt });
-    await store.updateConnection({ tenantId, connectionId, patch: { status: 'reauth_required', statusReason } });
-  }
-
-  /** The worker's next run marks the connection and tells its owner; this one only fails the write. */
-  async function syncNow(tenantId: string, connectionId: string): Promise<void> {
-    await store.updateConnection({ tenantId, connectionId, patch: { nextSyncAt: params.clock.now() } });
-  }
-
-  /** The OAuth client the connection was made with. */
-  async function oauthClientOf(conn: StoredConnection, clientRef: GoogleClientRef): Promise<OAuthClientConfig> {
-    const { tenantId, connectionId } = conn;
-    if (clientRef === 'service') {
-      if (params.google === undefined) throw new ConnectionUnavailable(`connection ${connectionId} is a Google connection, and no OAuth client is configured`);
-      return 'load' in params.google ? params.google.load() : params.google;
-    }
-    // Our wiring, not the connection: retried, not failed.
-    if (tenantClients === undefined) throw new GoogleClientUnavailable(`connection ${connectionId} was made with its tenant's own OAuth client, and the applier has no store of tenant clients`);
-    const own = await tenantClients.get(tenantId);
-    if (own === undefined) {
-      // No client we have can refresh this token: the owner must consent again.
-      await syncNow(tenantId, connectionId);
-      throw new ConnectionUnavailable(`connection ${connectionId} was made with its tenant's own OAuth client, which the tenant has removed: it needs consent again`);
-    }
-    return own;
-  }
-
-  async function googleAuth(conn: StoredConnection, refreshToken: string, username: string): Promise<AuthStrategy> {
-    const { tenantId, connectionId } = conn;
-    const clientRef = googleClientRefOf(conn.credentials);
-    const client = await oauthClientOf(conn, clientRef);
-    const tokenUrl = params.google?.tokenUrl;
-    if (tokenUrl === undefined) throw new ConnectionUnavailable(`connection ${connectionId} is a Google connection, and no token endpoint is configured`);
-    const provider = createGoogleTokenProvider({
-      clientId: client.clientId,
-      clientSecret: client.clientSecret,
-      tokenUrl,
-      loadRefreshToken: async () => refreshToken,
-      saveRefreshToken: async (token) => {
-        const credentials = await sealGoogleCredentials({ vault, tenantId, connectionId, email: username, refreshToken: token, clientRef, grant: googleGrantOf(conn.credentials) });
-        await store.updateConnection({ tenantId, connectionId, patch: { credentials } });
-      },
-      cache: tokenCache,
-      cacheKey: `${tenantId}#${connectionId}`,
-      clock: params.clock,
-      onReauthRequired: () => markReauthRequired(conn),
-      ...(params.client?.fetch === undefined ? {} : { fetch: params.client.fetch }),
-    });
-    return bearerAuth({
-      getAccessToken: async ({ forceRefresh }) => {
-        try {
-          return await provider.getAccessToken({ forceRefresh });
-        } catch (error) {
-          // The grant is gone: no retry helps until the owner consents again (the connection is marked).
-          if (error instanceof ReauthRequired) throw new ConnectionUnavailable(`connection ${connectionId} needs consent again`, { cause: error });
-          if (clientRef === 'tenant' && isOAuthClientRefused(error)) {
-            // The tenant changed or removed its client at Google: this grant is of no use any more.
-            tenantClients?.forget(tenantId);
-            await syncNow(tenantId, connectionId);
-            throw new ConnectionUnavailable(`connection ${connectionId}: Google refused its tenant's OAuth client; it needs consent again`, { cause: error });
-          }
-          throw error;
-        }
-      },
-    });
-  }
-
-  const clientFor: ClientFor = async (connection): Promise<CardDavClient> => {
-    const conn = isStored(connection) ? connection : await connections.getConnection(connection);
-    if (conn === undefined) throw new ConnectionUnavailable(`connection ${connection.connectionId} not found`);
-    const { tenantId, connectionId } = conn;
-    let opened;
-    try {
-      opened = await openCredentials({ vault, tenantId, connectionId, credentials: conn.credentials });
-    } catch (error) {
-      // Damaged or foreign credentials stay that way: fail the write rather than retry it.
-      if (error instanceof CredentialsUnreadable || error instanceof DecryptFailed) {
-        throw new ConnectionUnavailable(`connection ${connectionId}: its credentials cannot be opened`, { cause: error });
-      }
-      throw error; // e.g. KeyServiceError: the key service may be back on the next delivery
-    }
-    let auth: AuthStrategy;
-    try {
-      auth = opened.kind === 'basic' ? basicAuth({ username: opened.username, password: opened.password }) : await googleAuth(conn, opened.refreshToken, opened.username);
-    } catch (error) {
-      if (error instanceof CredentialsUnreadable) throw new ConnectionUnavailable(`connection ${connectionId}: its credentials cannot be used`, { cause: error });
-      throw error;
-    }
-    return createCardDavClient({ ...params.client, auth });
-  };
-
+  const clientFor = createClientFor(params, connections);
   const delay = params.delayRedelivery;
   const handle = createWriteBatchHandler<SqsWriteRecord>({
     writes: params.writes,
@@ -238,4 +137,66 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
     handleRecords: (records) => handle(records),
     clientFor,
   };
+}
+
+/** Each write's CardDAV client, authorized by its connection's stored credentials. */
+function createClientFor(params: WritePipelineParams, connections: ReturnType<typeof createConnectionLookup>): ClientFor {
+  const { store, vault, clock } = params;
+  const tenantClients = tenantClientCache({ oauthClients: params.oauthClients, vault, clock, ...(params.oauthClientTtlMs === undefined ? {} : { ttlMs: params.oauthClientTtlMs }) });
+  const sessions: CardDavSessionDeps = {
+    vault,
+    store,
+    clock,
+    tokenCache: params.tokenCache ?? createMemoryTokenCache(),
+    serviceClient: serviceClientOf(params.google),
+    ...(tenantClients === undefined ? {} : { tenantClients }),
+    ...(params.client === undefined ? {} : { client: params.client }),
+  };
+  const unavailable = (error: unknown, state: SessionState) => unavailableOr({ error, state, store, clock, tenantClients });
+  return async (connection): Promise<CardDavClient> => {
+    const conn = isStored(connection) ? connection : await connections.getConnection(connection);
+    if (conn === undefined) throw new ConnectionUnavailable(`connection ${connection.connectionId} not found`);
+    const state = sessionStateOf(conn);
+    try {
+      return (await openCardDavSession({ deps: sessions, state, options: { tokenError: unavailable } })).client;
+    } catch (error) {
+      throw await unavailable(error, state);
+    }
+  };
+}
+
+/** The service's client as the pipeline is given it: whole, read on first use, or none (then Google connections cannot write). */
+function serviceClientOf(google: GoogleClientConfig | LazyGoogleClientConfig | undefined): ServiceOAuthClient {
+  if (google === undefined) {
+    return {
+      load: (connectionId) => Promise.reject(new ConnectionUnavailable(`connection ${connectionId} is a Google connection, and no OAuth client is configured`)),
+    };
+  }
+  const { tokenUrl } = google;
+  return { tokenUrl, load: async () => ('load' in google ? { ...(await google.load()), tokenUrl } : google) };
+}
+
+/**
+ * What a write makes of a failure to authorize. Credentials that cannot be
+ * opened stay that way: the write fails rather than retries. A dead grant
+ * fails it too, and makes the connection due at once, so that the sync worker
+ * marks it and tells its owner (marking it here would take it off the
+ * schedule without the event). Anything else (the key service, Google
+ * unavailable, our configuration) is retried.
+ */
+async function unavailableOr(params: { error: unknown; state: SessionState; store: Pick<DynamoStore, 'updateConnection'>; clock: Clock; tenantClients: TenantOAuthClientReader | undefined }): Promise<unknown> {
+  const { error, state } = params;
+  const { tenantId, connectionId } = state.conn;
+  if (error instanceof CredentialsUnreadable || error instanceof DecryptFailed) {
+    return new ConnectionUnavailable(`connection ${connectionId}: its credentials cannot be opened`, { cause: error });
+  }
+  if (reconsentReason({ error, session: state, tenantClients: params.tenantClients }) === undefined) return error;
+  await params.store.updateConnection({ tenantId, connectionId, patch: { nextSyncAt: params.clock.now() } });
+  if (error instanceof TenantOAuthClientMissing) {
+    return new ConnectionUnavailable(`connection ${connectionId} was made with its tenant's own OAuth client, which the tenant has removed: it needs consent again`, { cause: error });
+  }
+  if (state.clientRef === 'tenant' && isOAuthClientRefused(error)) {
+    return new ConnectionUnavailable(`connection ${connectionId}: Google refused its tenant's OAuth client; it needs consent again`, { cause: error });
+  }
+  return new ConnectionUnavailable(`connection ${connectionId} needs consent again`, { cause: error });
 }

@@ -8,7 +8,7 @@
 // dependency for a loop of twenty lines.
 import { applyWrite, type ApplierDeps, type ApplyOutcome } from './applier.ts';
 import { MalformedWriteMessage } from './errors.ts';
-import { silentLogger } from './ports.ts';
+import { silentLogger, type Logger } from './ports.ts';
 import type { WriteMessage } from './types.ts';
 import { forEachLimit } from '../core/concurrency.ts';
 import { errorText } from '../core/errors.ts';
@@ -66,54 +66,12 @@ export function createWriteBatchHandler<R extends WriteQueueRecord = WriteQueueR
 ): (records: readonly R[]) => Promise<BatchResponse> {
   const log = params.logger ?? silentLogger;
   const concurrency = Math.max(1, Math.floor(params.groupConcurrency ?? 4));
-
-  /** True when the record is done with (applied, conflict, failed for good, or dropped). */
-  async function handle(record: R): Promise<boolean> {
-    let message: WriteMessage;
-    try {
-      message = parseWriteMessage(record.body);
-    } catch (error) {
-      // Retrying cannot make it readable: drop it, loudly.
-      log.error('malformed write message dropped', { messageId: record.messageId, groupId: record.groupId, error: String(error) });
-      return true;
-    }
-    if (message.connectionId !== record.groupId) {
-      const fields = { messageId: record.messageId, groupId: record.groupId, connectionId: message.connectionId };
-      log.warn('write message outside its connection group', fields);
-    }
-    const receiveCount = Number.isSafeInteger(record.receiveCount) && record.receiveCount >= 1 ? record.receiveCount : 1;
-    let outcome: ApplyOutcome;
-    try {
-      outcome = await applyWrite({ ...params, message, receiveCount, maxReceives: params.maxReceives });
-    } catch (error) {
-      // The store or the feed failed: the message comes back and the applier picks up where it stopped.
-      const detail = errorText(error);
-      log.error('write delivery failed', { messageId: record.messageId, writeId: message.writeId, error: detail });
-      return false;
-    }
-    if (outcome.retryable !== true) return true;
-    if (outcome.delayMs !== undefined && !outcome.exhausted && params.delayRedelivery !== undefined) {
-      try {
-        await params.delayRedelivery({ record, delayMs: outcome.delayMs });
-      } catch (error) {
-        log.warn('could not delay the redelivery', { messageId: record.messageId, error: String(error) });
-      }
-    }
-    return false;
-  }
-
   return async (records) => {
-    const groups = new Map<string, R[]>();
-    for (const r of records) {
-      const group = groups.get(r.groupId);
-      if (group === undefined) groups.set(r.groupId, [r]);
-      else group.push(r);
-    }
     const failed = new Set<string>();
-    await forEachLimit([...groups.values()], concurrency, async (group) => {
+    await forEachLimit([...groupsOf(records).values()], concurrency, async (group) => {
       let blocked = false;
       for (const record of group) {
-        if (blocked || !(await handle(record).catch(() => false))) {
+        if (blocked || !(await handleRecord(params, log, record).catch(() => false))) {
           blocked = true;
           failed.add(record.messageId);
         }
@@ -121,4 +79,50 @@ export function createWriteBatchHandler<R extends WriteQueueRecord = WriteQueueR
     });
     return { batchItemFailures: records.filter((r) => failed.has(r.messageId)).map((r) => ({ itemIdentifier: r.messageId })) };
   };
+}
+
+/** The records by message group (connection), each group in queue order. */
+function groupsOf<R extends WriteQueueRecord>(records: readonly R[]): Map<string, R[]> {
+  const groups = new Map<string, R[]>();
+  for (const r of records) {
+    const group = groups.get(r.groupId);
+    if (group === undefined) groups.set(r.groupId, [r]);
+    else group.push(r);
+  }
+  return groups;
+}
+
+/** True when the record is done with (applied, conflict, failed for good, or dropped). */
+async function handleRecord<R extends WriteQueueRecord>(params: WriteBatchHandlerParams<R>, log: Logger, record: R): Promise<boolean> {
+  let message: WriteMessage;
+  try {
+    message = parseWriteMessage(record.body);
+  } catch (error) {
+    // Retrying cannot make it readable: drop it, loudly.
+    log.error('malformed write message dropped', { messageId: record.messageId, groupId: record.groupId, error: String(error) });
+    return true;
+  }
+  if (message.connectionId !== record.groupId) {
+    const fields = { messageId: record.messageId, groupId: record.groupId, connectionId: message.connectionId };
+    log.warn('write message outside its connection group', fields);
+  }
+  const receiveCount = Number.isSafeInteger(record.receiveCount) && record.receiveCount >= 1 ? record.receiveCount : 1;
+  let outcome: ApplyOutcome;
+  try {
+    outcome = await applyWrite({ ...params, message, receiveCount, maxReceives: params.maxReceives });
+  } catch (error) {
+    // The store or the feed failed: the message comes back and the applier picks up where it stopped.
+    const detail = errorText(error);
+    log.error('write delivery failed', { messageId: record.messageId, writeId: message.writeId, error: detail });
+    return false;
+  }
+  if (outcome.retryable !== true) return true;
+  if (outcome.delayMs !== undefined && !outcome.exhausted && params.delayRedelivery !== undefined) {
+    try {
+      await params.delayRedelivery({ record, delayMs: outcome.delayMs });
+    } catch (error) {
+      log.warn('could not delay the redelivery', { messageId: record.messageId, error: String(error) });
+    }
+  }
+  return false;
 }
