@@ -4,20 +4,10 @@
 // (lib/vcard listValue, via the normalized contact); writing is a patch of
 // the `categories` field, so every other line of the card stays as it was.
 import type { Contact, ContactPatch } from '../vcard/contact.ts';
+import type { LabelsChanged } from '../core/events/contact.ts';
+import type { LabelChange } from '../writes/types.ts';
 import { checkLabelName } from './carddav-groups.ts';
 
-/** A change of a contact's labels by name (the API's add/remove/replace). */
-export interface LabelChangeRequest {
-  add?: readonly string[];
-  remove?: readonly string[];
-  replace?: readonly string[];
-}
-
-/** Which labels a contact joined and left. */
-export interface LabelDelta {
-  added: string[];
-  removed: string[];
-}
 
 /** The card's categories as labels: trimmed, blanks dropped, each name once (first spelling kept). */
 export function categoryLabels(contact: Pick<Contact, 'categories'> | undefined): string[] {
@@ -38,7 +28,7 @@ export function uniqueNames(names: readonly string[]): string[] {
 }
 
 /** The labels after a change: `replace` alone, else the current ones minus `remove`, plus `add` at the end. */
-export function applyLabelChange(current: readonly string[], change: LabelChangeRequest): string[] {
+export function applyLabelChange(current: readonly string[], change: LabelChange): string[] {
   if (change.replace !== undefined) return uniqueNames(change.replace.map(checkLabelName));
   const removed = new Set((change.remove ?? []).map((n) => n.trim()));
   const kept = uniqueNames(current).filter((n) => !removed.has(n));
@@ -46,7 +36,7 @@ export function applyLabelChange(current: readonly string[], change: LabelChange
 }
 
 /** Labels joined and left between two lists; undefined when none. */
-export function diffLabels(before: readonly string[], after: readonly string[]): LabelDelta | undefined {
+export function diffLabels(before: readonly string[], after: readonly string[]): LabelsChanged | undefined {
   const was = new Set(before);
   const now = new Set(after);
   const added = [...now].filter((n) => !was.has(n));
@@ -58,7 +48,7 @@ export function diffLabels(before: readonly string[], after: readonly string[]):
  * The patch that writes a label change as CATEGORIES; undefined when the
  * card already says it (no write, no echo). No labels left removes the line.
  */
-export function categoriesPatch(contact: Pick<Contact, 'categories'> | undefined, change: LabelChangeRequest): ContactPatch | undefined {
+export function categoriesPatch(contact: Pick<Contact, 'categories'> | undefined, change: LabelChange): ContactPatch | undefined {
   const before = categoryLabels(contact);
   const after = applyLabelChange(before, change);
   if (diffLabels(before, after) === undefined && before.length === (contact?.categories?.length ?? 0)) return undefined;

@@ -3,7 +3,7 @@
 // renamed moves every member from the old name to the new one; a group
 // deleted takes its name from every member; two group cards of one name are
 // one label, so a member leaving one and joining the other has no change.
-import type { LabelDelta } from './categories.ts';
+import type { LabelsChanged } from '../core/events/contact.ts';
 
 /** A group card as the index keeps it between runs. */
 export interface GroupState {
@@ -13,7 +13,7 @@ export interface GroupState {
 }
 
 /** Per contact UID key: labels joined and left. */
-export type MembershipDelta = Map<string, LabelDelta>;
+export type MembershipDelta = Map<string, LabelsChanged>;
 
 /** Adds one group card's change (`undefined` before: new; after: gone) to `into`. */
 export function addGroupChange(into: MembershipDelta, before: GroupState | undefined, after: GroupState | undefined): void {
@@ -24,7 +24,7 @@ export function addGroupChange(into: MembershipDelta, before: GroupState | undef
   if (before !== undefined) for (const key of was) if (renamed || !now.has(key)) note(into, key).removed.push(before.name);
 }
 
-function note(into: MembershipDelta, key: string): LabelDelta {
+function note(into: MembershipDelta, key: string): LabelsChanged {
   let delta = into.get(key);
   if (delta === undefined) {
     delta = { added: [], removed: [] };
