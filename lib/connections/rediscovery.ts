@@ -8,6 +8,7 @@ import type { AddressBook } from '../carddav/types.ts';
 import type { Clock } from '../core/clock.ts';
 import type { ConnectionPatch } from '../store/types.ts';
 import type { CardDavSession, ConnectionWriter } from './carddav-session.ts';
+import { sameHref } from '../carddav/href.ts';
 
 /** Re-discover when the last discovery is older than this (Google: every 2 to 4 weeks). */
 export const DEFAULT_REDISCOVER_AFTER_MS = 14 * 24 * 3_600_000;
@@ -48,7 +49,7 @@ export async function rediscoverIfDue(params: { session: CardDavSession; store: 
   if (book === undefined) {
     result = { outcome: 'ambiguous', addressBooks: found.addressBooks.length };
   } else {
-    if (!sameUrl(book.url, conn.addressBookUrl)) {
+    if (!sameHref(book.url, conn.addressBookUrl)) {
       // Another collection: its tokens and ctag mean nothing for the old one.
       Object.assign(patch, { addressBookUrl: book.url, syncToken: null, ctag: null, tokenProven: false });
       result = { outcome: 'moved' };
@@ -62,19 +63,7 @@ export async function rediscoverIfDue(params: { session: CardDavSession; store: 
 
 /** The stored book if discovery still lists it; else the only book there is (it moved); else none. */
 function pickAddressBook(books: AddressBook[], current: string): AddressBook | undefined {
-  const same = books.find((b) => sameUrl(b.url, current));
+  const same = books.find((b) => sameHref(b.url, current));
   if (same !== undefined) return same;
   return books.length === 1 ? books[0] : undefined;
-}
-
-function sameUrl(a: string, b: string): boolean {
-  const norm = (u: string) => {
-    try {
-      const url = new URL(u);
-      return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
-    } catch {
-      return u.replace(/\/+$/, '');
-    }
-  };
-  return norm(a) === norm(b);
 }

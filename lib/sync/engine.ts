@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import type { Card, CardDavClient, CollectionState, HrefEtag } from '../carddav/types.ts';
 import { CardDavError, InvalidSyncToken, NotFound, ProtocolError, RequestRejected, ServerError, Throttled } from '../carddav/errors.ts';
 import { sameEtag } from '../carddav/etag.ts';
+import { hrefKey } from '../carddav/href.ts';
 import type { Contact } from '../vcard/contact.ts';
 import { contentHash, parseVCard, toContact, type VCard } from '../vcard/index.ts';
 import { buildContactEvent, type ContactEvent, type ContactEventType, type Origin } from '../core/events/index.ts';
@@ -288,7 +289,7 @@ function startRun(params: LeasedSyncParams): Run {
     random: params.random ?? Math.random,
     requestsAtStart: params.countRequests?.(),
     leaseExpiresAt: conn.lease?.expiresAt ?? startedAt + opts.leaseTtlMs,
-    collectionPath: trimSlashes(pathOf(conn.addressBookUrl)),
+    collectionPath: hrefKey(conn.addressBookUrl),
     result: emptyResult(),
     emptyTokenRejected: false,
   };
@@ -776,19 +777,7 @@ function isExpectedFailure(error: unknown): error is Error {
 
 /** Some servers list the collection itself among its members. */
 function isCollection(run: Run, href: string): boolean {
-  return trimSlashes(href) === run.collectionPath;
-}
-
-function pathOf(url: string): string {
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return url; // already a path
-  }
-}
-
-function trimSlashes(path: string): string {
-  return path.replace(/\/+$/, '');
+  return hrefKey(href) === run.collectionPath;
 }
 
 function totalEvents(counts: EventCounts): number {
