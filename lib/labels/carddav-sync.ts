@@ -6,13 +6,13 @@
 // that name it). The book's labels are read lazily: a run that meets no card
 // and no removal reads nothing.
 import { createHash } from 'node:crypto';
-import type { LabelsChanged, Origin } from '../core/events/index.ts';
+import { buildContactEvent, type ContactEvent, type LabelsChanged, type Origin } from '../core/events/index.ts';
 import type { VCard } from '../vcard/index.ts';
 import { emptyBookLabels, type BookLabels, type LabelIndex, type StoredGroup } from './book-labels.ts';
 import { groupStyle, readGroupCard, uidKey } from './carddav-groups.ts';
 import { diffLabels, uniqueNames } from './categories.ts';
 import { addGroupChange, groupLabelsOf, settleDelta, type MembershipDelta } from './group-membership.ts';
-import { MalformedGroupCard } from './errors.ts';
+import { LabelsError, MalformedGroupCard } from './errors.ts';
 
 export interface LabelRunDeps {
   index: LabelIndex;
@@ -43,14 +43,22 @@ export interface LabelRun {
   contributions: Map<string, Contribution>;
   /** Group cards the run could not read as labels: kept out of the contacts all the same. */
   skipped: { href: string; reason: string }[];
+  /** Member changes of UIDs with no published contact card: no event. */
+  unresolvedMembers: number;
 }
 
 export function startLabelRun(deps: LabelRunDeps): LabelRun {
-  return { deps, labels: undefined, dirty: false, delta: new Map(), contributions: new Map(), skipped: [] };
+  return { deps, labels: undefined, dirty: false, delta: new Map(), contributions: new Map(), skipped: [], unresolvedMembers: 0 };
 }
 
-export async function bookLabels(run: LabelRun): Promise<BookLabels> {
+/** Reads the book's labels once per run; every other step needs them read. */
+export async function loadBookLabels(run: LabelRun): Promise<BookLabels> {
   run.labels ??= (await run.deps.index.loadLabels({ connectionId: run.deps.connectionId })) ?? emptyBookLabels();
+  return run.labels;
+}
+
+function loaded(run: LabelRun): BookLabels {
+  if (run.labels === undefined) throw new LabelsError("the book's labels were not read before use (loadBookLabels)");
   return run.labels;
 }
 
@@ -60,7 +68,7 @@ export function isGroupCard(card: VCard): boolean {
 }
 
 /** A group card fetched (new or changed): its members' changes are noted against what was stored. */
-export async function groupSeen(run: LabelRun, params: { href: string; etag: string; card: VCard; origin: Origin }): Promise<void> {
+export function groupSeen(run: LabelRun, params: { href: string; etag: string; card: VCard; origin: Origin }): void {
   let after: StoredGroup | undefined;
   try {
     const read = readGroupCard(params.card, params.href);
@@ -71,19 +79,19 @@ export async function groupSeen(run: LabelRun, params: { href: string; etag: str
     // A nameless group is no label; its members lose what it gave them before.
     run.skipped.push({ href: params.href, reason: error.message });
   }
-  await setGroup(run, params.href, after, { revision: `${params.href}@${params.etag}`, origin: params.origin });
+  setGroup(run, params.href, after, { revision: `${params.href}@${params.etag}`, origin: params.origin });
 }
 
 /** A removed card: true when it was a group (then not a contact removal); its members leave the label. */
-export async function groupRemoved(run: LabelRun, params: { href: string; etag: string | undefined; origin: Origin }): Promise<boolean> {
-  const labels = await bookLabels(run);
+export function groupRemoved(run: LabelRun, params: { href: string; etag: string | undefined; origin: Origin }): boolean {
+  const labels = loaded(run);
   if (!Object.hasOwn(labels.groups, params.href)) return false;
-  await setGroup(run, params.href, undefined, { revision: `${params.href}@${params.etag ?? ''}#deleted`, origin: params.origin });
+  setGroup(run, params.href, undefined, { revision: `${params.href}@${params.etag ?? ''}#deleted`, origin: params.origin });
   return true;
 }
 
-async function setGroup(run: LabelRun, href: string, after: StoredGroup | undefined, cause: { revision: string; origin: Origin }): Promise<void> {
-  const labels = await bookLabels(run);
+function setGroup(run: LabelRun, href: string, after: StoredGroup | undefined, cause: { revision: string; origin: Origin }): void {
+  const labels = loaded(run);
   const before = Object.hasOwn(labels.groups, href) ? labels.groups[href] : undefined;
   const own: MembershipDelta = new Map();
   addGroupChange(own, before, after);
@@ -139,11 +147,11 @@ function revisionOf(parts: string[]): string {
  * (`before`: the categories the index had). Keeps the count of categorized
  * cards that tells a CATEGORIES book.
  */
-export async function contactLabels(
+export function contactLabels(
   run: LabelRun,
   params: { uid: string | undefined; categories: readonly string[]; before: readonly string[] | undefined; known: boolean },
-): Promise<{ labels: string[]; labelsChanged?: LabelsChanged }> {
-  const labels = await bookLabels(run);
+): { labels: string[]; labelsChanged?: LabelsChanged } {
+  const labels = loaded(run);
   const categories = uniqueNames(params.categories);
   const was = params.before ?? [];
   if (was.length === 0 && categories.length > 0) bump(run, labels, 1);
@@ -156,9 +164,9 @@ export async function contactLabels(
 }
 
 /** A contact removed: its categories no longer count. */
-export async function contactRemoved(run: LabelRun, before: readonly string[] | undefined): Promise<void> {
+export function contactRemoved(run: LabelRun, before: readonly string[] | undefined): void {
   if (before === undefined || before.length === 0) return;
-  bump(run, await bookLabels(run), -1);
+  bump(run, loaded(run), -1);
 }
 
 function bump(run: LabelRun, labels: BookLabels, by: number): void {
@@ -171,4 +179,47 @@ export async function saveLabelRun(run: LabelRun): Promise<void> {
   if (!run.dirty || run.labels === undefined) return;
   await run.deps.index.saveLabels({ connectionId: run.deps.connectionId, labels: run.labels });
   run.dirty = false;
+}
+
+/** A contact's index row, as much of it as a member event needs (lib/sync IndexEntry). */
+export interface IndexedContact {
+  href: string;
+  etag?: string;
+  uid?: string;
+}
+
+/**
+ * The contact.updated events of member changes. `rows` maps UID keys to the
+ * contacts' index rows. A member the book has no published card for (not in
+ * the book, or being created in this very batch, whose event carries its
+ * labels already), or one that is itself a group, gets none.
+ */
+export function memberEvents(
+  run: LabelRun,
+  params: { changes: readonly MemberChange[]; rows: ReadonlyMap<string, IndexedContact>; tenantId: string; time: number },
+): ContactEvent[] {
+  const groups = run.labels?.groups ?? {};
+  const events: ContactEvent[] = [];
+  for (const change of params.changes) {
+    const row = params.rows.get(change.key);
+    if (row === undefined || row.etag === undefined || Object.hasOwn(groups, row.href)) {
+      run.unresolvedMembers++;
+      continue;
+    }
+    events.push(
+      buildContactEvent({
+        type: 'contact.updated',
+        time: params.time,
+        tenantId: params.tenantId,
+        connectionId: run.deps.connectionId,
+        href: row.href,
+        etag: row.etag,
+        uid: row.uid,
+        origin: change.origin,
+        labelsChanged: change.labelsChanged,
+        labelsRevision: change.revision,
+      }),
+    );
+  }
+  return events;
 }

@@ -31,6 +31,9 @@ import type { ConnectionRecord, SyncSummary } from '../core/connection.ts';
 import type { Feed, IndexEntry, Store } from './ports.ts';
 import { nextSyncDelayMs, previousRun, type IntervalPolicy, type RunKind } from './schedule.ts';
 import { forEachLimit } from '../core/concurrency.ts';
+import type { LabelIndex } from '../labels/book-labels.ts';
+import { groupSeen, isGroupCard, saveLabelRun, startLabelRun } from '../labels/carddav-sync.ts';
+import { contactRemovals, groupsFirst, labelsOfContact, memberChangeEvents, type LabelsStep } from './labels-step.ts';
 
 export interface SyncOptions {
   /** How long the lease holds; a run stops cleanly `leaseMarginMs` before it runs out. */
@@ -72,6 +75,11 @@ export interface RunSyncParams {
   random?: () => number;
   /** The caller's count of HTTP requests so far (the client's onRequest); the result then says how many this run made. */
   countRequests?: () => number;
+  /**
+   * Where a CardDAV book's labels are kept between runs (group vCards, CATEGORIES: lib/labels).
+   * Without it group cards are still kept out of the contacts, but their member changes are not reported.
+   */
+  labels?: LabelIndex;
 }
 
 export type SyncReason =
@@ -163,6 +171,7 @@ interface Run {
   result: SyncRunResult;
   /** The server refused an empty sync token in this run: committed, so later listings skip the attempt. */
   emptyTokenRejected: boolean;
+  labels: LabelsStep | undefined;
 }
 
 /** A run on a connection its caller has leased already (`leaseConnection`, same `owner`). */
@@ -292,6 +301,10 @@ function startRun(params: LeasedSyncParams): Run {
     collectionPath: hrefKey(conn.addressBookUrl),
     result: emptyResult(),
     emptyTokenRejected: false,
+    labels:
+      params.labels === undefined
+        ? undefined
+        : { labels: startLabelRun({ index: params.labels, connectionId: conn.connectionId }), loadIndex: () => params.store.loadIndex({ connectionId: conn.connectionId }) },
   };
 }
 
@@ -565,6 +578,7 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
   const events: ContactEvent[] = [];
   const upserts: IndexEntry[] = [];
   const intents: IndexEntry[] = [];
+  await groupsFirst(run.labels, cards);
   for (const card of cards) {
     result.fetched++;
     const change = cardChange(run, card, index.get(card.href), now);
@@ -574,6 +588,7 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
     upserts.push(change.upsert);
   }
   cards.length = 0;
+  events.push(...(await memberChangeEvents(run.labels, { index, tenantId: conn.tenantId, time: now })));
   if (intents.length > 0) {
     const intentRun = conn.leaseCount;
     await p.store.writeIndex({ connectionId: conn.connectionId, upserts: intents, deletes: [], ...(intentRun === undefined ? {} : { intentRun }) });
@@ -584,6 +599,8 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
     for (const e of events) result.events[e.type === 'contact.created' ? 'created' : 'updated']++;
     events.length = 0;
   }
+  // After the publish, before the rows: a crash between repeats the member changes with the same ids.
+  if (run.labels !== undefined) await saveLabelRun(run.labels.labels);
   if (upserts.length > 0) {
     await p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [] });
     for (const u of upserts) index.set(u.href, u);
@@ -609,6 +626,7 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
   if (entry?.etag !== undefined && entry.contentHash === hash) {
     // The etag moved, the bytes did not (servers re-stamp cards): index the etag, publish nothing.
     if (entry.uid !== undefined) upsert.uid = entry.uid;
+    if (entry.labels !== undefined) upsert.labels = entry.labels;
     result.unchangedContent++;
     return { upsert };
   }
@@ -618,6 +636,14 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
   if (read.parseError !== undefined) result.parseErrors++;
   const uid = read.contact?.uid ?? entry?.uid;
   if (uid !== undefined) upsert.uid = own(uid);
+  // A group card is a label, never a contact: its members' changes are the events (lib/labels).
+  if (read.card !== undefined && isGroupCard(read.card)) {
+    if (run.labels !== undefined) groupSeen(run.labels.labels, { href, etag: upsert.etag ?? '', card: read.card, origin });
+    return entry === undefined ? { upsert, intent: upsert.uid === undefined ? { href } : { href, uid: upsert.uid } } : { upsert };
+  }
+  const labelled = labelsOfContact(run.labels, { contact: read.contact, entry, uid });
+  if (labelled !== undefined && labelled.categories.length > 0) upsert.labels = labelled.categories.map(own);
+  if (labelled !== undefined && labelled.labels.length > 0 && read.contact !== undefined) read.contact.labels = labelled.labels;
   const intent = entry === undefined ? (upsert.uid === undefined ? { href } : { href, uid: upsert.uid }) : undefined;
   const event = buildContactEvent({
     type,
@@ -631,6 +657,7 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
     contact: read.contact,
     parseError: read.parseError,
     origin,
+    ...(labelled?.labelsChanged === undefined ? {} : { labelsChanged: labelled.labelsChanged }),
   });
   return intent === undefined ? { upsert, event } : { upsert, intent, event };
 }
@@ -661,32 +688,45 @@ async function processRemovals(run: Run, candidates: string[], index: Map<string
   const chunk = Math.max(1, opts.multigetBatchSize);
   for (let i = 0; i < confirmed.length; i += chunk) {
     checkLease(run);
-    const part = confirmed.slice(i, i + chunk);
-    const now = p.clock.now();
-    const events = part.map((entry) =>
-      buildContactEvent({
-        type: 'contact.deleted',
-        time: now,
-        tenantId: conn.tenantId,
-        connectionId: conn.connectionId,
-        href: entry.href,
-        etag: entry.etag,
-        uid: entry.uid,
-        // The applier marks the row of a card it deleted (lib/writes).
-        origin: entry.lastWrite?.deleted === true ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' },
-      }),
-    );
-    await p.feed.publish(events);
-    result.events.deleted += events.length;
-    const dropMarkers = part.filter((e) => e.lastWrite !== undefined).map((e) => e.href);
-    await p.store.writeIndex({
-      connectionId: conn.connectionId,
-      upserts: [],
-      deletes: part.map((e) => e.href),
-      ...(dropMarkers.length > 0 ? { dropMarkers } : {}),
-    });
-    for (const entry of part) index.delete(entry.href);
+    await removeBatch(run, confirmed.slice(i, i + chunk), index);
   }
+}
+
+/** The applier marks the row of a card it deleted (lib/writes): its removal is that write's echo. */
+function removalOrigin(entry: IndexEntry): Origin {
+  return entry.lastWrite?.deleted === true ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' };
+}
+
+/** Publishes a batch of confirmed removals (a group card's as its members' label changes), then drops their rows. */
+async function removeBatch(run: Run, part: IndexEntry[], index: Map<string, IndexEntry>): Promise<void> {
+  const { p, conn, result } = run;
+  const now = p.clock.now();
+  const contacts = await contactRemovals(run.labels, part, removalOrigin);
+  const events = contacts.map((entry) =>
+    buildContactEvent({
+      type: 'contact.deleted',
+      time: now,
+      tenantId: conn.tenantId,
+      connectionId: conn.connectionId,
+      href: entry.href,
+      etag: entry.etag,
+      uid: entry.uid,
+      origin: removalOrigin(entry),
+    }),
+  );
+  const members = await memberChangeEvents(run.labels, { index, tenantId: conn.tenantId, time: now });
+  if (events.length + members.length > 0) await p.feed.publish([...events, ...members]);
+  result.events.deleted += events.length;
+  result.events.updated += members.length;
+  if (run.labels !== undefined) await saveLabelRun(run.labels.labels);
+  const dropMarkers = part.filter((e) => e.lastWrite !== undefined).map((e) => e.href);
+  await p.store.writeIndex({
+    connectionId: conn.connectionId,
+    upserts: [],
+    deletes: part.map((e) => e.href),
+    ...(dropMarkers.length > 0 ? { dropMarkers } : {}),
+  });
+  for (const entry of part) index.delete(entry.href);
 }
 
 /** PROPFIND each suspected removal; only a 404 confirms it. A card still there with a new etag is fetched as a change. */
@@ -722,10 +762,10 @@ async function verifyRemovals(run: Run, suspected: IndexEntry[], index: Map<stri
 }
 
 /** Parses once for both the contact and the content hash. */
-function readCard(vcard: string): { contact?: Contact; parseError?: string; hash: string } {
+function readCard(vcard: string): { card?: VCard; contact?: Contact; parseError?: string; hash: string } {
   try {
     const card: VCard = parseVCard(vcard);
-    return { contact: toContact(card), hash: contentHash(card) };
+    return { card, contact: toContact(card), hash: contentHash(card) };
   } catch (error) {
     // VCardError is the expected case; anything else is a codec bug, and a bug
     // in one card must not stall the whole connection: the raw vCard still goes out.
