@@ -103,6 +103,7 @@ async function syncOnce(run: SyncRun, dynamo: DynamoDbLocal): Promise<number> {
     tenantId: TENANT,
     connectionId,
     owner: `cli-${process.pid}`,
+    labels: store,
     options: run.batch ? { multigetBatchSize: run.batch } : {},
     countRequests: () => run.requests,
   });

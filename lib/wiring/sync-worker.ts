@@ -54,7 +54,7 @@ export { DEFAULT_REDISCOVER_AFTER_MS };
 
 export type SyncWorkerStore = Pick<
   DynamoStore,
-  'acquireLease' | 'releaseLease' | 'commitSync' | 'loadIndex' | 'getIndexEntries' | 'writeIndex' | 'updateConnection'
+  'acquireLease' | 'releaseLease' | 'commitSync' | 'loadIndex' | 'getIndexEntries' | 'writeIndex' | 'updateConnection' | 'loadLabels' | 'saveLabels'
 >;
 
 export interface SyncWorkerDeps {
@@ -261,6 +261,7 @@ async function runEngine(run: Job, client: CardDavClient): Promise<SyncJobOutcom
       conn: withDueTime(run.state.conn, job),
       options: worker.opts,
       random: worker.random,
+      labels: deps.store,
     });
   } catch (error) {
     return failedRun(run, error);
