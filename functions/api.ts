@@ -1,56 +1,38 @@
-// Lambda entry: the HTTP API behind API Gateway (HTTP API, payload 2.0). It
-// only translates: Hono's Lambda adapter over the app (DESIGN.md "Style, by
-// example"). Its two keys (OAuth state, request hash) come from Secrets
-// Manager at cold start, never from the function's configuration.
+// Lambda entry: the HTTP API behind API Gateway (HTTP API, payload 2.0):
+// Hono's Lambda adapter over the app lib/wiring/handlers/api.ts builds, as
+// the local stack serves it. Its two keys (OAuth state, request hash) come
+// from Secrets Manager at cold start, never from the function's configuration.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { handle } from 'hono/aws-lambda';
-import { createApp } from '../lib/http/app.ts';
-import { buildApiDeps } from '../lib/wiring/api.ts';
-import { createDynamoDbClient, createGoogleClientSource, createSecretSource, createSqsClient, createVaultFromConfig } from '../lib/wiring/aws.ts';
-import { systemClock } from '../lib/core/clock.ts';
-import { lazyHandler } from '../lib/wiring/lambda.ts';
-import { checkRequestHashSecret, checkStateSecret, loadApiConfig } from './config.ts';
+import { awsResources, createGoogleClientSource } from '../lib/wiring/aws.ts';
+import { buildApi } from '../lib/wiring/handlers/api.ts';
+import { lazyHandler, SERVICE_NAME } from '../lib/wiring/lambda.ts';
+import { powertoolsLog } from '../lib/wiring/telemetry.ts';
+import { loadApiConfig, readApiSecrets } from './config.ts';
 
 type LambdaHandler = ReturnType<typeof handle>;
 
 export const handler = lazyHandler<Parameters<LambdaHandler>[0], Parameters<LambdaHandler>[1], Awaited<ReturnType<LambdaHandler>>>(async () => {
   const config = loadApiConfig(process.env);
-  const logger = new Logger({ serviceName: 'carddav-bridge' });
-  const google = config.google;
-  // The two keys are read from Secrets Manager here, at cold start, and kept for the container.
-  const [requestHashSecret, stateSecret] = await Promise.all([
-    createSecretSource({ secret: config.requestHashSecret, aws: config.aws })().then((value) =>
-      checkRequestHashSecret(value, config.requestHashSecret.kind === 'secret' ? 'REQUEST_HASH_SECRET_ARN' : 'REQUEST_HASH_SECRET'),
-    ),
-    google === undefined ? undefined : createSecretSource({ secret: google.stateSecret, aws: config.aws })(),
-  ]);
-  const app = createApp(
-    buildApiDeps({
-      dynamo: createDynamoDbClient(config.aws),
-      sqs: createSqsClient(config.aws),
-      table: config.table,
-      vault: createVaultFromConfig({ key: config.key, aws: config.aws }),
-      writesQueueUrl: config.writesQueueUrl,
-      clock: systemClock,
-      logger: { info: (m, f) => logger.info(m, f ?? {}), warn: (m, f) => logger.warn(m, f ?? {}), error: (m, f) => logger.error(m, f ?? {}) },
-      config: {
-        localMode: config.localMode,
-        requestHashSecret,
-      },
-      ...(google === undefined || stateSecret === undefined
-        ? {}
+  const { requestHashSecret, stateSecret } = await readApiSecrets(config);
+  const { google } = config;
+  const app = buildApi({
+    ...awsResources(config),
+    writesQueueUrl: config.writesQueueUrl,
+    logger: powertoolsLog(new Logger({ serviceName: SERVICE_NAME })),
+    config: { localMode: config.localMode, requestHashSecret },
+    google:
+      google === undefined || stateSecret === undefined
+        ? undefined
         : {
-            google: {
-              // Read from Secrets Manager on the first consent, then kept for the container.
-              client: createGoogleClientSource({ google: google.client, aws: config.aws }),
-              authUrl: google.authUrl,
-              userinfoUrl: google.userinfoUrl,
-              carddavBaseUrl: google.carddavBaseUrl,
-              redirectUri: google.redirectUri,
-              stateSecret: checkStateSecret(stateSecret, google.stateSecret.kind === 'secret' ? 'OAUTH_STATE_SECRET_ARN' : 'OAUTH_STATE_SECRET'),
-            },
-          }),
-    }),
-  );
+            // Read from Secrets Manager on the first consent, then kept for the container.
+            client: createGoogleClientSource({ google: google.client, aws: config.aws }),
+            authUrl: google.authUrl,
+            userinfoUrl: google.userinfoUrl,
+            carddavBaseUrl: google.carddavBaseUrl,
+            redirectUri: google.redirectUri,
+            stateSecret,
+          },
+  });
   return handle(app);
 });

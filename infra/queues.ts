@@ -7,6 +7,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { VISIBILITY_PER_TIMEOUT } from '../lib/wiring/deployment.ts';
 
 interface CommonProps {
   fifo: boolean;
@@ -45,7 +46,7 @@ export class WorkQueue extends Construct {
     this.dlq = new Queue(this, 'Dlq', { ...shared, retentionPeriod: Duration.days(14) });
     this.queue = new Queue(this, 'Queue', {
       ...shared,
-      visibilityTimeout: 'consumerTimeout' in props ? Duration.seconds(props.consumerTimeout.toSeconds() * 6) : props.visibilityTimeout,
+      visibilityTimeout: 'consumerTimeout' in props ? Duration.seconds(props.consumerTimeout.toSeconds() * VISIBILITY_PER_TIMEOUT) : props.visibilityTimeout,
       // Shorter than the DLQ's: SQS keeps a standard message's original enqueue
       // time when it dead-letters it, so the DLQ must keep messages longer.
       retentionPeriod: Duration.days(4),

@@ -19,14 +19,16 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
+import { BridgeError } from '../lib/core/errors.ts';
 import { DOCS_BUNDLE_FILES } from '../lib/http/swagger-ui-files.ts';
 import { TABLE } from '../lib/store/table.ts';
-import { DEFAULT_SYNC_OPTIONS } from '../lib/sync/engine.ts';
+import { BATCH_SIZE, CHANGE_FEED_VISIBILITY_SECONDS, CONCURRENCY, DISPATCH_INTERVAL_MS, GOOGLE_CALLBACK_PATH, MAX_RECEIVE_COUNT, QUEUES, TIMEOUT_MS } from '../lib/wiring/deployment.ts';
 import { grantDueQuery, grantTableAccess, grantVault, TABLE_ACCESS, VAULT_ACCESS } from './access.ts';
 import type { FunctionName } from './access.ts';
 import { acknowledgeFindings } from './acknowledgements.ts';
 import { ServiceAlarms } from './alarms.ts';
 import { bridgeFunction } from './functions.ts';
+import type { BridgeFunctionProps } from './functions.ts';
 import { WorkQueue } from './queues.ts';
 
 /** Functions that may be given reserved concurrency (dispatch runs once a minute). */
@@ -83,47 +85,28 @@ export interface CarddavBridgeStackProps extends StackProps {
   legacySealedValues?: boolean;
 }
 
-// Function timeouts; each queue's visibility timeout is 6x its consumer's.
+// Function timeouts (lib/wiring/deployment.ts); each queue's visibility timeout is 6x its consumer's.
 export const TIMEOUT = {
-  // HTTP APIs give up on an integration after 30 s.
-  api: Duration.seconds(29),
-  // Finishes before the next minute's run starts.
-  dispatch: Duration.seconds(50),
-  // The sync engine's lease: the run stops cleanly leaseMarginMs (30 s) before
-  // it runs out, so it commits before the function is stopped, and the lease
-  // (taken after the invocation began) outlives the invocation.
-  sync: Duration.millis(DEFAULT_SYNC_OPTIONS.leaseTtlMs),
-  applyWrites: Duration.minutes(1),
-  // A batch of deliveries, each with a 10 s HTTP timeout.
-  deliverWebhooks: Duration.minutes(2),
+  api: Duration.seconds(TIMEOUT_MS.api / 1000),
+  dispatch: Duration.seconds(TIMEOUT_MS.dispatch / 1000),
+  // The sync engine's lease (see TIMEOUT_MS.sync).
+  sync: Duration.millis(TIMEOUT_MS.sync),
+  applyWrites: Duration.seconds(TIMEOUT_MS.applyWrites / 1000),
+  deliverWebhooks: Duration.seconds(TIMEOUT_MS.deliverWebhooks / 1000),
 } as const;
 
-/** Records per invocation of each event source. Sync: one job, so syncConcurrency counts syncs. */
-export const BATCH_SIZE = { sync: 1, applyWrites: 10, deliverWebhooks: 10 } as const;
+export { BATCH_SIZE } from '../lib/wiring/deployment.ts';
 
 const DEFAULTS = {
-  syncConcurrency: 10,
-  writesConcurrency: 5,
+  syncConcurrency: CONCURRENCY.sync,
+  writesConcurrency: CONCURRENCY.writes,
   apiThrottle: { rateLimit: 50, burstLimit: 100 },
   maxSyncLag: Duration.minutes(10),
   api5xxThreshold: 5,
 } as const;
 
-// Enough retries to ride out a throttle or a deploy, few enough that a poison
-// message reaches the DLQ (and its alarm) within minutes.
-const MAX_RECEIVE_COUNT = 5;
-
-// The change feed's consumers live outside the stack, so its visibility is not
-// derived from a function timeout: long enough for a consumer's batch, short
-// enough that a crashed consumer's events come back soon. A consumer that
-// needs longer sets VisibilityTimeout on its ReceiveMessage calls.
-const CHANGE_FEED_VISIBILITY = Duration.minutes(5);
-
 /** Generated secrets: 64 letters and digits (~380 bits; OAUTH_STATE_SECRET needs 32+ bytes). */
 const GENERATED_SECRET = { passwordLength: 64, excludePunctuation: true, includeSpace: false } as const;
-
-/** The API's consent-flow callback (lib/http/routes/google.ts). */
-const GOOGLE_CALLBACK_PATH = '/oauth/google/callback';
 
 /** The HTTP API's access log line (HTTP API $context variables). No headers: they carry API keys. */
 export const ACCESS_LOG_FIELDS = {
@@ -140,12 +123,7 @@ export const ACCESS_LOG_FIELDS = {
 } as const;
 
 /** A stack prop that cannot be deployed. */
-export class StackConfigError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class StackConfigError extends BridgeError {}
 
 export class CarddavBridgeStack extends Stack {
   constructor(scope: Construct, id: string, props: CarddavBridgeStackProps = {}) {
@@ -229,9 +207,15 @@ export class CarddavBridgeStack extends Stack {
       feeds: { CHANGE_FEED_QUEUE_URL: changeFeed.queue.queueUrl, WEBHOOK_EVENTS_QUEUE_URL: webhookEvents.queue.queueUrl },
     };
     const reserved = settings.reservedConcurrency;
+    // Every function's log retention, and its reserved concurrency when one is set.
+    const fn = (id: string, props: Omit<BridgeFunctionProps, 'logRetention'>, reservable?: Reservable) =>
+      bridgeFunction(this, id, {
+        logRetention,
+        ...props,
+        ...(reservable === undefined || reserved[reservable] === undefined ? {} : { reservedConcurrentExecutions: reserved[reservable] }),
+      });
 
-    const api = bridgeFunction(this, 'Api', {
-      logRetention,
+    const api = fn('Api', {
       environment: {
         ...env.table,
         ...env.vault,
@@ -245,29 +229,24 @@ export class CarddavBridgeStack extends Stack {
       description: 'carddav-bridge HTTP API: validates, enqueues writes, reads status',
       timeout: TIMEOUT.api,
       memorySize: 512,
-      ...(reserved.api === undefined ? {} : { reservedConcurrentExecutions: reserved.api }),
       // Swagger UI's files for /docs, read on first use.
       runtimeFiles: DOCS_BUNDLE_FILES,
-    });
-    const dispatch = bridgeFunction(this, 'Dispatch', {
-      logRetention,
+    }, 'api');
+    const dispatch = fn('Dispatch', {
       environment: { ...env.table, SYNC_JOBS_QUEUE_URL: syncJobs.queue.queueUrl, WRITES_QUEUE_URL: writes.queue.queueUrl },
       entry: 'dispatch.ts',
       description: 'carddav-bridge dispatcher: enqueues the connections that are due',
       timeout: TIMEOUT.dispatch,
       memorySize: 256,
     });
-    const sync = bridgeFunction(this, 'Sync', {
-      logRetention,
+    const sync = fn('Sync', {
       environment: { ...env.table, ...env.feeds, ...env.vault, ...env.googleClient },
       entry: 'sync.ts',
       description: 'carddav-bridge sync worker: one incremental sync per job',
       timeout: TIMEOUT.sync,
       memorySize: 1024,
-      ...(reserved.sync === undefined ? {} : { reservedConcurrentExecutions: reserved.sync }),
-    });
-    const applyWrites = bridgeFunction(this, 'ApplyWrites', {
-      logRetention,
+    }, 'sync');
+    const applyWrites = fn('ApplyWrites', {
       environment: {
         ...env.table,
         ...env.feeds,
@@ -282,10 +261,8 @@ export class CarddavBridgeStack extends Stack {
       description: 'carddav-bridge write applier: one connection at a time',
       timeout: TIMEOUT.applyWrites,
       memorySize: 512,
-      ...(reserved.applyWrites === undefined ? {} : { reservedConcurrentExecutions: reserved.applyWrites }),
-    });
-    const deliverWebhooks = bridgeFunction(this, 'DeliverWebhooks', {
-      logRetention,
+    }, 'applyWrites');
+    const deliverWebhooks = fn('DeliverWebhooks', {
       environment: {
         ...env.table,
         ...env.vault,
@@ -297,8 +274,7 @@ export class CarddavBridgeStack extends Stack {
       description: 'carddav-bridge webhook deliverer: fans events out to tenant endpoints and delivers them',
       timeout: TIMEOUT.deliverWebhooks,
       memorySize: 512,
-      ...(reserved.deliverWebhooks === undefined ? {} : { reservedConcurrentExecutions: reserved.deliverWebhooks }),
-    });
+    }, 'deliverWebhooks');
     const functions: Record<FunctionName, typeof api> = { api, dispatch, sync, applyWrites, deliverWebhooks };
 
     // Grants: each function gets what its code paths use (infra/access.ts), nothing more.
@@ -342,7 +318,7 @@ export class CarddavBridgeStack extends Stack {
     // next minute's run picks up whatever a failed run left due.
     const dispatchRule = new Rule(this, 'DispatchEveryMinute', {
       description: 'carddav-bridge: enqueue the connections that are due',
-      schedule: Schedule.rate(Duration.minutes(1)),
+      schedule: Schedule.rate(Duration.minutes(DISPATCH_INTERVAL_MS / 60_000)),
       targets: [new LambdaFunction(dispatch, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
     });
 
@@ -411,9 +387,9 @@ export class CarddavBridgeStack extends Stack {
     const { alarmTopic, maxMessageAge } = p;
     const common = { maxReceiveCount: MAX_RECEIVE_COUNT, alarmTopic };
     return {
-      syncJobs: new WorkQueue(this, 'SyncJobs', { ...common, fifo: false, consumerTimeout: TIMEOUT.sync, maxMessageAge }),
+      syncJobs: new WorkQueue(this, 'SyncJobs', { ...common, fifo: QUEUES.syncJobs.fifo, consumerTimeout: TIMEOUT.sync, maxMessageAge }),
       // FIFO: one message group per connection, so its writes apply in order, one at a time.
-      writes: new WorkQueue(this, 'Writes', { ...common, fifo: true, consumerTimeout: TIMEOUT.applyWrites, maxMessageAge }),
+      writes: new WorkQueue(this, 'Writes', { ...common, fifo: QUEUES.writes.fifo, consumerTimeout: TIMEOUT.applyWrites, maxMessageAge }),
       // The tenants' feed (lib/wiring/README.md "Every event goes to two FIFO
       // queues"): nothing in the stack consumes it. It keeps its DLQ: on a FIFO
       // queue an event that a consumer keeps failing blocks the rest of its
@@ -421,15 +397,15 @@ export class CarddavBridgeStack extends Stack {
       // its alarm says so. The age alarm is opt-in (changeFeedMaxMessageAge).
       changeFeed: new WorkQueue(this, 'ChangeFeed', {
         ...common,
-        fifo: true,
-        visibilityTimeout: CHANGE_FEED_VISIBILITY,
+        fifo: QUEUES.changeFeed.fifo,
+        visibilityTimeout: Duration.seconds(CHANGE_FEED_VISIBILITY_SECONDS),
         ...(p.changeFeedMaxMessageAge ? { maxMessageAge: p.changeFeedMaxMessageAge } : {}),
       }),
       // The deliverer's own copy of every event (fan-out stage): FIFO, one group per connection.
-      webhookEvents: new WorkQueue(this, 'WebhookEvents', { ...common, fifo: true, consumerTimeout: TIMEOUT.deliverWebhooks, maxMessageAge }),
+      webhookEvents: new WorkQueue(this, 'WebhookEvents', { ...common, fifo: QUEUES.webhookEvents.fifo, consumerTimeout: TIMEOUT.deliverWebhooks, maxMessageAge }),
       // Standard: retries are delayed per message (DelaySeconds), which FIFO
       // queues refuse. No age alarm: delayed retries are old on purpose.
-      webhookDelivery: new WorkQueue(this, 'WebhookDelivery', { ...common, fifo: false, consumerTimeout: TIMEOUT.deliverWebhooks }),
+      webhookDelivery: new WorkQueue(this, 'WebhookDelivery', { ...common, fifo: QUEUES.webhookDelivery.fifo, consumerTimeout: TIMEOUT.deliverWebhooks }),
     };
   }
 }

@@ -2,6 +2,7 @@
 import { EXIT } from './args.ts';
 import { discoverCommand } from './discover.ts';
 import { exitFor } from './errors.ts';
+import { statusCommand } from './status.ts';
 import { syncCommand } from './sync.ts';
 import { keysCommand, tenantsCommand } from './tenants.ts';
 import type { CliIo } from './io.ts';
@@ -13,6 +14,7 @@ const commands: Record<string, Command> = {
   sync: syncCommand,
   tenants: tenantsCommand,
   keys: keysCommand,
+  status: statusCommand,
 };
 
 const usage = `Usage: carddav-bridge <command> [options]
@@ -22,6 +24,7 @@ Commands:
   sync       run one sync of an address book, printing each change event as a JSON line
   tenants    create a tenant (tenants create --name N)
   keys       create or revoke a tenant's API key (keys create --tenant T, keys revoke --key-id K)
+  status     a tenant's overview: connections by status, sync lag, events, writes, worst first
 
 Run 'carddav-bridge <command> --help' for a command's options.`;
 

@@ -13,7 +13,7 @@ import { EXIT, parse, UsageError } from './args.ts';
 import type { CliIo } from './io.ts';
 import { withLocalDynamoDb } from './local-table.ts';
 
-const tableOptions = {
+export const tableOptions = {
   'data-dir': { type: 'string' },
   table: { type: 'string' },
   region: { type: 'string' },
@@ -21,7 +21,7 @@ const tableOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const WHERE = `Where:
+export const WHERE = `Where:
   --data-dir DIR   DynamoDB Local with its data under DIR/dynamodb (default ./.carddav-bridge), as \`sync\` uses;
                    the table is created if missing. DynamoDB Local runs only while the command does.
   --table NAME     an existing table instead: in AWS with --region R (credentials from the usual AWS
@@ -136,7 +136,7 @@ function parseScopes(raw: string | undefined): ApiScope[] {
   return scopes as ApiScope[];
 }
 
-interface TableArgs {
+export interface TableArgs {
   'data-dir'?: string | undefined;
   table?: string | undefined;
   region?: string | undefined;
@@ -166,7 +166,7 @@ async function withTenantAdmin(values: TableArgs, io: CliIo, fn: (admin: TenantA
   });
 }
 
-function remoteClient(values: TableArgs, env: NodeJS.ProcessEnv): DynamoDBClient {
+export function remoteClient(values: TableArgs, env: NodeJS.ProcessEnv): DynamoDBClient {
   if (values.endpoint === undefined) {
     if (values.region === undefined) throw new UsageError('--table needs --region (or --endpoint)');
     return new DynamoDBClient({ region: values.region });

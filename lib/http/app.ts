@@ -4,6 +4,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { Context, ErrorHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { registerConsole } from './console/routes.ts';
 import { registerDocsRoutes } from './docs.ts';
 import { registerLandingRoute } from './landing.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -196,9 +197,11 @@ const registerOpenApiDocument: RouteRegistrar = (app) => {
 };
 
 /** /docs and the landing page at `/`. */
-const registerPages: RouteRegistrar = (app) => {
+const registerPages: RouteRegistrar = (app, deps) => {
   registerDocsRoutes(app, { openApiPath: '/openapi.json', title: 'carddav-bridge API' });
+  if (deps.console !== undefined) registerConsole(app, { ...deps, console: deps.console });
   registerLandingRoute(app, [
+    ...(deps.console === undefined ? [] : [{ href: '/console', label: 'Console', description: 'Your connections, syncs, writes and webhooks at a glance; sign in with an API key.' }]),
     { href: '/docs', label: 'API reference', description: 'Every operation, its parameters, responses and errors.' },
     { href: '/openapi.json', label: 'OpenAPI document', description: 'The same, as OpenAPI 3.1, for code generators and API clients.' },
   ]);

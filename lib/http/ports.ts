@@ -12,6 +12,7 @@ import type { ConnectionStatus, SyncSummary } from '../core/connection.ts';
 import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { WriteMessage, WriteOperation, WriteRecord, WriteStatus } from '../writes/types.ts';
+import type { ConsoleDeps } from './console/routes.ts';
 
 export type { Clock, ConnectionStatus, SyncSummary };
 
@@ -364,6 +365,8 @@ export interface AppDeps {
   oauthClients?: TenantOAuthClients;
   /** /v1/connections/{id}/labels: a connection's labels, or why it has none; without it that route answers 501. */
   labels?: LabelsFor;
+  /** The operator's console at /console (lib/http/console); without it there is none. */
+  console?: ConsoleDeps;
 }
 
 /** The LabelStore of a connection (lib/labels), or why it has none. */

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { isLogLevel, LOG_LEVELS } from './log.ts';
 import type { LogLevel } from './log.ts';
 import type { LocalStackOptions } from './stack.ts';
+import { BridgeError } from '../core/errors.ts';
 
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_DATA_DIR = '.carddav-bridge';
@@ -35,12 +36,7 @@ Environment:
 
 Exit codes: 0 stopped, 1 could not start, 2 usage, 130 interrupted while starting.`;
 
-export class UsageError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+export class UsageError extends BridgeError {}
 
 export type StackArgs =
   | { help: true }

@@ -9,15 +9,11 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { freePort } from './ports.ts';
+import { BridgeError } from '../core/errors.ts';
 
 export const LOCAL_DYNAMODB_REGION = 'us-east-1';
 
-export class LocalDynamoDbError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+export class LocalDynamoDbError extends BridgeError {}
 
 /** The port was taken (by another process, or in a race for a port we picked). */
 export class PortInUse extends LocalDynamoDbError {}
@@ -83,49 +79,8 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
 }
 
 async function launch(params: { dir: string; port: number; dataDir: string | undefined; timeoutMs: number; javaBin: string }): Promise<DynamoDbLocal> {
-  const { dir, port, dataDir } = params;
-  const args = [
-    `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
-    '-jar',
-    join(dir, 'DynamoDBLocal.jar'),
-    '-sharedDb',
-    // Telemetry would talk to AWS from every test run.
-    '-disableTelemetry',
-    '-port',
-    String(port),
-    ...(dataDir === undefined ? ['-inMemory'] : ['-dbPath', dataDir]),
-  ];
-  // DynamoDB Local has no bind-address option (3.3.1: Jetty `new Server(port)`
-  // listens on all interfaces); clients here only ever use 127.0.0.1.
-  const child = spawn(params.javaBin, args, { cwd: dataDir ?? dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString('utf8')).slice(-4000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exitedPromise = new Promise<void>((res) => {
-    child.once('exit', (code, signal) => {
-      exited = { code, signal };
-      res();
-    });
-  });
-  const closedPromise = new Promise<void>((res) => child.once('close', () => res()));
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-
-  const pid = child.pid;
-  // Without these the Java child outlives a Node parent that exits or is killed.
-  const onExit = () => {
-    if (exited === undefined) child.kill('SIGTERM');
-  };
-  process.once('exit', onExit);
-  const watchdog = pid === undefined ? undefined : startWatchdog(pid);
-
+  const { port } = params;
+  const java = spawnJava(params);
   const endpoint = `http://127.0.0.1:${port}`;
   const clients = new Set<DynamoDBClient>();
   const client = (): DynamoDBClient => {
@@ -137,62 +92,127 @@ async function launch(params: { dir: string; port: number; dataDir: string | und
     clients.add(c);
     return c;
   };
-
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       for (const c of clients) c.destroy();
       clients.clear();
-      // The watchdog goes first, so it can never signal a recycled pid.
-      if (watchdog !== undefined && watchdog.exitCode === null && watchdog.signalCode === null) watchdog.kill('SIGKILL');
-      if (exited === undefined && spawnError === undefined) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => {
-          if (exited === undefined) child.kill('SIGKILL');
-        }, 5_000);
-        await exitedPromise;
-        clearTimeout(timer);
-      }
-      process.off('exit', onExit);
+      await java.stop();
     })();
     return stopping;
   };
-
   const probe = client();
   try {
-    const deadline = Date.now() + params.timeoutMs;
-    for (;;) {
-      if (spawnError !== undefined) throw new LocalDynamoDbError(`could not run ${params.javaBin}: ${spawnError.message}`, { cause: spawnError });
-      if (exited !== undefined) {
-        // 'exit' can come before the last of its output: wait (briefly) for the pipes to close.
-        await Promise.race([closedPromise, new Promise((r) => setTimeout(r, 1_000).unref())]);
-        throw exitedEarly({ exited, output, javaBin: params.javaBin });
-      }
-      try {
-        await probe.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(2_000) });
-        // The answer may come from another server on a port we lost the race
-        // for; only our own Java's listening socket counts.
-        if (pid === undefined || listensOn({ pid, port }) !== false) break;
-        throw new LocalDynamoDbError(`port ${port} answers, but not from DynamoDB Local (pid ${pid})`);
-      } catch (err) {
-        if (Date.now() > deadline) {
-          throw new LocalDynamoDbError(`DynamoDB Local did not answer on ${endpoint} within ${params.timeoutMs} ms: ${output.trim()}`, { cause: err });
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await waitUntilAnswering({ java, probe, port, endpoint, timeoutMs: params.timeoutMs, javaBin: params.javaBin });
   } catch (err) {
     await stop();
     throw err;
   }
   probe.destroy();
   clients.delete(probe);
-
   // Running on must not keep the Node event loop alive; the exit handler and the watchdog end Java.
-  child.unref();
-  for (const s of [child.stdout, child.stderr]) (s as { unref?: () => void } | null)?.unref?.();
+  java.child.unref();
+  for (const s of [java.child.stdout, java.child.stderr]) (s as { unref?: () => void } | null)?.unref?.();
+  return { endpoint, port, pid: java.pid ?? -1, client, stop };
+}
 
-  return { endpoint, port, pid: pid ?? -1, client, stop };
+interface JavaProcess {
+  child: ChildProcess;
+  pid: number | undefined;
+  /** The last 4000 characters it wrote. */
+  output(): string;
+  exited(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  spawnError(): Error | undefined;
+  /** Resolves when its pipes have closed (after 'exit', with the last of its output). */
+  closed: Promise<void>;
+  /** SIGTERM, then SIGKILL after 5 s; the watchdog first. */
+  stop(): Promise<void>;
+}
+
+/** DynamoDB Local's Java, with a watchdog and an exit handler so it never outlives this process. */
+function spawnJava(params: { dir: string; port: number; dataDir: string | undefined; javaBin: string }): JavaProcess {
+  const { dir, dataDir } = params;
+  const args = [
+    `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
+    '-jar',
+    join(dir, 'DynamoDBLocal.jar'),
+    '-sharedDb',
+    // Telemetry would talk to AWS from every test run.
+    '-disableTelemetry',
+    '-port',
+    String(params.port),
+    ...(dataDir === undefined ? ['-inMemory'] : ['-dbPath', dataDir]),
+  ];
+  // DynamoDB Local has no bind-address option (3.3.1: Jetty `new Server(port)`
+  // listens on all interfaces); clients here only ever use 127.0.0.1.
+  const child = spawn(params.javaBin, args, { cwd: dataDir ?? dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exitedPromise = new Promise<void>((res) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      res();
+    });
+  });
+  const closed = new Promise<void>((res) => child.once('close', () => res()));
+  let spawnError: Error | undefined;
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+  const pid = child.pid;
+  // Without these the Java child outlives a Node parent that exits or is killed.
+  const onExit = () => {
+    if (exited === undefined) child.kill('SIGTERM');
+  };
+  process.once('exit', onExit);
+  const watchdog = pid === undefined ? undefined : startWatchdog(pid);
+  const stop = async () => {
+    // The watchdog goes first, so it can never signal a recycled pid.
+    if (watchdog !== undefined && watchdog.exitCode === null && watchdog.signalCode === null) watchdog.kill('SIGKILL');
+    if (exited === undefined && spawnError === undefined) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        if (exited === undefined) child.kill('SIGKILL');
+      }, 5_000);
+      await exitedPromise;
+      clearTimeout(timer);
+    }
+    process.off('exit', onExit);
+  };
+  return { child, pid, output: () => output, exited: () => exited, spawnError: () => spawnError, closed, stop };
+}
+
+/** Polls until our own Java answers on the port; a LocalDynamoDbError saying why not. */
+async function waitUntilAnswering(params: { java: JavaProcess; probe: DynamoDBClient; port: number; endpoint: string; timeoutMs: number; javaBin: string }): Promise<void> {
+  const { java, port } = params;
+  const deadline = Date.now() + params.timeoutMs;
+  for (;;) {
+    const spawnError = java.spawnError();
+    if (spawnError !== undefined) throw new LocalDynamoDbError(`could not run ${params.javaBin}: ${spawnError.message}`, { cause: spawnError });
+    const exited = java.exited();
+    if (exited !== undefined) {
+      // 'exit' can come before the last of its output: wait (briefly) for the pipes to close.
+      await Promise.race([java.closed, new Promise((r) => setTimeout(r, 1_000).unref())]);
+      throw exitedEarly({ exited, output: java.output(), javaBin: params.javaBin });
+    }
+    try {
+      await params.probe.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(2_000) });
+      // The answer may come from another server on a port we lost the race
+      // for; only our own Java's listening socket counts.
+      if (java.pid === undefined || listensOn({ pid: java.pid, port }) !== false) return;
+      throw new LocalDynamoDbError(`port ${port} answers, but not from DynamoDB Local (pid ${java.pid})`);
+    } catch (err) {
+      if (Date.now() > deadline) {
+        throw new LocalDynamoDbError(`DynamoDB Local did not answer on ${params.endpoint} within ${params.timeoutMs} ms: ${java.output().trim()}`, { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 /** Why Java ended before it answered: how it ended, its last lines, and a Java too old named as such. */

@@ -66,111 +66,108 @@ async function vcardBody(c: Context): Promise<string | Response> {
  * DELETE /accounts/{email}/cards/{id}    remove the card
  */
 export function emulatorControlRoutes(params: EmulatorControlParams): Hono {
-  const { emulator } = params;
   const app = new Hono();
-
-  const known = (email: string): Response | undefined =>
-    params.accounts().includes(email) ? undefined : problem(404, 'Unknown account', `No account ${email} in the emulator; see GET /_emulator.`);
-
-  const cardView = (email: string, id: string) => {
-    const card = emulator.getCard(email, id);
-    return card === undefined ? undefined : { id: card.id, href: card.href, etag: card.etag, fullName: fullNameOf(card.vcard) };
-  };
-
-  app.get('/', (c) =>
-    json({
-      url: emulator.url,
-      tokenUrl: emulator.tokenUrl,
-      authUrl: emulator.authUrl,
-      accounts: params.accounts().map((email) => ({ email, addressBookUrl: emulator.addressBookUrl(email), cards: emulator.listCards(email).length })),
-      note: 'Changes made through /_emulator are what a phone would do: the next sync reports them as remote edits.',
-    }),
-  );
-
-  app.get('/accounts/:email/cards', (c) => {
-    const email = c.req.param('email');
-    const unknown = known(email);
-    if (unknown) return unknown;
-    const cards = emulator
-      .listCards(email)
-      .map((card) => ({ id: card.id, href: card.href, etag: card.etag, fullName: fullNameOf(card.vcard) }))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return json({ cards });
-  });
-
-  app.post('/accounts/:email/cards', async (c) => {
-    const email = c.req.param('email');
-    const unknown = known(email);
-    if (unknown) return unknown;
-    const body = await vcardBody(c);
-    if (body instanceof Response) return body;
-    try {
-      const made = emulator.createCard(email, body);
-      return json({ ...made, fullName: fullNameOf(body) }, 201);
-    } catch (error) {
-      return emulatorProblem(error);
-    }
-  });
-
-  app.get('/accounts/:email/cards/:id', (c) => {
-    const email = c.req.param('email');
-    const unknown = known(email);
-    if (unknown) return unknown;
-    const card = emulator.getCard(email, c.req.param('id'));
-    if (card === undefined) return problem(404, 'Unknown card', `No card ${c.req.param('id')} in ${email}'s address book.`);
-    return new Response(card.vcard, { headers: { 'content-type': 'text/vcard; charset=utf-8', etag: card.etag } });
-  });
-
-  app.patch('/accounts/:email/cards/:id', async (c) => {
-    const email = c.req.param('email');
-    const id = c.req.param('id');
-    const unknown = known(email);
-    if (unknown) return unknown;
-    const card = emulator.getCard(email, id);
-    if (card === undefined) return problem(404, 'Unknown card', `No card ${id} in ${email}'s address book.`);
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      return problem(400, 'Malformed JSON', 'The body is not JSON.');
-    }
-    const parsed = ContactPatchSchema.safeParse(body);
-    if (!parsed.success) return problem(422, 'Invalid patch', parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
-    try {
-      const etag = emulator.updateCard(email, id, patchVCard(card.vcard, parsed.data));
-      return json({ ...cardView(email, id), etag });
-    } catch (error) {
-      return emulatorProblem(error);
-    }
-  });
-
-  app.put('/accounts/:email/cards/:id', async (c) => {
-    const email = c.req.param('email');
-    const id = c.req.param('id');
-    const unknown = known(email);
-    if (unknown) return unknown;
-    const body = await vcardBody(c);
-    if (body instanceof Response) return body;
-    try {
-      const etag = emulator.updateCard(email, id, body);
-      return json({ ...cardView(email, id), etag });
-    } catch (error) {
-      return emulatorProblem(error);
-    }
-  });
-
-  app.delete('/accounts/:email/cards/:id', (c) => {
-    const email = c.req.param('email');
-    const unknown = known(email);
-    if (unknown) return unknown;
-    try {
-      emulator.deleteCard(email, c.req.param('id'));
-      return new Response(null, { status: 204 });
-    } catch (error) {
-      return emulatorProblem(error);
-    }
-  });
-
+  app.get('/', () => json(overview(params)));
+  app.get('/accounts/:email/cards', forAccount(params, (email) => json({ cards: cardList(params.emulator, email) })));
+  app.post('/accounts/:email/cards', forAccount(params, (email, c) => createCard(params.emulator, email, c)));
+  app.get('/accounts/:email/cards/:id', forAccount(params, (email, c) => readCard(params.emulator, email, c.req.param('id') ?? '')));
+  app.patch('/accounts/:email/cards/:id', forAccount(params, (email, c) => patchCard(params.emulator, email, c)));
+  app.put('/accounts/:email/cards/:id', forAccount(params, (email, c) => replaceCard(params.emulator, email, c)));
+  app.delete('/accounts/:email/cards/:id', forAccount(params, (email, c) => deleteCard(params.emulator, email, c.req.param('id') ?? '')));
   app.notFound((c) => problem(404, 'Not found', `No emulator control route for ${c.req.method} ${c.req.path}; see GET /_emulator.`));
   return app;
+}
+
+/** A route for one of the stack's accounts: 404 for any other. */
+function forAccount(params: EmulatorControlParams, handle: (email: string, c: Context) => Response | Promise<Response>): (c: Context) => Response | Promise<Response> {
+  return (c) => {
+    const email = c.req.param('email') ?? '';
+    if (!params.accounts().includes(email)) return problem(404, 'Unknown account', `No account ${email} in the emulator; see GET /_emulator.`);
+    return handle(email, c);
+  };
+}
+
+function overview(params: EmulatorControlParams) {
+  const { emulator } = params;
+  return {
+    url: emulator.url,
+    tokenUrl: emulator.tokenUrl,
+    authUrl: emulator.authUrl,
+    accounts: params.accounts().map((email) => ({ email, addressBookUrl: emulator.addressBookUrl(email), cards: emulator.listCards(email).length })),
+    note: 'Changes made through /_emulator are what a phone would do: the next sync reports them as remote edits.',
+  };
+}
+
+function cardList(emulator: GoogleEmulator, email: string) {
+  return emulator
+    .listCards(email)
+    .map((card) => ({ id: card.id, href: card.href, etag: card.etag, fullName: fullNameOf(card.vcard) }))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function cardView(emulator: GoogleEmulator, email: string, id: string) {
+  const card = emulator.getCard(email, id);
+  return card === undefined ? undefined : { id: card.id, href: card.href, etag: card.etag, fullName: fullNameOf(card.vcard) };
+}
+
+function unknownCard(email: string, id: string): Response {
+  return problem(404, 'Unknown card', `No card ${id} in ${email}'s address book.`);
+}
+
+async function createCard(emulator: GoogleEmulator, email: string, c: Context): Promise<Response> {
+  const body = await vcardBody(c);
+  if (body instanceof Response) return body;
+  try {
+    const made = emulator.createCard(email, body);
+    return json({ ...made, fullName: fullNameOf(body) }, 201);
+  } catch (error) {
+    return emulatorProblem(error);
+  }
+}
+
+function readCard(emulator: GoogleEmulator, email: string, id: string): Response {
+  const card = emulator.getCard(email, id);
+  if (card === undefined) return unknownCard(email, id);
+  return new Response(card.vcard, { headers: { 'content-type': 'text/vcard; charset=utf-8', etag: card.etag } });
+}
+
+async function patchCard(emulator: GoogleEmulator, email: string, c: Context): Promise<Response> {
+  const id = c.req.param('id') ?? '';
+  const card = emulator.getCard(email, id);
+  if (card === undefined) return unknownCard(email, id);
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    return problem(400, 'Malformed JSON', 'The body is not JSON.');
+  }
+  const parsed = ContactPatchSchema.safeParse(body);
+  if (!parsed.success) return problem(422, 'Invalid patch', parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+  return updateCard({ emulator, email, id, vcard: () => patchVCard(card.vcard, parsed.data) });
+}
+
+async function replaceCard(emulator: GoogleEmulator, email: string, c: Context): Promise<Response> {
+  const body = await vcardBody(c);
+  if (body instanceof Response) return body;
+  return updateCard({ emulator, email, id: c.req.param('id') ?? '', vcard: () => body });
+}
+
+/** Stores the card's new text (made inside the try: patching may fail on the card's own text) and answers its view. */
+function updateCard(params: { emulator: GoogleEmulator; email: string; id: string; vcard: () => string }): Response {
+  const { emulator, email, id } = params;
+  try {
+    const etag = emulator.updateCard(email, id, params.vcard());
+    return json({ ...cardView(emulator, email, id), etag });
+  } catch (error) {
+    return emulatorProblem(error);
+  }
+}
+
+function deleteCard(emulator: GoogleEmulator, email: string, id: string): Response {
+  try {
+    emulator.deleteCard(email, id);
+    return new Response(null, { status: 204 });
+  } catch (error) {
+    return emulatorProblem(error);
+  }
 }

@@ -27,6 +27,8 @@ export interface Quickstart {
   /** The redirect URI to register with a real Google OAuth client. */
   googleRedirectUri?: string;
   docsUrl: string;
+  /** The operator's console; sign in with `apiKey`. */
+  consoleUrl?: string;
   eventsUrl: string;
   dataDir: string;
   services: {
@@ -102,6 +104,7 @@ export function formatQuickstart(q: Quickstart): string {
   lines.push('carddav-bridge is running locally. Ctrl-C stops everything.', '');
   lines.push(`  API        ${q.apiUrl}   (docs ${q.docsUrl})`);
   lines.push(`  API key    ${q.apiKey}   (tenant ${q.tenantId})`);
+  if (q.consoleUrl !== undefined) lines.push(`  Console    ${q.consoleUrl}   (in a browser; sign in with the API key above)`);
   const width = Math.max(0, ...q.connections.map((c) => c.email.length));
   for (const [i, c] of q.connections.entries()) {
     lines.push(`  ${i === 0 ? 'Connected ' : '          '} ${c.email.padEnd(width)}  ${c.connectionId}  (${c.cards} contacts in the Google emulator)`);

@@ -3,15 +3,11 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
 import type { FauxqsServer } from 'fauxqs';
+import { BridgeError } from '../core/errors.ts';
 
 export const LOCAL_SQS_REGION = 'us-east-1';
 
-export class LocalSqsError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+export class LocalSqsError extends BridgeError {}
 
 export interface LocalQueueOptions {
   /** Queue name; a FIFO queue gets `.fifo` appended when missing. */
@@ -72,67 +68,15 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
   } catch (err) {
     throw new LocalSqsError(`could not start the SQS emulator on port ${options.port ?? 0}: ${String(err)}`, { cause: err });
   }
-
   const port = server.port;
   const endpoint = `http://127.0.0.1:${port}`;
   const clients = new Set<SQSClient>();
-
-  function client(): SQSClient {
-    const c = new SQSClient({
-      region: LOCAL_SQS_REGION,
-      // Queue URLs name sqs.<region>.localhost, which does not resolve here: the
-      // endpoint is explicit and the URL is not used as one.
-      endpoint,
-      useQueueUrlAsEndpoint: false,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+  const client = (): SQSClient => {
+    const c = sqsClientFor(endpoint);
     clients.add(c);
     return c;
-  }
-
+  };
   const admin = client();
-
-  async function create(name: string, attributes: Record<string, string>): Promise<{ url: string; arn: string }> {
-    try {
-      const made = await admin.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
-      const url = made.QueueUrl;
-      if (url === undefined) throw new LocalSqsError(`CreateQueue ${name} returned no URL`);
-      const got = await admin.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
-      const arn = got.Attributes?.QueueArn;
-      if (arn === undefined) throw new LocalSqsError(`queue ${name} has no QueueArn`);
-      return { url, arn };
-    } catch (err) {
-      if (err instanceof LocalSqsError) throw err;
-      throw new LocalSqsError(`could not create queue ${name}: ${String(err)}`, { cause: err });
-    }
-  }
-
-  async function createQueue(queue: LocalQueueOptions): Promise<LocalQueue> {
-    const fifo = queue.fifo ?? queue.name.endsWith('.fifo');
-    const base = queue.name.endsWith('.fifo') ? queue.name.slice(0, -'.fifo'.length) : queue.name;
-    const named = (n: string) => (fifo ? `${n}.fifo` : n);
-    const common: Record<string, string> = fifo ? { FifoQueue: 'true' } : {};
-
-    let dlq: { url: string; arn: string } | undefined;
-    if (queue.dlq) {
-      dlq = await create(named(`${base}-dlq`), { ...common });
-    }
-    const attributes: Record<string, string> = { ...common };
-    if (queue.visibilityTimeoutSeconds !== undefined) attributes.VisibilityTimeout = String(queue.visibilityTimeoutSeconds);
-    if (queue.dlq && dlq) {
-      attributes.RedrivePolicy = JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: queue.dlq.maxReceiveCount });
-    }
-    const main = await create(named(base), attributes);
-    return { ...main, ...(dlq ? { dlqUrl: dlq.url, dlqArn: dlq.arn } : {}) };
-  }
-
-  const inspect = (queueUrl: string) => server.inspectQueue(new URL(queueUrl).pathname.split('/').filter((p) => p !== '').at(-1) ?? '');
-  function peekBodies(queueUrl: string): string[] {
-    const messages = inspect(queueUrl)?.messages;
-    if (messages === undefined) return [];
-    return [...messages.inflight.map((m) => m.message), ...messages.ready, ...messages.delayed].map((m) => m.body);
-  }
-
   let stopping: Promise<void> | undefined;
   function stop(): Promise<void> {
     // Idempotent: afterAll hooks and the local stack's exit handler may both call it.
@@ -143,6 +87,60 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
     })();
     return stopping;
   }
+  return {
+    endpoint,
+    port,
+    region: LOCAL_SQS_REGION,
+    client,
+    createQueue: (queue) => createQueue(admin, queue),
+    peekBodies: (queueUrl) => peekBodies(server, queueUrl),
+    stop,
+  };
+}
 
-  return { endpoint, port, region: LOCAL_SQS_REGION, client, createQueue, peekBodies, stop };
+function sqsClientFor(endpoint: string): SQSClient {
+  return new SQSClient({
+    region: LOCAL_SQS_REGION,
+    // Queue URLs name sqs.<region>.localhost, which does not resolve here: the
+    // endpoint is explicit and the URL is not used as one.
+    endpoint,
+    useQueueUrlAsEndpoint: false,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+}
+
+async function create(admin: SQSClient, name: string, attributes: Record<string, string>): Promise<{ url: string; arn: string }> {
+  try {
+    const made = await admin.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    const url = made.QueueUrl;
+    if (url === undefined) throw new LocalSqsError(`CreateQueue ${name} returned no URL`);
+    const got = await admin.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+    const arn = got.Attributes?.QueueArn;
+    if (arn === undefined) throw new LocalSqsError(`queue ${name} has no QueueArn`);
+    return { url, arn };
+  } catch (err) {
+    if (err instanceof LocalSqsError) throw err;
+    throw new LocalSqsError(`could not create queue ${name}: ${String(err)}`, { cause: err });
+  }
+}
+
+async function createQueue(admin: SQSClient, queue: LocalQueueOptions): Promise<LocalQueue> {
+  const fifo = queue.fifo ?? queue.name.endsWith('.fifo');
+  const base = queue.name.endsWith('.fifo') ? queue.name.slice(0, -'.fifo'.length) : queue.name;
+  const named = (n: string) => (fifo ? `${n}.fifo` : n);
+  const common: Record<string, string> = fifo ? { FifoQueue: 'true' } : {};
+  const dlq = queue.dlq ? await create(admin, named(`${base}-dlq`), { ...common }) : undefined;
+  const attributes: Record<string, string> = { ...common };
+  if (queue.visibilityTimeoutSeconds !== undefined) attributes.VisibilityTimeout = String(queue.visibilityTimeoutSeconds);
+  if (queue.dlq && dlq) {
+    attributes.RedrivePolicy = JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: queue.dlq.maxReceiveCount });
+  }
+  const main = await create(admin, named(base), attributes);
+  return { ...main, ...(dlq ? { dlqUrl: dlq.url, dlqArn: dlq.arn } : {}) };
+}
+
+function peekBodies(server: FauxqsServer, queueUrl: string): string[] {
+  const messages = server.inspectQueue(new URL(queueUrl).pathname.split('/').filter((p) => p !== '').at(-1) ?? '')?.messages;
+  if (messages === undefined) return [];
+  return [...messages.inflight.map((m) => m.message), ...messages.ready, ...messages.delayed].map((m) => m.body);
 }

@@ -15,7 +15,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Message, MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import type { SqsBatchResponse, SqsEvent, SqsEventRecord } from '../queue/writes-queue.ts';
-import { errorText } from '../core/errors.ts';
+import { BridgeError, errorText } from '../core/errors.ts';
 
 export interface SqsPollerLogger {
   warn(message: string, fields?: Record<string, unknown>): void;
@@ -53,12 +53,7 @@ export interface SqsPoller {
 
 const MAX_ERROR_DELAY_MS = 30_000;
 
-export class SqsPollerError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-  }
-}
+export class SqsPollerError extends BridgeError {}
 
 function bounded(what: string, value: number | undefined, fallback: number, min: number, max: number): number {
   const v = value ?? fallback;
@@ -108,6 +103,19 @@ export function toSqsEventRecord(message: Message, params: { queueArn: string; r
   };
 }
 
+interface PollerState {
+  options: SqsPollerOptions;
+  queueArn: string;
+  region: string;
+  batchSize: number;
+  waitTimeSeconds: number;
+  errorDelayMs: number;
+  stopping: boolean;
+  batches: number;
+  /** Aborts the long polls (and error pauses) on stop; a batch being handled is never aborted. */
+  abort: AbortController;
+}
+
 export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
   const batchSize = bounded('batchSize', options.batchSize, 10, 1, 10);
   const waitTimeSeconds = bounded('waitTimeSeconds', options.waitTimeSeconds, 20, 1, 20);
@@ -115,102 +123,107 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
   const errorDelayMs = bounded('errorDelayMs', options.errorDelayMs, 1000, 1, MAX_ERROR_DELAY_MS);
   const region = options.region ?? 'us-east-1';
   const queueArn = options.queueArn ?? arnOf(options.queueUrl, region);
-  const { client, queueUrl, logger } = options;
-
-  let stopping = false;
-  let batches = 0;
-  // Aborts the long polls (and error pauses) on stop; a batch being handled is never aborted.
-  const abort = new AbortController();
-
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const onAbort = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        abort.signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      abort.signal.addEventListener('abort', onAbort, { once: true });
-    });
-
-  async function handleBatch(messages: Message[]): Promise<void> {
-    const records = messages.map((m) => toSqsEventRecord(m, { queueArn, region }));
-    batches++;
-    let failed: Set<string>;
-    try {
-      const response = await options.handler({ Records: records });
-      failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
-      const known = new Set(records.map((r) => r.messageId));
-      // Lambda's rule: a failure naming no record of the batch fails the whole batch.
-      if ([...failed].some((id) => !known.has(id))) {
-        logger?.warn('batchItemFailures names an unknown record: the whole batch is retried', { queueUrl });
-        failed = known;
-      }
-    } catch (error) {
-      logger?.error('handler failed: the whole batch is retried', { queueUrl, error: errorText(error) });
-      return;
-    }
-    const done = records.filter((r) => !failed.has(r.messageId));
-    if (done.length === 0) return;
-    try {
-      const out = await client.send(
-        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })) }),
-      );
-      if ((out.Failed ?? []).length > 0) {
-        // They come back after their visibility timeout; the handlers are idempotent.
-        logger?.warn('some processed messages were not deleted', { queueUrl, failed: out.Failed?.map((f) => f.Code) });
-      }
-    } catch (error) {
-      logger?.warn('deleting processed messages failed; they will be delivered again', { queueUrl, error: String(error) });
-    }
-  }
-
-  async function loop(): Promise<void> {
-    let failures = 0;
-    while (!stopping) {
-      let messages: Message[];
-      try {
-        const out = await client.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: batchSize,
-            WaitTimeSeconds: waitTimeSeconds,
-            MessageSystemAttributeNames: ['All'],
-            MessageAttributeNames: ['All'],
-            ...(options.visibilityTimeoutSeconds === undefined ? {} : { VisibilityTimeout: options.visibilityTimeoutSeconds }),
-          }),
-          { abortSignal: abort.signal },
-        );
-        messages = out.Messages ?? [];
-        failures = 0;
-      } catch (error) {
-        if (stopping) return;
-        failures++;
-        const delay = Math.min(MAX_ERROR_DELAY_MS, errorDelayMs * 2 ** Math.min(failures - 1, 10));
-        logger?.warn('receive failed; pausing', { queueUrl, delayMs: delay, error: errorText(error) });
-        await pause(delay);
-        continue;
-      }
-      if (messages.length > 0) await handleBatch(messages);
-    }
-  }
-
-  const loops = Array.from({ length: concurrency }, () => loop());
-
+  const state: PollerState = { options, region, queueArn, batchSize, waitTimeSeconds, errorDelayMs, stopping: false, batches: 0, abort: new AbortController() };
+  const loops = Array.from({ length: concurrency }, () => receiveLoop(state));
   let stopped: Promise<void> | undefined;
   return {
     stop() {
       stopped ??= (async () => {
-        stopping = true;
-        abort.abort();
+        state.stopping = true;
+        state.abort.abort();
         await Promise.all(loops);
       })();
       return stopped;
     },
     get batches() {
-      return batches;
+      return state.batches;
     },
   };
+}
+
+/** Resolves after `ms`, or at once when the poller stops. */
+function pause(state: PollerState, ms: number): Promise<void> {
+  const { signal } = state.abort;
+  return new Promise<void>((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Hands one batch to the handler, then deletes the records it did not report as failed. */
+async function handleBatch(state: PollerState, messages: Message[]): Promise<void> {
+  const { options, queueArn, region } = state;
+  const { queueUrl, logger } = options;
+  const records = messages.map((m) => toSqsEventRecord(m, { queueArn, region }));
+  state.batches++;
+  let failed: Set<string>;
+  try {
+    const response = await options.handler({ Records: records });
+    failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    const known = new Set(records.map((r) => r.messageId));
+    // Lambda's rule: a failure naming no record of the batch fails the whole batch.
+    if ([...failed].some((id) => !known.has(id))) {
+      logger?.warn('batchItemFailures names an unknown record: the whole batch is retried', { queueUrl });
+      failed = known;
+    }
+  } catch (error) {
+    logger?.error('handler failed: the whole batch is retried', { queueUrl, error: errorText(error) });
+    return;
+  }
+  const done = records.filter((r) => !failed.has(r.messageId));
+  if (done.length > 0) await deleteDone(options, done);
+}
+
+async function deleteDone(options: SqsPollerOptions, done: SqsEventRecord[]): Promise<void> {
+  const { client, queueUrl, logger } = options;
+  try {
+    const out = await client.send(
+      new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })) }),
+    );
+    if ((out.Failed ?? []).length > 0) {
+      // They come back after their visibility timeout; the handlers are idempotent.
+      logger?.warn('some processed messages were not deleted', { queueUrl, failed: out.Failed?.map((f) => f.Code) });
+    }
+  } catch (error) {
+    logger?.warn('deleting processed messages failed; they will be delivered again', { queueUrl, error: String(error) });
+  }
+}
+
+async function receiveLoop(state: PollerState): Promise<void> {
+  const { options } = state;
+  const { client, queueUrl, logger } = options;
+  let failures = 0;
+  while (!state.stopping) {
+    let messages: Message[];
+    try {
+      const out = await client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: state.batchSize,
+          WaitTimeSeconds: state.waitTimeSeconds,
+          MessageSystemAttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+          ...(options.visibilityTimeoutSeconds === undefined ? {} : { VisibilityTimeout: options.visibilityTimeoutSeconds }),
+        }),
+        { abortSignal: state.abort.signal },
+      );
+      messages = out.Messages ?? [];
+      failures = 0;
+    } catch (error) {
+      if (state.stopping) return;
+      failures++;
+      const delay = Math.min(MAX_ERROR_DELAY_MS, state.errorDelayMs * 2 ** Math.min(failures - 1, 10));
+      logger?.warn('receive failed; pausing', { queueUrl, delayMs: delay, error: errorText(error) });
+      await pause(state, delay);
+      continue;
+    }
+    if (messages.length > 0) await handleBatch(state, messages);
+  }
 }

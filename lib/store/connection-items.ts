@@ -48,6 +48,7 @@ const CONNECTION_FIELDS = [
   'leaseCount',
   'emptyTokenRejected',
   'lastSync',
+  'recentRuns',
   'statusReason',
   'createdAt',
   'updatedAt',

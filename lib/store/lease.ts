@@ -51,7 +51,7 @@ export async function acquireLease(t: StoreContext, params: Parameters<DynamoSto
 }
 
 export async function releaseLease(t: StoreContext, params: Parameters<Store['releaseLease']>[0]): Promise<void> {
-  const { tenantId, connectionId, owner, summary, nextSyncAt } = params;
+  const { tenantId, connectionId, owner, summary, nextSyncAt, recentRuns: runs } = params;
   assertConnectionIds({ tenantId, connectionId, owner });
   assertFinite('nextSyncAt', nextSyncAt);
   await conditional(
@@ -62,10 +62,11 @@ export async function releaseLease(t: StoreContext, params: Parameters<Store['re
         new UpdateCommand({
           TableName: t.name,
           Key: connectionKey(connectionId),
-          UpdateExpression: 'SET #last = :summary, #next = :next, #upd = :upd REMOVE #lease',
+          // recentRuns (the console's, when given) rides on this write: nothing more is written.
+          UpdateExpression: `SET #last = :summary, #next = :next, #upd = :upd${runs === undefined ? '' : ', #runs = :runs'} REMOVE #lease`,
           ConditionExpression: '#tenant = :tenant AND #lease.#owner = :owner',
-          ExpressionAttributeNames: { '#last': 'lastSync', '#next': 'nextSyncAt', '#upd': 'updatedAt', '#lease': 'lease', '#owner': 'owner', '#tenant': 'tenantId' },
-          ExpressionAttributeValues: { ':summary': storedSummary(summary), ':next': nextSyncAt, ':upd': t.clock.now(), ':owner': owner, ':tenant': tenantId },
+          ExpressionAttributeNames: { '#last': 'lastSync', '#next': 'nextSyncAt', '#upd': 'updatedAt', '#lease': 'lease', '#owner': 'owner', '#tenant': 'tenantId', ...(runs === undefined ? {} : { '#runs': 'recentRuns' }) },
+          ExpressionAttributeValues: { ':summary': storedSummary(summary), ':next': nextSyncAt, ':upd': t.clock.now(), ':owner': owner, ':tenant': tenantId, ...(runs === undefined ? {} : { ':runs': runs }) },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
@@ -108,6 +109,11 @@ function commitExpression(t: Table, params: CommitParams): { update: string; nam
   };
   // cleanLease = this run's number: every card published up to here has its row, so the intents are retired.
   const sets = ['#proven = :proven', '#next = :next', '#last = :summary', '#ver = #ver + :one', '#upd = :upd', '#clean = if_not_exists(#count, :zero)'];
+  if (params.recentRuns !== undefined) {
+    names['#runs'] = 'recentRuns';
+    values[':runs'] = params.recentRuns;
+    sets.push('#runs = :runs');
+  }
   if (params.emptyTokenRejected === true) {
     names['#etr'] = 'emptyTokenRejected';
     values[':true'] = true;

@@ -18,10 +18,12 @@ export interface StoredConnection extends ConnectionRecord {
   /** Epoch milliseconds. */
   createdAt: number;
   updatedAt: number;
+  /** The console's recent runs, encoded (lib/store/console-runs.ts), oldest first. */
+  recentRuns?: string[];
 }
 
 /** A connection to create. Scheduled statuses (active, failing) without `nextSyncAt` are due at once. */
-export type NewConnection = Omit<StoredConnection, 'version' | 'lease' | 'leaseCount' | 'emptyTokenRejected' | 'lastSync' | 'statusReason' | 'createdAt' | 'updatedAt'>;
+export type NewConnection = Omit<StoredConnection, 'version' | 'lease' | 'leaseCount' | 'emptyTokenRejected' | 'lastSync' | 'recentRuns' | 'statusReason' | 'createdAt' | 'updatedAt'>;
 
 /**
  * Changes to a connection. `undefined` leaves a field alone; `null` removes an

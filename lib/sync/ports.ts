@@ -28,7 +28,7 @@ export interface Store {
    */
   acquireLease(params: { tenantId: string; connectionId: string; owner: string; now: number; ttlMs: number }): Promise<ConnectionRecord | undefined>;
   /** Drops the lease if this owner still holds it; records the summary and the next due time. */
-  releaseLease(params: { tenantId: string; connectionId: string; owner: string; summary: SyncSummary; nextSyncAt: number }): Promise<void>;
+  releaseLease(params: { tenantId: string; connectionId: string; owner: string; summary: SyncSummary; nextSyncAt: number; recentRuns?: string[] }): Promise<void>;
   /**
    * Commits token, ctag, next due time and the summary, bumps the version and
    * releases the lease, in one conditional write on `expectedVersion` and the
@@ -46,6 +46,8 @@ export interface Store {
     summary: SyncSummary;
     /** Set once the server refused an empty sync token; remembered on the connection. */
     emptyTokenRejected?: boolean;
+    /** The console's bounded list of recent runs (lib/store/console-runs.ts), stored as given; absent leaves it alone. */
+    recentRuns?: string[];
   }): Promise<void>;
   /** Every index row of the connection (used by the full-listing diff). */
   loadIndex(params: { connectionId: string }): Promise<Map<string, IndexEntry>>;

@@ -29,6 +29,7 @@ import type { GrantHolders } from '../store/grants.ts';
 import { createDynamoOAuthClients, createTenantOAuthClients, openOAuthClient } from '../store/oauth-clients.ts';
 import type { OAuthClientStore } from '../store/oauth-clients.ts';
 import type { ConnectionPatch, DynamoStore, StoredConnection } from '../store/types.ts';
+import { createDynamoConsoleReader } from '../store/console-activity.ts';
 import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/webhook-adapters.ts';
 import type { Clock } from '../core/clock.ts';
 import { createHttpTransport } from '../webhooks/transport.ts';
@@ -36,6 +37,7 @@ import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { GoogleClientSource } from './aws.ts';
 import { createStore } from './build.ts';
 import type { TableConfig } from './config.ts';
+import { sameHref } from '../carddav/href.ts';
 
 const ID_PREFIX = { connection: 'con', write: 'wr', request: 'req' } as const;
 
@@ -95,57 +97,18 @@ export interface GoogleConnectParams {
 export function createGoogleOAuth(
   params: GoogleConnectParams & { store: DynamoStore; vault: Vault; holders: GrantHolders; oauthClients?: Pick<OAuthClientStore, 'get'>; logger?: Logger; outbound?: OutboundHttp },
 ): GoogleOAuth {
-  const doFetch = params.fetch ?? fetch;
+  const ctx: OAuthContext = { ...params, doFetch: params.fetch ?? fetch };
   const carddavFetch = params.fetch ?? (params.outbound ?? productionOutbound()).fetch;
   const userinfoUrl = params.userinfoUrl ?? GOOGLE_USERINFO_URL;
-  const { store, vault, holders } = params;
-
-  async function tenantClient(tenantId: string) {
-    const stored = await params.oauthClients?.get({ tenantId });
-    return stored === undefined ? undefined : openOAuthClient({ vault, stored });
-  }
-
-  async function revoke(token: string): Promise<void> {
-    const revokeUrl = params.revokeUrl ?? revokeUrlFor((await params.client()).tokenUrl);
-    await revokeToken({ revokeUrl, token, fetch: doFetch });
-  }
-
-  /** Revokes the grant behind `token` unless a connection other than `except` holds it. */
-  async function revokeUnlessHeld(grant: { clientId: string; sub: string | undefined }, token: string, except?: { tenantId: string; connectionId: string }): Promise<boolean> {
-    // Without `sub` no one can tell whether the grant is shared: keep it rather than cut off another connection.
-    if (grant.sub === undefined) return false;
-    if (await holders.heldByOthers({ clientId: grant.clientId, sub: grant.sub, ...(except === undefined ? {} : { except }) })) return false;
-    await revoke(token);
-    return true;
-  }
-
-  async function storedConnection(tenantId: string, connectionId: string): Promise<StoredConnection | undefined> {
-    try {
-      const conn = await store.getConnection({ tenantId, connectionId });
-      return conn.provider === 'google' && conn.credentials?.kind === 'google' ? conn : undefined;
-    } catch (error) {
-      if (error instanceof ConnectionNotFound) return undefined;
-      throw error;
-    }
-  }
-
+  const revokeUnlessHeld: RevokeUnlessHeld = (grant, token, except) => revokeGrantUnlessHeld(ctx, { grant, token, ...(except === undefined ? {} : { except }) });
   return {
-    async client({ tenantId, clientRef }) {
-      // `tenant:<id>` is the ref a consent's state carries (lib/auth resolveOAuthClient); it must name this tenant.
-      const wants = clientRef === undefined ? 'either' : clientRef === 'service' ? 'service' : clientRef === 'tenant' || clientRef === `tenant:${tenantId}` ? 'tenant' : undefined;
-      if (wants === undefined) throw new OAuthError(`the OAuth client ${clientRef ?? ''} is not available`);
-      const own = wants === 'service' ? undefined : await tenantClient(tenantId);
-      if (own === undefined && wants === 'tenant') return undefined;
-      return resolveOAuthClient({ tenantId, tenant: own, service: await params.client() });
-    },
-
+    client: ({ tenantId, clientRef }) => chooseClient(ctx, { tenantId, clientRef }),
     async exchangeCode({ client, code, redirectUri, codeVerifier }) {
       const { tokenUrl } = await params.client();
-      return exchangeCode({ tokenUrl, clientId: client.clientId, clientSecret: client.clientSecret, code, redirectUri, codeVerifier, fetch: doFetch });
+      return exchangeCode({ tokenUrl, clientId: client.clientId, clientSecret: client.clientSecret, code, redirectUri, codeVerifier, fetch: ctx.doFetch });
     },
-
     async userinfo({ accessToken }) {
-      const res = await doFetch(userinfoUrl, {
+      const res = await ctx.doFetch(userinfoUrl, {
         headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
         redirect: 'error',
         signal: AbortSignal.timeout(USERINFO_TIMEOUT_MS),
@@ -153,40 +116,91 @@ export function createGoogleOAuth(
       if (!res.ok) return undefined;
       return identityFromUserinfo(await res.json().catch(() => undefined));
     },
-
     discover({ serverUrl, accessToken }) {
       // A fixed token: a 401 right after the exchange is an answer, not a reason to refresh.
       const auth = bearerAuth({ getAccessToken: async () => accessToken });
       return createCardDavClient({ auth, fetch: carddavFetch }).discover({ serverUrl });
     },
-
     async connectionAccount({ tenantId, connectionId }) {
-      const conn = await storedConnection(tenantId, connectionId);
+      const conn = await storedGoogleConnection(ctx.store, { tenantId, connectionId });
       if (conn === undefined) return undefined;
       const { sub } = googleGrantOf(conn.credentials);
       return { email: conn.credentials?.username ?? '', clientRef: googleClientRefOf(conn.credentials), ...(sub === undefined ? {} : { sub }) };
     },
-
     async discardGrant({ clientId, sub, tokens }) {
       const revoked = await revokeUnlessHeld({ clientId, sub }, tokens.refreshToken ?? tokens.accessToken);
       params.logger?.info(revoked ? 'unused google grant revoked' : 'unused google grant kept: another connection holds it', { clientId });
     },
-
-    async revokeConnectionGrant({ tenantId, connectionId }) {
-      const conn = await storedConnection(tenantId, connectionId);
-      if (conn === undefined) return 'unknown';
-      const grant = googleGrantOf(conn.credentials);
-      if (grant.clientId === undefined || grant.sub === undefined) return 'unknown';
-      const opened = await openCredentials({ vault, tenantId, connectionId, credentials: conn.credentials });
-      if (opened.kind !== 'google') return 'unknown';
-      const holder = { tenantId, connectionId };
-      const revoked = await revokeUnlessHeld({ clientId: grant.clientId, sub: grant.sub }, opened.refreshToken, holder);
-      await holders.remove({ clientId: grant.clientId, sub: grant.sub, ...holder });
-      return revoked ? 'revoked' : 'kept';
-    },
-
-    saveConnection: (c) => saveGoogleConnection({ c, store, vault, holders, revokeUnlessHeld }),
+    revokeConnectionGrant: (connection) => revokeConnectionGrant(ctx, connection),
+    saveConnection: (c) => saveGoogleConnection({ c, store: ctx.store, vault: ctx.vault, holders: ctx.holders, revokeUnlessHeld }),
   };
+}
+
+type RevokeUnlessHeld = (grant: { clientId: string; sub: string | undefined }, token: string, except?: { tenantId: string; connectionId: string }) => Promise<boolean>;
+
+interface OAuthContext {
+  client: GoogleClientSource;
+  revokeUrl?: string | undefined;
+  store: DynamoStore;
+  vault: Vault;
+  holders: GrantHolders;
+  oauthClients?: Pick<OAuthClientStore, 'get'> | undefined;
+  /** For the token, userinfo and revocation requests. */
+  doFetch: FetchLike;
+}
+
+/** The OAuth client a consent uses: the service's, or the tenant's own (`tenant:<id>` must name this tenant). */
+async function chooseClient(ctx: OAuthContext, params: { tenantId: string; clientRef: string | undefined }) {
+  const { tenantId, clientRef } = params;
+  // `tenant:<id>` is the ref a consent's state carries (lib/auth resolveOAuthClient); it must name this tenant.
+  const wants = clientRef === undefined ? 'either' : clientRef === 'service' ? 'service' : clientRef === 'tenant' || clientRef === `tenant:${tenantId}` ? 'tenant' : undefined;
+  if (wants === undefined) throw new OAuthError(`the OAuth client ${clientRef ?? ''} is not available`);
+  const own = wants === 'service' ? undefined : await tenantClient(ctx, tenantId);
+  if (own === undefined && wants === 'tenant') return undefined;
+  return resolveOAuthClient({ tenantId, tenant: own, service: await ctx.client() });
+}
+
+async function tenantClient(ctx: OAuthContext, tenantId: string) {
+  const stored = await ctx.oauthClients?.get({ tenantId });
+  return stored === undefined ? undefined : openOAuthClient({ vault: ctx.vault, stored });
+}
+
+/** Revokes the grant behind `token` unless a connection other than `except` holds it. */
+async function revokeGrantUnlessHeld(
+  ctx: OAuthContext,
+  params: { grant: { clientId: string; sub: string | undefined }; token: string; except?: { tenantId: string; connectionId: string } },
+): Promise<boolean> {
+  const { grant, except } = params;
+  // Without `sub` no one can tell whether the grant is shared: keep it rather than cut off another connection.
+  if (grant.sub === undefined) return false;
+  if (await ctx.holders.heldByOthers({ clientId: grant.clientId, sub: grant.sub, ...(except === undefined ? {} : { except }) })) return false;
+  const revokeUrl = ctx.revokeUrl ?? revokeUrlFor((await ctx.client()).tokenUrl);
+  await revokeToken({ revokeUrl, token: params.token, fetch: ctx.doFetch });
+  return true;
+}
+
+async function storedGoogleConnection(store: DynamoStore, params: { tenantId: string; connectionId: string }): Promise<StoredConnection | undefined> {
+  try {
+    const conn = await store.getConnection(params);
+    return conn.provider === 'google' && conn.credentials?.kind === 'google' ? conn : undefined;
+  } catch (error) {
+    if (error instanceof ConnectionNotFound) return undefined;
+    throw error;
+  }
+}
+
+/** A deleted connection's grant: revoked unless another connection holds it; the holder record removed either way. */
+async function revokeConnectionGrant(ctx: OAuthContext, holder: { tenantId: string; connectionId: string }): Promise<'revoked' | 'kept' | 'unknown'> {
+  const { tenantId, connectionId } = holder;
+  const conn = await storedGoogleConnection(ctx.store, holder);
+  if (conn === undefined) return 'unknown';
+  const grant = googleGrantOf(conn.credentials);
+  if (grant.clientId === undefined || grant.sub === undefined) return 'unknown';
+  const opened = await openCredentials({ vault: ctx.vault, tenantId, connectionId, credentials: conn.credentials });
+  if (opened.kind !== 'google') return 'unknown';
+  const revoked = await revokeGrantUnlessHeld(ctx, { grant: { clientId: grant.clientId, sub: grant.sub }, token: opened.refreshToken, except: holder });
+  await ctx.holders.remove({ clientId: grant.clientId, sub: grant.sub, ...holder });
+  return revoked ? 'revoked' : 'kept';
 }
 
 /** Creates the connection, or reconnects the tenant's one to the same account (`reconnectOf`, else the same `sub`). */
@@ -195,7 +209,7 @@ async function saveGoogleConnection(params: {
   store: DynamoStore;
   vault: Vault;
   holders: GrantHolders;
-  revokeUnlessHeld: (grant: { clientId: string; sub: string | undefined }, token: string, except?: { tenantId: string; connectionId: string }) => Promise<boolean>;
+  revokeUnlessHeld: RevokeUnlessHeld;
 }): Promise<{ connection: ConnectionInfo; reconnected: boolean }> {
   const { c, store, vault, holders } = params;
   const { tenantId } = c;
@@ -217,7 +231,7 @@ async function saveGoogleConnection(params: {
     return { connection: connectionInfo(stored), reconnected: false };
   }
   const old = await openCredentials({ vault, tenantId, connectionId, credentials: existing.credentials }).catch(() => undefined);
-  const moved = trimSlashes(existing.addressBookUrl) !== trimSlashes(c.addressBookUrl);
+  const moved = !sameHref(existing.addressBookUrl, c.addressBookUrl);
   const patch: ConnectionPatch = {
     credentials,
     status: 'active',
@@ -246,7 +260,7 @@ async function retireOldGrant(params: {
   next: NewGoogleConnection;
   holders: GrantHolders;
   connectionId: string;
-  revokeUnlessHeld: (grant: { clientId: string; sub: string | undefined }, token: string, except?: { tenantId: string; connectionId: string }) => Promise<boolean>;
+  revokeUnlessHeld: RevokeUnlessHeld;
 }): Promise<void> {
   const { old, oldGrant, next } = params;
   if (old?.kind !== 'google' || old.refreshToken === next.refreshToken) return;
@@ -258,9 +272,6 @@ async function retireOldGrant(params: {
   await params.revokeUnlessHeld({ clientId: oldGrant.clientId, sub: oldGrant.sub }, old.refreshToken, holder).catch(() => false);
 }
 
-function trimSlashes(url: string): string {
-  return url.replace(/\/+$/, '');
-}
 
 /**
  * The tenant's live Google connection to this account (`sub`), if any. Reads every
@@ -296,6 +307,8 @@ export function buildApiDeps(params: {
   resolveHost?: ResolveHost;
   /** CardDAV requests (discovery at connection time); default the pinned client for `config.localMode` and `resolveHost`. */
   outbound?: OutboundHttp;
+  /** Signs the console's session cookies (32+ bytes); default derived from `config.requestHashSecret`. */
+  consoleSessionSecret?: string;
 }): AppDeps {
   const { dynamo, table, clock, vault, google } = params;
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
@@ -332,6 +345,10 @@ export function buildApiDeps(params: {
       ? {}
       : { google: createGoogleOAuth({ ...google, store, vault, oauthClients, logger: params.logger, outbound, holders: createDynamoGrantHolders({ client: dynamo, tableName: table.tableName }) }) }),
     oauthClients: createTenantOAuthClients({ store: oauthClients, vault }),
+    console: {
+      reader: createDynamoConsoleReader({ ...tableOptions, store, writes: createDynamoWrites(tableOptions) }),
+      ...(params.consoleSessionSecret === undefined ? {} : { sessionSecret: params.consoleSessionSecret }),
+    },
     webhooks: {
       endpoints: createDynamoEndpointStore({ client: dynamo, tableName: table.tableName, vault }),
       log: createDynamoDeliveryLog({ client: dynamo, tableName: table.tableName }),

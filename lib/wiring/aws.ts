@@ -9,7 +9,9 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { createKmsKeyWrapper } from '../auth/kms-key-wrapper.ts';
 import { createLocalKeyWrapper, createVault } from '../auth/vault.ts';
 import type { Vault } from '../auth/vault.ts';
-import type { AwsConfig, GoogleConfig, KeyConfig, SecretValueConfig } from './config.ts';
+import { systemClock } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
+import type { AwsConfig, GoogleConfig, KeyConfig, SecretValueConfig, TableConfig } from './config.ts';
 import { GoogleClientUnavailable, SecretUnavailable } from './errors.ts';
 
 export interface GoogleClient {
@@ -32,6 +34,24 @@ export function createSqsClient(aws: AwsConfig): SQSClient {
   });
 }
 
+/** What every handler runs on: the SDK clients, the table, the clock. The local stack makes its own (DynamoDB Local, fauxqs). */
+export interface Clients {
+  dynamo: DynamoDBClient;
+  sqs: SQSClient;
+  table: TableConfig;
+  clock: Clock;
+}
+
+/** The Lambda entries' clients, made once per cold start from their configuration. */
+export function awsClients(config: { aws: AwsConfig; table: TableConfig }): Clients {
+  return { dynamo: createDynamoDbClient(config.aws), sqs: createSqsClient(config.aws), table: config.table, clock: systemClock };
+}
+
+/** The clients and the vault of a function that opens sealed values. */
+export function awsResources(config: { aws: AwsConfig; table: TableConfig; key: KeyConfig }): { clients: Clients; vault: Vault } {
+  return { clients: awsClients(config), vault: createVaultFromConfig(config) };
+}
+
 /** The vault over KMS (creates its KMS client) or over a local master key. */
 export function createVaultFromConfig(params: { key: KeyConfig; aws: AwsConfig; kms?: KMSClient }): Vault {
   const { key } = params;
@@ -46,15 +66,11 @@ export function createGoogleClientSource(params: { google: GoogleConfig; aws: Aw
     const client: GoogleClient = { clientId: google.clientId, clientSecret: google.clientSecret, tokenUrl: google.tokenUrl };
     return async () => client;
   }
-  const client = params.secretsManager ?? secretsManagerClient(params.aws);
-  return once(async () => {
-    let text: string | undefined;
-    try {
-      text = await readSecretString({ client, secretArn: google.secretArn });
-    } catch (cause) {
-      throw new GoogleClientUnavailable(`could not read the Google OAuth client secret ${google.secretArn}`, { cause });
-    }
-    return parseGoogleSecret({ text, secretArn: google.secretArn, tokenUrl: google.tokenUrl });
+  return readSecretOnce({
+    client: params.secretsManager ?? secretsManagerClient(params.aws),
+    secretArn: google.secretArn,
+    unreadable: (cause) => new GoogleClientUnavailable(`could not read the Google OAuth client secret ${google.secretArn}`, { cause }),
+    parse: (text) => parseGoogleSecret({ text, secretArn: google.secretArn, tokenUrl: google.tokenUrl }),
   });
 }
 
@@ -68,16 +84,27 @@ export type SecretSource = () => Promise<string>;
 export function createSecretSource(params: { secret: SecretValueConfig; aws: AwsConfig; secretsManager?: SecretsManagerClient }): SecretSource {
   const { secret } = params;
   if (secret.kind === 'value') return async () => secret.value;
-  const client = params.secretsManager ?? secretsManagerClient(params.aws);
+  return readSecretOnce({
+    client: params.secretsManager ?? secretsManagerClient(params.aws),
+    secretArn: secret.secretArn,
+    unreadable: (cause) => new SecretUnavailable(`could not read the secret ${secret.secretArn}`, { cause }),
+    parse: (text) => {
+      if (text === undefined || text === '') throw new SecretUnavailable(`the secret ${secret.secretArn} has no string value`);
+      return text;
+    },
+  });
+}
+
+/** The secret's SecretString, read on the first call, parsed, and kept (a failure is not kept). */
+function readSecretOnce<T>(params: { client: SecretsManagerClient; secretArn: string; unreadable: (cause: unknown) => Error; parse: (text: string | undefined) => T }): () => Promise<T> {
   return once(async () => {
     let text: string | undefined;
     try {
-      text = await readSecretString({ client, secretArn: secret.secretArn });
+      text = await readSecretString({ client: params.client, secretArn: params.secretArn });
     } catch (cause) {
-      throw new SecretUnavailable(`could not read the secret ${secret.secretArn}`, { cause });
+      throw params.unreadable(cause);
     }
-    if (text === undefined || text === '') throw new SecretUnavailable(`the secret ${secret.secretArn} has no string value`);
-    return text;
+    return params.parse(text);
   });
 }
 

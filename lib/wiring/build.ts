@@ -11,6 +11,7 @@ import { createSqsFeed } from '../queue/change-feed.ts';
 import { createSqsSyncJobQueue } from '../queue/sync-jobs.ts';
 import { createSqsWriteQueue } from '../queue/writes-queue.ts';
 import { createDynamoWrites } from '../store/api-adapters.ts';
+import { createDynamoActivity, type ActivityWriter } from '../store/console-activity.ts';
 import { createDynamoStore } from '../store/dynamo-store.ts';
 import { createDynamoOAuthClients } from '../store/oauth-clients.ts';
 import type { OAuthClientStore } from '../store/oauth-clients.ts';
@@ -18,7 +19,7 @@ import { createDispatchStore } from '../store/schedule-adapters.ts';
 import { createDynamoDeliveryLog, createDynamoEndpointStore } from '../store/webhook-adapters.ts';
 import type { DynamoStore } from '../store/types.ts';
 import type { DispatchStore, SyncJobQueue } from '../sync/dispatcher.ts';
-import type { Clock } from '../core/clock.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { Feed } from '../sync/ports.ts';
 import type { DeliveryLog, EndpointStore } from '../webhooks/endpoints.ts';
 import type { OutboxQueue, WriteOutbox } from '../writes/outbox.ts';
@@ -82,6 +83,13 @@ export function createTeeFeed(feeds: readonly Feed[]): Feed {
   };
 }
 
+/** The queues every event goes to (see buildFeed). */
+export interface FeedQueues {
+  changeFeedQueueUrl: string;
+  /** The internal webhook-events queue (FIFO); without it only the change feed gets the events. */
+  webhookEventsQueueUrl?: string | undefined;
+}
+
 /**
  * Where the sync worker and the write applier publish: the change feed (for
  * the tenants' consumers) and, when configured, the internal webhook-events
@@ -89,7 +97,7 @@ export function createTeeFeed(feeds: readonly Feed[]): Feed {
  * Two queues because an SQS message has one consumer: a deliverer reading the
  * change feed itself would take every event away from the feed's consumers.
  */
-export function buildFeed(params: { sqs: SQSClient; changeFeedQueueUrl: string; webhookEventsQueueUrl?: string | undefined }): Feed {
+export function buildFeed(params: { sqs: SQSClient } & FeedQueues): Feed {
   const changeFeed = createSqsFeed({ client: params.sqs, queueUrl: params.changeFeedQueueUrl, fifo: true });
   if (params.webhookEventsQueueUrl === undefined) return changeFeed;
   return createTeeFeed([changeFeed, createSqsFeed({ client: params.sqs, queueUrl: params.webhookEventsQueueUrl, fifo: true })]);
@@ -101,23 +109,18 @@ export interface SyncWorkerAdapters {
   tokenCache: TokenCache;
   /** Tenants' own Google OAuth clients, for connections made with one. */
   oauthClients: OAuthClientStore;
+  /** The console's hourly counters and recent events. */
+  activity: ActivityWriter;
 }
 
-export function buildSyncWorkerAdapters(params: {
-  dynamo: DynamoDBClient;
-  sqs: SQSClient;
-  table: TableConfig;
-  changeFeedQueueUrl: string;
-  /** The internal webhook-events queue (FIFO); without it only the change feed gets the events. */
-  webhookEventsQueueUrl?: string | undefined;
-  clock?: Clock;
-}): SyncWorkerAdapters {
+export function buildSyncWorkerAdapters(params: { dynamo: DynamoDBClient; sqs: SQSClient; table: TableConfig; clock?: Clock } & FeedQueues): SyncWorkerAdapters {
   return {
     store: createStore(params),
     feed: buildFeed(params),
     // Per process: warm invocations reuse access tokens.
     tokenCache: createMemoryTokenCache(),
     oauthClients: createDynamoOAuthClients({ client: params.dynamo, tableName: params.table.tableName, ...(params.clock ? { clock: params.clock } : {}) }),
+    activity: createDynamoActivity({ client: params.dynamo, tableName: params.table.tableName, clock: params.clock ?? systemClock }),
   };
 }
 

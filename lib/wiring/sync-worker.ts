@@ -30,7 +30,7 @@ import type { TokenCache } from '../auth/google-oauth.ts';
 import type { Vault } from '../auth/vault.ts';
 import { createCardDavClient } from '../carddav/client.ts';
 import { Throttled, Unauthorized } from '../carddav/errors.ts';
-import type { CardDavClient, ClientOptions } from '../carddav/types.ts';
+import type { CardDavClient, ClientOptions, RequestInfo } from '../carddav/types.ts';
 import { openCardDavSession, sessionStateOf, tenantClientCache } from '../connections/carddav-session.ts';
 import type { CardDavSessionDeps, SessionState } from '../connections/carddav-session.ts';
 import { markReauthRequired, reconsentReason } from '../connections/reconsent.ts';
@@ -41,11 +41,13 @@ import { ConnectionNotFound } from '../core/errors.ts';
 import type { ReauthReason } from '../core/events/index.ts';
 import { parseSyncJob } from '../queue/sync-jobs.ts';
 import type { SyncJob } from '../queue/sync-jobs.ts';
+import type { ActivityWriter } from '../store/console-activity.ts';
+import { recordRuns } from '../store/console-runs.ts';
 import type { OAuthClientStore, TenantOAuthClientReader } from '../store/oauth-clients.ts';
 import type { DynamoStore, StoredConnection } from '../store/types.ts';
 import { DEFAULT_SYNC_OPTIONS, leaseConnection, releaseFailed, syncLeased } from '../sync/engine.ts';
 import type { LeasedRunResult, SyncOptions, SyncRunResult } from '../sync/engine.ts';
-import type { Feed } from '../sync/ports.ts';
+import type { Feed, Store } from '../sync/ports.ts';
 import type { GoogleClientSource } from './aws.ts';
 import { errorFields, scopedLog } from './telemetry.ts';
 import type { Log, MetricsSink } from './telemetry.ts';
@@ -85,6 +87,8 @@ export interface SyncWorkerDeps {
    * Its `fetch` also reaches the token endpoint.
    */
   client?: Omit<ClientOptions, 'auth'>;
+  /** The console's hourly counters and recent events (lib/store/console-activity.ts); runs are kept on the connection either way. */
+  activity?: ActivityWriter;
 }
 
 export type SyncJobOutcome =
@@ -119,6 +123,10 @@ interface Job {
   state: SessionState;
   /** Set once this job has marked the connection (so it is not marked twice). */
   reauthMarked?: ReauthReason;
+  /** The session's deps with this job's request counter. */
+  sessions: CardDavSessionDeps;
+  /** The store and feed the engine and the lease's release go through: they record the run for the console. */
+  recorded: { store: Store; feed: Feed };
 }
 
 export function createSyncJobHandler(deps: SyncWorkerDeps): (record: QueueRecord) => Promise<SyncJobOutcome> {
@@ -168,7 +176,7 @@ async function handleSyncJob(worker: Worker, record: QueueRecord): Promise<SyncJ
     deps.metrics.count('SyncsBusy');
     return { outcome: 'busy', job };
   }
-  const run: Job = { worker, job, owner, log, state: sessionStateOf(leased) };
+  const run: Job = { worker, job, owner, log, state: sessionStateOf(leased), ...recording(worker, { job, leased, now, log }) };
   // For a connection that is not runnable the engine only hands the lease back: no credentials needed.
   if (!isRunnable(leased.status)) return runEngine(run, createCardDavClient({ ...deps.client }));
   let client: CardDavClient;
@@ -180,6 +188,19 @@ async function handleSyncJob(worker: Worker, record: QueueRecord): Promise<SyncJ
   return runEngine(run, client);
 }
 
+/** This job's CardDAV requests counted, and its run recorded where the engine commits or hands the lease back (lib/store/console-runs.ts). */
+function recording(worker: Worker, p: { job: SyncJob; leased: StoredConnection; now: number; log: Log }): Pick<Job, 'sessions' | 'recorded'> {
+  const { deps } = worker;
+  let requests = 0;
+  const onRequest = deps.client?.onRequest;
+  const client = { ...deps.client, onRequest: (info: RequestInfo) => (requests++, onRequest?.(info)) };
+  const recorded = recordRuns({
+    ...{ store: deps.store, feed: deps.feed, conn: p.leased, dueAt: p.job.dueAt, startedAt: p.now, clock: deps.clock, requests: () => requests, activity: deps.activity },
+    onActivityError: (error) => p.log.warn('console activity not recorded', errorFields(error)),
+  });
+  return { sessions: { ...worker.sessions, client }, recorded };
+}
+
 /**
  * Opens the session and re-discovers when due, under the lease. Every write
  * it makes bumps the version the sync commits on: `run.state.conn` follows them.
@@ -187,7 +208,7 @@ async function handleSyncJob(worker: Worker, record: QueueRecord): Promise<SyncJ
 async function prepare(run: Job): Promise<CardDavClient> {
   const { worker, log } = run;
   const session = await openCardDavSession({
-    deps: worker.sessions,
+    deps: run.sessions,
     state: run.state,
     options: { resealLegacy: true, tokenNow: true, log, onReauthRequired: (error) => mark(run, 'invalid_grant', error) },
   });
@@ -221,7 +242,7 @@ async function mark(run: Job, reason: ReauthReason, error: Error): Promise<void>
 function release(run: Job, error: Error, retryAfterMs?: number): Promise<number> {
   const { deps, opts, random } = run.worker;
   const conn = withDueTime(run.state.conn, run.job);
-  return releaseFailed({ store: deps.store, clock: deps.clock, conn, owner: run.owner, error, options: opts, random, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+  return releaseFailed({ store: run.recorded.store, clock: deps.clock, conn, owner: run.owner, error, options: opts, random, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
 }
 
 async function failedBeforeRun(run: Job, error: unknown): Promise<SyncJobOutcome> {
@@ -251,8 +272,8 @@ async function runEngine(run: Job, client: CardDavClient): Promise<SyncJobOutcom
   let result: LeasedRunResult;
   try {
     result = await syncLeased({
-      store: deps.store,
-      feed: deps.feed,
+      store: run.recorded.store,
+      feed: run.recorded.feed,
       client,
       clock: deps.clock,
       tenantId: job.tenantId,

@@ -34,7 +34,7 @@ import {
   WriteHeaders,
 } from '../schemas.ts';
 import { assertSafeUrl } from '../ssrf.ts';
-import { errorResponses, jsonContent, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
+import { errorResponses, jsonContent, okJson, readAt, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 /** A new connection's sync interval unless AppConfig says otherwise. */
 export const DEFAULT_INTERVAL_SECONDS = 900;
@@ -77,6 +77,19 @@ function liveConnection(params: { tenantId: string; connectionId: string }, conn
 }
 
 const noConnection = (connectionId: string) => `No connection ${connectionId}.`;
+
+/** Pause or resume (the routes and the console's buttons): 404 for another tenant's connection. */
+export async function pauseOrResume(deps: AppDeps, action: 'pause' | 'resume', params: { tenantId: string; connectionId: string }): Promise<ConnectionInfo> {
+  await findConnection(deps, params);
+  return liveConnection(params, await deps.connections[action]({ ...params, now: deps.clock.now() }));
+}
+
+/** Makes the connection due now (the route and the console's "Sync now"); 409 unless it is scheduled. */
+export async function requestConnectionSync(deps: AppDeps, params: { tenantId: string; connectionId: string }): Promise<ConnectionInfo> {
+  const connection = await findConnection(deps, params);
+  if (connection.status !== 'active' && connection.status !== 'failing') throw new ConnectionNotActive(connection.status);
+  return found(await deps.connections.requestSync({ ...params, now: deps.clock.now() }), noConnection(params.connectionId));
+}
 
 /** A live token counts against Google's cap of 100 per account and client: give it back before forgetting it. */
 async function revokeGoogleGrant(deps: AppDeps, params: { tenantId: string; connectionId: string }): Promise<void> {
@@ -128,7 +141,6 @@ function pickAddressBook(discovery: Discovery, requested: URL | undefined): { bo
   return match;
 }
 
-const read = requireScope('connections:read');
 const write = requireScope('connections:write');
 
 type NewConnectionBody = { serverUrl: string; username: string; password: string; addressBookUrl?: string | undefined };
@@ -209,12 +221,10 @@ function createConnection(app: App, deps: AppDeps): void {
 
 function listConnections(app: App, deps: AppDeps): void {
   const route = securedRoute('connections', {
-    method: 'get',
-    path: '/v1/connections',
-    middleware: [read] as const,
+    ...readAt('/v1/connections'),
     summary: "The tenant's connections",
     request: { query: ListQuery },
-    responses: { 200: { description: 'One page, oldest first.', content: jsonContent(ConnectionListSchema) }, ...errorResponses(400, 401, 403) },
+    responses: { ...okJson('One page, oldest first.', ConnectionListSchema), ...errorResponses(400, 401, 403) },
   });
   app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
@@ -227,12 +237,10 @@ function listConnections(app: App, deps: AppDeps): void {
 
 function getConnection(app: App, deps: AppDeps): void {
   const route = securedRoute('connections', {
-    method: 'get',
-    path: '/v1/connections/{id}',
-    middleware: [read] as const,
+    ...readAt('/v1/connections/{id}'),
     summary: 'One connection',
     request: { params: ConnectionParams },
-    responses: { 200: { description: 'The connection.', content: jsonContent(ConnectionSchema) }, ...errorResponses(400, 401, 403, 404) },
+    responses: { ...okJson('The connection.', ConnectionSchema), ...errorResponses(400, 401, 403, 404) },
   });
   app.openapi(route, async (c) => {
     const connection = await findConnection(deps, { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id });
@@ -249,12 +257,10 @@ function connectionAction(action: 'pause' | 'resume', summary: string): RouteReg
       middleware: [write, idempotent(deps)] as const,
       summary,
       request: { params: ConnectionParams, headers: WriteHeaders },
-      responses: { 200: { description: 'The connection now.', content: jsonContent(ConnectionSchema) }, ...errorResponses(400, 401, 403, 404, 409, 422) },
+      responses: { ...okJson('The connection now.', ConnectionSchema), ...errorResponses(400, 401, 403, 404, 409, 422) },
     });
     app.openapi(route, async (c) => {
-      const params = { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id };
-      await findConnection(deps, params);
-      const updated = liveConnection(params, await deps.connections[action]({ ...params, now: deps.clock.now() }));
+      const updated = await pauseOrResume(deps, action, { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id });
       return c.json(connectionView(updated), 200);
     });
   };
@@ -271,12 +277,9 @@ function syncConnection(app: App, deps: AppDeps): void {
     responses: { 202: { description: 'Sync requested.', content: jsonContent(SyncRequestedSchema) }, ...errorResponses(400, 401, 403, 404, 409, 422) },
   });
   app.openapi(route, async (c) => {
-    const { tenantId } = c.get('auth');
     const connectionId = c.req.valid('param').id;
-    const connection = await findConnection(deps, { tenantId, connectionId });
-    if (connection.status !== 'active' && connection.status !== 'failing') throw new ConnectionNotActive(connection.status);
     const requestedAt = new Date(deps.clock.now()).toISOString();
-    found(await deps.connections.requestSync({ tenantId, connectionId, now: deps.clock.now() }), noConnection(connectionId));
+    await requestConnectionSync(deps, { tenantId: c.get('auth').tenantId, connectionId });
     return c.json({ connectionId, status: 'sync_requested' as const, requestedAt }, 202);
   });
 }

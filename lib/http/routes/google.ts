@@ -267,20 +267,24 @@ function beginConnect(app: App, deps: AppDeps): void {
   });
 }
 
+/** A consent URL that reconnects the tenant's Google connection (the reconnect route and the console's re-consent link). */
+export async function reconnectConsent(deps: AppDeps, params: { tenantId: string; connectionId: string; returnTo?: string | undefined }): Promise<{ consentUrl: string; expiresAt: string }> {
+  const { config, oauth } = googleOf(deps);
+  const { tenantId, connectionId } = params;
+  if (params.returnTo !== undefined) checkReturnTo(params.returnTo, deps.config.localMode);
+  // Another tenant's connection is simply not found.
+  const connection = await findConnection(deps, { tenantId, connectionId });
+  if (connection.provider !== 'google') throw new NotAGoogleConnection();
+  const account = await oauth.connectionAccount({ tenantId, connectionId });
+  if (account === undefined) throw new NotAGoogleConnection();
+  const client = await clientOf(oauth, { tenantId, clientRef: account.clientRef }, 'The connection\'s Google OAuth client');
+  return consentFor({ deps, config, client, tenantId, returnTo: params.returnTo, loginHint: account.email, connectionId });
+}
+
 function reconnect(app: App, deps: AppDeps): void {
   app.openapi(reconnectRoute, async (c) => {
-    const { config, oauth } = googleOf(deps);
-    const { tenantId } = c.get('auth');
-    const connectionId = c.req.valid('param').id;
     const body: { returnTo?: string | undefined } = c.req.valid('json') ?? {};
-    if (body.returnTo !== undefined) checkReturnTo(body.returnTo, deps.config.localMode);
-    // Another tenant's connection is simply not found.
-    const connection = await findConnection(deps, { tenantId, connectionId });
-    if (connection.provider !== 'google') throw new NotAGoogleConnection();
-    const account = await oauth.connectionAccount({ tenantId, connectionId });
-    if (account === undefined) throw new NotAGoogleConnection();
-    const client = await clientOf(oauth, { tenantId, clientRef: account.clientRef }, 'The connection\'s Google OAuth client');
-    const consent = consentFor({ deps, config, client, tenantId, returnTo: body.returnTo, loginHint: account.email, connectionId });
+    const consent = await reconnectConsent(deps, { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id, returnTo: body.returnTo });
     return c.json(consent, 200, NO_STORE);
   });
 }

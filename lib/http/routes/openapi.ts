@@ -1,7 +1,7 @@
 // Small helpers for route definitions: the app's type and its route
 // registrars, secured routes, content blocks, the shared problem responses.
 import { createRoute, type OpenAPIHono, type RouteConfig, type z } from '@hono/zod-openapi';
-import type { AppEnv } from '../middleware.ts';
+import { requireScope, type AppEnv } from '../middleware.ts';
 import type { AppDeps } from '../ports.ts';
 import { PROBLEM_CONTENT_TYPE } from '../problems.ts';
 import { ProblemSchema } from '../schemas.ts';
@@ -49,6 +49,18 @@ export function securedRoute<P extends string, R extends Omit<RouteConfig, 'path
 
 export function jsonContent<T extends z.ZodType>(schema: T) {
   return { 'application/json': { schema } };
+}
+
+/** A 200 answer with a JSON body: what most reads answer. */
+export function okJson<T extends z.ZodType>(description: string, schema: T) {
+  return { 200: { description, content: jsonContent(schema) } };
+}
+
+const READ = requireScope('connections:read');
+
+/** A GET behind the read scope: the first fields of every read route. */
+export function readAt<P extends string>(path: P) {
+  return { method: 'get' as const, path, middleware: [READ] as [typeof READ] };
 }
 
 const DESCRIPTIONS: Record<number, string> = {

@@ -11,7 +11,7 @@ import { requireMediaType, requireScope } from '../middleware.ts';
 import type { AppDeps, TenantOAuthClientInfo, TenantOAuthClients } from '../ports.ts';
 import { ApiError, configured, found } from '../problems.ts';
 import { GoogleOAuthClientSchema, PutGoogleOAuthClientSchema } from '../schemas.ts';
-import { errorResponses, jsonContent, NO_STORE, problemDoc, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
+import { errorResponses, jsonContent, NO_STORE, okJson, problemDoc, readAt, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 const PATH = '/v1/tenant/google-oauth-client';
 
@@ -64,7 +64,7 @@ function putClient(app: App, deps: AppDeps): void {
       "Google connections made with `clientRef: \"tenant\"` (or without `clientRef`, once this is set) ask for consent with this client and refresh with it, so their quota is the tenant's project's. Register this API's callback (`redirectUri` in the answer) with the client. Replacing the client keeps existing connections on it: a new secret of the same client just works; a different client makes Google refuse their tokens, and they become `reauth_required`. The answer's `warnings` reminds that an app in \"Testing\" publishing status gets refresh tokens that expire after 7 days.",
     request: { body: { required: true, content: jsonContent(PutGoogleOAuthClientSchema) } },
     responses: {
-      200: { description: 'Replaced.', content: jsonContent(GoogleOAuthClientSchema) },
+      ...okJson('Replaced.', GoogleOAuthClientSchema),
       201: { description: 'Set.', content: jsonContent(GoogleOAuthClientSchema) },
       ...errorResponses(400, 401, 403, 413, 415, 501),
     },
@@ -83,12 +83,10 @@ function putClient(app: App, deps: AppDeps): void {
 
 function getClient(app: App, deps: AppDeps): void {
   const route = securedRoute('tenant', {
-    method: 'get',
-    path: PATH,
-    middleware: [requireScope('connections:read')] as const,
+    ...readAt(PATH),
     summary: "The tenant's own Google OAuth client",
     responses: {
-      200: { description: 'The client id and whether a secret is set (the secret is never shown).', content: jsonContent(GoogleOAuthClientSchema) },
+      ...okJson('The client id and whether a secret is set (the secret is never shown).', GoogleOAuthClientSchema),
       ...EXISTING_CLIENT_ERRORS,
     },
   });

@@ -26,7 +26,7 @@ import {
   WebhookSecretSchema,
   WebhookTestResultSchema,
 } from '../schemas.ts';
-import { errorResponses, jsonContent, NO_STORE, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
+import { errorResponses, jsonContent, NO_STORE, okJson, readAt, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 export const DEFAULT_MAX_ENDPOINTS = 20;
 const DEFAULT_DELIVERIES = 50;
@@ -161,11 +161,9 @@ function createWebhook(app: App, deps: AppDeps): void {
 
 function listWebhooks(app: App, deps: AppDeps): void {
   const route = securedRoute('webhooks', {
-    method: 'get',
-    path: '/v1/webhooks',
-    middleware: [read] as const,
+    ...readAt('/v1/webhooks'),
     summary: "The tenant's webhook endpoints",
-    responses: { 200: { description: 'Oldest first; no secrets.', content: jsonContent(WebhookListSchema) }, ...errorResponses(401, 403, 501) },
+    responses: { ...okJson('Oldest first; no secrets.', WebhookListSchema), ...errorResponses(401, 403, 501) },
   });
   app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
@@ -180,7 +178,7 @@ function listWebhooks(app: App, deps: AppDeps): void {
 }
 
 function getWebhook(app: App, deps: AppDeps): void {
-  const route = endpointRoute({ method: 'get', summary: 'One webhook endpoint', responses: { 200: { description: 'The endpoint (no secret).', content: jsonContent(WebhookSchema) }, ...ENDPOINT_ERRORS } });
+  const route = endpointRoute({ method: 'get', summary: 'One webhook endpoint', responses: { ...okJson('The endpoint (no secret).', WebhookSchema), ...ENDPOINT_ERRORS } });
   app.openapi(route, async (c) => {
     const endpoint = await findEndpoint(deps, { tenantId: c.get('auth').tenantId, endpointId: c.req.valid('param').id });
     return c.json(webhookView(endpoint, deps.clock.now()), 200);
@@ -205,7 +203,7 @@ function rotateSecret(app: App, deps: AppDeps): void {
     summary: 'Rotate the signing secret',
     description:
       'A new secret signs from now on; the previous one keeps signing too (a second signature) for 24 hours, so receivers can switch without losing a delivery.',
-    responses: { 200: { description: 'The new secret, shown once.', content: jsonContent(WebhookSecretSchema) }, ...ENDPOINT_ERRORS },
+    responses: { ...okJson('The new secret, shown once.', WebhookSecretSchema), ...ENDPOINT_ERRORS },
   });
   app.openapi(route, async (c) => {
     const webhooks = webhooksOf(deps);
@@ -228,7 +226,7 @@ function testWebhook(app: App, deps: AppDeps): void {
     summary: 'Send a test event',
     description:
       'Sends one signed `webhook.test` event now, whatever the endpoint subscribes to and even when it is disabled; nothing is retried or logged. The answer says what the receiver did.',
-    responses: { 200: { description: 'What happened (a failed delivery is a result, not an error).', content: jsonContent(WebhookTestResultSchema) }, ...ENDPOINT_ERRORS },
+    responses: { ...okJson('What happened (a failed delivery is a result, not an error).', WebhookTestResultSchema), ...ENDPOINT_ERRORS },
   });
   app.openapi(route, async (c) => {
     const webhooks = webhooksOf(deps);
@@ -250,13 +248,11 @@ function testWebhook(app: App, deps: AppDeps): void {
 
 function listDeliveries(app: App, deps: AppDeps): void {
   const route = securedRoute('webhooks', {
-    method: 'get',
-    path: '/v1/webhooks/{id}/deliveries',
-    middleware: [read] as const,
+    ...readAt('/v1/webhooks/{id}/deliveries'),
     summary: 'Recent delivery attempts',
     description: 'One entry per attempt, newest first, kept 30 days.',
     request: { params: WebhookParams, query: DeliveryQuery },
-    responses: { 200: { description: 'Newest first.', content: jsonContent(DeliveryListSchema) }, ...ENDPOINT_ERRORS },
+    responses: { ...okJson('Newest first.', DeliveryListSchema), ...ENDPOINT_ERRORS },
   });
   app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');

@@ -5,7 +5,7 @@ import { requireScope } from '../middleware.ts';
 import type { AppDeps, WriteRecord } from '../ports.ts';
 import { foundFor } from '../problems.ts';
 import { WriteParams, WriteSchema } from '../schemas.ts';
-import { errorResponses, jsonContent, securedRoute, type App } from './openapi.ts';
+import { errorResponses, jsonContent, okJson, readAt, securedRoute, type App } from './openapi.ts';
 
 /** The UID a queued create or update carries in its vCard, until the applier records the one the server kept. */
 function uidOf(vcard: string): string | undefined {
@@ -46,13 +46,11 @@ export function writeView(w: WriteRecord) {
 
 export function registerWriteRoutes(app: App, deps: AppDeps): void {
   const route = securedRoute('writes', {
-    method: 'get',
-    path: '/v1/writes/{writeId}',
-    middleware: [requireScope('connections:read')] as const,
+    ...readAt('/v1/writes/{writeId}'),
     summary: 'The status of a write',
     description: '`queued` → `applying` → `applied`, `conflict` (with the card as the server has it) or `failed` (with an error).',
     request: { params: WriteParams },
-    responses: { 200: { description: 'The write.', content: jsonContent(WriteSchema) }, ...errorResponses(400, 401, 403, 404) },
+    responses: { ...okJson('The write.', WriteSchema), ...errorResponses(400, 401, 403, 404) },
   });
   app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
