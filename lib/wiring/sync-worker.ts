@@ -282,7 +282,8 @@ async function runEngine(run: Job, client: CardDavClient): Promise<SyncJobOutcom
       conn: withDueTime(run.state.conn, job),
       options: worker.opts,
       random: worker.random,
-      labels: deps.store,
+      // Google's CardDAV keeps no group cards and drops CATEGORIES: its labels are the People API's (lib/labels).
+      ...(run.state.conn.provider === 'google' ? {} : { labels: deps.store }),
     });
   } catch (error) {
     return failedRun(run, error);
