@@ -403,6 +403,8 @@ export interface AppDeps {
   webhooks?: WebhookDeps;
   /** /v1/tenant/google-oauth-client; without it those routes answer 501. */
   oauthClients?: TenantOAuthClients;
+  /** /v1/connections/{id}/labels: a connection's labels, or why it has none; without it that route answers 501. */
+  labels?: LabelsFor;
   /** The operator's console at /console (lib/http/console); without it there is none. */
   console?: ConsoleDeps;
   /** GET /v1/connections/{id}/contacts[/{contactId}]; without it those routes answer 501. */
@@ -411,8 +413,6 @@ export interface AppDeps {
   backfills?: Backfills;
   /** The change log's routes (/changes, /v1/tenant/change-log, webhook replay); without it they answer 501. */
   changeLog?: ChangeLogDeps;
-  /** /v1/connections/{id}/labels: a connection's labels, or why it has none; without it that route answers 501. */
-  labels?: LabelsFor;
 }
 
 /** The LabelStore of a connection (lib/labels), or why it has none. */

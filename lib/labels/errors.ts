@@ -30,3 +30,20 @@ export class LabelNotWritable extends LabelsError {}
 
 /** A label of that name exists already (Google: 409 ALREADY_EXISTS on contactGroups.create). */
 export class LabelExists extends LabelsError {}
+/** A group vCard that cannot stand for a label (not a group, or no name at all). */
+export class MalformedGroupCard extends LabelsError {
+  readonly href: string | undefined;
+  constructor(message: string, options: { href?: string; cause?: unknown } = {}) {
+    super(options.href === undefined ? message : `${options.href}: ${message}`, options);
+    this.href = options.href;
+  }
+}
+
+/** A label name that cannot be written to a card (blank, or a control character in it). */
+export class InvalidLabelName extends LabelsError {
+  readonly labelName: string;
+  constructor(name: string, reason: string) {
+    super(`label ${JSON.stringify(name.slice(0, 80))}: ${reason}`);
+    this.labelName = name;
+  }
+}

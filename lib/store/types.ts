@@ -3,6 +3,7 @@
 // write path's echo marker.
 import type { ConnectionRecord, ConnectionStatus } from '../core/connection.ts';
 import type { Store } from '../sync/ports.ts';
+import type { LabelIndex } from '../labels/book-labels.ts';
 
 /** Opaque to the store: lib/auth's token vault writes and reads it (KMS envelope). */
 export type StoredCredentials = Record<string, string>;
@@ -60,7 +61,7 @@ export interface ConnectionPage {
   cursor?: string;
 }
 
-export interface DynamoStore extends Store {
+export interface DynamoStore extends Store, LabelIndex {
   /**
    * As in `Store`, and the record carries credentials (read from their own
    * item alongside the lease) and provider. Counts the lease (`leaseCount`): the run's

@@ -33,6 +33,9 @@ import { nextSyncDelayMs, previousRun, type IntervalPolicy, type RunKind } from 
 import { forEachLimit } from '../core/concurrency.ts';
 import type { LabelState, LabelStore } from '../labels/ports.ts';
 import { syncLabels } from './labels.ts';
+import type { LabelIndex } from '../labels/book-labels.ts';
+import { groupSeen, isGroupCard, saveLabelRun, startLabelRun } from '../labels/carddav-sync.ts';
+import { contactRemovals, groupsFirst, labelsOfContact, memberChangeEvents, type LabelsStep } from './labels-step.ts';
 
 export interface SyncOptions {
   /** How long the lease holds; a run stops cleanly `leaseMarginMs` before it runs out. */
@@ -85,6 +88,11 @@ export interface RunSyncParams {
   countRequests?: () => number;
   /** The connection's labels and what the bridge saw of them last: read after the cards (lib/sync/labels.ts). */
   labels?: { store: LabelStore; state: LabelState };
+  /**
+   * Where a CardDAV book's labels are kept between runs (group vCards, CATEGORIES: lib/labels).
+   * Without it group cards are still kept out of the contacts, but their member changes are not reported.
+   */
+  bookLabels?: LabelIndex;
 }
 
 export type SyncReason =
@@ -180,6 +188,8 @@ interface Run {
   result: SyncRunResult;
   /** The server refused an empty sync token in this run: committed, so later listings skip the attempt. */
   emptyTokenRejected: boolean;
+  /** A CardDAV book's labels in this run (group vCards, CATEGORIES); none for Google (its labels are the People API's). */
+  labels: LabelsStep | undefined;
   /** Cards per multiget: the server's cap, halved for the rest of the run each time the server refuses a batch as too large. */
   batchSize: number;
 }
@@ -319,6 +329,10 @@ function startRun(params: LeasedSyncParams): Run {
     result: emptyResult(),
     emptyTokenRejected: false,
     batchSize: multigetBatchSizeFor(conn.provider, opts),
+    labels:
+      params.bookLabels === undefined
+        ? undefined
+        : { labels: startLabelRun({ index: params.bookLabels, connectionId: conn.connectionId }), loadIndex: () => params.store.loadIndex({ connectionId: conn.connectionId }) },
   };
 }
 
@@ -625,6 +639,7 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
   const events: ContactEvent[] = [];
   const upserts: IndexEntry[] = [];
   const intents: IndexEntry[] = [];
+  await groupsFirst(run.labels, cards);
   for (const card of cards) {
     result.fetched++;
     const change = cardChange(run, card, index.get(card.href), now);
@@ -634,6 +649,7 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
     upserts.push(change.upsert);
   }
   cards.length = 0;
+  events.push(...(await memberChangeEvents(run.labels, { index, tenantId: conn.tenantId, time: now })));
   if (intents.length > 0) {
     const intentRun = conn.leaseCount;
     await p.store.writeIndex({ connectionId: conn.connectionId, upserts: intents, deletes: [], ...(intentRun === undefined ? {} : { intentRun }) });
@@ -644,6 +660,8 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
     for (const e of events) result.events[e.type === 'contact.created' ? 'created' : 'updated']++;
     events.length = 0;
   }
+  // After the publish, before the rows: a crash between repeats the member changes with the same ids.
+  if (run.labels !== undefined) await saveLabelRun(run.labels.labels);
   if (upserts.length > 0) {
     await p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [] });
     for (const u of upserts) index.set(u.href, u);
@@ -673,6 +691,7 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
     if (entry.displayName !== undefined) upsert.displayName = entry.displayName;
     if (entry.changedAt !== undefined) upsert.changedAt = entry.changedAt;
     if (entry.origin !== undefined) upsert.origin = entry.origin;
+    if (entry.labels !== undefined) upsert.labels = entry.labels;
     result.unchangedContent++;
     return { upsert };
   }
@@ -682,6 +701,14 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
   if (read.parseError !== undefined) result.parseErrors++;
   const uid = read.contact?.uid ?? entry?.uid;
   if (uid !== undefined) upsert.uid = own(uid);
+  // A group card is a label, never a contact: its members' changes are the events (lib/labels).
+  if (read.card !== undefined && isGroupCard(read.card)) {
+    if (run.labels !== undefined) groupSeen(run.labels.labels, { href, etag: upsert.etag ?? '', card: read.card, origin });
+    return entry === undefined ? { upsert, intent: upsert.uid === undefined ? { href } : { href, uid: upsert.uid } } : { upsert };
+  }
+  const labelled = labelsOfContact(run.labels, { contact: read.contact, entry, uid });
+  if (labelled !== undefined && labelled.categories.length > 0) upsert.labels = labelled.categories.map(own);
+  if (labelled !== undefined && labelled.labels.length > 0 && read.contact !== undefined) read.contact.labels = labelled.labels;
   const name = read.contact === undefined ? '' : displayName(read.contact);
   if (name !== '') upsert.displayName = own(name);
   upsert.changedAt = now;
@@ -699,6 +726,7 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
     contact: read.contact,
     parseError: read.parseError,
     origin,
+    ...(labelled?.labelsChanged === undefined ? {} : { labelsChanged: labelled.labelsChanged }),
   });
   return intent === undefined ? { upsert, event } : { upsert, intent, event };
 }
@@ -729,32 +757,45 @@ async function processRemovals(run: Run, candidates: string[], index: Map<string
   const chunk = Math.max(1, run.batchSize);
   for (let i = 0; i < confirmed.length; i += chunk) {
     checkLease(run);
-    const part = confirmed.slice(i, i + chunk);
-    const now = p.clock.now();
-    const events = part.map((entry) =>
-      buildContactEvent({
-        type: 'contact.deleted',
-        time: now,
-        tenantId: conn.tenantId,
-        connectionId: conn.connectionId,
-        href: entry.href,
-        etag: entry.etag,
-        uid: entry.uid,
-        // The applier marks the row of a card it deleted (lib/writes).
-        origin: entry.lastWrite?.deleted === true ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' },
-      }),
-    );
-    await p.feed.publish(events);
-    result.events.deleted += events.length;
-    const dropMarkers = part.filter((e) => e.lastWrite !== undefined).map((e) => e.href);
-    await p.store.writeIndex({
-      connectionId: conn.connectionId,
-      upserts: [],
-      deletes: part.map((e) => e.href),
-      ...(dropMarkers.length > 0 ? { dropMarkers } : {}),
-    });
-    for (const entry of part) index.delete(entry.href);
+    await removeBatch(run, confirmed.slice(i, i + chunk), index);
   }
+}
+
+/** The applier marks the row of a card it deleted (lib/writes): its removal is that write's echo. */
+function removalOrigin(entry: IndexEntry): Origin {
+  return entry.lastWrite?.deleted === true ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' };
+}
+
+/** Publishes a batch of confirmed removals (a group card's as its members' label changes), then drops their rows. */
+async function removeBatch(run: Run, part: IndexEntry[], index: Map<string, IndexEntry>): Promise<void> {
+  const { p, conn, result } = run;
+  const now = p.clock.now();
+  const contacts = await contactRemovals(run.labels, part, removalOrigin);
+  const events = contacts.map((entry) =>
+    buildContactEvent({
+      type: 'contact.deleted',
+      time: now,
+      tenantId: conn.tenantId,
+      connectionId: conn.connectionId,
+      href: entry.href,
+      etag: entry.etag,
+      uid: entry.uid,
+      origin: removalOrigin(entry),
+    }),
+  );
+  const members = await memberChangeEvents(run.labels, { index, tenantId: conn.tenantId, time: now });
+  if (events.length + members.length > 0) await p.feed.publish([...events, ...members]);
+  result.events.deleted += events.length;
+  result.events.updated += members.length;
+  if (run.labels !== undefined) await saveLabelRun(run.labels.labels);
+  const dropMarkers = part.filter((e) => e.lastWrite !== undefined).map((e) => e.href);
+  await p.store.writeIndex({
+    connectionId: conn.connectionId,
+    upserts: [],
+    deletes: part.map((e) => e.href),
+    ...(dropMarkers.length > 0 ? { dropMarkers } : {}),
+  });
+  for (const entry of part) index.delete(entry.href);
 }
 
 /** PROPFIND each suspected removal; only a 404 confirms it. A card still there with a new etag is fetched as a change. */
@@ -790,10 +831,10 @@ async function verifyRemovals(run: Run, suspected: IndexEntry[], index: Map<stri
 }
 
 /** Parses once for both the contact and the content hash. */
-function readCard(vcard: string): { contact?: Contact; parseError?: string; hash: string } {
+function readCard(vcard: string): { card?: VCard; contact?: Contact; parseError?: string; hash: string } {
   try {
     const card: VCard = parseVCard(vcard);
-    return { contact: toContact(card), hash: contentHash(card) };
+    return { card, contact: toContact(card), hash: contentHash(card) };
   } catch (error) {
     // VCardError is the expected case; anything else is a codec bug, and a bug
     // in one card must not stall the whole connection: the raw vCard still goes out.

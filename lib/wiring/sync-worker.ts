@@ -63,7 +63,7 @@ export { DEFAULT_REDISCOVER_AFTER_MS };
 
 export type SyncWorkerStore = Pick<
   DynamoStore,
-  'acquireLease' | 'releaseLease' | 'commitSync' | 'loadIndex' | 'getIndexEntries' | 'writeIndex' | 'updateConnection'
+  'acquireLease' | 'releaseLease' | 'commitSync' | 'loadIndex' | 'getIndexEntries' | 'writeIndex' | 'updateConnection' | 'loadLabels' | 'saveLabels'
 >;
 
 export interface SyncWorkerDeps {
@@ -317,6 +317,8 @@ async function runEngine(run: Job, client: CardDavClient): Promise<SyncJobOutcom
       options: worker.opts,
       random: worker.random,
       ...(run.labels === undefined ? {} : { labels: run.labels }),
+      // Google's CardDAV keeps no group cards and drops CATEGORIES: its labels are the People API's (lib/labels).
+      ...(run.state.conn.provider === 'google' ? {} : { bookLabels: deps.store }),
     });
   } catch (error) {
     return failedRun(run, error);
