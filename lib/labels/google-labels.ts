@@ -46,7 +46,6 @@ export function googleLabelStore(params: { client: PeopleClient; addressBookUrl:
   const { client } = params;
   const path = new URL(params.addressBookUrl).pathname;
   const bookPath = path.endsWith('/') ? path : `${path}/`;
-  const userGroupNames = async () => new Map((await client.listGroups()).filter((g) => g.groupType === 'USER_CONTACT_GROUP').map((g) => [g.resourceName, g.name]));
   return {
     list: async () => (await client.listGroups()).map(labelOf),
     async memberships({ token }) {
@@ -60,8 +59,10 @@ export function googleLabelStore(params: { client: PeopleClient; addressBookUrl:
         full = true;
       }
       // The groups' names only when someone changed: an idle poll costs the one connections request.
-      const names = read.people.length === 0 ? new Map<string, string>() : await userGroupNames();
-      return membershipChanges({ bookPath, people: read.people, names, full, ...(read.nextSyncToken === undefined ? {} : { token: read.nextSyncToken }) });
+      const groups = read.people.length === 0 ? undefined : await client.listGroups();
+      const names = new Map((groups ?? []).filter((g) => g.groupType === 'USER_CONTACT_GROUP').map((g) => [g.resourceName, g.name]));
+      const changes = membershipChanges({ bookPath, people: read.people, names, full, ...(read.nextSyncToken === undefined ? {} : { token: read.nextSyncToken }) });
+      return groups === undefined ? changes : { ...changes, labels: groups.map(labelOf) };
     },
     async modify({ label, add, remove }) {
       if (label.kind !== 'user') throw new LabelNotWritable(`${label.name} is a system group: the bridge writes user labels only`);

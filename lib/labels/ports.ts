@@ -40,6 +40,8 @@ export interface MembershipChanges {
   token?: string;
   /** `contacts` is every contact (the first read, or the token had expired): a contact not in it has no labels. */
   full: boolean;
+  /** The account's labels, when the read listed them anyway (Google lists its groups to name a change's memberships). */
+  labels?: Label[];
 }
 
 export interface LabelStore {
@@ -76,4 +78,14 @@ export interface LabelState {
   /** The LabelStore's token from the last read, if any. */
   token(params: { connectionId: string }): Promise<string | undefined>;
   saveToken(params: { connectionId: string; token: string | undefined }): Promise<void>;
+  /** The account's labels as last listed, and when (epoch ms): label.created/renamed/deleted are the difference. */
+  labelList(params: { connectionId: string }): Promise<LabelList | undefined>;
+  saveLabelList(params: { connectionId: string; list: LabelList }): Promise<void>;
+}
+
+/** A listing of the account's labels (ids, names, kinds; no counts, which change with every membership). */
+export interface LabelList {
+  labels: Pick<Label, 'id' | 'name' | 'kind'>[];
+  /** Epoch ms of the listing. */
+  at: number;
 }

@@ -29,6 +29,7 @@ import { createStore } from '../wiring/build.ts';
 import type { TableConfig } from '../wiring/config.ts';
 import { GOOGLE_CALLBACK_PATH, MAX_RECEIVE_COUNT, QUEUES } from '../wiring/deployment.ts';
 import type { QueueName } from '../wiring/deployment.ts';
+import { PEOPLE_API_URL } from '../labels/google-people.ts';
 import { buildApi } from '../wiring/handlers/api.ts';
 import type { Log } from '../wiring/telemetry.ts';
 import {
@@ -248,6 +249,8 @@ interface Base {
   requestHashSecret: string;
   queues: Record<QueueName, LocalQueue>;
   googleClient: GoogleClient;
+  /** Google connections' labels: the emulator's People API, Google's with a real client. */
+  peopleApiUrl: string | undefined;
 }
 
 async function prepareBase(start: Start, services: Services): Promise<Base> {
@@ -272,6 +275,7 @@ async function prepareBase(start: Start, services: Services): Promise<Base> {
     googleClient: emulator
       ? { ...EMULATOR_OAUTH_CLIENT, tokenUrl: emulator.tokenUrl }
       : { clientId: google?.clientId ?? '', clientSecret: google?.clientSecret ?? '', tokenUrl: GOOGLE_TOKEN_URL },
+    peopleApiUrl: emulator ? emulator.url : google === undefined ? undefined : PEOPLE_API_URL,
   };
 }
 
@@ -285,6 +289,7 @@ function localApi(params: { base: Base; apiUrl: string; emulator: GoogleEmulator
     syncJobsQueueUrl: base.queues.syncJobs.url,
     webhookDeliveryQueueUrl: base.queues.webhookDelivery.url,
     logger: params.log.child({ job: 'api' }),
+    peopleApiUrl: base.peopleApiUrl,
     // Loopback CardDAV servers and plain-http webhooks to loopback are allowed: this machine is the whole world here.
     config: { localMode: true, defaultIntervalSeconds: LOCAL_INTERVAL_SECONDS, requestHashSecret: base.requestHashSecret },
     google: {

@@ -1,9 +1,10 @@
 // The labels the sync last saw (lib/labels LabelState): one item per card,
-// `CONN#c` / `LABELS#<href>`, and the LabelStore's token in `CONN#c` / `LABELTOKEN`.
+// `CONN#c` / `LABELS#<href>`, the LabelStore's token in `CONN#c` / `LABELTOKEN`,
+// and the account's label list as last listed in `CONN#c` / `LABELLIST`.
 // Items of their own, beside the index rows: the card sync's whole-row puts
 // cannot erase them, and loadIndex passes them by (it reads CARD#, ECHO# and the intent).
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { LabelState } from '../labels/ports.ts';
+import type { LabelList, LabelState } from '../labels/ports.ts';
 import { batchGetItems, batchWriteItems, type GetKey, type WriteRequest } from './batch.ts';
 import { assertId, cardKey, connectionKey } from './keys.ts';
 import { call, openTable, type Table } from './table-client.ts';
@@ -17,6 +18,19 @@ function labelsKey(connectionId: string, href: string): { pk: string; sk: string
 }
 
 const tokenKey = (connectionId: string) => ({ pk: connectionKey(connectionId).pk, sk: 'LABELTOKEN' });
+const listKey = (connectionId: string) => ({ pk: connectionKey(connectionId).pk, sk: 'LABELLIST' });
+
+/** The stored list, read liberally: an entry without an id or a name is dropped. */
+function labelListOf(item: Record<string, unknown> | undefined): LabelList | undefined {
+  if (item === undefined || typeof item.at !== 'number' || !Array.isArray(item.labels)) return undefined;
+  const labels: LabelList['labels'] = [];
+  for (const l of item.labels as unknown[]) {
+    if (l === null || typeof l !== 'object') continue;
+    const { id, name, kind } = l as Record<string, unknown>;
+    if (typeof id === 'string' && typeof name === 'string') labels.push({ id, name, kind: kind === 'system' ? 'system' : 'user' });
+  }
+  return { labels, at: item.at };
+}
 
 export function createDynamoLabelState(params: { client: DynamoDBClient; tableName: string; clock?: Clock }): LabelState {
   return dynamoLabelState(openTable(params));
@@ -24,6 +38,7 @@ export function createDynamoLabelState(params: { client: DynamoDBClient; tableNa
 
 export function dynamoLabelState(t: Table): LabelState {
   return {
+    ...labelListItem(t),
     async memberships({ connectionId, hrefs }) {
       assertId('connectionId', connectionId);
       const keys: GetKey[] = [...new Set(hrefs)].map((href) => labelsKey(connectionId, href));
@@ -52,6 +67,22 @@ export function dynamoLabelState(t: Table): LabelState {
       const key = tokenKey(connectionId);
       if (token === undefined) await call(t, 'saveLabelToken', () => t.doc.send(new DeleteCommand({ TableName: t.name, Key: key })));
       else await call(t, 'saveLabelToken', () => t.doc.send(new PutCommand({ TableName: t.name, Item: { ...key, type: 'labelToken', token } })));
+    },
+  };
+}
+
+/** The LABELLIST item: one per connection, written whole. */
+function labelListItem(t: Table): Pick<LabelState, 'labelList' | 'saveLabelList'> {
+  return {
+    async labelList({ connectionId }) {
+      assertId('connectionId', connectionId);
+      const got = await call(t, 'labelList', () => t.doc.send(new GetCommand({ TableName: t.name, Key: listKey(connectionId), ConsistentRead: true })));
+      return labelListOf(got.Item);
+    },
+    async saveLabelList({ connectionId, list }) {
+      assertId('connectionId', connectionId);
+      const labels = list.labels.map(({ id, name, kind }) => ({ id, name, kind }));
+      await call(t, 'saveLabelList', () => t.doc.send(new PutCommand({ TableName: t.name, Item: { ...listKey(connectionId), type: 'labelList', labels, at: list.at } })));
     },
   };
 }

@@ -13,7 +13,7 @@ import type { CardDavClient } from '../carddav/types.ts';
 import { startBackfill } from '../backfill/start.ts';
 import type { BackfillJobQueue, BackfillStore } from '../backfill/ports.ts';
 import { openCardDavSession, sessionStateOf } from '../connections/carddav-session.ts';
-import type { CardDavSessionDeps } from '../connections/carddav-session.ts';
+import type { CardDavSession, CardDavSessionDeps } from '../connections/carddav-session.ts';
 import { ConnectionAccessError } from '../connections/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Backfills, ContactReads } from '../http/ports.ts';
@@ -32,11 +32,17 @@ function unusable(error: unknown, connectionId: string): unknown {
 }
 
 export function connectionOpener(sessions: CardDavSessionDeps): OpenConnection {
+  const open = sessionOpener(sessions);
+  return async (conn) => (await open(conn)).client;
+}
+
+/** The connection's session (its client, and a Google connection's tokens for the People API); ConnectionUnavailable as above. */
+export function sessionOpener(sessions: CardDavSessionDeps): (conn: StoredConnection) => Promise<CardDavSession> {
   return async (conn) => {
     const state = sessionStateOf(conn);
     const fail = async (error: unknown) => unusable(error, conn.connectionId);
     try {
-      return (await openCardDavSession({ deps: sessions, state, options: { tokenError: fail } })).client;
+      return await openCardDavSession({ deps: sessions, state, options: { tokenError: fail } });
     } catch (error) {
       throw unusable(error, conn.connectionId);
     }

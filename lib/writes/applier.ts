@@ -25,7 +25,7 @@
 // between that check and the write is overwritten: the window is one round
 // trip wide, and no client can close it.
 import { LabelsError, LabelsQuotaExceeded, LabelsUnreachable } from '../labels/errors.ts';
-import { writeLabels, type LabelsFor } from './labels.ts';
+import { announceCreated, writeLabels, type LabelsFor } from './labels.ts';
 import { sameEtag } from '../carddav/etag.ts';
 import { bookMember, normalizeHref, withSlash } from '../carddav/href.ts';
 import {
@@ -276,7 +276,9 @@ async function perform(ctx: Ctx): Promise<Decision> {
     ctx.log.warn(`card written, labels not: ${message}`, { writeId: ctx.record.writeId });
     return decision;
   }
-  await writeLabels({ labels, connectionId: ctx.conn.connectionId, href: decision.href, change });
+  const { created } = await writeLabels({ labels, connectionId: ctx.conn.connectionId, href: decision.href, change });
+  const { tenantId, connectionId } = ctx.conn;
+  await announceCreated({ state: labels.state, feed: ctx.p.feed, tenantId, connectionId, created, time: ctx.p.clock.now() });
   return decision;
 }
 

@@ -12,7 +12,7 @@ import type { ContactEventData } from '../../lib/core/events/index.ts';
 import { CARDDAV_SCOPE, CONTACTS_SCOPE } from '../../lib/emulator/index.ts';
 import { googleLabelStore } from '../../lib/labels/google-labels.ts';
 import { createPeopleClient } from '../../lib/labels/google-people.ts';
-import type { LabelState } from '../../lib/labels/ports.ts';
+import type { LabelList, LabelState } from '../../lib/labels/ports.ts';
 import { runSync } from '../../lib/sync/engine.ts';
 import { localFetch } from '../support/outbound.ts';
 import { FakeClock, MemoryStore, RecordingFeed } from '../sync/fakes.ts';
@@ -22,7 +22,7 @@ import { MemoryWriteStore, StoreConnections, StoreEchoIndex } from '../writes/fa
 
 
 class MemoryLabelState implements LabelState {
-  readonly rows = new Map<string, string[]>();
+  rows = new Map<string, string[]>();
   tokenValue: string | undefined;
   async memberships({ hrefs }: { hrefs: readonly string[] }) {
     return new Map(hrefs.flatMap((h) => (this.rows.has(h) ? [[h, [...this.rows.get(h)!]] as [string, string[]]] : [])));
@@ -36,6 +36,13 @@ class MemoryLabelState implements LabelState {
   }
   async saveToken({ token }: { token: string | undefined }) {
     this.tokenValue = token;
+  }
+  list: LabelList | undefined;
+  async labelList() {
+    return this.list;
+  }
+  async saveLabelList({ list }: { list: LabelList }) {
+    this.list = list;
   }
 }
 
@@ -61,7 +68,7 @@ async function rig(scopes: string[]) {
     const deps = { writes, connections: new StoreConnections(store), echo: new StoreEchoIndex(store), feed, clock, clientFor: async () => client, labelsFor: async () => labels };
     return applyWrite({ ...deps, message, receiveCount: 1, maxReceives: 5 });
   };
-  return { emu, email, feed, state, sync, apply };
+  return { emu, email, feed, state, clock, sync, apply };
 }
 
 describe('labels in the sync run (Google emulator)', () => {
@@ -73,6 +80,10 @@ describe('labels in the sync run (Google emulator)', () => {
     const family = emu.people.createGroup(email, 'Family');
     emu.people.modifyGroup(email, family.id, { add: [card.id] });
     expect(await sync()).toMatchObject({ outcome: 'ok', events: { created: 0, updated: 1, deleted: 0 } });
+    // The new label first (label.created), then the contact that joined it.
+    expect(feed.events.map((e) => e.type)).toEqual(['label.created', 'contact.updated']);
+    expect(feed.events[0]!.data).toMatchObject({ labelId: `contactGroups/${family.id}`, name: 'Family' });
+    feed.events.shift();
     expect(feed.events).toHaveLength(1);
     const data = feed.events[0]!.data as ContactEventData;
     expect(feed.events[0]!.type).toBe('contact.updated');
@@ -94,6 +105,10 @@ describe('labels in the sync run (Google emulator)', () => {
     expect(emu.people.labelsOf(email, card.id).sort()).toEqual(['Climbing', 'Work']);
     expect(emu.people.groupNamed(email, 'Climbing')).toBeDefined();
     expect(emu.getCard(email, card.id)!.etag).toBe(card.etag);
+    const climbing = emu.people.groupNamed(email, 'Climbing')!;
+    // The write made Climbing: label.created once, with the id the sync would give it.
+    const created = feed.events.filter((e) => e.type === 'label.created');
+    expect(created.map((e) => e.data)).toEqual([{ tenantId: 't1', connectionId: 'c1', labelId: `contactGroups/${climbing.id}`, name: 'Climbing' }]);
     const written = feed.events.length;
     expect(await sync()).toMatchObject({ outcome: 'ok', events: { created: 0, updated: 0, deleted: 0 } });
     expect(feed.events).toHaveLength(written);
@@ -111,6 +126,48 @@ describe('labels in the sync run (Google emulator)', () => {
     const cardDav = emu.stats.requests - emu.peopleRequests;
     expect(cardDav).toBeGreaterThan(0);
     expect(emu.stats.requests).toBe(cardDav + 1);
+  });
+
+  it('label.renamed and label.deleted: the list read in place of the memberships once an hour (still one request), or with a membership change; a repeated run repeats the ids', async () => {
+    const { emu, email, feed, state, clock, sync } = await rig([CARDDAV_SCOPE, CONTACTS_SCOPE]);
+    const card = emu.createCard(email, CARD('Ada'));
+    const family = emu.people.createGroup(email, 'Family');
+    emu.people.modifyGroup(email, family.id, { add: [card.id] });
+    await sync();
+    // The first run lists every user label, as it reports every card.
+    expect(feed.events.filter((e) => e.type.startsWith('label.')).map((e) => [e.type, e.data.name])).toEqual([['label.created', 'Family']]);
+    feed.events.length = 0;
+    emu.people.renameGroup(email, family.id, 'Kin');
+    emu.resetStats();
+    await sync();
+    expect(feed.events).toHaveLength(0); // no membership changed: the list is not read yet
+    expect(emu.peopleRequests).toBe(1);
+    clock.advance(60 * 60 * 1000);
+    const seen = { list: state.list, token: state.tokenValue, rows: new Map(state.rows) };
+    await sync();
+    const labelId = `contactGroups/${family.id}`;
+    expect(feed.events.map((e) => e.type)).toEqual(['label.renamed', 'contact.updated']);
+    expect(feed.events[0]!.data).toEqual({ tenantId: 't1', connectionId: 'c1', labelId, name: 'Kin', previousName: 'Family' });
+    // What was seen is kept by name: every member is read again, and says its label's new name.
+    expect((feed.events[1]!.data as ContactEventData).labelsChanged).toEqual({ added: ['Kin'], removed: ['Family'] });
+    // A crash before the run kept anything: the next run repeats the same events.
+    const ids = feed.events.map((e) => e.id);
+    Object.assign(state, { list: seen.list, tokenValue: seen.token, rows: seen.rows });
+    clock.advance(60 * 60 * 1000);
+    await sync();
+    expect(feed.events.map((e) => e.id)).toEqual([...ids, ...ids]);
+    // An idle run whose hour has come: the list alone, one request, nothing to say.
+    feed.events.length = 0;
+    clock.advance(60 * 60 * 1000);
+    emu.resetStats();
+    await sync();
+    expect(emu.peopleRequests).toBe(1);
+    expect(feed.events).toHaveLength(0);
+    emu.people.deleteGroup(email, family.id);
+    await sync();
+    expect(feed.events.map((e) => e.type)).toEqual(['label.deleted', 'contact.updated']);
+    expect(feed.events[0]!.data).toMatchObject({ labelId, name: 'Kin' });
+    expect((feed.events[1]!.data as ContactEventData).labelsChanged).toEqual({ added: [], removed: ['Kin'] });
   });
 
   it('a grant without the contacts scope keeps syncing cards and says why labels are missing', async () => {

@@ -1,13 +1,13 @@
 // The sync function (functions/sync.ts, and the local stack's sync-jobs
 // consumer): one record handler (lib/wiring/sync-worker.ts) under Powertools'
 // batch processing, so a failed record is retried alone.
-import { PEOPLE_API_URL } from '../../labels/google-people.ts';
 import type { Vault } from '../../auth/vault.ts';
 import { sharedOutbound } from '../../net/outbound.ts';
 import { createSqsBackfillJobQueue } from '../../queue/backfill-jobs.ts';
 import { createDynamoBackfills } from '../../store/backfills.ts';
 import type { Clients, GoogleClientSource } from '../aws.ts';
 import { buildSyncWorkerAdapters } from '../build.ts';
+import { peopleApi } from '../labels.ts';
 import type { FeedQueues } from '../build.ts';
 import { withTelemetry } from '../lambda.ts';
 import type { Telemetry } from '../lambda.ts';
@@ -40,17 +40,16 @@ export interface SyncResources {
   /** The sync-jobs queue: a backfill job that runs out of time goes back there. Without it the worker runs no backfill jobs. */
   syncJobsQueueUrl?: string | undefined;
   /** The People API for Google connections' labels: Google's by default; the emulator's locally (local mode without one: no labels). */
-  peopleApiUrl?: string;
+  peopleApiUrl?: string | undefined;
 }
 
 /** The sync function as AWS and the local stack run it. */
 export function buildSyncHandler(r: SyncResources): SqsHandler {
   const adapters = buildSyncWorkerAdapters({ ...r.clients, ...r.feeds });
   const { dynamo, sqs, table } = r.clients;
-  const peopleApiUrl = r.peopleApiUrl ?? (r.localMode ? undefined : PEOPLE_API_URL);
   return createSyncHandler({
     ...adapters,
-    labels: { state: adapters.labels.state, ...(peopleApiUrl === undefined ? {} : { peopleApiUrl }) },
+    labels: { state: adapters.labels.state, ...peopleApi(r) },
     ...(r.syncJobsQueueUrl === undefined
       ? {}
       : {
