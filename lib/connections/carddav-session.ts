@@ -188,7 +188,8 @@ async function googleTokenProvider(deps: CardDavSessionDeps, session: SessionSta
       options.log?.info('Google rotated the refresh token: stored the new one');
     },
     cache: deps.tokenCache,
-    cacheKey: `${tenantId}#${connectionId}`,
+    // The consent is part of the key: after a reconnect, a token of the old grant (its scopes) is not used again.
+    cacheKey: `${tenantId}#${connectionId}#${googleGrantOf(session.conn.credentials).consentedAt ?? ''}`,
     clock: deps.clock,
     ...(onReauthRequired === undefined ? {} : { onReauthRequired: (error: ReauthRequired) => onReauthRequired(error, session) }),
     ...(deps.client?.fetch ? { fetch: deps.client.fetch } : {}),

@@ -9,6 +9,7 @@ import type { Context } from 'hono';
 import { ContactPatchSchema } from '../http/schemas.ts';
 import { CardExistsError, MalformedVcardError, UnknownAccountError, UnknownCardError } from '../emulator/index.ts';
 import type { GoogleEmulator } from '../emulator/index.ts';
+import { editLabels, listLabels } from './emulator-labels.ts';
 import { parseVCard, patchVCard, toContact, VCardError } from '../vcard/index.ts';
 
 /** Largest vCard a control request may carry. */
@@ -64,6 +65,8 @@ async function vcardBody(c: Context): Promise<string | Response> {
  * PATCH  /accounts/{email}/cards/{id}    change named fields (JSON, the API's ContactPatch), other lines kept
  * PUT    /accounts/{email}/cards/{id}    replace the card (text/vcard)
  * DELETE /accounts/{email}/cards/{id}    remove the card
+ * GET    /accounts/{email}/labels        the account's labels (contact groups) and their members
+ * POST   /accounts/{email}/cards/{id}/labels  label a card as the phone does (JSON {add, remove}; a new label is made)
  */
 export function emulatorControlRoutes(params: EmulatorControlParams): Hono {
   const app = new Hono();
@@ -74,6 +77,8 @@ export function emulatorControlRoutes(params: EmulatorControlParams): Hono {
   app.patch('/accounts/:email/cards/:id', forAccount(params, (email, c) => patchCard(params.emulator, email, c)));
   app.put('/accounts/:email/cards/:id', forAccount(params, (email, c) => replaceCard(params.emulator, email, c)));
   app.delete('/accounts/:email/cards/:id', forAccount(params, (email, c) => deleteCard(params.emulator, email, c.req.param('id') ?? '')));
+  app.get('/accounts/:email/labels', forAccount(params, (email) => listLabels(params.emulator, email, json)));
+  app.post('/accounts/:email/cards/:id/labels', forAccount(params, (email, c) => editLabels({ emulator: params.emulator, email, c, json, problem })));
   app.notFound((c) => problem(404, 'Not found', `No emulator control route for ${c.req.method} ${c.req.path}; see GET /_emulator.`));
   return app;
 }

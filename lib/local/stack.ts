@@ -30,6 +30,7 @@ import type { TableConfig } from '../wiring/config.ts';
 import { GOOGLE_CALLBACK_PATH, MAX_RECEIVE_COUNT, QUEUES } from '../wiring/deployment.ts';
 import type { QueueName } from '../wiring/deployment.ts';
 import { PEOPLE_API_URL } from '../labels/google-people.ts';
+import { contactIdFromHref } from '../core/ids.ts';
 import { buildApi } from '../wiring/handlers/api.ts';
 import type { Log } from '../wiring/telemetry.ts';
 import {
@@ -57,7 +58,7 @@ import { lockDataDir, stopLeftoverDynamoDb } from './lock.ts';
 import type { DataDirLock } from './lock.ts';
 import { createLineLog } from './log.ts';
 import type { LineLog } from './log.ts';
-import { baseCommands, demoCommands } from './quickstart.ts';
+import { baseCommands, demoCommands, labelCommands } from './quickstart.ts';
 import type { DemoConnection, Quickstart } from './quickstart.ts';
 import { releaseDeadLeases } from './recovery.ts';
 import { startLocalSqs } from './sqs-local.ts';
@@ -406,6 +407,9 @@ function quickstartOf(params: { demo: Demo; apiUrl: string; services: Services; 
       first && firstCard
         ? demoCommands({ apiUrl, apiKey: demo.apiKey, connectionId: first.connectionId, email: first.email, cardId: firstCard.id })
         : baseCommands({ apiUrl, apiKey: demo.apiKey, googleConsent: !emulator }),
+    ...(first && firstCard
+      ? { labels: labelCommands({ apiUrl, apiKey: demo.apiKey, connectionId: first.connectionId, email: first.email, cardId: firstCard.id, contactId: contactIdFromHref(firstCard.href) }) }
+      : {}),
   };
 }
 

@@ -135,7 +135,7 @@ describe('labels in the sync run (Google emulator)', () => {
     emu.people.modifyGroup(email, family.id, { add: [card.id] });
     await sync();
     // The first run lists every user label, as it reports every card.
-    expect(feed.events.filter((e) => e.type.startsWith('label.')).map((e) => [e.type, e.data.name])).toEqual([['label.created', 'Family']]);
+    expect(feed.events.filter((e) => e.type.startsWith('label.')).map((e) => [e.type, (e.data as { name?: string }).name])).toEqual([['label.created', 'Family']]);
     feed.events.length = 0;
     emu.people.renameGroup(email, family.id, 'Kin');
     emu.resetStats();
