@@ -9,6 +9,7 @@ import type { Context } from 'hono';
 import { ContactPatchSchema } from '../http/schemas.ts';
 import { CardExistsError, MalformedVcardError, UnknownAccountError, UnknownCardError } from '../emulator/index.ts';
 import type { GoogleEmulator } from '../emulator/index.ts';
+import { json, jsonBody, problem } from './control-replies.ts';
 import { editLabels, listLabels } from './emulator-labels.ts';
 import { parseVCard, patchVCard, toContact, VCardError } from '../vcard/index.ts';
 
@@ -19,17 +20,6 @@ export interface EmulatorControlParams {
   emulator: GoogleEmulator;
   /** The accounts the stack added (the emulator keeps no list of them). */
   accounts: () => readonly string[];
-}
-
-function problem(status: number, title: string, detail: string): Response {
-  return new Response(JSON.stringify({ type: 'about:blank', title, status, detail }, null, 2) + '\n', {
-    status,
-    headers: { 'content-type': 'application/problem+json' },
-  });
-}
-
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body, null, 2) + '\n', { status, headers: { 'content-type': 'application/json' } });
 }
 
 function fullNameOf(vcard: string): string | undefined {
@@ -77,8 +67,8 @@ export function emulatorControlRoutes(params: EmulatorControlParams): Hono {
   app.patch('/accounts/:email/cards/:id', forAccount(params, (email, c) => patchCard(params.emulator, email, c)));
   app.put('/accounts/:email/cards/:id', forAccount(params, (email, c) => replaceCard(params.emulator, email, c)));
   app.delete('/accounts/:email/cards/:id', forAccount(params, (email, c) => deleteCard(params.emulator, email, c.req.param('id') ?? '')));
-  app.get('/accounts/:email/labels', forAccount(params, (email) => listLabels(params.emulator, email, json)));
-  app.post('/accounts/:email/cards/:id/labels', forAccount(params, (email, c) => editLabels({ emulator: params.emulator, email, c, json, problem })));
+  app.get('/accounts/:email/labels', forAccount(params, (email) => listLabels(params.emulator, email)));
+  app.post('/accounts/:email/cards/:id/labels', forAccount(params, (email, c) => editLabels(params.emulator, email, c)));
   app.notFound((c) => problem(404, 'Not found', `No emulator control route for ${c.req.method} ${c.req.path}; see GET /_emulator.`));
   return app;
 }
@@ -140,15 +130,9 @@ async function patchCard(emulator: GoogleEmulator, email: string, c: Context): P
   const id = c.req.param('id') ?? '';
   const card = emulator.getCard(email, id);
   if (card === undefined) return unknownCard(email, id);
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    return problem(400, 'Malformed JSON', 'The body is not JSON.');
-  }
-  const parsed = ContactPatchSchema.safeParse(body);
-  if (!parsed.success) return problem(422, 'Invalid patch', parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
-  return updateCard({ emulator, email, id, vcard: () => patchVCard(card.vcard, parsed.data) });
+  const patch = await jsonBody(c, ContactPatchSchema, 'Invalid patch');
+  if (patch instanceof Response) return patch;
+  return updateCard({ emulator, email, id, vcard: () => patchVCard(card.vcard, patch) });
 }
 
 async function replaceCard(emulator: GoogleEmulator, email: string, c: Context): Promise<Response> {

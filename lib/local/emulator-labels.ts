@@ -6,14 +6,13 @@
 import type { Context } from 'hono';
 import { z } from '@hono/zod-openapi';
 import type { GoogleEmulator } from '../emulator/index.ts';
+import { json, jsonBody, problem } from './control-replies.ts';
 
 const LabelEdit = z.strictObject({ add: z.array(z.string().trim().min(1).max(200)).max(50).optional(), remove: z.array(z.string().min(1).max(200)).max(50).optional() });
 
-type Answer = (body: unknown, status?: number) => Response;
-type Problem = (status: number, title: string, detail: string) => Response;
 
 /** GET /accounts/{email}/labels: the account's contact groups (system ones too), with their members' card ids. */
-export function listLabels(emulator: GoogleEmulator, email: string, json: Answer): Response {
+export function listLabels(emulator: GoogleEmulator, email: string): Response {
   const cards = emulator.listCards(email);
   const labels = emulator.people.groups(email).map((g) => ({
     id: `contactGroups/${g.id}`,
@@ -25,24 +24,17 @@ export function listLabels(emulator: GoogleEmulator, email: string, json: Answer
 }
 
 /** POST /accounts/{email}/cards/{id}/labels {add, remove}: a label that does not exist is made, as Google Contacts does. */
-export async function editLabels(params: { emulator: GoogleEmulator; email: string; c: Context; json: Answer; problem: Problem }): Promise<Response> {
-  const { emulator, email, c, json, problem } = params;
+export async function editLabels(emulator: GoogleEmulator, email: string, c: Context): Promise<Response> {
   const id = c.req.param('id') ?? '';
   if (emulator.getCard(email, id) === undefined) return problem(404, 'Unknown card', `No card ${id} in ${email}'s address book.`);
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    return problem(400, 'Malformed JSON', 'The body is not JSON.');
-  }
-  const parsed = LabelEdit.safeParse(body);
-  if (!parsed.success) return problem(422, 'Invalid labels', parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+  const edit = await jsonBody(c, LabelEdit, 'Invalid labels');
+  if (edit instanceof Response) return edit;
   const { people } = emulator;
-  for (const name of parsed.data.add ?? []) {
+  for (const name of edit.add ?? []) {
     const group = people.groupNamed(email, name) ?? people.createGroup(email, name);
     people.modifyGroup(email, group.id, { add: [id] });
   }
-  for (const name of parsed.data.remove ?? []) {
+  for (const name of edit.remove ?? []) {
     const group = people.groupNamed(email, name);
     if (group !== undefined) people.modifyGroup(email, group.id, { remove: [id] });
   }

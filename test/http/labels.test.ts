@@ -75,6 +75,19 @@ describe('labels in the API', () => {
     expect((await h.call('/v1/connections/con_nope/labels')).status).toBe(404);
   });
 
+  it('documents label.created, label.renamed and label.deleted as the OpenAPI document\'s webhooks, and contact.updated\'s labelsChanged', async () => {
+    const h = harness();
+    const doc = (await jsonOf(await h.call('/openapi.json', { key: null }))) as {
+      webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: { $ref: string } }> } } }>;
+      components: { schemas: Record<string, { properties: Record<string, { enum?: string[] }> }> };
+    };
+    expect(Object.keys(doc.webhooks).sort()).toEqual(['label.created', 'label.deleted', 'label.renamed']);
+    for (const hook of Object.values(doc.webhooks)) expect(hook.post.requestBody.content['application/json']!.schema.$ref).toBe('#/components/schemas/LabelEvent');
+    expect(doc.components.schemas.LabelEvent!.properties.type!.enum).toEqual(['label.created', 'label.renamed', 'label.deleted']);
+    expect(Object.keys(doc.components.schemas.LabelEventData!.properties)).toEqual(['tenantId', 'connectionId', 'labelId', 'name', 'previousName']);
+    expect(Object.keys(doc.components.schemas.LabelsChanged!.properties)).toEqual(['added', 'removed']);
+  });
+
   it('answers 501 where labels are not configured', async () => {
     const h = harness();
     const id = await connect(h);

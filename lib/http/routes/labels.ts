@@ -9,6 +9,7 @@ import type { AppDeps } from '../ports.ts';
 import { ApiError, configured } from '../problems.ts';
 import { ConnectionParams } from '../schemas.ts';
 import { findConnection } from './connections.ts';
+import { registerLabelEvents } from './label-events.ts';
 import { errorResponses, jsonContent, securedRoute, type App } from './openapi.ts';
 
 export const LabelSchema = z
@@ -57,6 +58,7 @@ async function listedLabels(access: LabelAccess, connectionId: string) {
 }
 
 export function registerLabelRoutes(app: App, deps: AppDeps): void {
+  registerLabelEvents(app);
   const route = securedRoute('connections', {
     method: 'get',
     path: '/v1/connections/{id}/labels',
