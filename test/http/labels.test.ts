@@ -52,6 +52,24 @@ describe('labels in the API', () => {
     expect(h.writes.records.get('wr_0001')!.operation).toMatchObject({ kind: 'create', labels: ['Family'] });
   });
 
+  it('a write with labels on a connection without them is refused at once, with the way to consent again; one that cannot be checked now is queued', async () => {
+    let access: LabelAccess | Error = { available: false, reason: 'scope-missing', message: 'no contacts scope.' };
+    const h = harness({ deps: { labels: async () => (access instanceof Error ? Promise.reject(access) : access) } });
+    const id = await connect(h);
+    const path = `/v1/connections/${id}/contacts/${contactIdOf(HREF)}`;
+    const refused = await h.call(path, { method: 'PATCH', json: { labels: { add: ['Family'] } } });
+    expect(refused.status).toBe(409);
+    expect(await problemOf(refused)).toMatchObject({ title: 'This connection has no labels', detail: `no contacts scope. POST /v1/connections/${id}/reconnect answers a consent URL that grants it.` });
+    expect((await h.call(`/v1/connections/${id}/contacts`, { method: 'POST', json: { fullName: 'Ada', labels: ['Family'] } })).status).toBe(409);
+    expect(h.writes.records.size).toBe(0);
+    // Without labels in it, a write does not ask.
+    expect((await h.call(path, { method: 'PATCH', json: { note: 'x' } })).status).toBe(202);
+    access = new Error('the token endpoint failed');
+    expect((await h.call(path, { method: 'PATCH', json: { labels: { add: ['Family'] } } })).status).toBe(202);
+    access = { available: true, store: new MemoryLabels([]) };
+    expect((await h.call(path, { method: 'PATCH', json: { labels: { add: ['Family'] } } })).status).toBe(202);
+  });
+
   it('GET /labels lists labels with member counts, or says why there are none and where to reconnect', async () => {
     let access: LabelAccess = { available: true, store: new MemoryLabels([{ id: 'contactGroups/starred', name: 'Starred', kind: 'system', memberCount: 2 }, { id: 'g1', name: 'Family', kind: 'user', memberCount: 1 }]) };
     const h = harness({ deps: { labels: async () => access } });

@@ -24,6 +24,7 @@ import {
   type ContactPatchBody,
 } from '../schemas.ts';
 import { findConnection } from './connections.ts';
+import { assertLabelsWritable } from './labels.ts';
 import { errorResponses, jsonContent, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 const VCARD = 'text/vcard';
@@ -217,6 +218,7 @@ function createContact(app: App, deps: AppDeps): void {
     const operation: WriteOperation | ((writeId: string) => WriteOperation) =
       mediaTypeOf(c) === VCARD ? { kind: 'create', vcard: await vcardBody(deps, c) } : jsonCreate(c.req.valid('json') as Contact, maxVCardBytesOf(deps));
     const connection = await findConnection(deps, { tenantId, connectionId });
+    if (mediaTypeOf(c) !== VCARD && (c.req.valid('json') as Contact).labels !== undefined) await assertLabelsWritable(deps, connection);
     const queued = await accept(deps, { tenantId, connection, operation });
     return c.json(queued.body, 202, queued.headers);
   });
@@ -263,6 +265,7 @@ function patchContact(app: App, deps: AppDeps): void {
     // Build what the patch sets, to refuse values the applier could not write.
     buildCard(Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== null)) as Contact);
     const { connection, href } = await cardOf(deps, { tenantId, connectionId, contactId });
+    if (labels !== undefined) await assertLabelsWritable(deps, connection);
     const operation: WriteOperation = { kind: 'patch', href, patch, ...(labels === undefined ? {} : { labels }), ...(ifMatch === undefined ? {} : { ifMatch }) };
     const queued = await accept(deps, { tenantId, connection, operation });
     return c.json(queued.body, 202, queued.headers);

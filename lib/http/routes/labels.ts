@@ -5,7 +5,7 @@ import { z } from '@hono/zod-openapi';
 import type { Label, LabelAccess } from '../../labels/ports.ts';
 import { LabelsError, LabelsQuotaExceeded } from '../../labels/errors.ts';
 import { requireScope } from '../middleware.ts';
-import type { AppDeps } from '../ports.ts';
+import type { AppDeps, ConnectionInfo } from '../ports.ts';
 import { ApiError, configured } from '../problems.ts';
 import { ConnectionParams } from '../schemas.ts';
 import { findConnection } from './connections.ts';
@@ -55,6 +55,25 @@ async function listedLabels(access: LabelAccess, connectionId: string) {
     throw error;
   }
   return { labels: 'available' as const, items: items.map(({ id, name, kind, memberCount }) => ({ id, name, kind, ...(memberCount === undefined ? {} : { memberCount }) })) };
+}
+
+/**
+ * A write that carries labels is refused at once (409 `labels-unavailable`)
+ * when the connection has none: queued, it would only fail. Where labels are
+ * not configured, or they cannot be checked now (the token endpoint failed),
+ * the write is queued and the applier decides, retrying what failed.
+ */
+export async function assertLabelsWritable(deps: AppDeps, connection: ConnectionInfo): Promise<void> {
+  if (deps.labels === undefined) return;
+  let access: LabelAccess;
+  try {
+    access = await deps.labels(connection);
+  } catch {
+    return;
+  }
+  if (access.available) return;
+  const reconnect = access.reason === 'scope-missing' ? ` POST /v1/connections/${connection.connectionId}/reconnect answers a consent URL that grants it.` : '';
+  throw new ApiError({ status: 409, slug: 'labels-unavailable', title: 'This connection has no labels', detail: `${access.message}${reconnect}` });
 }
 
 export function registerLabelRoutes(app: App, deps: AppDeps): void {

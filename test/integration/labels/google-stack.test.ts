@@ -144,8 +144,8 @@ describe('Google labels on the local stack (the emulator\'s People API)', () => 
     expect(labels.body).toMatchObject({ labels: 'unavailable', items: [], reason: 'scope-missing', reconnect: `/v1/connections/${connectionId}/reconnect` });
     const contactId = contactIdFromHref(card.href);
     const write = await api(`/v1/connections/${connectionId}/contacts/${contactId}`, { method: 'PATCH', body: { labels: { add: ['Work'] } } });
-    expect(write.status).toBe(202);
-    expect(await waitForWrite(String(write.body.writeId))).toMatchObject({ status: 'failed', error: { type: 'LabelsUnavailable' } });
+    expect(write.status).toBe(409);
+    expect(String(write.body.detail)).toContain(`POST /v1/connections/${connectionId}/reconnect`);
     expect(emu.people.groupNamed(email, 'Work')).toBeUndefined();
 
     // Consent again, with the scope: labels from then on.
