@@ -78,9 +78,13 @@ export interface LabelState {
   /** The LabelStore's token from the last read, if any. */
   token(params: { connectionId: string }): Promise<string | undefined>;
   saveToken(params: { connectionId: string; token: string | undefined }): Promise<void>;
-  /** The account's labels as last listed, and when (epoch ms): label.created/renamed/deleted are the difference. */
-  labelList(params: { connectionId: string }): Promise<LabelList | undefined>;
-  saveLabelList(params: { connectionId: string; list: LabelList }): Promise<void>;
+  /**
+   * The account's labels as last listed, and when (epoch ms): label.created/renamed/deleted are the
+   * difference (lib/labels/label-list.ts). Optional: a state without them (a CardDAV book's, which
+   * tells label changes from its group cards) makes no list events in lib/sync/labels.ts.
+   */
+  labelList?(params: { connectionId: string }): Promise<LabelList | undefined>;
+  saveLabelList?(params: { connectionId: string; list: LabelList }): Promise<void>;
 }
 
 /** A listing of the account's labels (ids, names, kinds; no counts, which change with every membership). */

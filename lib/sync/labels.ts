@@ -74,11 +74,12 @@ async function contactEvents(p: LabelSyncParams, contacts: ContactLabels[]): Pro
  * so every member is read again (this run, or the next after a crash).
  */
 async function listed(p: LabelSyncParams, before: LabelList | undefined, labels: readonly Label[]): Promise<{ count: number; renamed: boolean; list: LabelList }> {
+  const list = labelListOf(labels, p.now);
+  if (p.state.saveLabelList === undefined) return { count: 0, renamed: false, list };
   const events = labelListEvents({ before, after: labels, tenantId: p.tenantId, connectionId: p.connectionId, time: p.now });
   if (events.length > 0) await p.feed.publish(events);
   const renamed = events.some((e) => e.type === 'label.renamed');
   if (renamed) await p.state.saveToken({ connectionId: p.connectionId, token: undefined });
-  const list = labelListOf(labels, p.now);
   await p.state.saveLabelList({ connectionId: p.connectionId, list });
   return { count: events.length, renamed, list };
 }
@@ -86,7 +87,7 @@ async function listed(p: LabelSyncParams, before: LabelList | undefined, labels:
 /** The memberships since the token; the label list when the read listed it, or when none was ever kept. */
 async function membershipsRun(p: LabelSyncParams, token: string | undefined, before: LabelList | undefined): Promise<LabelSyncResult & { renamed: LabelList | undefined }> {
   const changes = await p.labels.memberships(token === undefined ? {} : { token });
-  const labels = changes.labels ?? (before === undefined ? await p.labels.list() : undefined);
+  const labels = changes.labels ?? (before === undefined && p.state.labelList !== undefined ? await p.labels.list() : undefined);
   // Labels first: a consumer hears of a label before the contacts that joined it.
   const list = labels === undefined ? undefined : await listed(p, before, labels);
   const events = await contactEvents(p, changes.contacts);
@@ -100,8 +101,9 @@ async function membershipsRun(p: LabelSyncParams, token: string | undefined, bef
 
 /** The list alone, or the memberships (with the list when it came along); after a rename, every membership again. */
 async function labelsRun(p: LabelSyncParams): Promise<LabelSyncResult> {
-  const [token, before] = await Promise.all([p.state.token({ connectionId: p.connectionId }), p.state.labelList({ connectionId: p.connectionId })]);
-  const listDue = before === undefined || p.now - before.at >= (p.listEveryMs ?? LABEL_LIST_EVERY_MS);
+  const { state } = p;
+  const [token, before] = await Promise.all([state.token({ connectionId: p.connectionId }), state.labelList?.({ connectionId: p.connectionId })]);
+  const listDue = state.labelList !== undefined && (before === undefined || p.now - before.at >= (p.listEveryMs ?? LABEL_LIST_EVERY_MS));
   let first: LabelSyncResult & { renamed: LabelList | undefined };
   if (token !== undefined && listDue) {
     // The list in place of the memberships: they wait one run (the token keeps them), the poll stays one request.

@@ -58,6 +58,7 @@ export async function announceCreated(params: { state: LabelState; feed: Feed; t
   if (params.created.length === 0) return;
   const events = params.created.map((l) => buildLabelEvent({ type: 'label.created', tenantId, connectionId, labelId: l.id, name: l.name, time }));
   await params.feed.publish(events);
+  if (state.labelList === undefined || state.saveLabelList === undefined) return;
   let list = await state.labelList({ connectionId });
   for (const label of params.created) list = withLabel(list, label) ?? list;
   // No listing yet: the first sync lists every label, and publishes this one under the same id.
