@@ -196,7 +196,7 @@ export const ContactSchema = z
   .strictObject({
     uid: nonEmptyLine(SHORT).optional().openapi({ description: 'UID of the new card; the bridge makes one when absent.' }),
     ...contactFields,
-    labels: labelNames("The contact's labels (contact groups), by name; one that does not exist yet is created.").optional(),
+    labels: labelNames("The contact's labels (contact groups), by name; one that does not exist yet is created (`label.created`). On a connection without labels, `409 labels-unavailable`.").optional(),
     revision: nonEmptyLine(64).optional().openapi({ description: 'REV as the card has it.' }),
   })
   .refine(
@@ -221,7 +221,7 @@ export const ContactPatchSchema = z
   .refine((p) => Object.keys(p).length > 0, { message: 'name at least one field to change', when: onlyWhenValid })
   .openapi('ContactPatch', {
     description:
-      'The fields to change. A field present replaces that field wholesale; `null` removes it; a field absent is left exactly as it was. `uid` and `revision` cannot be patched. `labels` changes the contact\'s labels (add, remove or replace) without touching its card.',
+      'The fields to change. A field present replaces that field wholesale; `null` removes it; a field absent is left exactly as it was. `uid` and `revision` cannot be patched. `labels` changes the contact\'s labels (add, remove or replace) without touching its card; a label that does not exist yet is created (`label.created`); on a connection without labels (a Google consent from before them), `409 labels-unavailable`.',
   });
 
 /** What PATCH takes: the card's fields and the contact's labels. */
