@@ -39,7 +39,7 @@ import { createSqsBackfillJobQueue } from '../queue/backfill-jobs.ts';
 import { createDynamoBackfills } from '../store/backfills.ts';
 import { createDynamoContactList } from '../store/contact-list.ts';
 import { ConnectionUnavailable } from '../writes/errors.ts';
-import { connectionOpener, createBackfills, createContactReads } from './contact-reads.ts';
+import { connectionOpener, createApiLabels, createBackfills, createContactReads } from './contact-reads.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { GoogleClientSource } from './aws.ts';
 import { buildChangeLogDeps, createStore } from './build.ts';
@@ -387,7 +387,7 @@ function contactReadDeps(params: {
   outbound: OutboundHttp;
   google?: GoogleConnectParams;
   syncJobsQueueUrl?: string;
-}): Pick<AppDeps, 'contactReads' | 'backfills'> {
+}): Pick<AppDeps, 'contactReads' | 'backfills' | 'labels'> {
   const { dynamo, table, clock, vault, store, google } = params;
   const tenantClients = tenantClientCache({ oauthClients: params.oauthClients, vault, clock });
   const open = connectionOpener({
@@ -401,7 +401,8 @@ function contactReadDeps(params: {
   });
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
   const contactReads = createContactReads({ store, contactList: createDynamoContactList(tableOptions), open });
-  if (params.syncJobsQueueUrl === undefined) return { contactReads };
+  const labels = createApiLabels({ store, open });
+  if (params.syncJobsQueueUrl === undefined) return { contactReads, labels };
   const queue = createSqsBackfillJobQueue({ client: params.sqs, queueUrl: params.syncJobsQueueUrl });
-  return { contactReads, backfills: createBackfills({ store: createDynamoBackfills(tableOptions), queue, clock }) };
+  return { contactReads, labels, backfills: createBackfills({ store: createDynamoBackfills(tableOptions), queue, clock }) };
 }

@@ -16,7 +16,9 @@ import { openCardDavSession, sessionStateOf } from '../connections/carddav-sessi
 import type { CardDavSessionDeps } from '../connections/carddav-session.ts';
 import { ConnectionAccessError } from '../connections/errors.ts';
 import type { Clock } from '../core/clock.ts';
-import type { Backfills, ContactReads } from '../http/ports.ts';
+import type { Backfills, ContactReads, LabelsFor } from '../http/ports.ts';
+import { emptyBookLabels, type LabelIndex } from '../labels/book-labels.ts';
+import { labelsForConnection } from '../labels/for-connection.ts';
 import { CredentialsUnreadable } from '../store/credentials.ts';
 import type { createDynamoContactList } from '../store/contact-list.ts';
 import { TenantOAuthClientMissing } from '../store/oauth-clients.ts';
@@ -45,7 +47,7 @@ export function connectionOpener(sessions: CardDavSessionDeps): OpenConnection {
 
 /** GET /v1/connections/{id}/contacts[/{contactId}]: one GET on the server; the list from the index. */
 export function createContactReads(params: {
-  store: Pick<DynamoStore, 'getConnection'>;
+  store: Pick<DynamoStore, 'getConnection'> & Partial<Pick<LabelIndex, 'loadLabels'>>;
   contactList: ReturnType<typeof createDynamoContactList>;
   open: OpenConnection;
 }): ContactReads {
@@ -61,8 +63,24 @@ export function createContactReads(params: {
       }
     },
     // The route has found the tenant's connection; the index is keyed by the connection alone.
-    list: ({ connectionId, limit, after }) => params.contactList.listContacts({ connectionId, limit, ...(after === undefined ? {} : { after }) }),
+    async list({ connectionId, limit, after }) {
+      const page = await params.contactList.listContacts({ connectionId, limit, ...(after === undefined ? {} : { after }) });
+      // Group vCards are labels, not contacts (lib/labels): their rows stay in the index for the sync, out of the list.
+      const labels = (await params.store.loadLabels?.({ connectionId })) ?? emptyBookLabels();
+      return Object.keys(labels.groups).length === 0 ? page : { ...page, items: page.items.filter((row) => !Object.hasOwn(labels.groups, row.href)) };
+    },
   };
+}
+
+/** GET /v1/connections/{id}/labels: a CardDAV book's labels from the index (the client is opened only for writes); Google's through `google`. */
+export function createApiLabels(params: { store: Pick<DynamoStore, 'getConnection' | 'loadLabels' | 'saveLabels' | 'loadIndex' | 'getIndexEntries' | 'recordWrite'>; open: OpenConnection; google?: Parameters<typeof labelsForConnection>[0]['google'] }): LabelsFor {
+  return (connection) =>
+    labelsForConnection({
+      conn: connection,
+      client: async () => params.open(await params.store.getConnection({ tenantId: connection.tenantId, connectionId: connection.connectionId })),
+      backend: params.store,
+      ...(params.google === undefined ? {} : { google: params.google }),
+    });
 }
 
 /** POST /v1/connections/{id}/backfill and the connection's `backfill`. */

@@ -26,7 +26,9 @@ import { CredentialsUnreadable } from '../store/credentials.ts';
 import type { OAuthClientStore, TenantOAuthClientReader } from '../store/oauth-clients.ts';
 import { isOAuthClientRefused, TenantOAuthClientMissing } from '../store/oauth-clients.ts';
 import type { DynamoStore, StoredConnection } from '../store/types.ts';
+import { bookLabelsOf } from '../labels/for-connection.ts';
 import type { ApplyOptions } from '../writes/applier.ts';
+import type { LabelsFor } from '../writes/labels.ts';
 import { createWriteBatchHandler, type WriteQueueRecord } from '../writes/batch.ts';
 import { ConnectionUnavailable } from '../writes/errors.ts';
 import type { ClientFor, Clock, ConnectionRecord, Feed, Logger, WriteStore } from '../writes/ports.ts';
@@ -87,6 +89,8 @@ export interface WritePipelineParams {
   groupConcurrency?: number;
   logger?: Logger;
   random?: () => number;
+  /** A connection's labels; default: a CardDAV book's own (lib/labels/for-connection.ts), none for Google. */
+  labelsFor?: LabelsFor;
 }
 
 export interface WritePipeline {
@@ -125,6 +129,7 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
     clientFor,
     clock: params.clock,
     maxReceives: params.maxReceives,
+    labelsFor: params.labelsFor ?? bookLabelsFor(store, clientFor),
     ...(params.logger === undefined ? {} : { logger: params.logger }),
     ...(params.options === undefined ? {} : { options: params.options }),
     ...(params.random === undefined ? {} : { random: params.random }),
@@ -136,6 +141,14 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
     handleEvent: (event) => handle(recordsFromSqsEvent(event)),
     handleRecords: (records) => handle(records),
     clientFor,
+  };
+}
+
+/** A CardDAV book's labels, in its convention; CATEGORIES are written with the card (`inCard`). */
+function bookLabelsFor(store: DynamoStore, clientFor: ClientFor): LabelsFor {
+  return async (conn) => {
+    const book = await bookLabelsOf({ conn, client: await clientFor(conn), backend: store });
+    return book === undefined ? undefined : { store: book.store, state: book.state, inCard: book.convention === 'categories' };
   };
 }
 

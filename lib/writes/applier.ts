@@ -25,6 +25,7 @@
 // between that check and the write is overwritten: the window is one round
 // trip wide, and no client can close it.
 import { LabelsError, LabelsQuotaExceeded, LabelsUnreachable } from '../labels/errors.ts';
+import { withCategories } from '../labels/categories.ts';
 import { writeLabels, type LabelsFor } from './labels.ts';
 import { sameEtag } from '../carddav/etag.ts';
 import { bookMember, normalizeHref, withSlash } from '../carddav/href.ts';
@@ -61,6 +62,7 @@ import {
   isTerminal,
   type TerminalWriteStatus,
   type WriteConflict,
+  type LabelChange,
   type WriteFailure,
   type WriteMessage,
   type WriteOperation,
@@ -143,6 +145,8 @@ interface Ctx {
   record: WriteRecord;
   conn: ConnectionRecord;
   client: CardDavClient;
+  /** Labels that live on the card (CATEGORIES): written with the card's own PUT. */
+  cardLabels?: LabelChange;
 }
 
 export async function applyWrite(p: ApplyWriteParams): Promise<ApplyOutcome> {
@@ -266,9 +270,11 @@ function outcomeOf(record: WriteRecord): ApplyOutcome {
 async function perform(ctx: Ctx): Promise<Decision> {
   const op: WriteOperation = ctx.record.operation;
   const change = op.kind === 'create' && op.labels !== undefined ? { replace: op.labels } : op.kind === 'patch' ? op.labels : undefined;
+  const labels = change === undefined ? undefined : await ctx.p.labelsFor?.(ctx.conn);
+  // CATEGORIES go in the card's own PUT; writeLabels then finds them there (and edits group cards of a removed name).
+  if (labels?.inCard === true && change !== undefined) ctx.cardLabels = op.kind === 'create' ? { add: change.replace ?? [] } : change;
   const decision = await performCard(ctx);
   if (change === undefined || decision.status !== 'applied') return decision;
-  const labels = await ctx.p.labelsFor?.(ctx.conn);
   const cardless = op.kind === 'patch' && Object.keys(op.patch).length === 0;
   if (labels === undefined) {
     const message = 'this connection has no labels (a Google grant without the contacts scope: reconnect to add it)';
@@ -276,7 +282,7 @@ async function perform(ctx: Ctx): Promise<Decision> {
     ctx.log.warn(`card written, labels not: ${message}`, { writeId: ctx.record.writeId });
     return decision;
   }
-  await writeLabels({ labels, connectionId: ctx.conn.connectionId, href: decision.href, change });
+  await writeLabels({ labels, connectionId: ctx.conn.connectionId, href: decision.href, change, writeId: ctx.record.writeId });
   return decision;
 }
 
@@ -299,7 +305,8 @@ async function performCard(ctx: Ctx): Promise<Decision> {
 async function create(ctx: Ctx, vcard: string): Promise<Decision> {
   const { client, conn, log } = ctx;
   const { writeId } = ctx.record;
-  const toSend = cardToSend(vcard, newMemberUuid(conn, writeId));
+  const labelled = ctx.cardLabels === undefined ? vcard : patchVCard(vcard, withCategories({ vcard, patch: {}, change: ctx.cardLabels }));
+  const toSend = cardToSend(labelled, newMemberUuid(conn, writeId));
   let written: { href?: string; etag?: string };
   if (conn.addMemberUrl !== undefined && conn.addMemberUrl !== '') {
     const posted = await client.post({ addMemberUrl: conn.addMemberUrl, addressBookUrl: conn.addressBookUrl, vcard: toSend });
@@ -385,8 +392,8 @@ async function update(ctx: Ctx, href: string, vcard: string, ifMatch: string): P
 
 async function patch(ctx: Ctx, href: string, op: Extract<WriteOperation, { kind: 'patch' }>): Promise<Decision> {
   const { client, conn, opts } = ctx;
-  if (Object.keys(op.patch).length === 0) {
-    // Labels alone: the card stays as it is.
+  if (Object.keys(op.patch).length === 0 && ctx.cardLabels === undefined) {
+    // Labels alone, kept off the card: the card stays as it is.
     const now = await currentCard(ctx, href);
     return now === undefined ? gone() : applied({ href, etag: now.etag, uid: uidOf(now.vcard) });
   }
@@ -405,7 +412,10 @@ async function patch(ctx: Ctx, href: string, op: Extract<WriteOperation, { kind:
     if (op.ifMatch !== undefined && !matches(card.etag, op.ifMatch)) {
       return { status: 'conflict', conflict: { etag: card.etag, vcard: card.vcard, reason: 'stale' } };
     }
-    const vcard = patchedCardToSend(patchVCard(card.vcard, changes), uidOf(card.vcard) ?? uuidForHref(conn, href));
+    const fields = withCategories({ vcard: card.vcard, patch: changes, change: ctx.cardLabels });
+    // Labels alone that the card says already: nothing to write.
+    if (Object.keys(fields).length === 0) return applied({ href, etag: card.etag, uid: uidOf(card.vcard) });
+    const vcard = patchedCardToSend(patchVCard(card.vcard, fields), uidOf(card.vcard) ?? uuidForHref(conn, href));
     try {
       const written = await client.put({ href, addressBookUrl: conn.addressBookUrl, vcard, ifMatch: card.etag });
       return applied({ href, etag: written.etag ?? (await etagAfterWrite(ctx, href)), uid: uidOf(vcard) });
