@@ -16,7 +16,7 @@ import type { Card, CardDavClient } from '../carddav/types.ts';
 import type { IndexEntry } from '../sync/ports.ts';
 import { parseVCard, patchVCard, toContact } from '../vcard/index.ts';
 import { newMemberUuid } from '../writes/cards.ts';
-import { groupsNamed, signsOf, type BookLabels, type LabelIndex } from './book-labels.ts';
+import { groupsNamed, isGroupHref, signsOf, type BookLabels, type LabelIndex } from './book-labels.ts';
 import { checkLabelName, editGroupMembers, newGroupCard, readGroupCard, uidKey } from './carddav-groups.ts';
 import { categoriesPatch, uniqueNames } from './categories.ts';
 import { writeConvention, type LabelConvention } from './convention.ts';
@@ -125,7 +125,7 @@ async function listLabels(ctx: Ctx): Promise<Label[]> {
 /** Every contact with its labels (the book keeps no membership token: each read is whole). */
 async function allMemberships(ctx: Ctx): Promise<MembershipChanges> {
   const [book, index] = await Promise.all([ctx.backend.loadLabels({ connectionId: ctx.connectionId }), ctx.backend.loadIndex({ connectionId: ctx.connectionId })]);
-  const contacts = [...index.values()].filter((row) => !Object.hasOwn(book.groups, row.href)).map((row) => ({ href: row.href, labels: labelsOfRow(book, row) }));
+  const contacts = [...index.values()].filter((row) => !isGroupHref(book, row.href)).map((row) => ({ href: row.href, labels: labelsOfRow(book, row) }));
   return { contacts, deleted: [], full: true };
 }
 

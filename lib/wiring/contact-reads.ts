@@ -17,7 +17,7 @@ import type { CardDavSessionDeps } from '../connections/carddav-session.ts';
 import { ConnectionAccessError } from '../connections/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Backfills, ContactReads, LabelsFor } from '../http/ports.ts';
-import { emptyBookLabels, type LabelIndex } from '../labels/book-labels.ts';
+import { emptyBookLabels, isGroupHref, type LabelIndex } from '../labels/book-labels.ts';
 import { labelsForConnection } from '../labels/for-connection.ts';
 import { CredentialsUnreadable } from '../store/credentials.ts';
 import type { createDynamoContactList } from '../store/contact-list.ts';
@@ -67,7 +67,8 @@ export function createContactReads(params: {
       const page = await params.contactList.listContacts({ connectionId, limit, ...(after === undefined ? {} : { after }) });
       // Group vCards are labels, not contacts (lib/labels): their rows stay in the index for the sync, out of the list.
       const labels = (await params.store.loadLabels?.({ connectionId })) ?? emptyBookLabels();
-      return Object.keys(labels.groups).length === 0 ? page : { ...page, items: page.items.filter((row) => !Object.hasOwn(labels.groups, row.href)) };
+      const none = Object.keys(labels.groups).length === 0 && labels.unreadGroups === undefined;
+      return none ? page : { ...page, items: page.items.filter((row) => !isGroupHref(labels, row.href)) };
     },
   };
 }

@@ -46,7 +46,7 @@ import { createDynamoBackfills } from '../../../lib/store/backfills.ts';
 import { createDynamoContactList } from '../../../lib/store/contact-list.ts';
 import type { StoredConnection } from '../../../lib/store/types.ts';
 import { createBackfillJobHandler, type BackfillJobOutcome } from '../../../lib/wiring/backfill-worker.ts';
-import { createBackfills, createContactReads } from '../../../lib/wiring/contact-reads.ts';
+import { createApiLabels, createBackfills, createContactReads } from '../../../lib/wiring/contact-reads.ts';
 export { seeded };
 
 export const OAUTH_CLIENT = { clientId: 'bridge-test.apps.googleusercontent.com', clientSecret: 'GOCSPX-test-secret' };
@@ -202,6 +202,7 @@ export async function startBridge(services: Services, options: BridgeOptions = {
     logger,
     config: { localMode: true, requestHashSecret: TEST_REQUEST_HASH_SECRET, ...options.config },
     contactReads: createContactReads({ store, contactList: createDynamoContactList({ client: ddb, tableName }), open }),
+    labels: createApiLabels({ store, open }),
     backfills: createBackfills({ store: backfills, queue: backfillQueue, clock }),
   });
 
