@@ -60,12 +60,12 @@ interface Book {
 
 let books = 0;
 
-async function connect(cards: Record<string, string>): Promise<Book> {
+async function connect(cards: Record<string, string>, setting: { labelConvention?: string } = {}): Promise<Book> {
   const tenant = await bridge.addTenant(`labels ${++books}`);
   const bookUrl = await radicale.createAddressBook({ username: USER.username, book: `labels${books}` });
   const path = new URL(bookUrl).pathname;
   for (const [name, text] of Object.entries(cards)) await server.put({ href: `${path}${name}.vcf`, addressBookUrl: bookUrl, vcard: text, ifNoneMatch: '*' });
-  const res = await bridge.request('/v1/connections', { method: 'POST', key: tenant.key, json: { provider: 'carddav', serverUrl: radicale.url, ...USER, addressBookUrl: bookUrl } });
+  const res = await bridge.request('/v1/connections', { method: 'POST', key: tenant.key, json: { provider: 'carddav', serverUrl: radicale.url, ...USER, addressBookUrl: bookUrl, ...setting } });
   expect(res.status).toBe(201);
   const connectionId = ((await res.json()) as { id: string }).id;
   return { key: tenant.key, tenantId: tenant.tenantId, connectionId, bookUrl, path, href: (name) => `${path}${name}.vcf` };
@@ -268,5 +268,40 @@ describe('CATEGORIES on Radicale, through the API', () => {
     // No group card was made in a CATEGORIES book; a second sync has nothing.
     expect((await cardsOf(book)).some((c) => /KIND:group/i.test(c.vcard))).toBe(false);
     expect(await sync(book)).toEqual([]);
+  });
+});
+
+describe('the connection setting', () => {
+  it('overrides the convention the book shows, and PATCH changes it', async () => {
+    const book = await connect({ ivy: vcard({ uid: 'uid-ivy', fn: 'Ivy Ink', extra: ['CATEGORIES:Friends'] }) }, { labelConvention: 'group-vcards' });
+    const shown = (await (await bridge.request(`/v1/connections/${book.connectionId}`, { key: book.key })).json()) as { labelConvention?: string };
+    expect(shown.labelConvention).toBe('group-vcards');
+    await sync(book);
+
+    // A CATEGORIES book, but the setting says group vCards: a group card is made; the card is left as it was.
+    const before = await server.get({ href: book.href('ivy'), addressBookUrl: book.bookUrl });
+    const grouped = await write(book, { method: 'PATCH', href: book.href('ivy'), json: { labels: { add: ['Book club'] } } });
+    expect((await server.get({ href: book.href('ivy'), addressBookUrl: book.bookUrl })).etag).toBe(before.etag);
+    const group = (await cardsOf(book)).find((c) => /KIND:group/.test(c.vcard));
+    expect(group?.vcard).toContain('X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:uid-ivy');
+    const groupHref = new URL(group!.href, book.bookUrl).pathname;
+    expect(view(await sync(book))).toEqual([
+      ['label.created', groupHref, 'Book club', undefined],
+      ['contact.updated', book.href('ivy'), ['Book club'], [], `bridge:${grouped}`],
+    ]);
+
+    // Back to CATEGORIES: the next label goes on the card.
+    const res = await bridge.request(`/v1/connections/${book.connectionId}`, { method: 'PATCH', key: book.key, json: { labelConvention: 'categories' } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { labelConvention?: string }).labelConvention).toBe('categories');
+    const tagged = await write(book, { method: 'PATCH', href: book.href('ivy'), json: { labels: { add: ['Chess'] } } });
+    expect(toContact(parseVCard((await server.get({ href: book.href('ivy'), addressBookUrl: book.bookUrl })).vcard)).categories).toEqual(['Friends', 'Chess']);
+    expect(view(await sync(book))).toEqual([['contact.updated', book.href('ivy'), ['Chess'], [], `bridge:${tagged}`]]);
+
+    // `auto` drops the setting; a bad value is a 400.
+    const auto = await bridge.request(`/v1/connections/${book.connectionId}`, { method: 'PATCH', key: book.key, json: { labelConvention: 'auto' } });
+    expect(((await auto.json()) as { labelConvention?: string }).labelConvention).toBeUndefined();
+    const bad = await bridge.request(`/v1/connections/${book.connectionId}`, { method: 'PATCH', key: book.key, json: { labelConvention: 'folders' } });
+    expect(bad.status).toBe(400);
   });
 });
