@@ -134,7 +134,8 @@ export interface ApplyOutcome {
 
 /** What the server part of a write decided; `applied` still needs its echo marker. */
 type Decision =
-  | { status: 'applied'; href: string; etag?: string; uid?: string; deleted?: boolean }
+  /** `unwritten`: the card was left as it was (labels kept elsewhere, or already on it): no echo marker, its ETag may be someone else's change. */
+  | { status: 'applied'; href: string; etag?: string; uid?: string; deleted?: boolean; unwritten?: boolean }
   | { status: 'conflict'; conflict: WriteConflict }
   | { status: 'failed'; error: WriteFailure };
 
@@ -196,7 +197,9 @@ export async function applyWrite(p: ApplyWriteParams): Promise<ApplyOutcome> {
   // must not turn into a rewrite or a false `failed`, so it is thrown and the
   // message is redelivered; the redelivery finds the echo marker or the record.
   if (decision.status === 'applied') {
-    if (decision.deleted === true) {
+    if (decision.unwritten === true) {
+      // Nothing of the card was written: a marker would claim a remote change not yet synced as this write's echo.
+    } else if (decision.deleted === true) {
       await p.echo.recordDelete({ connectionId: record.connectionId, href: decision.href, writeId });
     } else if (decision.etag !== undefined) {
       await p.echo.recordWrite({ connectionId: record.connectionId, href: decision.href, writeId, etag: decision.etag, uid: decision.uid });
@@ -395,7 +398,7 @@ async function patch(ctx: Ctx, href: string, op: Extract<WriteOperation, { kind:
   if (Object.keys(op.patch).length === 0 && ctx.cardLabels === undefined) {
     // Labels alone, kept off the card: the card stays as it is.
     const now = await currentCard(ctx, href);
-    return now === undefined ? gone() : applied({ href, etag: now.etag, uid: uidOf(now.vcard) });
+    return now === undefined ? gone() : unwritten({ href, etag: now.etag, uid: uidOf(now.vcard) });
   }
   const changes = labelPatch(op.patch);
   let rejected: { etag: string; error: unknown } | undefined;
@@ -414,7 +417,7 @@ async function patch(ctx: Ctx, href: string, op: Extract<WriteOperation, { kind:
     }
     const fields = withCategories({ vcard: card.vcard, patch: changes, change: ctx.cardLabels });
     // Labels alone that the card says already: nothing to write.
-    if (Object.keys(fields).length === 0) return applied({ href, etag: card.etag, uid: uidOf(card.vcard) });
+    if (Object.keys(fields).length === 0) return unwritten({ href, etag: card.etag, uid: uidOf(card.vcard) });
     const vcard = patchedCardToSend(patchVCard(card.vcard, fields), uidOf(card.vcard) ?? uuidForHref(conn, href));
     try {
       const written = await client.put({ href, addressBookUrl: conn.addressBookUrl, vcard, ifMatch: card.etag });
@@ -530,6 +533,11 @@ async function postedBefore(ctx: Ctx, vcard: string): Promise<Decision | undefin
   if (found === undefined) return undefined;
   ctx.log.info('create had landed before the previous delivery stopped', { writeId: ctx.record.writeId, href: found.href });
   return appliedFrom(found);
+}
+
+/** Applied without writing the card: its ETag is reported, no echo marker is left. */
+function unwritten(params: { href: string; etag: string; uid: string | undefined }): Decision {
+  return { ...(applied(params) as Extract<Decision, { status: 'applied' }>), unwritten: true };
 }
 
 function applied(params: { href: string; etag: string | undefined; uid: string | undefined }): Decision {
