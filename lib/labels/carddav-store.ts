@@ -40,6 +40,12 @@ export interface CardDavLabelParams {
   setting?: LabelConvention;
   /** Read-edit-write rounds of one card before a contended edit gives up (412 each time); default 4. */
   attempts?: number;
+  /**
+   * `full` (default): list() counts the categories over the whole index (the API's label list).
+   * `seen`: list() names the group cards and the categories of the contacts read through `state`,
+   * which is all a write needs (writeLabels reads the contact's labels first): no index scan per write.
+   */
+  listing?: 'full' | 'seen';
 }
 
 /** A group card or a contact card changed by others each time the bridge tried to write it. */
@@ -57,6 +63,8 @@ interface Ctx extends CardDavLabelParams {
   bookPath: string;
   /** Group cards this store made: not in the labels item until the next sync. */
   created: Map<string, string>;
+  /** Categories of the contacts read through `state` (for `listing: 'seen'`). */
+  seen: Set<string>;
 }
 
 /** The book's labels for the applier and the API; reads the labels item once, for the convention. */
@@ -64,7 +72,7 @@ export async function carddavLabels(params: CardDavLabelParams): Promise<CardDav
   const book = await params.backend.loadLabels({ connectionId: params.connectionId });
   const convention = writeConvention({ ...(params.setting === undefined ? {} : { setting: params.setting }), signs: signsOf(book) });
   const path = new URL(params.addressBookUrl).pathname;
-  const ctx: Ctx = { ...params, attempts: params.attempts ?? 4, bookPath: path.endsWith('/') ? path : `${path}/`, created: new Map() };
+  const ctx: Ctx = { ...params, attempts: params.attempts ?? 4, bookPath: path.endsWith('/') ? path : `${path}/`, created: new Map(), seen: new Set() };
   return { store: carddavLabelStore(ctx, convention), state: carddavLabelState(ctx), convention };
 }
 
@@ -92,7 +100,10 @@ function carddavLabelState(ctx: Ctx): LabelState {
     async memberships({ connectionId, hrefs }) {
       const [rows, book] = await Promise.all([ctx.backend.getIndexEntries({ connectionId, hrefs: [...hrefs] }), ctx.backend.loadLabels({ connectionId })]);
       const out = new Map<string, string[]>();
-      for (const [href, row] of rows) out.set(href, labelsOfRow(book, row));
+      for (const [href, row] of rows) {
+        out.set(href, labelsOfRow(book, row));
+        for (const name of row.labels ?? []) ctx.seen.add(name);
+      }
       return out;
     },
     // The echo markers of the cards written say the rest: the next sync publishes the change as the bridge's.
@@ -113,13 +124,18 @@ function categoryLabel(name: string, memberCount: number): Label {
 
 /** Group cards (by href) with their member counts, then categories not named by a group, counted over the index. */
 async function listLabels(ctx: Ctx): Promise<Label[]> {
-  const [book, index] = await Promise.all([ctx.backend.loadLabels({ connectionId: ctx.connectionId }), ctx.backend.loadIndex({ connectionId: ctx.connectionId })]);
+  const book = await ctx.backend.loadLabels({ connectionId: ctx.connectionId });
   const labels: Label[] = Object.entries(book.groups).map(([href, g]) => ({ id: href, name: g.name, kind: 'user', memberCount: g.members.length }));
-  const counts = new Map<string, number>();
-  for (const row of index.values()) for (const name of row.labels ?? []) counts.set(name, (counts.get(name) ?? 0) + 1);
+  const counts = ctx.listing === 'seen' ? new Map([...ctx.seen].map((name) => [name, 1] as const)) : await categoryCounts(ctx);
   const grouped = new Set(labels.map((l) => l.name));
   for (const [name, count] of counts) if (!grouped.has(name)) labels.push(categoryLabel(name, count));
   return labels.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+}
+
+async function categoryCounts(ctx: Ctx): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const row of (await ctx.backend.loadIndex({ connectionId: ctx.connectionId })).values()) for (const name of row.labels ?? []) counts.set(name, (counts.get(name) ?? 0) + 1);
+  return counts;
 }
 
 /** Every contact with its labels (the book keeps no membership token: each read is whole). */

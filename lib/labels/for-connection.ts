@@ -19,7 +19,13 @@ export interface LabelledConnection {
 export const GOOGLE_LABELS_NOT_WIRED = "this deployment reads no Google labels (the People API is not configured)";
 
 /** A CardDAV book's labels; undefined for a Google connection (its labels are the People API's). */
-export async function bookLabelsOf(params: { conn: LabelledConnection; client: Pick<CardDavClient, 'get' | 'put' | 'getEtag'>; backend: CardDavLabelBackend }): Promise<CardDavLabels | undefined> {
+export async function bookLabelsOf(params: {
+  conn: LabelledConnection;
+  client: Pick<CardDavClient, 'get' | 'put' | 'getEtag'>;
+  backend: CardDavLabelBackend;
+  /** carddav-store.ts `listing`: `seen` for the applier (no index scan per write). */
+  listing?: 'full' | 'seen';
+}): Promise<CardDavLabels | undefined> {
   const { conn } = params;
   if (conn.provider === 'google') return undefined;
   const setting = isLabelConvention(conn.labelConvention) ? conn.labelConvention : undefined;
@@ -29,6 +35,7 @@ export async function bookLabelsOf(params: { conn: LabelledConnection; client: P
     addressBookUrl: conn.addressBookUrl,
     backend: params.backend,
     ...(setting === undefined ? {} : { setting }),
+    ...(params.listing === undefined ? {} : { listing: params.listing }),
   });
 }
 

@@ -147,7 +147,7 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
 /** A CardDAV book's labels, in its convention; CATEGORIES are written with the card (`inCard`). */
 function bookLabelsFor(store: DynamoStore, clientFor: ClientFor): LabelsFor {
   return async (conn) => {
-    const book = await bookLabelsOf({ conn, client: await clientFor(conn), backend: store });
+    const book = await bookLabelsOf({ conn, client: await clientFor(conn), backend: store, listing: 'seen' });
     return book === undefined ? undefined : { store: book.store, state: book.state, inCard: book.convention === 'categories' };
   };
 }

@@ -7,6 +7,7 @@ import { emptyBookLabels, type BookLabels } from '../../lib/labels/book-labels.t
 import { editGroupMembers, newGroupCard, readGroupCard } from '../../lib/labels/carddav-groups.ts';
 import { carddavLabels, LabelWriteContended, type CardDavLabelBackend } from '../../lib/labels/carddav-store.ts';
 import { withCategories } from '../../lib/labels/categories.ts';
+import { writeLabels } from '../../lib/writes/labels.ts';
 import { LabelsError, MalformedGroupCard } from '../../lib/labels/errors.ts';
 import type { IndexEntry } from '../../lib/sync/ports.ts';
 import { parseVCard, toContact } from '../../lib/vcard/index.ts';
@@ -24,7 +25,9 @@ class MemoryBackend implements CardDavLabelBackend {
   async saveLabels(params: { labels: BookLabels }) {
     this.labels = structuredClone(params.labels);
   }
+  loadIndexCalls = 0;
   async loadIndex() {
+    this.loadIndexCalls++;
     return new Map(this.rows);
   }
   async getIndexEntries(params: { hrefs: string[] }) {
@@ -37,7 +40,7 @@ class MemoryBackend implements CardDavLabelBackend {
 
 const card = (uid: string, ...extra: string[]) => ['BEGIN:VCARD', 'VERSION:3.0', `UID:${uid}`, `FN:${uid}`, 'N:;;;;', ...extra, 'END:VCARD', ''].join('\r\n');
 
-function setUp(params: { setting?: 'group-vcards' | 'categories' } = {}) {
+function setUp(params: { setting?: 'group-vcards' | 'categories'; listing?: 'full' | 'seen' } = {}) {
   const book = new FakeAddressBook();
   const client = new FakeCardDavClient(book);
   const backend = new MemoryBackend();
@@ -46,7 +49,7 @@ function setUp(params: { setting?: 'group-vcards' | 'categories' } = {}) {
     const etag = book.upsert(href, card(uid));
     backend.rows.set(href, { href, etag, uid });
   }
-  const open = () => carddavLabels({ client, connectionId: CONN, addressBookUrl: BOOK_URL, backend, ...(params.setting === undefined ? {} : { setting: params.setting }) });
+  const open = () => carddavLabels({ client, connectionId: CONN, addressBookUrl: BOOK_URL, backend, ...(params.setting === undefined ? {} : { setting: params.setting }), ...(params.listing === undefined ? {} : { listing: params.listing }) });
   return { book, client, backend, open };
 }
 
@@ -150,6 +153,20 @@ describe('removal and CATEGORIES', () => {
     const puts = t.client.callCount('put');
     await store.modify({ label: created, add: [ben], remove: [], writeId: 'w2' });
     expect(t.client.callCount('put')).toBe(puts);
+  });
+
+  it("a write through writeLabels with the applier's listing reads no whole index, and still removes a category-only label", async () => {
+    const t = setUp({ listing: 'seen' });
+    const href = addGroup(t, 'Family', ['ben']);
+    const ann = `${BOOK_PATH}ann.vcf`;
+    t.book.upsert(ann, card('ann', 'CATEGORIES:Golf'));
+    t.backend.rows.set(ann, { ...t.backend.rows.get(ann)!, labels: ['Golf'] });
+    const labels = await t.open();
+    const now = await writeLabels({ labels, connectionId: CONN, href: ann, change: { remove: ['Golf'], add: ['Family'] }, writeId: 'w5' });
+    expect(now).toEqual(['Family']);
+    expect(toContact(parseVCard(t.book.cards.get(ann)!.vcard)).categories).toBeUndefined();
+    expect(readGroupCard(parseVCard(t.book.cards.get(href)!.vcard)).members).toEqual(['ben', 'ann']);
+    expect(t.backend.loadIndexCalls).toBe(0);
   });
 
   it('withCategories folds a label change into a card patch, on top of the categories the patch writes', () => {
