@@ -26,10 +26,15 @@ export const PARTITIONS = {
   webhookLog: 'WEBHOOK#',
   /** Which connections hold a Google grant (lib/store/grants.ts): the api's consent and delete paths. */
   grant: 'GRANT#',
-  /** Writes stored but maybe not yet enqueued (lib/store/write-outbox.ts): the api puts and drops them, the dispatcher sweeps them. */
+  /** Writes not yet finished (lib/store/write-outbox.ts): the api puts them, the applier's finish drops them, the dispatcher sweeps what stays. */
   outbox: 'OUTBOX#',
   /** A connection's change log (lib/store/change-log.ts): the sync worker and the applier append, the api reads. */
   changeLog: 'LOG#',
+  /**
+   * The vault's epoch keys (lib/store/vault-keyring.ts), `VAULTKEY#<epoch>#<purpose>`: granted
+   * per purpose (vaultKeyGrants), never as a whole partition.
+   */
+  vaultKey: 'VAULTKEY#',
 } as const;
 export type Partition = keyof typeof PARTITIONS;
 
@@ -46,99 +51,16 @@ type DynamoAction =
 export interface ItemGrant {
   actions: readonly DynamoAction[];
   partitions: readonly Partition[];
+  /** Narrower than the whole partition: only keys matching these `StringLike` patterns after its prefix. */
+  keys?: readonly string[];
+}
+
+/** The `dynamodb:LeadingKeys` patterns of a grant. */
+export function leadingKeys(grant: ItemGrant): string[] {
+  return grant.partitions.flatMap((p) => (grant.keys ?? ['*']).map((k) => `${PARTITIONS[p]}${k}`));
 }
 
 export type FunctionName = 'api' | 'dispatch' | 'sync' | 'applyWrites' | 'deliverWebhooks';
-
-/**
- * Appending to the change log: the tail (GetItem), the id items (BatchGetItem),
- * and one TransactWriteItems of the tail's Update and the entries' and ids' Puts.
- */
-const APPEND_TO_LOG: readonly ItemGrant[] = [
-  { actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], partitions: ['changeLog'] },
-];
-
-/**
- * Per function, from its code paths. TransactWriteItems needs the actions of
- * its parts (PutItem, UpdateItem, DeleteItem, ConditionCheckItem); it is not
- * an IAM action of its own.
- */
-export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
-  api: [
-    // API key lookup (read only: keys are made by the CLI), connections, writes,
-    // idempotency records, webhook endpoints and their delivery log, tenants' OAuth clients,
-    // Google grant holders.
-    { actions: READ, partitions: ['connection', 'tenant', 'apiKey', 'write', 'idempotency', 'webhookLog', 'grant'] },
-    // createConnection / updateConnection (transactions of Put and Update), deleteConnection
-    // (BatchWriteItem over the collection, DeleteItem), write records, Idempotency-Key records, endpoints.
-    {
-      actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
-      partitions: ['connection', 'tenant', 'write', 'idempotency'],
-    },
-    // A consent adds the connection as a holder of its grant; a delete or a move removes it.
-    { actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], partitions: ['grant'] },
-    // Each accepted write's outbox entry, dropped once the write is on the queue.
-    { actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], partitions: ['outbox'] },
-    // GET /changes and webhook replay read the change log (tail GetItem, entries Query); never write it.
-    { actions: ['dynamodb:GetItem', 'dynamodb:Query'], partitions: ['changeLog'] },
-  ],
-  // The claim is one conditional UpdateItem; the due query is on the index (dispatchIndexAccess).
-  dispatch: [
-    { actions: ['dynamodb:UpdateItem'], partitions: ['connection'] },
-    // The outbox sweep: pending entries, the status of each one's write, entries settled.
-    { actions: ['dynamodb:Query', 'dynamodb:DeleteItem'], partitions: ['outbox'] },
-    { actions: ['dynamodb:GetItem'], partitions: ['write'] },
-  ],
-  sync: [
-    // Lease, commit, release, index rows (BatchGetItem, Query, BatchWriteItem), intents (PutItem),
-    // credentials (GetItem; a rotated refresh token: a transaction of Update and Put).
-    { actions: [...READ, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], partitions: ['connection'] },
-    // Tenants' own OAuth clients, and the change log's retention on the tenant item; the
-    // console's hourly counters (`TENANT#t`/`HOUR#…`, ADDed only when a run published something).
-    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['tenant'] },
-    ...APPEND_TO_LOG,
-  ],
-  applyWrites: [
-    // The connection and its credentials, index entries, echo markers (recordDelete: a
-    // ConditionCheck on the row with the marker's Update), a rotated refresh token (Put).
-    {
-      actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
-      partitions: ['connection'],
-    },
-    // Write records: read, then markApplying / finish.
-    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['write'] },
-    // The tenant's OAuth client and log retention; the console's hourly counters of finished writes.
-    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['tenant'] },
-    ...APPEND_TO_LOG,
-  ],
-  deliverWebhooks: [
-    // Endpoints (list, get; put to disable one that answered 410). Nothing of
-    // connections or API keys: the one function that calls tenant-supplied URLs
-    // cannot read a CRED item nor rewrite a key.
-    { actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], partitions: ['tenant'] },
-    // The delivery log.
-    { actions: ['dynamodb:PutItem'], partitions: ['webhookLog'] },
-  ],
-};
-
-export function grantTableAccess(fn: IFunction, table: ITableV2, grants: readonly ItemGrant[]): void {
-  for (const grant of grants) {
-    fn.addToRolePolicy(
-      new PolicyStatement({
-        actions: [...grant.actions],
-        resources: [table.tableArn],
-        // Every granted action names its items' partition keys, so the key is
-        // always present (ForAllValues is also true when it is absent: no Scan is granted).
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': grant.partitions.map((p) => `${PARTITIONS[p]}*`) } },
-      }),
-    );
-  }
-}
-
-/** The dispatcher's due query: the index holds only keys, tenantId and connectionId. */
-export function grantDueQuery(fn: IFunction, table: ITableV2, indexName: string): void {
-  fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${indexName}`] }));
-}
 
 /** What a function seals (GenerateDataKey) and opens (Decrypt) with the vault. */
 export interface VaultAccess {
@@ -166,16 +88,132 @@ export const VAULT_ACCESS: Record<FunctionName, VaultAccess> = {
 };
 
 /**
+ * The vault's epoch keys, per purpose (lib/auth/README.md): sealing reads the
+ * month's key and, first in the month, puts it (a conditional PutItem);
+ * opening only reads. `VAULTKEY#*#<purpose>`: the epoch is free, the purpose
+ * is not (an epoch holds no `#`).
+ */
+export function vaultKeyGrants(access: VaultAccess): ItemGrant[] {
+  const keys = (purposes: readonly VaultPurpose[]) => purposes.map((p) => `*#${p}`);
+  const openOnly = access.open.filter((p) => !access.seal.includes(p));
+  return [
+    ...(access.seal.length > 0 ? [{ actions: ['dynamodb:GetItem', 'dynamodb:PutItem'] as const, partitions: ['vaultKey'] as const, keys: keys(access.seal) }] : []),
+    ...(openOnly.length > 0 ? [{ actions: ['dynamodb:GetItem'] as const, partitions: ['vaultKey'] as const, keys: keys(openOnly) }] : []),
+  ];
+}
+
+/**
+ * Appending to the change log: the tail (GetItem), the id items (BatchGetItem),
+ * and one TransactWriteItems of the tail's Update and the entries' and ids' Puts.
+ */
+const APPEND_TO_LOG: readonly ItemGrant[] = [
+  { actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], partitions: ['changeLog'] },
+];
+
+/**
+ * Per function, from its code paths. TransactWriteItems needs the actions of
+ * its parts (PutItem, UpdateItem, DeleteItem, ConditionCheckItem); it is not
+ * an IAM action of its own.
+ */
+export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
+  api: [
+    // API key lookup (read only: keys are made by the CLI), connections, writes,
+    // idempotency records, webhook endpoints and their delivery log, tenants' OAuth clients,
+    // Google grant holders.
+    { actions: READ, partitions: ['connection', 'tenant', 'apiKey', 'write', 'idempotency', 'webhookLog', 'grant'] },
+    // createConnection / updateConnection (transactions of Put and Update), deleteConnection
+    // (BatchWriteItem over the collection, DeleteItem), write records, Idempotency-Key records, endpoints.
+    {
+      actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      partitions: ['connection', 'tenant', 'write', 'idempotency'],
+    },
+    // A contact create checks its connection inside the write record's transaction (no read first).
+    { actions: ['dynamodb:ConditionCheckItem'], partitions: ['connection'] },
+    // A consent adds the connection as a holder of its grant; a delete or a move removes it.
+    { actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], partitions: ['grant'] },
+    // Each accepted write's outbox entry, in the write record's transaction; the applier's finish drops it.
+    { actions: ['dynamodb:PutItem'], partitions: ['outbox'] },
+    // GET /changes and webhook replay read the change log (tail GetItem, entries Query); never write it.
+    { actions: ['dynamodb:GetItem', 'dynamodb:Query'], partitions: ['changeLog'] },
+    ...vaultKeyGrants(VAULT_ACCESS.api),
+  ],
+  // The claim is one conditional UpdateItem; the due query is on the index (dispatchIndexAccess).
+  dispatch: [
+    { actions: ['dynamodb:UpdateItem'], partitions: ['connection'] },
+    // The outbox sweep: pending entries, the status of each one's write, entries settled.
+    { actions: ['dynamodb:Query', 'dynamodb:DeleteItem'], partitions: ['outbox'] },
+    { actions: ['dynamodb:GetItem'], partitions: ['write'] },
+  ],
+  sync: [
+    // Lease, commit, release, index rows (BatchGetItem, Query, BatchWriteItem), intents (PutItem),
+    // credentials (GetItem; a rotated refresh token: a transaction of Update and Put).
+    { actions: [...READ, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], partitions: ['connection'] },
+    // Tenants' own OAuth clients, and the change log's retention on the tenant item; the
+    // console's hourly counters (`TENANT#t`/`HOUR#…`, ADDed only when a run published something).
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['tenant'] },
+    ...APPEND_TO_LOG,
+    ...vaultKeyGrants(VAULT_ACCESS.sync),
+  ],
+  applyWrites: [
+    // The connection and its credentials, index entries, echo markers (recordDelete: a
+    // ConditionCheck on the row with the marker's Update), a rotated refresh token (Put).
+    {
+      actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
+      partitions: ['connection'],
+    },
+    // Write records: read, then markApplying / finish.
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['write'] },
+    // finish drops the write's outbox entry in its own transaction (the write was delivered).
+    { actions: ['dynamodb:DeleteItem'], partitions: ['outbox'] },
+    // The tenant's OAuth client and log retention; the console's hourly counters of finished writes.
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], partitions: ['tenant'] },
+    ...APPEND_TO_LOG,
+    ...vaultKeyGrants(VAULT_ACCESS.applyWrites),
+  ],
+  deliverWebhooks: [
+    // Endpoints (list, get; put to disable one that answered 410). Nothing of
+    // connections or API keys: the one function that calls tenant-supplied URLs
+    // cannot read a CRED item nor rewrite a key.
+    { actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], partitions: ['tenant'] },
+    // The delivery log.
+    { actions: ['dynamodb:PutItem'], partitions: ['webhookLog'] },
+    ...vaultKeyGrants(VAULT_ACCESS.deliverWebhooks),
+  ],
+};
+
+export function grantTableAccess(fn: IFunction, table: ITableV2, grants: readonly ItemGrant[]): void {
+  for (const grant of grants) {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: [...grant.actions],
+        resources: [table.tableArn],
+        // Every granted action names its items' partition keys, so the key is
+        // always present (ForAllValues is also true when it is absent: no Scan is granted).
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leadingKeys(grant) } },
+      }),
+    );
+  }
+}
+
+/** The dispatcher's due query: the index holds only keys, tenantId and connectionId. */
+export function grantDueQuery(fn: IFunction, table: ITableV2, indexName: string): void {
+  fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${indexName}`] }));
+}
+
+/**
  * KMS calls on the vault key, only under the vault's context `{ tenantId,
- * purpose }` with one of the given purposes. With `legacy`, also Decrypt
- * under the first shape's `{ tenantId }`, for values sealed before purposes
- * existed (they are sealed again as they are read or written).
+ * purpose }` with one of the given purposes (an epoch key's tenantId is
+ * `#epoch:<epoch>`, lib/auth/vault.ts epochWrapContext). Sealing may Decrypt
+ * too: a container that seals after another stored the month's key unwraps
+ * that one. With `legacy`, also Decrypt under the first shape's
+ * `{ tenantId }`, for values sealed before purposes existed (they are sealed
+ * again as they are read or written).
  */
 export function grantVault(params: { fn: IFunction; key: IKey; access: VaultAccess; legacy: boolean }): void {
   const { fn, key, access } = params;
   const calls: [string, readonly VaultPurpose[]][] = [
     ['kms:GenerateDataKey', access.seal],
-    ['kms:Decrypt', access.open],
+    ['kms:Decrypt', [...new Set([...access.open, ...access.seal])]],
   ];
   for (const [action, purposes] of calls) {
     if (purposes.length === 0) continue;

@@ -31,23 +31,25 @@ const ASSUME = {
   /** Change-feed consumption (the webhook deliverer), in batches of 10: a receive and a delete per 10 messages. */
   feedConsumeRequestsPerMessage: 0.2,
   /**
-   * KMS: a poll opens the connection's sealed refresh token, whose data key
-   * is KMS-wrapped. The vault (lib/auth/vault.ts) keeps unwrapped data keys
-   * per warm process for `dataKeyCacheMinutes`, and seals all connections a
-   * process connects for one tenant within that time with one data key. So a
-   * poll costs a Decrypt only when the container that runs it has not
-   * unwrapped that data key within the cache time. `connectionsPerDataKey`:
-   * connections sharing one wrapped data key (a tenant's accounts connected
-   * together); the warm sync-worker containers the polls spread over are
-   * derived from the fleet's poll rate and the idle poll's duration with
-   * latency (Little's law). A connection with a data key of its own costs a
-   * Decrypt per poll whatever the cache: the "kms-every-poll" variant.
-   * The cache time is the vault's default (1 hour, longer than the poll
-   * interval; it was 15 minutes, the interval itself, and a poll then paid
-   * about 0.8 Decrypt).
+   * KMS: a poll opens the connection's sealed credential. The vault seals
+   * under key epochs (lib/auth/vault.ts v4, lib/auth/README.md): one data key
+   * per month and purpose for every tenant, stored wrapped in the table, and
+   * each warm container unwraps it once per `dataKeyCacheMinutes`. So the
+   * fleet pays `purposesPerSyncContainer` Decrypts per warm sync container
+   * per cache period, whatever the number of tenants or connections, spread
+   * over all the polls of that period; the warm containers are derived from
+   * the fleet's poll rate and the idle poll's duration with latency (Little's
+   * law). Assumed: the fleet's credentials are v4 (the sync worker seals a
+   * v1 or v2 credential again as v4 on its next run). A value sealed before
+   * (v2, a data key per tenant and purpose) still opens as it did: the
+   * "v2-own-data-key" variant is such a
+   * value with a data key of its own (a tenant with one connection), a
+   * Decrypt whenever its container has not unwrapped it in the cache time
+   * (taken as every poll, the worst case).
    */
   dataKeyCacheMinutes: DEFAULT_CACHE_TTL_MS / 60_000,
-  connectionsPerDataKey: 10,
+  /** Purposes a sync container opens: the refresh token or CardDAV password, and a tenant's own OAuth client secret. */
+  purposesPerSyncContainer: 2,
   /** CloudWatch Logs: Lambda's START/END/REPORT lines per invocation, one summary line per job. */
   logKbPerInvocation: 0.3,
   logKbPerJob: 0.2,
@@ -67,10 +69,10 @@ const ASSUME = {
 } as const;
 
 /**
- * Issue 15's goals: an idle Google connection-month (the vault's shared data
- * key), the same for a tenant with a single connection (a data key of its
- * own, so no Decrypt is shared: the kms-every-poll variant), and the whole
- * idle fleet of 100,000 connections.
+ * Issue 15's goals: an idle Google connection-month, the same for a tenant
+ * with a single connection (before key epochs it had a data key of its own,
+ * so no Decrypt was shared; under epochs it shares the month's key), and the
+ * whole idle fleet of 100,000 connections.
  */
 export const COST_GOALS = { idleConnectionMonth: 0.005, singleConnectionTenantMonth: 0.006, fleetIdleMonth: 600 } as const;
 
@@ -116,15 +118,13 @@ interface ConnectionOptions {
 }
 
 /**
- * KMS Decrypts per poll under the vault's data-key cache (see ASSUME): in one
- * cache period the `polls` polls of one data key land on random containers out
- * of `containers`; each container that gets at least one unwraps the key once.
+ * KMS Decrypts per poll under key epochs (see ASSUME): each warm container
+ * unwraps each purpose's epoch key once per cache period, and the fleet polls
+ * `fleet * cache / poll interval` times in that period.
  */
-function kmsPerPoll(params: { containers: number; connectionsPerDataKey: number }): number {
-  const polls = params.connectionsPerDataKey * (ASSUME.dataKeyCacheMinutes / ASSUME.pollMinutes);
-  const w = Math.max(1, params.containers);
-  const distinct = w * (1 - (1 - 1 / w) ** polls);
-  return Math.min(1, distinct / polls);
+function kmsPerPoll(params: { containers: number }): number {
+  const pollsPerPeriod = ASSUME.fleet * (ASSUME.dataKeyCacheMinutes / ASSUME.pollMinutes);
+  return Math.min(1, (Math.max(1, params.containers) * ASSUME.purposesPerSyncContainer) / pollsPerPeriod);
 }
 
 /** Sync-worker containers busy at once for the fleet's idle polls (Little's law on the with-latency duration). */
@@ -280,14 +280,14 @@ export const cost: Scenario = {
     const google = profiles.find((p) => p.server === 'emulator');
     if (google === undefined) throw new Error('no emulator profile');
     const containers = warmContainers(google.noChange);
-    const kms = kmsPerPoll({ containers, connectionsPerDataKey: ASSUME.connectionsPerDataKey });
+    const kms = kmsPerPoll({ containers });
     ctx.log(
       `assumptions: ${POLLS_PER_MONTH} polls/month, arm64 ${ASSUME.lambdaMemoryMb} MB, measured runSync durations (warm), ` +
         `${ASSUME.jobsPerInvocation} jobs/invocation, ${ASSUME.jobSqsRequestsPerPoll} job-queue requests/poll, ` +
         `${ASSUME.feedConsumeRequestsPerMessage} feed-consumer requests/event, ${ASSUME.logKbPerInvocation} KB logs/invocation + ` +
         `${ASSUME.logKbPerJob} KB/job, ${ASSUME.contacts} contacts x ${ASSUME.indexRowBytes} B stored, ` +
-        `KMS: data keys cached ${ASSUME.dataKeyCacheMinutes} min per warm container, ${ASSUME.connectionsPerDataKey} connections per data key, ` +
-        `${containers} warm sync containers for ${ASSUME.fleet.toLocaleString('en-US')} connections => ${kms.toFixed(2)} Decrypt/poll (1 in "kms-every-poll")`,
+        `KMS: epoch data keys (one per month and purpose) cached ${ASSUME.dataKeyCacheMinutes} min per warm container, ${ASSUME.purposesPerSyncContainer} purposes per sync container, ` +
+        `${containers} warm sync containers for ${ASSUME.fleet.toLocaleString('en-US')} connections => ${kms.toExponential(1)} Decrypt/poll (1 in "v2-own-data-key")`,
     );
 
     // The dispatcher: its due query, its claims (one write per poll, counted per connection below) and the job sends.
@@ -310,16 +310,24 @@ export const cost: Scenario = {
           value: idle.total,
           unit: '$',
           goal,
-          note: `${kms.toFixed(2)} KMS Decrypt/poll (data-key cache), dispatcher claim included; ${fmt(idle.items)}`,
+          note: `${kms.toExponential(1)} KMS Decrypt/poll (epoch keys, any tenant size), dispatcher claim included; ${fmt(idle.items)}`,
         }),
       );
       ctx.emit(
         figure({
-          name: `${base}.idle-connection-month.kms-every-poll`,
-          value: idleEveryPoll.total,
+          name: `${base}.idle-connection-month.single-connection-tenant`,
+          value: idle.total,
           unit: '$',
           goal: { on: 'value', op: '<=', limit: COST_GOALS.singleConnectionTenantMonth },
-          note: 'a data key of its own (a tenant with one connection): a KMS Decrypt on every poll',
+          note: 'a tenant with one connection: under key epochs it shares the month\'s data key with every tenant, so it pays what any connection pays',
+        }),
+      );
+      ctx.emit(
+        figure({
+          name: `${base}.idle-connection-month.v2-own-data-key`,
+          value: idleEveryPoll.total,
+          unit: '$',
+          note: 'a credential still sealed v2 (before key epochs) with a data key of its own: a KMS Decrypt on every poll until it is resealed v4',
         }),
       );
       ctx.emit(

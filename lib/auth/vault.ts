@@ -24,11 +24,20 @@
 // worker does for credentials, the endpoint store on an endpoint's next write:
 // README "Deploying to AWS").
 //
+// With a keyring (`createVault({ keyring })`, what every function uses; the
+// threat model is in lib/auth/README.md): `v4.<epoch>.<iv>.<ciphertext+tag>`.
+// One data key per key epoch and purpose, generated once (whoever seals
+// first in the epoch) and stored wrapped in the keyring; each container
+// unwraps it once per cache TTL. The key of a tenant is derived from it with
+// HKDF (info: epoch, tenant, purpose), and the full context is the GCM AAD,
+// so a value opens only under its own tenant, connection and purpose, while a
+// poll costs no KMS call. Without a keyring the vault seals v2 as before.
+//
 // Not the AWS Encryption SDK: it would do the envelope, but it brings its own
 // message format, keyring and caching CMM machinery for what is here one
 // GCM call and a small cache, and it cannot share the local wrapper.
 
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DecryptFailed, KeyServiceError, VaultError } from './errors.ts';
@@ -64,9 +73,30 @@ export interface KeyWrapper {
   unwrap(params: { wrapped: Uint8Array; context: WrapContext }): Promise<Uint8Array>;
 }
 
+/**
+ * Where each epoch's data key is kept, wrapped (lib/store/vault-keyring.ts):
+ * read once per container and epoch, written once per epoch.
+ */
+export interface VaultKeyring {
+  /** The wrapped data key of this epoch and purpose, if one was stored. */
+  get(params: { epoch: string; purpose: VaultPurpose }): Promise<Uint8Array | undefined>;
+  /** Stores `wrapped` unless a key is stored already; the one stored (ours, or the one that got there first). */
+  putIfAbsent(params: { epoch: string; purpose: VaultPurpose; wrapped: Uint8Array }): Promise<Uint8Array>;
+}
+
+/** The key epoch of an instant: the UTC month, so new values get a new data key each month. */
+export function monthlyEpoch(now: number): string {
+  return new Date(now).toISOString().slice(0, 7);
+}
+
 export interface Vault {
   seal(params: { context: VaultContext; plaintext: string }): Promise<string>;
   open(params: { context: VaultContext; sealed: string }): Promise<string>;
+  /**
+   * Whether `sealed` is of the shape this vault seals (v4 with a keyring,
+   * else v2 or v4): callers seal an older value again. Without it, isCurrentSealed.
+   */
+  isCurrent?(sealed: string): boolean;
 }
 
 export interface VaultCacheOptions {
@@ -89,6 +119,9 @@ export interface VaultCacheOptions {
 export const DEFAULT_CACHE_TTL_MS = 60 * 60_000;
 
 const VERSION = 'v2';
+/** A value sealed under an epoch key from the keyring (needs one to open). */
+const EPOCH_VERSION = 'v4';
+const EPOCH = /^[A-Za-z0-9_-]{1,32}$/;
 /** Before purposes: one data key per tenant, wrapped under `{ tenantId }`. Opened, never sealed. */
 const LEGACY_VERSION = 'v1';
 const IV_BYTES = 12;
@@ -116,10 +149,19 @@ interface VaultState {
   sealKeys: Map<string, { entry: Promise<SealKey>; expiresAt: number }>;
   /** Unwrapped data keys by wrapped key + context, so a sync opens its credential without a KMS call. */
   openKeys: Map<string, CachedKey>;
+  keyring: { store: VaultKeyring; epochOf: (now: number) => string } | undefined;
 }
 
-export function createVault(params: { wrapper: KeyWrapper; cache?: Partial<VaultCacheOptions>; now?: () => number }): Vault {
+export function createVault(params: {
+  wrapper: KeyWrapper;
+  cache?: Partial<VaultCacheOptions>;
+  now?: () => number;
+  /** Seal v4 under epoch keys kept here; `epochOf` defaults to monthlyEpoch. */
+  keyring?: VaultKeyring;
+  epochOf?: (now: number) => string;
+}): Vault {
   const state: VaultState = {
+    keyring: params.keyring === undefined ? undefined : { store: params.keyring, epochOf: params.epochOf ?? monthlyEpoch },
     wrapper: params.wrapper,
     ttlMs: params.cache?.ttlMs ?? DEFAULT_CACHE_TTL_MS,
     max: params.cache?.max ?? 1000,
@@ -130,11 +172,14 @@ export function createVault(params: { wrapper: KeyWrapper; cache?: Partial<Vault
   return {
     seal: (sealParams) => sealValue(state, sealParams),
     open: (openParams) => openValue(state, openParams),
+    // With a keyring, a v2 value (a data key per tenant: a Decrypt per poll for a small tenant) is moved to an epoch key too.
+    isCurrent: (sealed) => (state.keyring === undefined ? isCurrentSealed(sealed) : sealed.startsWith(`${EPOCH_VERSION}.`)),
   };
 }
 
 async function sealValue(state: VaultState, { context, plaintext }: { context: VaultContext; plaintext: string }): Promise<string> {
   checkContext(context);
+  if (state.keyring !== undefined) return sealUnderEpoch(state, { context, plaintext, epoch: state.keyring.epochOf(state.now()) });
   const { key, wrapped } = await tenantKey(state, context.tenantId, context.purpose);
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
@@ -145,13 +190,17 @@ async function sealValue(state: VaultState, { context, plaintext }: { context: V
 
 async function openValue(state: VaultState, { context, sealed }: { context: VaultContext; sealed: string }): Promise<string> {
   checkContext(context);
+  if (sealed.startsWith(`${EPOCH_VERSION}.`)) return openUnderEpoch(state, { context, sealed });
   const { version, wrapped, iv, ct } = parseSealed(sealed);
   // A v1 value was wrapped under the tenant alone and bound no purpose.
   const wrapAs = version === VERSION ? wrapContext(context) : { tenantId: context.tenantId };
-  const key = await unwrapped(state, wrapped, wrapAs);
+  return decrypt({ key: await unwrapped(state, wrapped, wrapAs), iv, ct, aad: payloadAad(version, context) });
+}
+
+function decrypt({ key, iv, ct, aad }: { key: Buffer; iv: Buffer; ct: Buffer; aad: Buffer }): string {
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, iv);
-    decipher.setAAD(payloadAad(version, context));
+    decipher.setAAD(aad);
     decipher.setAuthTag(ct.subarray(ct.length - TAG_BYTES));
     return Buffer.concat([decipher.update(ct.subarray(0, ct.length - TAG_BYTES)), decipher.final()]).toString('utf8');
   } catch (cause) {
@@ -210,13 +259,89 @@ function unwrapped(state: VaultState, wrapped: Buffer, context: WrapContext): Pr
   return key;
 }
 
+// ---- Epoch keys (v4) ----------------------------------------------------------------
+
+async function sealUnderEpoch(state: VaultState, p: { context: VaultContext; plaintext: string; epoch: string }): Promise<string> {
+  const { context, epoch } = p;
+  if (!EPOCH.test(epoch)) throw new VaultError(`key epoch ${JSON.stringify(epoch)} must be 1 to 32 of A-Z a-z 0-9 _ -`);
+  const key = tenantKeyOf(await epochKey(state, { epoch, purpose: context.purpose, create: true }), epoch, context);
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(epochAad(epoch, context));
+  const ct = Buffer.concat([cipher.update(p.plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return [EPOCH_VERSION, epoch, iv.toString('base64url'), ct.toString('base64url')].join('.');
+}
+
+async function openUnderEpoch(state: VaultState, { context, sealed }: { context: VaultContext; sealed: string }): Promise<string> {
+  const parts = sealed.split('.');
+  if (parts.length !== 4 || !EPOCH.test(parts[1]!) || !parts.slice(2).every((x) => B64URL.test(x))) {
+    throw new DecryptFailed('sealed value is malformed', { reason: 'malformed' });
+  }
+  const epoch = parts[1]!;
+  const iv = Buffer.from(parts[2]!, 'base64url');
+  const ct = Buffer.from(parts[3]!, 'base64url');
+  if (iv.length !== IV_BYTES || ct.length < TAG_BYTES) throw new DecryptFailed('sealed value is malformed', { reason: 'malformed' });
+  const root = await epochKey(state, { epoch, purpose: context.purpose, create: false });
+  return decrypt({ key: tenantKeyOf(root, epoch, context), iv, ct, aad: epochAad(epoch, context) });
+}
+
+/** The tenant's own key for this purpose: HKDF-SHA256 of the epoch key, so no tenant key opens another's values. */
+function tenantKeyOf(root: Buffer, epoch: string, context: VaultContext): Buffer {
+  const info = JSON.stringify(['carddav-bridge/vault-key', EPOCH_VERSION, epoch, context.tenantId, context.purpose]);
+  return Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), Buffer.from(info, 'utf8'), KEY_BYTES));
+}
+
+function epochAad(epoch: string, context: VaultContext): Buffer {
+  return Buffer.from(JSON.stringify(['carddav-bridge/vault', EPOCH_VERSION, epoch, context.tenantId, context.connectionId, context.purpose]), 'utf8');
+}
+
+/**
+ * The KMS context of an epoch key: the vault's `{ tenantId, purpose }` shape
+ * (the key policy's), with a tenant id no tenant has ('#' is refused in ids).
+ */
+export function epochWrapContext(epoch: string, purpose: VaultPurpose): WrapContext {
+  return { tenantId: `#epoch:${epoch}`, purpose };
+}
+
+/** The epoch's plaintext data key: cached per container; read (or, sealing, created) in the keyring once. */
+function epochKey(state: VaultState, p: { epoch: string; purpose: VaultPurpose; create: boolean }): Promise<Buffer> {
+  const context = epochWrapContext(p.epoch, p.purpose);
+  const slot = `epoch|${canonicalContext(context)}`;
+  const t = state.now();
+  const cached = state.openKeys.get(slot);
+  if (cached && cached.expiresAt > t) {
+    remember(state, slot, cached);
+    return cached.key;
+  }
+  const key = loadEpochKey(state, { ...p, context });
+  remember(state, slot, { key, expiresAt: t + state.ttlMs });
+  key.catch(() => {
+    if (state.openKeys.get(slot)?.key === key) state.openKeys.delete(slot);
+  });
+  return key;
+}
+
+async function loadEpochKey(state: VaultState, p: { epoch: string; purpose: VaultPurpose; create: boolean; context: WrapContext }): Promise<Buffer> {
+  if (state.keyring === undefined) throw new VaultError(`a value sealed under key epoch ${p.epoch} needs the vault's keyring (createVault({ keyring }))`);
+  const store = state.keyring.store;
+  const { epoch, purpose, context } = p;
+  const stored = await callWrapper('read the key epoch', () => store.get({ epoch, purpose }));
+  if (stored !== undefined) return dataKey(await callWrapper('unwrap a data key', () => state.wrapper.unwrap({ wrapped: stored, context })));
+  if (!p.create) throw new DecryptFailed(`no data key for key epoch ${epoch} (${purpose}) in the keyring`, { reason: 'key' });
+  const generated = await callWrapper('generate a data key', () => state.wrapper.generateDataKey({ context }));
+  const kept = await callWrapper('store the key epoch', () => store.putIfAbsent({ epoch, purpose, wrapped: generated.wrapped }));
+  // Another container stored its key first: use that one, so the epoch has one key.
+  if (Buffer.from(kept).equals(Buffer.from(generated.wrapped))) return dataKey(generated.plaintext);
+  return dataKey(await callWrapper('unwrap a data key', () => state.wrapper.unwrap({ wrapped: kept, context })));
+}
+
 /**
  * True when `sealed` is of the shape the vault seals now. An older value
  * still opens, but its data key is not bound to a purpose (a grant for any
  * purpose's legacy keys opens it): callers seal its plaintext again and store that.
  */
 export function isCurrentSealed(sealed: string): boolean {
-  return sealed.startsWith(`${VERSION}.`);
+  return sealed.startsWith(`${VERSION}.`) || sealed.startsWith(`${EPOCH_VERSION}.`);
 }
 
 function parseSealed(sealed: string): { version: string; wrapped: Buffer; iv: Buffer; ct: Buffer } {

@@ -14,7 +14,7 @@
 // never leaves a finished backfill no one was told about.
 import type { Card, HrefEtag } from '../carddav/types.ts';
 import { CardDavError, NotFound } from '../carddav/errors.ts';
-import { normalizeHref } from '../carddav/index.ts';
+import { hrefKey, sameHref } from '../carddav/href.ts';
 import { forEachLimit } from '../core/concurrency.ts';
 import { errorText } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
@@ -85,12 +85,11 @@ export async function runBackfill(params: RunBackfillParams): Promise<BackfillRu
   }
 }
 
-/** Every member of the book (not the collection itself), once each, in href order. */
+/** Every member of the book (not the collection itself), once each (hrefs compared as the engine compares them), in href order. */
 async function listMembers(conn: BackfillConnection): Promise<HrefEtag[]> {
-  const self = normalizeHref(conn.addressBookUrl).replace(/\/+$/, '');
   const byHref = new Map<string, HrefEtag>();
   for (const m of await conn.client.listEtags({ addressBookUrl: conn.addressBookUrl })) {
-    if (m.href.replace(/\/+$/, '') !== self) byHref.set(m.href, m);
+    if (!sameHref(m.href, conn.addressBookUrl)) byHref.set(hrefKey(m.href), m);
   }
   return [...byHref.values()].sort((a, b) => (a.href < b.href ? -1 : a.href > b.href ? 1 : 0));
 }

@@ -2,7 +2,7 @@
 // not a slow KDF, is right here: the key is 256 random bits, so there is no
 // dictionary to attack, and every request has to hash it.
 import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
-import type { ApiScope } from './ports.ts';
+import type { ApiKeyRecord, ApiKeys, ApiScope } from './ports.ts';
 
 export const API_KEY_PREFIX = 'cdb_live_';
 
@@ -36,4 +36,41 @@ export function generateApiKey(params: { randomBytes?: (size: number) => Uint8Ar
 
 export function isApiScope(value: string): value is ApiScope {
   return (API_SCOPES as readonly string[]).includes(value);
+}
+
+/**
+ * How long a warm API container trusts an API key it looked up: a revoked
+ * key (or one whose scopes changed) keeps working for at most this long in a
+ * container that saw it (README "API keys"). Short enough for revocation,
+ * long enough that a client sending several requests a second costs one
+ * lookup per half minute instead of one per request.
+ */
+export const API_KEY_CACHE_TTL_MS = 30_000;
+
+/**
+ * `ApiKeys` with found keys remembered for `ttlMs` (least recently used
+ * dropped past `max`). Unknown keys are not remembered: a key created a
+ * moment ago works at once, and guessing costs the guesser a lookup each.
+ */
+export function cachedApiKeys(params: { inner: ApiKeys; now: () => number; ttlMs?: number; max?: number }): ApiKeys {
+  const { inner, now } = params;
+  const ttlMs = params.ttlMs ?? API_KEY_CACHE_TTL_MS;
+  const max = params.max ?? 1000;
+  const cache = new Map<string, { record: ApiKeyRecord; expiresAt: number }>();
+  return {
+    async lookup({ keyHash }) {
+      const t = now();
+      const hit = cache.get(keyHash);
+      cache.delete(keyHash);
+      if (hit !== undefined && hit.expiresAt > t) {
+        cache.set(keyHash, hit);
+        return hit.record;
+      }
+      const record = await inner.lookup({ keyHash });
+      if (record === undefined) return undefined;
+      cache.set(keyHash, { record, expiresAt: t + ttlMs });
+      if (cache.size > max) cache.delete(cache.keys().next().value!);
+      return record;
+    },
+  };
 }

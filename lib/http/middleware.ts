@@ -12,7 +12,7 @@ import {
   InsufficientScope,
   ValidationFailed,
 } from './problems.ts';
-import type { ApiKeys, ApiScope, Clock, Idempotency, Logger } from './ports.ts';
+import type { ApiKeys, ApiScope, Clock, Idempotency, IdempotencyRecord, Logger, StoredResponse } from './ports.ts';
 
 export interface AuthContext {
   tenantId: string;
@@ -20,8 +20,18 @@ export interface AuthContext {
   scopes: readonly ApiScope[];
 }
 
+/**
+ * The Idempotency-Key this request holds: a route that stores its answer
+ * with its own write (Writes.create's `answer`) sets `answered`, and the
+ * middleware then stores nothing more.
+ */
+export interface IdempotencySlot {
+  record: Omit<IdempotencyRecord, 'response'>;
+  answered: boolean;
+}
+
 export interface AppEnv {
-  Variables: { auth: AuthContext };
+  Variables: { auth: AuthContext; idempotency?: IdempotencySlot };
 }
 
 export type AppMiddleware = MiddlewareHandler<AppEnv>;
@@ -128,12 +138,22 @@ function requestHash(c: Context, body: ArrayBuffer, secret: string): string {
 
 const REPLAYED_HEADERS = ['content-type', 'location'];
 
+/** The holder's record as the answer to a repeat: a replay, 422 for another request, 409 while it runs. */
+function repeatAnswer(existing: IdempotencyRecord | undefined, hash: string): Response {
+  if (existing === undefined) throw new IdempotencyKeyInUse();
+  if (existing.requestHash !== hash) throw new IdempotencyKeyReused();
+  if (existing.response === undefined) throw new IdempotencyKeyInUse();
+  const { status, body, headers } = existing.response;
+  return new Response(status === 204 ? null : body, { status, headers: { ...headers, 'Idempotent-Replayed': 'true' } });
+}
+
 /**
  * Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): the first 2xx
  * answer is stored for 24 hours and replayed for a repeat; a repeat with a
  * different request is a 422; a repeat while the first is still running is a
  * 409. A failed first attempt changed nothing, so its key is released and the
- * client may retry (corrected) with it.
+ * client may retry (corrected) with it. The key is taken with one
+ * conditional write, which returns the holder's record when it is taken.
  */
 export function idempotent(deps: { idempotency: Idempotency; clock: Clock; logger: Logger; config: { requestHashSecret: string } }): AppMiddleware {
   const secret = checkRequestHashSecret(deps.config.requestHashSecret);
@@ -146,20 +166,11 @@ export function idempotent(deps: { idempotency: Idempotency; clock: Clock; logge
     const key = parseIdempotencyKey(raw);
     const { tenantId } = c.get('auth');
     const hash = requestHash(c, await c.req.arrayBuffer(), secret);
-    const now = deps.clock.now();
-    const expiresAt = now + IDEMPOTENCY_TTL_MS;
-
-    let existing = await deps.idempotency.get({ tenantId, key, now });
-    if (existing === undefined && !(await deps.idempotency.begin({ tenantId, key, requestHash: hash, expiresAt }))) {
-      existing = await deps.idempotency.get({ tenantId, key, now });
-      if (existing === undefined) throw new IdempotencyKeyInUse();
-    }
-    if (existing !== undefined) {
-      if (existing.requestHash !== hash) throw new IdempotencyKeyReused();
-      if (existing.response === undefined) throw new IdempotencyKeyInUse();
-      const { status, body, headers } = existing.response;
-      return new Response(status === 204 ? null : body, { status, headers: { ...headers, 'Idempotent-Replayed': 'true' } });
-    }
+    const record = { tenantId, key, requestHash: hash, expiresAt: deps.clock.now() + IDEMPOTENCY_TTL_MS };
+    const claimed = await deps.idempotency.claim(record);
+    if (!claimed.begun) return repeatAnswer(claimed.existing, hash);
+    const slot: IdempotencySlot = { record, answered: false };
+    c.set('idempotency', slot);
 
     try {
       await next();
@@ -167,23 +178,34 @@ export function idempotent(deps: { idempotency: Idempotency; clock: Clock; logge
       await deps.idempotency.release({ tenantId, key });
       throw error;
     }
-    const res = c.res;
-    if (res.status < 200 || res.status > 299) {
+    if (c.res.status < 200 || c.res.status > 299) {
       await deps.idempotency.release({ tenantId, key });
       return;
     }
-    const headers: Record<string, string> = {};
-    for (const name of REPLAYED_HEADERS) {
-      const value = res.headers.get(name);
-      if (value !== null) headers[name] = value;
-    }
-    try {
-      const body = await res.clone().text();
-      await deps.idempotency.put({ tenantId, key, requestHash: hash, expiresAt, response: { status: res.status, body, headers } });
-    } catch (error) {
-      // The work is done and answered; failing the answer now would invite a retry that does it twice.
-      // The in-flight record stays, so a retry gets 409 rather than a duplicate until it expires.
-      deps.logger.error('idempotency: storing the first answer failed', { tenantId, key, error });
-    }
+    if (!slot.answered) await storeAnswer(deps, { ...record, res: c.res });
   };
+}
+
+/** A JSON answer as storeAnswer would capture it from `c.json(body, status, headers)`: what a repeat replays. */
+export function jsonAnswer(p: { status: number; body: unknown; headers: Record<string, string> }): StoredResponse {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  for (const [name, value] of Object.entries(p.headers)) if (REPLAYED_HEADERS.includes(name.toLowerCase())) headers[name.toLowerCase()] = value;
+  return { status: p.status, body: JSON.stringify(p.body), headers };
+}
+
+async function storeAnswer(deps: { idempotency: Idempotency; logger: Logger }, p: Omit<IdempotencyRecord, 'response'> & { res: Response }): Promise<void> {
+  const { res, ...record } = p;
+  const headers: Record<string, string> = {};
+  for (const name of REPLAYED_HEADERS) {
+    const value = res.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  try {
+    const body = await res.clone().text();
+    await deps.idempotency.put({ ...record, response: { status: res.status, body, headers } });
+  } catch (error) {
+    // The work is done and answered; failing the answer now would invite a retry that does it twice.
+    // The in-flight record stays, so a retry gets 409 rather than a duplicate until it expires.
+    deps.logger.error('idempotency: storing the first answer failed', { tenantId: record.tenantId, key: record.key, error });
+  }
 }

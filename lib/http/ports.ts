@@ -136,9 +136,19 @@ export interface Writes {
    * Stores the record, and with it an outbox entry (lib/writes/outbox.ts):
    * from here on the write reaches the queue even if the enqueue below fails
    * or the process dies, because the dispatcher sends what stays in the outbox.
+   * `checkConnection`: checked against the connection in the same step
+   * (instead of a read before it): ConnectionNotFound (lib/core/errors.ts)
+   * when it is absent, another tenant's or deleted, and then nothing is stored.
+   * `answer`: the request's Idempotency-Key (claimed by this request) with
+   * its first answer, stored in the same step, so the key needs no request
+   * of its own to complete.
    */
-  create(record: WriteRecord): Promise<void>;
-  /** The write is on the queue: its outbox entry can go. */
+  create(record: WriteRecord, options?: { checkConnection?: boolean; answer?: IdempotencyRecord & { response: StoredResponse } }): Promise<void>;
+  /**
+   * The write is on the queue: its outbox entry can go. An adapter may leave
+   * that to the applier's finish (the DynamoDB one does, in the finish's own
+   * request) and to the dispatcher's sweep.
+   */
   enqueued(record: Pick<WriteRecord, 'tenantId' | 'connectionId' | 'writeId' | 'createdAt'>): Promise<void>;
   /** Undefined for an unknown id or another tenant's write. */
   get(params: { tenantId: string; writeId: string }): Promise<WriteRecord | undefined>;
@@ -177,6 +187,12 @@ export interface Idempotency {
    * one key must not both run.
    */
   begin(record: Omit<IdempotencyRecord, 'response'>): Promise<boolean>;
+  /**
+   * `begin` in one request: when another request holds the key, the record
+   * it holds comes back with the refusal (`existing`; absent only if it
+   * vanished meanwhile), so the caller need not read first.
+   */
+  claim(record: Omit<IdempotencyRecord, 'response'>): Promise<{ begun: boolean; existing?: IdempotencyRecord }>;
   /** Stores the first answer on the in-flight record. */
   put(record: IdempotencyRecord & { response: StoredResponse }): Promise<void>;
   /** Drops the in-flight record after a request that changed nothing (an error), so a retry may run. */

@@ -23,6 +23,7 @@ import type { GoogleEmulator } from '../emulator/index.ts';
 import type { App } from '../http/app.ts';
 import { createDynamoApiKeys, createTenantAdmin } from '../store/api-adapters.ts';
 import { createTable, TABLE } from '../store/table.ts';
+import { createDynamoVaultKeyring } from '../store/vault-keyring.ts';
 import type { DynamoStore } from '../store/types.ts';
 import type { Clients, GoogleClient } from '../wiring/aws.ts';
 import { createStore } from '../wiring/build.ts';
@@ -264,7 +265,8 @@ async function prepareBase(start: Start, services: Services): Promise<Base> {
   return {
     clients,
     store: createStore(clients),
-    vault: createVault({ wrapper: createLocalKeyWrapper({ masterKey }) }),
+    // Sealing v4 under key epochs kept in the table, as the deployed functions do (lib/wiring/aws.ts).
+    vault: createVault({ wrapper: createLocalKeyWrapper({ masterKey }), keyring: createDynamoVaultKeyring({ client: clients.dynamo, tableName: clients.table.tableName }) }),
     // The Idempotency-Key fingerprints' HMAC key: generated with the master key and kept with it, so a
     // retry after a restart still matches its first request.
     requestHashSecret: Buffer.from(hkdfSync('sha256', masterKey, new Uint8Array(0), 'carddav-bridge request-hash secret', 32)).toString('hex'),

@@ -126,7 +126,8 @@ export async function openCredentials(params: {
 
 /**
  * The credentials sealed again when their secret is of the vault's older
- * shape (a data key not bound to a purpose), for the caller to store;
+ * shape (a data key not bound to a purpose; with key epochs, also a data key
+ * per tenant), for the caller to store;
  * undefined when they are current. The sync worker calls it on every run, so
  * stored credentials move to the new shape on their next sync.
  */
@@ -138,7 +139,7 @@ export async function resealLegacyCredentials(params: {
 }): Promise<StoredCredentials | undefined> {
   const { credentials } = params;
   const sealed = credentials?.kind === 'basic' ? credentials.password : credentials?.kind === 'google' ? credentials.refreshToken : undefined;
-  if (credentials === undefined || typeof sealed !== 'string' || isCurrentSealed(sealed)) return undefined;
+  if (credentials === undefined || typeof sealed !== 'string' || (params.vault.isCurrent ?? isCurrentSealed)(sealed)) return undefined;
   const opened = await openCredentials(params);
   return opened.kind === 'basic'
     ? sealBasicCredentials({ ...params, username: opened.username, password: opened.password })

@@ -17,7 +17,7 @@ export function idempotencyKey(tenantId: string, key: string): { pk: string; sk:
   return single(`IDEMP#${tenantId}#${key}`);
 }
 
-function idempotencyItem(r: IdempotencyRecord): Item {
+export function idempotencyItem(r: IdempotencyRecord): Item {
   return {
     ...idempotencyKey(r.tenantId, r.key),
     type: 'idempotency',
@@ -34,7 +34,8 @@ export function createDynamoIdempotency(options: TableOptions): Idempotency {
   const t = openTable(options);
   return {
     get: (p) => getRecord(t, p),
-    begin: (record) => begin(t, record),
+    begin: async (record) => (await claim(t, record)).begun,
+    claim: (record) => claim(t, record),
     put: async (record) => {
       await call(t, 'putIdempotency', () => t.doc.send(new PutCommand({ TableName: t.name, Item: idempotencyItem(record) })));
     },
@@ -44,23 +45,58 @@ export function createDynamoIdempotency(options: TableOptions): Idempotency {
 
 async function getRecord(t: Table, { tenantId, key, now }: { tenantId: string; key: string; now: number }): Promise<IdempotencyRecord | undefined> {
   const out = await call(t, 'getIdempotency', () => t.doc.send(new GetCommand({ TableName: t.name, Key: idempotencyKey(tenantId, key), ConsistentRead: true })));
-  const i = out.Item;
+  return recordOf(out.Item, { tenantId, key, now });
+}
+
+function recordOf(i: Item | undefined, { tenantId, key, now }: { tenantId: string; key: string; now: number }): IdempotencyRecord | undefined {
   if (i === undefined || typeof i.expiresAtMs !== 'number' || i.expiresAtMs <= now) return undefined;
   const record: IdempotencyRecord = { tenantId, key, requestHash: String(i.requestHash), expiresAt: i.expiresAtMs };
   if (i.response !== undefined) record.response = i.response as StoredResponse;
   return record;
 }
 
-/** Puts the record if none is there, or only an expired one not yet swept by TTL: of two concurrent requests, one wins. */
-async function begin(t: Table, record: IdempotencyRecord): Promise<boolean> {
+/**
+ * Puts the record if none is there, or only an expired one not yet swept by
+ * TTL: of two concurrent requests, one wins. One request: a refused
+ * condition returns the holder's record (ALL_OLD), so no read comes first.
+ */
+type Claimed = { begun: boolean; existing?: IdempotencyRecord };
+
+async function claim(t: Table, record: IdempotencyRecord): Promise<Claimed> {
+  const now = t.clock.now();
   const put = new PutCommand({
     TableName: t.name,
     Item: idempotencyItem(record),
     ConditionExpression: 'attribute_not_exists(#pk) OR #exp <= :now',
     ExpressionAttributeNames: { '#pk': 'pk', '#exp': 'expiresAtMs' },
-    ExpressionAttributeValues: { ':now': t.clock.now() },
+    ExpressionAttributeValues: { ':now': now },
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
   });
-  return conditional(t, 'beginIdempotency', async () => (await t.doc.send(put), true), () => false);
+  return conditional<Claimed>(
+    t,
+    'beginIdempotency',
+    async () => (await t.doc.send(put), { begun: true }),
+    (old) => {
+      const existing = recordOf(old ?? undefined, { tenantId: record.tenantId, key: record.key, now });
+      return existing === undefined ? { begun: false } : { begun: false, existing };
+    },
+  );
+}
+
+/**
+ * A transaction's Put of the first answer on the record this request holds
+ * (its hash, no answer yet): Writes.create stores it with the write.
+ */
+export function answerItem(t: Pick<Table, 'name'>, record: IdempotencyRecord & { response: StoredResponse }): Record<string, unknown> {
+  return {
+    Put: {
+      TableName: t.name,
+      Item: idempotencyItem(record),
+      ConditionExpression: '#hash = :hash AND attribute_not_exists(#resp)',
+      ExpressionAttributeNames: { '#hash': 'requestHash', '#resp': 'response' },
+      ExpressionAttributeValues: { ':hash': record.requestHash },
+    },
+  };
 }
 
 async function release(t: Table, { tenantId, key }: { tenantId: string; key: string }): Promise<void> {

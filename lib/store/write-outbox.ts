@@ -5,12 +5,14 @@
 // | --- | --- |
 // | `OUTBOX#<shard>` / `<createdAt, 15 digits>#<tenantId>#<writeId>` | tenantId, connectionId, writeId, createdAt (ms), expiresAt (TTL, the write's) |
 //
-// Items live for the few milliseconds between the record's put and the
-// send, unless the send fails: then until the dispatcher's sweep. The sort
+// An entry is put in the same transaction as its write record and dropped
+// in the same transaction as the write's terminal status (the applier's
+// finish), so neither costs a request of its own; a write that never
+// finishes leaves its entry to the dispatcher's sweep. The sort
 // key starts with the time, so the sweep asks each shard for what is older
 // than its grace period, oldest first; shards spread the puts and deletes
 // (each a 1 KB write) over partitions.
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import type { OutboxEntry } from '../writes/outbox.ts';
 import { call, queryUpTo } from './table-client.ts';
 import type { Table } from './table-client.ts';
@@ -34,12 +36,10 @@ export function outboxKey(entry: Pick<OutboxEntry, 'tenantId' | 'writeId' | 'cre
 
 export type OutboxTable = Pick<Table, 'doc' | 'name'>;
 
-/** `expiresAt` (epoch seconds, the write's TTL) lets DynamoDB drop an entry nobody swept. */
-export async function putOutboxEntry(table: OutboxTable, entry: OutboxEntry & { expiresAt: number }): Promise<void> {
+/** The entry's item; `expiresAt` (epoch seconds, the write's TTL) lets DynamoDB drop an entry nobody swept. */
+export function outboxItem(entry: OutboxEntry & { expiresAt: number }): Record<string, unknown> {
   const { expiresAt, ...fields } = entry;
-  await call(table, 'putOutboxEntry', () =>
-    table.doc.send(new PutCommand({ TableName: table.name, Item: { ...outboxKey(entry), type: 'outbox', ...fields, expiresAt } })),
-  );
+  return { ...outboxKey(entry), type: 'outbox', ...fields, expiresAt };
 }
 
 export async function deleteOutboxEntry(table: OutboxTable, entry: Pick<OutboxEntry, 'tenantId' | 'writeId' | 'createdAt'>): Promise<void> {

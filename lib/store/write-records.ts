@@ -3,17 +3,19 @@
 // dispatcher's `WriteOutbox` as one adapter. Status moves are conditional:
 // `queued`/`applying` → `applying` → one terminal status, once. A record past
 // its `expiresAt` reads as absent (TTL deletes lazily).
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Writes } from '../http/ports.ts';
 import type { WriteStore } from '../writes/ports.ts';
 import type { OutboxEntry, WriteOutbox } from '../writes/outbox.ts';
 import type { WriteRecord } from '../writes/types.ts';
+import { ConnectionNotFound, StoreError } from '../core/errors.ts';
 import { InvalidInput } from './errors.ts';
-import { assertId } from './keys.ts';
-import { call, conditional, openTable, putNew } from './table-client.ts';
+import { assertId, connectionKey } from './keys.ts';
+import { call, conditional, openTable, putNewItem, transaction } from './table-client.ts';
 import type { Item, Table, TableOptions } from './table-client.ts';
 import { DuplicateItem, assertPlainId, single } from './tenants.ts';
-import { deleteOutboxEntry, pendingOutboxEntries, putOutboxEntry } from './write-outbox.ts';
+import { deleteOutboxEntry, outboxItem, outboxKey, pendingOutboxEntries } from './write-outbox.ts';
+import { answerItem } from './idempotency.ts';
 
 /**
  * `WRITE#<tenantId>#<writeId>`: GET /v1/writes/{id} knows the tenant and the
@@ -67,10 +69,11 @@ export function createDynamoWrites(options: TableOptions): Writes & WriteStore &
   const t = openTable(options);
   const get = (p: { tenantId: string; writeId: string }) => getWrite(t, p);
   return {
-    create: (record) => createWrite(t, record),
+    create: (record, options) => createWrite(t, record, options ?? {}),
     get,
     getWrite: get,
-    enqueued: (record) => deleteOutboxEntry(t, outboxEntryOf(record)),
+    // Left to finish, which drops the entry in its own request; the sweep drops what never finishes.
+    enqueued: async () => undefined,
     pending: (params) => pendingOutboxEntries(t, params),
     status: async (p) => (await get(p))?.status,
     remove: (entry) => deleteOutboxEntry(t, entry),
@@ -79,12 +82,41 @@ export function createDynamoWrites(options: TableOptions): Writes & WriteStore &
   };
 }
 
-async function createWrite(t: Table, record: WriteRecord): Promise<void> {
+/**
+ * The record and its outbox entry in one transaction (one request, all or
+ * nothing); with `checkConnection`, also the check that the connection is the
+ * tenant's and not deleted, so the API's create reads no connection first;
+ * with `answer`, the Idempotency-Key's first answer.
+ */
+async function createWrite(t: Table, record: WriteRecord, options: Parameters<Writes['create']>[1] & {}): Promise<void> {
   const key = writeKey(record.tenantId, record.writeId);
   assertId('connectionId', record.connectionId);
   if (!Number.isFinite(record.expiresAt)) throw new InvalidInput('expiresAt must be epoch seconds');
-  await putOutboxEntry(t, { ...outboxEntryOf(record), expiresAt: record.expiresAt });
-  if (!(await putNew(t, 'createWrite', { ...key, type: 'write', ...record }))) throw new DuplicateItem(key.pk);
+  const live = {
+    ConditionCheck: {
+      TableName: t.name,
+      Key: connectionKey(record.connectionId),
+      ConditionExpression: 'attribute_exists(#pk) AND #tenant = :tenant AND #status <> :deleted',
+      ExpressionAttributeNames: { '#pk': 'pk', '#tenant': 'tenantId', '#status': 'status' },
+      ExpressionAttributeValues: { ':tenant': record.tenantId, ':deleted': 'deleted' },
+    },
+  };
+  const items = [
+    putNewItem(t, { ...key, type: 'write', ...record }),
+    { Put: { TableName: t.name, Item: outboxItem({ ...outboxEntryOf(record), expiresAt: record.expiresAt }) } },
+    ...(options.checkConnection === true ? [live] : []),
+    ...(options.answer === undefined ? [] : [answerItem(t, options.answer)]),
+  ];
+  await transaction(
+    t,
+    'createWrite',
+    () => t.doc.send(new TransactWriteCommand({ TransactItems: items })),
+    (at, err) => {
+      if (at === 0) throw new DuplicateItem(key.pk, { cause: err });
+      if (items[at] === live) throw new ConnectionNotFound(record.connectionId, { cause: err });
+      throw new StoreError(`Idempotency-Key ${options.answer?.key} is no longer held by this request: the write was not stored`, { cause: err });
+    },
+  );
 }
 
 async function getWrite(t: Table, { tenantId, writeId }: { tenantId: string; writeId: string }): Promise<WriteRecord | undefined> {
@@ -135,13 +167,17 @@ async function finishWrite(t: Table, params: Parameters<WriteStore['finish']>[0]
       values[`:${field}`] = value;
     }
   }
-  const update = new UpdateCommand({
+  const update = {
     TableName: t.name,
     Key: writeKey(tenantId, writeId),
     UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
     ConditionExpression: NOT_DONE,
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
-  });
-  return conditional(t, 'finishWrite', async () => (await t.doc.send(update), true), () => false);
+  };
+  const createdAt = params.createdAt === undefined ? NaN : Date.parse(params.createdAt);
+  if (!Number.isFinite(createdAt)) return conditional(t, 'finishWrite', async () => (await t.doc.send(new UpdateCommand(update)), true), () => false);
+  // The write's outbox entry goes in the same request: it was delivered.
+  const drop = { Delete: { TableName: t.name, Key: outboxKey({ tenantId, writeId, createdAt }) } };
+  return transaction(t, 'finishWrite', async () => (await t.doc.send(new TransactWriteCommand({ TransactItems: [{ Update: update }, drop] })), true), () => false);
 }

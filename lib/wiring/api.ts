@@ -12,6 +12,7 @@ import { createCardDavClient } from '../carddav/client.ts';
 import type { FetchLike } from '../carddav/types.ts';
 import { createOutboundHttp, productionOutbound, sharedOutbound, type OutboundHttp } from '../net/outbound.ts';
 import { GOOGLE_CARDDAV_URL, GOOGLE_USERINFO_URL, identityFromUserinfo } from '../http/google-identity.ts';
+import { cachedApiKeys } from '../http/api-keys.ts';
 import type { AppConfig, AppDeps, ConnectionInfo, Discover, GoogleOAuth, Logger, NewGoogleConnection, NewId, ResolveHost } from '../http/ports.ts';
 import { createSqsWriteQueue } from '../queue/writes-queue.ts';
 import {
@@ -340,7 +341,8 @@ export function buildApiDeps(params: {
           },
         };
   return {
-    apiKeys: createDynamoApiKeys(tableOptions),
+    // Cached in the warm container for API_KEY_CACHE_TTL_MS: revocation takes effect within it.
+    apiKeys: cachedApiKeys({ inner: createDynamoApiKeys(tableOptions), now: () => clock.now() }),
     connections: createDynamoConnections({ store, vault }),
     discover: params.discover ?? discoverWithBasicAuth(outbound),
     resolveHost: hostResolver,

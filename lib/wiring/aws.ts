@@ -8,8 +8,9 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createKmsKeyWrapper } from '../auth/kms-key-wrapper.ts';
 import { createLocalKeyWrapper, createVault } from '../auth/vault.ts';
-import type { Vault } from '../auth/vault.ts';
+import type { Vault, VaultKeyring } from '../auth/vault.ts';
 import { systemClock } from '../core/clock.ts';
+import { createDynamoVaultKeyring } from '../store/vault-keyring.ts';
 import type { Clock } from '../core/clock.ts';
 import type { AwsConfig, GoogleConfig, KeyConfig, SecretValueConfig, TableConfig } from './config.ts';
 import { GoogleClientUnavailable, SecretUnavailable } from './errors.ts';
@@ -47,17 +48,32 @@ export function awsClients(config: { aws: AwsConfig; table: TableConfig }): Clie
   return { dynamo: createDynamoDbClient(config.aws), sqs: createSqsClient(config.aws), table: config.table, clock: systemClock };
 }
 
-/** The clients and the vault of a function that opens sealed values. */
+/**
+ * The clients and the vault of a function that opens sealed values: it seals
+ * v4 under key epochs kept in the table (lib/auth/README.md; the roles may
+ * read and put `VAULTKEY#*#<purpose>` for their purposes, infra/access.ts).
+ */
 export function awsResources(config: { aws: AwsConfig; table: TableConfig; key: KeyConfig }): { clients: Clients; vault: Vault } {
-  return { clients: awsClients(config), vault: createVaultFromConfig(config) };
+  const clients = awsClients(config);
+  return { clients, vault: createFunctionVault({ key: config.key, aws: config.aws, dynamo: clients.dynamo, tableName: config.table.tableName }) };
 }
 
-/** The vault over KMS (creates its KMS client) or over a local master key. */
-export function createVaultFromConfig(params: { key: KeyConfig; aws: AwsConfig; kms?: KMSClient }): Vault {
+/** A function's vault: sealing v4 under the epoch keys of `tableName`; v1, v2 and v4 values open. */
+export function createFunctionVault(params: { key: KeyConfig; aws: AwsConfig; dynamo: DynamoDBClient; tableName: string; kms?: KMSClient }): Vault {
+  const keyring = createDynamoVaultKeyring({ client: params.dynamo, tableName: params.tableName });
+  return createVaultFromConfig({ key: params.key, aws: params.aws, keyring, ...(params.kms ? { kms: params.kms } : {}) });
+}
+
+/**
+ * The vault over KMS (creates its KMS client) or over a local master key;
+ * with `keyring`, sealing under its epoch keys (lib/auth/README.md).
+ */
+export function createVaultFromConfig(params: { key: KeyConfig; aws: AwsConfig; keyring?: VaultKeyring; kms?: KMSClient }): Vault {
   const { key } = params;
-  if (key.kind === 'local') return createVault({ wrapper: createLocalKeyWrapper({ masterKey: key.masterKey }) });
+  const keyring = params.keyring === undefined ? {} : { keyring: params.keyring };
+  if (key.kind === 'local') return createVault({ wrapper: createLocalKeyWrapper({ masterKey: key.masterKey }), ...keyring });
   const kms = params.kms ?? new KMSClient(params.aws.region ? { region: params.aws.region } : {});
-  return createVault({ wrapper: createKmsKeyWrapper({ client: kms, keyId: key.keyId }) });
+  return createVault({ wrapper: createKmsKeyWrapper({ client: kms, keyId: key.keyId }), ...keyring });
 }
 
 export function createGoogleClientSource(params: { google: GoogleConfig; aws: AwsConfig; secretsManager?: SecretsManagerClient }): GoogleClientSource {

@@ -243,6 +243,7 @@ async function settle(p: ApplyWriteParams, record: WriteRecord, decision: Decisi
     conflict: finished.conflict,
     error: finished.error,
     updatedAt,
+    createdAt: record.createdAt,
   });
   if (!done) {
     const now = await p.writes.getWrite({ tenantId, writeId });

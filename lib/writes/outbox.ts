@@ -1,7 +1,8 @@
 // The writes outbox: what makes "stored" and "enqueued" one step in effect.
-// The API stores a small outbox entry, then the write record, then sends the
-// message, then drops the entry. Whatever fails or dies in between, the entry
-// stays, and the dispatcher's sweep (every minute) sends the write of every
+// The API stores a small outbox entry with the write record, then sends the
+// message; the entry is dropped once the write is delivered (the DynamoDB
+// adapter drops it with the applier's finish). Whatever fails or dies in
+// between, the entry stays, and the dispatcher's sweep (every minute) sends the write of every
 // entry older than a grace period that is still `queued`, so a write the API
 // answered 202 always reaches the applier and a terminal status.
 //

@@ -31,6 +31,8 @@ export interface WriteStore {
     conflict?: WriteConflict;
     error?: WriteFailure;
     updatedAt: string;
+    /** The record's createdAt: lets the store drop the write's outbox entry in the same step. */
+    createdAt?: string;
   }): Promise<boolean>;
 }
 

@@ -159,7 +159,11 @@ describe('api function (API Gateway HTTP API events)', () => {
     expect(JSON.stringify(items)).not.toContain(RADICALE_USER.password);
     // In the connection's credentials item (lib/store/README.md), not the connection item.
     const item = items.find((i) => i.pk === `CONN#${connection.id}` && i.sk === 'CRED');
-    const opened = await openCredentials({ vault: master.vault, tenantId: 'tenant-a', connectionId: connection.id, credentials: item?.credentials as Record<string, string> });
+    // Sealed under the month's key epoch (lib/auth/README.md), whose wrapped key the function stored in the table.
+    expect(String((item?.credentials as Record<string, string>).password)).toMatch(/^v4\./);
+    expect(items.filter((i) => String(i.pk).startsWith('VAULTKEY#')).map((i) => i.purpose)).toContain('carddav-credential');
+    const vault = master.withKeyring({ client: services.dynamo, tableName });
+    const opened = await openCredentials({ vault, tenantId: 'tenant-a', connectionId: connection.id, credentials: item?.credentials as Record<string, string> });
     expect(opened).toEqual({ kind: 'basic', username: 'alice', password: RADICALE_USER.password });
 
     // A vCard body that API Gateway hands over base64-encoded.
@@ -222,7 +226,9 @@ describe('api function (API Gateway HTTP API events)', () => {
     // The sealed refresh token is in the connection's credentials item.
     const item = items.find((i) => i.pk === `CONN#${connection.id}` && i.sk === 'CRED');
     expect(item).toMatchObject({ tenantId: 'tenant-a', credentials: { kind: 'google', username: 'ada@example.com' } });
-    const opened = await openCredentials({ vault: master.vault, tenantId: 'tenant-a', connectionId: connection.id, credentials: item?.credentials as Record<string, string> });
+    expect(String((item?.credentials as Record<string, string>).refreshToken)).toMatch(/^v4\./);
+    const vault = master.withKeyring({ client: services.dynamo, tableName });
+    const opened = await openCredentials({ vault, tenantId: 'tenant-a', connectionId: connection.id, credentials: item?.credentials as Record<string, string> });
     expect(opened.kind === 'google' && opened.refreshToken.startsWith('1//')).toBe(true);
     expect(JSON.stringify(item)).not.toContain(opened.kind === 'google' ? opened.refreshToken : '-');
 

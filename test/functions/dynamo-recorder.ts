@@ -6,7 +6,7 @@
 // AccessDenied after a deploy.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PARTITIONS } from '../../infra/access.ts';
+import { leadingKeys } from '../../infra/access.ts';
 import type { ItemGrant } from '../../infra/access.ts';
 
 /** One item-level access: the IAM action, and the item's partition key (or the index queried). */
@@ -81,8 +81,14 @@ export function outsideGrants(calls: readonly ItemCall[], grants: readonly ItemG
     if (call.index !== undefined) return !(call.action === 'Query' && call.index === params.dueIndex);
     const pk = call.pk;
     if (pk === undefined) return true;
-    return !grants.some((g) => (g.actions as readonly string[]).includes(`dynamodb:${call.action}`) && g.partitions.some((p) => pk.startsWith(PARTITIONS[p])));
+    return !grants.some((g) => (g.actions as readonly string[]).includes(`dynamodb:${call.action}`) && leadingKeys(g).some((pattern) => stringLike(pattern, pk)));
   });
+}
+
+/** IAM's StringLike: `*` any run of characters, `?` one, the rest literal. */
+function stringLike(pattern: string, value: string): boolean {
+  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${source}$`, 's').test(value);
 }
 
 export async function startDynamoRecorder(target: string): Promise<DynamoRecorder> {

@@ -13,6 +13,7 @@ import type { DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
 import { startLocalSqs } from '../../lib/local/sqs-local.ts';
 import type { LocalQueue, LocalSqs } from '../../lib/local/sqs-local.ts';
 import { createTable } from '../../lib/store/table.ts';
+import { createDynamoVaultKeyring } from '../../lib/store/vault-keyring.ts';
 import { seededRandom } from '../../lib/emulator/random.ts';
 import { startDynamoRecorder } from './dynamo-recorder.ts';
 import type { DynamoRecorder } from './dynamo-recorder.ts';
@@ -275,11 +276,20 @@ export function lambdaContext(params: { functionName: string; remainingMs?: numb
 
 // ------------------------------------------------ env-driven entries (api, apply-writes)
 
-/** 32 bytes drawn from a seed, as LOCAL_MASTER_KEY wants them (hex), and the vault over the same key. */
-export function seededMasterKey(seed: number): { hex: string; vault: Vault } {
+/**
+ * 32 bytes drawn from a seed, as LOCAL_MASTER_KEY wants them (hex), and the
+ * vault over the same key: `vault` seals v2 (values of a deployment before key
+ * epochs), `withKeyring` is the functions' own (v4, epoch keys in the table).
+ */
+export function seededMasterKey(seed: number): { hex: string; vault: Vault; withKeyring(table: { client: DynamoDBClient; tableName: string }): Vault } {
   const random = seededRandom(seed);
   const masterKey = Uint8Array.from({ length: 32 }, () => Math.floor(random() * 256));
-  return { hex: Buffer.from(masterKey).toString('hex'), vault: createVault({ wrapper: createLocalKeyWrapper({ masterKey }) }) };
+  const wrapper = createLocalKeyWrapper({ masterKey });
+  return {
+    hex: Buffer.from(masterKey).toString('hex'),
+    vault: createVault({ wrapper }),
+    withKeyring: (table) => createVault({ wrapper, keyring: createDynamoVaultKeyring(table) }),
+  };
 }
 
 /**

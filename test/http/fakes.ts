@@ -2,6 +2,7 @@
 // tenants. Tests about the HTTP layer's logic use these; the DynamoDB and SQS
 // adapters get their own tests against the real local services.
 import { NetworkError, ProtocolError, Unauthorized } from '../../lib/carddav/errors.ts';
+import { ConnectionNotFound } from '../../lib/core/errors.ts';
 import type { Discovery } from '../../lib/carddav/types.ts';
 import { createApp, type App } from '../../lib/http/app.ts';
 import { API_SCOPES, hashApiKey } from '../../lib/http/api-keys.ts';
@@ -113,8 +114,29 @@ export class FakeConnections implements Connections {
 
 export class FakeWrites implements Writes {
   readonly records = new Map<string, WriteRecord>();
-  async create(record: WriteRecord): Promise<void> {
+  readonly #connections: Connections | undefined;
+  readonly #idempotency: Idempotency | undefined;
+  /**
+   * `connections`: checked on create, as the DynamoDB adapter checks the connection item in the same transaction;
+   * `idempotency`: where a create's `answer` goes, as the adapter stores it in that transaction.
+   */
+  constructor(connections?: Connections, idempotency?: Idempotency) {
+    this.#connections = connections;
+    this.#idempotency = idempotency;
+  }
+  /** Answers stored with a write (Writes.create's `answer`), by Idempotency-Key. */
+  readonly answeredKeys: string[] = [];
+  async create(record: WriteRecord, options?: Parameters<Writes['create']>[1]): Promise<void> {
     if (this.records.has(record.writeId)) throw new Error(`duplicate write ${record.writeId}`);
+    if (options?.checkConnection === true && this.#connections !== undefined) {
+      const connection = await this.#connections.get({ tenantId: record.tenantId, connectionId: record.connectionId });
+      if (connection === undefined || connection.status === 'deleted') throw new ConnectionNotFound(record.connectionId);
+    }
+    if (options?.answer !== undefined) {
+      if (this.#idempotency === undefined) throw new Error('FakeWrites was given an answer but no idempotency store');
+      await this.#idempotency.put(options.answer);
+      this.answeredKeys.push(options.answer.key);
+    }
     this.records.set(record.writeId, structuredClone(record));
   }
   /** Writes whose outbox entry was dropped (they reached the queue). */
@@ -149,10 +171,13 @@ export class FakeIdempotency implements Idempotency {
     return record !== undefined && record.expiresAt > params.now ? structuredClone(record) : undefined;
   }
   async begin(record: Omit<IdempotencyRecord, 'response'>): Promise<boolean> {
+    return (await this.claim(record)).begun;
+  }
+  async claim(record: Omit<IdempotencyRecord, 'response'>): Promise<{ begun: boolean; existing?: IdempotencyRecord }> {
     const existing = this.records.get(this.id(record.tenantId, record.key));
-    if (existing !== undefined && existing.expiresAt > this.#clock.now()) return false;
+    if (existing !== undefined && existing.expiresAt > this.#clock.now()) return { begun: false, existing: structuredClone(existing) };
     this.records.set(this.id(record.tenantId, record.key), { ...record });
-    return true;
+    return { begun: true };
   }
   async put(record: IdempotencyRecord & { response: StoredResponse }): Promise<void> {
     this.records.set(this.id(record.tenantId, record.key), structuredClone(record));
@@ -272,10 +297,10 @@ export function harness(options: { config?: Partial<AppConfig>; dns?: Record<str
   apiKeys.add(KEY_B, { tenantId: 'ten_b', keyId: 'key_b', scopes: API_SCOPES });
   apiKeys.add(KEY_A_READONLY, { tenantId: 'ten_a', keyId: 'key_a_ro', scopes: ['connections:read'] satisfies ApiScope[] });
   const connections = new FakeConnections();
-  const writes = new FakeWrites();
   const queue = new FakeWriteQueue();
   const clock = new FakeClock(Date.parse('2025-03-01T12:00:00.000Z'));
   const idempotency = new FakeIdempotency(clock);
+  const writes = new FakeWrites(connections, idempotency);
   const logger = new FakeLogger();
   const discoverCalls: { serverUrl: string; username: string }[] = [];
   const dns = fakeDns(options.dns);

@@ -20,6 +20,8 @@ describe('Idempotency-Key', () => {
     expect(second.headers.get('idempotent-replayed')).toBe('true');
     expect(h.queue.messages).toHaveLength(1);
     expect(h.writes.records.size).toBe(1);
+    // The answer went with the write record (one store request), not in a request of its own after it.
+    expect(h.writes.answeredKeys).toEqual(['k-1']);
   });
 
   it('the same key with a different body is a 422 problem', async () => {
@@ -106,15 +108,19 @@ describe('Idempotency-Key', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const enqueue = h.queue.enqueue.bind(h.queue);
-    h.queue.enqueue = async (message) => {
+    // Held before its write (and with it the answer) is stored: once stored, a repeat replays the 202.
+    const create = h.writes.create.bind(h.writes);
+    let reached = false;
+    h.writes.create = async (record, options) => {
+      reached = true;
       await gate;
-      await enqueue(message);
+      await create(record, options);
     };
     const send = () => h.call(`/v1/connections/${id}/contacts`, { method: 'POST', vcard: CARD, headers: { 'Idempotency-Key': 'k-5' } });
     const first = send();
-    // Let the first request reach the queue before the second arrives.
-    for (let i = 0; i < 20 && h.writes.records.size === 0; i++) await new Promise((r) => setImmediate(r));
+    // Let the first request reach the store before the second arrives.
+    for (let i = 0; i < 200 && !reached; i++) await new Promise((r) => setImmediate(r));
+    expect(reached).toBe(true);
     const second = await send();
     expect(second.status).toBe(409);
     expect((await problemOf(second)).type).toBe('https://carddav-bridge.dev/problems/idempotency-key-in-use');

@@ -7,13 +7,14 @@ import { apiKeyIdKey, apiKeyKey, idempotencyKey, tenantKey, writeKey } from '../
 import { cardKey, connectionKey, tenantConnectionKey } from '../../lib/store/keys.ts';
 import { grantPk } from '../../lib/store/grants.ts';
 import { outboxKey } from '../../lib/store/write-outbox.ts';
+import { vaultKeyKey } from '../../lib/store/vault-keyring.ts';
 import { oauthClientKey } from '../../lib/store/oauth-clients.ts';
 import { TABLE } from '../../lib/store/table.ts';
 import { deliveryKey, endpointKey } from '../../lib/store/webhook-adapters.ts';
 import { DEFAULT_SYNC_OPTIONS } from '../../lib/sync/engine.ts';
 import { loadApiConfig, loadApplyWritesConfig, loadDeliverConfig, loadDispatchConfig, loadSyncConfig } from '../../functions/config.ts';
 import type { Env } from '../../functions/config.ts';
-import { PARTITIONS, TABLE_ACCESS } from '../../infra/access.ts';
+import { leadingKeys, PARTITIONS, TABLE_ACCESS } from '../../infra/access.ts';
 import { logPartition, sequenceKey } from '../../lib/store/change-log.ts';
 import { SYNC_LAG_METRIC } from '../../infra/alarms.ts';
 import { ACCESS_LOG_FIELDS, StackConfigError, TIMEOUT } from '../../infra/stack.ts';
@@ -729,7 +730,7 @@ describe('least privilege', () => {
       const granted = tableGrants(statementsOf(t, ids[fn]), arnOf(ids.table));
       const expected = new Map<string, string[]>();
       for (const g of TABLE_ACCESS[fn]) {
-        for (const a of g.actions) expected.set(a, [...(expected.get(a) ?? []), ...g.partitions.map((p) => `${PARTITIONS[p]}*`)].sort());
+        for (const a of g.actions) expected.set(a, [...(expected.get(a) ?? []), ...leadingKeys(g)].sort());
       }
       expect({ fn, granted: Object.fromEntries([...granted].sort()) }).toEqual({ fn, granted: Object.fromEntries([...expected].sort()) });
     }
@@ -743,6 +744,30 @@ describe('least privilege', () => {
     for (const action of ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query']) expect(can('deliverWebhooks', action, 'CONN#')).toBe(false);
     expect(can('api', 'dynamodb:GetItem', 'APIKEY#')).toBe(true);
     expect(can('dispatch', 'dynamodb:UpdateItem', 'CONN#')).toBe(true);
+  });
+
+  it("lets each function read (and, sealing, put) only its purposes' vault epoch keys, and never the whole VAULTKEY# partition", () => {
+    const vaultKeys = (fn: Fn, action: string) =>
+      (tableGrants(statementsOf(t, ids[fn]), arnOf(ids.table)).get(action) ?? []).filter((p) => p.startsWith(PARTITIONS.vaultKey)).sort();
+    const expected: Record<Fn, { read: string[]; put: string[] }> = {
+      api: { read: [...VAULT_PURPOSES], put: [...VAULT_PURPOSES] },
+      dispatch: { read: [], put: [] },
+      sync: { read: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token'], put: ['carddav-credential', 'oauth-refresh-token'] },
+      applyWrites: { read: ['carddav-credential', 'oauth-client-secret', 'oauth-refresh-token'], put: ['carddav-credential', 'oauth-refresh-token'] },
+      // The function that calls tenant-supplied URLs can reach only the webhook secrets' epoch keys.
+      deliverWebhooks: { read: ['webhook-secret'], put: ['webhook-secret'] },
+    };
+    const pattern = (purpose: string) => `${PARTITIONS.vaultKey}*#${purpose}`;
+    for (const fn of FNS) {
+      expect({ fn, read: vaultKeys(fn, 'dynamodb:GetItem'), put: vaultKeys(fn, 'dynamodb:PutItem') }).toEqual({
+        fn,
+        read: expected[fn].read.map(pattern).sort(),
+        put: expected[fn].put.map(pattern).sort(),
+      });
+      for (const action of ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:BatchGetItem']) expect(vaultKeys(fn, action)).toEqual([]);
+      // Whatever may read an epoch key may also unwrap it (KMS Decrypt for that purpose), and nothing more.
+      expect(purposes(ids[fn], 'kms:Decrypt')).toEqual([...expected[fn].read].sort());
+    }
   });
 
   it('grants no Scan, no stream, no table management and nothing account-wide; the due index only to dispatch, for Query', () => {
@@ -774,6 +799,7 @@ describe('least privilege', () => {
       grant: [grantPk({ clientId: 'client-1', sub: '1234' })],
       outbox: [outboxKey({ tenantId: 't1', writeId: 'w1', createdAt: 1 }).pk],
       changeLog: [logPartition('c1'), sequenceKey('c1', 1).pk],
+      vaultKey: [vaultKeyKey('2026-12', 'webhook-secret').pk],
     };
     for (const [partition, pks] of Object.entries(samples)) {
       for (const pk of pks) expect({ partition, pk: pk.startsWith(PARTITIONS[partition as keyof typeof PARTITIONS]) }).toEqual({ partition, pk: true });

@@ -82,7 +82,7 @@ function liveConnection(params: { tenantId: string; connectionId: string }, conn
   return foundFor(params.tenantId, connection?.status === 'deleted' ? undefined : connection, noConnection(params.connectionId));
 }
 
-const noConnection = (connectionId: string) => `No connection ${connectionId}.`;
+export const noConnection = (connectionId: string): string => `No connection ${connectionId}.`;
 
 /** Pause or resume (the routes and the console's buttons): 404 for another tenant's connection. */
 export async function pauseOrResume(deps: AppDeps, action: 'pause' | 'resume', params: { tenantId: string; connectionId: string }): Promise<ConnectionInfo> {

@@ -9,13 +9,12 @@ import { contactIdFromHref } from '../../core/ids.ts';
 import { readContact } from '../../vcard/read.ts';
 import { ConnectionUnavailable } from '../../writes/errors.ts';
 import { openCursor, sealCursor } from '../cursor.ts';
-import { requireScope } from '../middleware.ts';
 import type { AppDeps, ContactReads, IndexedContact } from '../ports.ts';
 import { ApiError, configured, ConnectionNotActive, NotFound, ServerUnreachable } from '../problems.ts';
 import { ConnectionParams, ContactListQuery, ContactListSchema, ContactParams, ContactReadSchema } from '../schemas.ts';
 import { findConnection } from './connections.ts';
 import { hrefOf } from './contacts.ts';
-import { errorResponses, jsonContent, NO_STORE, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
+import { errorResponses, jsonContent, NO_STORE, okJson, readAt, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 const VCARD = 'text/vcard';
 const DEFAULT_PAGE = 100;
@@ -62,19 +61,16 @@ function listedView(row: IndexedContact) {
   };
 }
 
-const read = requireScope('connections:read');
 const cursorScope = (tenantId: string, connectionId: string) => `contacts\n${tenantId}\n${connectionId}`;
 
 function listContacts(app: App, deps: AppDeps): void {
   const route = securedRoute('contacts', {
-    method: 'get',
-    path: '/v1/connections/{id}/contacts',
-    middleware: [read] as const,
+    ...readAt('/v1/connections/{id}/contacts'),
     summary: "The connection's contacts, from the bridge's index",
     description:
       'What the bridge knows of each card (no request to the CardDAV server), in a stable order, a page at a time. A contact that changes while you page appears once: with its latest state on a later page, or on a page already read (its change is on the change feed and in the change log). For the card itself, GET the contact.',
     request: { params: ConnectionParams, query: ContactListQuery },
-    responses: { 200: { description: 'One page.', content: jsonContent(ContactListSchema) }, ...errorResponses(400, 401, 403, 404, 501) },
+    responses: { ...okJson('One page.', ContactListSchema), ...errorResponses(400, 401, 403, 404, 501) },
   });
   app.openapi(route, async (c) => {
     const { tenantId } = c.get('auth');
@@ -92,9 +88,7 @@ function listContacts(app: App, deps: AppDeps): void {
 
 function getContact(app: App, deps: AppDeps): void {
   const route = securedRoute('contacts', {
-    method: 'get',
-    path: '/v1/connections/{id}/contacts/{contactId}',
-    middleware: [read] as const,
+    ...readAt('/v1/connections/{id}/contacts/{contactId}'),
     summary: 'One contact, as the server holds it now',
     description:
       "One GET on the CardDAV server. JSON by default (the vCard, the normalized contact); the vCard itself with `Accept: text/vcard`. The `ETag` header is the card's current ETag: send it as `If-Match` with the next write, which then ends `conflict` if the card changed in between.",

@@ -3,13 +3,13 @@
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bookMember } from '../../carddav/href.ts';
-import { InvalidContactId } from '../../core/errors.ts';
+import { ConnectionNotFound, InvalidContactId } from '../../core/errors.ts';
 import { hrefFromContactId } from '../../core/ids.ts';
 import { findControlInVCardText, fromContact, parseVCard, toContact, VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from '../../vcard/index.ts';
 import type { Contact } from '../../vcard/contact.ts';
 import { prepareForWrite, VCardPrepareError } from '../../vcard/prepare.ts';
 import { jsonPointer } from '../json-pointer.ts';
-import { idempotent, mediaTypeOf, parseIfMatch, requireIfMatch, requireMediaType, requireScope, type AppEnv } from '../middleware.ts';
+import { idempotent, jsonAnswer, mediaTypeOf, parseIfMatch, requireIfMatch, requireMediaType, requireScope, type AppEnv, type IdempotencySlot } from '../middleware.ts';
 import type { AppDeps, ConnectionInfo, WriteOperation, WriteRecord } from '../ports.ts';
 import { asError, InvalidContactIdError, InvalidVCard, NotFound, PayloadTooLarge, ValidationFailed } from '../problems.ts';
 import {
@@ -23,7 +23,7 @@ import {
   WriteHeaders,
   type ContactPatchBody,
 } from '../schemas.ts';
-import { findConnection } from './connections.ts';
+import { findConnection, noConnection } from './connections.ts';
 import { errorResponses, jsonContent, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 const VCARD = 'text/vcard';
@@ -163,17 +163,30 @@ function queuedRecord(deps: AppDeps, params: { tenantId: string; connectionId: s
 /**
  * Stores the write `queued` and enqueues it; the 202's body and headers. Once
  * stored it is accepted: a failed enqueue is left to the outbox sweep.
- * `operation` may depend on the new write id (a create's UID).
+ * `operation` may depend on the new write id (a create's UID). With the
+ * request's Idempotency-Key, its answer is stored with the write (one request).
  */
-async function accept(deps: AppDeps, params: { tenantId: string; connection: ConnectionInfo; operation: WriteOperation | ((writeId: string) => WriteOperation) }) {
+async function accept(
+  deps: AppDeps,
+  params: {
+    tenantId: string;
+    connection: Pick<ConnectionInfo, 'connectionId'>;
+    operation: WriteOperation | ((writeId: string) => WriteOperation);
+    checkConnection?: boolean;
+    idempotency?: IdempotencySlot | undefined;
+  },
+) {
   const { tenantId } = params;
   const { connectionId } = params.connection;
   const writeId = deps.newId('write');
   const operation = typeof params.operation === 'function' ? params.operation(writeId) : params.operation;
   const record = queuedRecord(deps, { writeId, tenantId, connectionId, operation });
   const answer = { body: { writeId, status: 'queued' as const }, headers: { Location: `/v1/writes/${writeId}` } };
+  const slot = params.idempotency;
+  const stored = slot === undefined ? {} : { answer: { ...slot.record, response: jsonAnswer({ status: 202, ...answer }) } };
   // Stored is accepted: from here the outbox gets the write onto the queue whatever fails (ports.ts Writes).
-  await deps.writes.create(record);
+  await deps.writes.create(record, { checkConnection: params.checkConnection === true, ...stored });
+  if (slot !== undefined) slot.answered = true;
   try {
     await deps.writeQueue.enqueue({ tenantId, connectionId, writeId });
   } catch (error) {
@@ -216,8 +229,10 @@ function createContact(app: App, deps: AppDeps): void {
     // The validated-json type also lists the vCard media type's string; only JSON reaches the second branch.
     const operation: WriteOperation | ((writeId: string) => WriteOperation) =
       mediaTypeOf(c) === VCARD ? { kind: 'create', vcard: await vcardBody(deps, c) } : jsonCreate(c.req.valid('json') as Contact, maxVCardBytesOf(deps));
-    const connection = await findConnection(deps, { tenantId, connectionId });
-    const queued = await accept(deps, { tenantId, connection, operation });
+    // No read of the connection: the store checks it in the write's own transaction (ports.ts Writes.create).
+    const queued = await accept(deps, { tenantId, connection: { connectionId }, operation, checkConnection: true, idempotency: c.get('idempotency') }).catch((error: unknown) => {
+      throw error instanceof ConnectionNotFound ? new NotFound(noConnection(connectionId)) : error;
+    });
     return c.json(queued.body, 202, queued.headers);
   });
 }
@@ -238,7 +253,7 @@ function replaceContact(app: App, deps: AppDeps): void {
     const ifMatch = parseIfMatch(c.req.valid('header')['if-match']);
     const vcard = await vcardBody(deps, c);
     const { connection, href } = await cardOf(deps, { tenantId, connectionId, contactId });
-    const queued = await accept(deps, { tenantId, connection, operation: { kind: 'update', href, ifMatch, vcard } });
+    const queued = await accept(deps, { tenantId, connection, operation: { kind: 'update', href, ifMatch, vcard }, idempotency: c.get('idempotency') });
     return c.json(queued.body, 202, queued.headers);
   });
 }
@@ -264,7 +279,7 @@ function patchContact(app: App, deps: AppDeps): void {
     buildCard(Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== null)) as Contact);
     const { connection, href } = await cardOf(deps, { tenantId, connectionId, contactId });
     const operation: WriteOperation = { kind: 'patch', href, patch, ...(labels === undefined ? {} : { labels }), ...(ifMatch === undefined ? {} : { ifMatch }) };
-    const queued = await accept(deps, { tenantId, connection, operation });
+    const queued = await accept(deps, { tenantId, connection, operation, idempotency: c.get('idempotency') });
     return c.json(queued.body, 202, queued.headers);
   });
 }
@@ -284,7 +299,7 @@ function deleteContact(app: App, deps: AppDeps): void {
     const { id: connectionId, contactId } = c.req.valid('param');
     const ifMatch = parseIfMatch(c.req.valid('header')['if-match']);
     const { connection, href } = await cardOf(deps, { tenantId, connectionId, contactId });
-    const queued = await accept(deps, { tenantId, connection, operation: { kind: 'delete', href, ifMatch } });
+    const queued = await accept(deps, { tenantId, connection, operation: { kind: 'delete', href, ifMatch }, idempotency: c.get('idempotency') });
     return c.json(queued.body, 202, queued.headers);
   });
 }

@@ -1,0 +1,131 @@
+// The API's write path in few requests, on DynamoDB Local: the Idempotency-Key
+// taken with one conditional write (the holder's record returned on refusal),
+// the write record + outbox entry + connection check in one transaction, the
+// outbox entry dropped by the applier's finish, and the vault's keyring.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLocalKeyWrapper, createVault } from '../../lib/auth/vault.ts';
+import { ConnectionNotFound, StoreError } from '../../lib/core/errors.ts';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
+import { createDynamoConnections, createDynamoIdempotency, createDynamoWrites } from '../../lib/store/api-adapters.ts';
+import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
+import { createTable } from '../../lib/store/table.ts';
+import { createDynamoVaultKeyring } from '../../lib/store/vault-keyring.ts';
+import type { WriteRecord } from '../../lib/writes/types.ts';
+
+let ddb: DynamoDbLocal;
+let client: DynamoDBClient;
+let doc: DynamoDBDocumentClient;
+beforeAll(async () => {
+  ddb = await startDynamoDbLocal();
+  client = ddb.client();
+  doc = DynamoDBDocumentClient.from(client);
+});
+afterAll(async () => {
+  await ddb?.stop();
+});
+
+const T0 = Date.parse('2026-02-01T10:00:00.000Z');
+let tables = 0;
+async function fresh() {
+  const tableName = `write-path-${++tables}`;
+  await createTable({ client, tableName });
+  const clock = { t: T0, now: () => clock.t };
+  return { tableName, clock };
+}
+
+async function typesIn(tableName: string): Promise<string[]> {
+  const items = (await doc.send(new ScanCommand({ TableName: tableName }))).Items ?? [];
+  return items.map((i) => String(i.type)).sort();
+}
+
+const record = (over: Partial<WriteRecord> = {}): WriteRecord => ({
+  writeId: 'wr_1',
+  tenantId: 'ten_a',
+  connectionId: 'con_1',
+  operation: { kind: 'create', vcard: 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nEND:VCARD\r\n' },
+  status: 'queued',
+  createdAt: new Date(T0).toISOString(),
+  updatedAt: new Date(T0).toISOString(),
+  attempts: 0,
+  expiresAt: T0 / 1000 + 7 * 86400,
+  ...over,
+});
+
+describe('the API write path on DynamoDB', () => {
+  it('claim takes a key in one write and returns the holder’s record when it is taken', async () => {
+    const { tableName, clock } = await fresh();
+    const idem = createDynamoIdempotency({ client, tableName, clock });
+    const base = { tenantId: 'ten_a', key: 'k-1', requestHash: 'h1', expiresAt: T0 + 86_400_000 };
+    expect(await idem.claim(base)).toEqual({ begun: true });
+    expect(await idem.claim({ ...base, requestHash: 'h2' })).toEqual({ begun: false, existing: base });
+    const response = { status: 202, body: '{}', headers: { location: '/v1/writes/wr_1' } };
+    await idem.put({ ...base, response });
+    expect(await idem.claim(base)).toEqual({ begun: false, existing: { ...base, response } });
+    clock.t = T0 + 86_400_000;
+    expect(await idem.claim({ ...base, requestHash: 'h3', expiresAt: clock.t + 1 })).toEqual({ begun: true });
+  });
+
+  it('create checks the connection in the same transaction and stores nothing when it is not the tenant’s live one', async () => {
+    const { tableName, clock } = await fresh();
+    const store = createDynamoStore({ client, tableName, clock });
+    const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: Buffer.alloc(32, 7) }) });
+    const connections = createDynamoConnections({ store, vault });
+    const writes = createDynamoWrites({ client, tableName, clock });
+    await expect(writes.create(record(), { checkConnection: true })).rejects.toBeInstanceOf(ConnectionNotFound);
+    await connections.create({
+      tenantId: 'ten_a', connectionId: 'con_1', provider: 'carddav', serverUrl: 'https://dav.example.com/', addressBookUrl: 'https://dav.example.com/ab/',
+      supportsSyncCollection: true, discoveredAt: new Date(T0).toISOString(), username: 'ada', password: 'pw', intervalSeconds: 900, nextSyncAt: T0, createdAt: new Date(T0).toISOString(),
+    });
+    await expect(writes.create(record({ tenantId: 'ten_b' }), { checkConnection: true })).rejects.toBeInstanceOf(ConnectionNotFound);
+    expect((await typesIn(tableName)).filter((t) => t === 'write' || t === 'outbox')).toEqual([]);
+
+    await writes.create(record(), { checkConnection: true });
+    expect((await typesIn(tableName)).filter((t) => t === 'write' || t === 'outbox')).toEqual(['outbox', 'write']);
+    // The applier's finish drops the outbox entry in its own request.
+    await writes.markApplying({ tenantId: 'ten_a', writeId: 'wr_1', attempt: 1, updatedAt: 'x' });
+    expect(await writes.finish({ tenantId: 'ten_a', writeId: 'wr_1', status: 'applied', result: { href: '/ab/a.vcf', contactId: 'c' }, updatedAt: 'y', createdAt: record().createdAt })).toBe(true);
+    expect((await typesIn(tableName)).filter((t) => t === 'write' || t === 'outbox')).toEqual(['write']);
+    expect(await writes.finish({ tenantId: 'ten_a', writeId: 'wr_1', status: 'failed', error: { type: 'X', message: 'y' }, updatedAt: 'z', createdAt: record().createdAt })).toBe(false);
+
+    expect(await connections.delete({ tenantId: 'ten_a', connectionId: 'con_1' })).toBe(true);
+    await expect(writes.create(record({ writeId: 'wr_2' }), { checkConnection: true })).rejects.toBeInstanceOf(ConnectionNotFound);
+  });
+
+  it('create stores the Idempotency-Key’s first answer in its own transaction, and only on the key this request holds', async () => {
+    const { tableName, clock } = await fresh();
+    const idem = createDynamoIdempotency({ client, tableName, clock });
+    const writes = createDynamoWrites({ client, tableName, clock });
+    const held = { tenantId: 'ten_a', key: 'k-9', requestHash: 'h1', expiresAt: T0 + 86_400_000 };
+    const response = { status: 202, body: '{"writeId":"wr_1","status":"queued"}', headers: { 'content-type': 'application/json', location: '/v1/writes/wr_1' } };
+    expect(await idem.claim(held)).toEqual({ begun: true });
+    // Another request's hash: the key is not this request's, and nothing is stored.
+    const refused = await writes.create(record(), { answer: { ...held, requestHash: 'h2', response } }).then(() => undefined, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(StoreError);
+    expect((await typesIn(tableName)).sort()).toEqual(['idempotency']);
+    expect(await idem.get({ tenantId: 'ten_a', key: 'k-9', now: T0 })).toEqual(held);
+
+    await writes.create(record(), { answer: { ...held, response } });
+    expect((await typesIn(tableName)).sort()).toEqual(['idempotency', 'outbox', 'write']);
+    expect(await idem.claim(held)).toEqual({ begun: false, existing: { ...held, response } });
+    // An answer already stored is not overwritten by a second write.
+    await expect(writes.create(record({ writeId: 'wr_2' }), { answer: { ...held, response } })).rejects.toBeInstanceOf(StoreError);
+  });
+
+  it('the vault keyring keeps the first wrapped key of an epoch and hands it to later writers', async () => {
+    const { tableName, clock } = await fresh();
+    const keyring = createDynamoVaultKeyring({ client, tableName, clock });
+    expect(await keyring.get({ epoch: '2026-02', purpose: 'carddav-credential' })).toBeUndefined();
+    const first = Uint8Array.from([1, 2, 3]);
+    const kept = await Promise.all([first, Uint8Array.from([4, 5])].map((wrapped) => keyring.putIfAbsent({ epoch: '2026-02', purpose: 'carddav-credential', wrapped })));
+    expect(Buffer.from(kept[0]!).equals(Buffer.from(kept[1]!))).toBe(true);
+    expect(Buffer.from((await keyring.get({ epoch: '2026-02', purpose: 'carddav-credential' }))!).equals(Buffer.from(kept[0]!))).toBe(true);
+    expect(await keyring.get({ epoch: '2026-02', purpose: 'webhook-secret' })).toBeUndefined();
+
+    const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: Buffer.alloc(32, 9) }), keyring, now: clock.now });
+    const sealed = await vault.seal({ context: { tenantId: 'ten_a', connectionId: 'con_1', purpose: 'webhook-secret' }, plaintext: 'whsec' });
+    const cold = createVault({ wrapper: createLocalKeyWrapper({ masterKey: Buffer.alloc(32, 9) }), keyring });
+    expect(await cold.open({ context: { tenantId: 'ten_a', connectionId: 'con_1', purpose: 'webhook-secret' }, sealed })).toBe('whsec');
+  });
+});
