@@ -65,6 +65,8 @@ interface Ctx extends CardDavLabelParams {
   created: Map<string, string>;
   /** Categories of the contacts read through `state` (for `listing: 'seen'`). */
   seen: Set<string>;
+  /** The labels item, read once: a store lives for one write or one request. */
+  book: BookLabels;
 }
 
 /** The book's labels for the applier and the API; reads the labels item once, for the convention. */
@@ -72,7 +74,7 @@ export async function carddavLabels(params: CardDavLabelParams): Promise<CardDav
   const book = await params.backend.loadLabels({ connectionId: params.connectionId });
   const convention = writeConvention({ ...(params.setting === undefined ? {} : { setting: params.setting }), signs: signsOf(book) });
   const path = new URL(params.addressBookUrl).pathname;
-  const ctx: Ctx = { ...params, attempts: params.attempts ?? 4, bookPath: path.endsWith('/') ? path : `${path}/`, created: new Map(), seen: new Set() };
+  const ctx: Ctx = { ...params, attempts: params.attempts ?? 4, bookPath: path.endsWith('/') ? path : `${path}/`, created: new Map(), seen: new Set(), book };
   return { store: carddavLabelStore(ctx, convention), state: carddavLabelState(ctx), convention };
 }
 
@@ -98,7 +100,8 @@ function carddavLabelStore(ctx: Ctx, convention: LabelConvention): LabelStore {
 function carddavLabelState(ctx: Ctx): LabelState {
   return {
     async memberships({ connectionId, hrefs }) {
-      const [rows, book] = await Promise.all([ctx.backend.getIndexEntries({ connectionId, hrefs: [...hrefs] }), ctx.backend.loadLabels({ connectionId })]);
+      const rows = await ctx.backend.getIndexEntries({ connectionId, hrefs: [...hrefs] });
+      const { book } = ctx;
       const out = new Map<string, string[]>();
       for (const [href, row] of rows) {
         out.set(href, labelsOfRow(book, row));
@@ -124,7 +127,7 @@ function categoryLabel(name: string, memberCount: number): Label {
 
 /** Group cards (by href) with their member counts, then categories not named by a group, counted over the index. */
 async function listLabels(ctx: Ctx): Promise<Label[]> {
-  const book = await ctx.backend.loadLabels({ connectionId: ctx.connectionId });
+  const { book } = ctx;
   const labels: Label[] = Object.entries(book.groups).map(([href, g]) => ({ id: href, name: g.name, kind: 'user', memberCount: g.members.length }));
   const counts = ctx.listing === 'seen' ? new Map([...ctx.seen].map((name) => [name, 1] as const)) : await categoryCounts(ctx);
   const grouped = new Set(labels.map((l) => l.name));
@@ -140,7 +143,8 @@ async function categoryCounts(ctx: Ctx): Promise<Map<string, number>> {
 
 /** Every contact with its labels (the book keeps no membership token: each read is whole). */
 async function allMemberships(ctx: Ctx): Promise<MembershipChanges> {
-  const [book, index] = await Promise.all([ctx.backend.loadLabels({ connectionId: ctx.connectionId }), ctx.backend.loadIndex({ connectionId: ctx.connectionId })]);
+  const { book } = ctx;
+  const index = await ctx.backend.loadIndex({ connectionId: ctx.connectionId });
   const contacts = [...index.values()].filter((row) => !isGroupHref(book, row.href)).map((row) => ({ href: row.href, labels: labelsOfRow(book, row) }));
   return { contacts, deleted: [], full: true };
 }
@@ -149,7 +153,7 @@ async function allMemberships(ctx: Ctx): Promise<MembershipChanges> {
 
 /** A new group card named `name`, or the one of that name already there (a retried write makes nothing twice). */
 async function createGroup(ctx: Ctx, name: string, writeId: string | undefined): Promise<Label> {
-  const book = await ctx.backend.loadLabels({ connectionId: ctx.connectionId });
+  const { book } = ctx;
   const existing = groupsNamed(book, name)[0] ?? [...ctx.created].find(([, n]) => n === name)?.[0];
   if (existing !== undefined) return { id: existing, name, kind: 'user', memberCount: book.groups[existing]?.members.length ?? 0 };
   // Named after the label, so a second write (before a sync) finds the first one's card; after the write id when that name is taken by a group renamed since.
@@ -200,7 +204,7 @@ async function addToGroup(ctx: Ctx, params: { name: string; hrefs: readonly stri
 
 /** Takes the name from the contacts: from every group card of that name, and from their own CATEGORIES. */
 async function removeEverywhere(ctx: Ctx, params: { name: string; hrefs: readonly string[]; writeId: string | undefined }): Promise<string[]> {
-  const book = await ctx.backend.loadLabels({ connectionId: ctx.connectionId });
+  const { book } = ctx;
   const { uids, notFound } = await uidsOf(ctx, params.hrefs);
   const keys = new Set(uids.map(uidKey));
   const groups = [...groupsNamed(book, params.name), ...[...ctx.created].filter(([, n]) => n === params.name).map(([href]) => href)];
