@@ -236,6 +236,13 @@ export const LABEL_CHANGE_SCHEMA_MIRRORS_TYPE: Same<z.infer<typeof LabelChangeSc
 
 // ------------------------------------------------------------ connections
 
+export const LabelConventionSchema = z.enum(['group-vcards', 'categories', 'auto']).openapi({
+  description:
+    "Where labels are written on this book: `group-vcards` (Apple's group cards, X-ADDRESSBOOKSERVER-KIND:group), `categories` (each card's CATEGORIES), or `auto` (default): the one the book already uses, group vCards when it uses none. Both are always read.",
+});
+
+export const UpdateConnectionSchema = z.strictObject({ labelConvention: LabelConventionSchema }).openapi('UpdateConnection');
+
 export const CreateConnectionSchema = z
   .strictObject({
     provider: z.literal('carddav'),
@@ -249,6 +256,7 @@ export const CreateConnectionSchema = z
       .min(1)
       .optional()
       .openapi({ description: 'The address book to sync, as an absolute URL on the same server or an absolute path; default: the first one discovery finds.' }),
+    labelConvention: LabelConventionSchema.optional(),
   })
   .openapi('CreateConnection');
 
@@ -276,6 +284,7 @@ export const ConnectionSchema = z
     addressBookUrl: z.string(),
     username: z.string(),
     intervalSeconds: z.number().int().openapi({ description: 'Seconds between scheduled syncs.' }),
+    labelConvention: LabelConventionSchema.optional(),
     createdAt: z.string().openapi({ format: 'date-time' }),
     updatedAt: z.string().openapi({ format: 'date-time' }),
     nextSyncAt: z.string().optional().openapi({ format: 'date-time' }),

@@ -18,6 +18,11 @@ export interface BookLabels {
   groups: Record<string, StoredGroup>;
   /** Cards (contacts) with at least one category: tells a CATEGORIES book. */
   categorizedCards: number;
+  /**
+   * Group cards that are no label (no name at all): not contacts either, so
+   * the contact list leaves them out and their removal is no contact.deleted.
+   */
+  unreadGroups?: string[];
 }
 
 export interface LabelIndex {
@@ -33,6 +38,19 @@ export function emptyBookLabels(): BookLabels {
 /** The book's convention signs, for convention.ts. */
 export function signsOf(labels: BookLabels): { groupCards: number; categorizedCards: number } {
   return { groupCards: Object.keys(labels.groups).length, categorizedCards: labels.categorizedCards };
+}
+
+/** A group card, whether or not it could be read as a label. */
+export function isGroupHref(labels: BookLabels, href: string): boolean {
+  return Object.hasOwn(labels.groups, href) || (labels.unreadGroups ?? []).includes(href);
+}
+
+/** Notes whether the group card at `href` is one that could not be read as a label. */
+export function setUnread(labels: BookLabels, href: string, unread: boolean): void {
+  const rest = (labels.unreadGroups ?? []).filter((h) => h !== href);
+  if (unread) rest.push(href);
+  if (rest.length === 0) delete labels.unreadGroups;
+  else labels.unreadGroups = rest;
 }
 
 /** Hrefs of the group cards named `name`. */

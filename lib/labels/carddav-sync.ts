@@ -7,8 +7,9 @@
 // and no removal reads nothing.
 import { createHash } from 'node:crypto';
 import { buildContactEvent, type ContactEvent, type LabelsChanged, type Origin } from '../core/events/index.ts';
+import { buildLabelEvent, type LabelEvent, type LabelEventType } from '../core/events/label.ts';
 import type { VCard } from '../vcard/index.ts';
-import { emptyBookLabels, type BookLabels, type LabelIndex, type StoredGroup } from './book-labels.ts';
+import { emptyBookLabels, isGroupHref, setUnread, type BookLabels, type LabelIndex, type StoredGroup } from './book-labels.ts';
 import { groupStyle, readGroupCard, uidKey } from './carddav-groups.ts';
 import { diffLabels, uniqueNames } from './categories.ts';
 import { addGroupChange, groupLabelsOf, settleDelta, type MembershipDelta } from './group-membership.ts';
@@ -45,10 +46,20 @@ export interface LabelRun {
   skipped: { href: string; reason: string }[];
   /** Member changes of UIDs with no published contact card: no event. */
   unresolvedMembers: number;
+  /** Group cards that appeared, were renamed or went, for label.created / label.renamed / label.deleted. */
+  labelChanges: GroupLabelChange[];
+}
+
+/** A group card's own change (a group card is a label; its href is the label's id). */
+export interface GroupLabelChange {
+  type: LabelEventType;
+  href: string;
+  name: string;
+  previousName?: string;
 }
 
 export function startLabelRun(deps: LabelRunDeps): LabelRun {
-  return { deps, labels: undefined, dirty: false, delta: new Map(), contributions: new Map(), skipped: [], unresolvedMembers: 0 };
+  return { deps, labels: undefined, dirty: false, delta: new Map(), contributions: new Map(), skipped: [], unresolvedMembers: 0, labelChanges: [] };
 }
 
 /** Reads the book's labels once per run; every other step needs them read. */
@@ -79,13 +90,17 @@ export function groupSeen(run: LabelRun, params: { href: string; etag: string; c
     // A nameless group is no label; its members lose what it gave them before.
     run.skipped.push({ href: params.href, reason: error.message });
   }
+  const labels = loaded(run);
+  if (after === undefined || labels.unreadGroups !== undefined) setUnread(labels, params.href, after === undefined);
   setGroup(run, params.href, after, { revision: `${params.href}@${params.etag}`, origin: params.origin });
 }
 
 /** A removed card: true when it was a group (then not a contact removal); its members leave the label. */
 export function groupRemoved(run: LabelRun, params: { href: string; etag: string | undefined; origin: Origin }): boolean {
   const labels = loaded(run);
-  if (!Object.hasOwn(labels.groups, params.href)) return false;
+  if (!isGroupHref(labels, params.href)) return false;
+  setUnread(labels, params.href, false);
+  run.dirty = true;
   setGroup(run, params.href, undefined, { revision: `${params.href}@${params.etag ?? ''}#deleted`, origin: params.origin });
   return true;
 }
@@ -95,6 +110,7 @@ function setGroup(run: LabelRun, href: string, after: StoredGroup | undefined, c
   const before = Object.hasOwn(labels.groups, href) ? labels.groups[href] : undefined;
   const own: MembershipDelta = new Map();
   addGroupChange(own, before, after);
+  noteLabelChange(run, href, before, after);
   if (after === undefined) delete labels.groups[href];
   else labels.groups[href] = after;
   run.dirty = true;
@@ -105,6 +121,34 @@ function setGroup(run: LabelRun, href: string, after: StoredGroup | undefined, c
     run.delta.set(key, into);
     contribute(run, key, cause);
   }
+}
+
+function noteLabelChange(run: LabelRun, href: string, before: StoredGroup | undefined, after: StoredGroup | undefined): void {
+  if (before === undefined && after !== undefined) run.labelChanges.push({ type: 'label.created', href, name: after.name });
+  else if (before !== undefined && after === undefined) run.labelChanges.push({ type: 'label.deleted', href, name: before.name });
+  else if (before !== undefined && after !== undefined && before.name !== after.name) run.labelChanges.push({ type: 'label.renamed', href, name: after.name, previousName: before.name });
+}
+
+/**
+ * The label events of the group cards that appeared, were renamed or went
+ * since the last call (their ids are deterministic: a repeated run repeats
+ * them). CATEGORIES have none: a category is only a name on cards, and the
+ * contacts' own events say when it comes and goes.
+ */
+export function takeLabelEvents(run: LabelRun, params: { tenantId: string; time: number }): LabelEvent[] {
+  const events = run.labelChanges.map((c) =>
+    buildLabelEvent({
+      type: c.type,
+      tenantId: params.tenantId,
+      connectionId: run.deps.connectionId,
+      labelId: c.href,
+      name: c.name,
+      time: params.time,
+      ...(c.previousName === undefined ? {} : { previousName: c.previousName }),
+    }),
+  );
+  run.labelChanges = [];
+  return events;
 }
 
 function contribute(run: LabelRun, key: string, cause: { revision: string; origin: Origin }): void {

@@ -6,6 +6,7 @@
 import type { Contact, ContactPatch } from '../vcard/contact.ts';
 import type { LabelsChanged } from '../core/events/contact.ts';
 import type { LabelChange } from '../writes/types.ts';
+import { parseVCard, toContact } from '../vcard/index.ts';
 import { checkLabelName } from './carddav-groups.ts';
 
 
@@ -53,4 +54,18 @@ export function categoriesPatch(contact: Pick<Contact, 'categories'> | undefined
   const after = applyLabelChange(before, change);
   if (diffLabels(before, after) === undefined && before.length === (contact?.categories?.length ?? 0)) return undefined;
   return { categories: after.length === 0 ? null : after };
+}
+
+/**
+ * A card patch with a label change folded in as CATEGORIES, for a book that
+ * keeps its labels there: the fields and the labels become one PUT of the
+ * card. The change applies to the categories the patch writes, else to the
+ * card's own; the patch comes back as it was when the card says it already.
+ */
+export function withCategories(params: { vcard: string; patch: ContactPatch; change: LabelChange | undefined }): ContactPatch {
+  const { patch, change } = params;
+  if (change === undefined) return patch;
+  const current = Object.hasOwn(patch, 'categories') ? { categories: patch.categories ?? [] } : toContact(parseVCard(params.vcard));
+  const labels = categoriesPatch(current, change);
+  return labels === undefined ? patch : { ...patch, ...labels };
 }

@@ -49,10 +49,14 @@ export interface LabelStore {
   list(): Promise<Label[]>;
   /** Memberships changed since `token` (everything without one, or when the server refuses it). */
   memberships(params: { token?: string }): Promise<MembershipChanges>;
-  /** Puts contacts into a user label and takes others out of it; the hrefs of contacts the server did not find. */
-  modify(params: { label: Label; add: readonly string[]; remove: readonly string[] }): Promise<{ notFound: string[] }>;
+  /**
+   * Puts contacts into a user label and takes others out of it; the hrefs of contacts the server did not find.
+   * `writeId`: the write this is part of, for stores that write cards (CardDAV): each card written gets that
+   * write's echo marker, so the next sync reports the change as the bridge's.
+   */
+  modify(params: { label: Label; add: readonly string[]; remove: readonly string[]; writeId?: string }): Promise<{ notFound: string[] }>;
   /** A new user label; the existing one when the name is taken (a retried write creates nothing twice). */
-  create(name: string): Promise<Label>;
+  create(name: string, options?: { writeId?: string }): Promise<Label>;
 }
 
 /**

@@ -38,8 +38,12 @@ function readBook(text: string): BookLabels {
     return book;
   }
   if (typeof raw !== 'object' || raw === null) return book;
-  const { groups, categorizedCards } = raw as { groups?: unknown; categorizedCards?: unknown };
+  const { groups, categorizedCards, unreadGroups } = raw as { groups?: unknown; categorizedCards?: unknown; unreadGroups?: unknown };
   if (typeof categorizedCards === 'number' && Number.isFinite(categorizedCards)) book.categorizedCards = categorizedCards;
+  if (Array.isArray(unreadGroups)) {
+    const hrefs = unreadGroups.filter((h): h is string => typeof h === 'string');
+    if (hrefs.length > 0) book.unreadGroups = hrefs;
+  }
   if (typeof groups !== 'object' || groups === null) return book;
   for (const [href, g] of Object.entries(groups)) {
     const group = storedGroup(g);

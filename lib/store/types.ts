@@ -43,6 +43,8 @@ export interface ConnectionPatch {
   tokenProven?: boolean;
   ctag?: string | null;
   provider?: string | null;
+  /** `group-vcards` | `categories`; null: the book's own convention again. */
+  labelConvention?: string | null;
   credentials?: StoredCredentials | null;
   /** A short code (`[a-z0-9-]`, 40 at most); null clears it. */
   statusReason?: string | null;

@@ -35,7 +35,7 @@ import type { LabelState, LabelStore } from '../labels/ports.ts';
 import { syncLabels } from './labels.ts';
 import type { LabelIndex } from '../labels/book-labels.ts';
 import { groupSeen, isGroupCard, saveLabelRun, startLabelRun } from '../labels/carddav-sync.ts';
-import { contactRemovals, groupsFirst, labelsOfContact, memberChangeEvents, type LabelsStep } from './labels-step.ts';
+import { contactRemovals, groupLabelEvents, groupsFirst, labelsOfContact, memberChangeEvents, type LabelsStep } from './labels-step.ts';
 
 export interface SyncOptions {
   /** How long the lease holds; a run stops cleanly `leaseMarginMs` before it runs out. */
@@ -655,8 +655,9 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
     await p.store.writeIndex({ connectionId: conn.connectionId, upserts: intents, deletes: [], ...(intentRun === undefined ? {} : { intentRun }) });
     for (const row of intents) index.set(row.href, row);
   }
-  if (events.length > 0) {
-    await p.feed.publish(events);
+  const labelEvents = groupLabelEvents(run.labels, { tenantId: conn.tenantId, time: now });
+  if (events.length + labelEvents.length > 0) {
+    await p.feed.publish([...labelEvents, ...events]);
     for (const e of events) result.events[e.type === 'contact.created' ? 'created' : 'updated']++;
     events.length = 0;
   }
@@ -784,7 +785,8 @@ async function removeBatch(run: Run, part: IndexEntry[], index: Map<string, Inde
     }),
   );
   const members = await memberChangeEvents(run.labels, { index, tenantId: conn.tenantId, time: now });
-  if (events.length + members.length > 0) await p.feed.publish([...events, ...members]);
+  const labelEvents = groupLabelEvents(run.labels, { tenantId: conn.tenantId, time: now });
+  if (events.length + members.length + labelEvents.length > 0) await p.feed.publish([...labelEvents, ...events, ...members]);
   result.events.deleted += events.length;
   result.events.updated += members.length;
   if (run.labels !== undefined) await saveLabelRun(run.labels.labels);

@@ -4,8 +4,9 @@
 // found by UID in the index; removed group cards kept out of contact.deleted.
 import type { Card } from '../carddav/types.ts';
 import type { ContactEvent, Origin } from '../core/events/index.ts';
+import type { LabelEvent } from '../core/events/label.ts';
 import { uidKey } from '../labels/carddav-groups.ts';
-import { contactLabels, contactRemoved, groupRemoved, loadBookLabels, memberEvents, takeMemberChanges, type LabelRun } from '../labels/carddav-sync.ts';
+import { contactLabels, contactRemoved, groupRemoved, loadBookLabels, memberEvents, takeLabelEvents, takeMemberChanges, type LabelRun } from '../labels/carddav-sync.ts';
 import { uniqueNames } from '../labels/categories.ts';
 import type { Contact } from '../vcard/contact.ts';
 import type { IndexEntry } from './ports.ts';
@@ -56,6 +57,11 @@ export async function memberChangeEvents(step: LabelsStep | undefined, params: {
     }
   }
   return memberEvents(step.labels, { changes, rows, tenantId: params.tenantId, time: params.time });
+}
+
+/** label.created / label.renamed / label.deleted of the group cards seen so far (none without a label step). */
+export function groupLabelEvents(step: LabelsStep | undefined, params: { tenantId: string; time: number }): LabelEvent[] {
+  return step === undefined ? [] : takeLabelEvents(step.labels, params);
 }
 
 function rowsByUid(index: Map<string, IndexEntry>, keys: Set<string>): Map<string, IndexEntry> {

@@ -40,8 +40,8 @@ import { createSqsBackfillJobQueue } from '../queue/backfill-jobs.ts';
 import { createDynamoBackfills } from '../store/backfills.ts';
 import { createDynamoContactList } from '../store/contact-list.ts';
 import { ConnectionUnavailable } from '../writes/errors.ts';
-import { createBackfills, createContactReads, sessionOpener } from './contact-reads.ts';
-import { createConnectionLabels, type LabelsWiring } from './labels.ts';
+import { connectionOpener, createBackfills, createContactReads, sessionOpener } from './contact-reads.ts';
+import { apiLabels } from './labels.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { GoogleClientSource } from './aws.ts';
 import { buildChangeLogDeps, createStore } from './build.ts';
@@ -408,14 +408,8 @@ function contactReadDeps(params: {
   const open = async (conn: StoredConnection) => (await openSession(conn)).client;
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
   const contactReads = createContactReads({ store, contactList: createDynamoContactList(tableOptions), open });
-  const labels = apiLabels({ store, open: openSession, fetch: params.google?.fetch ?? params.outbound.fetch, peopleApiUrl: params.peopleApiUrl });
+  const labels = apiLabels({ store, open: openSession, fetch: params.google?.fetch ?? params.outbound.fetch, peopleApiUrl: params.peopleApiUrl, backend: store });
   if (params.syncJobsQueueUrl === undefined) return { contactReads, labels };
   const queue = createSqsBackfillJobQueue({ client: params.sqs, queueUrl: params.syncJobsQueueUrl });
   return { contactReads, labels, backfills: createBackfills({ store: createDynamoBackfills(tableOptions), queue, clock }) };
-}
-
-/** GET /v1/connections/{id}/labels: the connection's labels, or why it has none (lib/wiring/labels.ts). */
-function apiLabels(params: LabelsWiring & { store: DynamoStore }): NonNullable<AppDeps['labels']> {
-  const labels = createConnectionLabels(params);
-  return async (connection) => labels(await params.store.getConnection({ tenantId: connection.tenantId, connectionId: connection.connectionId }));
 }

@@ -16,7 +16,8 @@ import { openCardDavSession, sessionStateOf } from '../connections/carddav-sessi
 import type { CardDavSession, CardDavSessionDeps } from '../connections/carddav-session.ts';
 import { ConnectionAccessError } from '../connections/errors.ts';
 import type { Clock } from '../core/clock.ts';
-import type { Backfills, ContactReads } from '../http/ports.ts';
+import type { Backfills, ContactReads, LabelsFor } from '../http/ports.ts';
+import { emptyBookLabels, isGroupHref, type LabelIndex } from '../labels/book-labels.ts';
 import { CredentialsUnreadable } from '../store/credentials.ts';
 import type { createDynamoContactList } from '../store/contact-list.ts';
 import { TenantOAuthClientMissing } from '../store/oauth-clients.ts';
@@ -51,7 +52,7 @@ export function sessionOpener(sessions: CardDavSessionDeps): (conn: StoredConnec
 
 /** GET /v1/connections/{id}/contacts[/{contactId}]: one GET on the server; the list from the index. */
 export function createContactReads(params: {
-  store: Pick<DynamoStore, 'getConnection'>;
+  store: Pick<DynamoStore, 'getConnection'> & Partial<Pick<LabelIndex, 'loadLabels'>>;
   contactList: ReturnType<typeof createDynamoContactList>;
   open: OpenConnection;
 }): ContactReads {
@@ -67,7 +68,13 @@ export function createContactReads(params: {
       }
     },
     // The route has found the tenant's connection; the index is keyed by the connection alone.
-    list: ({ connectionId, limit, after }) => params.contactList.listContacts({ connectionId, limit, ...(after === undefined ? {} : { after }) }),
+    async list({ connectionId, limit, after }) {
+      const page = await params.contactList.listContacts({ connectionId, limit, ...(after === undefined ? {} : { after }) });
+      // Group vCards are labels, not contacts (lib/labels): their rows stay in the index for the sync, out of the list.
+      const labels = (await params.store.loadLabels?.({ connectionId })) ?? emptyBookLabels();
+      const none = Object.keys(labels.groups).length === 0 && labels.unreadGroups === undefined;
+      return none ? page : { ...page, items: page.items.filter((row) => !isGroupHref(labels, row.href)) };
+    },
   };
 }
 

@@ -33,7 +33,7 @@ import { createWriteBatchHandler, type WriteQueueRecord } from '../writes/batch.
 import { ConnectionUnavailable } from '../writes/errors.ts';
 import type { LabelsFor } from '../writes/labels.ts';
 import type { ClientFor, Clock, ConnectionRecord, Feed, Logger, WriteStore } from '../writes/ports.ts';
-import { createConnectionLabels, writeLabelsFor } from './labels.ts';
+import { writeLabelsFor } from './labels.ts';
 
 /** A writes-queue record as the batch handler sees it, with the receipt handle a redelivery delay needs. */
 export interface SqsWriteRecord extends WriteQueueRecord {
@@ -92,9 +92,9 @@ export interface WritePipelineParams {
   logger?: Logger;
   random?: () => number;
   /**
-   * Labels (lib/labels): what the sync saw last, and the People API for Google
-   * connections (Google's, or the emulator's; without it they have none).
-   * Without `labels`, a write's labels fail (a labels-only patch) or are left out.
+   * Google labels (lib/labels): what the sync saw last, and the People API
+   * (Google's, or the emulator's); without it Google connections have none. Other
+   * servers' labels are the book's own (group vCards or CATEGORIES), always.
    */
   labels?: { state: LabelState; peopleApiUrl?: string };
 }
@@ -105,6 +105,8 @@ export interface WritePipeline {
   /** The same for records already adapted (recordsFromSqsEvent). */
   handleRecords(records: readonly SqsWriteRecord[]): Promise<SqsBatchResponse>;
   clientFor: ClientFor;
+  /** The connection's session (its client, and a Google connection's tokens): what the API's labels open too. */
+  sessionFor: SessionFor;
 }
 
 /** The batch handler's records from a Lambda SQS event. A record without a group (a standard queue) is its own group. */
@@ -127,7 +129,7 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
   const connections = createConnectionLookup(store);
   const sessionFor = createSessionFor(params, connections);
   const clientFor: ClientFor = async (connection) => (await sessionFor(connection)).client;
-  const labelsFor = params.labels === undefined ? undefined : pipelineLabels({ params, labels: params.labels, sessionFor, connections });
+  const labelsFor = pipelineLabels({ params, sessionFor, connections });
   const delay = params.delayRedelivery;
   const handle = createWriteBatchHandler<SqsWriteRecord>({
     writes: params.writes,
@@ -135,7 +137,7 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
     echo: store,
     feed: params.feed,
     clientFor,
-    ...(labelsFor === undefined ? {} : { labelsFor }),
+    labelsFor,
     clock: params.clock,
     maxReceives: params.maxReceives,
     ...(params.logger === undefined ? {} : { logger: params.logger }),
@@ -149,19 +151,18 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
     handleEvent: (event) => handle(recordsFromSqsEvent(event)),
     handleRecords: (records) => handle(records),
     clientFor,
+    sessionFor,
   };
 }
 
-/** The write's labels: Google's through the People API, another server's where lib/wiring/labels.ts plugs it in. */
+/** The write's labels: Google's through the People API, another server's in its book (lib/wiring/labels.ts). */
 function pipelineLabels(p: {
   params: WritePipelineParams;
-  labels: NonNullable<WritePipelineParams['labels']>;
   sessionFor: SessionFor;
   connections: ReturnType<typeof createConnectionLookup>;
 }): LabelsFor {
-  const open = (conn: StoredConnection) => p.sessionFor(conn);
-  const labels = createConnectionLabels({ open, fetch: p.params.client?.fetch ?? productionOutbound().fetch, peopleApiUrl: p.labels.peopleApiUrl });
-  return writeLabelsFor({ labels, state: p.labels.state, connection: (ref) => p.connections.getConnection(ref) });
+  const wiring = { open: (conn: StoredConnection) => p.sessionFor(conn), fetch: p.params.client?.fetch ?? productionOutbound().fetch, peopleApiUrl: p.params.labels?.peopleApiUrl, backend: p.params.store };
+  return writeLabelsFor({ wiring, state: p.params.labels?.state, connection: (ref) => p.connections.getConnection(ref) });
 }
 
 type SessionFor = (connection: ConnectionRecord) => Promise<CardDavSession>;

@@ -32,6 +32,7 @@ describe('/openapi.json', () => {
         'POST /v1/connections',
         'GET /v1/connections/{id}',
         'GET /v1/connections/{id}/labels',
+        'PATCH /v1/connections/{id}',
         'DELETE /v1/connections/{id}',
         'POST /v1/connections/{id}/pause',
         'POST /v1/connections/{id}/resume',

@@ -45,6 +45,16 @@ describe('the labels item', () => {
     expect(await store.loadLabels({ connectionId: 'c2' })).toEqual({ groups: { '/h': { name: 'H', members: ['a'] } }, categorizedCards: 0 });
   });
 
+  it('keeps the group cards that are no label (nameless), and drops entries of the wrong type', async () => {
+    const { store, tableName } = await fresh();
+    const labels = { groups: {}, categorizedCards: 0, unreadGroups: ['/book/odd.vcf'] };
+    await store.saveLabels({ connectionId: 'c5', labels });
+    expect(await store.loadLabels({ connectionId: 'c5' })).toEqual(labels);
+    const doc = DynamoDBDocumentClient.from(client);
+    await doc.send(new PutCommand({ TableName: tableName, Item: { ...labelsKey('c5'), book: JSON.stringify({ groups: {}, categorizedCards: 1, unreadGroups: [5, '/x.vcf'] }) } }));
+    expect(await store.loadLabels({ connectionId: 'c5' })).toEqual({ groups: {}, categorizedCards: 1, unreadGroups: ['/x.vcf'] });
+  });
+
   it('refuses labels too large for one item', async () => {
     const { store } = await fresh();
     const members = Array.from({ length: 12_000 }, (_, i) => `member-${i}-0000-0000-000000000000`);

@@ -28,10 +28,21 @@ function labelView(events: ChangeEvent[]): { href: string; added: string[]; remo
     .sort((a, b) => a.href.localeCompare(b.href));
 }
 
+/** The contact events of one sync (label.* events are read by `labelEventsSince`). */
 async function syncAndTake(rig: SyncRig, since: number): Promise<ChangeEvent[]> {
   const result = await rig.sync({ labels: rig.worker.store });
   expect(result.outcome).toBe('ok');
-  return rig.published.slice(since);
+  return rig.published.slice(since).filter((e) => !e.type.startsWith('label.'));
+}
+
+function labelEventsSince(rig: SyncRig, since: number): [string, string, string, string | undefined][] {
+  return rig.published
+    .slice(since)
+    .filter((e) => e.type.startsWith('label.'))
+    .map((e) => {
+      const d = e.data as { labelId: string; name: string; previousName?: string };
+      return [e.type, d.labelId, d.name, d.previousName];
+    });
 }
 
 async function hrefsByUid(book: LiveBook): Promise<Map<string, string>> {
@@ -64,6 +75,7 @@ describe('group vCards on Radicale', () => {
             { href: href.get('uid-00001')!, added: ['Family'], removed: [], origin: 'remote' },
           ].sort((a, b) => a.href.localeCompare(b.href)),
         );
+        expect(labelEventsSince(rig, at)).toEqual([['label.created', groupHref, 'Family', undefined]]);
 
         // One member leaves, one joins: exactly those two.
         at = rig.published.length;
@@ -90,6 +102,7 @@ describe('group vCards on Radicale', () => {
         at = rig.published.length;
         await client.delete({ href: groupHref, addressBookUrl: rig.addressBookUrl, ifMatch: etag });
         const gone = labelView(await syncAndTake(rig, at));
+        expect(labelEventsSince(rig, at)).toEqual([['label.deleted', groupHref, 'Family', undefined]]);
         expect(gone.map((g) => [g.removed, g.added])).toEqual([
           [['Family'], []],
           [['Family'], []],
@@ -99,6 +112,7 @@ describe('group vCards on Radicale', () => {
         // Nothing more: a sync with no change publishes nothing.
         at = rig.published.length;
         expect(await syncAndTake(rig, at)).toEqual([]);
+        expect(labelEventsSince(rig, at)).toEqual([]);
         expect(rig.published.some((e) => data(e).href === groupHref)).toBe(false);
       },
     );
