@@ -162,7 +162,7 @@ describe('removal and CATEGORIES', () => {
     t.book.upsert(ann, card('ann', 'CATEGORIES:Golf'));
     t.backend.rows.set(ann, { ...t.backend.rows.get(ann)!, labels: ['Golf'] });
     const labels = await t.open();
-    const now = await writeLabels({ labels, connectionId: CONN, href: ann, change: { remove: ['Golf'], add: ['Family'] }, writeId: 'w5' });
+    const { labels: now } = await writeLabels({ labels, connectionId: CONN, href: ann, change: { remove: ['Golf'], add: ['Family'] }, writeId: 'w5' });
     expect(now).toEqual(['Family']);
     expect(toContact(parseVCard(t.book.cards.get(ann)!.vcard)).categories).toBeUndefined();
     expect(readGroupCard(parseVCard(t.book.cards.get(href)!.vcard)).members).toEqual(['ben', 'ann']);
