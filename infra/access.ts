@@ -158,9 +158,10 @@ export const TABLE_ACCESS: Record<FunctionName, readonly ItemGrant[]> = {
   ],
   applyWrites: [
     // The connection and its credentials, index entries, echo markers (recordDelete: a
-    // ConditionCheck on the row with the marker's Update), a rotated refresh token (Put).
+    // ConditionCheck on the row with the marker's Update), a rotated refresh token (Put);
+    // a write's labels: what was seen of the contact (BatchGet, BatchWrite) and the label list (Get, Put).
     {
-      actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
+      actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem', 'dynamodb:BatchWriteItem'],
       partitions: ['connection'],
     },
     // Write records: read, then markApplying / finish.

@@ -12,6 +12,12 @@ import type { FetchLike } from '../carddav/types.ts';
 import { AuthError, InvalidState, OAuthError, OAuthUnavailable, ReauthRequired, ScopeNotGranted } from './errors.ts';
 
 export const CARDDAV_SCOPE = 'https://www.googleapis.com/auth/carddav';
+/**
+ * The People API scope labels need (contact groups, memberships: lib/labels).
+ * Asked for beside CARDDAV_SCOPE but not required: a grant without it syncs
+ * cards and says its labels are unavailable.
+ */
+export const CONTACTS_SCOPE = 'https://www.googleapis.com/auth/contacts';
 export const GOOGLE_AUTH_URL = 'https://accounts.google.com/o/oauth2/v2/auth';
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 /** Google's revocation endpoint (RFC 7009 in spirit: `token` in a form POST, 200 or 400 `invalid_token`). */
@@ -543,6 +549,8 @@ export interface GoogleTokenProviderParams {
 
 export interface AccessTokenProvider {
   getAccessToken(params?: { forceRefresh?: boolean }): Promise<string>;
+  /** The scopes Google granted with the current access token (space-separated), once one was got. */
+  grantedScope?(): string | undefined;
 }
 
 /** One provider's settings: the connection's cache slot and the refreshes in flight beside it. */
@@ -568,7 +576,7 @@ export function createGoogleTokenProvider(params: GoogleTokenProviderParams): Ac
     key: `${params.clientId}\u0000${params.cacheKey ?? ''}`,
     inFlight: flightsOf(cache),
   };
-  return { getAccessToken: (options) => accessToken(state, options) };
+  return { getAccessToken: (options) => accessToken(state, options), grantedScope: () => cache.get(state.key)?.scope };
 }
 
 function flightsOf(cache: TokenCache): Map<string, Promise<CachedAccessToken>> {

@@ -4,6 +4,7 @@ export {
   beginConsent,
   buildConsentUrl,
   CARDDAV_SCOPE,
+  CONTACTS_SCOPE,
   createGoogleTokenProvider,
   createMemoryTokenCache,
   createPkcePair,

@@ -101,6 +101,7 @@ async function syncOnce(run: SyncRun, dynamo: DynamoDbLocal): Promise<number> {
     tenantId: TENANT,
     connectionId,
     owner: `cli-${process.pid}`,
+    bookLabels: store,
     options: run.batch ? { multigetBatchSize: run.batch } : {},
     countRequests: () => run.requests,
   });

@@ -69,6 +69,13 @@ export interface SessionState {
 
 export interface CardDavSession extends SessionState {
   client: CardDavClient;
+  /** A Google connection's access tokens and the scopes granted with them (the People API's labels need CONTACTS_SCOPE). */
+  google?: GoogleAccess;
+}
+
+export interface GoogleAccess {
+  accessToken(): Promise<string>;
+  grantedScope(): string | undefined;
 }
 
 export interface OpenSessionOptions {
@@ -121,9 +128,11 @@ export async function openCardDavSession(params: { deps: CardDavSessionDeps; sta
   if (options.resealLegacy === true) await resealIfLegacy(deps, session, options);
   const { credentials, tenantId, connectionId } = session.conn;
   let auth: AuthStrategy;
+  let google: GoogleAccess | undefined;
   if (credentials?.kind === 'google') {
     const provider = await googleTokenProvider(deps, session, options);
     auth = bearerAuth({ getAccessToken: (p) => tokenOrError(provider, p, session, options) });
+    google = { accessToken: () => tokenOrError(provider, { forceRefresh: false }, session, options), grantedScope: () => provider.grantedScope?.() };
     if (options.tokenNow === true) await provider.getAccessToken();
   } else if (credentials?.kind === 'basic') {
     const opened = await openCredentials({ vault: deps.vault, tenantId, connectionId, credentials });
@@ -137,7 +146,7 @@ export async function openCardDavSession(params: { deps: CardDavSessionDeps; sta
     );
   }
   // The same object: the provider's writes keep `conn` current.
-  return Object.assign(session, { client: createCardDavClient({ ...deps.client, auth }) });
+  return Object.assign(session, { client: createCardDavClient({ ...deps.client, auth }), ...(google === undefined ? {} : { google }) });
 }
 
 /** Credentials sealed before the vault bound purposes move to the new shape (lib/auth/vault.ts). */
@@ -179,7 +188,8 @@ async function googleTokenProvider(deps: CardDavSessionDeps, session: SessionSta
       options.log?.info('Google rotated the refresh token: stored the new one');
     },
     cache: deps.tokenCache,
-    cacheKey: `${tenantId}#${connectionId}`,
+    // The consent is part of the key: after a reconnect, a token of the old grant (its scopes) is not used again.
+    cacheKey: `${tenantId}#${connectionId}#${googleGrantOf(session.conn.credentials).consentedAt ?? ''}`,
     clock: deps.clock,
     ...(onReauthRequired === undefined ? {} : { onReauthRequired: (error: ReauthRequired) => onReauthRequired(error, session) }),
     ...(deps.client?.fetch ? { fetch: deps.client.fetch } : {}),

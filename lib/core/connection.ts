@@ -50,6 +50,11 @@ export interface ConnectionRecord {
    * PROPFIND, since Google counts the refusal against an error quota.
    */
   provider?: string;
+  /**
+   * Where a CardDAV book's labels are written: `group-vcards` or `categories`
+   * (lib/labels/convention.ts); absent: the convention the book shows.
+   */
+  labelConvention?: string;
   lastSync?: SyncSummary;
 }
 

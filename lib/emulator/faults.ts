@@ -23,9 +23,11 @@ export interface FaultPlan {
   delayMs?: number;
   /** Destroy the socket instead of answering. */
   drop?: boolean;
-  /** Which endpoints: CardDAV (default), the OAuth endpoints, or both. */
-  target?: 'carddav' | 'oauth' | 'all';
+  /** Which endpoints: CardDAV (default), the OAuth endpoints, the People API (contact groups, connections), or all. */
+  target?: FaultArea | 'all';
 }
+
+export type FaultArea = 'carddav' | 'oauth' | 'people';
 
 export interface Fault {
   delayMs: number;
@@ -54,7 +56,7 @@ export class FaultInjector {
   }
 
   /** Whether this request is hit, and how. Consumes a sequence entry or a random draw when it matches. */
-  decide(method: string, area: 'carddav' | 'oauth', format: 'json' | 'gdata-xml'): Fault | undefined {
+  decide(method: string, area: FaultArea, format: 'json' | 'gdata-xml'): Fault | undefined {
     const plan = this.#plan;
     if (!plan) return undefined;
     const target = plan.target ?? 'carddav';

@@ -12,6 +12,9 @@ export { CARDDAV_SCOPE } from './oauth.ts';
 export { GOOGLE_OAUTH, LENIENT_OAUTH, USERINFO_EMAIL_SCOPE } from './oauth-behaviours.ts';
 export type { ConsentChoice, OAuthBehaviours } from './oauth-behaviours.ts';
 export type { CardView } from './store.ts';
+export { CONTACTS_SCOPE, CONTACTS_READONLY_SCOPE, PEOPLE_SYNC_TOKEN_TTL_MS, personResourceName } from './people.ts';
+export type { PeopleControl } from './people-server.ts';
+export type { ContactGroupState } from './people-store.ts';
 export {
   CardExistsError,
   EmulatorError,

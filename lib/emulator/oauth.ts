@@ -50,6 +50,8 @@ export interface AddAccountParams {
   refreshToken?: string;
   clientId?: string;
   clientSecret?: string;
+  /** Scopes of the account's refresh token (default: the CardDAV scope alone, as a grant made before labels). */
+  scopes?: readonly string[];
 }
 
 function b64url(value: unknown): string {
@@ -128,7 +130,7 @@ export class OAuthServer {
     const refreshToken = this.#book.issueRefresh({
       email: params.email,
       clientId: params.clientId ?? existing?.clientId,
-      scope: CARDDAV_SCOPE,
+      scope: (params.scopes ?? [CARDDAV_SCOPE]).join(' '),
       ...(params.refreshToken === undefined ? {} : { token: params.refreshToken }),
     });
     return { email: params.email, refreshToken };

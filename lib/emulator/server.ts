@@ -11,7 +11,7 @@ import type { Clock, EmulatorClock } from './clock.ts';
 import { ALLOWED_METHODS, handleDav, methodNotAllowed } from './dav.ts';
 import { EmulatorStartError, UnknownAccountError } from './errors.ts';
 import { FaultInjector } from './faults.ts';
-import type { FaultPlan } from './faults.ts';
+import type { FaultArea, FaultPlan } from './faults.ts';
 import { CARDDAV_SCOPE, OAuthServer } from './oauth.ts';
 import type { AddAccountParams } from './oauth.ts';
 import type { ConsentChoice, OAuthBehaviours } from './oauth-behaviours.ts';
@@ -20,6 +20,9 @@ import { DEFAULT_QUIRKS, mergeQuirks } from './quirks.ts';
 import type { Quirks } from './quirks.ts';
 import { googleError, header, jsonReply } from './reply.ts';
 import type { Incoming, Reply } from './reply.ts';
+import { isPeoplePath } from './people.ts';
+import { createPeopleSide } from './people-server.ts';
+import type { PeopleControl, PeopleSide } from './people-server.ts';
 import { generateContacts } from './seed.ts';
 import { ContactStore } from './store.ts';
 import type { CardView } from './store.ts';
@@ -94,6 +97,10 @@ export interface GoogleEmulator {
   listCards(email: string): CardView[];
   /** The account's address book URL (what discovery finds). */
   addressBookUrl(email: string): string;
+  /** The People API beside CardDAV: labels (contact groups) as Google's own apps change them. */
+  readonly people: PeopleControl;
+  /** People API requests (contact groups, connections) since the last resetStats; also counted in `stats.requests`. */
+  readonly peopleRequests: number;
   resetStats(): void;
 }
 
@@ -135,6 +142,9 @@ interface EmulatorState {
   faults: FaultInjector;
   quirks: Quirks;
   stats: EmulatorStats;
+  /** The People API's labels beside the CardDAV books. */
+  people: PeopleSide;
+  peopleRequests: number;
   /** Known once the server listens; the Host fallback of a request without one. */
   port: number;
 }
@@ -144,13 +154,16 @@ const freshStats = (): EmulatorStats => ({ requests: 0, byMethod: {}, faults: 0,
 export async function startGoogleEmulator(opts: StartGoogleEmulatorOptions = {}): Promise<GoogleEmulator> {
   const clock = createEmulatorClock(opts.clock);
   const ttl = opts.accessTokenTtlSeconds ?? 3599;
+  const store = new ContactStore({ clock, quirks: () => state.quirks, idSalt: opts.idSalt ?? 1 });
   const state: EmulatorState = {
     clock,
     quirks: mergeQuirks(DEFAULT_QUIRKS, opts.quirks),
-    store: new ContactStore({ clock, quirks: () => state.quirks, idSalt: opts.idSalt ?? 1 }),
+    store,
     oauth: new OAuthServer({ clock, accessTokenTtlSeconds: ttl, ...(opts.oauth === undefined ? {} : { behaviours: opts.oauth }) }),
     faults: new FaultInjector(),
     stats: freshStats(),
+    people: createPeopleSide({ clock, store }),
+    peopleRequests: 0,
     port: 0,
   };
 
@@ -279,7 +292,8 @@ async function onRequest(state: EmulatorState, req: IncomingMessage, res: Server
   const host = req.headers.host ?? `127.0.0.1:${state.port}`;
   const url = new URL(req.url ?? '/', `http://${host}`);
   const incoming: Incoming = { method, url, headers: req.headers, body, origin: `http://${host}` };
-  const area = isOAuthPath(url.pathname) ? 'oauth' : 'carddav';
+  const area = isOAuthPath(url.pathname) ? 'oauth' : isPeoplePath(url.pathname) ? 'people' : 'carddav';
+  if (area === 'people') state.peopleRequests++;
   if (await injectFault(state, { method, area, req, res })) return;
   if (tooLarge) {
     if (area === 'carddav') state.stats.failed++;
@@ -290,6 +304,11 @@ async function onRequest(state: EmulatorState, req: IncomingMessage, res: Server
     send(res, oauthRoute(state.oauth, incoming) ?? jsonReply(404, { error: 'not_found' }));
     return;
   }
+  if (area === 'people') {
+    const auth = state.oauth.authenticate(header(incoming, 'authorization'));
+    send(res, auth.ok ? state.people.route(incoming, auth) : unauthorized(state.quirks));
+    return;
+  }
   const reply = errorQuotaSpent(state) ?? davRoute(state, incoming);
   if (reply.status >= 400) state.stats.failed++;
   send(res, reply);
@@ -298,7 +317,7 @@ async function onRequest(state: EmulatorState, req: IncomingMessage, res: Server
 /** Plays the fault plan's decision for this request; true when the fault answered (or dropped) it. */
 async function injectFault(
   state: EmulatorState,
-  at: { method: string; area: 'oauth' | 'carddav'; req: IncomingMessage; res: ServerResponse },
+  at: { method: string; area: FaultArea; req: IncomingMessage; res: ServerResponse },
 ): Promise<boolean> {
   const fault = state.faults.decide(at.method, at.area, state.quirks.errorFormat);
   if (!fault) return false;
@@ -428,8 +447,17 @@ class RunningEmulator implements Omit<GoogleEmulator, FixedFields> {
     return `${this.#url}${paths.book(email)}`;
   }
 
+  get people(): PeopleControl {
+    return this.#state.people.control;
+  }
+
+  get peopleRequests(): number {
+    return this.#state.peopleRequests;
+  }
+
   resetStats(): void {
     this.#state.stats = freshStats();
+    this.#state.peopleRequests = 0;
   }
 }
 

@@ -28,6 +28,7 @@ import { registerConnectionRoutes } from './routes/connections.ts';
 import { registerContactReadRoutes } from './routes/contact-reads.ts';
 import { registerContactRoutes } from './routes/contacts.ts';
 import { registerGoogleRoutes } from './routes/google.ts';
+import { registerLabelRoutes } from './routes/labels.ts';
 import { registerTenantRoutes } from './routes/tenant.ts';
 import { registerWebhookRoutes } from './routes/webhooks.ts';
 import { BEARER_SCHEME, jsonContent, registerAll, type App, type RouteRegistrar } from './routes/openapi.ts';
@@ -221,6 +222,7 @@ const REGISTRARS: readonly RouteRegistrar[] = [
   registerContactRoutes,
   registerContactReadRoutes,
   registerBackfillRoutes,
+  registerLabelRoutes,
   registerWriteRoutes,
   registerGoogleRoutes,
   registerTenantRoutes,

@@ -3,6 +3,8 @@
 // (lib/carddav) and the in-memory fakes in test/http all implement these.
 // Every read and write of tenant data takes the tenant id: a record of another
 // tenant is simply not found.
+import type { LabelAccess } from '../labels/ports.ts';
+import type { LabelConvention } from '../labels/convention.ts';
 import type { GrantDeathCause } from '../auth/grant-lifetime.ts';
 import type { OAuthClientConfig, ResolvedOAuthClient, TokenSet } from '../auth/google-oauth.ts';
 import type { Card, Discovery } from '../carddav/types.ts';
@@ -57,6 +59,8 @@ export interface ConnectionInfo {
   lastSync?: SyncSummary;
   /** Beside `reauth_required`: why the grant most likely died. */
   statusReason?: GrantDeathCause;
+  /** A CardDAV book's label convention when the connection sets one (else the book's own). */
+  labelConvention?: LabelConvention;
 }
 
 export interface NewConnection {
@@ -76,6 +80,8 @@ export interface NewConnection {
   nextSyncAt: number;
   /** ISO time. */
   createdAt: string;
+  /** Where labels are written; absent: the book's own convention. */
+  labelConvention?: LabelConvention;
 }
 
 export interface ConnectionPage {
@@ -98,6 +104,8 @@ export interface Connections {
   requestSync(params: { tenantId: string; connectionId: string; now: number }): Promise<ConnectionInfo | undefined>;
   /** Stops syncing and forgets the connection's state (credentials, tokens, index). False when not found. */
   delete(params: { tenantId: string; connectionId: string }): Promise<boolean>;
+  /** Sets where a CardDAV book's labels are written (null: the book's own convention); undefined when not found. Without it, PATCH answers 501. */
+  setLabelConvention?(params: { tenantId: string; connectionId: string; labelConvention: LabelConvention | null }): Promise<ConnectionInfo | undefined>;
 }
 
 /**
@@ -418,6 +426,8 @@ export interface AppDeps {
   webhooks?: WebhookDeps;
   /** /v1/tenant/google-oauth-client; without it those routes answer 501. */
   oauthClients?: TenantOAuthClients;
+  /** /v1/connections/{id}/labels: a connection's labels, or why it has none; without it that route answers 501. */
+  labels?: LabelsFor;
   /** The operator's console at /console (lib/http/console); without it there is none. */
   console?: ConsoleDeps;
   /** GET /v1/connections/{id}/contacts[/{contactId}]; without it those routes answer 501. */
@@ -427,3 +437,6 @@ export interface AppDeps {
   /** The change log's routes (/changes, /v1/tenant/change-log, webhook replay); without it they answer 501. */
   changeLog?: ChangeLogDeps;
 }
+
+/** The LabelStore of a connection (lib/labels), or why it has none. */
+export type LabelsFor = (connection: ConnectionInfo) => Promise<LabelAccess>;

@@ -3,6 +3,7 @@
 // string and array is bounded.
 import { z } from '@hono/zod-openapi';
 import type { Contact, ContactPatch } from '../vcard/contact.ts';
+import type { LabelChange } from '../writes/types.ts';
 import { FORBIDDEN_CONTROL } from '../vcard/controls.ts';
 
 // The same control-character rule as a vCard sent as text/vcard (lib/vcard/controls.ts).
@@ -159,10 +160,43 @@ const contactFields = {
   categories: z.array(nonEmptyLine(SHORT)).max(MANY).optional(),
 };
 
+const LabelName = nonEmptyLine(SHORT)
+  .regex(/\S/, 'must not be blank')
+  .openapi({ description: 'A label (contact group) by the name a person sees.', example: 'Family' });
+
+/** A list of label names, each at most once. */
+const labelNames = (description: string) =>
+  z
+    .array(LabelName)
+    .max(MANY)
+    .refine((names) => new Set(names).size === names.length, { message: 'names a label more than once' })
+    .openapi({ description });
+
+export const LabelChangeSchema = z
+  .strictObject({
+    add: labelNames('Labels to put the contact in; one that does not exist yet is created.').optional(),
+    remove: labelNames('Labels to take the contact out of; one it is not in is no change.').optional(),
+    replace: labelNames("The contact's labels from now on (an empty list: none). Not with `add` or `remove`.").optional(),
+  })
+  .superRefine((change, ctx) => {
+    if (change.replace !== undefined && (change.add !== undefined || change.remove !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['replace'], message: '`replace` stands alone: not with `add` or `remove`' });
+    }
+    if (change.add === undefined && change.remove === undefined && change.replace === undefined) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'name at least one of add, remove, replace' });
+    }
+    const removed = new Set(change.remove ?? []);
+    for (const [i, name] of (change.add ?? []).entries()) {
+      if (removed.has(name)) ctx.addIssue({ code: 'custom', path: ['add', i], message: `label ${JSON.stringify(name)} is both added and removed` });
+    }
+  })
+  .openapi('LabelChange', { description: "A change of the contact's labels (Google's contact groups, group vCards or CATEGORIES, as the server keeps them)." });
+
 export const ContactSchema = z
   .strictObject({
     uid: nonEmptyLine(SHORT).optional().openapi({ description: 'UID of the new card; the bridge makes one when absent.' }),
     ...contactFields,
+    labels: labelNames("The contact's labels (contact groups), by name; one that does not exist yet is created (`label.created`). On a connection without labels, `409 labels-unavailable`.").optional(),
     revision: nonEmptyLine(64).optional().openapi({ description: 'REV as the card has it.' }),
   })
   .refine(
@@ -183,20 +217,31 @@ const patchFields = Object.fromEntries(Object.entries(contactFields).map(([k, sc
 };
 
 export const ContactPatchSchema = z
-  .strictObject(patchFields)
+  .strictObject({ ...patchFields, labels: LabelChangeSchema.optional() })
   .refine((p) => Object.keys(p).length > 0, { message: 'name at least one field to change', when: onlyWhenValid })
   .openapi('ContactPatch', {
     description:
-      'The fields to change. A field present replaces that field wholesale; `null` removes it; a field absent is left exactly as it was. `uid` and `revision` cannot be patched.',
+      'The fields to change. A field present replaces that field wholesale; `null` removes it; a field absent is left exactly as it was. `uid` and `revision` cannot be patched. `labels` changes the contact\'s labels (add, remove or replace) without touching its card; a label that does not exist yet is created (`label.created`); on a connection without labels (a Google consent from before them), `409 labels-unavailable`.',
   });
+
+/** What PATCH takes: the card's fields and the contact's labels. */
+export type ContactPatchBody = { [K in keyof ContactPatch | 'labels']?: K extends keyof ContactPatch ? ContactPatch[K] : LabelChange };
 
 // Compile-time proof that the schemas mirror lib/vcard/contact.ts: a drift in either fails `tsc`.
 // Strict identity (the usual conditional-type trick): mutual assignability alone would miss an added or dropped optional field.
 type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 export const CONTACT_SCHEMA_MIRRORS_TYPE: Same<z.infer<typeof ContactSchema>, Contact> = true;
-export const PATCH_SCHEMA_MIRRORS_TYPE: Same<z.infer<typeof ContactPatchSchema>, ContactPatch> = true;
+export const PATCH_SCHEMA_MIRRORS_TYPE: Same<z.infer<typeof ContactPatchSchema>, ContactPatchBody> = true;
+export const LABEL_CHANGE_SCHEMA_MIRRORS_TYPE: Same<z.infer<typeof LabelChangeSchema>, LabelChange> = true;
 
 // ------------------------------------------------------------ connections
+
+export const LabelConventionSchema = z.enum(['group-vcards', 'categories', 'auto']).openapi({
+  description:
+    "Where labels are written on this book: `group-vcards` (Apple's group cards, X-ADDRESSBOOKSERVER-KIND:group), `categories` (each card's CATEGORIES), or `auto` (default): the one the book already uses, group vCards when it uses none. Both are always read.",
+});
+
+export const UpdateConnectionSchema = z.strictObject({ labelConvention: LabelConventionSchema }).openapi('UpdateConnection');
 
 export const CreateConnectionSchema = z
   .strictObject({
@@ -211,6 +256,7 @@ export const CreateConnectionSchema = z
       .min(1)
       .optional()
       .openapi({ description: 'The address book to sync, as an absolute URL on the same server or an absolute path; default: the first one discovery finds.' }),
+    labelConvention: LabelConventionSchema.optional(),
   })
   .openapi('CreateConnection');
 
@@ -238,6 +284,7 @@ export const ConnectionSchema = z
     addressBookUrl: z.string(),
     username: z.string(),
     intervalSeconds: z.number().int().openapi({ description: 'Seconds between scheduled syncs.' }),
+    labelConvention: LabelConventionSchema.optional(),
     createdAt: z.string().openapi({ format: 'date-time' }),
     updatedAt: z.string().openapi({ format: 'date-time' }),
     nextSyncAt: z.string().optional().openapi({ format: 'date-time' }),

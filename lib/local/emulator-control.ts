@@ -9,6 +9,8 @@ import type { Context } from 'hono';
 import { ContactPatchSchema } from '../http/schemas.ts';
 import { CardExistsError, MalformedVcardError, UnknownAccountError, UnknownCardError } from '../emulator/index.ts';
 import type { GoogleEmulator } from '../emulator/index.ts';
+import { json, jsonBody, problem } from './control-replies.ts';
+import { editLabels, listLabels } from './emulator-labels.ts';
 import { parseVCard, patchVCard, toContact, VCardError } from '../vcard/index.ts';
 
 /** Largest vCard a control request may carry. */
@@ -18,17 +20,6 @@ export interface EmulatorControlParams {
   emulator: GoogleEmulator;
   /** The accounts the stack added (the emulator keeps no list of them). */
   accounts: () => readonly string[];
-}
-
-function problem(status: number, title: string, detail: string): Response {
-  return new Response(JSON.stringify({ type: 'about:blank', title, status, detail }, null, 2) + '\n', {
-    status,
-    headers: { 'content-type': 'application/problem+json' },
-  });
-}
-
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body, null, 2) + '\n', { status, headers: { 'content-type': 'application/json' } });
 }
 
 function fullNameOf(vcard: string): string | undefined {
@@ -64,6 +55,8 @@ async function vcardBody(c: Context): Promise<string | Response> {
  * PATCH  /accounts/{email}/cards/{id}    change named fields (JSON, the API's ContactPatch), other lines kept
  * PUT    /accounts/{email}/cards/{id}    replace the card (text/vcard)
  * DELETE /accounts/{email}/cards/{id}    remove the card
+ * GET    /accounts/{email}/labels        the account's labels (contact groups) and their members
+ * POST   /accounts/{email}/cards/{id}/labels  label a card as the phone does (JSON {add, remove}; a new label is made)
  */
 export function emulatorControlRoutes(params: EmulatorControlParams): Hono {
   const app = new Hono();
@@ -74,6 +67,8 @@ export function emulatorControlRoutes(params: EmulatorControlParams): Hono {
   app.patch('/accounts/:email/cards/:id', forAccount(params, (email, c) => patchCard(params.emulator, email, c)));
   app.put('/accounts/:email/cards/:id', forAccount(params, (email, c) => replaceCard(params.emulator, email, c)));
   app.delete('/accounts/:email/cards/:id', forAccount(params, (email, c) => deleteCard(params.emulator, email, c.req.param('id') ?? '')));
+  app.get('/accounts/:email/labels', forAccount(params, (email) => listLabels(params.emulator, email)));
+  app.post('/accounts/:email/cards/:id/labels', forAccount(params, (email, c) => editLabels(params.emulator, email, c)));
   app.notFound((c) => problem(404, 'Not found', `No emulator control route for ${c.req.method} ${c.req.path}; see GET /_emulator.`));
   return app;
 }
@@ -135,15 +130,9 @@ async function patchCard(emulator: GoogleEmulator, email: string, c: Context): P
   const id = c.req.param('id') ?? '';
   const card = emulator.getCard(email, id);
   if (card === undefined) return unknownCard(email, id);
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    return problem(400, 'Malformed JSON', 'The body is not JSON.');
-  }
-  const parsed = ContactPatchSchema.safeParse(body);
-  if (!parsed.success) return problem(422, 'Invalid patch', parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
-  return updateCard({ emulator, email, id, vcard: () => patchVCard(card.vcard, parsed.data) });
+  const patch = await jsonBody(c, ContactPatchSchema, 'Invalid patch');
+  if (patch instanceof Response) return patch;
+  return updateCard({ emulator, email, id, vcard: () => patchVCard(card.vcard, patch) });
 }
 
 async function replaceCard(emulator: GoogleEmulator, email: string, c: Context): Promise<Response> {

@@ -21,6 +21,8 @@ export interface EventFilter {
   connectionId?: string;
   /** A write's events (`data.writeId`) and the echoes of it (`data.origin.writeId`). */
   writeId?: string;
+  /** Events about a label of that name: label.* of it, and contact events whose labelsChanged names it. */
+  label?: string;
 }
 
 export interface TailPage {
@@ -62,7 +64,14 @@ export function matches(event: AnyEvent, filter: EventFilter): boolean {
     const origin = (typeof data.origin === 'object' && data.origin !== null ? data.origin : {}) as Record<string, unknown>;
     if (data.writeId !== filter.writeId && origin.writeId !== filter.writeId) return false;
   }
+  if (filter.label !== undefined && !namesLabel(data, filter.label)) return false;
   return true;
+}
+
+function namesLabel(data: Record<string, unknown>, label: string): boolean {
+  if (data.name === label || data.previousName === label) return true;
+  const changed = (typeof data.labelsChanged === 'object' && data.labelsChanged !== null ? data.labelsChanged : {}) as Record<string, unknown>;
+  return [changed.added, changed.removed].some((names) => Array.isArray(names) && names.includes(label));
 }
 
 export function createEventTail(params: { capacity?: number } = {}): EventTail {
@@ -134,7 +143,7 @@ function intParam(value: string | undefined, params: { name: string; min: number
 }
 
 /**
- * `GET /events?type=contact.updated,write.*&connectionId=&writeId=&tenantId=&after=&limit=&wait=`
+ * `GET /events?type=contact.updated,write.*&connectionId=&writeId=&label=&tenantId=&after=&limit=&wait=`
  * → `{ "events": [CloudEvent...], "next": cursor }`, pretty-printed for a terminal.
  */
 export function eventTailRoutes(tail: EventTail): Hono {
@@ -151,6 +160,7 @@ export function eventTailRoutes(tail: EventTail): Hono {
       ...(q('tenantId') ? { tenantId: q('tenantId') } : {}),
       ...(q('connectionId') ? { connectionId: q('connectionId') } : {}),
       ...(q('writeId') ? { writeId: q('writeId') } : {}),
+      ...(q('label') ? { label: q('label') } : {}),
     };
     const page = await tail.wait({
       filter,

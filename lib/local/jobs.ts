@@ -38,6 +38,8 @@ export interface LocalJobsParams {
   queues: Record<QueueName, LocalQueue>;
   vault: Vault;
   googleClient: GoogleClient;
+  /** Google connections' labels (the emulator's People API locally). */
+  peopleApiUrl: string | undefined;
   /** The change feed's consumer here: what a tenant's system would read, shown at /_local/events. */
   tail: EventTail;
   /** Leave the change feed to a consumer of the user's own. */
@@ -73,6 +75,7 @@ export function startJobs(p: LocalJobsParams): { kick(): void } {
     vault,
     googleClient: async () => p.googleClient,
     localMode: true,
+    peopleApiUrl: p.peopleApiUrl,
     syncJobsQueueUrl: queues.syncJobs.url,
     workerId: `${LOCAL_WORKER_PREFIX}${process.pid}-${randomBytes(3).toString('hex')}`,
     telemetry: telemetry('sync'),
@@ -89,6 +92,7 @@ export function startJobs(p: LocalJobsParams): { kick(): void } {
     delayRedelivery: false,
     google: p.googleClient,
     localMode: true,
+    peopleApiUrl: p.peopleApiUrl,
     telemetry: telemetry('apply-writes'),
   });
   poll(queues.writes, asPollerHandler(applyWrites), BATCH_SIZE.applyWrites);

@@ -37,6 +37,8 @@ export interface Quickstart {
     emulator?: { url: string; controlUrl: string; accounts: string[] };
   };
   curl: QuickstartCommand[];
+  /** A label flowing both ways on the first demo connection (absent without the emulator). */
+  labels?: QuickstartCommand[];
 }
 
 /** One shell word, single-quoted. */
@@ -82,6 +84,31 @@ export function demoCommands(params: { apiUrl: string; apiKey: string; connectio
   ];
 }
 
+/** A label both ways: through the API onto "Google" (made there when missing), and from "the phone" to the change feed. */
+export function labelCommands(params: { apiUrl: string; apiKey: string; connectionId: string; email: string; cardId: string; contactId: string }): QuickstartCommand[] {
+  const { apiUrl } = params;
+  const auth = `-H ${shellQuote(`Authorization: Bearer ${params.apiKey}`)}`;
+  const json = `-H 'Content-Type: application/json'`;
+  const con = encodeURIComponent(params.connectionId);
+  const account = `${apiUrl}/_emulator/accounts/${encodeURIComponent(params.email).replace('%40', '@')}`;
+  const events = (query: string) => `curl -sS ${shellQuote(`${apiUrl}/_local/events?connectionId=${con}&${query}&wait=30`)}`;
+  return [
+    {
+      title: 'Label the contact through the API: "Climbing", which Google does not have yet (the bridge makes it; prints the write)',
+      command: `curl -sS -X PATCH ${apiUrl}/v1/connections/${con}/contacts/${encodeURIComponent(params.contactId)} ${auth} ${json} -d ${shellQuote(JSON.stringify({ labels: { add: ['Climbing'] } }))}`,
+    },
+    { title: 'See label.created for it on the change feed (waits up to 30 s)', command: events('type=label.created&label=Climbing') },
+    { title: `"Google" has the label now, with the contact in it (the emulator's contact groups)`, command: `curl -sS ${shellQuote(`${account}/labels`)}` },
+    {
+      title: 'Label the same contact "on the phone": "Family"',
+      command: `curl -sS -X POST ${shellQuote(`${account}/cards/${encodeURIComponent(params.cardId)}/labels`)} ${json} -d ${shellQuote(JSON.stringify({ add: ['Family'] }))}`,
+    },
+    { title: 'Ask for a sync now', command: `curl -sS -X POST ${apiUrl}/v1/connections/${con}/sync ${auth}` },
+    { title: 'See it arrive as contact.updated with labelsChanged {"added":["Family"]} (waits up to 30 s)', command: events('type=contact.updated&label=Family') },
+    { title: "The account's labels with member counts, through the API", command: `curl -sS ${apiUrl}/v1/connections/${con}/labels ${auth}` },
+  ];
+}
+
 /**
  * Without the emulator there is no demo book to edit: the commands that work
  * against any connection, and (with a real Google client) the start of the
@@ -122,6 +149,10 @@ export function formatQuickstart(q: Quickstart): string {
   lines.push('Try it, in order, in one shell:');
   for (const [i, step] of q.curl.entries()) {
     lines.push('', `# ${i + 1}. ${step.title}`, step.command);
+  }
+  if (q.labels !== undefined && q.labels.length > 0) {
+    lines.push('', 'Labels (Google\'s contact groups), both ways, in the same shell:');
+    for (const [i, step] of q.labels.entries()) lines.push('', `# L${i + 1}. ${step.title}`, step.command);
   }
   lines.push('', `The same, as JSON: ${q.dataDir}/quickstart.json`, '');
   return lines.join('\n');

@@ -30,6 +30,8 @@ import { createStore } from '../wiring/build.ts';
 import type { TableConfig } from '../wiring/config.ts';
 import { GOOGLE_CALLBACK_PATH, MAX_RECEIVE_COUNT, QUEUES } from '../wiring/deployment.ts';
 import type { QueueName } from '../wiring/deployment.ts';
+import { PEOPLE_API_URL } from '../labels/google-people.ts';
+import { contactIdFromHref } from '../core/ids.ts';
 import { buildApi } from '../wiring/handlers/api.ts';
 import type { Log } from '../wiring/telemetry.ts';
 import {
@@ -57,7 +59,7 @@ import { lockDataDir, stopLeftoverDynamoDb } from './lock.ts';
 import type { DataDirLock } from './lock.ts';
 import { createLineLog } from './log.ts';
 import type { LineLog } from './log.ts';
-import { baseCommands, demoCommands } from './quickstart.ts';
+import { baseCommands, demoCommands, labelCommands } from './quickstart.ts';
 import type { DemoConnection, Quickstart } from './quickstart.ts';
 import { releaseDeadLeases } from './recovery.ts';
 import { startLocalSqs } from './sqs-local.ts';
@@ -249,6 +251,8 @@ interface Base {
   requestHashSecret: string;
   queues: Record<QueueName, LocalQueue>;
   googleClient: GoogleClient;
+  /** Google connections' labels: the emulator's People API, Google's with a real client. */
+  peopleApiUrl: string | undefined;
 }
 
 async function prepareBase(start: Start, services: Services): Promise<Base> {
@@ -274,6 +278,7 @@ async function prepareBase(start: Start, services: Services): Promise<Base> {
     googleClient: emulator
       ? { ...EMULATOR_OAUTH_CLIENT, tokenUrl: emulator.tokenUrl }
       : { clientId: google?.clientId ?? '', clientSecret: google?.clientSecret ?? '', tokenUrl: GOOGLE_TOKEN_URL },
+    peopleApiUrl: emulator ? emulator.url : google === undefined ? undefined : PEOPLE_API_URL,
   };
 }
 
@@ -287,6 +292,7 @@ function localApi(params: { base: Base; apiUrl: string; emulator: GoogleEmulator
     syncJobsQueueUrl: base.queues.syncJobs.url,
     webhookDeliveryQueueUrl: base.queues.webhookDelivery.url,
     logger: params.log.child({ job: 'api' }),
+    peopleApiUrl: base.peopleApiUrl,
     // Loopback CardDAV servers and plain-http webhooks to loopback are allowed: this machine is the whole world here.
     config: { localMode: true, defaultIntervalSeconds: LOCAL_INTERVAL_SECONDS, requestHashSecret: base.requestHashSecret },
     google: {
@@ -403,6 +409,9 @@ function quickstartOf(params: { demo: Demo; apiUrl: string; services: Services; 
       first && firstCard
         ? demoCommands({ apiUrl, apiKey: demo.apiKey, connectionId: first.connectionId, email: first.email, cardId: firstCard.id })
         : baseCommands({ apiUrl, apiKey: demo.apiKey, googleConsent: !emulator }),
+    ...(first && firstCard
+      ? { labels: labelCommands({ apiUrl, apiKey: demo.apiKey, connectionId: first.connectionId, email: first.email, cardId: firstCard.id, contactId: contactIdFromHref(firstCard.href) }) }
+      : {}),
   };
 }
 

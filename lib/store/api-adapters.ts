@@ -3,6 +3,7 @@
 // (over the DynamoDB store, with credentials sealed by the vault) here; API
 // keys and tenants (tenants.ts), write records (write-records.ts) and
 // Idempotency-Key records (idempotency.ts) re-exported from their modules.
+import { isLabelConvention } from '../labels/convention.ts';
 import { grantDeathCauseOf } from '../auth/grant-lifetime.ts';
 import type { Vault } from '../auth/vault.ts';
 import type { ConnectionInfo, Connections, NewConnection as ApiNewConnection } from '../http/ports.ts';
@@ -40,6 +41,7 @@ export function connectionInfo(c: StoredConnection): ConnectionInfo {
   if (c.lastSync !== undefined) info.lastSync = c.lastSync;
   const reason = grantDeathCauseOf(c.statusReason);
   if (reason !== undefined) info.statusReason = reason;
+  if (isLabelConvention(c.labelConvention)) info.labelConvention = c.labelConvention;
   return info;
 }
 
@@ -64,6 +66,8 @@ export function createDynamoConnections(params: { store: DynamoStore; vault: Vau
     },
     list: (p) => listConnectionInfos(store, p),
     pause: (p) => unlessNotFound(() => setPaused(store, p, true)),
+    setLabelConvention: ({ tenantId, connectionId, labelConvention }) =>
+      unlessNotFound(async () => connectionInfo(await store.updateConnection({ tenantId, connectionId, patch: { labelConvention } }))),
     resume: (p) => unlessNotFound(() => setPaused(store, p, false)),
     requestSync: ({ tenantId, connectionId, now }) =>
       unlessNotFound(async () => connectionInfo(await store.requestSync({ tenantId, connectionId, now }))),
@@ -124,6 +128,7 @@ export function newConnectionRecord(c: {
   intervalSeconds: number;
   nextSyncAt?: number | undefined;
   provider?: StoreNewConnection['provider'] | undefined;
+  labelConvention?: string | undefined;
   credentials: StoreNewConnection['credentials'];
 }): StoreNewConnection {
   return {
@@ -138,6 +143,7 @@ export function newConnectionRecord(c: {
     intervalSeconds: c.intervalSeconds,
     ...(c.nextSyncAt === undefined ? {} : { nextSyncAt: c.nextSyncAt }),
     ...(c.provider === undefined ? {} : { provider: c.provider }),
+    ...(c.labelConvention === undefined ? {} : { labelConvention: c.labelConvention }),
     credentials: c.credentials,
   };
 }

@@ -38,6 +38,7 @@ export const NEW_CONNECTION_FIELDS = [
   'intervalSeconds',
   'nextSyncAt',
   'provider',
+  'labelConvention',
   'credentials',
 ] as const satisfies readonly (keyof NewConnection)[];
 
@@ -56,13 +57,14 @@ const CONNECTION_FIELDS = [
 ] as const satisfies readonly (keyof StoredConnection)[];
 
 /** Patch fields that may be removed with `null`. */
-const REMOVABLE: ReadonlySet<string> = new Set(['addMemberUrl', 'discoveredAt', 'syncToken', 'ctag', 'provider', 'credentials', 'statusReason']);
+const REMOVABLE: ReadonlySet<string> = new Set(['addMemberUrl', 'discoveredAt', 'syncToken', 'ctag', 'provider', 'labelConvention', 'credentials', 'statusReason']);
 export const PATCH_FIELDS = [
   'status',
   'intervalSeconds',
   'nextSyncAt',
   ...BOOK_FIELDS,
   'provider',
+  'labelConvention',
   'credentials',
   'statusReason',
 ] as const satisfies readonly (keyof ConnectionPatch)[];

@@ -19,13 +19,14 @@ const MAX_INTENT_BYTES = 300_000;
 
 /** What index reads need of the items of a connection's collection: rows, markers, intents, and the connection's `cleanLease`. */
 const INDEX_PROJECTION = {
-  expression: '#sk, #href, #etag, #uid, #ch, #lw, #run, #base, #cards, #clean, #dn, #at, #origin',
+  expression: '#sk, #href, #etag, #uid, #ch, #labels, #lw, #run, #base, #cards, #clean, #dn, #at, #origin',
   names: {
     '#sk': 'sk',
     '#href': 'href',
     '#etag': 'etag',
     '#uid': 'uid',
     '#ch': 'contentHash',
+    '#labels': 'labels',
     '#lw': 'lastWrite',
     '#run': 'run',
     '#base': 'base',
@@ -97,7 +98,8 @@ export async function writeIndex(t: Table, params: Parameters<Store['writeIndex'
 /** An index row as a whole item: only what the sync owns (no echo marker: see echoKey). */
 function cardRow(connectionId: string, entry: IndexEntry): Item {
   const { href, etag, uid, contentHash, displayName, changedAt, origin } = entry;
-  return compact({ ...cardKey(connectionId, href), type: 'card', href, etag, uid, contentHash, displayName, changedAt, origin });
+  const labels = entry.labels !== undefined && entry.labels.length > 0 ? entry.labels : undefined;
+  return compact({ ...cardKey(connectionId, href), type: 'card', href, etag, uid, contentHash, displayName, changedAt, origin, labels });
 }
 
 /**
@@ -165,6 +167,7 @@ function mergeIndex(parts: IndexParts, only?: Set<string>): Map<string, IndexEnt
     if (typeof row.uid === 'string') entry.uid = row.uid;
     if (typeof row.contentHash === 'string') entry.contentHash = row.contentHash;
     readListed(entry, row);
+    if (Array.isArray(row.labels)) entry.labels = row.labels.filter((l): l is string => typeof l === 'string');
     entries.set(entry.href, entry);
   }
   for (const echo of parts.echoes) mergeEcho(entries, echo);

@@ -10,6 +10,7 @@ import type { StoreContext } from './connection-items.ts';
 import { updateConnection } from './connection-update.ts';
 import { createConnection, deleteConnection, getConnection, listConnections } from './connections.ts';
 import { getIndexEntries, loadIndex, writeIndex } from './contact-index.ts';
+import { loadLabels, saveLabels } from './book-labels.ts';
 import { deferSlot, queryDue, querySlots, requestSync } from './due-schedule.ts';
 import { recordDelete, recordWrite } from './echo-markers.ts';
 import { InvalidInput } from './errors.ts';
@@ -56,6 +57,8 @@ export function createDynamoStore(options: DynamoStoreOptions): DynamoStore {
     loadIndex: (p) => loadIndex(t, p),
     getIndexEntries: (p) => getIndexEntries(t, p),
     writeIndex: (p) => writeIndex(t, p),
+    loadLabels: (p) => loadLabels(t, p),
+    saveLabels: (p) => saveLabels(t, p),
     createConnection: (record) => createConnection(t, record),
     getConnection: (p) => getConnection(t, p),
     listConnections: (p) => listConnections(t, p),

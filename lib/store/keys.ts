@@ -72,3 +72,10 @@ export function credKey(connectionId: string): { pk: string; sk: string } {
 export function intentKey(connectionId: string): { pk: string; sk: string } {
   return { pk: connectionKey(connectionId).pk, sk: INTENT_SK };
 }
+
+/** The book's labels (lib/labels book-labels.ts): group cards and their members, one item per connection. */
+export const LABELS_SK = 'LABELS';
+
+export function labelsKey(connectionId: string): { pk: string; sk: string } {
+  return { pk: connectionKey(connectionId).pk, sk: LABELS_SK };
+}

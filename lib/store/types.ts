@@ -4,6 +4,7 @@
 import type { DueItem } from '../sync/dispatcher.ts';
 import type { ConnectionRecord, ConnectionStatus } from '../core/connection.ts';
 import type { Store } from '../sync/ports.ts';
+import type { LabelIndex } from '../labels/book-labels.ts';
 
 /** Opaque to the store: lib/auth's token vault writes and reads it (KMS envelope). */
 export type StoredCredentials = Record<string, string>;
@@ -43,6 +44,8 @@ export interface ConnectionPatch {
   tokenProven?: boolean;
   ctag?: string | null;
   provider?: string | null;
+  /** `group-vcards` | `categories`; null: the book's own convention again. */
+  labelConvention?: string | null;
   credentials?: StoredCredentials | null;
   /** A short code (`[a-z0-9-]`, 40 at most); null clears it. */
   statusReason?: string | null;
@@ -61,7 +64,7 @@ export interface ConnectionPage {
   cursor?: string;
 }
 
-export interface DynamoStore extends Store {
+export interface DynamoStore extends Store, LabelIndex {
   /**
    * As in `Store`, and the record carries credentials (read from their own
    * item alongside the lease) and provider. Counts the lease (`leaseCount`): the run's

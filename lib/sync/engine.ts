@@ -27,7 +27,7 @@ import { sameEtag } from '../carddav/etag.ts';
 import { hrefKey } from '../carddav/href.ts';
 import type { Contact } from '../vcard/contact.ts';
 import { contentHash, displayName, parseVCard, toContact, type VCard } from '../vcard/index.ts';
-import { buildContactEvent, type ContactEvent, type ContactEventType, type Origin } from '../core/events/index.ts';
+import { buildContactEvent, type ContactEvent, type ContactEventType, type LabelEvent, type Origin } from '../core/events/index.ts';
 import { LeaseExpiring } from './errors.ts';
 import { VersionConflict, errorText } from '../core/errors.ts';
 import { isRunnable } from '../core/connection.ts';
@@ -37,6 +37,11 @@ import type { Feed, IndexEntry, Store } from './ports.ts';
 import { nextSyncDelayMs, previousRun, type IntervalPolicy, type RunKind } from './schedule.ts';
 import { endsWithoutWrite, nextSlotTime, slotOf } from './schedule-slots.ts';
 import { forEachLimit } from '../core/concurrency.ts';
+import type { LabelState, LabelStore } from '../labels/ports.ts';
+import { syncLabels } from './labels.ts';
+import type { LabelIndex } from '../labels/book-labels.ts';
+import { groupSeen, isGroupCard, saveLabelRun, startLabelRun } from '../labels/carddav-sync.ts';
+import { contactRemovals, groupLabelEvents, groupsFirst, labelsOfContact, memberChangeEvents, type LabelsStep } from './labels-step.ts';
 
 export interface SyncOptions {
   /** How long the lease holds; a run stops cleanly `leaseMarginMs` before it runs out. */
@@ -97,6 +102,13 @@ export interface RunSyncParams {
   random?: () => number;
   /** The caller's count of HTTP requests so far (the client's onRequest); the result then says how many this run made. */
   countRequests?: () => number;
+  /** The connection's labels and what the bridge saw of them last: read after the cards (lib/sync/labels.ts). */
+  labels?: { store: LabelStore; state: LabelState };
+  /**
+   * Where a CardDAV book's labels are kept between runs (group vCards, CATEGORIES: lib/labels).
+   * Without it group cards are still kept out of the contacts, but their member changes are not reported.
+   */
+  bookLabels?: LabelIndex;
 }
 
 export type SyncReason =
@@ -160,6 +172,8 @@ export interface SyncRunResult {
   durationMs: number;
   /** Why a failed run failed: a CardDavError, LeaseExpiring, or the store's VersionConflict. */
   error?: Error;
+  /** Why the labels were not read in an otherwise good run (quota, scope): the cards synced. */
+  labelsError?: Error;
 }
 
 /** What the end of a successful run commits. */
@@ -192,6 +206,8 @@ interface Run {
   result: SyncRunResult;
   /** The server refused an empty sync token in this run: committed, so later listings skip the attempt. */
   emptyTokenRejected: boolean;
+  /** A CardDAV book's labels in this run (group vCards, CATEGORIES); none for Google (its labels are the People API's). */
+  labels: LabelsStep | undefined;
   /** Cards per multiget: the server's cap, halved for the rest of the run each time the server refuses a batch as too large. */
   batchSize: number;
   /** The index write running behind the next batch's publish (see `commitBatch`). */
@@ -262,6 +278,7 @@ export async function syncLeased(params: LeasedSyncParams): Promise<LeasedRunRes
   if (!isRunnable(run.conn.status)) return skipInactive(run);
   try {
     const commit = await syncConnection(run);
+    if (params.labels !== undefined) await labelsStep(run, params.labels);
     return await commitRun(run, commit);
   } catch (error) {
     // An index write still running behind must settle before the lease goes back.
@@ -341,6 +358,10 @@ function startRun(params: LeasedSyncParams): Run {
     emptyTokenRejected: false,
     batchSize: multigetBatchSizeFor(conn.provider, opts),
     indexing: { pending: undefined },
+    labels:
+      params.bookLabels === undefined
+        ? undefined
+        : { labels: startLabelRun({ index: params.bookLabels, connectionId: conn.connectionId }), loadIndex: () => params.store.loadIndex({ connectionId: conn.connectionId }) },
   };
 }
 
@@ -389,6 +410,14 @@ function endsIdle(run: Run, commit: Commit): boolean {
   const { p, conn, result } = run;
   const work = result.fetched + totalEvents(result.events) + result.unchangedContent + result.phantomDeletions + result.continuations;
   return run.opts.slots && endsWithoutWrite({ conn, owner: p.owner, now: p.clock.now(), reason: result.reason, work, commit, emptyTokenRejected: run.emptyTokenRejected });
+}
+
+async function labelsStep(run: Run, labels: { store: LabelStore; state: LabelState }): Promise<void> {
+  const { p, result } = run;
+  checkLease(run);
+  const outcome = await syncLabels({ labels: labels.store, state: labels.state, feed: p.feed, store: p.store, tenantId: p.tenantId, connectionId: p.connectionId, now: p.clock.now() });
+  result.events.updated += outcome.updated;
+  if (outcome.error !== undefined) result.labelsError = outcome.error;
 }
 
 async function commitRun(run: Run, commit: Commit): Promise<LeasedRunResult> {
@@ -656,6 +685,8 @@ function isBatchTooLarge(error: unknown): boolean {
 interface PreparedBatch {
   intents: IndexEntry[];
   events: ContactEvent[];
+  /** A book's label.created/renamed/deleted (group cards), published before the contacts' events. */
+  labelEvents: LabelEvent[];
   upserts: IndexEntry[];
 }
 
@@ -668,7 +699,8 @@ interface PreparedBatch {
  */
 async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEntry>): Promise<void> {
   const now = run.p.clock.now();
-  const batch: PreparedBatch = { intents: [], events: [], upserts: [] };
+  const batch: PreparedBatch = { intents: [], events: [], labelEvents: [], upserts: [] };
+  await groupsFirst(run.labels, cards);
   for (const card of cards) {
     run.result.fetched++;
     const change = cardChange(run, card, index.get(card.href), now);
@@ -678,6 +710,12 @@ async function publishCards(run: Run, cards: Card[], index: Map<string, IndexEnt
     batch.upserts.push(change.upsert);
   }
   cards.length = 0;
+  if (run.labels !== undefined) {
+    // Member changes name their contacts' rows: the rows written behind must be in the index first.
+    await drainIndex(run);
+    batch.events.push(...(await memberChangeEvents(run.labels, { index, tenantId: run.conn.tenantId, time: now })));
+    batch.labelEvents = groupLabelEvents(run.labels, { tenantId: run.conn.tenantId, time: now });
+  }
   await commitBatch(run, batch, index);
 }
 
@@ -699,11 +737,13 @@ async function commitBatch(run: Run, batch: PreparedBatch, index: Map<string, In
     await p.store.writeIndex({ connectionId: conn.connectionId, upserts: batch.intents, deletes: [], ...(intentRun === undefined ? {} : { intentRun }) });
     for (const row of batch.intents) index.set(row.href, row);
   }
-  if (batch.events.length > 0) {
-    await p.feed.publish(batch.events);
+  if (batch.events.length + batch.labelEvents.length > 0) {
+    await p.feed.publish([...batch.labelEvents, ...batch.events]);
     for (const e of batch.events) result.events[e.type === 'contact.created' ? 'created' : 'updated']++;
     batch.events.length = 0;
   }
+  // After the publish, before the rows: a crash between repeats the member changes with the same ids.
+  if (run.labels !== undefined) await saveLabelRun(run.labels.labels);
   if (batch.upserts.length === 0) return;
   const { upserts } = batch;
   const write = p.store.writeIndex({ connectionId: conn.connectionId, upserts, deletes: [] }).then(() => {
@@ -745,6 +785,7 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
     if (entry.displayName !== undefined) upsert.displayName = entry.displayName;
     if (entry.changedAt !== undefined) upsert.changedAt = entry.changedAt;
     if (entry.origin !== undefined) upsert.origin = entry.origin;
+    if (entry.labels !== undefined) upsert.labels = entry.labels;
     result.unchangedContent++;
     return { upsert };
   }
@@ -754,6 +795,14 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
   if (read.parseError !== undefined) result.parseErrors++;
   const uid = read.contact?.uid ?? entry?.uid;
   if (uid !== undefined) upsert.uid = own(uid);
+  // A group card is a label, never a contact: its members' changes are the events (lib/labels).
+  if (read.card !== undefined && isGroupCard(read.card)) {
+    if (run.labels !== undefined) groupSeen(run.labels.labels, { href, etag: upsert.etag ?? '', card: read.card, origin });
+    return entry === undefined ? { upsert, intent: upsert.uid === undefined ? { href } : { href, uid: upsert.uid } } : { upsert };
+  }
+  const labelled = labelsOfContact(run.labels, { contact: read.contact, entry, uid });
+  if (labelled !== undefined && labelled.categories.length > 0) upsert.labels = labelled.categories.map(own);
+  if (labelled !== undefined && labelled.labels.length > 0 && read.contact !== undefined) read.contact.labels = labelled.labels;
   const name = read.contact === undefined ? '' : displayName(read.contact);
   if (name !== '') upsert.displayName = own(name);
   upsert.changedAt = now;
@@ -771,6 +820,7 @@ function cardChange(run: Run, card: Card, entry: IndexEntry | undefined, now: nu
     contact: read.contact,
     parseError: read.parseError,
     origin,
+    ...(labelled?.labelsChanged === undefined ? {} : { labelsChanged: labelled.labelsChanged }),
   });
   return intent === undefined ? { upsert, event } : { upsert, intent, event };
 }
@@ -801,32 +851,46 @@ async function processRemovals(run: Run, candidates: string[], index: Map<string
   const chunk = Math.max(1, run.batchSize);
   for (let i = 0; i < confirmed.length; i += chunk) {
     checkLease(run);
-    const part = confirmed.slice(i, i + chunk);
-    const now = p.clock.now();
-    const events = part.map((entry) =>
-      buildContactEvent({
-        type: 'contact.deleted',
-        time: now,
-        tenantId: conn.tenantId,
-        connectionId: conn.connectionId,
-        href: entry.href,
-        etag: entry.etag,
-        uid: entry.uid,
-        // The applier marks the row of a card it deleted (lib/writes).
-        origin: entry.lastWrite?.deleted === true ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' },
-      }),
-    );
-    await p.feed.publish(events);
-    result.events.deleted += events.length;
-    const dropMarkers = part.filter((e) => e.lastWrite !== undefined).map((e) => e.href);
-    await p.store.writeIndex({
-      connectionId: conn.connectionId,
-      upserts: [],
-      deletes: part.map((e) => e.href),
-      ...(dropMarkers.length > 0 ? { dropMarkers } : {}),
-    });
-    for (const entry of part) index.delete(entry.href);
+    await removeBatch(run, confirmed.slice(i, i + chunk), index);
   }
+}
+
+/** The applier marks the row of a card it deleted (lib/writes): its removal is that write's echo. */
+function removalOrigin(entry: IndexEntry): Origin {
+  return entry.lastWrite?.deleted === true ? { kind: 'bridge', writeId: entry.lastWrite.writeId } : { kind: 'remote' };
+}
+
+/** Publishes a batch of confirmed removals (a group card's as its members' label changes), then drops their rows. */
+async function removeBatch(run: Run, part: IndexEntry[], index: Map<string, IndexEntry>): Promise<void> {
+  const { p, conn, result } = run;
+  const now = p.clock.now();
+  const contacts = await contactRemovals(run.labels, part, removalOrigin);
+  const events = contacts.map((entry) =>
+    buildContactEvent({
+      type: 'contact.deleted',
+      time: now,
+      tenantId: conn.tenantId,
+      connectionId: conn.connectionId,
+      href: entry.href,
+      etag: entry.etag,
+      uid: entry.uid,
+      origin: removalOrigin(entry),
+    }),
+  );
+  const members = await memberChangeEvents(run.labels, { index, tenantId: conn.tenantId, time: now });
+  const labelEvents = groupLabelEvents(run.labels, { tenantId: conn.tenantId, time: now });
+  if (events.length + members.length + labelEvents.length > 0) await p.feed.publish([...labelEvents, ...events, ...members]);
+  result.events.deleted += events.length;
+  result.events.updated += members.length;
+  if (run.labels !== undefined) await saveLabelRun(run.labels.labels);
+  const dropMarkers = part.filter((e) => e.lastWrite !== undefined).map((e) => e.href);
+  await p.store.writeIndex({
+    connectionId: conn.connectionId,
+    upserts: [],
+    deletes: part.map((e) => e.href),
+    ...(dropMarkers.length > 0 ? { dropMarkers } : {}),
+  });
+  for (const entry of part) index.delete(entry.href);
 }
 
 /** PROPFIND each suspected removal; only a 404 confirms it. A card still there with a new etag is fetched as a change. */
@@ -862,10 +926,10 @@ async function verifyRemovals(run: Run, suspected: IndexEntry[], index: Map<stri
 }
 
 /** Parses once for both the contact and the content hash. */
-function readCard(vcard: string): { contact?: Contact; parseError?: string; hash: string } {
+function readCard(vcard: string): { card?: VCard; contact?: Contact; parseError?: string; hash: string } {
   try {
     const card: VCard = parseVCard(vcard);
-    return { contact: toContact(card), hash: contentHash(card) };
+    return { card, contact: toContact(card), hash: contentHash(card) };
   } catch (error) {
     // VCardError is the expected case; anything else is a codec bug, and a bug
     // in one card must not stall the whole connection: the raw vCard still goes out.

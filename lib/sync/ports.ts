@@ -11,6 +11,8 @@ export interface IndexEntry {
   etag?: string;
   uid?: string;
   contentHash?: string;
+  /** The card's CATEGORIES as last published (absent when none): what a CATEGORIES change is diffed against. */
+  labels?: string[];
   /**
    * The ETag the bridge's own last write produced, and that write's id: the echo marker.
    * `deleted`: that write deleted the card (etag ''), so its removal is the bridge's echo too.

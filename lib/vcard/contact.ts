@@ -77,6 +77,12 @@ export interface Contact {
   ims?: ContactIm[];
   photo?: ContactPhoto;
   categories?: string[];
+  /**
+   * The contact's labels (contact groups), by name as a person sees them: Google's
+   * contact groups (People API), group vCards or CATEGORIES, whichever the
+   * server keeps (lib/labels). Set by the sync, not read from the card alone.
+   */
+  labels?: string[];
   /** REV as the card has it. */
   revision?: string;
 }
@@ -84,8 +90,9 @@ export interface Contact {
 /**
  * A patch names the fields to change. A field present replaces that field
  * wholesale (its lines are rewritten); `null` removes it; a field absent is
- * left byte-for-byte as it was.
+ * left byte-for-byte as it was. Labels are not card lines: they change
+ * through a LabelChange (lib/writes/types.ts).
  */
 export type ContactPatch = {
-  [K in Exclude<keyof Contact, 'uid' | 'revision'>]?: Contact[K] | null;
+  [K in Exclude<keyof Contact, 'uid' | 'revision' | 'labels'>]?: Contact[K] | null;
 };

@@ -40,7 +40,8 @@ import { createSqsBackfillJobQueue } from '../queue/backfill-jobs.ts';
 import { createDynamoBackfills } from '../store/backfills.ts';
 import { createDynamoContactList } from '../store/contact-list.ts';
 import { ConnectionUnavailable } from '../writes/errors.ts';
-import { connectionOpener, createBackfills, createContactReads } from './contact-reads.ts';
+import { connectionOpener, createBackfills, createContactReads, sessionOpener } from './contact-reads.ts';
+import { apiLabels } from './labels.ts';
 import type { WebhookTransport } from '../webhooks/transport.ts';
 import type { GoogleClientSource } from './aws.ts';
 import { buildChangeLogDeps, createStore } from './build.ts';
@@ -320,6 +321,8 @@ export function buildApiDeps(params: {
   syncJobsQueueUrl?: string;
   /** The webhook delivery queue, for replays from the change log; without it replay answers 501. */
   webhookDeliveryQueueUrl?: string;
+  /** The People API for Google connections' labels (Google's, or the emulator's); without it they have none. */
+  peopleApiUrl?: string;
 }): AppDeps {
   const { dynamo, table, clock, vault, google } = params;
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
@@ -389,10 +392,11 @@ function contactReadDeps(params: {
   outbound: OutboundHttp;
   google?: GoogleConnectParams;
   syncJobsQueueUrl?: string;
-}): Pick<AppDeps, 'contactReads' | 'backfills'> {
+  peopleApiUrl?: string;
+}): Pick<AppDeps, 'contactReads' | 'backfills' | 'labels'> {
   const { dynamo, table, clock, vault, store, google } = params;
   const tenantClients = tenantClientCache({ oauthClients: params.oauthClients, vault, clock });
-  const open = connectionOpener({
+  const openSession = sessionOpener({
     vault,
     store,
     clock,
@@ -401,9 +405,11 @@ function contactReadDeps(params: {
     ...(tenantClients === undefined ? {} : { tenantClients }),
     client: { fetch: params.google?.fetch ?? params.outbound.fetch },
   });
+  const open = async (conn: StoredConnection) => (await openSession(conn)).client;
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
   const contactReads = createContactReads({ store, contactList: createDynamoContactList(tableOptions), open });
-  if (params.syncJobsQueueUrl === undefined) return { contactReads };
+  const labels = apiLabels({ store, open: openSession, fetch: params.google?.fetch ?? params.outbound.fetch, peopleApiUrl: params.peopleApiUrl, backend: store });
+  if (params.syncJobsQueueUrl === undefined) return { contactReads, labels };
   const queue = createSqsBackfillJobQueue({ client: params.sqs, queueUrl: params.syncJobsQueueUrl });
-  return { contactReads, backfills: createBackfills({ store: createDynamoBackfills(tableOptions), queue, clock }) };
+  return { contactReads, labels, backfills: createBackfills({ store: createDynamoBackfills(tableOptions), queue, clock }) };
 }

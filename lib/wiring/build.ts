@@ -13,6 +13,8 @@ import { createSqsWriteQueue } from '../queue/writes-queue.ts';
 import { createDynamoWrites } from '../store/api-adapters.ts';
 import { createDynamoActivity, type ActivityWriter } from '../store/console-activity.ts';
 import { createDynamoStore } from '../store/dynamo-store.ts';
+import { createDynamoLabelState } from '../store/label-state.ts';
+import type { LabelState } from '../labels/ports.ts';
 import { createDynamoOAuthClients } from '../store/oauth-clients.ts';
 import type { OAuthClientStore } from '../store/oauth-clients.ts';
 import { createDispatchStore, createTenantClientLookup } from '../store/schedule-adapters.ts';
@@ -149,6 +151,8 @@ export interface SyncWorkerAdapters {
   oauthClients: OAuthClientStore;
   /** The console's hourly counters and recent events. */
   activity: ActivityWriter;
+  /** What the labels step saw last (lib/labels): Google connections with the contacts scope sync their labels. */
+  labels: { state: LabelState };
 }
 
 export function buildSyncWorkerAdapters(params: { dynamo: DynamoDBClient; sqs: SQSClient; table: TableConfig; clock?: Clock } & FeedQueues): SyncWorkerAdapters {
@@ -159,6 +163,7 @@ export function buildSyncWorkerAdapters(params: { dynamo: DynamoDBClient; sqs: S
     tokenCache: createMemoryTokenCache(),
     oauthClients: createDynamoOAuthClients({ client: params.dynamo, tableName: params.table.tableName, ...(params.clock ? { clock: params.clock } : {}) }),
     activity: createDynamoActivity({ client: params.dynamo, tableName: params.table.tableName, clock: params.clock ?? systemClock }),
+    labels: { state: createDynamoLabelState({ client: params.dynamo, tableName: params.table.tableName, ...(params.clock ? { clock: params.clock } : {}) }) },
   };
 }
 

@@ -13,10 +13,11 @@ import type { CardDavClient } from '../carddav/types.ts';
 import { startBackfill } from '../backfill/start.ts';
 import type { BackfillJobQueue, BackfillStore } from '../backfill/ports.ts';
 import { openCardDavSession, sessionStateOf } from '../connections/carddav-session.ts';
-import type { CardDavSessionDeps } from '../connections/carddav-session.ts';
+import type { CardDavSession, CardDavSessionDeps } from '../connections/carddav-session.ts';
 import { ConnectionAccessError } from '../connections/errors.ts';
 import type { Clock } from '../core/clock.ts';
-import type { Backfills, ContactReads } from '../http/ports.ts';
+import type { Backfills, ContactReads, LabelsFor } from '../http/ports.ts';
+import { emptyBookLabels, isGroupHref, type LabelIndex } from '../labels/book-labels.ts';
 import { CredentialsUnreadable } from '../store/credentials.ts';
 import type { createDynamoContactList } from '../store/contact-list.ts';
 import { TenantOAuthClientMissing } from '../store/oauth-clients.ts';
@@ -32,11 +33,17 @@ function unusable(error: unknown, connectionId: string): unknown {
 }
 
 export function connectionOpener(sessions: CardDavSessionDeps): OpenConnection {
+  const open = sessionOpener(sessions);
+  return async (conn) => (await open(conn)).client;
+}
+
+/** The connection's session (its client, and a Google connection's tokens for the People API); ConnectionUnavailable as above. */
+export function sessionOpener(sessions: CardDavSessionDeps): (conn: StoredConnection) => Promise<CardDavSession> {
   return async (conn) => {
     const state = sessionStateOf(conn);
     const fail = async (error: unknown) => unusable(error, conn.connectionId);
     try {
-      return (await openCardDavSession({ deps: sessions, state, options: { tokenError: fail } })).client;
+      return await openCardDavSession({ deps: sessions, state, options: { tokenError: fail } });
     } catch (error) {
       throw unusable(error, conn.connectionId);
     }
@@ -45,7 +52,7 @@ export function connectionOpener(sessions: CardDavSessionDeps): OpenConnection {
 
 /** GET /v1/connections/{id}/contacts[/{contactId}]: one GET on the server; the list from the index. */
 export function createContactReads(params: {
-  store: Pick<DynamoStore, 'getConnection'>;
+  store: Pick<DynamoStore, 'getConnection'> & Partial<Pick<LabelIndex, 'loadLabels'>>;
   contactList: ReturnType<typeof createDynamoContactList>;
   open: OpenConnection;
 }): ContactReads {
@@ -61,7 +68,13 @@ export function createContactReads(params: {
       }
     },
     // The route has found the tenant's connection; the index is keyed by the connection alone.
-    list: ({ connectionId, limit, after }) => params.contactList.listContacts({ connectionId, limit, ...(after === undefined ? {} : { after }) }),
+    async list({ connectionId, limit, after }) {
+      const page = await params.contactList.listContacts({ connectionId, limit, ...(after === undefined ? {} : { after }) });
+      // Group vCards are labels, not contacts (lib/labels): their rows stay in the index for the sync, out of the list.
+      const labels = (await params.store.loadLabels?.({ connectionId })) ?? emptyBookLabels();
+      const none = Object.keys(labels.groups).length === 0 && labels.unreadGroups === undefined;
+      return none ? page : { ...page, items: page.items.filter((row) => !isGroupHref(labels, row.href)) };
+    },
   };
 }
 

@@ -31,7 +31,10 @@ import type { Vault } from '../auth/vault.ts';
 import { createCardDavClient } from '../carddav/client.ts';
 import { Throttled, Unauthorized } from '../carddav/errors.ts';
 import type { CardDavClient, ClientOptions, RequestInfo } from '../carddav/types.ts';
-import { openCardDavSession, sessionStateOf, tenantClientCache } from '../connections/carddav-session.ts';
+import { openCardDavSession, sessionStateOf, tenantClientCache, type CardDavSession } from '../connections/carddav-session.ts';
+import { googleLabelAccess } from '../labels/google-access.ts';
+import type { LabelState, LabelStore } from '../labels/ports.ts';
+import { productionOutbound } from '../net/outbound.ts';
 import type { CardDavSessionDeps, SessionState } from '../connections/carddav-session.ts';
 import { markReauthRequired, reconsentReason } from '../connections/reconsent.ts';
 import { DEFAULT_REDISCOVER_AFTER_MS, rediscoverIfDue } from '../connections/rediscovery.ts';
@@ -62,7 +65,7 @@ export { DEFAULT_REDISCOVER_AFTER_MS };
 
 export type SyncWorkerStore = Pick<
   DynamoStore,
-  'acquireLease' | 'releaseLease' | 'commitSync' | 'loadIndex' | 'getIndexEntries' | 'writeIndex' | 'updateConnection'
+  'acquireLease' | 'releaseLease' | 'commitSync' | 'loadIndex' | 'getIndexEntries' | 'writeIndex' | 'updateConnection' | 'loadLabels' | 'saveLabels'
 > &
   Partial<Pick<DynamoStore, 'adoptLease' | 'renewLease' | 'takeOverClaim'>>;
 
@@ -98,6 +101,8 @@ export interface SyncWorkerDeps {
   activity?: ActivityWriter;
   /** Backfill jobs (kind `backfill`) on the same queue; without it such a message is an invalid sync job. */
   backfill?: BackfillJobDeps;
+  /** Labels of Google connections whose grant has the contacts scope (lib/labels): what was seen last, and the People API's URL (without one, no labels). */
+  labels?: { state: LabelState; peopleApiUrl?: string };
 }
 
 export type SyncJobOutcome =
@@ -137,6 +142,8 @@ interface Job {
   sessions: CardDavSessionDeps;
   /** The store and feed the engine and the lease's release go through: they record the run for the console. */
   recorded: { store: Store; feed: Feed };
+  /** The connection's labels for the engine's labels step, when it has them. */
+  labels?: { store: LabelStore; state: LabelState };
 }
 
 /** `remainingMs`: the invocation's time left (Lambda's context), which a backfill job runs within. */
@@ -243,6 +250,7 @@ async function prepare(run: Job): Promise<CardDavClient> {
     state: run.state,
     options: { resealLegacy: true, tokenNow: true, log, onReauthRequired: (error) => mark(run, 'invalid_grant', error) },
   });
+  run.labels = labelsOf(run, session);
   const found = await rediscoverIfDue({ session, store: worker.deps.store, clock: worker.deps.clock, rediscoverAfterMs: worker.rediscoverAfterMs });
   if (found.outcome === 'failed') {
     log.warn('re-discovery failed: syncing with the stored address book URL', errorFields(found.error));
@@ -274,6 +282,23 @@ function release(run: Job, error: Error, retryAfterMs?: number): Promise<number>
   const { deps, opts, random } = run.worker;
   const conn = withDueTime(run.state.conn, run.job);
   return releaseFailed({ store: run.recorded.store, clock: deps.clock, conn, owner: run.owner, error, options: opts, random, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+}
+
+/** A Google session's labels when the grant has the contacts scope and the worker keeps label state; else none (the cards sync alone). */
+function labelsOf(run: Job, session: CardDavSession): Job['labels'] {
+  const config = run.worker.deps.labels;
+  if (config?.peopleApiUrl === undefined || session.google === undefined) return undefined;
+  const access = googleLabelAccess({
+    access: session.google,
+    addressBookUrl: session.conn.addressBookUrl,
+    fetch: run.worker.deps.client?.fetch ?? productionOutbound().fetch,
+    peopleApiUrl: config.peopleApiUrl,
+  });
+  if (!access.available) {
+    run.log.info('labels unavailable: the Google grant lacks the contacts scope (reconnect to add it)');
+    return undefined;
+  }
+  return { store: access.store, state: config.state };
 }
 
 async function failedBeforeRun(run: Job, error: unknown): Promise<SyncJobOutcome> {
@@ -313,6 +338,9 @@ async function runEngine(run: Job, client: CardDavClient): Promise<SyncJobOutcom
       conn: withDueTime(run.state.conn, job),
       options: worker.opts,
       random: worker.random,
+      ...(run.labels === undefined ? {} : { labels: run.labels }),
+      // Google's CardDAV keeps no group cards and drops CATEGORIES: its labels are the People API's (lib/labels).
+      ...(run.state.conn.provider === 'google' ? {} : { bookLabels: deps.store }),
     });
   } catch (error) {
     return failedRun(run, error);

@@ -16,9 +16,11 @@ import { DecryptFailed } from '../auth/errors.ts';
 import { createMemoryTokenCache } from '../auth/google-oauth.ts';
 import type { OAuthClientConfig, TokenCache } from '../auth/google-oauth.ts';
 import type { Vault } from '../auth/vault.ts';
-import type { CardDavClient, ClientOptions } from '../carddav/types.ts';
+import type { ClientOptions } from '../carddav/types.ts';
 import { openCardDavSession, sessionStateOf, tenantClientCache } from '../connections/carddav-session.ts';
-import type { CardDavSessionDeps, ServiceOAuthClient, SessionState } from '../connections/carddav-session.ts';
+import type { CardDavSession, CardDavSessionDeps, ServiceOAuthClient, SessionState } from '../connections/carddav-session.ts';
+import type { LabelState } from '../labels/ports.ts';
+import { productionOutbound } from '../net/outbound.ts';
 import { reconsentReason } from '../connections/reconsent.ts';
 import type { SqsBatchResponse, SqsEvent } from '../queue/writes-queue.ts';
 import { createConnectionLookup } from '../store/api-adapters.ts';
@@ -29,7 +31,9 @@ import type { DynamoStore, StoredConnection } from '../store/types.ts';
 import type { ApplyOptions } from '../writes/applier.ts';
 import { createWriteBatchHandler, type WriteQueueRecord } from '../writes/batch.ts';
 import { ConnectionUnavailable } from '../writes/errors.ts';
+import type { LabelsFor } from '../writes/labels.ts';
 import type { ClientFor, Clock, ConnectionRecord, Feed, Logger, WriteStore } from '../writes/ports.ts';
+import { writeLabelsFor } from './labels.ts';
 
 /** A writes-queue record as the batch handler sees it, with the receipt handle a redelivery delay needs. */
 export interface SqsWriteRecord extends WriteQueueRecord {
@@ -87,6 +91,12 @@ export interface WritePipelineParams {
   groupConcurrency?: number;
   logger?: Logger;
   random?: () => number;
+  /**
+   * Google labels (lib/labels): what the sync saw last, and the People API
+   * (Google's, or the emulator's); without it Google connections have none. Other
+   * servers' labels are the book's own (group vCards or CATEGORIES), always.
+   */
+  labels?: { state: LabelState; peopleApiUrl?: string };
 }
 
 export interface WritePipeline {
@@ -95,6 +105,8 @@ export interface WritePipeline {
   /** The same for records already adapted (recordsFromSqsEvent). */
   handleRecords(records: readonly SqsWriteRecord[]): Promise<SqsBatchResponse>;
   clientFor: ClientFor;
+  /** The connection's session (its client, and a Google connection's tokens): what the API's labels open too. */
+  sessionFor: SessionFor;
 }
 
 /** The batch handler's records from a Lambda SQS event. A record without a group (a standard queue) is its own group. */
@@ -115,7 +127,9 @@ function isStored(connection: ConnectionRecord): connection is StoredConnection 
 export function createWritePipeline(params: WritePipelineParams): WritePipeline {
   const { store } = params;
   const connections = createConnectionLookup(store);
-  const clientFor = createClientFor(params, connections);
+  const sessionFor = createSessionFor(params, connections);
+  const clientFor: ClientFor = async (connection) => (await sessionFor(connection)).client;
+  const labelsFor = pipelineLabels({ params, sessionFor, connections });
   const delay = params.delayRedelivery;
   const handle = createWriteBatchHandler<SqsWriteRecord>({
     writes: params.writes,
@@ -123,6 +137,7 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
     echo: store,
     feed: params.feed,
     clientFor,
+    labelsFor,
     clock: params.clock,
     maxReceives: params.maxReceives,
     ...(params.logger === undefined ? {} : { logger: params.logger }),
@@ -136,11 +151,24 @@ export function createWritePipeline(params: WritePipelineParams): WritePipeline 
     handleEvent: (event) => handle(recordsFromSqsEvent(event)),
     handleRecords: (records) => handle(records),
     clientFor,
+    sessionFor,
   };
 }
 
-/** Each write's CardDAV client, authorized by its connection's stored credentials. */
-function createClientFor(params: WritePipelineParams, connections: ReturnType<typeof createConnectionLookup>): ClientFor {
+/** The write's labels: Google's through the People API, another server's in its book (lib/wiring/labels.ts). */
+function pipelineLabels(p: {
+  params: WritePipelineParams;
+  sessionFor: SessionFor;
+  connections: ReturnType<typeof createConnectionLookup>;
+}): LabelsFor {
+  const wiring = { open: (conn: StoredConnection) => p.sessionFor(conn), fetch: p.params.client?.fetch ?? productionOutbound().fetch, peopleApiUrl: p.params.labels?.peopleApiUrl, backend: p.params.store };
+  return writeLabelsFor({ wiring, state: p.params.labels?.state, connection: (ref) => p.connections.getConnection(ref) });
+}
+
+type SessionFor = (connection: ConnectionRecord) => Promise<CardDavSession>;
+
+/** Each write's CardDAV session, authorized by its connection's stored credentials. */
+function createSessionFor(params: WritePipelineParams, connections: ReturnType<typeof createConnectionLookup>): SessionFor {
   const { store, vault, clock } = params;
   const tenantClients = tenantClientCache({ oauthClients: params.oauthClients, vault, clock, ...(params.oauthClientTtlMs === undefined ? {} : { ttlMs: params.oauthClientTtlMs }) });
   const sessions: CardDavSessionDeps = {
@@ -153,12 +181,12 @@ function createClientFor(params: WritePipelineParams, connections: ReturnType<ty
     ...(params.client === undefined ? {} : { client: params.client }),
   };
   const unavailable = (error: unknown, state: SessionState) => unavailableOr({ error, state, store, clock, tenantClients });
-  return async (connection): Promise<CardDavClient> => {
+  return async (connection) => {
     const conn = isStored(connection) ? connection : await connections.getConnection(connection);
     if (conn === undefined) throw new ConnectionUnavailable(`connection ${connection.connectionId} not found`);
     const state = sessionStateOf(conn);
     try {
-      return (await openCardDavSession({ deps: sessions, state, options: { tokenError: unavailable } })).client;
+      return await openCardDavSession({ deps: sessions, state, options: { tokenError: unavailable } });
     } catch (error) {
       throw await unavailable(error, state);
     }

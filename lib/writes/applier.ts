@@ -24,6 +24,9 @@
 // `If-Match: <that etag>`. On a server that ignores If-Match, a change landing
 // between that check and the write is overwritten: the window is one round
 // trip wide, and no client can close it.
+import { LabelsError, LabelsQuotaExceeded, LabelsUnreachable } from '../labels/errors.ts';
+import { withCategories } from '../labels/categories.ts';
+import { announceCreated, writeLabels, type LabelsFor } from './labels.ts';
 import { sameEtag } from '../carddav/etag.ts';
 import { bookMember, normalizeHref, withSlash } from '../carddav/href.ts';
 import {
@@ -59,6 +62,7 @@ import {
   isTerminal,
   type TerminalWriteStatus,
   type WriteConflict,
+  type LabelChange,
   type WriteFailure,
   type WriteMessage,
   type WriteOperation,
@@ -98,6 +102,8 @@ export interface ApplierDeps {
   options?: Partial<ApplyOptions>;
   /** Uniform in [0, 1), for backoff jitter; default Math.random. */
   random?: () => number;
+  /** Labels of a connection (lib/writes/labels.ts); without it, or for a connection without them, a labels-only write fails. */
+  labelsFor?: LabelsFor;
 }
 
 export interface ApplyWriteParams extends ApplierDeps {
@@ -128,7 +134,8 @@ export interface ApplyOutcome {
 
 /** What the server part of a write decided; `applied` still needs its echo marker. */
 type Decision =
-  | { status: 'applied'; href: string; etag?: string; uid?: string; deleted?: boolean }
+  /** `unwritten`: the card was left as it was (labels kept elsewhere, or already on it): no echo marker, its ETag may be someone else's change. */
+  | { status: 'applied'; href: string; etag?: string; uid?: string; deleted?: boolean; unwritten?: boolean }
   | { status: 'conflict'; conflict: WriteConflict }
   | { status: 'failed'; error: WriteFailure };
 
@@ -139,6 +146,8 @@ interface Ctx {
   record: WriteRecord;
   conn: ConnectionRecord;
   client: CardDavClient;
+  /** Labels that live on the card (CATEGORIES): written with the card's own PUT. */
+  cardLabels?: LabelChange;
 }
 
 export async function applyWrite(p: ApplyWriteParams): Promise<ApplyOutcome> {
@@ -188,7 +197,9 @@ export async function applyWrite(p: ApplyWriteParams): Promise<ApplyOutcome> {
   // must not turn into a rewrite or a false `failed`, so it is thrown and the
   // message is redelivered; the redelivery finds the echo marker or the record.
   if (decision.status === 'applied') {
-    if (decision.deleted === true) {
+    if (decision.unwritten === true) {
+      // Nothing of the card was written: a marker would claim a remote change not yet synced as this write's echo.
+    } else if (decision.deleted === true) {
       await p.echo.recordDelete({ connectionId: record.connectionId, href: decision.href, writeId });
     } else if (decision.etag !== undefined) {
       await p.echo.recordWrite({ connectionId: record.connectionId, href: decision.href, writeId, etag: decision.etag, uid: decision.uid });
@@ -259,7 +270,29 @@ function outcomeOf(record: WriteRecord): ApplyOutcome {
 
 // ------------------------------------------------------------ the server part
 
+/** The card's part, then the labels' (on the card as the server has it after the write). */
 async function perform(ctx: Ctx): Promise<Decision> {
+  const op: WriteOperation = ctx.record.operation;
+  const change = op.kind === 'create' && op.labels !== undefined ? { replace: op.labels } : op.kind === 'patch' ? op.labels : undefined;
+  const labels = change === undefined ? undefined : await ctx.p.labelsFor?.(ctx.conn);
+  // CATEGORIES go in the card's own PUT; writeLabels then finds them there (and edits group cards of a removed name).
+  if (labels?.inCard === true && change !== undefined) ctx.cardLabels = op.kind === 'create' ? { add: change.replace ?? [] } : change;
+  const decision = await performCard(ctx);
+  if (change === undefined || decision.status !== 'applied') return decision;
+  const cardless = op.kind === 'patch' && Object.keys(op.patch).length === 0;
+  if (labels === undefined) {
+    const message = 'this connection has no labels (a Google grant without the contacts scope: reconnect to add it)';
+    if (cardless) return { status: 'failed', error: { type: 'LabelsUnavailable', message } };
+    ctx.log.warn(`card written, labels not: ${message}`, { writeId: ctx.record.writeId });
+    return decision;
+  }
+  const { created } = await writeLabels({ labels, connectionId: ctx.conn.connectionId, href: decision.href, change, writeId: ctx.record.writeId });
+  const { tenantId, connectionId } = ctx.conn;
+  await announceCreated({ state: labels.state, feed: ctx.p.feed, tenantId, connectionId, created, time: ctx.p.clock.now() });
+  return decision;
+}
+
+async function performCard(ctx: Ctx): Promise<Decision> {
   const op: WriteOperation = ctx.record.operation;
   switch (op.kind) {
     case 'create':
@@ -278,7 +311,8 @@ async function perform(ctx: Ctx): Promise<Decision> {
 async function create(ctx: Ctx, vcard: string): Promise<Decision> {
   const { client, conn, log } = ctx;
   const { writeId } = ctx.record;
-  const toSend = cardToSend(vcard, newMemberUuid(conn, writeId));
+  const labelled = ctx.cardLabels === undefined ? vcard : patchVCard(vcard, withCategories({ vcard, patch: {}, change: ctx.cardLabels }));
+  const toSend = cardToSend(labelled, newMemberUuid(conn, writeId));
   let written: { href?: string; etag?: string };
   if (conn.addMemberUrl !== undefined && conn.addMemberUrl !== '') {
     const posted = await client.post({ addMemberUrl: conn.addMemberUrl, addressBookUrl: conn.addressBookUrl, vcard: toSend });
@@ -364,6 +398,11 @@ async function update(ctx: Ctx, href: string, vcard: string, ifMatch: string): P
 
 async function patch(ctx: Ctx, href: string, op: Extract<WriteOperation, { kind: 'patch' }>): Promise<Decision> {
   const { client, conn, opts } = ctx;
+  if (Object.keys(op.patch).length === 0 && ctx.cardLabels === undefined) {
+    // Labels alone, kept off the card: the card stays as it is.
+    const now = await currentCard(ctx, href);
+    return now === undefined ? gone() : unwritten({ href, etag: now.etag, uid: uidOf(now.vcard) });
+  }
   const changes = labelPatch(op.patch);
   let rejected: { etag: string; error: unknown } | undefined;
   for (let attempt = 1; ; attempt++) {
@@ -379,7 +418,10 @@ async function patch(ctx: Ctx, href: string, op: Extract<WriteOperation, { kind:
     if (op.ifMatch !== undefined && !matches(card.etag, op.ifMatch)) {
       return { status: 'conflict', conflict: { etag: card.etag, vcard: card.vcard, reason: 'stale' } };
     }
-    const vcard = patchedCardToSend(patchVCard(card.vcard, changes), uidOf(card.vcard) ?? uuidForHref(conn, href));
+    const fields = withCategories({ vcard: card.vcard, patch: changes, change: ctx.cardLabels });
+    // Labels alone that the card says already: nothing to write.
+    if (Object.keys(fields).length === 0) return unwritten({ href, etag: card.etag, uid: uidOf(card.vcard) });
+    const vcard = patchedCardToSend(patchVCard(card.vcard, fields), uidOf(card.vcard) ?? uuidForHref(conn, href));
     try {
       const written = await client.put({ href, addressBookUrl: conn.addressBookUrl, vcard, ifMatch: card.etag });
       return applied({ href, etag: written.etag ?? (await etagAfterWrite(ctx, href)), uid: uidOf(vcard) });
@@ -496,6 +538,11 @@ async function postedBefore(ctx: Ctx, vcard: string): Promise<Decision | undefin
   return appliedFrom(found);
 }
 
+/** Applied without writing the card: its ETag is reported, no echo marker is left. */
+function unwritten(params: { href: string; etag: string; uid: string | undefined }): Decision {
+  return { ...(applied(params) as Extract<Decision, { status: 'applied' }>), unwritten: true };
+}
+
 function applied(params: { href: string; etag: string | undefined; uid: string | undefined }): Decision {
   const d: Decision = { status: 'applied', href: params.href };
   if (params.etag !== undefined) d.etag = params.etag;
@@ -562,6 +609,13 @@ function classify(error: unknown): Verdict {
   if (error instanceof VCardPrepareError) return { retryable: false, failure: failure(error, 'the card cannot be written to a CardDAV server') };
   if (error instanceof VCardError) return { retryable: false, failure: failure(error, 'the card could not be patched') };
   if (error instanceof WriteError) return { retryable: false, failure: failure(error) };
+  if (error instanceof LabelsQuotaExceeded) {
+    const v: Verdict = { retryable: true, failure: failure(error, 'the labels API is throttling requests') };
+    if (error.retryAfterSeconds !== undefined) v.retryAfterMs = error.retryAfterSeconds * 1000;
+    return v;
+  }
+  if (error instanceof LabelsUnreachable) return { retryable: true, failure: failure(error, 'the labels API failed') };
+  if (error instanceof LabelsError) return { retryable: false, failure: failure(error, 'the labels could not be written') };
   return { retryable: true, failure: failure(error, 'internal error') };
 }
 

@@ -6,14 +6,26 @@ import type { ConflictReason, WriteFailure } from '../core/events/write.ts';
 
 export type { ConflictReason, WriteFailure };
 
+/**
+ * A change of a contact's labels, by name. `replace` sets the whole list and
+ * stands alone; otherwise `remove` and `add` apply to the labels the contact
+ * has then (a name in both is refused by the API). A label named that does
+ * not exist yet is created (lib/labels).
+ */
+export interface LabelChange {
+  add?: string[];
+  remove?: string[];
+  replace?: string[];
+}
+
 /** What a tenant asked for. ETags are as the server spells them (quoted). */
 export type WriteOperation =
-  /** A new card; the server may assign its own href and UID (Google does). */
-  | { kind: 'create'; vcard: string }
+  /** A new card; the server may assign its own href and UID (Google does). `labels`: the new contact's labels. */
+  | { kind: 'create'; vcard: string; labels?: string[] }
   /** Replace the card; `ifMatch` is the ETag the caller last saw, or `*` for "whatever is there". */
   | { kind: 'update'; href: string; vcard: string; ifMatch: string }
-  /** Change the named fields of the card as it is on the server; `ifMatch` optional. */
-  | { kind: 'patch'; href: string; patch: ContactPatch; ifMatch?: string }
+  /** Change the named fields of the card as it is on the server, and/or its labels; `ifMatch` optional. An empty `patch` leaves the card alone. */
+  | { kind: 'patch'; href: string; patch: ContactPatch; labels?: LabelChange; ifMatch?: string }
   | { kind: 'delete'; href: string; ifMatch: string };
 
 export type WriteKind = WriteOperation['kind'];

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OAuthError, OAuthUnavailable, ReauthRequired, ScopeNotGranted } from '../../lib/auth/errors.ts';
-import { CARDDAV_SCOPE, signState } from '../../lib/auth/google-oauth.ts';
+import { CARDDAV_SCOPE, CONTACTS_SCOPE, signState } from '../../lib/auth/google-oauth.ts';
 import type { TokenSet } from '../../lib/auth/google-oauth.ts';
 import type { Discovery } from '../../lib/carddav/types.ts';
 import { emailFromPrincipal, identityFromIdToken, identityFromUserinfo } from '../../lib/http/google-identity.ts';
@@ -166,7 +166,7 @@ describe('POST /v1/connect/google', () => {
       code_challenge_method: 'S256',
       login_hint: 'ada@example.com',
     });
-    expect(q.get('scope')?.split(' ').sort()).toEqual(['email', 'openid', CARDDAV_SCOPE].sort());
+    expect(q.get('scope')?.split(' ').sort()).toEqual(['email', 'openid', CARDDAV_SCOPE, CONTACTS_SCOPE].sort());
     expect(q.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(q.get('state')).toMatch(/^v1\./);
     // The state is encrypted: neither the tenant nor the verifier can be read from the URL.

@@ -31,6 +31,8 @@ describe('/openapi.json', () => {
         'GET /v1/connections',
         'POST /v1/connections',
         'GET /v1/connections/{id}',
+        'GET /v1/connections/{id}/labels',
+        'PATCH /v1/connections/{id}',
         'DELETE /v1/connections/{id}',
         'POST /v1/connections/{id}/pause',
         'POST /v1/connections/{id}/resume',

@@ -26,6 +26,7 @@ import { bodyOf, drain } from '../queue/support.ts';
 import { startRadicale } from './radicale.ts';
 import { seededRandom as seeded } from '../../lib/emulator/random.ts';
 import { localFetch } from './outbound.ts';
+import type { LabelIndex } from '../../lib/labels/book-labels.ts';
 
 // ---------------------------------------------------------------------------
 // Services
@@ -344,7 +345,7 @@ export interface SyncRig {
   feed: RecordingFeed;
   /** Another worker on the same connection: its own CardDAV client and DynamoDB client. */
   newWorker(clientOptions?: Partial<ClientOptions>): Worker;
-  sync(params?: { owner?: string; worker?: Worker; store?: Store; feed?: Feed; options?: Partial<SyncOptions> }): Promise<SyncRunResult>;
+  sync(params?: { owner?: string; worker?: Worker; store?: Store; feed?: Feed; options?: Partial<SyncOptions>; labels?: LabelIndex }): Promise<SyncRunResult>;
   /** Receives (and deletes) what is on the queue: `expected` messages, then one empty receive. */
   drain(expected: number): Promise<ChangeEvent[]>;
   connection(): Promise<StoredConnection>;
@@ -434,6 +435,7 @@ export async function createSyncRig(params: {
         options: { ...params.options, ...p.options },
         random: seeded(n),
         countRequests: () => w.requests.length,
+        ...(p.labels === undefined ? {} : { bookLabels: p.labels }),
       });
     },
     async drain(expected) {

@@ -24,6 +24,13 @@ export interface ContactEventData {
   cardOmitted?: boolean;
   /** Set when the vCard could not be read: `vcard` is still there, `contact` is not. */
   parseError?: string;
+  /** On contact.updated: the labels the contact joined and left (by name), when its labels changed. */
+  labelsChanged?: LabelsChanged;
+}
+
+export interface LabelsChanged {
+  added: string[];
+  removed: string[];
 }
 
 export type ContactEvent = CloudEvent<ContactEventType, ContactEventData>;
@@ -33,8 +40,10 @@ export type ContactEvent = CloudEvent<ContactEventType, ContactEventData>;
  * always gets the same id, so a repeat after a crash is a duplicate that SQS
  * FIFO and consumers drop. For a deletion, `etag` is the last known one.
  */
-export function contactEventId(params: { connectionId: string; href: string; etag: string; type: ContactEventType }): string {
-  return deterministicId([params.connectionId, params.href, params.etag, params.type]);
+export function contactEventId(params: { connectionId: string; href: string; etag: string; type: ContactEventType; labelsRevision?: string }): string {
+  const parts = [params.connectionId, params.href, params.etag, params.type];
+  // A label change leaves the card's etag as it was: the labels' own revision tells the changes apart.
+  return deterministicId(params.labelsRevision === undefined ? parts : [...parts, params.labelsRevision]);
 }
 
 export function buildContactEvent(params: {
@@ -51,6 +60,9 @@ export function buildContactEvent(params: {
   contact?: Contact;
   parseError?: string;
   origin: Origin;
+  labelsChanged?: LabelsChanged;
+  /** What the labels are at (Google: the person's etag): part of the id of an event a label change made. */
+  labelsRevision?: string;
 }): ContactEvent {
   const contactId = contactIdFromHref(params.href);
   const data: ContactEventData = {
@@ -65,8 +77,10 @@ export function buildContactEvent(params: {
   if (params.vcard !== undefined) data.vcard = params.vcard;
   if (params.contact !== undefined) data.contact = params.contact;
   if (params.parseError !== undefined) data.parseError = params.parseError;
+  if (params.labelsChanged !== undefined) data.labelsChanged = params.labelsChanged;
+  const idParts = { connectionId: params.connectionId, href: params.href, etag: params.etag ?? '', type: params.type };
   return envelope({
-    id: contactEventId({ connectionId: params.connectionId, href: params.href, etag: params.etag ?? '', type: params.type }),
+    id: contactEventId(params.labelsRevision === undefined ? idParts : { ...idParts, labelsRevision: params.labelsRevision }),
     type: params.type,
     connectionId: params.connectionId,
     subject: contactId,

@@ -6,12 +6,13 @@ import type { ConnectionEventType, ReauthRequiredEvent } from './connection.ts';
 import type { ContactEvent, ContactEventData, ContactEventType } from './contact.ts';
 import type { CloudEvent } from './envelope.ts';
 import type { ContactSnapshotEvent, SnapshotEventType } from './snapshot.ts';
+import type { LabelEvent, LabelEventType } from './label.ts';
 import type { WriteEvent, WriteEventType } from './write.ts';
 
-export type EventType = ContactEventType | WriteEventType | ConnectionEventType | SnapshotEventType | BackfillEventType;
+export type EventType = ContactEventType | WriteEventType | ConnectionEventType | SnapshotEventType | BackfillEventType | LabelEventType;
 
 /** Any event, narrowed by `type`. */
-export type BridgeEvent = ContactEvent | WriteEvent | ReauthRequiredEvent | ContactSnapshotEvent | BackfillCompletedEvent;
+export type BridgeEvent = ContactEvent | WriteEvent | ReauthRequiredEvent | ContactSnapshotEvent | BackfillCompletedEvent | LabelEvent;
 
 /** What the change feed, the webhooks and the log carry: any event, its data seen loosely. */
 export type ChangeEvent = CloudEvent<EventType, ContactEventData | Record<string, unknown>>;
@@ -22,3 +23,4 @@ export * from './write.ts';
 export * from './connection.ts';
 export * from './snapshot.ts';
 export * from './backfill.ts';
+export * from './label.ts';

@@ -23,6 +23,8 @@ import {
   foundFor,
   ServerUnreachable,
   UnsafeServerUrl,
+  ValidationFailed,
+  configured,
 } from '../problems.ts';
 import {
   ConnectionListSchema,
@@ -31,6 +33,7 @@ import {
   CreateConnectionSchema,
   ListQuery,
   SyncRequestedSchema,
+  UpdateConnectionSchema,
   WriteHeaders,
 } from '../schemas.ts';
 import { assertSafeUrl } from '../ssrf.ts';
@@ -50,6 +53,8 @@ export function connectionView(c: ConnectionInfo) {
     addressBookUrl: c.addressBookUrl,
     username: c.username,
     intervalSeconds: c.intervalSeconds,
+    // Shown when set; absent means `auto` (the book's own convention).
+    ...(c.labelConvention === undefined ? {} : { labelConvention: c.labelConvention }),
     createdAt: c.createdAt,
     updatedAt: c.updatedAt,
     ...(c.nextSyncAt === undefined ? {} : { nextSyncAt: new Date(c.nextSyncAt).toISOString() }),
@@ -215,6 +220,7 @@ function createConnection(app: App, deps: AppDeps): void {
       intervalSeconds: deps.config.defaultIntervalSeconds ?? DEFAULT_INTERVAL_SECONDS,
       nextSyncAt: now,
       createdAt: new Date(now).toISOString(),
+      ...(body.labelConvention === undefined || body.labelConvention === 'auto' ? {} : { labelConvention: body.labelConvention }),
     });
     return c.json(connectionView(connection), 201, { Location: `/v1/connections/${connection.connectionId}` });
   });
@@ -287,6 +293,28 @@ function syncConnection(app: App, deps: AppDeps): void {
   });
 }
 
+function updateConnection(app: App, deps: AppDeps): void {
+  const route = securedRoute('connections', {
+    method: 'patch',
+    path: '/v1/connections/{id}',
+    middleware: [write, idempotent(deps), requireMediaType(['application/json'])] as const,
+    summary: "Change a connection's settings",
+    description: '`labelConvention`: where label writes go on a CardDAV book (`auto`: the convention the book shows). Google connections keep their labels in the People API and take no convention.',
+    request: { params: ConnectionParams, headers: WriteHeaders, body: { required: true, content: jsonContent(UpdateConnectionSchema) } },
+    responses: { ...okJson('The connection now.', ConnectionSchema), ...errorResponses(400, 401, 403, 404, 409, 415, 422, 501) },
+  });
+  app.openapi(route, async (c) => {
+    const params = { tenantId: c.get('auth').tenantId, connectionId: c.req.valid('param').id };
+    const update = configured(deps.connections.setLabelConvention?.bind(deps.connections), 'Connection settings');
+    const { labelConvention } = c.req.valid('json');
+    if ((await findConnection(deps, params)).provider === 'google') {
+      throw new ValidationFailed('A Google connection keeps its labels in the People API: it takes no labelConvention.', [{ pointer: '/labelConvention', detail: 'not for a Google connection' }]);
+    }
+    const updated = await update({ ...params, labelConvention: labelConvention === 'auto' ? null : labelConvention });
+    return c.json(connectionView(liveConnection(params, updated)), 200);
+  });
+}
+
 function deleteConnection(app: App, deps: AppDeps): void {
   const route = securedRoute('connections', {
     method: 'delete',
@@ -315,6 +343,7 @@ const CONNECTION_ROUTES: readonly RouteRegistrar[] = [
   connectionAction('pause', 'Stop scheduled syncs'),
   connectionAction('resume', 'Resume scheduled syncs (a sync is due at once)'),
   syncConnection,
+  updateConnection,
   deleteConnection,
 ];
 

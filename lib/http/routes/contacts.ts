@@ -6,7 +6,7 @@ import { bookMember } from '../../carddav/href.ts';
 import { ConnectionNotFound, InvalidContactId } from '../../core/errors.ts';
 import { hrefFromContactId } from '../../core/ids.ts';
 import { findControlInVCardText, fromContact, parseVCard, toContact, VCardBuildError, VCardError, VCardParseError, VCardTooLargeError } from '../../vcard/index.ts';
-import type { Contact, ContactPatch } from '../../vcard/contact.ts';
+import type { Contact } from '../../vcard/contact.ts';
 import { prepareForWrite, VCardPrepareError } from '../../vcard/prepare.ts';
 import { jsonPointer } from '../json-pointer.ts';
 import { idempotent, jsonAnswer, mediaTypeOf, parseIfMatch, requireIfMatch, requireMediaType, requireScope, type AppEnv, type IdempotencySlot } from '../middleware.ts';
@@ -21,8 +21,10 @@ import {
   OptionalIfMatchWriteHeaders,
   WriteAcceptedSchema,
   WriteHeaders,
+  type ContactPatchBody,
 } from '../schemas.ts';
 import { findConnection, noConnection } from './connections.ts';
+import { assertLabelsWritable } from './labels.ts';
 import { errorResponses, jsonContent, registerAll, securedRoute, type App, type RouteRegistrar } from './openapi.ts';
 
 const VCARD = 'text/vcard';
@@ -141,7 +143,8 @@ function jsonCreate(contact: Contact, maxVCardBytes: number): (writeId: string) 
   if (Buffer.byteLength(probe, 'utf8') > maxVCardBytes) {
     throw new PayloadTooLarge(`The contact makes a vCard larger than ${maxVCardBytes} bytes.`, 'vcard-too-large');
   }
-  return (writeId) => ({ kind: 'create', vcard: contact.uid === undefined ? build(uidForWrite(writeId)) : probe });
+  const labels = contact.labels === undefined ? {} : { labels: contact.labels };
+  return (writeId) => ({ kind: 'create', vcard: contact.uid === undefined ? build(uidForWrite(writeId)) : probe, ...labels });
 }
 
 /** The new write record, `queued`. */
@@ -227,6 +230,8 @@ function createContact(app: App, deps: AppDeps): void {
     // The validated-json type also lists the vCard media type's string; only JSON reaches the second branch.
     const operation: WriteOperation | ((writeId: string) => WriteOperation) =
       mediaTypeOf(c) === VCARD ? { kind: 'create', vcard: await vcardBody(deps, c) } : jsonCreate(c.req.valid('json') as Contact, maxVCardBytesOf(deps));
+    // Labels are checked against the connection (read for it); without them, a create does not read it.
+    if (mediaTypeOf(c) !== VCARD && (c.req.valid('json') as Contact).labels !== undefined) await assertLabelsWritable(deps, await findConnection(deps, { tenantId, connectionId }));
     // No read of the connection: the store checks it in the write's own transaction (ports.ts Writes.create).
     const queued = await accept(deps, { tenantId, connection: { connectionId }, operation, checkConnection: true, idempotency: c.get('idempotency') }).catch((error: unknown) => {
       throw error instanceof ConnectionNotFound ? new NotFound(noConnection(connectionId)) : error;
@@ -272,11 +277,12 @@ function patchContact(app: App, deps: AppDeps): void {
     const { id: connectionId, contactId } = c.req.valid('param');
     const rawIfMatch = c.req.valid('header')['if-match'];
     const ifMatch = rawIfMatch === undefined ? undefined : parseIfMatch(rawIfMatch);
-    const patch: ContactPatch = c.req.valid('json');
+    const { labels, ...patch }: ContactPatchBody = c.req.valid('json');
     // Build what the patch sets, to refuse values the applier could not write.
     buildCard(Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== null)) as Contact);
     const { connection, href } = await cardOf(deps, { tenantId, connectionId, contactId });
-    const operation: WriteOperation = { kind: 'patch', href, patch, ...(ifMatch === undefined ? {} : { ifMatch }) };
+    if (labels !== undefined) await assertLabelsWritable(deps, connection);
+    const operation: WriteOperation = { kind: 'patch', href, patch, ...(labels === undefined ? {} : { labels }), ...(ifMatch === undefined ? {} : { ifMatch }) };
     const queued = await accept(deps, { tenantId, connection, operation, idempotency: c.get('idempotency') });
     return c.json(queued.body, 202, queued.headers);
   });

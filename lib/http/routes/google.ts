@@ -22,7 +22,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { InvalidState, OAuthError, OAuthUnavailable, ReauthRequired, ScopeNotGranted } from '../../auth/errors.ts';
-import { beginConsent, CARDDAV_SCOPE, verifyState } from '../../auth/google-oauth.ts';
+import { beginConsent, CARDDAV_SCOPE, CONTACTS_SCOPE, verifyState } from '../../auth/google-oauth.ts';
 import type { ResolvedOAuthClient, StatePayload, TokenSet } from '../../auth/google-oauth.ts';
 import type { Discovery } from '../../carddav/types.ts';
 import { discoveryFailureDetail, emailFromPrincipal, GOOGLE_ISSUERS, identityFromIdToken } from '../google-identity.ts';
@@ -74,7 +74,8 @@ function checkReturnTo(value: string, localMode: boolean): void {
   throw fail(localMode ? 'must be https (or http to localhost)' : 'must be https');
 }
 
-const CONSENT_SCOPES = [...IDENTITY_SCOPES, CARDDAV_SCOPE];
+// CONTACTS_SCOPE is for labels (People API); a consent without it still makes a connection, without labels.
+const CONSENT_SCOPES = [...IDENTITY_SCOPES, CARDDAV_SCOPE, CONTACTS_SCOPE];
 
 /** Another Google account consented than the one the reconnected connection belongs to. */
 export class AccountMismatch extends ApiError {

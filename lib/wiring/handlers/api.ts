@@ -7,6 +7,7 @@ import type { AppConfig, Logger } from '../../http/ports.ts';
 import { buildApiDeps } from '../api.ts';
 import type { GoogleConnectParams } from '../api.ts';
 import type { Clients } from '../aws.ts';
+import { peopleApi } from '../labels.ts';
 
 export interface ApiResources {
   clients: Clients;
@@ -20,6 +21,8 @@ export interface ApiResources {
   config: AppConfig;
   /** The Google consent flow; without it /v1/connect/google answers 501. */
   google?: GoogleConnectParams | undefined;
+  /** The People API for Google connections' labels: Google's by default; the emulator's locally (local mode without one: no labels). */
+  peopleApiUrl?: string | undefined;
 }
 
 /** The API as AWS and the local stack run it. */
@@ -34,6 +37,7 @@ export function buildApi(r: ApiResources): App {
       logger: r.logger,
       config: r.config,
       ...(r.google === undefined ? {} : { google: r.google }),
+      ...peopleApi({ peopleApiUrl: r.peopleApiUrl, localMode: r.config.localMode }),
     }),
   );
 }

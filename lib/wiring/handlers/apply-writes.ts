@@ -7,6 +7,7 @@
 import type { SQSEvent } from 'aws-lambda';
 import type { Vault } from '../../auth/vault.ts';
 import { sharedOutbound } from '../../net/outbound.ts';
+import { createDynamoLabelState } from '../../store/label-state.ts';
 import { createVisibilityDelay } from '../../queue/writes-queue.ts';
 import type { SqsEvent } from '../../queue/writes-queue.ts';
 import { createRecordedWrites } from '../../store/console-activity.ts';
@@ -16,6 +17,7 @@ import { buildFeed, createStore } from '../build.ts';
 import type { FeedQueues } from '../build.ts';
 import { withTelemetry } from '../lambda.ts';
 import type { Telemetry } from '../lambda.ts';
+import { peopleApi } from '../labels.ts';
 import { createWritePipeline } from '../writes.ts';
 import type { WritePipeline, WritePipelineParams } from '../writes.ts';
 import type { SqsHandler } from './batch.ts';
@@ -50,6 +52,8 @@ export interface ApplyWritesResources {
   /** Loopback CardDAV servers allowed (tests, the local stack). */
   localMode: boolean;
   telemetry: Telemetry;
+  /** The People API for Google connections' labels: Google's by default; the emulator's locally (local mode without one: no labels). */
+  peopleApiUrl?: string | undefined;
 }
 
 /** The write applier as AWS and the local stack run it. */
@@ -69,6 +73,7 @@ export function buildApplyWritesHandler(r: ApplyWritesResources): SqsHandler {
     // Every CardDAV request (and the token endpoint's) through the pinned client.
     client: { fetch: sharedOutbound({ localMode: r.localMode }).fetch },
     logger: r.telemetry.log,
+    labels: { state: createDynamoLabelState({ client: dynamo, tableName: table.tableName, clock }), ...peopleApi(r) },
   });
   return createApplyWritesHandler({ pipeline, telemetry: r.telemetry });
 }

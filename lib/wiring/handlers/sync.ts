@@ -7,6 +7,7 @@ import { createSqsBackfillJobQueue } from '../../queue/backfill-jobs.ts';
 import { createDynamoBackfills } from '../../store/backfills.ts';
 import type { Clients, GoogleClientSource } from '../aws.ts';
 import { buildSyncWorkerAdapters } from '../build.ts';
+import { peopleApi } from '../labels.ts';
 import type { FeedQueues } from '../build.ts';
 import { withTelemetry } from '../lambda.ts';
 import type { Telemetry } from '../lambda.ts';
@@ -38,6 +39,8 @@ export interface SyncResources {
   telemetry: Telemetry;
   /** The sync-jobs queue: a backfill job that runs out of time goes back there. Without it the worker runs no backfill jobs. */
   syncJobsQueueUrl?: string | undefined;
+  /** The People API for Google connections' labels: Google's by default; the emulator's locally (local mode without one: no labels). */
+  peopleApiUrl?: string | undefined;
 }
 
 /** The sync function as AWS and the local stack run it. */
@@ -46,6 +49,7 @@ export function buildSyncHandler(r: SyncResources): SqsHandler {
   const { dynamo, sqs, table } = r.clients;
   return createSyncHandler({
     ...adapters,
+    labels: { state: adapters.labels.state, ...peopleApi(r) },
     ...(r.syncJobsQueueUrl === undefined
       ? {}
       : {

@@ -47,6 +47,7 @@ import { createDynamoContactList } from '../../../lib/store/contact-list.ts';
 import type { StoredConnection } from '../../../lib/store/types.ts';
 import { createBackfillJobHandler, type BackfillJobOutcome } from '../../../lib/wiring/backfill-worker.ts';
 import { createBackfills, createContactReads } from '../../../lib/wiring/contact-reads.ts';
+import { apiLabels } from '../../../lib/wiring/labels.ts';
 export { seeded };
 
 export const OAUTH_CLIENT = { clientId: 'bridge-test.apps.googleusercontent.com', clientSecret: 'GOCSPX-test-secret' };
@@ -202,6 +203,7 @@ export async function startBridge(services: Services, options: BridgeOptions = {
     logger,
     config: { localMode: true, requestHashSecret: TEST_REQUEST_HASH_SECRET, ...options.config },
     contactReads: createContactReads({ store, contactList: createDynamoContactList({ client: ddb, tableName }), open }),
+    labels: apiLabels({ store, open: (conn) => pipeline.sessionFor(conn), fetch: localFetch, peopleApiUrl: undefined, backend: store }),
     backfills: createBackfills({ store: backfills, queue: backfillQueue, clock }),
   });
 
