@@ -12,7 +12,7 @@ import type { StoreContext } from './connection-items.ts';
 import { updateConnection } from './connection-update.ts';
 import { ConnectionNotFound } from '../core/errors.ts';
 import { InvalidInput } from './errors.ts';
-import { assertId, connectionKey, dueShardOf } from './keys.ts';
+import { assertId, connectionKey, dueShardOf, SYNC_REQUESTED } from './keys.ts';
 import { TABLE } from './table.ts';
 import { conditional, queryUpTo } from './table-client.ts';
 import type { Table } from './table-client.ts';
@@ -107,10 +107,10 @@ export async function claimDue(t: Table, params: Parameters<DispatchStore['claim
   const claim = new UpdateCommand({
     TableName: t.name,
     Key: connectionKey(connectionId),
-    UpdateExpression: lease === undefined ? 'SET #next = :until' : 'SET #next = :until, #lease = :lease ADD #count :one',
+    UpdateExpression: lease === undefined ? 'SET #next = :until' : 'SET #next = :until, #lease = :lease REMOVE #req ADD #count :one',
     ConditionExpression:
       lease === undefined ? '#tenant = :tenant AND #next = :expected AND attribute_exists(#shard)' : `${CLAIMABLE} AND #next = :expected AND attribute_exists(#shard)`,
-    ExpressionAttributeNames: { '#next': 'nextSyncAt', '#tenant': 'tenantId', '#shard': 'dueShard', ...(lease === undefined ? {} : { ...CLAIMABLE_NAMES, '#count': 'leaseCount' }) },
+    ExpressionAttributeNames: { '#next': 'nextSyncAt', '#tenant': 'tenantId', '#shard': 'dueShard', ...(lease === undefined ? {} : { ...CLAIMABLE_NAMES, '#count': 'leaseCount', '#req': SYNC_REQUESTED }) },
     ExpressionAttributeValues: {
       ':until': until,
       ':tenant': tenantId,
@@ -136,9 +136,9 @@ export async function claimSlot(t: Table, params: Parameters<NonNullable<Dispatc
   const claim = new UpdateCommand({
     TableName: t.name,
     Key: connectionKey(connectionId),
-    UpdateExpression: 'SET #next = :next, #lease = :lease ADD #count :one',
+    UpdateExpression: 'SET #next = :next, #lease = :lease REMOVE #req ADD #count :one',
     ConditionExpression: `${CLAIMABLE} AND #slot = :slot AND (attribute_not_exists(#next) OR #next <= :now)`,
-    ExpressionAttributeNames: { ...CLAIMABLE_NAMES, '#next': 'nextSyncAt', '#slot': 'dueSlot', '#count': 'leaseCount' },
+    ExpressionAttributeNames: { ...CLAIMABLE_NAMES, '#next': 'nextSyncAt', '#slot': 'dueSlot', '#count': 'leaseCount', '#req': SYNC_REQUESTED },
     ExpressionAttributeValues: { ':next': next, ':lease': claimLease(owner, leaseUntil), ':one': 1, ':tenant': tenantId, ':slot': slot, ':now': now, ':active': 'active', ':failing': 'failing' },
   });
   return conditional(t, 'claimSlot', async () => (await t.doc.send(claim), true), () => false);
@@ -166,8 +166,10 @@ export async function deferSlot(t: StoreContext, params: Parameters<NonNullable<
 
 /**
  * `POST .../sync`: due at once. A scheduled connection (on its slot or not)
- * goes to the due index at `now`, which the next dispatch reads; bumps the
- * version like any change. A connection that is not scheduled only has
+ * goes to the due index at `now`, which the next dispatch reads, and is
+ * marked `syncRequested`: a run that holds the lease now keeps the request
+ * when it ends (its commit or release leaves the connection due then), and
+ * the next lease taken (a claim, acquireLease) clears the mark. A connection that is not scheduled only has
  * `nextSyncAt` set, as before.
  */
 export async function requestSync(t: StoreContext, params: Parameters<DynamoStore['requestSync']>[0]): Promise<StoredConnection> {
@@ -178,10 +180,11 @@ export async function requestSync(t: StoreContext, params: Parameters<DynamoStor
   const move = new UpdateCommand({
     TableName: t.name,
     Key: connectionKey(connectionId),
-    UpdateExpression: 'SET #next = :now, #shard = :shard, #ver = #ver + :one, #upd = :upd REMOVE #slot',
+    // No version bump: a run in progress still commits, and its commit sees `syncRequested` and leaves the connection due then (lease.ts).
+    UpdateExpression: 'SET #next = :now, #shard = :shard, #req = :now, #upd = :upd REMOVE #slot',
     ConditionExpression: '#tenant = :tenant AND #status IN (:active, :failing)',
-    ExpressionAttributeNames: { '#next': 'nextSyncAt', '#shard': 'dueShard', '#slot': 'dueSlot', '#ver': 'version', '#upd': 'updatedAt', '#tenant': 'tenantId', '#status': 'status' },
-    ExpressionAttributeValues: { ':now': now, ':shard': dueShardOf(connectionId, t.dueShards), ':one': 1, ':upd': t.clock.now(), ':tenant': tenantId, ':active': 'active', ':failing': 'failing' },
+    ExpressionAttributeNames: { '#next': 'nextSyncAt', '#shard': 'dueShard', '#slot': 'dueSlot', '#req': SYNC_REQUESTED, '#upd': 'updatedAt', '#tenant': 'tenantId', '#status': 'status' },
+    ExpressionAttributeValues: { ':now': now, ':shard': dueShardOf(connectionId, t.dueShards), ':upd': t.clock.now(), ':tenant': tenantId, ':active': 'active', ':failing': 'failing' },
     ReturnValues: 'ALL_NEW',
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
   });

@@ -79,3 +79,6 @@ export const LABELS_SK = 'LABELS';
 export function labelsKey(connectionId: string): { pk: string; sk: string } {
   return { pk: connectionKey(connectionId).pk, sk: LABELS_SK };
 }
+
+/** The connection item's mark of a `POST .../sync` not yet taken up by a run (due-schedule.ts requestSync, lease.ts). */
+export const SYNC_REQUESTED = 'syncRequested';

@@ -7,7 +7,7 @@ import type { Store } from '../sync/ports.ts';
 import { assertConnectionIds, assertFinite, isOwnLive, readConnectionItem, readCredentials, storedSummary, toConnection, withCredentials } from './connection-items.ts';
 import type { StoreContext } from './connection-items.ts';
 import { InvalidInput } from './errors.ts';
-import { connectionKey, dueShardOf } from './keys.ts';
+import { connectionKey, dueShardOf, SYNC_REQUESTED } from './keys.ts';
 import { conditional } from './table-client.ts';
 import type { Table } from './table-client.ts';
 import type { DynamoStore } from './types.ts';
@@ -31,9 +31,10 @@ export async function acquireLease(t: StoreContext, params: Parameters<DynamoSto
         TableName: t.name,
         Key: connectionKey(connectionId),
         // leaseCount numbers the run (intents are tagged with it; commitSync retires them).
-        UpdateExpression: 'SET #lease = :lease ADD #count :one',
+        // A run that starts now takes up any sync asked for before it (the mark goes).
+        UpdateExpression: 'SET #lease = :lease REMOVE #req ADD #count :one',
         ConditionExpression: '#tenant = :tenant AND #status <> :deleted AND (attribute_not_exists(#lease) OR #lease.#exp < :now)',
-        ExpressionAttributeNames: { '#lease': 'lease', '#exp': 'expiresAt', '#tenant': 'tenantId', '#status': 'status', '#count': 'leaseCount' },
+        ExpressionAttributeNames: { '#lease': 'lease', '#exp': 'expiresAt', '#tenant': 'tenantId', '#status': 'status', '#count': 'leaseCount', '#req': SYNC_REQUESTED },
         ExpressionAttributeValues: { ':lease': { owner, expiresAt: now + ttlMs }, ':now': now, ':tenant': tenantId, ':deleted': 'deleted', ':one': 1 },
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -104,13 +105,14 @@ async function onHeldLease(
 }
 
 /** The release's update; with `reschedule`, the connection also moves to the due index (off its slot). */
-function releaseInput(t: StoreContext, params: Parameters<Store['releaseLease']>[0], reschedule: boolean) {
-  const { tenantId, connectionId, owner, summary, nextSyncAt, recentRuns: runs } = params;
-  const names: Record<string, string> = { '#last': 'lastSync', '#next': 'nextSyncAt', '#upd': 'updatedAt', '#lease': 'lease', '#owner': 'owner', '#tenant': 'tenantId' };
+function releaseInput(t: StoreContext, params: Parameters<Store['releaseLease']>[0], reschedule: boolean, request?: number) {
+  const { tenantId, connectionId, owner, summary, recentRuns: runs } = params;
+  const nextSyncAt = request === undefined ? params.nextSyncAt : Math.min(params.nextSyncAt, request);
+  const names: Record<string, string> = { '#last': 'lastSync', '#next': 'nextSyncAt', '#upd': 'updatedAt', '#lease': 'lease', '#owner': 'owner', '#tenant': 'tenantId', '#req': SYNC_REQUESTED };
   const values: Record<string, unknown> = { ':summary': storedSummary(summary), ':next': nextSyncAt, ':upd': t.clock.now(), ':owner': owner, ':tenant': tenantId };
   const sets = ['#last = :summary', '#next = :next', '#upd = :upd'];
   const removes = ['#lease'];
-  let condition = '#tenant = :tenant AND #lease.#owner = :owner';
+  let condition = `#tenant = :tenant AND #lease.#owner = :owner AND ${requestCondition(values, removes, request)}`;
   // recentRuns (the console's, when given) rides on this write: nothing more is written.
   if (runs !== undefined) {
     names['#runs'] = 'recentRuns';
@@ -139,16 +141,20 @@ export async function releaseLease(t: StoreContext, params: Parameters<Store['re
   const { tenantId, connectionId, owner, nextSyncAt } = params;
   assertConnectionIds({ tenantId, connectionId, owner });
   assertFinite('nextSyncAt', nextSyncAt);
-  const send = (reschedule: boolean): Promise<void> =>
+  const send = (reschedule: boolean, request?: number): Promise<void> =>
     conditional(
       t,
       'releaseLease',
-      async () => void (await t.doc.send(new UpdateCommand(releaseInput(t, params, reschedule)))),
+      async () => void (await t.doc.send(new UpdateCommand(releaseInput(t, params, reschedule, request)))),
       async (failed, err) => {
         if (failed?.tenantId !== tenantId) throw new ConnectionNotFound(connectionId, { cause: err });
-        // Still ours but no longer scheduled (paused meanwhile): released without a place on the schedule.
-        if (reschedule && (failed.lease as { owner?: unknown } | undefined)?.owner === owner) return send(false);
         // The lease is gone or someone else's: their summary and schedule stand, not ours.
+        if ((failed.lease as { owner?: unknown } | undefined)?.owner !== owner) return;
+        // A sync was asked for during the run: released due then, on the due index.
+        const asked = requestedAt(failed);
+        if (asked !== undefined && asked !== request) return send(true, asked);
+        // Still ours but no longer scheduled (paused meanwhile): released without a place on the schedule.
+        if (reschedule) return send(false, request);
       },
     );
   await send(params.reschedule === true);
@@ -156,8 +162,22 @@ export async function releaseLease(t: StoreContext, params: Parameters<Store['re
 
 type CommitParams = Parameters<Store['commitSync']>[0];
 
+/** When a `POST .../sync` asked for a run not yet taken up (the connection item's mark), if it did. */
+function requestedAt(item: Record<string, unknown>): number | undefined {
+  const at = item[SYNC_REQUESTED];
+  return typeof at === 'number' ? at : undefined;
+}
+
+/** The condition on the mark: none (a run's own schedule stands), or the one this write takes up (and removes). */
+function requestCondition(values: Record<string, unknown>, removes: string[], request: number | undefined): string {
+  if (request === undefined) return 'attribute_not_exists(#req)';
+  values[':req'] = request;
+  if (!removes.includes('#req')) removes.push('#req');
+  return '#req = :req';
+}
+
 /** The commit's update: the run's outcome, `version + 1`, the intents retired, the lease removed. */
-function commitExpression(t: StoreContext, params: CommitParams): { update: string; names: Record<string, string>; values: Record<string, unknown> } {
+function commitExpression(t: StoreContext, params: CommitParams, request?: number): { update: string; names: Record<string, string>; values: Record<string, unknown> } {
   const names: Record<string, string> = {
     '#tok': 'syncToken',
     '#ctag': 'ctag',
@@ -171,10 +191,11 @@ function commitExpression(t: StoreContext, params: CommitParams): { update: stri
     '#tenant': 'tenantId',
     '#clean': 'cleanLease',
     '#count': 'leaseCount',
+    '#req': SYNC_REQUESTED,
   };
   const values: Record<string, unknown> = {
     ':proven': params.tokenProven,
-    ':next': params.nextSyncAt,
+    ':next': request === undefined ? params.nextSyncAt : Math.min(params.nextSyncAt, request),
     ':summary': storedSummary(params.summary),
     ':one': 1,
     ':zero': 0,
@@ -197,7 +218,10 @@ function commitExpression(t: StoreContext, params: CommitParams): { update: stri
   }
   // The commit records the state this sync ended in: no token means none.
   const removes = ['#lease'];
-  if (params.placement !== undefined) place({ t, params, names, values, sets, removes });
+  if (request !== undefined) removes.push('#req');
+  // Asked to sync during the run: on the due index (off the slot), due then.
+  const placement = request !== undefined && params.placement !== undefined ? {} : params.placement;
+  if (placement !== undefined) place({ t, params: { ...params, placement }, names, values, sets, removes });
   for (const [name, value] of [
     ['#tok', params.syncToken],
     ['#ctag', params.ctag],
@@ -226,24 +250,29 @@ function place(e: { t: StoreContext; params: CommitParams; names: Record<string,
   }
 }
 
-export async function commitSync(t: StoreContext, params: CommitParams): Promise<void> {
+/**
+ * A `POST .../sync` during the run (due-schedule.ts requestSync) is not lost
+ * to the run's own schedule: the commit is refused while the mark is there,
+ * and made again due then, on the due index, taking the mark away.
+ */
+export async function commitSync(t: StoreContext, params: CommitParams, request?: number): Promise<void> {
   const { tenantId, connectionId, owner, expectedVersion } = params;
   assertConnectionIds({ tenantId, connectionId, owner });
   assertFinite('expectedVersion', expectedVersion);
   assertFinite('nextSyncAt', params.nextSyncAt);
-  const { update, names, values } = commitExpression(t, params);
+  const { update, names, values } = commitExpression(t, params, request);
   // Placing the connection on its slot or the due index is safe here: a status
   // change bumps the version, which fails this write.
   await conditional(
     t,
     'commitSync',
-    () =>
-      t.doc.send(
+    async () =>
+      void await t.doc.send(
         new UpdateCommand({
           TableName: t.name,
           Key: connectionKey(connectionId),
           UpdateExpression: update,
-          ConditionExpression: '#tenant = :tenant AND #ver = :expected AND #lease.#owner = :owner',
+          ConditionExpression: `#tenant = :tenant AND #ver = :expected AND #lease.#owner = :owner AND ${requestCondition(values, [], request)}`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -254,6 +283,8 @@ export async function commitSync(t: StoreContext, params: CommitParams): Promise
       const actualVersion = typeof failed.version === 'number' ? failed.version : undefined;
       const holder = (failed.lease as { owner?: unknown } | undefined)?.owner;
       if (holder !== owner) throw new LeaseLost({ connectionId, owner, holder: typeof holder === 'string' ? holder : undefined, expectedVersion, actualVersion, cause: err });
+      const asked = requestedAt(failed);
+      if (actualVersion === expectedVersion && asked !== undefined && asked !== request) return commitSync(t, params, asked);
       throw new VersionConflict({ connectionId, expectedVersion, actualVersion, cause: err });
     },
   );

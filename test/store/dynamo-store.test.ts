@@ -239,6 +239,38 @@ describe('leases and commits', () => {
     expect(await store.acquireLease({ tenantId: 'tenant-a', connectionId: 'c1', owner: 'w2', now: T0 + 1, ttlMs: 1000 })).toBeDefined();
   });
 
+  it('a sync asked for during a run: the run still commits (or releases), and the connection is left due then, on the due index', async () => {
+    const { store, tableName } = await fresh();
+    const raw = async (id: string) => (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: `CONN#${id}`, sk: `CONN#${id}` } }))).Item ?? {};
+    await store.createConnection(conn({ connectionId: 'c1' }));
+    const leased = await store.acquireLease({ tenantId: 'tenant-a', connectionId: 'c1', owner: 'w1', now: T0, ttlMs: 60_000 });
+    await store.requestSync({ tenantId: 'tenant-a', connectionId: 'c1', now: T0 + 10 });
+    // The run ends idle and would put itself on its slot 15 minutes on: the request wins.
+    await store.commitSync({ tenantId: 'tenant-a', connectionId: 'c1', owner: 'w1', expectedVersion: leased?.version ?? -1, syncToken: 'tok', tokenProven: true, nextSyncAt: T0 + 900_000, summary: ok(T0 + 20), placement: { slot: '15/3' } });
+    const committed = await raw('c1');
+    expect(committed).toMatchObject({ syncToken: 'tok', nextSyncAt: T0 + 10, dueShard: dueShardOf('c1', 8) });
+    expect(committed).not.toHaveProperty('dueSlot');
+    expect(committed).not.toHaveProperty('syncRequested');
+    expect(committed).not.toHaveProperty('lease');
+    expect((await store.queryDue({ now: T0 + 10, limit: 5 })).map((d) => d.connectionId)).toEqual(['c1']);
+
+    // Without a request, the run's own schedule stands.
+    const again = await store.acquireLease({ tenantId: 'tenant-a', connectionId: 'c1', owner: 'w2', now: T0 + 30, ttlMs: 60_000 });
+    await store.commitSync({ tenantId: 'tenant-a', connectionId: 'c1', owner: 'w2', expectedVersion: again?.version ?? -1, syncToken: 'tok2', tokenProven: true, nextSyncAt: T0 + 900_000, summary: ok(T0 + 40) });
+    expect(await raw('c1')).toMatchObject({ syncToken: 'tok2', nextSyncAt: T0 + 900_000 });
+
+    // A failed run releases due at the request, not at its back-off; the next lease takes the mark away.
+    await store.acquireLease({ tenantId: 'tenant-a', connectionId: 'c1', owner: 'w3', now: T0 + 50, ttlMs: 60_000 });
+    await store.requestSync({ tenantId: 'tenant-a', connectionId: 'c1', now: T0 + 60 });
+    await store.releaseLease({ tenantId: 'tenant-a', connectionId: 'c1', owner: 'w3', summary: { at: T0 + 70, outcome: 'failed', events: 0, fellBack: false }, nextSyncAt: T0 + 600_000 });
+    expect(await raw('c1')).toMatchObject({ nextSyncAt: T0 + 60, dueShard: dueShardOf('c1', 8) });
+    expect(await raw('c1')).not.toHaveProperty('syncRequested');
+    await store.requestSync({ tenantId: 'tenant-a', connectionId: 'c1', now: T0 + 80 });
+    expect(await raw('c1')).toHaveProperty('syncRequested', T0 + 80);
+    await store.acquireLease({ tenantId: 'tenant-a', connectionId: 'c1', owner: 'w4', now: T0 + 90, ttlMs: 60_000 });
+    expect(await raw('c1')).not.toHaveProperty('syncRequested');
+  });
+
   it('refuses a commit on a stale version (VersionConflict) and on a lost lease (LeaseLost)', async () => {
     const { store } = await fresh();
     await store.createConnection(conn({ connectionId: 'c1' }));
