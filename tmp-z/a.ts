@@ -1,0 +1,2 @@
+import { z } from 'zod';
+console.log(z.object({ a: z.string() }).parse({ a: 'x' }));

@@ -1,0 +1,2 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+console.log(new OpenAPIHono());
