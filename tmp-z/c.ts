@@ -1,2 +1,0 @@
-import { OpenAPIHono } from '@hono/zod-openapi';
-console.log(new OpenAPIHono());

@@ -1,2 +1,0 @@
-import * as z from 'zod';
-console.log(z.object({ a: z.string().email(), b: z.enum(['x']), c: z.array(z.number().int()).optional() }).parse({ a: 'x' }));
