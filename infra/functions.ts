@@ -71,6 +71,10 @@ export function bridgeFunction(scope: Construct, id: string, props: BridgeFuncti
       keepNames: true,
       sourceMap: true,
       sourcesContent: false,
+      // Non-ASCII text as UTF-8 instead of \uXXXX escapes (zod's error
+      // messages in some 60 languages alone shrink by 70 KB); the same strings.
+      // As an argument: aws-cdk-lib 2.276 accepts `charset` but never passes it on.
+      esbuildArgs: { '--charset': 'utf8' },
       // Prefer packages' ESM builds, so fewer CommonJS wrappers end up in the bundle.
       mainFields: ['module', 'main'],
       // The CommonJS dependencies that remain call `require` for node built-ins,

@@ -31,7 +31,7 @@ const BANNER = "import { createRequire as __bridgeCreateRequire } from 'node:mod
  * What NodejsFunction passes to esbuild for infra/functions.ts's `bundling`
  * (aws-cdk-lib's aws-lambda-nodejs Bundling: --bundle --platform=node
  * --target --format --minify --sourcemap --sources-content=false
- * --keep-names --banner:js --main-fields, and no --external with
+ * --charset=utf8 --keep-names --banner:js --main-fields, and no --external with
  * `externalModules: []`). esbuild reads tsconfig.json itself, as the CLI does.
  */
 function bundleOptions(entry: string, outfile: string): BuildOptions {
@@ -45,6 +45,7 @@ function bundleOptions(entry: string, outfile: string): BuildOptions {
     minify: true,
     sourcemap: true,
     sourcesContent: false,
+    charset: 'utf8',
     keepNames: true,
     banner: { js: BANNER },
     mainFields: ['module', 'main'],
@@ -64,6 +65,7 @@ const INFRA_SPELLINGS = [
   'keepNames: true',
   'sourceMap: true',
   'sourcesContent: false',
+  "esbuildArgs: { '--charset': 'utf8' }",
   "mainFields: ['module', 'main']",
   `banner: ${JSON.stringify(BANNER)}`,
   'externalModules: []',

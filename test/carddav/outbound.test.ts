@@ -20,7 +20,7 @@ import {
   type AuthStrategy,
   type RequestInfo,
 } from '../../lib/carddav/index.ts';
-import { createOutboundHttp, type OutboundHttp, type OutboundOptions } from '../../lib/net/outbound.ts';
+import { createOutboundHttp, OutboundUnavailable, type OutboundHttp, type OutboundOptions } from '../../lib/net/outbound.ts';
 import { recordingSleep } from './server.ts';
 
 const VCARD = 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u1\r\nFN:Ann\r\nEND:VCARD\r\n';
@@ -272,5 +272,25 @@ describe('redirects and credentials', () => {
     expect(err).toBeInstanceOf(ProtocolError);
     expect(err.message).toMatch(/more than 5 redirects/);
     expect(s.seen).toHaveLength(6);
+  });
+});
+
+describe("Node's fetch as the transport", () => {
+  it('refuses to start when the global fetch dispatcher is not Node\'s own Agent (a proxy could not be pinned)', async () => {
+    const key = Symbol.for('undici.globalDispatcher.1');
+    const global = globalThis as Record<symbol, unknown>;
+    void globalThis.Response;
+    const original = global[key];
+    class EnvHttpProxyAgent {}
+    global[key] = new EnvHttpProxyAgent();
+    try {
+      expect(() => createOutboundHttp({ localMode: true })).toThrow(OutboundUnavailable);
+      expect(() => createOutboundHttp({ localMode: true })).toThrow(/EnvHttpProxyAgent/);
+    } finally {
+      global[key] = original;
+    }
+    const s = await serve(card);
+    const res = await outbound({ localMode: true }).fetch(`http://127.0.0.1:${s.port}/a.vcf`);
+    expect(await res.text()).toBe(VCARD);
   });
 });

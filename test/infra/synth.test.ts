@@ -4,7 +4,7 @@
 // the run also passes a deploy-time choice as context (`-c`), as an operator would.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -165,6 +165,27 @@ describe('cdk synth (offline, through the CLI)', () => {
       expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
     }
     expect(withDocs).toBe(1);
+  });
+
+  it('keeps the bundles small: each worker under 1 MB, the api under 1.4 MB, none with the undici package', async () => {
+    expect(synth.code, synth.stderr).toBe(0);
+    const template = JSON.parse(await readFile(join(out, 'CarddavBridge.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> }>;
+    };
+    const fns = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+    expect(fns).toHaveLength(5);
+    for (const fn of fns) {
+      const name = String(fn.Properties.Description).split(':')[0];
+      const dir = join(out, fn.Metadata?.['aws:asset:path'] as string);
+      const bytes = (await stat(join(dir, 'index.mjs'))).size;
+      // The api's goal is 1 MB too (bench lambda-packages); it is not there yet
+      // (README, "Lambda bundles"), so this only keeps it from growing back.
+      const limit = name === 'carddav-bridge HTTP API' ? 1_400_000 : 1_000_000;
+      expect({ name, bytes, under: bytes < limit }).toEqual({ name, bytes, under: true });
+      // Node's own fetch carries the CardDAV requests (lib/net/outbound.ts).
+      const sources = (JSON.parse(await readFile(join(dir, 'index.mjs.map'), 'utf8')) as { sources: string[] }).sources;
+      expect(sources.filter((s) => s.includes('node_modules/undici/'))).toEqual([]);
+    }
   });
 
   it('loads every bundle on its own, with no node_modules in reach, and finds `handler`', async () => {
