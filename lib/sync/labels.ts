@@ -43,17 +43,24 @@ export interface LabelSyncResult {
 
 const minus = (a: readonly string[], b: readonly string[]) => a.filter((x) => !b.includes(x));
 
-/** The events for the contacts whose labels differ from the ones seen last; cards the index does not know wait for the card sync. */
-async function contactEvents(p: LabelSyncParams, contacts: ContactLabels[]): Promise<ContactEvent[]> {
+/**
+ * The contacts whose labels differ from the ones seen last, and their events;
+ * cards the index does not know wait for the card sync. The others (a card
+ * edited, its labels as they were) need no new row.
+ */
+async function contactEvents(p: LabelSyncParams, contacts: ContactLabels[]): Promise<{ events: ContactEvent[]; changed: ContactLabels[] }> {
   const hrefs = contacts.map((c) => c.href);
   const [before, index] = await Promise.all([p.state.memberships({ connectionId: p.connectionId, hrefs }), p.store.getIndexEntries({ connectionId: p.connectionId, hrefs })]);
   const events: ContactEvent[] = [];
+  const changed: ContactLabels[] = [];
   for (const c of contacts) {
     const prev = before.get(c.href) ?? [];
     const added = minus(c.labels, prev);
     const removed = minus(prev, c.labels);
+    if (added.length === 0 && removed.length === 0) continue;
+    changed.push(c);
     const entry = index.get(c.href);
-    if ((added.length === 0 && removed.length === 0) || entry?.etag === undefined) continue;
+    if (entry?.etag === undefined) continue;
     events.push(
       buildContactEvent({
         type: 'contact.updated',
@@ -70,7 +77,7 @@ async function contactEvents(p: LabelSyncParams, contacts: ContactLabels[]): Pro
       }),
     );
   }
-  return events;
+  return { events, changed };
 }
 
 /**
@@ -107,9 +114,9 @@ async function membershipsRun(p: LabelSyncParams, kept: SavedToken | undefined, 
   const labels = changes.labels ?? (before === undefined && p.state.labelList !== undefined ? await p.labels.list() : undefined);
   // Labels first: a consumer hears of a label before the contacts that joined it.
   const list = labels === undefined ? undefined : await listed(p, before, labels);
-  const events = await contactEvents(p, changes.contacts);
+  const { events, changed } = await contactEvents(p, changes.contacts);
   if (events.length > 0) await p.feed.publish(events);
-  const upserts = changes.contacts.map((c) => ({ href: c.href, labels: c.labels }));
+  const upserts = changed.map((c) => ({ href: c.href, labels: c.labels }));
   await p.state.saveMemberships({ connectionId: p.connectionId, upserts, deletes: changes.deleted });
   // Last: a crash before it reads the same changes again, and their events are the same ids.
   const save = (list?.renamed !== true || token === undefined) && !keepsToken(p, kept, changes);

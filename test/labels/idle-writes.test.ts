@@ -92,6 +92,23 @@ describe('an idle Google labels step', () => {
     expect((await state.tokenEntry!({ connectionId: 'c1' }))?.savedAt).toBe(later + 30 * MINUTE);
   });
 
+  it('a card edited with its labels as they were: no membership row written', async () => {
+    const { emu, email, state, step } = await rig();
+    const card = emu.createCard(email, CARD('Ada'));
+    const family = emu.people.createGroup(email, 'Family');
+    emu.people.modifyGroup(email, family.id, { add: [card.id] });
+    const t0 = Date.now();
+    await step(t0);
+    emu.updateCard(email, card.id, CARD('Ada Lovelace'));
+    writes.length = 0;
+    expect(await step(t0 + 15 * MINUTE)).toEqual({ updated: 0, labelEvents: 0 });
+    // The label list (read to name the person's memberships, kept with its time) and the token; no LABELS# row.
+    expect(writes).toEqual(['PutItemCommand', 'PutItemCommand']);
+    expect((await state.tokenEntry!({ connectionId: 'c1' }))?.savedAt).toBe(t0 + 15 * MINUTE);
+    expect((await state.labelList!({ connectionId: 'c1' }))?.at).toBe(t0 + 15 * MINUTE);
+    expect([...(await state.memberships({ connectionId: 'c1', hrefs: [emu.getCard(email, card.id)!.href] })).values()]).toEqual([['Family']]);
+  });
+
   it('saves the token of every read when the kept one has no time (saved before times were kept)', async () => {
     const { emu, email, state, step, tableName } = await rig();
     emu.createCard(email, CARD('Ada'));
