@@ -41,7 +41,8 @@ afterAll(async () => {
 });
 
 let tables = 0;
-async function rig() {
+/** The account has one card, Ada; in the `label` given. */
+async function rig(params: { label?: string } = {}) {
   const tableName = `idle-labels-${++tables}`;
   await createTable({ client, tableName });
   const { emu, email, token } = await emulatorGrant([CARDDAV_SCOPE, CONTACTS_SCOPE]);
@@ -52,15 +53,14 @@ async function rig() {
   const feed = new RecordingFeed();
   // Hourly label listing out of the way: this test is about the memberships read and its token.
   const step = (now: number) => syncLabels({ labels, state, feed, store, tenantId: 't1', connectionId: 'c1', now, listEveryMs: 30 * 24 * 60 * MINUTE });
-  return { emu, email, state, step, tableName };
+  const card = emu.createCard(email, CARD('Ada'));
+  if (params.label !== undefined) emu.people.modifyGroup(email, emu.people.createGroup(email, params.label).id, { add: [card.id] });
+  return { emu, email, state, step, tableName, card };
 }
 
 describe('an idle Google labels step', () => {
   it('writes nothing while its token is young; refreshes it once it is a day old; a change after idle runs is read from the kept token', async () => {
-    const { emu, email, state, step } = await rig();
-    const card = emu.createCard(email, CARD('Ada'));
-    const family = emu.people.createGroup(email, 'Family');
-    emu.people.modifyGroup(email, family.id, { add: [card.id] });
+    const { emu, email, state, step, card } = await rig({ label: 'Family' });
     const t0 = Date.now();
     expect(await step(t0)).toEqual({ updated: 0, labelEvents: 1 });
     const first = await state.tokenEntry!({ connectionId: 'c1' });
@@ -93,10 +93,7 @@ describe('an idle Google labels step', () => {
   });
 
   it('a card edited with its labels as they were: no membership row written', async () => {
-    const { emu, email, state, step } = await rig();
-    const card = emu.createCard(email, CARD('Ada'));
-    const family = emu.people.createGroup(email, 'Family');
-    emu.people.modifyGroup(email, family.id, { add: [card.id] });
+    const { emu, email, state, step, card } = await rig({ label: 'Family' });
     const t0 = Date.now();
     await step(t0);
     emu.updateCard(email, card.id, CARD('Ada Lovelace'));
@@ -110,8 +107,7 @@ describe('an idle Google labels step', () => {
   });
 
   it('saves the token of every read when the kept one has no time (saved before times were kept)', async () => {
-    const { emu, email, state, step, tableName } = await rig();
-    emu.createCard(email, CARD('Ada'));
+    const { state, step, tableName } = await rig();
     const t0 = Date.now();
     await step(t0);
     const { token } = (await state.tokenEntry!({ connectionId: 'c1' }))!;
