@@ -6,6 +6,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createCardDavClient } from '../../lib/carddav/index.ts';
+import type { ChangeEvent } from '../../lib/core/events/index.ts';
+import { googleLabelAccess } from '../../lib/labels/google-access.ts';
+import type { LabelState, LabelStore } from '../../lib/labels/ports.ts';
+import { createDynamoLabelState } from '../../lib/store/label-state.ts';
 import type { CardDavClient } from '../../lib/carddav/index.ts';
 import { createSqsFeed } from '../../lib/queue/change-feed.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
@@ -30,6 +34,26 @@ export interface SyncSetup {
    * then sent to the FIFO change feed); without it, the change feed alone.
    */
   changeLog?: boolean;
+  /**
+   * The connection's labels, as the sync worker runs them for a Google grant
+   * with the contacts scope (lib/wiring/sync-worker.ts `labelsOf`): the People
+   * API at this URL, the label state in the same table.
+   */
+  labels?: GoogleLabels;
+}
+
+export interface GoogleLabels {
+  peopleApiUrl: string;
+  addressBookUrl: string;
+  /** An access token of a grant with the contacts scope, and that scope as granted. */
+  accessToken: string;
+  scope: string;
+}
+
+/** HTTP requests counted by method and path (the People API's). */
+export interface RequestCount {
+  requests: number;
+  byMethod: Record<string, number>;
 }
 
 export interface SyncParams {
@@ -45,12 +69,18 @@ export interface SyncParams {
    * connection's due time, so a run does not wait for its slot's minute.
    */
   claim?: boolean;
+  /** This run (and its claim) as if this much later: a poll whose hourly label listing is due. */
+  clockOffsetMs?: number;
 }
 
 export interface SyncMeasurement {
   result: Omit<SyncRunResult, 'error'> & { error?: string };
   wallMs: number;
   carddav: { requests: number; byMethod: Record<string, number> };
+  /** People API requests (by method and path); none without labels. */
+  people: RequestCount;
+  /** Published events by type, and the contact.updated events that carry `labelsChanged`. */
+  published: { byType: Record<string, number>; labelsChanged: number };
   dynamo: DynamoCounts;
   sqs: SqsCounts;
 }
@@ -63,6 +93,9 @@ interface Wired {
   feed: Feed;
   client: CardDavClient;
   carddav: { requests: number; byMethod: Record<string, number> };
+  people: RequestCount;
+  published: SyncMeasurement['published'];
+  labels: { store: LabelStore; state: LabelState } | undefined;
   dynamo: { snapshot(): DynamoCounts };
   sqs: { snapshot(): SqsCounts };
 }
@@ -90,16 +123,23 @@ function wire(setup: SyncSetup): Wired {
     },
   });
   const uncounted = new DynamoDBClient({ endpoint: setup.dynamo.endpoint, region: 'us-east-1', credentials });
+  const people: RequestCount = { requests: 0, byMethod: {} };
+  const published: Wired['published'] = { byType: {}, labelsChanged: 0 };
   const value: Wired = {
     store: createDynamoStore({ client: dynamoClient, tableName: setup.dynamo.tableName }),
     dispatch: createDispatchStore({ store: createDynamoStore({ client: uncounted, tableName: setup.dynamo.tableName }), client: uncounted, tableName: setup.dynamo.tableName }),
     reader: createDynamoStore({ client: uncounted, tableName: setup.dynamo.tableName }),
-    feed:
+    feed: recordingFeed(
       setup.changeLog === true
         ? buildFeed({ sqs: sqsClient, changeFeedQueueUrl: setup.sqs.queueUrl, changeLog: { dynamo: dynamoClient, table: { tableName: setup.dynamo.tableName, dueShards: STORE_DUE_SHARDS } } })
         : createSqsFeed({ client: sqsClient, queueUrl: setup.sqs.queueUrl, fifo: setup.sqs.fifo }),
+      published,
+    ),
     client,
     carddav,
+    people,
+    published,
+    labels: setup.labels === undefined ? undefined : googleLabels({ labels: setup.labels, people, state: createDynamoLabelState({ client: dynamoClient, tableName: setup.dynamo.tableName }) }),
     dynamo,
     sqs,
   };
@@ -107,26 +147,74 @@ function wire(setup: SyncSetup): Wired {
   return value;
 }
 
+/** The feed as given, with what it published counted. */
+function recordingFeed(inner: Feed, published: SyncMeasurement['published']): Feed {
+  return {
+    async publish(events: ChangeEvent[]) {
+      await inner.publish(events);
+      for (const e of events) {
+        published.byType[e.type] = (published.byType[e.type] ?? 0) + 1;
+        if (e.type === 'contact.updated' && (e.data as { labelsChanged?: unknown }).labelsChanged !== undefined) published.labelsChanged++;
+      }
+    },
+  };
+}
+
+/** The People API's LabelStore as the sync worker builds it, each request counted on its way out. */
+function googleLabels(p: { labels: GoogleLabels; people: RequestCount; state: LabelState }): { store: LabelStore; state: LabelState } {
+  const { labels, people } = p;
+  const counted = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = new URL(input instanceof Request ? input.url : input.toString());
+    const what = `${init?.method ?? (input instanceof Request ? input.method : 'GET')} ${url.pathname}`;
+    people.requests++;
+    people.byMethod[what] = (people.byMethod[what] ?? 0) + 1;
+    return identityFetch(input, init);
+  };
+  const access = googleLabelAccess({
+    access: { accessToken: async () => labels.accessToken, grantedScope: () => labels.scope },
+    addressBookUrl: labels.addressBookUrl,
+    fetch: counted,
+    peopleApiUrl: labels.peopleApiUrl,
+  });
+  if (!access.available) throw new Error(`labels unavailable: ${access.message}`);
+  return { store: access.store, state: p.state };
+}
+
+/** Per key, what was added since `before`. */
+function since(now: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, n] of Object.entries(now)) {
+    const d = n - (before[k] ?? 0);
+    if (d > 0) out[k] = d;
+  }
+  return out;
+}
+
+const countSince = (now: RequestCount, before: RequestCount): RequestCount => ({ requests: now.requests - before.requests, byMethod: since(now.byMethod, before.byMethod) });
+
+const copyCount = (c: RequestCount): RequestCount => ({ requests: c.requests, byMethod: { ...c.byMethod } });
+
+const clockOf = (p: SyncParams) => ({ now: () => Date.now() + (p.clockOffsetMs ?? 0) });
+
 async function sync(p: SyncParams): Promise<SyncMeasurement> {
   const w = wire(p.setup);
-  const carddavBefore = { requests: w.carddav.requests, byMethod: { ...w.carddav.byMethod } };
+  const carddavBefore = copyCount(w.carddav);
+  const peopleBefore = copyCount(w.people);
+  const publishedBefore = { byType: { ...w.published.byType }, labelsChanged: w.published.labelsChanged };
   const dynamoBefore = w.dynamo.snapshot();
   const sqsBefore = w.sqs.snapshot();
   const owner = p.claim === true ? await claim(w, p) : p.owner;
   const started = performance.now();
-  const run = { store: w.store as Store, feed: w.feed, client: w.client, clock: { now: () => Date.now() }, tenantId: p.tenantId, connectionId: p.connectionId, owner, countRequests: () => w.carddav.requests };
+  const run = { store: w.store as Store, feed: w.feed, client: w.client, clock: clockOf(p), tenantId: p.tenantId, connectionId: p.connectionId, owner, countRequests: () => w.carddav.requests, ...(w.labels === undefined ? {} : { labels: w.labels }) };
   const result = p.claim === true ? await runClaimed(w, { ...run, options: { ...p.options, slots: true } }) : await runSync({ ...run, ...(p.options ? { options: p.options } : {}) });
   const wallMs = performance.now() - started;
-  const byMethod: Record<string, number> = {};
-  for (const [m, n] of Object.entries(w.carddav.byMethod)) {
-    const d = n - (carddavBefore.byMethod[m] ?? 0);
-    if (d > 0) byMethod[m] = d;
-  }
   const { error, ...rest } = result;
   return {
     result: error === undefined ? rest : { ...rest, error: `${error.name}: ${error.message}` },
     wallMs,
-    carddav: { requests: w.carddav.requests - carddavBefore.requests, byMethod },
+    carddav: countSince(w.carddav, carddavBefore),
+    people: countSince(w.people, peopleBefore),
+    published: { byType: since(w.published.byType, publishedBefore.byType), labelsChanged: w.published.labelsChanged - publishedBefore.labelsChanged },
     dynamo: diffDynamo(w.dynamo.snapshot(), dynamoBefore),
     sqs: diffSqs(w.sqs.snapshot(), sqsBefore),
   };
@@ -135,8 +223,9 @@ async function sync(p: SyncParams): Promise<SyncMeasurement> {
 /** The dispatcher's claim of the connection at its due time, as dispatchDue makes it: a slot's, or the due index's. */
 async function claim(w: Wired, p: SyncParams): Promise<string> {
   const stored = await w.reader.getConnection({ tenantId: p.tenantId, connectionId: p.connectionId });
-  const owner = `${p.owner}:claim:${Date.now()}`;
-  const due = Math.max(stored.nextSyncAt ?? 0, Date.now());
+  const now = clockOf(p).now();
+  const owner = `${p.owner}:claim:${now}`;
+  const due = Math.max(stored.nextSyncAt ?? 0, now);
   const ids = { tenantId: p.tenantId, connectionId: p.connectionId };
   const won =
     stored.dueSlot !== undefined
@@ -148,7 +237,7 @@ async function claim(w: Wired, p: SyncParams): Promise<string> {
 
 /** The worker's side of a claimed job: the lease adopted with reads, then the run. */
 async function runClaimed(w: Wired, run: Omit<Parameters<typeof syncLeased>[0], 'conn'>): Promise<SyncRunResult> {
-  const conn = await w.store.adoptLease({ tenantId: run.tenantId, connectionId: run.connectionId, owner: run.owner, now: Date.now() });
+  const conn = await w.store.adoptLease({ tenantId: run.tenantId, connectionId: run.connectionId, owner: run.owner, now: run.clock.now() });
   if (conn === undefined) throw new Error(`the claim of ${run.connectionId} could not be adopted`);
   return syncLeased({ ...run, conn });
 }

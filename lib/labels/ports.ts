@@ -81,7 +81,14 @@ export interface LabelState {
   saveMemberships(params: { connectionId: string; upserts: readonly { href: string; labels: string[] }[]; deletes: readonly string[] }): Promise<void>;
   /** The LabelStore's token from the last read, if any. */
   token(params: { connectionId: string }): Promise<string | undefined>;
-  saveToken(params: { connectionId: string; token: string | undefined }): Promise<void>;
+  /**
+   * The token and when it was saved, where the state keeps that: a read that
+   * found nothing then leaves a young token as it is, so an idle poll writes
+   * nothing (lib/sync/labels.ts). Optional; without it every read's token is saved.
+   */
+  tokenEntry?(params: { connectionId: string }): Promise<SavedToken | undefined>;
+  /** `savedAt`: epoch ms, kept for tokenEntry (default the state's clock). */
+  saveToken(params: { connectionId: string; token: string | undefined; savedAt?: number }): Promise<void>;
   /**
    * The account's labels as last listed, and when (epoch ms): label.created/renamed/deleted are the
    * difference (lib/labels/label-list.ts). Optional: a state without them (a CardDAV book's, which
@@ -89,6 +96,12 @@ export interface LabelState {
    */
   labelList?(params: { connectionId: string }): Promise<LabelList | undefined>;
   saveLabelList?(params: { connectionId: string; list: LabelList }): Promise<void>;
+}
+
+/** A kept token; `savedAt` absent when it was saved without one. */
+export interface SavedToken {
+  token: string;
+  savedAt?: number;
 }
 
 /** A listing of the account's labels (ids, names, kinds; no counts, which change with every membership). */

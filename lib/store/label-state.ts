@@ -1,10 +1,10 @@
 // The labels the sync last saw (lib/labels LabelState): one item per card,
-// `CONN#c` / `LABELS#<href>`, the LabelStore's token in `CONN#c` / `LABELTOKEN`,
+// `CONN#c` / `LABELS#<href>`, the LabelStore's token (and when it was saved) in `CONN#c` / `LABELTOKEN`,
 // and the account's label list as last listed in `CONN#c` / `LABELLIST`.
 // Items of their own, beside the index rows: the card sync's whole-row puts
 // cannot erase them, and loadIndex passes them by (it reads CARD#, ECHO# and the intent).
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { LabelList, LabelState } from '../labels/ports.ts';
+import type { LabelList, LabelState, SavedToken } from '../labels/ports.ts';
 import { batchGetItems, batchWriteItems, type GetKey, type WriteRequest } from './batch.ts';
 import { assertId, cardKey, connectionKey } from './keys.ts';
 import { call, openTable, type Table } from './table-client.ts';
@@ -57,16 +57,27 @@ export function dynamoLabelState(t: Table): LabelState {
       for (const href of gone) requests.push({ DeleteRequest: { Key: labelsKey(connectionId, href) } });
       if (requests.length > 0) await batchWriteItems(t, 'saveLabelMemberships', requests);
     },
-    async token({ connectionId }) {
-      assertId('connectionId', connectionId);
-      const got = await call(t, 'labelToken', () => t.doc.send(new GetCommand({ TableName: t.name, Key: tokenKey(connectionId), ConsistentRead: true })));
-      return typeof got.Item?.token === 'string' ? got.Item.token : undefined;
-    },
-    async saveToken({ connectionId, token }) {
+    ...tokenItem(t),
+  };
+}
+
+/** The LABELTOKEN item: the People API's token and when it was saved. */
+function tokenItem(t: Table): Pick<LabelState, 'token' | 'tokenEntry' | 'saveToken'> {
+  const tokenEntry = async ({ connectionId }: { connectionId: string }): Promise<SavedToken | undefined> => {
+    assertId('connectionId', connectionId);
+    const got = await call(t, 'labelToken', () => t.doc.send(new GetCommand({ TableName: t.name, Key: tokenKey(connectionId), ConsistentRead: true })));
+    const item = got.Item;
+    if (typeof item?.token !== 'string') return undefined;
+    return typeof item.at === 'number' ? { token: item.token, savedAt: item.at } : { token: item.token };
+  };
+  return {
+    tokenEntry,
+    token: async (params) => (await tokenEntry(params))?.token,
+    async saveToken({ connectionId, token, savedAt }) {
       assertId('connectionId', connectionId);
       const key = tokenKey(connectionId);
       if (token === undefined) await call(t, 'saveLabelToken', () => t.doc.send(new DeleteCommand({ TableName: t.name, Key: key })));
-      else await call(t, 'saveLabelToken', () => t.doc.send(new PutCommand({ TableName: t.name, Item: { ...key, type: 'labelToken', token } })));
+      else await call(t, 'saveLabelToken', () => t.doc.send(new PutCommand({ TableName: t.name, Item: { ...key, type: 'labelToken', token, at: savedAt ?? t.clock.now() } })));
     },
   };
 }
