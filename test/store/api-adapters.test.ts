@@ -3,11 +3,11 @@
 // DynamoDB Local: one instance for the file, a fresh table per test.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { localDynamo } from '../support/dynamo.ts';
 import { createLocalKeyWrapper, createVault } from '../../lib/auth/vault.ts';
 import { generateApiKey, hashApiKey } from '../../lib/http/api-keys.ts';
 import type { NewConnection } from '../../lib/http/ports.ts';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
 import {
   ApiKeyNotFound,
   createConnectionLookup,
@@ -26,18 +26,13 @@ import { createTable } from '../../lib/store/table.ts';
 import type { IndexEntry } from '../../lib/sync/ports.ts';
 import type { WriteRecord } from '../../lib/writes/types.ts';
 
-let ddb: DynamoDbLocal;
+const dynamo = localDynamo();
 let client: DynamoDBClient;
 let doc: DynamoDBDocumentClient;
 
-beforeAll(async () => {
-  ddb = await startDynamoDbLocal();
-  client = ddb.client();
-  doc = DynamoDBDocumentClient.from(client);
-});
-
-afterAll(async () => {
-  await ddb?.stop();
+beforeAll(() => {
+  client = dynamo.client();
+  doc = dynamo.doc();
 });
 
 const T0 = Date.parse('2026-02-01T10:00:00.000Z');

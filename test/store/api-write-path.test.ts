@@ -2,41 +2,27 @@
 // taken with one conditional write (the holder's record returned on refusal),
 // the write record + outbox entry + connection check in one transaction, the
 // outbox entry dropped by the applier's finish, and the vault's keyring.
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { localDynamo } from '../support/dynamo.ts';
 import { createLocalKeyWrapper, createVault } from '../../lib/auth/vault.ts';
 import { ConnectionNotFound, StoreError } from '../../lib/core/errors.ts';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
 import { createDynamoConnections, createDynamoIdempotency, createDynamoWrites } from '../../lib/store/api-adapters.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
-import { createTable } from '../../lib/store/table.ts';
 import { createDynamoVaultKeyring } from '../../lib/store/vault-keyring.ts';
 import type { WriteRecord } from '../../lib/writes/types.ts';
 
-let ddb: DynamoDbLocal;
-let client: DynamoDBClient;
-let doc: DynamoDBDocumentClient;
-beforeAll(async () => {
-  ddb = await startDynamoDbLocal();
-  client = ddb.client();
-  doc = DynamoDBDocumentClient.from(client);
-});
-afterAll(async () => {
-  await ddb?.stop();
-});
+const dynamo = localDynamo();
 
 const T0 = Date.parse('2026-02-01T10:00:00.000Z');
-let tables = 0;
 async function fresh() {
-  const tableName = `write-path-${++tables}`;
-  await createTable({ client, tableName });
+  const tableName = await dynamo.freshTable('write-path');
   const clock = { t: T0, now: () => clock.t };
-  return { tableName, clock };
+  return { tableName, clock, client: dynamo.client() };
 }
 
 async function typesIn(tableName: string): Promise<string[]> {
-  const items = (await doc.send(new ScanCommand({ TableName: tableName }))).Items ?? [];
+  const items = (await dynamo.doc().send(new ScanCommand({ TableName: tableName }))).Items ?? [];
   return items.map((i) => String(i.type)).sort();
 }
 
@@ -55,7 +41,7 @@ const record = (over: Partial<WriteRecord> = {}): WriteRecord => ({
 
 describe('the API write path on DynamoDB', () => {
   it('claim takes a key in one write and returns the holder’s record when it is taken', async () => {
-    const { tableName, clock } = await fresh();
+    const { tableName, clock, client } = await fresh();
     const idem = createDynamoIdempotency({ client, tableName, clock });
     const base = { tenantId: 'ten_a', key: 'k-1', requestHash: 'h1', expiresAt: T0 + 86_400_000 };
     expect(await idem.claim(base)).toEqual({ begun: true });
@@ -68,7 +54,7 @@ describe('the API write path on DynamoDB', () => {
   });
 
   it('create checks the connection in the same transaction and stores nothing when it is not the tenant’s live one', async () => {
-    const { tableName, clock } = await fresh();
+    const { tableName, clock, client } = await fresh();
     const store = createDynamoStore({ client, tableName, clock });
     const vault = createVault({ wrapper: createLocalKeyWrapper({ masterKey: Buffer.alloc(32, 7) }) });
     const connections = createDynamoConnections({ store, vault });
@@ -94,7 +80,7 @@ describe('the API write path on DynamoDB', () => {
   });
 
   it('create stores the Idempotency-Key’s first answer in its own transaction, and only on the key this request holds', async () => {
-    const { tableName, clock } = await fresh();
+    const { tableName, clock, client } = await fresh();
     const idem = createDynamoIdempotency({ client, tableName, clock });
     const writes = createDynamoWrites({ client, tableName, clock });
     const held = { tenantId: 'ten_a', key: 'k-9', requestHash: 'h1', expiresAt: T0 + 86_400_000 };
@@ -114,7 +100,7 @@ describe('the API write path on DynamoDB', () => {
   });
 
   it('the vault keyring keeps the first wrapped key of an epoch and hands it to later writers', async () => {
-    const { tableName, clock } = await fresh();
+    const { tableName, clock, client } = await fresh();
     const keyring = createDynamoVaultKeyring({ client, tableName, clock });
     expect(await keyring.get({ epoch: '2026-02', purpose: 'carddav-credential' })).toBeUndefined();
     const first = Uint8Array.from([1, 2, 3]);

@@ -1,28 +1,16 @@
 // The labels item of a CardDAV book and the categories on index rows, against DynamoDB Local.
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { localDynamo } from '../support/dynamo.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
 import { InvalidInput } from '../../lib/store/errors.ts';
 import { labelsKey } from '../../lib/store/keys.ts';
-import { createTable } from '../../lib/store/table.ts';
 
-let ddb: DynamoDbLocal;
-let client: DynamoDBClient;
-beforeAll(async () => {
-  ddb = await startDynamoDbLocal();
-  client = ddb.client();
-});
-afterAll(async () => {
-  await ddb?.stop();
-});
+const dynamo = localDynamo();
 
-let tables = 0;
 async function fresh() {
-  const tableName = `book-labels-${++tables}`;
-  await createTable({ client, tableName });
-  return { store: createDynamoStore({ client, tableName }), tableName };
+  const tableName = await dynamo.freshTable('book-labels');
+  return { store: createDynamoStore({ client: dynamo.client(), tableName }), tableName };
 }
 
 describe('the labels item', () => {
@@ -38,7 +26,7 @@ describe('the labels item', () => {
 
   it('reads an item it cannot make sense of as no labels, never a crash', async () => {
     const { store, tableName } = await fresh();
-    const doc = DynamoDBDocumentClient.from(client);
+    const doc = dynamo.doc();
     await doc.send(new PutCommand({ TableName: tableName, Item: { ...labelsKey('c2'), book: '{not json' } }));
     expect(await store.loadLabels({ connectionId: 'c2' })).toEqual({ groups: {}, categorizedCards: 0 });
     await doc.send(new PutCommand({ TableName: tableName, Item: { ...labelsKey('c2'), book: JSON.stringify({ groups: { '/g': { name: 7 }, '/h': { name: 'H', members: ['a', 3] } }, categorizedCards: 'x' }) } }));
@@ -50,7 +38,7 @@ describe('the labels item', () => {
     const labels = { groups: {}, categorizedCards: 0, unreadGroups: ['/book/odd.vcf'] };
     await store.saveLabels({ connectionId: 'c5', labels });
     expect(await store.loadLabels({ connectionId: 'c5' })).toEqual(labels);
-    const doc = DynamoDBDocumentClient.from(client);
+    const doc = dynamo.doc();
     await doc.send(new PutCommand({ TableName: tableName, Item: { ...labelsKey('c5'), book: JSON.stringify({ groups: {}, categorizedCards: 1, unreadGroups: [5, '/x.vcf'] }) } }));
     expect(await store.loadLabels({ connectionId: 'c5' })).toEqual({ groups: {}, categorizedCards: 1, unreadGroups: ['/x.vcf'] });
   });

@@ -3,9 +3,8 @@
 import { DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
-import type { DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { localDynamo } from '../support/dynamo.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
 import { AlreadyExists, InvalidInput } from '../../lib/store/errors.ts';
 import { ConnectionNotFound, LeaseLost, StoreError, VersionConflict } from '../../lib/core/errors.ts';
@@ -15,18 +14,13 @@ import type { DynamoStore, NewConnection } from '../../lib/store/types.ts';
 import type { IndexEntry } from '../../lib/sync/ports.ts';
 import type { SyncSummary } from '../../lib/core/connection.ts';
 
-let ddb: DynamoDbLocal;
+const dynamo = localDynamo();
 let client: DynamoDBClient;
 let doc: DynamoDBDocumentClient;
 
-beforeAll(async () => {
-  ddb = await startDynamoDbLocal();
-  client = ddb.client();
-  doc = DynamoDBDocumentClient.from(client);
-});
-
-afterAll(async () => {
-  await ddb?.stop();
+beforeAll(() => {
+  client = dynamo.client();
+  doc = dynamo.doc();
 });
 
 const T0 = 1_800_000_000_000;

@@ -1,29 +1,18 @@
 // What the Google labels step keeps (lib/store/label-state.ts) against DynamoDB
 // Local: each card's labels, the People API's token, the account's label list;
 // none of them an index row, and a damaged list item read as what it still says.
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { localDynamo } from '../support/dynamo.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
 import { connectionKey } from '../../lib/store/keys.ts';
 import { createDynamoLabelState } from '../../lib/store/label-state.ts';
-import { createTable } from '../../lib/store/table.ts';
 
-let ddb: DynamoDbLocal;
-let client: DynamoDBClient;
-beforeAll(async () => {
-  ddb = await startDynamoDbLocal();
-  client = ddb.client();
-});
-afterAll(async () => {
-  await ddb?.stop();
-});
+const dynamo = localDynamo();
 
-let tables = 0;
 async function fresh() {
-  const tableName = `label-state-${++tables}`;
-  await createTable({ client, tableName });
+  const tableName = await dynamo.freshTable('label-state');
+  const client = dynamo.client();
   return { state: createDynamoLabelState({ client, tableName }), store: createDynamoStore({ client, tableName }), tableName };
 }
 
@@ -50,7 +39,7 @@ describe('the Google labels state', () => {
 
   it('reads a damaged list item liberally: entries without an id or a name dropped, no time no list', async () => {
     const { state, tableName } = await fresh();
-    const doc = DynamoDBDocumentClient.from(client);
+    const doc = dynamo.doc();
     const key = { pk: connectionKey('c1').pk, sk: 'LABELLIST' };
     await doc.send(new PutCommand({ TableName: tableName, Item: { ...key, at: 5, labels: [{ id: 'g1', name: 'Family', kind: 'user' }, { id: 'g2' }, 'junk', null, { id: 'g3', name: 'Odd', kind: 'strange' }] } }));
     expect(await state.labelList!({ connectionId: 'c1' })).toEqual({ at: 5, labels: [{ id: 'g1', name: 'Family', kind: 'user' }, { id: 'g3', name: 'Odd', kind: 'user' }] });
