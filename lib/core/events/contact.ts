@@ -46,6 +46,15 @@ export function contactEventId(params: { connectionId: string; href: string; eta
   return deterministicId(params.labelsRevision === undefined ? parts : [...parts, params.labelsRevision]);
 }
 
+/** What reading the card gave, as an event's data carries it: only the fields present (contact and snapshot events). */
+export function readFields(params: { uid?: string; contact?: Contact; parseError?: string }): { uid?: string; contact?: Contact; parseError?: string } {
+  const out: { uid?: string; contact?: Contact; parseError?: string } = {};
+  if (params.uid !== undefined) out.uid = params.uid;
+  if (params.contact !== undefined) out.contact = params.contact;
+  if (params.parseError !== undefined) out.parseError = params.parseError;
+  return out;
+}
+
 export function buildContactEvent(params: {
   type: ContactEventType;
   /** Milliseconds since the epoch. */
@@ -75,8 +84,7 @@ export function buildContactEvent(params: {
   if (params.etag !== undefined) data.etag = params.etag;
   if (params.uid !== undefined) data.uid = params.uid;
   if (params.vcard !== undefined) data.vcard = params.vcard;
-  if (params.contact !== undefined) data.contact = params.contact;
-  if (params.parseError !== undefined) data.parseError = params.parseError;
+  Object.assign(data, readFields({ contact: params.contact, parseError: params.parseError }));
   if (params.labelsChanged !== undefined) data.labelsChanged = params.labelsChanged;
   const idParts = { connectionId: params.connectionId, href: params.href, etag: params.etag ?? '', type: params.type };
   return envelope({

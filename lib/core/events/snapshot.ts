@@ -6,6 +6,7 @@
 // and a later backfill is a new one.
 import type { Contact } from '../../vcard/contact.ts';
 import { contactIdFromHref } from '../ids.ts';
+import { readFields } from './contact.ts';
 import { deterministicId, envelope, type CloudEvent } from './envelope.ts';
 
 export type SnapshotEventType = 'contact.snapshot';
@@ -54,9 +55,7 @@ export function buildContactSnapshotEvent(params: {
     contactId,
     etag: params.etag,
     vcard: params.vcard,
+    ...readFields(params),
   };
-  if (params.uid !== undefined) data.uid = params.uid;
-  if (params.contact !== undefined) data.contact = params.contact;
-  if (params.parseError !== undefined) data.parseError = params.parseError;
   return envelope({ id: snapshotEventId(params), type: 'contact.snapshot', connectionId: params.connectionId, subject: contactId, time: params.time, data });
 }
