@@ -4,7 +4,16 @@
 // the parent calls named operations and finally closes it, which returns the
 // child's peak RSS. Between calls the child keeps its state (clients, warm
 // JIT), the way a warm Lambda container does.
+//
+// The child runs the script as a deployment runs code: bundled by esbuild
+// with the options infra/functions.ts gives every Lambda (one minified ESM
+// file, source maps on), not the `.ts` sources through Node's type stripping,
+// which alone adds some 40 MB to a process's memory (its compiler, and every
+// module loaded one by one).
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export class ChildError extends Error {
@@ -42,11 +51,54 @@ export interface ChildOptions {
   execArgv?: string[];
 }
 
+/**
+ * The Lambda bundling of infra/functions.ts (`bridgeFunction`), as esbuild
+ * options: keep the two alike, so a child measures what a deployment runs.
+ */
+const LAMBDA_BUNDLING = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  minify: true,
+  keepNames: true,
+  sourcemap: true,
+  sourcesContent: false,
+  charset: 'utf8',
+  mainFields: ['module', 'main'],
+  banner: { js: "import { createRequire as __bridgeCreateRequire } from 'node:module'; const require = __bridgeCreateRequire(import.meta.url);" },
+  // The bundler itself (imported by this file, which the children import for
+  // serveChild) is loaded only here in the runner, never in a child.
+  external: ['esbuild'],
+} as const;
+/** What the Lambdas run with (infra/functions.ts sets it in NODE_OPTIONS). */
+const LAMBDA_NODE_FLAGS = ['--enable-source-maps'];
+
+const bundles = new Map<string, Promise<string>>();
+let bundleDir: string | undefined;
+
+/** The script bundled once per runner process, into a directory removed when the runner exits. */
+function bundled(script: URL): Promise<string> {
+  const key = script.href;
+  let out = bundles.get(key);
+  if (out === undefined) {
+    if (bundleDir === undefined) {
+      const dir = mkdtempSync(join(tmpdir(), 'carddav-bridge-bench-'));
+      bundleDir = dir;
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    }
+    const outfile = join(bundleDir, `${bundles.size}-${basename(script.pathname).replace(/\.ts$/, '')}.mjs`);
+    out = import('esbuild').then(({ build }) => build({ ...LAMBDA_BUNDLING, entryPoints: [fileURLToPath(script)], outfile, logLevel: 'error' })).then(() => outfile);
+    bundles.set(key, out);
+  }
+  return out;
+}
+
 export async function startChild(script: URL, options: ChildOptions = {}): Promise<ChildSession> {
-  const child: ChildProcess = fork(fileURLToPath(script), [], {
+  const child: ChildProcess = fork(await bundled(script), [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
-    ...(options.execArgv ? { execArgv: [...process.execArgv, ...options.execArgv] } : {}),
+    execArgv: [...process.execArgv, ...LAMBDA_NODE_FLAGS, ...(options.execArgv ?? [])],
   });
   let nextId = 1;
   const pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
