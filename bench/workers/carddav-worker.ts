@@ -24,6 +24,8 @@ export interface PhaseParams {
 
 export interface PhaseResult {
   wallMs: number;
+  /** CPU time of this process over the same span (user + system): what it took from the cores it shares with the server. */
+  cpuMs: number;
   requests: number;
   cards: number;
   parseErrors: number;
@@ -41,6 +43,7 @@ async function phase(p: PhaseParams): Promise<PhaseResult> {
     onRequest: () => requests++,
   });
   const started = performance.now();
+  const cpuStart = process.cpuUsage();
   let listing: { href: string }[];
   if (p.listing === 'propfind') {
     await client.getCollectionState({ addressBookUrl: p.addressBookUrl });
@@ -61,7 +64,9 @@ async function phase(p: PhaseParams): Promise<PhaseResult> {
       }
     }
   }
-  return { wallMs: performance.now() - started, requests, cards, parseErrors };
+  const wallMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuStart);
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, requests, cards, parseErrors };
 }
 
 export interface TsdavParams {

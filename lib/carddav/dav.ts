@@ -38,7 +38,8 @@ export function send(dav: Dav, req: HttpRequest): Promise<HttpResponse> {
 async function davExchange(dav: Dav, req: DavRequest): Promise<{ res: HttpResponse; ctx: XmlContext }> {
   const headers: Record<string, string> = { 'Content-Type': XML_CONTENT_TYPE, ...req.headers };
   if (req.depth !== undefined) headers['Depth'] = req.depth;
-  const res = await send(dav, { ...req, headers });
+  // Octets: the XML reader decodes each text run itself (xml-reader.ts XmlEncoding).
+  const res = await send(dav, { ...req, headers, octets: true });
   const ctx: XmlContext = { method: req.method, url: res.url, status: res.status };
   if (res.status !== 207) {
     throw new ProtocolError(`${req.method} ${res.url} answered ${res.status}, expected 207 Multi-Status`, ctx);
@@ -49,7 +50,7 @@ async function davExchange(dav: Dav, req: DavRequest): Promise<{ res: HttpRespon
 /** A DAV request whose 207 answer is parsed whole. */
 export async function davRequest(dav: Dav, req: DavRequest): Promise<{ res: HttpResponse; ms: Multistatus }> {
   const { res, ctx } = await davExchange(dav, req);
-  return { res, ms: parseMultistatus(res.body, ctx) };
+  return { res, ms: parseMultistatus(res.body, ctx, 'octets') };
 }
 
 /**
@@ -65,13 +66,13 @@ export async function davListing(
   const { res, ctx } = await davExchange(dav, req);
   const slices = sliceMultistatus(res.body);
   if (slices === undefined) {
-    const ms = parseMultistatus(res.body, ctx);
+    const ms = parseMultistatus(res.body, ctx, 'octets');
     onResponses(ms.responses, res);
     return { res, syncToken: ms.syncToken };
   }
   let syncToken: string | undefined;
   for (let k = 0; k < slices.length; k++) {
-    const ms = parseMultistatus(slices[k] as string, ctx);
+    const ms = parseMultistatus(slices[k] as string, ctx, 'octets');
     // Dropped as soon as it is read: the slice strings are the largest thing held here.
     slices[k] = '';
     if (ms.syncToken !== undefined) syncToken = ms.syncToken;

@@ -58,6 +58,12 @@ export interface HttpRequest {
    * under whatever status the server chose).
    */
   classify?: (res: HttpResponse) => CardDavError | undefined;
+  /**
+   * A 2xx body as its octets, one character per byte (latin1), for a reader
+   * that decodes as it goes (the XML reader's `octets`); other answers are
+   * decoded as UTF-8 as always.
+   */
+  octets?: boolean;
 }
 
 export interface HttpResponse {
@@ -65,7 +71,7 @@ export interface HttpResponse {
   /** The URL that answered, after redirects. */
   url: string;
   headers: Headers;
-  /** The body as text (for non-2xx answers, at most the first ERROR_BODY_BYTES). */
+  /** The body as text (for non-2xx answers, at most the first ERROR_BODY_BYTES); its octets for a 2xx answer to an `octets` request. */
   body: string;
 }
 
@@ -228,7 +234,8 @@ export function errorForResponse(res: HttpResponse, method: string, now: number 
 
 class TooLarge extends Error {}
 
-async function readBody(res: Response, cap: number, truncate: boolean): Promise<string> {
+async function readBody(res: Response, params: { cap: number; truncate: boolean; encoding: 'utf8' | 'latin1' }): Promise<string> {
+  const { cap, truncate } = params;
   const declared = Number(res.headers.get('content-length'));
   if (!truncate && Number.isFinite(declared) && declared > cap) {
     await res.body?.cancel().catch(() => undefined);
@@ -254,7 +261,7 @@ async function readBody(res: Response, cap: number, truncate: boolean): Promise<
     chunks.push(value);
     total += value.byteLength;
   }
-  return Buffer.concat(chunks, total).toString('utf8');
+  return Buffer.concat(chunks, total).toString(params.encoding);
 }
 
 type Outcome =
@@ -265,7 +272,7 @@ const REDIRECTS = new Set([301, 302, 307, 308]);
 
 async function exchange(
   cfg: HttpConfig,
-  params: { method: string; url: string; headers: Record<string, string>; body: string | undefined; signal: AbortSignal | undefined },
+  params: { method: string; url: string; headers: Record<string, string>; body: string | undefined; signal: AbortSignal | undefined; octets: boolean },
 ): Promise<Outcome> {
   const controller = new AbortController();
   let timedOut = false;
@@ -289,7 +296,11 @@ async function exchange(
       await response.body?.cancel().catch(() => undefined);
     } else {
       const ok = response.status >= 200 && response.status < 300;
-      body = await readBody(response, ok ? cfg.maxResponseBytes : Math.min(cfg.maxResponseBytes, ERROR_BODY_BYTES), !ok);
+      body = await readBody(response, {
+        cap: ok ? cfg.maxResponseBytes : Math.min(cfg.maxResponseBytes, ERROR_BODY_BYTES),
+        truncate: !ok,
+        encoding: ok && params.octets ? 'latin1' : 'utf8',
+      });
     }
     return { kind: 'response', res: { status: response.status, url: params.url, headers: response.headers, body } };
   } catch (error) {
@@ -417,7 +428,7 @@ async function attemptOnce(
   if (authorization !== undefined) headers['Authorization'] = authorization;
   if (cfg.userAgent !== undefined) headers['User-Agent'] = cfg.userAgent;
   const started = cfg.now();
-  const outcome = await exchange(cfg, { method, url, headers, body: req.body, signal: req.signal });
+  const outcome = await exchange(cfg, { method, url, headers, body: req.body, signal: req.signal, octets: req.octets === true });
   cfg.onRequest?.({
     method,
     url,

@@ -11,6 +11,7 @@
 // 25,000-card sync, the two passes and the second tree were a third of the
 // client's CPU time. Text runs are found with indexOf, so the cost follows
 // the number of tags, not the bytes of vCard text.
+import { Buffer } from 'node:buffer';
 import { ProtocolError } from './errors.ts';
 import type { XmlContext, XmlElement } from './xml.ts';
 
@@ -47,6 +48,25 @@ export function decodeEntities(raw: string, ctx?: XmlContext): string {
   });
 }
 
+/**
+ * How the document string holds its characters: `text` as decoded
+ * characters; `octets` as the UTF-8 bytes of the document, one character per
+ * byte (read as latin1). Markup is ASCII either way, so the pass is the same;
+ * in octets, each text run, attribute value and name is decoded from UTF-8 as
+ * it is taken. A large answer is then never decoded whole: cards in ASCII stay
+ * one-byte strings (a body with one accented name anywhere decodes into a
+ * two-byte string, twice the memory for every card in it), and text is
+ * decoded once, card by card.
+ */
+export type XmlEncoding = 'text' | 'octets';
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** Characters from UTF-8 octets held one per character; invalid sequences become U+FFFD, as a whole-body decode makes them. */
+export function fromOctets(raw: string): string {
+  return NON_ASCII.test(raw) ? Buffer.from(raw, 'latin1').toString('utf8') : raw;
+}
+
 /** Line ends normalized as an XML processor does (XML 1.0 s2.11), before entities are decoded: an escaped CR stays. */
 function normalizeLineEnds(raw: string): string {
   return raw.indexOf('\r') < 0 ? raw : raw.replace(/\r\n?/g, '\n');
@@ -68,6 +88,8 @@ interface Open {
 interface Reader {
   xml: string;
   ctx: XmlContext | undefined;
+  /** The raw text of a run, name or attribute value as characters. */
+  chars: (raw: string) => string;
   stack: Open[];
   root: XmlElement | undefined;
 }
@@ -77,10 +99,11 @@ interface Reader {
  * tags, one root, no text outside it, no DOCTYPE; comments and processing
  * instructions skipped. Malformed XML -> ProtocolError.
  */
-export function readXml(xml: string, ctx?: XmlContext): XmlElement {
-  const r: Reader = { xml, ctx, stack: [], root: undefined };
-  // A UTF-8 byte order mark decoded as U+FEFF may precede the declaration.
-  let i = xml.charCodeAt(0) === 0xfeff ? 1 : 0;
+export function readXml(xml: string, ctx?: XmlContext, encoding: XmlEncoding = 'text'): XmlElement {
+  const octets = encoding === 'octets';
+  const r: Reader = { xml, ctx, chars: octets ? fromOctets : same, stack: [], root: undefined };
+  // A UTF-8 byte order mark (U+FEFF, or its three octets) may precede the declaration.
+  let i = octets ? (xml.startsWith('\xef\xbb\xbf') ? 3 : 0) : xml.charCodeAt(0) === 0xfeff ? 1 : 0;
   for (;;) {
     const lt = xml.indexOf('<', i);
     const textEnd = lt < 0 ? xml.length : lt;
@@ -98,6 +121,10 @@ export function readXml(xml: string, ctx?: XmlContext): XmlElement {
   return r.root;
 }
 
+function same(raw: string): string {
+  return raw;
+}
+
 /** Character data: onto the open element's text; outside the root only whitespace may stand. */
 function addText(r: Reader, start: number, end: number): void {
   const top = r.stack[r.stack.length - 1];
@@ -105,7 +132,7 @@ function addText(r: Reader, start: number, end: number): void {
     for (let k = start; k < end; k++) if (!isSpace(r.xml.charCodeAt(k))) fail('malformed XML: text outside the root element', r.ctx);
     return;
   }
-  top.el.text += decodeEntities(normalizeLineEnds(r.xml.slice(start, end)), r.ctx);
+  top.el.text += decodeEntities(normalizeLineEnds(r.chars(r.xml.slice(start, end))), r.ctx);
 }
 
 /** Index after the `end` searched from `from`. */
@@ -123,7 +150,7 @@ function readDeclaration(r: Reader, lt: number): number {
     const top = r.stack[r.stack.length - 1];
     if (top === undefined) fail('malformed XML: CDATA outside the root element', ctx);
     const next = skipUntil(r, lt + 9, ']]>', 'unterminated CDATA section');
-    top.el.text += normalizeLineEnds(xml.slice(lt + 9, next - 3));
+    top.el.text += normalizeLineEnds(r.chars(xml.slice(lt + 9, next - 3)));
     return next;
   }
   if (xml.startsWith('<!DOCTYPE', lt)) fail('XML with a DOCTYPE is refused (DAV needs no DTD; entity expansion is a known attack)', ctx);
@@ -189,15 +216,15 @@ const XMLNS_RE = /(?:^|\s)xmlns(?::([^\s=]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')/g;
 function declare(r: Reader, parent: ReadonlyMap<string, string>, attributes: string): ReadonlyMap<string, string> {
   if (attributes.indexOf('xmlns') < 0) return parent;
   const scope = new Map(parent);
-  for (const m of attributes.matchAll(XMLNS_RE)) scope.set(m[1] ?? '', decodeEntities(normalizeLineEnds(m[2] ?? m[3] ?? ''), r.ctx));
+  for (const m of attributes.matchAll(XMLNS_RE)) scope.set(m[1] ?? '', decodeEntities(normalizeLineEnds(r.chars(m[2] ?? m[3] ?? '')), r.ctx));
   return scope;
 }
 
 function resolve(r: Reader, scope: ReadonlyMap<string, string>, tag: string): { ns: string; name: string } {
   const colon = tag.indexOf(':');
-  if (colon < 0) return { ns: scope.get('') ?? '', name: tag };
+  if (colon < 0) return { ns: scope.get('') ?? '', name: r.chars(tag) };
   const prefix = tag.slice(0, colon);
   const bound = scope.get(prefix);
-  if (bound === undefined || bound === '') fail(`malformed XML: namespace prefix "${prefix}" is not declared`, r.ctx);
-  return { ns: bound, name: tag.slice(colon + 1) };
+  if (bound === undefined || bound === '') fail(`malformed XML: namespace prefix "${r.chars(prefix)}" is not declared`, r.ctx);
+  return { ns: bound, name: r.chars(tag.slice(colon + 1)) };
 }

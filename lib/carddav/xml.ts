@@ -2,9 +2,9 @@
 // (multistatus, error bodies; the one-pass reader is xml-reader.ts) and
 // small templates for request bodies.
 import type { CardDavErrorDetails } from './errors.ts';
-import { decodeEntities, fail, readXml } from './xml-reader.ts';
+import { decodeEntities, fail, readXml, type XmlEncoding } from './xml-reader.ts';
 
-export { decodeEntities };
+export { decodeEntities, type XmlEncoding };
 
 export const NS_DAV = 'DAV:';
 export const NS_CARDDAV = 'urn:ietf:params:xml:ns:carddav';
@@ -98,8 +98,9 @@ export function parseStatusLine(line: string, ctx?: XmlContext): number {
   return Number(m[1]);
 }
 
-export function parseMultistatus(xml: string, ctx?: XmlContext): Multistatus {
-  const root = parseXml(xml, ctx);
+/** A multistatus document; `encoding` says how `xml` holds its characters (xml-reader.ts XmlEncoding). */
+export function parseMultistatus(xml: string, ctx?: XmlContext, encoding: XmlEncoding = 'text'): Multistatus {
+  const root = readXml(xml, ctx, encoding);
   if (root.ns !== NS_DAV || root.name !== 'multistatus') {
     fail(`expected a DAV:multistatus document, got {${root.ns}}${root.name}`, ctx);
   }

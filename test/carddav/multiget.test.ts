@@ -163,6 +163,36 @@ describe('multiget', () => {
     expect(batches[0]).toEqual({ cards: [{ href: '/book/a@b', etag: '"e"', vcard: card('x').replace(/\r\n/g, '\n').trim() }], missing: [] });
   });
 
+  it('reads cards in any script from an answer whose bytes arrive split inside characters; bytes that are not UTF-8 become U+FFFD', async () => {
+    const texts: Record<string, string> = {
+      '/book/a.vcf': 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ren\u00e9e \u00d8stergaard\r\nEND:VCARD',
+      '/book/b.vcf': 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:\u5c71\u7530 \u592a\u90ce \u{1F600}\r\nEND:VCARD',
+      '/book/c.vcf': 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Plain\r\nEND:VCARD',
+    };
+    const { c, book } = await serve((req, res) => {
+      const inner = hrefsOf(req.body)
+        .filter((h) => texts[h] !== undefined)
+        .map((h) => okResponse(h, `<d:getetag>"e"</d:getetag><card:address-data>${escapeXml(texts[h] ?? '')}&#13;</card:address-data>`))
+        .join('');
+      const xml = Buffer.from(multistatus(inner).body ?? '', 'utf8');
+      const bad = Buffer.from('<d:response><d:href>/book/d.vcf</d:href><d:propstat><d:prop><d:getetag>"e"</d:getetag><card:address-data>FN:x');
+      const body = Buffer.concat([xml.subarray(0, xml.length - '</d:multistatus>'.length), bad, Buffer.from([0xe6, 0x97]), Buffer.from('</card:address-data></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>')]);
+      // Cut inside the first multi-byte character of each card, so no chunk ends on a character boundary.
+      const cuts = [body.indexOf(Buffer.from('\u00e9')) + 1, body.indexOf(Buffer.from('\u5c71')) + 2, body.indexOf(Buffer.from('\u{1F600}')) + 3];
+      res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(body.length) });
+      let from = 0;
+      for (const cut of cuts.sort((a, b) => a - b)) {
+        res.write(body.subarray(from, cut));
+        from = cut;
+      }
+      res.end(body.subarray(from));
+    });
+    const cards = (await collect(c.multiget({ addressBookUrl: book, hrefs: [...Object.keys(texts), '/book/d.vcf'], batchSize: 10 }))).flatMap((b) => b.cards);
+    // Line ends as an XML processor reads them (the CRs were not escaped).
+    const expected = Object.fromEntries(Object.entries(texts).map(([h, t]) => [h, t.replace(/\r\n/g, '\n')]));
+    expect(Object.fromEntries(cards.map((k) => [k.href, k.vcard]))).toEqual({ ...expected, '/book/d.vcf': 'FN:x\ufffd' });
+  });
+
   it('treats a member without address-data or without an etag as a protocol error', async () => {
     const noData = await serve(() => multistatus(okResponse('/book/a', '<d:getetag>"e"</d:getetag>')));
     expect(await collect(noData.c.multiget({ addressBookUrl: noData.book, hrefs: ['/book/a'] })).catch((e: unknown) => e)).toBeInstanceOf(

@@ -14,6 +14,7 @@ import {
   propText,
   syncCollectionBody,
 } from '../../lib/carddav/xml.ts';
+import { readXml } from '../../lib/carddav/xml-reader.ts';
 
 const CARD = 'BEGIN:VCARD\nVERSION:3.0\nFN:Ann\nEND:VCARD';
 
@@ -153,6 +154,39 @@ describe('long text runs (kept away from fast-xml-parser and put back)', () => {
   it('still refuses bad entities inside them', () => {
     expect(() => parseXml(`<r>${'x'.repeat(300)}&nbsp;</r>`)).toThrow(/undefined entity/);
     expect(() => parseXml(`<r>${'x'.repeat(300)} & </r>`)).toThrow(ProtocolError);
+  });
+});
+
+describe('documents held as octets (one character per UTF-8 byte)', () => {
+  const octets = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
+  const DOC = `<?xml version="1.0" encoding="utf-8"?>\r\n<d:multistatus xmlns:d="DAV:" xmlns:x="urn:x:caf\u00e9">
+  <d:response><d:href>/book/J\u00fcrgen \u65e5\u672c.vcf</d:href><d:propstat><d:prop><d:getetag>"\u00e9"</d:getetag>
+    <x:n\u00e4me>Z\u00fc &#233;&#x1F600; &amp; \u{1F600}</x:n\u00e4me>
+    <x:data><![CDATA[BEGIN:VCARD\r\nFN:Ren\u00e9e <\u00c5>\r\nEND:VCARD]]></x:data></d:prop>
+    <d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+</d:multistatus>`;
+
+  it('reads the same tree as the decoded document: text, CDATA, references, names and namespace URIs', () => {
+    expect(readXml(octets(DOC), undefined, 'octets')).toEqual(parseXml(DOC));
+    expect(parseMultistatus(octets(DOC), undefined, 'octets')).toEqual(parseMultistatus(DOC));
+    const prop = findProp(parseMultistatus(octets(DOC), undefined, 'octets').responses[0]!, 'urn:x:caf\u00e9', 'n\u00e4me');
+    expect(prop?.element.text).toBe('Z\u00fc \u00e9\u{1F600} & \u{1F600}');
+  });
+
+  it('skips a UTF-8 byte order mark', () => {
+    expect(readXml('\xef\xbb\xbf' + octets(DOC), undefined, 'octets')).toEqual(parseXml(DOC));
+  });
+
+  it('turns bytes that are not UTF-8 into U+FFFD, as decoding the whole body does', () => {
+    const bytes = Buffer.concat([Buffer.from('<a xmlns="DAV:">ok '), Buffer.from([0xc3, 0x28, 0xff, 0xe6, 0x97]), Buffer.from(' end</a>')]);
+    const whole = parseXml(bytes.toString('utf8'));
+    expect(whole.text).toContain('\ufffd');
+    expect(readXml(bytes.toString('latin1'), undefined, 'octets')).toEqual(whole);
+  });
+
+  it('still refuses malformed documents', () => {
+    expect(() => readXml(octets('<d:a xmlns:d="DAV:">\u00e9</d:b>'), undefined, 'octets')).toThrow(ProtocolError);
+    expect(() => readXml(octets('<\u00e9:a>x</\u00e9:a>'), undefined, 'octets')).toThrow(/prefix "\u00e9" is not declared/);
   });
 });
 
