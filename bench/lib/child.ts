@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BuildOptions } from 'esbuild';
 
 export class ChildError extends Error {
   readonly childStack: string | undefined;
@@ -55,7 +56,7 @@ export interface ChildOptions {
  * The Lambda bundling of infra/functions.ts (`bridgeFunction`), as esbuild
  * options: keep the two alike, so a child measures what a deployment runs.
  */
-const LAMBDA_BUNDLING = {
+const LAMBDA_BUNDLING: BuildOptions = {
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -70,15 +71,22 @@ const LAMBDA_BUNDLING = {
   // The bundler itself (imported by this file, which the children import for
   // serveChild) is loaded only here in the runner, never in a child.
   external: ['esbuild'],
-} as const;
+};
 /** What the Lambdas run with (infra/functions.ts sets it in NODE_OPTIONS). */
 const LAMBDA_NODE_FLAGS = ['--enable-source-maps'];
+
+/**
+ * BENCH_CHILD=sources runs the `.ts` sources instead (readable names in a
+ * `--cpu-prof` profile; not what a deployment runs, so not for figures).
+ */
+const RUN_SOURCES = process.env.BENCH_CHILD === 'sources';
 
 const bundles = new Map<string, Promise<string>>();
 let bundleDir: string | undefined;
 
 /** The script bundled once per runner process, into a directory removed when the runner exits. */
 function bundled(script: URL): Promise<string> {
+  if (RUN_SOURCES) return Promise.resolve(fileURLToPath(script));
   const key = script.href;
   let out = bundles.get(key);
   if (out === undefined) {

@@ -82,10 +82,16 @@ function typesOf(prop: VCardProperty): { type?: string; pref?: boolean } {
   return out;
 }
 
+/** The custom label of a property's group (`item1.X-ABLabel`), when it has one. */
+function labelOf(prop: VCardProperty, ctx: ReadContext): string | undefined {
+  const label = prop.group === undefined ? undefined : ctx.labels.get(prop.group.toUpperCase());
+  return label === '' ? undefined : label;
+}
+
 function labeled(prop: VCardProperty, value: string, ctx: ReadContext): Labeled {
   const item: Labeled = { value, ...typesOf(prop) };
-  const label = prop.group === undefined ? undefined : ctx.labels.get(prop.group.toUpperCase());
-  if (label !== undefined && label !== '') item.label = label;
+  const label = labelOf(prop, ctx);
+  if (label !== undefined) item.label = label;
   return item;
 }
 
@@ -195,25 +201,35 @@ function kdeIms(prop: VCardProperty, upperName: string, ctx: ReadContext): Conta
     .map((value) => ({ ...labeled(prop, value, ctx), service }));
 }
 
-function addressOf(prop: VCardProperty, ctx: ReadContext): ContactAddress {
-  const [poBox, extended, street, locality, region, postalCode, country] = structuredValue(prop, ctx.version);
-  const { value: _unused, ...meta } = labeled(prop, '', ctx);
-  const address: ContactAddress = { ...meta };
-  const parts = { poBox, extended, street, locality, region, postalCode, country };
-  for (const [key, v] of Object.entries(parts)) {
-    if (v !== undefined && v !== '') address[key as keyof typeof parts] = v;
+// The components of ADR and N in their order (RFC 6350 6.3.1, 6.2.2).
+const ADDRESS_PARTS = ['poBox', 'extended', 'street', 'locality', 'region', 'postalCode', 'country'] as const;
+const NAME_PARTS = ['family', 'given', 'additional', 'prefix', 'suffix'] as const;
+
+/** The non-empty components of a structured value into `into`, by position; how many were set. */
+function putParts<K extends string>(parts: readonly string[], keys: readonly K[], into: Partial<Record<K, string>>): number {
+  let set = 0;
+  for (let k = 0; k < keys.length; k++) {
+    const v = parts[k];
+    if (v !== undefined && v !== '') {
+      into[keys[k]!] = v;
+      set++;
+    }
   }
+  return set;
+}
+
+function addressOf(prop: VCardProperty, ctx: ReadContext): ContactAddress {
+  // Built field by field (no spread of a throwaway object): this runs for every address of every card.
+  const address: ContactAddress = typesOf(prop);
+  const label = labelOf(prop, ctx);
+  if (label !== undefined) address.label = label;
+  putParts(structuredValue(prop, ctx.version), ADDRESS_PARTS, address);
   return address;
 }
 
 function nameOf(prop: VCardProperty, ctx: ReadContext): ContactName | undefined {
-  const [family, given, additional, prefix, suffix] = structuredValue(prop, ctx.version);
   const name: ContactName = {};
-  const parts = { family, given, additional, prefix, suffix };
-  for (const [key, v] of Object.entries(parts)) {
-    if (v !== undefined && v !== '') name[key as keyof ContactName] = v;
-  }
-  return Object.keys(name).length === 0 ? undefined : name;
+  return putParts(structuredValue(prop, ctx.version), NAME_PARTS, name) === 0 ? undefined : name;
 }
 
 /** Set only defined values: the contact never carries `key: undefined`. */
