@@ -127,7 +127,7 @@ export const fullSync25k: Scenario = {
       }),
     );
     const phaseS = phase.value.wallMs / 1000;
-    ctx.emit(figure({ name: 'full-sync-25k.carddav-phase', value: phaseS, unit: 's', ratio: { against: 'floor', value: phaseS / floorS }, note: 'listing + multiget + parse + toContact, no store/feed' }));
+    ctx.emit(figure({ name: 'full-sync-25k.carddav-phase', value: phaseS, unit: 's', ratio: { against: 'floor', value: phaseS / floorS }, note: `listing + multiget + parse + toContact, no store/feed; client CPU ${(phase.value.cpuMs / 1000).toFixed(2)} s` }));
     ctx.emit(figure({ name: 'full-sync-25k.carddav-phase.peak-rss', value: phase.maxRssBytes / MIB, unit: 'MB', note: 'fresh child' }));
     ctx.emit(figure({ name: 'full-sync-25k.floor.peak-rss', value: (floorRss.at(-1) ?? 0) / MIB, unit: 'MB', note: 'fresh child, bodies held whole' }));
     ctx.emit(
