@@ -88,15 +88,16 @@ const isJsonType = (type: string): boolean => /^application\/([a-z-.]+\+)?json/i
 const isFormType = (type: string): boolean => /^(multipart\/form-data|application\/x-www-form-urlencoded)/i.test(type);
 
 /** A body described by a zod schema as JSON: the media-type gate, then the JSON validator (an absent optional body validates as `{}`). */
-function bodyValidators(content: Record<string, { schema?: unknown } | undefined>, required: boolean, hook: Hook): Validator[] {
+function bodyValidators(content: object, required: boolean, hook: Hook): Validator[] {
   const declared = Object.keys(content);
+  const schemaOf = (type: string): unknown => (content as Record<string, { schema?: unknown } | undefined>)[type]?.schema;
   // OpenAPIHono validates form bodies too; no route has one, and one added here must not go unvalidated.
-  if (declared.some((type) => isFormType(type) && isZod(content[type]?.schema))) throw new Error('A form body is not supported by lib/http/openapi-app.ts: add its validator there.');
-  const json = declared.filter((type) => isJsonType(type) && isZod(content[type]?.schema));
+  if (declared.some((type) => isFormType(type) && isZod(schemaOf(type)))) throw new Error('A form body is not supported by lib/http/openapi-app.ts: add its validator there.');
+  const json = declared.filter((type) => isJsonType(type) && isZod(schemaOf(type)));
   if (json.length === 0) return [];
   const out: Validator[] = [mediaTypeGate(declared)];
   for (const type of json) {
-    const validator = validate('json', content[type]?.schema, hook);
+    const validator = validate('json', schemaOf(type), hook);
     out.push(required ? validator : optionalJson(validator));
   }
   return out;

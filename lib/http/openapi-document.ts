@@ -11,7 +11,7 @@ import { BridgeError } from '../core/errors.ts';
 import { createApp } from './app.ts';
 import { hasOpenApiStandIn } from './openapi-method.ts';
 import type { RegistryCall } from './openapi-app.ts';
-import { OPENAPI_FILE } from './openapi-file.ts';
+import { OPENAPI_FILE } from './swagger-ui-files.ts';
 import type { AppDeps } from './ports.ts';
 import { BEARER_SCHEME } from './routes/openapi.ts';
 import { CONTACT_ID_DESCRIPTION } from './schemas.ts';

@@ -6,14 +6,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Context, Hono } from 'hono';
 import { BridgeError } from '../core/errors.ts';
-
-/** The document's path from the repository root: the api's Lambda carries it at that path beside its bundle (infra/stack.ts). */
-export const OPENAPI_FILE = 'lib/http/openapi.json';
+import { OPENAPI_FILE } from './swagger-ui-files.ts';
 
 export class OpenApiDocumentUnavailable extends BridgeError {}
 
-// Beside this module when it runs from the repository; under the bundle's own
-// directory when it runs bundled (index.mjs at the root of the Lambda asset).
+// Beside this module when it runs from the repository; at its repository path
+// under the bundle's directory when it runs bundled (the api's Lambda asset
+// carries it there, DOCS_BUNDLE_FILES).
 const CANDIDATES = [new URL('./openapi.json', import.meta.url), new URL(OPENAPI_FILE, import.meta.url)];
 
 async function readDocument(): Promise<unknown> {
