@@ -3,7 +3,6 @@
 // of the connection's contacts from the bridge's own index (no request to the
 // server), paged with a tamper-evident cursor.
 import * as z from 'zod';
-import '../openapi-method.ts';
 import { CardDavError, Throttled, Unauthorized } from '../../carddav/errors.ts';
 import { normalizeEtag } from '../../carddav/etag.ts';
 import { contactIdFromHref } from '../../core/ids.ts';
