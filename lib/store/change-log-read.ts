@@ -59,7 +59,7 @@ class Taker {
   }
 }
 
-interface Range {
+export interface Range {
   pk: string;
   from: string;
   to: string;
@@ -67,19 +67,22 @@ interface Range {
   limit?: number;
   /** One request only. */
   once?: boolean;
+  /** Newest first. */
+  descending?: boolean;
 }
 
 /** The items of a key range, in order, handed to `each` until `done()` (checked between requests). */
-async function forEachItem(t: Table, range: Range, each: (item: Item) => void, done: () => boolean): Promise<void> {
+export async function forEachItem(t: Table, range: Range, each: (item: Item) => void, done: () => boolean): Promise<void> {
   let start: Item | undefined;
   do {
-    const out = await call(t, 'readLog', () =>
+    const out = await call(t, range.descending === true ? 'readLogIds' : 'readLog', () =>
       t.doc.send(
         new QueryCommand({
           TableName: t.name,
           KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
           ExpressionAttributeValues: { ':pk': range.pk, ':from': range.from, ':to': range.to },
           ConsistentRead: true,
+          ...(range.descending === true ? { ScanIndexForward: false } : {}),
           ...(range.limit === undefined ? {} : { Limit: range.limit }),
           ...(start === undefined ? {} : { ExclusiveStartKey: start }),
         }),

@@ -22,9 +22,10 @@
 // Per-event `ID#` items (the layout before pages) cost as much to write as
 // the entries themselves; they are still read while entries of that layout
 // may be unexpired, so a repeat of one of them stays the same entry.
-import { BatchGetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChangeEvent } from '../core/events/index.ts';
 import { addDigests, idDigest, IDS_PREFIX, LEGACY_ID_PREFIX, logPartition, sequencePart } from './change-log-pages.ts';
+import { forEachItem } from './change-log-read.ts';
 import { legacyOf, type Tail } from './change-log-tail.ts';
 import { chunk, sendUntilProcessed } from './batch.ts';
 import { call, type Item, type Table } from './table-client.ts';
@@ -33,6 +34,7 @@ import { call, type Item, type Table } from './table-client.ts';
 export const REPEAT_WINDOW_PAGES = 256;
 /** ... and at most this many entries back (pages are read whole). */
 export const REPEAT_WINDOW_ENTRIES = 10_000;
+/** Items per request: a window read is then one request unless the pages are many and small. */
 const QUERY_PAGE = 64;
 
 /** The digests of the newest entries, newest page first, as far back as the window (strongly consistent). */
@@ -42,31 +44,20 @@ async function recentDigests(t: Table, params: { connectionId: string; tail: Tai
   if (tail.pagedTo === undefined) return digests;
   let pages = 0;
   let entries = 0;
-  let start: Item | undefined;
-  do {
-    const out = await call(t, 'readLogIds', () =>
-      t.doc.send(
-        new QueryCommand({
-          TableName: t.name,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: { ':pk': logPartition(params.connectionId), ':from': IDS_PREFIX, ':to': `${IDS_PREFIX}${sequencePart(tail.sequence)}` },
-          ScanIndexForward: false,
-          ConsistentRead: true,
-          Limit: Math.min(QUERY_PAGE, REPEAT_WINDOW_PAGES - pages),
-          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
-        }),
-      ),
-    );
-    for (const item of out.Items ?? []) {
+  let done = false;
+  const range = { pk: logPartition(params.connectionId), from: IDS_PREFIX, to: `${IDS_PREFIX}${sequencePart(tail.sequence)}`, limit: QUERY_PAGE, descending: true };
+  await forEachItem(
+    t,
+    range,
+    (item) => {
       // Expiry never decreases along the log: past an expired page, all are.
-      if (Number(item.expiresAtMs) <= now) return digests;
+      if (done || (done = Number(item.expiresAtMs) <= now)) return;
       addDigests(item, digests);
-      pages++;
       entries += Number(item.last) - Number(item.first) + 1;
-      if (entries >= REPEAT_WINDOW_ENTRIES) return digests;
-    }
-    start = out.LastEvaluatedKey;
-  } while (start !== undefined && pages < REPEAT_WINDOW_PAGES);
+      done = ++pages >= REPEAT_WINDOW_PAGES || entries >= REPEAT_WINDOW_ENTRIES;
+    },
+    () => done,
+  );
   return digests;
 }
 

@@ -4,7 +4,7 @@
 // contact index never sees the log's items.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CursorExpired, InvalidCursor } from '../../lib/changelog/errors.ts';
 import { encodeCursor } from '../../lib/changelog/cursor.ts';
 import type { ChangeLog } from '../../lib/changelog/ports.ts';
@@ -14,30 +14,16 @@ import { startGoogleEmulator } from '../../lib/emulator/index.ts';
 import { parseVCard, toContact } from '../../lib/vcard/index.ts';
 import { DAY_MS } from '../../lib/changelog/retention.ts';
 import { buildContactEvent, type ChangeEvent } from '../../lib/core/events/index.ts';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
 import { createTenantAdmin, TenantNotFound } from '../../lib/store/api-adapters.ts';
 import { createDynamoChangeLog, createDynamoLogRetention, PAGE_EVENT_BYTES } from '../../lib/store/change-log.ts';
 import { documentClient } from '../../lib/store/table-client.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
-import { createTable } from '../../lib/store/table.ts';
 import { testClock } from '../support/stack.ts';
+import { dynamoTables } from './tables.ts';
 import { anyItemBytes, consumedWriteUnits } from './capacity.ts';
 
-let ddb: DynamoDbLocal;
-let tables = 0;
-
-beforeAll(async () => {
-  ddb = await startDynamoDbLocal();
-});
-afterAll(async () => {
-  await ddb?.stop();
-});
-
-async function freshTable(): Promise<string> {
-  const tableName = `log-${++tables}`;
-  await createTable({ client: ddb.client(), tableName });
-  return tableName;
-}
+const ddb = dynamoTables('log');
+const { freshTable } = ddb;
 
 function event(connectionId: string, n: number, extra = ''): ChangeEvent {
   const vcard = `BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u${n}\r\nFN:Person ${n}${extra}\r\nEND:VCARD\r\n`;
