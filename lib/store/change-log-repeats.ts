@@ -3,7 +3,7 @@
 //
 // Pages record their events' ids (`IDS#`, 12-byte digests), and an append
 // checks its ids against the newest ones: the entries of the last
-// REPEAT_WINDOW_PAGES appends, at most REPEAT_WINDOW_ENTRIES entries back.
+// 256 appends, at most 10,000 entries back (REPEAT_WINDOW).
 // Why that is enough: a repeat is a publish repeated after a failure, and
 // what it repeats is recent. The sync engine publishes a batch, then indexes
 // it, and publishes the next only once that is done, so a failed run leaves
@@ -30,22 +30,25 @@ import { legacyOf, type Tail } from './change-log-tail.ts';
 import { chunk, sendUntilProcessed } from './batch.ts';
 import { call, type Item, type Table } from './table-client.ts';
 
-/** How many appends back a repeat is looked for (an `IDS#` item is about 100 bytes plus 12 per entry). */
-export const REPEAT_WINDOW_PAGES = 256;
-/** ... and at most this many entries back (pages are read whole). */
-export const REPEAT_WINDOW_ENTRIES = 10_000;
+/** How far back a repeat is looked for: pages (an `IDS#` item is about 100 bytes plus 12 per entry), and at most so many entries. */
+export interface RepeatWindow {
+  pages: number;
+  entries: number;
+}
+
+export const REPEAT_WINDOW: RepeatWindow = { pages: 256, entries: 10_000 };
 /** Items per request: a window read is then one request unless the pages are many and small. */
 const QUERY_PAGE = 64;
 
 /** The digests of the newest entries, newest page first, as far back as the window (strongly consistent). */
-async function recentDigests(t: Table, params: { connectionId: string; tail: Tail; now: number }): Promise<Set<string>> {
-  const { tail, now } = params;
+async function recentDigests(t: Table, params: { connectionId: string; tail: Tail; now: number; window: RepeatWindow }): Promise<Set<string>> {
+  const { tail, now, window } = params;
   const digests = new Set<string>();
   if (tail.pagedTo === undefined) return digests;
   let pages = 0;
   let entries = 0;
   let done = false;
-  const range = { pk: logPartition(params.connectionId), from: IDS_PREFIX, to: `${IDS_PREFIX}${sequencePart(tail.sequence)}`, limit: QUERY_PAGE, descending: true };
+  const range = { pk: logPartition(params.connectionId), from: IDS_PREFIX, to: `${IDS_PREFIX}${sequencePart(tail.sequence)}`, limit: Math.min(QUERY_PAGE, window.pages), descending: true };
   await forEachItem(
     t,
     range,
@@ -54,7 +57,7 @@ async function recentDigests(t: Table, params: { connectionId: string; tail: Tai
       if (done || (done = Number(item.expiresAtMs) <= now)) return;
       addDigests(item, digests);
       entries += Number(item.last) - Number(item.first) + 1;
-      done = ++pages >= REPEAT_WINDOW_PAGES || entries >= REPEAT_WINDOW_ENTRIES;
+      done = ++pages >= window.pages || entries >= window.entries;
     },
     () => done,
   );
@@ -82,9 +85,9 @@ async function legacyIds(t: Table, params: { connectionId: string; ids: readonly
 }
 
 /** The ids of `events` the log holds already, as of `tail` (read just before, strongly consistent). */
-export async function loggedIds(t: Table, params: { connectionId: string; events: readonly ChangeEvent[]; tail: Tail; now: number }): Promise<Set<string>> {
+export async function loggedIds(t: Table, params: { connectionId: string; events: readonly ChangeEvent[]; tail: Tail; now: number; window: RepeatWindow }): Promise<Set<string>> {
   const { connectionId, tail, now } = params;
-  const digests = await recentDigests(t, { connectionId, tail, now });
+  const digests = await recentDigests(t, { connectionId, tail, now, window: params.window });
   const ids = [...new Set(params.events.map((e) => e.id))];
   const found = new Set(ids.filter((id) => digests.has(idDigest(id).toString('hex'))));
   if (legacyOf(tail).legacyUntil <= now) return found;

@@ -26,7 +26,7 @@ import { entryExpiry, retentionDaysOf, checkRetentionDays } from '../changelog/r
 import type { AppendOutcome, ChangeLog, LogRetention } from '../changelog/ports.ts';
 import { encode, logPartition, nextPage, pageItems, TAIL_SK, type Encoded } from './change-log-pages.ts';
 import { readEntries } from './change-log-read.ts';
-import { loggedIds } from './change-log-repeats.ts';
+import { loggedIds, REPEAT_WINDOW, type RepeatWindow } from './change-log-repeats.ts';
 import { legacyOf, readTail, type Tail } from './change-log-tail.ts';
 import { call, conditional, documentClient, openTable, storeError, type Table } from './table-client.ts';
 import { TenantNotFound, tenantKey } from './tenants.ts';
@@ -44,6 +44,8 @@ export interface ChangeLogOptions {
   maxAttempts?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** How far back repeats are looked for (default REPEAT_WINDOW; smaller only to test its edge). */
+  repeatWindow?: RepeatWindow;
 }
 
 /** Lost the race: the tail moved, or DynamoDB saw the transactions collide. */
@@ -56,6 +58,7 @@ function lostRace(err: unknown): boolean {
 
 interface LogTable extends Table {
   maxAttempts: number;
+  repeatWindow: RepeatWindow;
   random: () => number;
   sleep: (ms: number) => Promise<void>;
 }
@@ -124,7 +127,7 @@ async function appendEvents(t: LogTable, params: AppendParams): Promise<AppendOu
     const now = t.clock.now();
     if (tail === undefined) {
       tail = await readTail(t, connectionId);
-      const known = await loggedIds(t, { connectionId, events: pending.map((e) => e.event), tail, now });
+      const known = await loggedIds(t, { connectionId, events: pending.map((e) => e.event), tail, now, window: t.repeatWindow });
       outcome.repeats.push(...pending.filter((e) => known.has(e.event.id)).map((e) => e.event.id));
       pending = pending.filter((e) => !known.has(e.event.id));
       if (pending.length === 0) break;
@@ -150,6 +153,7 @@ export function createDynamoChangeLog(options: ChangeLogOptions): ChangeLog {
   const t: LogTable = {
     ...openTable(options),
     maxAttempts: options.maxAttempts ?? 10,
+    repeatWindow: options.repeatWindow ?? REPEAT_WINDOW,
     random: options.random ?? Math.random,
     sleep: options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
   };

@@ -64,6 +64,18 @@ describe('the paged change log', () => {
     expect(both.flatMap((o) => o.repeats).sort()).toEqual([event(500).id, event(501).id].sort());
   });
 
+  it('looks for repeats as far back as its window: within it a repeat is the same entry, beyond it one more entry', async () => {
+    const tableName = await freshTable();
+    const log = createDynamoChangeLog({ client: ddb.client(), tableName, repeatWindow: { pages: 3, entries: 5 } });
+    for (const n of range(1, 4)) await log.append({ tenantId: 't1', connectionId: 'c1', events: [event(n)], retentionDays: 7 });
+    // The last three pages are in the window, the first is not.
+    expect(await log.append({ tenantId: 't1', connectionId: 'c1', events: [event(2), event(3), event(4)], retentionDays: 7 })).toEqual({ appended: [], repeats: [2, 3, 4].map((n) => event(n).id) });
+    expect((await log.append({ tenantId: 't1', connectionId: 'c1', events: [event(1)], retentionDays: 7 })).appended).toEqual([{ sequence: 5, eventId: event(1).id }]);
+    // By entries: a page of five fills the window.
+    await log.append({ tenantId: 't1', connectionId: 'c1', events: range(10, 14).map(event), retentionDays: 7 });
+    expect((await log.append({ tenantId: 't1', connectionId: 'c1', events: [event(14), event(1)], retentionDays: 7 })).appended.map((a) => a.sequence)).toEqual([11]);
+  });
+
   it('serves a log written before pages, goes on after its tail, and still knows its ids', async () => {
     const tableName = await freshTable();
     const clock = testClock();
