@@ -2,8 +2,9 @@
 // entry, not a new one.
 //
 // Pages record their events' ids (`IDS#`, 12-byte digests), and an append
-// checks its ids against the newest ones: the entries of the last
-// 256 appends, at most 10,000 entries back (REPEAT_WINDOW).
+// checks its ids against the newest ones: the entries of the last 256
+// pages (an append writes one or a few), at most 10,000 entries back
+// (REPEAT_WINDOW).
 // Why that is enough: a repeat is a publish repeated after a failure, and
 // what it repeats is recent. The sync engine publishes a batch, then indexes
 // it, and publishes the next only once that is done, so a failed run leaves
