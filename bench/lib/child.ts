@@ -67,6 +67,8 @@ const LAMBDA_BUNDLING: BuildOptions = {
   sourcesContent: false,
   charset: 'utf8',
   mainFields: ['module', 'main'],
+  // infra/functions.ts's --alias (CREDENTIAL_CHAIN=LAMBDA_CREDENTIALS), not imported from there: that would pull the CDK into every child.
+  alias: { '@aws-sdk/credential-provider-node': fileURLToPath(new URL('../../functions/aws-credentials.ts', import.meta.url)) },
   banner: { js: "import { createRequire as __bridgeCreateRequire } from 'node:module'; const require = __bridgeCreateRequire(import.meta.url);" },
   // The bundler itself (imported by this file, which the children import for
   // serveChild) is loaded only here in the runner, never in a child.
