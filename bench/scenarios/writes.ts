@@ -164,10 +164,15 @@ async function apiThroughput(ctx: ScenarioContext, params: { aws: AwsLocal; serv
   const before = await api.call<ApiCounts>('counts');
   const healthRuns: LoadResult[] = [];
   const createRuns: LoadResult[] = [];
+  let createCpuMs = 0;
   // ABBA: the floor and the writes each get an early and a late slot.
   for (const [i, kind] of (['health', 'creates', 'creates', 'health'] as const).entries()) {
     if (kind === 'health') healthRuns.push(await run(health(LOAD_SECONDS)));
-    else createRuns.push(await run(creates(LOAD_SECONDS, `bench-round-${i}`)));
+    else {
+      const cpuBefore = (await api.call<ApiCounts>('counts')).cpuMs;
+      createRuns.push(await run(creates(LOAD_SECONDS, `bench-round-${i}`)));
+      createCpuMs += (await api.call<ApiCounts>('counts')).cpuMs - cpuBefore;
+    }
   }
   const after = await api.call<ApiCounts>('counts');
   // The floor of a create's latency here: its one DynamoDB transaction alone, same concurrency and time, same process.
@@ -263,6 +268,14 @@ async function apiThroughput(ctx: ScenarioContext, params: { aws: AwsLocal; serv
       // Warm: the API key cached; record + outbox + connection check + the key taken with its answer in one transaction.
       goal: { on: 'value', op: '<=', limit: 3 },
       note: `${dynamoNote(dynamo, processed)}; ${perItem(dynamo.busyMs, processed).toFixed(1)} ms waiting on DynamoDB Local per create`,
+    }),
+  );
+  ctx.emit(
+    figure({
+      name: 'writes.api-cpu-ms-per-create',
+      value: perItem(createCpuMs, processed),
+      unit: 'ms',
+      note: `the API process's CPU (user + system) in the create rounds, per create: HTTP, auth, validation, the vCard, the SDK's requests`,
     }),
   );
   ctx.emit(

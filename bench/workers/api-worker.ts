@@ -24,6 +24,8 @@ export interface ApiCounts {
   dynamo: DynamoCounts;
   sqs: SqsCounts;
   log: { warnings: number; errors: number; first: string[] };
+  /** CPU time of this process so far (user + system), ms: the API's own, since the load runs elsewhere. */
+  cpuMs: number;
 }
 
 /** The bare DynamoDB work of a create, at the load's concurrency: what the store alone allows. */
@@ -68,7 +70,10 @@ async function serve(p: ApiServeParams): Promise<{ port: number }> {
     s.listen(0, '127.0.0.1', () => resolve());
   });
   server = s;
-  counts = () => ({ dynamo: clients.dynamoCounts(), sqs: clients.sqsCounts(), log: kept() });
+  counts = () => {
+    const cpu = process.cpuUsage();
+    return { dynamo: clients.dynamoCounts(), sqs: clients.sqsCounts(), log: kept(), cpuMs: (cpu.user + cpu.system) / 1000 };
+  };
   storeFloor = (f) => createsAlone(createDynamoWrites({ client: clients.dynamo, tableName: clients.table.tableName }), f);
   return { port: (s.address() as AddressInfo).port };
 }
