@@ -1,17 +1,15 @@
 // The Idempotency-Key of a contact write taken in the write's own
 // transaction (lib/http/middleware.ts `takenWithWrite`, Writes.create's
-// `answer`), on DynamoDB Local: one request per create, the same answers as
-// a key taken first (replay, 422, 409), and one write when two processes race
-// one key. The app is the real one over the DynamoDB adapters; the queue and
+// `answer`; the adapter's refusals are in api-write-path.test.ts), on
+// DynamoDB Local: one request per create, the same answers as a key taken
+// first (replay, 422), and one write when two processes race one key. The app is the real one over the DynamoDB adapters; the queue and
 // the rest are the HTTP tests' fakes of the app's ports.
 import { randomBytes } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { createLocalKeyWrapper, createVault } from '../../lib/auth/vault.ts';
-import { ConnectionNotFound, IdempotencyKeyTaken } from '../../lib/core/errors.ts';
 import { createDynamoConnections, createDynamoIdempotency, createDynamoWrites } from '../../lib/store/api-adapters.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
-import type { WriteRecord } from '../../lib/writes/types.ts';
 import { CARD, FakeClock, harness, type Harness } from '../http/fakes.ts';
 import { localDynamo } from '../support/dynamo.ts';
 
@@ -53,56 +51,13 @@ async function setUp() {
       },
     });
   const itemsOf = async (type: string) => ((await dynamo.doc().send(new ScanCommand({ TableName: tableName }))).Items ?? []).filter((i) => i.type === type);
-  return { tableName, client, clock, connections, app, itemsOf };
+  return { connections, app, itemsOf };
 }
 
 const create = (h: Harness, key: string, vcard = CARD) =>
   h.call(`/v1/connections/${CONNECTION}/contacts`, { method: 'POST', vcard, headers: { 'Idempotency-Key': key } });
 
-const record = (over: Partial<WriteRecord> = {}): WriteRecord => ({
-  writeId: 'wr_1',
-  tenantId: 'ten_a',
-  connectionId: CONNECTION,
-  operation: { kind: 'create', vcard: CARD },
-  status: 'queued',
-  createdAt: new Date(T0).toISOString(),
-  updatedAt: new Date(T0).toISOString(),
-  attempts: 0,
-  expiresAt: T0 / 1000 + 7 * 86400,
-  ...over,
-});
-
 describe('an Idempotency-Key taken with the write', () => {
-  it('Writes.create takes a free key; a taken one is IdempotencyKeyTaken before any other refusal, and nothing is stored', async () => {
-    const { tableName, client, clock, itemsOf } = await setUp();
-    const writes = createDynamoWrites({ client, tableName, clock });
-    const idem = createDynamoIdempotency({ client, tableName, clock });
-    const response = { status: 202, body: '{"writeId":"wr_1","status":"queued"}', headers: { 'content-type': 'application/json', location: '/v1/writes/wr_1' } };
-    const answer = { tenantId: 'ten_a', key: 'k-1', requestHash: 'h1', expiresAt: T0 + 86_400_000, response };
-    await writes.create(record(), { checkConnection: true, answer });
-    expect(await idem.get({ tenantId: 'ten_a', key: 'k-1', now: T0 })).toEqual(answer);
-
-    // Answered already: taken, whatever else the write would be refused for (here: no such connection).
-    const refusals = [
-      writes.create(record({ writeId: 'wr_2' }), { checkConnection: true, answer }),
-      writes.create(record({ writeId: 'wr_3', connectionId: 'con_gone' }), { checkConnection: true, answer: { ...answer, requestHash: 'h2' } }),
-    ];
-    for (const refused of refusals) await expect(refused).rejects.toBeInstanceOf(IdempotencyKeyTaken);
-    // Held by another request (claimed, not answered): taken too.
-    expect(await idem.claim({ tenantId: 'ten_a', key: 'k-2', requestHash: 'h9', expiresAt: T0 + 86_400_000 })).toEqual({ begun: true });
-    await expect(writes.create(record({ writeId: 'wr_4' }), { answer: { ...answer, key: 'k-2' } })).rejects.toBeInstanceOf(IdempotencyKeyTaken);
-    expect((await itemsOf('write')).map((i) => i.writeId)).toEqual(['wr_1']);
-    expect(await itemsOf('outbox')).toHaveLength(1);
-
-    // A free key with a refused connection is the connection's refusal; an expired record is free.
-    await expect(writes.create(record({ writeId: 'wr_5', connectionId: 'con_gone' }), { checkConnection: true, answer: { ...answer, key: 'k-3' } })).rejects.toBeInstanceOf(
-      ConnectionNotFound,
-    );
-    clock.ms = T0 + 86_400_000;
-    await writes.create(record({ writeId: 'wr_6' }), { answer: { ...answer, requestHash: 'h3', expiresAt: clock.ms + 1 } });
-    expect((await itemsOf('write')).map((i) => i.writeId).sort()).toEqual(['wr_1', 'wr_6']);
-  });
-
   it('a create is one DynamoDB request; a repeat replays it, another body is a 422, a failure leaves the key free', async () => {
     const { app, itemsOf, connections } = await setUp();
     const h = app();
