@@ -12,6 +12,10 @@ import type { Construct } from 'constructs';
 
 export const REPO_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
+/** The AWS SDK's default credential chain, and what the bundles carry in its place. */
+export const CREDENTIAL_CHAIN = '@aws-sdk/credential-provider-node';
+export const LAMBDA_CREDENTIALS = join(REPO_ROOT, 'functions', 'aws-credentials.ts');
+
 export interface BridgeFunctionProps {
   /** File under functions/, e.g. `sync.ts`; it exports `handler`. */
   entry: string;
@@ -71,10 +75,11 @@ export function bridgeFunction(scope: Construct, id: string, props: BridgeFuncti
       keepNames: true,
       sourceMap: true,
       sourcesContent: false,
-      // Non-ASCII text as UTF-8 instead of \uXXXX escapes (zod's error
-      // messages in some 60 languages alone shrink by 70 KB); the same strings.
+      // Non-ASCII text as UTF-8 instead of \uXXXX escapes; the same strings.
       // As an argument: aws-cdk-lib 2.276 accepts `charset` but never passes it on.
-      esbuildArgs: { '--charset': 'utf8' },
+      // The SDK's credential chain reduced to what runs in Lambda, the
+      // environment's credentials (functions/aws-credentials.ts says why).
+      esbuildArgs: { '--charset': 'utf8', '--alias': `${CREDENTIAL_CHAIN}=${LAMBDA_CREDENTIALS}` },
       // Prefer packages' ESM builds, so fewer CommonJS wrappers end up in the bundle.
       mainFields: ['module', 'main'],
       // The CommonJS dependencies that remain call `require` for node built-ins,

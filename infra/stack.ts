@@ -22,7 +22,7 @@ import type { Construct } from 'constructs';
 import { BridgeError } from '../lib/core/errors.ts';
 import { DOCS_BUNDLE_FILES } from '../lib/http/swagger-ui-files.ts';
 import { TABLE } from '../lib/store/table.ts';
-import { BATCH_SIZE, CHANGE_FEED_VISIBILITY_SECONDS, CONCURRENCY, DISPATCH_INTERVAL_MS, GOOGLE_CALLBACK_PATH, MAX_RECEIVE_COUNT, QUEUES, REQUEST_BUDGETS, TIMEOUT_MS } from '../lib/wiring/deployment.ts';
+import { BATCH_SIZE, CHANGE_FEED_VISIBILITY_SECONDS, CONCURRENCY, DISPATCH_INTERVAL_MS, GOOGLE_CALLBACK_PATH, MAX_RECEIVE_COUNT, QUEUES, REQUEST_BUDGETS, MEMORY_MB, TIMEOUT_MS } from '../lib/wiring/deployment.ts';
 import { grantDueQuery, grantTableAccess, grantVault, TABLE_ACCESS, VAULT_ACCESS } from './access.ts';
 import type { FunctionName } from './access.ts';
 import { acknowledgeFindings } from './acknowledgements.ts';
@@ -250,7 +250,7 @@ export class CarddavBridgeStack extends Stack {
       entry: 'api.ts',
       description: 'carddav-bridge HTTP API: validates, enqueues writes, reads status',
       timeout: TIMEOUT.api,
-      memorySize: 512,
+      memorySize: MEMORY_MB.api,
       // Swagger UI's files for /docs, read on first use.
       runtimeFiles: DOCS_BUNDLE_FILES,
     }, 'api');
@@ -267,15 +267,15 @@ export class CarddavBridgeStack extends Stack {
       entry: 'dispatch.ts',
       description: 'carddav-bridge dispatcher: enqueues the connections that are due',
       timeout: TIMEOUT.dispatch,
-      memorySize: 256,
+      memorySize: MEMORY_MB.dispatch,
     });
     const sync = fn('Sync', {
       // The sync-jobs queue: a backfill job that runs out of time is put back on it.
       environment: { ...env.table, ...env.feeds, ...env.vault, ...env.googleClient, SYNC_JOBS_QUEUE_URL: syncJobs.queue.queueUrl },
       entry: 'sync.ts',
-      description: 'carddav-bridge sync worker: one incremental sync per job',
+      description: 'carddav-bridge sync worker: one incremental sync per job, a batch of jobs side by side',
       timeout: TIMEOUT.sync,
-      memorySize: 1024,
+      memorySize: MEMORY_MB.sync,
     }, 'sync');
     const applyWrites = fn('ApplyWrites', {
       environment: {
@@ -291,7 +291,7 @@ export class CarddavBridgeStack extends Stack {
       entry: 'apply-writes.ts',
       description: 'carddav-bridge write applier: one connection at a time',
       timeout: TIMEOUT.applyWrites,
-      memorySize: 512,
+      memorySize: MEMORY_MB.applyWrites,
     }, 'applyWrites');
     const deliverWebhooks = fn('DeliverWebhooks', {
       environment: {
@@ -304,7 +304,7 @@ export class CarddavBridgeStack extends Stack {
       entry: 'deliver-webhooks.ts',
       description: 'carddav-bridge webhook deliverer: fans events out to tenant endpoints and delivers them',
       timeout: TIMEOUT.deliverWebhooks,
-      memorySize: 512,
+      memorySize: MEMORY_MB.deliverWebhooks,
     }, 'deliverWebhooks');
     const functions: Record<FunctionName, typeof api> = { api, dispatch, sync, applyWrites, deliverWebhooks };
 
@@ -338,8 +338,8 @@ export class CarddavBridgeStack extends Stack {
 
     // Event sources (each also grants the consume permissions on its queue).
     // maxConcurrency caps the pollers (no reservation needed, so no deploy
-    // fails on a small account); the sync source hands one job per invocation,
-    // so syncConcurrency is the number of syncs running at once.
+    // fails on a small account); the sync source hands up to BATCH_SIZE.sync
+    // jobs per invocation, run side by side, so syncConcurrency caps invocations.
     sync.addEventSource(
       new SqsEventSource(syncJobs.queue, { batchSize: BATCH_SIZE.sync, reportBatchItemFailures: true, maxConcurrency: settings.syncConcurrency }),
     );

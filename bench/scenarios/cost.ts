@@ -5,6 +5,7 @@
 // measured here on a sample of due connections and scaled. Every assumption
 // is a named constant below and is printed with the result.
 import { DEFAULT_CACHE_TTL_MS } from '../../lib/auth/vault.ts';
+import { BATCH_SIZE, MEMORY_MB } from '../../lib/wiring/deployment.ts';
 import { sendBatch } from '../../lib/queue/sender.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -22,15 +23,20 @@ import type { ServerProfile, SyncProfile } from './incremental.ts';
 const ASSUME = {
   pollMinutes: 15,
   daysPerMonth: 30,
-  /** Memory of the sync worker; what the full-sync-25k peak RSS goal (< 250 MB) leaves room for. */
-  lambdaMemoryMb: 512,
+  /** Memory of the sync worker and of the dispatcher, as deployed (lib/wiring/deployment.ts MEMORY_MB). */
+  lambdaMemoryMb: MEMORY_MB.sync,
+  dispatcherMemoryMb: MEMORY_MB.dispatch,
   /**
-   * The sync worker takes jobs in batches of 10 (the Lambda SQS event source's
-   * default batch size, processed one after the other with partial-batch
-   * responses): per poll a tenth of an invocation, and a tenth each of the
-   * dispatcher's SendMessageBatch, the poller's ReceiveMessage and its DeleteMessageBatch.
+   * The sync worker takes jobs in batches of 10 (BATCH_SIZE.sync), run side
+   * by side with partial-batch responses; a fleet's minute of due jobs is sent
+   * at once, so its batches are full. Per poll: a tenth of an invocation, and
+   * a tenth each of the dispatcher's SendMessageBatch, the poller's
+   * ReceiveMessage and its DeleteMessageBatch. Billed time: the invocation
+   * lasts about the sum of its jobs' CPU time (one core's worth is assumed,
+   * as measured here) plus the longest wait, so a poll pays its own CPU time
+   * and a tenth of its waiting on the network.
    */
-  jobsPerInvocation: 10,
+  jobsPerInvocation: BATCH_SIZE.sync,
   jobSqsRequestsPerPoll: 0.3,
   /** Change-feed consumption (the webhook deliverer), in batches of 10: a receive and a delete per 10 messages. */
   feedConsumeRequestsPerMessage: 0.2,
@@ -108,9 +114,21 @@ function billedSeconds(ms: number): number {
   return Math.ceil(ms) / 1000;
 }
 
-function withLatency(p: SyncProfile): number {
+/** The waiting a real deployment adds to a sync (the local services answer in about a millisecond). */
+function addedLatency(p: SyncProfile): number {
   const l = ASSUME.latencyMs;
-  return p.wallMs + p.carddavRequests * l.carddav + (p.dynamo.readRequests + p.dynamo.writeRequests) * l.dynamo + p.sqs.requests * l.sqs;
+  return p.carddavRequests * l.carddav + (p.dynamo.readRequests + p.dynamo.writeRequests) * l.dynamo + p.sqs.requests * l.sqs;
+}
+
+function withLatency(p: SyncProfile): number {
+  return p.wallMs + addedLatency(p);
+}
+
+/** A poll's billed share of its invocation: its CPU time, and a batch's share of its waiting (see ASSUME.jobsPerInvocation). */
+function pollShareMs(p: SyncProfile, latency: boolean): number {
+  const cpu = Math.min(p.cpuMs, p.wallMs);
+  const wait = p.wallMs - cpu + (latency ? addedLatency(p) : 0);
+  return cpu + wait / ASSUME.jobsPerInvocation;
 }
 
 interface ConnectionOptions {
@@ -131,10 +149,10 @@ function kmsPerPoll(params: { containers: number }): number {
   return Math.min(1, (Math.max(1, params.containers) * ASSUME.purposesPerSyncContainer) / pollsPerPeriod);
 }
 
-/** Sync-worker containers busy at once for the fleet's idle polls (Little's law on the with-latency duration). */
+/** Sync-worker containers busy at once for the fleet's idle polls (Little's law on a poll's share of an invocation, with latency). */
 function warmContainers(idle: SyncProfile): number {
   const pollsPerSecond = ASSUME.fleet / (ASSUME.pollMinutes * 60);
-  return Math.max(1, Math.ceil(pollsPerSecond * (withLatency(idle) / 1000)));
+  return Math.max(1, Math.ceil(pollsPerSecond * (pollShareMs(idle, true) / 1000)));
 }
 
 /** One connection's month: every poll as the no-change profile, plus each change at the marginal cost the 100-change profile shows. */
@@ -144,8 +162,7 @@ function connectionMonth(p: ServerProfile, o: ConnectionOptions): Usage {
   const ms = (x: SyncProfile): number => (o.latency ? withLatency(x) : x.wallMs);
   const perPoll: Usage = {
     lambdaRequest: 1 / ASSUME.jobsPerInvocation,
-    // Jobs of one batch run one after the other: each adds its own duration.
-    lambdaArmGbSecond: (GB * ms(nc)) / 1000,
+    lambdaArmGbSecond: (GB * pollShareMs(nc, o.latency)) / 1000,
     dynamoReadUnit: nc.dynamo.readUnits,
     dynamoWriteUnit: nc.dynamo.billedWriteUnits + o.claimWriteUnits,
     sqsFifoRequest: ASSUME.jobSqsRequestsPerPoll + nc.sqs.requests + nc.sqs.messagesSent * ASSUME.feedConsumeRequestsPerMessage,
@@ -154,6 +171,7 @@ function connectionMonth(p: ServerProfile, o: ConnectionOptions): Usage {
   };
   // Linear in the number of changes: (100-change sync - no-change sync) / 100 per change.
   const perChange: Usage = {
+    // The whole extra duration, waits included (not shared with the batch): an upper bound.
     lambdaArmGbSecond: (GB * Math.max(0, ms(ch) - ms(nc))) / 1000 / ch.changes,
     dynamoReadUnit: Math.max(0, ch.dynamo.readUnits - nc.dynamo.readUnits) / ch.changes,
     // Billed units: a change is also appended to the change log, in transactions DynamoDB Local under-reports (bench/lib/counting.ts).
@@ -299,8 +317,8 @@ export const cost: Scenario = {
     const containers = warmContainers(google.noChange);
     const kms = kmsPerPoll({ containers });
     ctx.log(
-      `assumptions: ${POLLS_PER_MONTH} polls/month, arm64 ${ASSUME.lambdaMemoryMb} MB, measured runSync durations (warm), ` +
-        `${ASSUME.jobsPerInvocation} jobs/invocation, ${ASSUME.jobSqsRequestsPerPoll} job-queue requests/poll, ` +
+      `assumptions: ${POLLS_PER_MONTH} polls/month, arm64 ${ASSUME.lambdaMemoryMb} MB (dispatcher ${ASSUME.dispatcherMemoryMb} MB), measured runSync durations and CPU (warm), ` +
+        `${ASSUME.jobsPerInvocation} jobs/invocation side by side (a poll bills its CPU + 1/${ASSUME.jobsPerInvocation} of its waits), ${ASSUME.jobSqsRequestsPerPoll} job-queue requests/poll, ` +
         `${ASSUME.feedConsumeRequestsPerMessage} feed-consumer requests/event, ${ASSUME.logKbPerInvocation} KB logs/invocation + ` +
         `${ASSUME.logKbPerJob} KB/job, ${ASSUME.contacts} contacts x ${ASSUME.indexRowBytes} B stored, ` +
         `KMS: epoch data keys (one per month and purpose) cached ${ASSUME.dataKeyCacheMinutes} min per warm container, ${ASSUME.purposesPerSyncContainer} purposes per sync container, ` +
@@ -383,7 +401,7 @@ export const cost: Scenario = {
     const dispatcher: Usage = {
       schedulerInvocation: dispatcherRuns,
       lambdaRequest: dispatcherRuns,
-      lambdaArmGbSecond: dispatcherRuns * GB * billedSeconds(dispatcherMs),
+      lambdaArmGbSecond: dispatcherRuns * (ASSUME.dispatcherMemoryMb / 1024) * billedSeconds(dispatcherMs),
       // An upper bound: the sample's RRU is a whole cycle of slot queries (15 minutes x 36), scaled as if one minute's.
       dynamoReadUnit: dispatcherRuns * d.queryRru * scale,
       // The sends themselves; receive and delete are in each connection's per-poll share, and so are the claims.

@@ -25,14 +25,18 @@ const SIZE_GOAL_BYTES = 1_000_000;
 const IMPORT_GOAL_MS = 300;
 const SPAWN_TIMEOUT_MS = 30_000;
 
+/** infra/functions.ts's `--alias`: the SDK's credential chain replaced by the environment's credentials in every bundle. */
+const CREDENTIAL_CHAIN = '@aws-sdk/credential-provider-node';
+const LAMBDA_CREDENTIALS = join(REPO_ROOT, 'functions', 'aws-credentials.ts');
+
 const BANNER = "import { createRequire as __bridgeCreateRequire } from 'node:module'; const require = __bridgeCreateRequire(import.meta.url);";
 
 /**
  * What NodejsFunction passes to esbuild for infra/functions.ts's `bundling`
  * (aws-cdk-lib's aws-lambda-nodejs Bundling: --bundle --platform=node
  * --target --format --minify --sourcemap --sources-content=false
- * --charset=utf8 --keep-names --banner:js --main-fields, and no --external with
- * `externalModules: []`). esbuild reads tsconfig.json itself, as the CLI does.
+ * --charset=utf8 --alias --keep-names --banner:js --main-fields, and no
+ * --external with `externalModules: []`). esbuild reads tsconfig.json itself, as the CLI does.
  */
 function bundleOptions(entry: string, outfile: string): BuildOptions {
   return {
@@ -46,6 +50,7 @@ function bundleOptions(entry: string, outfile: string): BuildOptions {
     sourcemap: true,
     sourcesContent: false,
     charset: 'utf8',
+    alias: { [CREDENTIAL_CHAIN]: LAMBDA_CREDENTIALS },
     keepNames: true,
     banner: { js: BANNER },
     mainFields: ['module', 'main'],
@@ -65,7 +70,9 @@ const INFRA_SPELLINGS = [
   'keepNames: true',
   'sourceMap: true',
   'sourcesContent: false',
-  "esbuildArgs: { '--charset': 'utf8' }",
+  "esbuildArgs: { '--charset': 'utf8', '--alias': `${CREDENTIAL_CHAIN}=${LAMBDA_CREDENTIALS}` }",
+  `export const CREDENTIAL_CHAIN = '${CREDENTIAL_CHAIN}';`,
+  "export const LAMBDA_CREDENTIALS = join(REPO_ROOT, 'functions', 'aws-credentials.ts');",
   "mainFields: ['module', 'main']",
   `banner: ${JSON.stringify(BANNER)}`,
   'externalModules: []',

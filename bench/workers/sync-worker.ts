@@ -76,6 +76,8 @@ export interface SyncParams {
 export interface SyncMeasurement {
   result: Omit<SyncRunResult, 'error'> & { error?: string };
   wallMs: number;
+  /** The child's CPU time (user + system) during the run: the services run in other processes. */
+  cpuMs: number;
   carddav: { requests: number; byMethod: Record<string, number> };
   /** People API requests (by method and path); none without labels. */
   people: RequestCount;
@@ -205,13 +207,16 @@ async function sync(p: SyncParams): Promise<SyncMeasurement> {
   const sqsBefore = w.sqs.snapshot();
   const owner = p.claim === true ? await claim(w, p) : p.owner;
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const run = { store: w.store as Store, feed: w.feed, client: w.client, clock: clockOf(p), tenantId: p.tenantId, connectionId: p.connectionId, owner, countRequests: () => w.carddav.requests, ...(w.labels === undefined ? {} : { labels: w.labels }) };
   const result = p.claim === true ? await runClaimed(w, { ...run, options: { ...p.options, slots: true } }) : await runSync({ ...run, ...(p.options ? { options: p.options } : {}) });
   const wallMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
   const { error, ...rest } = result;
   return {
     result: error === undefined ? rest : { ...rest, error: `${error.name}: ${error.message}` },
     wallMs,
+    cpuMs: (cpu.user + cpu.system) / 1000,
     carddav: countSince(w.carddav, carddavBefore),
     people: countSince(w.people, peopleBefore),
     published: { byType: since(w.published.byType, publishedBefore.byType), labelsChanged: w.published.labelsChanged - publishedBefore.labelsChanged },

@@ -1,6 +1,6 @@
 // The Hono app factory. The Lambda entry only translates:
 // `export const handler = handle(createApp(deps))`; tests call `app.request()`.
-import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import * as z from 'zod';
 import type { Context, ErrorHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -9,6 +9,8 @@ import { registerDocsRoutes } from './docs.ts';
 import { registerLandingRoute } from './landing.ts';
 import { errorMessage } from '../core/errors.ts';
 import { jsonPointer } from './json-pointer.ts';
+import { createRoute, OpenApiApp } from './openapi-app.ts';
+import { registerOpenApiFile } from './openapi-file.ts';
 import { authenticate, checkRequestHashSecret, type AppEnv } from './middleware.ts';
 import type { AppDeps } from './ports.ts';
 import {
@@ -33,7 +35,7 @@ import { registerTenantRoutes } from './routes/tenant.ts';
 import { registerWebhookRoutes } from './routes/webhooks.ts';
 import { BEARER_SCHEME, jsonContent, registerAll, type App, type RouteRegistrar } from './routes/openapi.ts';
 import { registerWriteRoutes } from './routes/writes.ts';
-import { CONTACT_ID_DESCRIPTION, ProblemSchema } from './schemas.ts';
+import { ProblemSchema } from './schemas.ts';
 import { API_KEY_PREFIX } from './api-keys.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
@@ -113,7 +115,7 @@ function errorHandler(deps: AppDeps): ErrorHandler<AppEnv> {
 
 /** The app with its validation hook, error and not-found handlers, and the document's security scheme. */
 function baseApp(deps: AppDeps): App {
-  const app: App = new OpenAPIHono<AppEnv>({
+  const app: App = new OpenApiApp({
     defaultHook: (result) => {
       if (!result.success) {
         const what = result.target === 'json' ? 'The request body is' : result.target === 'header' ? 'Request headers are' : 'Request parameters are';
@@ -159,47 +161,8 @@ const registerHealthRoute: RouteRegistrar = (app) => {
   app.openapi(route, (c) => c.json({ status: 'ok' as const }, 200));
 };
 
-const API_DESCRIPTION = [
-  'Connect CardDAV address books, follow their changes as events, and write contacts back safely.',
-  '',
-  'Authentication: `Authorization: Bearer <API key>`. A resource of another tenant is a 404, never a 403.',
-  '',
-  'Errors are RFC 9457 problem details (`application/problem+json`) with a stable `type` URI per error; `errors` names each offending field by JSON pointer (body), `parameter`, `header` or vCard `line`.',
-  '',
-  'Writes (contact create/replace/patch/delete) are queued and answered with 202 and `Location: /v1/writes/{writeId}`. Every write accepts `Idempotency-Key`.',
-  '',
-  `Contact ids: ${CONTACT_ID_DESCRIPTION}`,
-  '',
-  'Google accounts are connected by consent: `POST /v1/connect/google` answers a URL for the account owner; `GET /oauth/google/callback` (no API key) creates the connection. A tenant may bring its own Google OAuth client (`PUT /v1/tenant/google-oauth-client`), so that its connections use its own quota.',
-  '',
-  'Webhooks: events of the tenant\'s connections are POSTed to its registered endpoints, signed per Standard Webhooks (HMAC-SHA256 over `webhook-id.webhook-timestamp.body`); deduplicate by `webhook-id`.',
-  '',
-  'Change log: every event of a connection is also kept in order, with a sequence, for the tenant\'s retention (7 days unless set, up to 35): `GET /v1/connections/{id}/changes?after=<cursor>` catches a consumer up; a cursor older than the retention answers 410 `cursor-expired`. `POST /v1/webhooks/{id}/replay` re-delivers from the logs with the original `webhook-id`s.',
-].join('\n');
-
-const API_TAGS = [
-  { name: 'connections', description: 'Connected address books.' },
-  { name: 'contacts', description: 'Queued writes to a connected address book.' },
-  { name: 'writes', description: 'Outcomes of queued writes.' },
-  { name: 'connect', description: 'Connecting Google accounts by OAuth consent.' },
-  { name: 'tenant', description: "The tenant's own settings: its Google OAuth client." },
-  { name: 'webhooks', description: 'Signed webhook endpoints and their delivery log.' },
-  { name: 'meta', description: 'Health.' },
-];
-
-/** GET /openapi.json: built on first request, once every route is registered. */
-const registerOpenApiDocument: RouteRegistrar = (app) => {
-  let document: unknown;
-  app.get('/openapi.json', (c: Context) => {
-    document ??= app.getOpenAPI31Document({
-      openapi: '3.1.0',
-      info: { title: 'carddav-bridge API', version: '1', description: API_DESCRIPTION },
-      security: [{ [BEARER_SCHEME]: [] }],
-      tags: API_TAGS,
-    });
-    return c.json(document);
-  });
-};
+/** GET /openapi.json: the document generated at build time (lib/http/openapi-document.ts). */
+const registerOpenApiDocument: RouteRegistrar = (app) => registerOpenApiFile(app, '/openapi.json');
 
 /** /docs and the landing page at `/`. */
 const registerPages: RouteRegistrar = (app, deps) => {

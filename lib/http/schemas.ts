@@ -1,7 +1,8 @@
 // The API's zod schemas: they validate requests and generate the OpenAPI
 // document. Request objects are strict (unknown fields are rejected) and every
 // string and array is bounded.
-import { z } from '@hono/zod-openapi';
+import * as z from 'zod';
+import './openapi-method.ts';
 import type { Contact, ContactPatch } from '../vcard/contact.ts';
 import type { LabelChange } from '../writes/types.ts';
 import { FORBIDDEN_CONTROL } from '../vcard/controls.ts';

@@ -30,8 +30,22 @@ export const TIMEOUT_MS = {
 /** AWS's rule for SQS event sources: visibility at least 6x the function's timeout. */
 export const VISIBILITY_PER_TIMEOUT = 6;
 
-/** Records per invocation of each event source. Sync: one job, so the sync concurrency counts syncs. */
-export const BATCH_SIZE = { sync: 1, applyWrites: 10, deliverWebhooks: 10 } as const;
+/**
+ * Records per invocation of each event source. Sync: up to 10 jobs, run side
+ * by side (Powertools' batch processing is parallel), each on its own lease:
+ * an idle poll mostly waits on the network, so one invocation's wait serves
+ * its whole batch. The sync concurrency therefore caps invocations; at most
+ * BATCH_SIZE.sync times as many syncs run at once.
+ */
+export const BATCH_SIZE = { sync: 10, applyWrites: 10, deliverWebhooks: 10 } as const;
+
+/**
+ * Each function's memory (MB), which Lambda bills by. Sync: a first sync of
+ * Google's largest book (25,000 cards) peaks at about 180 MB on a Lambda-sized
+ * heap (`npm run bench -- full-sync-25k`), and a batch may hold several first
+ * syncs of new connections at once: room for about five.
+ */
+export const MEMORY_MB = { api: 512, dispatch: 256, sync: 1024, applyWrites: 512, deliverWebhooks: 512 } as const;
 
 /** Default caps of the event sources' pollers (infra props syncConcurrency, writesConcurrency). */
 export const CONCURRENCY = { sync: 10, writes: 5 } as const;

@@ -368,6 +368,38 @@ describe('sync function', () => {
     expect(errors.map((l) => [l.connectionId, l.errorName])).toEqual([['conn-broken', 'DecryptFailed']]);
   });
 
+  it('runs the jobs of one batch side by side: a job waiting on its server does not hold the next one back', async () => {
+    // Each address book's first request is held until the other book's first
+    // request has arrived too: run one after the other, the first would wait
+    // out the 10 s gate alone, and the second would find it open.
+    const books: string[] = [];
+    const arrived = new Set<string>();
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    const waits: boolean[] = [];
+    const gated: FetchLike = async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      const book = books.find((b) => url.startsWith(b));
+      if (book !== undefined && !arrived.has(book)) {
+        arrived.add(book);
+        if (arrived.size === books.length) open();
+        else waits.push(await Promise.race([opened.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]));
+      }
+      return localFetch(input, init);
+    };
+    const h = await harness({ fetch: gated });
+    await h.addGoogle({ connectionId: 'conn-one', email: 'fay@example.com', cards: 3 });
+    await h.addGoogle({ connectionId: 'conn-two', email: 'gus@example.com', cards: 2 });
+    books.push(h.emu.addressBookUrl('fay@example.com'), h.emu.addressBookUrl('gus@example.com'));
+
+    const { failures } = await h.dispatchAndSync(2);
+    expect(failures).toEqual([]);
+    expect(arrived.size).toBe(2);
+    // The first book's request was released by the second's arrival, not by the timeout.
+    expect(waits).toEqual([true]);
+    expect(await h.feed()).toHaveLength(5);
+  });
+
   it('re-discovers a stale connection: a moved address book is followed from a full listing', async () => {
     const h = await harness();
     const email = 'frank@example.com';

@@ -415,8 +415,8 @@ describe('event sources', () => {
   it('wires each consumed queue to its consumer with partial batch responses, and nothing to the change feed', () => {
     t.resourceCountIs('AWS::Lambda::EventSourceMapping', 4);
     const wiring: Array<[string, string, number]> = [
-      // One job per invocation: syncConcurrency counts syncs, not batches of them.
-      [ids.syncJobs, ids.sync, 1],
+      // Up to 10 jobs per invocation, run side by side: syncConcurrency caps invocations.
+      [ids.syncJobs, ids.sync, 10],
       [ids.writes, ids.applyWrites, 10],
       // The deliverer's two stages: fan-out (FIFO) and delivery (standard).
       [ids.webhookEvents, ids.deliverWebhooks, 10],
@@ -462,8 +462,9 @@ describe('event sources', () => {
     // Killed at its timeout, the run's lease is still held: no second worker syncs
     // alongside a run that is still writing.
     expect(leaseTtlMs).toBeGreaterThanOrEqual(timeoutMs);
-    // One job per invocation: the timeout is one sync's, not a batch's.
-    expect(mapping.Properties.BatchSize).toBe(1);
+    // The jobs of a batch run side by side, each from the invocation's start
+    // (test/functions/sync.test.ts): the timeout is one sync's, not a batch's.
+    expect(mapping.Properties.BatchSize).toBe(10);
     // The message stays hidden while its run may hold the lease (6x, AWS's rule for SQS sources).
     expect(visibilityMs).toBeGreaterThanOrEqual(6 * timeoutMs);
     expect(visibilityMs).toBeGreaterThan(leaseTtlMs);

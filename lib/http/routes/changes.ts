@@ -2,7 +2,8 @@
 // from a cursor (GET /v1/connections/{id}/changes), the tenant's retention
 // (GET/PUT /v1/tenant/change-log), and webhook replay from the logs
 // (POST /v1/webhooks/{id}/replay).
-import { z } from '@hono/zod-openapi';
+import * as z from 'zod';
+import '../openapi-method.ts';
 import type { Context } from 'hono';
 import { CursorExpired, InvalidCursor, InvalidRetention } from '../../changelog/errors.ts';
 import type { ChangeLog, LogRetention } from '../../changelog/ports.ts';

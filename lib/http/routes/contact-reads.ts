@@ -2,7 +2,7 @@
 // CardDAV server, with its ETag for the next write's If-Match), and the list
 // of the connection's contacts from the bridge's own index (no request to the
 // server), paged with a tamper-evident cursor.
-import { z } from '@hono/zod-openapi';
+import * as z from 'zod';
 import { CardDavError, Throttled, Unauthorized } from '../../carddav/errors.ts';
 import { normalizeEtag } from '../../carddav/etag.ts';
 import { contactIdFromHref } from '../../core/ids.ts';

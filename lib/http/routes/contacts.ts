@@ -1,6 +1,7 @@
 // Contact writes: validated here, queued for the write applier, answered with
 // 202 and a write id. The API never talks to the CardDAV server on this path.
-import { z } from '@hono/zod-openapi';
+import * as z from 'zod';
+import '../openapi-method.ts';
 import type { Context } from 'hono';
 import { bookMember } from '../../carddav/href.ts';
 import { ConnectionNotFound, InvalidContactId } from '../../core/errors.ts';

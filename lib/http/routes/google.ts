@@ -19,7 +19,7 @@
 // a 302 to the tenant's `returnTo`); a client that does not ask for HTML gets
 // JSON and problem documents like the rest of the API. No answer carries a
 // token, a code or the state.
-import { createRoute } from '@hono/zod-openapi';
+import { createRoute } from '../openapi-app.ts';
 import type { Context } from 'hono';
 import { InvalidState, OAuthError, OAuthUnavailable, ReauthRequired, ScopeNotGranted } from '../../auth/errors.ts';
 import { beginConsent, CARDDAV_SCOPE, CONTACTS_SCOPE, verifyState } from '../../auth/google-oauth.ts';

@@ -2,7 +2,8 @@
 // label.created, label.renamed and label.deleted as the change feed, the
 // webhooks and the change log carry them (lib/core/events/label.ts), and a
 // contact's own label change, which is contact.updated with `labelsChanged`.
-import { z } from '@hono/zod-openapi';
+import * as z from 'zod';
+import '../openapi-method.ts';
 import type { App } from './openapi.ts';
 
 const LabelEventDataSchema = z

@@ -1,7 +1,8 @@
 // GET /v1/connections/{id}/labels: the account's labels (contact groups) with
 // member counts, through the connection's LabelStore (lib/labels), or why the
 // connection has none (a Google grant from before the contacts scope: reconnect).
-import { z } from '@hono/zod-openapi';
+import * as z from 'zod';
+import '../openapi-method.ts';
 import type { Label, LabelAccess } from '../../labels/ports.ts';
 import { LabelsError, LabelsQuotaExceeded } from '../../labels/errors.ts';
 import { requireScope } from '../middleware.ts';

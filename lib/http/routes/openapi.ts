@@ -1,12 +1,14 @@
 // Small helpers for route definitions: the app's type and its route
 // registrars, secured routes, content blocks, the shared problem responses.
-import { createRoute, type OpenAPIHono, type RouteConfig, type z } from '@hono/zod-openapi';
-import { requireScope, type AppEnv } from '../middleware.ts';
+import type { RouteConfig } from '@hono/zod-openapi';
+import type * as z from 'zod';
+import { requireScope } from '../middleware.ts';
+import { createRoute, type OpenApiApp } from '../openapi-app.ts';
 import type { AppDeps } from '../ports.ts';
 import { PROBLEM_CONTENT_TYPE } from '../problems.ts';
 import { ProblemSchema } from '../schemas.ts';
 
-export type App = OpenAPIHono<AppEnv>;
+export type App = OpenApiApp;
 
 /** Adds routes to the app: one per resource module, listed in app.ts. */
 export type RouteRegistrar = (app: App, deps: AppDeps) => void;
