@@ -34,8 +34,10 @@ export interface LogPage {
 export interface ChangeLog {
   /**
    * Appends the events in order, each once: an event whose id the log holds
-   * already is skipped. Sequences stay contiguous when several writers
-   * append to one connection at once. Throws (a StoreError) when it cannot.
+   * already is skipped (the DynamoDB log looks among its newest entries, as
+   * far back as a retried publish reaches: lib/store/change-log-repeats.ts).
+   * Sequences stay contiguous when several writers append to one connection
+   * at once. Throws (a StoreError) when it cannot.
    */
   append(params: { tenantId: string; connectionId: string; events: readonly ChangeEvent[]; retentionDays: number }): Promise<AppendOutcome>;
   /** Unexpired entries with a sequence above `after`, oldest first, at most `limit` (fewer when they are large). */

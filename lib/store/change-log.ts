@@ -2,59 +2,36 @@
 // tenant's retention setting on its tenant item.
 //
 // Items, all in the connection's own `LOG#<connectionId>` partition, outside
-// the `CONN#` collection so the contact index's queries and counts never see them:
-//   `LOG#c` / `TAIL`                 the last sequence and its expiry (kept; never expires)
-//   `LOG#c` / `SEQ#<15 digits>`      one entry: the event (gzip when that is smaller), TTL
-//   `LOG#c` / `ID#<event id>`        the event id's entry, same TTL: makes a repeat the same entry
+// the `CONN#` collection so the contact index's queries and counts never see
+// them: `TAIL` (change-log-tail.ts), and per append chunk a page of entries
+// and its ids (`PAGE#`, `IDS#`: change-log-pages.ts); the per-entry `SEQ#` and
+// `ID#` items of the layout before pages are still read until they expire.
 //
-// An append is one TransactWriteItems per chunk of up to 49 events: the tail
-// moves from the sequence read (condition) while each entry and its id item
-// are put (condition: the id is not logged, or its item has expired). Two
+// An append is one TransactWriteItems per page: the tail moves from the
+// sequence read (condition) while the page and its ids item are put. Two
 // writers on one connection (the sync worker and the write applier) cannot
 // both take a sequence: the loser's transaction is cancelled, it reads the
 // tail again and retries, so sequences stay contiguous and in order. An
-// append reads the ids it is about to log and the tail once (strongly
-// consistent), then writes its chunks one after the other, each from the tail
-// the previous one left; after a lost race it reads both again, so an id
-// logged meanwhile is found and skipped.
-import { gunzipSync, gzipSync } from 'node:zlib';
+// append reads the tail and the newest ids once (strongly consistent), then
+// writes its pages one after the other, each from the tail the previous one
+// left; after a lost race it reads both again, so an id logged meanwhile is
+// found and skipped (change-log-repeats.ts: which repeats are found).
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from '../core/clock.ts';
 import { StoreError } from '../core/errors.ts';
 import type { ChangeEvent } from '../core/events/index.ts';
 import { entryExpiry, retentionDaysOf, checkRetentionDays } from '../changelog/retention.ts';
-import type { AppendOutcome, ChangeLog, LogEntry, LogPage, LogRetention } from '../changelog/ports.ts';
-import { call, conditional, documentClient, openTable, storeError, type Item, type Table } from './table-client.ts';
+import type { AppendOutcome, ChangeLog, LogRetention } from '../changelog/ports.ts';
+import { encode, logPartition, nextPage, pageItems, TAIL_SK, type Encoded } from './change-log-pages.ts';
+import { readEntries } from './change-log-read.ts';
+import { loggedIds, REPEAT_WINDOW, type RepeatWindow } from './change-log-repeats.ts';
+import { legacyOf, readTail, type Tail } from './change-log-tail.ts';
+import { call, conditional, documentClient, openTable, storeError, type Table } from './table-client.ts';
 import { TenantNotFound, tenantKey } from './tenants.ts';
-import { chunk, sendUntilProcessed } from './batch.ts';
-import { assertId } from './keys.ts';
-import { expiresAtFromMs } from './table.ts';
 
-export const LOG_PREFIX = 'LOG#';
-const TAIL_SK = 'TAIL';
-const SEQ_PREFIX = 'SEQ#';
-const ID_PREFIX = 'ID#';
-const SEQ_DIGITS = 15;
-/** TransactWriteItems takes 100 items: the tail and two per event. */
-export const EVENTS_PER_TRANSACTION = 49;
-/** Below the 4 MB a transaction may carry, with room for keys and attributes. */
-const TRANSACTION_BYTES = 3_500_000;
-/** Bodies above this are stored gzipped when that is smaller: write units are per KB. */
-const COMPRESS_ABOVE_BYTES = 512;
-/** Query pages of the read: at most this much is returned at once (an API answer stays well under Lambda's 6 MB). */
-const READ_BYTES = 4_000_000;
-
-/** The log's partition: `LOG#<connectionId>`. */
-export function logPartition(connectionId: string): string {
-  assertId('connectionId', connectionId);
-  return `${LOG_PREFIX}${connectionId}`;
-}
-
-export function sequenceKey(connectionId: string, sequence: number): { pk: string; sk: string } {
-  return { pk: logPartition(connectionId), sk: `${SEQ_PREFIX}${String(sequence).padStart(SEQ_DIGITS, '0')}` };
-}
+export { LOG_PREFIX, logPartition, PAGE_EVENT_BYTES, sequenceKey } from './change-log-pages.ts';
 
 /** Appends that kept losing the race for the tail: the publish fails and is repeated by its caller. */
 export class AppendContended extends StoreError {}
@@ -67,14 +44,11 @@ export interface ChangeLogOptions {
   maxAttempts?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** How far back repeats are looked for (default REPEAT_WINDOW; smaller only to test its edge). */
+  repeatWindow?: RepeatWindow;
 }
 
-interface Tail {
-  sequence: number;
-  expiresAt: number;
-}
-
-/** Lost the race: the tail moved, an id was logged meanwhile, or DynamoDB saw the transactions collide. */
+/** Lost the race: the tail moved, or DynamoDB saw the transactions collide. */
 function lostRace(err: unknown): boolean {
   const e = err as { name?: string; CancellationReasons?: { Code?: string }[] } | null;
   if (e?.name === 'TransactionConflictException') return true;
@@ -82,88 +56,14 @@ function lostRace(err: unknown): boolean {
   return (e.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict');
 }
 
-/** An event as its entry stores it, encoded once per append: chunking and the transaction both use it. */
-interface Encoded {
-  event: ChangeEvent;
-  /** UTF-8 bytes of its JSON. */
-  bytes: number;
-  stored: { body: string } | { bodyGz: Uint8Array };
-}
-
-function encode(event: ChangeEvent): Encoded {
-  const body = JSON.stringify(event);
-  const bytes = Buffer.byteLength(body, 'utf8');
-  if (bytes <= COMPRESS_ABOVE_BYTES) return { event, bytes, stored: { body } };
-  const gz = gzipSync(body);
-  return { event, bytes, stored: gz.byteLength < bytes ? { bodyGz: gz } : { body } };
-}
-
-/** The entry, and the size of its event's JSON (what a page of them costs to send). */
-function toEntry(item: Item): { entry: LogEntry; bytes: number } {
-  const raw = item.bodyGz instanceof Uint8Array ? gunzipSync(item.bodyGz).toString('utf8') : String(item.body);
-  let event: ChangeEvent;
-  try {
-    event = JSON.parse(raw) as ChangeEvent;
-  } catch (err) {
-    throw new StoreError(`log entry ${String(item.sk)} of ${String(item.pk)} is not readable JSON`, { cause: err });
-  }
-  const entry: LogEntry = {
-    sequence: Number(item.sequence),
-    tenantId: String(item.tenantId),
-    connectionId: String(item.connectionId),
-    loggedAt: Number(item.loggedAt),
-    expiresAt: Number(item.expiresAtMs),
-    event,
-  };
-  return { entry, bytes: raw.length };
-}
-
-/** The first events of `pending` that fit one transaction, by count and bytes (at least one). */
-function nextChunk(pending: readonly Encoded[]): Encoded[] {
-  let bytes = 0;
-  let n = 0;
-  for (const e of pending.slice(0, EVENTS_PER_TRANSACTION)) {
-    bytes += e.bytes;
-    if (n > 0 && bytes > TRANSACTION_BYTES) break;
-    n++;
-  }
-  return pending.slice(0, n);
-}
-
 interface LogTable extends Table {
   maxAttempts: number;
+  repeatWindow: RepeatWindow;
   random: () => number;
   sleep: (ms: number) => Promise<void>;
 }
 
-async function readTail(t: LogTable, connectionId: string): Promise<Tail> {
-  const out = await call(t, 'readLogTail', () =>
-    t.doc.send(new GetCommand({ TableName: t.name, Key: { pk: logPartition(connectionId), sk: TAIL_SK }, ConsistentRead: true })),
-  );
-  return { sequence: Number(out.Item?.sequence ?? 0), expiresAt: Number(out.Item?.expiresAtMs ?? 0) };
-}
-
-/** The ids of `events` the log holds unexpired (strongly consistent). */
-async function loggedIds(t: LogTable, connectionId: string, events: readonly ChangeEvent[], now: number): Promise<Set<string>> {
-  const found = new Set<string>();
-  const pk = logPartition(connectionId);
-  for (const part of chunk([...new Set(events.map((e) => e.id))], 100)) {
-    await sendUntilProcessed<Item>({
-      operation: 'readLogIds',
-      items: part.map((id) => ({ pk, sk: `${ID_PREFIX}${id}` })),
-      send: async (keys) => {
-        const out = await call(t, 'readLogIds', () =>
-          t.doc.send(new BatchGetCommand({ RequestItems: { [t.name]: { Keys: keys, ConsistentRead: true, ProjectionExpression: 'sk, expiresAtMs' } } })),
-        );
-        for (const item of out.Responses?.[t.name] ?? []) if (Number(item.expiresAtMs) > now) found.add(String(item.sk).slice(ID_PREFIX.length));
-        return (out.UnprocessedKeys?.[t.name]?.Keys ?? []) as Item[];
-      },
-    });
-  }
-  return found;
-}
-
-interface ChunkWrite {
+interface PageWrite {
   tenantId: string;
   connectionId: string;
   events: Encoded[];
@@ -172,64 +72,72 @@ interface ChunkWrite {
   retentionDays: number;
 }
 
-/** One transaction: the tail moves from the sequence read, each event's entry and id item appear, or nothing happens. */
-async function writeChunk(t: LogTable, params: ChunkWrite): Promise<{ sequence: number; eventId: string }[]> {
+/** One transaction: the tail moves from the sequence read, the page and its ids appear, or nothing happens. Returns the tail it leaves. */
+async function writePage(t: LogTable, params: PageWrite): Promise<Tail> {
   const { tenantId, connectionId, events, tail, now } = params;
   const pk = logPartition(connectionId);
   const expiresAtMs = entryExpiry({ now, retentionDays: params.retentionDays, previousExpiresAt: tail.expiresAt });
-  const ttl = { expiresAtMs, expiresAt: expiresAtFromMs(expiresAtMs) };
+  const last = tail.sequence + events.length;
+  const legacy = legacyOf(tail);
   const first = tail.sequence === 0;
   const tailUpdate = {
     Update: {
       TableName: t.name,
       Key: { pk, sk: TAIL_SK },
-      UpdateExpression: 'SET #seq = :last, #exp = :exp, tenantId = :tenant, connectionId = :conn',
+      UpdateExpression: 'SET #seq = :last, pagedTo = :last, #exp = :exp, legacyTo = :legacyTo, legacyUntil = :legacyUntil, tenantId = :tenant, connectionId = :conn',
       ConditionExpression: first ? 'attribute_not_exists(#seq)' : '#seq = :prev',
       ExpressionAttributeNames: { '#seq': 'sequence', '#exp': 'expiresAtMs' },
-      ExpressionAttributeValues: { ':last': tail.sequence + events.length, ':exp': expiresAtMs, ':tenant': tenantId, ':conn': connectionId, ...(first ? {} : { ':prev': tail.sequence }) },
+      ExpressionAttributeValues: {
+        ...{ ':last': last, ':exp': expiresAtMs, ':legacyTo': legacy.legacyTo, ':legacyUntil': legacy.legacyUntil, ':tenant': tenantId, ':conn': connectionId },
+        ...(first ? {} : { ':prev': tail.sequence }),
+      },
     },
   };
-  const puts = events.flatMap(({ event, stored }, i) => {
-    const sequence = tail.sequence + 1 + i;
-    const entry = { ...sequenceKey(connectionId, sequence), sequence, tenantId, connectionId, eventId: event.id, eventType: event.type, loggedAt: now, ...ttl, ...stored };
-    const id = { pk, sk: `${ID_PREFIX}${event.id}`, sequence, ...ttl };
-    return [
-      { Put: { TableName: t.name, Item: entry, ConditionExpression: 'attribute_not_exists(pk)' } },
-      { Put: { TableName: t.name, Item: id, ConditionExpression: 'attribute_not_exists(pk) OR expiresAtMs <= :now', ExpressionAttributeValues: { ':now': now } } },
-    ];
-  });
-  await t.doc.send(new TransactWriteCommand({ TransactItems: [tailUpdate, ...puts] }));
-  return events.map(({ event }, i) => ({ sequence: tail.sequence + 1 + i, eventId: event.id }));
+  const { page, ids } = pageItems({ pk, tenantId, connectionId, first: tail.sequence + 1, events, loggedAt: now, expiresAtMs });
+  const absent = { ConditionExpression: 'attribute_not_exists(pk)' };
+  await t.doc.send(new TransactWriteCommand({ TransactItems: [tailUpdate, { Put: { TableName: t.name, Item: page, ...absent } }, { Put: { TableName: t.name, Item: ids, ...absent } }] }));
+  return { sequence: last, expiresAt: expiresAtMs, pagedTo: last, ...legacy };
+}
+
+interface AppendParams {
+  tenantId: string;
+  connectionId: string;
+  events: readonly ChangeEvent[];
+  retentionDays: number;
+}
+
+/** The events once each, in order: a repeat within the call is reported as one. */
+function uniqueEvents(events: readonly ChangeEvent[], outcome: AppendOutcome): Encoded[] {
+  const seen = new Set<string>();
+  return events.filter((e) => (seen.has(e.id) ? (outcome.repeats.push(e.id), false) : (seen.add(e.id), true))).map(encode);
 }
 
 /**
- * Drops what is logged already, takes the tail, then writes chunk after chunk,
- * each moving the tail the previous one left; a chunk lost to another writer
- * starts over from a fresh read of ids and tail.
+ * Takes the tail, drops what is logged already, then writes page after page,
+ * each moving the tail the previous one left; a page lost to another writer
+ * starts over from a fresh read of tail and ids.
  */
-async function appendEvents(t: LogTable, params: { tenantId: string; connectionId: string; events: readonly ChangeEvent[]; retentionDays: number }): Promise<AppendOutcome> {
+async function appendEvents(t: LogTable, params: AppendParams): Promise<AppendOutcome> {
   const { connectionId } = params;
   checkRetentionDays(params.retentionDays);
   const outcome: AppendOutcome = { appended: [], repeats: [] };
-  const seen = new Set<string>();
-  let pending = params.events.filter((e) => (seen.has(e.id) ? (outcome.repeats.push(e.id), false) : (seen.add(e.id), true))).map(encode);
+  let pending = uniqueEvents(params.events, outcome);
   let tail: Tail | undefined;
   for (let lost = 0; pending.length > 0; ) {
     const now = t.clock.now();
     if (tail === undefined) {
-      const known = await loggedIds(t, connectionId, pending.map((e) => e.event), now);
+      tail = await readTail(t, connectionId);
+      const known = await loggedIds(t, { connectionId, events: pending.map((e) => e.event), tail, now, window: t.repeatWindow });
       outcome.repeats.push(...pending.filter((e) => known.has(e.event.id)).map((e) => e.event.id));
       pending = pending.filter((e) => !known.has(e.event.id));
       if (pending.length === 0) break;
-      tail = await readTail(t, connectionId);
     }
-    const events = nextChunk(pending);
+    const events = nextPage(pending);
     try {
-      const appended = await writeChunk(t, { ...params, events, tail, now });
-      outcome.appended.push(...appended);
+      const first = tail.sequence + 1;
+      tail = await writePage(t, { ...params, events, tail, now });
+      outcome.appended.push(...events.map(({ event }, i) => ({ sequence: first + i, eventId: event.id })));
       pending = pending.slice(events.length);
-      // The tail as this chunk left it (writeChunk sets the same expiry).
-      tail = { sequence: tail.sequence + events.length, expiresAt: entryExpiry({ now, retentionDays: params.retentionDays, previousExpiresAt: tail.expiresAt }) };
       lost = 0;
     } catch (err) {
       if (!lostRace(err)) throw storeError(t, 'appendLog', err);
@@ -241,44 +149,11 @@ async function appendEvents(t: LogTable, params: { tenantId: string; connectionI
   return outcome;
 }
 
-/** Unexpired entries after `after`: pages of a strongly consistent query until `limit` entries or READ_BYTES. */
-async function readEntries(t: LogTable, params: { connectionId: string; after: number; limit: number }): Promise<LogPage> {
-  const { connectionId, after, limit } = params;
-  // The tail first: every entry up to it is then in the query's view.
-  const tail = await readTail(t, connectionId);
-  const now = t.clock.now();
-  const page: LogPage = { entries: [], tail: tail.sequence, more: false };
-  let start: Item | undefined;
-  let bytes = 0;
-  do {
-    const out = await call(t, 'readLog', () =>
-      t.doc.send(
-        new QueryCommand({
-          TableName: t.name,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          FilterExpression: 'expiresAtMs > :now',
-          ExpressionAttributeValues: { ':pk': logPartition(connectionId), ':from': sequenceKey(connectionId, after + 1).sk, ':to': `${SEQ_PREFIX}~`, ':now': now },
-          Limit: limit - page.entries.length,
-          ConsistentRead: true,
-          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
-        }),
-      ),
-    );
-    for (const item of out.Items ?? []) {
-      const { entry, bytes: size } = toEntry(item);
-      page.entries.push(entry);
-      bytes += size;
-    }
-    start = out.LastEvaluatedKey;
-  } while (start !== undefined && page.entries.length < limit && bytes < READ_BYTES);
-  page.more = start !== undefined;
-  return page;
-}
-
 export function createDynamoChangeLog(options: ChangeLogOptions): ChangeLog {
   const t: LogTable = {
     ...openTable(options),
     maxAttempts: options.maxAttempts ?? 10,
+    repeatWindow: options.repeatWindow ?? REPEAT_WINDOW,
     random: options.random ?? Math.random,
     sleep: options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
   };

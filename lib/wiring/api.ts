@@ -299,7 +299,18 @@ async function findGoogleConnection(params: { store: DynamoStore; tenantId: stri
   return undefined;
 }
 
-export function buildApiDeps(params: {
+/** The app's config with the consent flow's public settings, when the flow is set up. */
+function withGoogleConsent(config: AppConfig, google: GoogleConnectParams | undefined): AppConfig {
+  if (google === undefined) return config;
+  const { authUrl, redirectUri, stateSecret, stateMaxAgeMs } = google;
+  return {
+    ...config,
+    google: { authUrl, redirectUri, stateSecret, carddavBaseUrl: google.carddavBaseUrl ?? GOOGLE_CARDDAV_URL, ...(stateMaxAgeMs === undefined ? {} : { stateMaxAgeMs }) },
+  };
+}
+
+/** What the API is built from: the AWS clients, the table, the vault, and the optional integrations. */
+export interface ApiDepsParams {
   dynamo: DynamoDBClient;
   sqs: SQSClient;
   table: TableConfig;
@@ -323,26 +334,16 @@ export function buildApiDeps(params: {
   webhookDeliveryQueueUrl?: string;
   /** The People API for Google connections' labels (Google's, or the emulator's); without it they have none. */
   peopleApiUrl?: string;
-}): AppDeps {
+}
+
+export function buildApiDeps(params: ApiDepsParams): AppDeps {
   const { dynamo, table, clock, vault, google } = params;
   const tableOptions = { client: dynamo, tableName: table.tableName, clock };
   const store = createStore({ dynamo, table, clock });
   const oauthClients = createDynamoOAuthClients(tableOptions);
   const hostResolver = params.resolveHost ?? resolveHost;
   const outbound = params.outbound ?? outboundFor({ localMode: params.config.localMode, ...(params.resolveHost ? { resolveHost: params.resolveHost } : {}) });
-  const config: AppConfig =
-    google === undefined
-      ? params.config
-      : {
-          ...params.config,
-          google: {
-            authUrl: google.authUrl,
-            redirectUri: google.redirectUri,
-            stateSecret: google.stateSecret,
-            carddavBaseUrl: google.carddavBaseUrl ?? GOOGLE_CARDDAV_URL,
-            ...(google.stateMaxAgeMs === undefined ? {} : { stateMaxAgeMs: google.stateMaxAgeMs }),
-          },
-        };
+  const config = withGoogleConsent(params.config, google);
   return {
     // Cached in the warm container for API_KEY_CACHE_TTL_MS: revocation takes effect within it.
     apiKeys: cachedApiKeys({ inner: createDynamoApiKeys(tableOptions), now: () => clock.now() }),

@@ -4,6 +4,7 @@
 // were one small write, so transactions are also counted by AWS's published
 // rule (2 units per KB, rounded up, per item), from the items' sizes.
 import type { AttributeValue, DynamoDBClient, TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 
 const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand', 'TransactWriteItemsCommand']);
 
@@ -26,9 +27,21 @@ export function itemBytes(item: Record<string, AttributeValue>): number {
   return Object.entries(item).reduce((n, [name, v]) => n + Buffer.byteLength(name, 'utf8') + valueBytes(v), 0);
 }
 
+const TYPES = new Set(['S', 'N', 'B', 'M', 'L', 'BOOL', 'NULL', 'SS', 'NS', 'BS']);
+
+/** Whether every value is an AttributeValue already: a DocumentClient's command may reach a client middleware still native. */
+function isMarshalled(item: Record<string, unknown>): item is Record<string, AttributeValue> {
+  return Object.values(item).every((v) => typeof v === 'object' && v !== null && !(v instanceof Uint8Array) && Object.keys(v).length === 1 && TYPES.has(Object.keys(v)[0]!));
+}
+
+/** An item's size, native or marshalled. */
+export function anyItemBytes(item: Record<string, unknown>): number {
+  return itemBytes(isMarshalled(item) ? item : marshall(item, { removeUndefinedValues: true }));
+}
+
 /** AWS's units for a transaction: 2 per KB per item (an Update's item is the log's small tail: 1 KB). */
 export function transactionUnits(items: TransactWriteItem[]): number {
-  return items.reduce((n, i) => n + 2 * (i.Put ? Math.ceil(itemBytes(i.Put.Item ?? {}) / 1024) : 1), 0);
+  return items.reduce((n, i) => n + 2 * (i.Put ? Math.ceil(anyItemBytes((i.Put.Item ?? {}) as Record<string, unknown>) / 1024) : 1), 0);
 }
 
 export interface WriteUnits {

@@ -3,7 +3,8 @@
 // the same entry, expiry reads as gone before TTL deletes anything, and the
 // contact index never sees the log's items.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
 import { CursorExpired, InvalidCursor } from '../../lib/changelog/errors.ts';
 import { encodeCursor } from '../../lib/changelog/cursor.ts';
 import type { ChangeLog } from '../../lib/changelog/ports.ts';
@@ -13,29 +14,16 @@ import { startGoogleEmulator } from '../../lib/emulator/index.ts';
 import { parseVCard, toContact } from '../../lib/vcard/index.ts';
 import { DAY_MS } from '../../lib/changelog/retention.ts';
 import { buildContactEvent, type ChangeEvent } from '../../lib/core/events/index.ts';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.ts';
 import { createTenantAdmin, TenantNotFound } from '../../lib/store/api-adapters.ts';
-import { createDynamoChangeLog, createDynamoLogRetention, EVENTS_PER_TRANSACTION } from '../../lib/store/change-log.ts';
+import { createDynamoChangeLog, createDynamoLogRetention, PAGE_EVENT_BYTES } from '../../lib/store/change-log.ts';
+import { documentClient } from '../../lib/store/table-client.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
-import { createTable } from '../../lib/store/table.ts';
 import { testClock } from '../support/stack.ts';
-import { consumedWriteUnits } from './capacity.ts';
+import { dynamoTables } from './tables.ts';
+import { anyItemBytes, consumedWriteUnits } from './capacity.ts';
 
-let ddb: DynamoDbLocal;
-let tables = 0;
-
-beforeAll(async () => {
-  ddb = await startDynamoDbLocal();
-});
-afterAll(async () => {
-  await ddb?.stop();
-});
-
-async function freshTable(): Promise<string> {
-  const tableName = `log-${++tables}`;
-  await createTable({ client: ddb.client(), tableName });
-  return tableName;
-}
+const ddb = dynamoTables('log');
+const { freshTable } = ddb;
 
 function event(connectionId: string, n: number, extra = ''): ChangeEvent {
   const vcard = `BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u${n}\r\nFN:Person ${n}${extra}\r\nEND:VCARD\r\n`;
@@ -150,14 +138,16 @@ describe('the DynamoDB change log', () => {
     const client: DynamoDBClient = ddb.client();
     const units = consumedWriteUnits(client);
     const log = createDynamoChangeLog({ client, tableName });
-    const n = EVENTS_PER_TRANSACTION * 2;
+    const n = 98;
     const padding = ' '.repeat(600) + 'EMAIL:someone@example.org';
     await log.append({ tenantId: 't1', connectionId: 'c1', events: Array.from({ length: n }, (_, i) => event('c1', i, padding)), retentionDays: 7 });
     const perEvent = units.billed / n;
     console.info(`change log: ${n} events of about 1.2 KB in ${units.writes} transactions: ${units.billed} write units as AWS bills them (${perEvent.toFixed(2)} per event); DynamoDB Local reported ${units.reported}`);
-    // 2 units per KB per item: the entry (gzipped under 1 KB) and its id item, plus the tail once per chunk of 49.
-    expect(units.writes).toBe(2);
-    expect(units.billed).toBe(n * 4 + 2 * 2);
+    // One transaction of three items, 2 units per KB each: the page (98 entries gzipped together: 7 KB, 16 units),
+    // its ids item (98 digests of 12 bytes: 2 KB, 4 units) and the tail (2). Before pages: 2 transactions,
+    // 4 units per event (its entry and its ID# item) and 2 per tail move, 396 in all.
+    expect(units.writes).toBe(1);
+    expect(units.billed).toBe(16 + 4 + 2);
     units.billed = 0;
     units.writes = 0;
     // A repeat costs reads only.
@@ -173,7 +163,7 @@ describe('the change log behind a sync', () => {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const command = String(context.commandName);
-        if (command === 'GetItemCommand' || command === 'BatchGetItemCommand') reads[command] = (reads[command] ?? 0) + 1;
+        if (command === 'GetItemCommand' || command === 'BatchGetItemCommand' || command === 'QueryCommand') reads[command] = (reads[command] ?? 0) + 1;
         return next(args);
       },
       { step: 'initialize', name: 'countReads' },
@@ -207,7 +197,14 @@ describe('the change log behind a sync', () => {
     }
   }
 
-  it('a batch of 250 contact events costs 4 WRU each plus the tail once per chunk, with its ids and the tail read once; an idle publish touches nothing', async () => {
+  /** What AWS bills for the pages the log holds: per page, 2 units per KB of the page and of its ids item, and 2 for the tail. */
+  async function pageUnits(client: DynamoDBClient, tableName: string): Promise<number> {
+    const out = await documentClient(client).send(new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'LOG#c1' } }));
+    const sized = (out.Items ?? []).filter((i) => /^(PAGE|IDS)#/.test(String(i.sk))).map((i) => 2 * Math.ceil(anyItemBytes(i) / 1024));
+    return sized.reduce((a, b) => a + b, 0) + (sized.length / 2) * 2;
+  }
+
+  it('a batch of 250 contact events is one transaction per page of up to 300 KB, well under 1 WRU each, with the tail and the newest ids read once; an idle publish touches nothing', async () => {
     const tableName = await freshTable();
     const client: DynamoDBClient = ddb.client();
     const units = consumedWriteUnits(client);
@@ -216,17 +213,24 @@ describe('the change log behind a sync', () => {
     const queued: ChangeEvent[] = [];
     const feed = createLoggingFeed({ log, retentionDays: async () => 7, next: { publish: async (events) => void queued.push(...events) } });
     const n = 250;
-    const events = await contactEvents(n);
+    const events = await contactEvents(2 * n);
 
-    await feed.publish(events);
-    const chunks = Math.ceil(n / EVENTS_PER_TRANSACTION);
+    await feed.publish(events.slice(0, n));
     console.info(`change log: ${n} contact events in ${units.writes} transactions, ${units.billed} WRU as AWS bills them (${(units.billed / n).toFixed(2)} per event); reads ${JSON.stringify(reads)}`);
     expect(queued).toHaveLength(n);
-    expect(units.writes).toBe(chunks);
-    // Each entry gzipped under 1 KB (2 units) and its id item (2 units); the tail (2 units) once per transaction.
-    expect(units.billed).toBe(n * 4 + chunks * 2);
-    // The ids of the whole batch once (BatchGetItem takes 100 keys) and the tail once, not once per chunk.
-    expect(reads).toEqual({ BatchGetItemCommand: Math.ceil(n / 100), GetItemCommand: 1 });
+    // The events' JSON is about 1.5 KB each: two pages of 300 KB at most.
+    const pages = Math.ceil(events.slice(0, n).reduce((sum, e) => sum + Buffer.byteLength(JSON.stringify(e)), 0) / PAGE_EVENT_BYTES);
+    expect(units.writes).toBe(pages);
+    // A fresh log: the tail, and no page to look for repeats in.
+    expect(reads).toEqual({ GetItemCommand: 1 });
+    // Pages gzip to a fraction of their events (before pages: 4 units per event and 2 per 49, 1010 here).
+    expect(units.billed).toBe(await pageUnits(client, tableName));
+    expect(units.billed / n).toBeLessThan(1);
+
+    for (const key of Object.keys(reads)) delete reads[key];
+    await feed.publish(events.slice(n));
+    // The tail, and the newest pages' ids in one query (not once per page, not once per event).
+    expect(reads).toEqual({ GetItemCommand: 1, QueryCommand: 1 });
     expect((await all(log, 'c1')).map((e) => e.id)).toEqual(events.map((e) => e.id));
 
     units.billed = 0;
