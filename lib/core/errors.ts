@@ -40,6 +40,18 @@ export class ConnectionNotFound extends StoreError {
   }
 }
 
+/**
+ * A write that takes an Idempotency-Key in its own transaction found it taken
+ * (another request's answer, or another request holding it): nothing was stored.
+ */
+export class IdempotencyKeyTaken extends StoreError {
+  readonly key: string;
+  constructor(key: string, options: { cause?: unknown } = {}) {
+    super(`Idempotency-Key ${key} is taken by another request: the write was not stored`, options);
+    this.key = key;
+  }
+}
+
 /** The connection's version is not the one the caller read. */
 export class VersionConflict extends StoreError {
   readonly connectionId: string;

@@ -12,6 +12,7 @@ import {
   InsufficientScope,
   ValidationFailed,
 } from './problems.ts';
+import { IdempotencyKeyTaken } from '../core/errors.ts';
 import type { ApiKeys, ApiScope, Clock, Idempotency, IdempotencyRecord, Logger, StoredResponse } from './ports.ts';
 
 export interface AuthContext {
@@ -147,16 +148,29 @@ function repeatAnswer(existing: IdempotencyRecord | undefined, hash: string): Re
   return new Response(status === 204 ? null : body, { status, headers: { ...headers, 'Idempotent-Replayed': 'true' } });
 }
 
+type IdempotencyDeps = { idempotency: Idempotency; clock: Clock; logger: Logger; config: { requestHashSecret: string } };
+
+export interface IdempotentOptions {
+  /**
+   * The route changes nothing before its one write, which stores the answer
+   * and takes the key in the same transaction (Writes.create's `answer`): the
+   * key then costs no request of its own.
+   */
+  takenWithWrite?: boolean;
+}
+
 /**
  * Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): the first 2xx
  * answer is stored for 24 hours and replayed for a repeat; a repeat with a
  * different request is a 422; a repeat while the first is still running is a
- * 409. A failed first attempt changed nothing, so its key is released and the
+ * 409. A failed first attempt changed nothing, so the key stays free and the
  * client may retry (corrected) with it. The key is taken with one
- * conditional write, which returns the holder's record when it is taken.
+ * conditional write, which returns the holder's record when it is taken, or
+ * (`takenWithWrite`) in the route's own write.
  */
-export function idempotent(deps: { idempotency: Idempotency; clock: Clock; logger: Logger; config: { requestHashSecret: string } }): AppMiddleware {
+export function idempotent(deps: IdempotencyDeps, options: IdempotentOptions = {}): AppMiddleware {
   const secret = checkRequestHashSecret(deps.config.requestHashSecret);
+  const running = runningKeysOf(deps.idempotency);
   return async (c, next) => {
     const raw = c.req.header('idempotency-key');
     if (raw === undefined) {
@@ -166,24 +180,93 @@ export function idempotent(deps: { idempotency: Idempotency; clock: Clock; logge
     const key = parseIdempotencyKey(raw);
     const { tenantId } = c.get('auth');
     const hash = requestHash(c, await c.req.arrayBuffer(), secret);
-    const record = { tenantId, key, requestHash: hash, expiresAt: deps.clock.now() + IDEMPOTENCY_TTL_MS };
-    const claimed = await deps.idempotency.claim(record);
-    if (!claimed.begun) return repeatAnswer(claimed.existing, hash);
-    const slot: IdempotencySlot = { record, answered: false };
+    const slot: IdempotencySlot = { record: { tenantId, key, requestHash: hash, expiresAt: deps.clock.now() + IDEMPOTENCY_TTL_MS }, answered: false };
     c.set('idempotency', slot);
-
-    try {
-      await next();
-    } catch (error) {
-      await deps.idempotency.release({ tenantId, key });
-      throw error;
-    }
-    if (c.res.status < 200 || c.res.status > 299) {
-      await deps.idempotency.release({ tenantId, key });
-      return;
-    }
-    if (!slot.answered) await storeAnswer(deps, { ...record, res: c.res });
+    return options.takenWithWrite === true ? takenWithWrite(deps, { c, next, slot, running }) : claimedFirst(deps, { c, next, slot });
   };
+}
+
+type Step = { c: Context<AppEnv>; next: () => Promise<void>; slot: IdempotencySlot };
+
+/** The key taken before the route runs; released when the route fails. */
+async function claimedFirst(deps: IdempotencyDeps, { c, next, slot }: Step): Promise<Response | undefined> {
+  const { record } = slot;
+  const { tenantId, key } = record;
+  const claimed = await deps.idempotency.claim(record);
+  if (!claimed.begun) return repeatAnswer(claimed.existing, record.requestHash);
+  try {
+    await next();
+  } catch (error) {
+    await deps.idempotency.release({ tenantId, key });
+    throw error;
+  }
+  if (c.res.status < 200 || c.res.status > 299) {
+    await deps.idempotency.release({ tenantId, key });
+    return undefined;
+  }
+  if (!slot.answered) await storeAnswer(deps, { ...record, res: c.res });
+  return undefined;
+}
+
+/** Keys a `takenWithWrite` route is running with in this process (`tenantId\nkey` → request hash), per store. */
+const runningKeys = new WeakMap<Idempotency, Map<string, string>>();
+
+function runningKeysOf(idempotency: Idempotency): Map<string, string> {
+  let keys = runningKeys.get(idempotency);
+  if (keys === undefined) runningKeys.set(idempotency, (keys = new Map()));
+  return keys;
+}
+
+/**
+ * The key taken by the route's write. Until that write, nothing shows the key
+ * in use but this process's own list: a repeat here is answered 409 (or 422)
+ * as before; a repeat in another process races the write, and the loser is
+ * answered from the winner's record. A route that fails for any reason,
+ * the taken key included, is answered as a repeat when the key has a record.
+ */
+async function takenWithWrite(deps: IdempotencyDeps, step: Step & { running: Map<string, string> }): Promise<Response | undefined> {
+  const { record } = step.slot;
+  const id = `${record.tenantId}\n${record.key}`;
+  const runningHash = step.running.get(id);
+  if (runningHash !== undefined) return repeatAnswer((await storedRecord(deps, record)) ?? { ...record, requestHash: runningHash }, record.requestHash);
+  step.running.set(id, record.requestHash);
+  try {
+    return await runTakingWithWrite(deps, step);
+  } finally {
+    step.running.delete(id);
+  }
+}
+
+async function runTakingWithWrite(deps: IdempotencyDeps, { c, next, slot }: Step): Promise<Response | undefined> {
+  // Hono's onError answers most failures inside next(); `c.error` tells of them.
+  let threw = false;
+  let thrown: unknown;
+  try {
+    await next();
+  } catch (error) {
+    [threw, thrown] = [true, error];
+  }
+  const failure = threw ? thrown : c.error;
+  if (slot.answered || (failure === undefined && c.res.status >= 200 && c.res.status <= 299)) {
+    if (threw) throw thrown;
+    // A route that stored no answer with its write: stored after it, as claimedFirst does.
+    if (!slot.answered) await storeAnswer(deps, { ...slot.record, res: c.res });
+    return undefined;
+  }
+  const existing = await storedRecord(deps, slot.record);
+  if (existing === undefined && !(failure instanceof IdempotencyKeyTaken)) {
+    if (threw) throw thrown;
+    return undefined;
+  }
+  // The route's answer goes (Hono would merge its headers into the one that replaces it). Taken but
+  // not readable: another request's write was under way (a transaction conflict), a 409.
+  c.res = undefined;
+  c.res = repeatAnswer(existing, slot.record.requestHash);
+  return undefined;
+}
+
+async function storedRecord(deps: IdempotencyDeps, record: Omit<IdempotencyRecord, 'response'>): Promise<IdempotencyRecord | undefined> {
+  return deps.idempotency.get({ tenantId: record.tenantId, key: record.key, now: deps.clock.now() });
 }
 
 /** A JSON answer as storeAnswer would capture it from `c.json(body, status, headers)`: what a repeat replays. */

@@ -139,9 +139,11 @@ export interface Writes {
    * `checkConnection`: checked against the connection in the same step
    * (instead of a read before it): ConnectionNotFound (lib/core/errors.ts)
    * when it is absent, another tenant's or deleted, and then nothing is stored.
-   * `answer`: the request's Idempotency-Key (claimed by this request) with
-   * its first answer, stored in the same step, so the key needs no request
-   * of its own to complete.
+   * `answer`: the request's Idempotency-Key with its first answer, taken
+   * and stored in the same step (the key free, or claimed by a request with
+   * this fingerprint and not yet answered), so the key needs no request of
+   * its own; IdempotencyKeyTaken (lib/core/errors.ts), before any other
+   * refusal, when it is not, and then nothing is stored.
    */
   create(record: WriteRecord, options?: { checkConnection?: boolean; answer?: IdempotencyRecord & { response: StoredResponse } }): Promise<void>;
   /**

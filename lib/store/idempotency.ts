@@ -2,6 +2,7 @@
 // `Idempotency` port. `expiresAt` of the port is epoch ms (`expiresAtMs` in
 // the item, which the logic reads); the item's `expiresAt` is the same
 // instant in epoch seconds, for DynamoDB TTL.
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Idempotency, IdempotencyRecord, StoredResponse } from '../http/ports.ts';
 import { assertId } from './keys.ts';
@@ -84,19 +85,31 @@ async function claim(t: Table, record: IdempotencyRecord): Promise<Claimed> {
 }
 
 /**
- * A transaction's Put of the first answer on the record this request holds
- * (its hash, no answer yet): Writes.create stores it with the write.
+ * A transaction's Put of the first answer, taking the key in the same step:
+ * the key is free (no record, or an expired one), or a request with this
+ * fingerprint holds it and has no answer yet (a route that took it first
+ * with `claim`). Anything else cancels the transaction: the key is taken.
  */
-export function answerItem(t: Pick<Table, 'name'>, record: IdempotencyRecord & { response: StoredResponse }): Record<string, unknown> {
+export function answerItem(t: Pick<Table, 'name'>, record: IdempotencyRecord & { response: StoredResponse }, now: number): Record<string, unknown> {
   return {
     Put: {
       TableName: t.name,
       Item: idempotencyItem(record),
-      ConditionExpression: '#hash = :hash AND attribute_not_exists(#resp)',
-      ExpressionAttributeNames: { '#hash': 'requestHash', '#resp': 'response' },
-      ExpressionAttributeValues: { ':hash': record.requestHash },
+      ConditionExpression: 'attribute_not_exists(#pk) OR #exp <= :now OR (#hash = :hash AND attribute_not_exists(#resp))',
+      ExpressionAttributeNames: { '#pk': 'pk', '#exp': 'expiresAtMs', '#hash': 'requestHash', '#resp': 'response' },
+      ExpressionAttributeValues: { ':now': now, ':hash': record.requestHash },
     },
   };
+}
+
+/**
+ * Whether the transaction was cancelled on the answer's item (index `at`):
+ * its condition failed, or another transaction was writing the same key.
+ */
+export function keyTakenAt(err: unknown, at: number): boolean {
+  if (!(err instanceof TransactionCanceledException)) return false;
+  const code = err.CancellationReasons?.[at]?.Code;
+  return code === 'ConditionalCheckFailed' || code === 'TransactionConflict';
 }
 
 async function release(t: Table, { tenantId, key }: { tenantId: string; key: string }): Promise<void> {

@@ -8,14 +8,14 @@ import type { Writes } from '../http/ports.ts';
 import type { WriteStore } from '../writes/ports.ts';
 import type { OutboxEntry, WriteOutbox } from '../writes/outbox.ts';
 import type { WriteRecord } from '../writes/types.ts';
-import { ConnectionNotFound, StoreError } from '../core/errors.ts';
+import { ConnectionNotFound, IdempotencyKeyTaken, StoreError } from '../core/errors.ts';
 import { InvalidInput } from './errors.ts';
 import { assertId, connectionKey } from './keys.ts';
 import { call, conditional, openTable, putNewItem, transaction } from './table-client.ts';
 import type { Item, Table, TableOptions } from './table-client.ts';
 import { DuplicateItem, assertPlainId, single } from './tenants.ts';
 import { deleteOutboxEntry, outboxItem, outboxKey, pendingOutboxEntries } from './write-outbox.ts';
-import { answerItem } from './idempotency.ts';
+import { answerItem, keyTakenAt } from './idempotency.ts';
 
 /**
  * `WRITE#<tenantId>#<writeId>`: GET /v1/writes/{id} knows the tenant and the
@@ -86,13 +86,39 @@ export function createDynamoWrites(options: TableOptions): Writes & WriteStore &
  * The record and its outbox entry in one transaction (one request, all or
  * nothing); with `checkConnection`, also the check that the connection is the
  * tenant's and not deleted, so the API's create reads no connection first;
- * with `answer`, the Idempotency-Key's first answer.
+ * with `answer`, the Idempotency-Key taken with its first answer
+ * (IdempotencyKeyTaken, before any other reason, when it is not free).
  */
 async function createWrite(t: Table, record: WriteRecord, options: Parameters<Writes['create']>[1] & {}): Promise<void> {
   const key = writeKey(record.tenantId, record.writeId);
   assertId('connectionId', record.connectionId);
   if (!Number.isFinite(record.expiresAt)) throw new InvalidInput('expiresAt must be epoch seconds');
-  const live = {
+  const live = options.checkConnection === true ? liveConnectionCheck(t, record) : undefined;
+  const { answer } = options;
+  const items = [
+    putNewItem(t, { ...key, type: 'write', ...record }),
+    { Put: { TableName: t.name, Item: outboxItem({ ...outboxEntryOf(record), expiresAt: record.expiresAt }) } },
+    ...(live === undefined ? [] : [live]),
+    ...(answer === undefined ? [] : [answerItem(t, answer, t.clock.now())]),
+  ];
+  const send = async () => {
+    try {
+      await t.doc.send(new TransactWriteCommand({ TransactItems: items }));
+    } catch (err) {
+      if (answer !== undefined && keyTakenAt(err, items.length - 1)) throw new IdempotencyKeyTaken(answer.key, { cause: err });
+      throw err;
+    }
+  };
+  await transaction(t, 'createWrite', send, (at, err) => {
+    if (at === 0) throw new DuplicateItem(key.pk, { cause: err });
+    if (items[at] === live) throw new ConnectionNotFound(record.connectionId, { cause: err });
+    throw new StoreError(`createWrite on ${t.name}: item ${at} refused its condition`, { cause: err });
+  });
+}
+
+/** The transaction's check that the connection is the tenant's and not deleted. */
+function liveConnectionCheck(t: Table, record: WriteRecord): Record<string, unknown> {
+  return {
     ConditionCheck: {
       TableName: t.name,
       Key: connectionKey(record.connectionId),
@@ -101,22 +127,6 @@ async function createWrite(t: Table, record: WriteRecord, options: Parameters<Wr
       ExpressionAttributeValues: { ':tenant': record.tenantId, ':deleted': 'deleted' },
     },
   };
-  const items = [
-    putNewItem(t, { ...key, type: 'write', ...record }),
-    { Put: { TableName: t.name, Item: outboxItem({ ...outboxEntryOf(record), expiresAt: record.expiresAt }) } },
-    ...(options.checkConnection === true ? [live] : []),
-    ...(options.answer === undefined ? [] : [answerItem(t, options.answer)]),
-  ];
-  await transaction(
-    t,
-    'createWrite',
-    () => t.doc.send(new TransactWriteCommand({ TransactItems: items })),
-    (at, err) => {
-      if (at === 0) throw new DuplicateItem(key.pk, { cause: err });
-      if (items[at] === live) throw new ConnectionNotFound(record.connectionId, { cause: err });
-      throw new StoreError(`Idempotency-Key ${options.answer?.key} is no longer held by this request: the write was not stored`, { cause: err });
-    },
-  );
 }
 
 async function getWrite(t: Table, { tenantId, writeId }: { tenantId: string; writeId: string }): Promise<WriteRecord | undefined> {

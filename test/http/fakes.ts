@@ -2,7 +2,7 @@
 // tenants. Tests about the HTTP layer's logic use these; the DynamoDB and SQS
 // adapters get their own tests against the real local services.
 import { NetworkError, ProtocolError, Unauthorized } from '../../lib/carddav/errors.ts';
-import { ConnectionNotFound } from '../../lib/core/errors.ts';
+import { ConnectionNotFound, IdempotencyKeyTaken } from '../../lib/core/errors.ts';
 import type { Discovery } from '../../lib/carddav/types.ts';
 import { createApp, type App } from '../../lib/http/app.ts';
 import { API_SCOPES, hashApiKey } from '../../lib/http/api-keys.ts';
@@ -115,12 +115,12 @@ export class FakeConnections implements Connections {
 export class FakeWrites implements Writes {
   readonly records = new Map<string, WriteRecord>();
   readonly #connections: Connections | undefined;
-  readonly #idempotency: Idempotency | undefined;
+  readonly #idempotency: FakeIdempotency | undefined;
   /**
    * `connections`: checked on create, as the DynamoDB adapter checks the connection item in the same transaction;
    * `idempotency`: where a create's `answer` goes, as the adapter stores it in that transaction.
    */
-  constructor(connections?: Connections, idempotency?: Idempotency) {
+  constructor(connections?: Connections, idempotency?: FakeIdempotency) {
     this.#connections = connections;
     this.#idempotency = idempotency;
   }
@@ -134,7 +134,7 @@ export class FakeWrites implements Writes {
     }
     if (options?.answer !== undefined) {
       if (this.#idempotency === undefined) throw new Error('FakeWrites was given an answer but no idempotency store');
-      await this.#idempotency.put(options.answer);
+      this.#idempotency.take(options.answer);
       this.answeredKeys.push(options.answer.key);
     }
     this.records.set(record.writeId, structuredClone(record));
@@ -180,6 +180,17 @@ export class FakeIdempotency implements Idempotency {
     return { begun: true };
   }
   async put(record: IdempotencyRecord & { response: StoredResponse }): Promise<void> {
+    this.records.set(this.id(record.tenantId, record.key), structuredClone(record));
+  }
+  /**
+   * Writes.create's `answer`, as the adapter's transaction takes it: the key
+   * free (absent or expired), or held with this hash and no answer yet;
+   * otherwise IdempotencyKeyTaken and nothing stored.
+   */
+  take(record: IdempotencyRecord & { response: StoredResponse }): void {
+    const existing = this.records.get(this.id(record.tenantId, record.key));
+    const free = existing === undefined || existing.expiresAt <= this.#clock.now();
+    if (!free && (existing.requestHash !== record.requestHash || existing.response !== undefined)) throw new IdempotencyKeyTaken(record.key);
     this.records.set(this.id(record.tenantId, record.key), structuredClone(record));
   }
   async release(params: { tenantId: string; key: string }): Promise<void> {

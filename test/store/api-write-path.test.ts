@@ -1,12 +1,13 @@
 // The API's write path in few requests, on DynamoDB Local: the Idempotency-Key
-// taken with one conditional write (the holder's record returned on refusal),
-// the write record + outbox entry + connection check in one transaction, the
+// taken with one conditional write (the holder's record returned on refusal)
+// or with its answer in the write's own transaction, the write record +
+// outbox entry + connection check in one transaction, the
 // outbox entry dropped by the applier's finish, and the vault's keyring.
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { localDynamo } from '../support/dynamo.ts';
 import { createLocalKeyWrapper, createVault } from '../../lib/auth/vault.ts';
-import { ConnectionNotFound, StoreError } from '../../lib/core/errors.ts';
+import { ConnectionNotFound, IdempotencyKeyTaken, StoreError } from '../../lib/core/errors.ts';
 import { createDynamoConnections, createDynamoIdempotency, createDynamoWrites } from '../../lib/store/api-adapters.ts';
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
 import { createDynamoVaultKeyring } from '../../lib/store/vault-keyring.ts';
@@ -97,6 +98,28 @@ describe('the API write path on DynamoDB', () => {
     expect(await idem.claim(held)).toEqual({ begun: false, existing: { ...held, response } });
     // An answer already stored is not overwritten by a second write.
     await expect(writes.create(record({ writeId: 'wr_2' }), { answer: { ...held, response } })).rejects.toBeInstanceOf(StoreError);
+  });
+
+  it('create takes a free key with its answer; a taken one is IdempotencyKeyTaken before any other refusal, and nothing is stored', async () => {
+    const { tableName, clock, client } = await fresh();
+    const writes = createDynamoWrites({ client, tableName, clock });
+    const idem = createDynamoIdempotency({ client, tableName, clock });
+    const response = { status: 202, body: '{"writeId":"wr_1","status":"queued"}', headers: { 'content-type': 'application/json', location: '/v1/writes/wr_1' } };
+    const answer = { tenantId: 'ten_a', key: 'k-1', requestHash: 'h1', expiresAt: T0 + 86_400_000, response };
+    await writes.create(record(), { answer });
+    expect(await idem.get({ tenantId: 'ten_a', key: 'k-1', now: T0 })).toEqual(answer);
+    // Answered already: taken, whatever else the write is refused for (here: no connection con_1).
+    await expect(writes.create(record({ writeId: 'wr_2' }), { answer })).rejects.toBeInstanceOf(IdempotencyKeyTaken);
+    await expect(writes.create(record({ writeId: 'wr_3' }), { checkConnection: true, answer: { ...answer, requestHash: 'h2' } })).rejects.toBeInstanceOf(IdempotencyKeyTaken);
+    // Held by another request (claimed, not answered): taken too.
+    expect(await idem.claim({ tenantId: 'ten_a', key: 'k-2', requestHash: 'h9', expiresAt: T0 + 86_400_000 })).toEqual({ begun: true });
+    await expect(writes.create(record({ writeId: 'wr_4' }), { answer: { ...answer, key: 'k-2' } })).rejects.toBeInstanceOf(IdempotencyKeyTaken);
+    expect((await typesIn(tableName)).sort()).toEqual(['idempotency', 'idempotency', 'outbox', 'write']);
+    // A free key and a refused connection: the connection's refusal. An expired record is free.
+    await expect(writes.create(record({ writeId: 'wr_5' }), { checkConnection: true, answer: { ...answer, key: 'k-3' } })).rejects.toBeInstanceOf(ConnectionNotFound);
+    clock.t = T0 + 86_400_000;
+    await writes.create(record({ writeId: 'wr_6' }), { answer: { ...answer, requestHash: 'h3', expiresAt: clock.t + 1 } });
+    expect((await typesIn(tableName)).filter((t) => t === 'write')).toHaveLength(2);
   });
 
   it('the vault keyring keeps the first wrapped key of an epoch and hands it to later writers', async () => {

@@ -91,6 +91,8 @@ export function hrefOf(contactId: string, connection: ConnectionInfo): string {
 }
 
 const scope = requireScope('contacts:write');
+// Each write stores its answer, and takes the Idempotency-Key, in its own transaction (accept).
+const TAKEN_WITH_WRITE = { takenWithWrite: true } as const;
 const maxVCardBytesOf = (deps: AppDeps) => deps.config.maxVCardBytes ?? DEFAULT_MAX_VCARD_BYTES;
 
 /** The body as one valid vCard, or the problem with it. */
@@ -214,7 +216,7 @@ function createContact(app: App, deps: AppDeps): void {
   const route = securedRoute('contacts', {
     method: 'post',
     path: '/v1/connections/{id}/contacts',
-    middleware: [scope, idempotent(deps), requireMediaType([VCARD, JSON_TYPE])] as const,
+    middleware: [scope, idempotent(deps, TAKEN_WITH_WRITE), requireMediaType([VCARD, JSON_TYPE])] as const,
     summary: 'Create a contact',
     description: 'A vCard (`text/vcard`) or a normalized contact (`application/json`). The write is queued; its outcome is at `Location`.',
     request: {
@@ -245,7 +247,7 @@ function replaceContact(app: App, deps: AppDeps): void {
   const route = securedRoute('contacts', {
     method: 'put',
     path: '/v1/connections/{id}/contacts/{contactId}',
-    middleware: [scope, idempotent(deps), requireIfMatch, requireMediaType([VCARD])] as const,
+    middleware: [scope, idempotent(deps, TAKEN_WITH_WRITE), requireIfMatch, requireMediaType([VCARD])] as const,
     summary: 'Replace a contact',
     description: 'The whole card as `text/vcard`. `If-Match` is required: the ETag you last saw, or `*` to overwrite whatever is there.',
     request: { params: ContactParams, headers: IfMatchWriteHeaders, body: { required: true, content: vcardContent } },
@@ -266,7 +268,7 @@ function patchContact(app: App, deps: AppDeps): void {
   const route = securedRoute('contacts', {
     method: 'patch',
     path: '/v1/connections/{id}/contacts/{contactId}',
-    middleware: [scope, idempotent(deps), requireMediaType([JSON_TYPE, MERGE_PATCH])] as const,
+    middleware: [scope, idempotent(deps, TAKEN_WITH_WRITE), requireMediaType([JSON_TYPE, MERGE_PATCH])] as const,
     summary: 'Change named fields of a contact',
     description:
       'Only the named fields change (their vCard lines are rewritten); `null` removes a field; every other line of the card stays byte-for-byte. `If-Match` is optional: without it the change applies to the card as it is then.',
@@ -293,7 +295,7 @@ function deleteContact(app: App, deps: AppDeps): void {
   const route = securedRoute('contacts', {
     method: 'delete',
     path: '/v1/connections/{id}/contacts/{contactId}',
-    middleware: [scope, idempotent(deps), requireIfMatch] as const,
+    middleware: [scope, idempotent(deps, TAKEN_WITH_WRITE), requireIfMatch] as const,
     summary: 'Delete a contact',
     description: '`If-Match` is required (428 without it): the ETag you last saw, or `*`.',
     request: { params: ContactParams, headers: IfMatchWriteHeaders },
