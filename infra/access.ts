@@ -103,11 +103,12 @@ export function vaultKeyGrants(access: VaultAccess): ItemGrant[] {
 }
 
 /**
- * Appending to the change log: the tail (GetItem), the id items (BatchGetItem),
- * and one TransactWriteItems of the tail's Update and the entries' and ids' Puts.
+ * Appending to the change log: the tail (GetItem), the newest pages' id
+ * items (Query) and the old layout's id items (BatchGetItem), and one
+ * TransactWriteItems of the tail's Update and the page's and ids' Puts.
  */
 const APPEND_TO_LOG: readonly ItemGrant[] = [
-  { actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], partitions: ['changeLog'] },
+  { actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], partitions: ['changeLog'] },
 ];
 
 /**
