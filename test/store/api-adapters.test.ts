@@ -25,6 +25,7 @@ import { InvalidInput } from '../../lib/store/errors.ts';
 import { createTable } from '../../lib/store/table.ts';
 import type { IndexEntry } from '../../lib/sync/ports.ts';
 import type { WriteRecord } from '../../lib/writes/types.ts';
+import { CARD_A, queuedWrite } from '../support/write-record.ts';
 
 const dynamo = localDynamo();
 let client: DynamoDBClient;
@@ -259,18 +260,9 @@ describe('connections (the API port over the store)', () => {
 });
 
 describe('write records (Writes + WriteStore)', () => {
-  const record = (over: Partial<WriteRecord> = {}): WriteRecord => ({
-    writeId: 'wr_1',
-    tenantId: 'ten_a',
-    connectionId: 'con_1',
-    operation: { kind: 'update', href: '/b/a.vcf', vcard: 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nEND:VCARD\r\n', ifMatch: '"1"' },
-    status: 'queued',
-    createdAt: new Date(T0).toISOString(),
-    updatedAt: new Date(T0).toISOString(),
-    attempts: 0,
-    expiresAt: T0 / 1000 + 7 * 86400,
-    ...over,
-  });
+  const update = { kind: 'update', href: '/b/a.vcf', vcard: CARD_A, ifMatch: '"1"' } as const;
+  const record = (over: Partial<WriteRecord> = {}): WriteRecord => queuedWrite(T0, { operation: update, ...over });
+
 
   it('is one tenant-keyed item with a TTL; status moves are conditional', async () => {
     const { tableName, clock } = await fresh();

@@ -12,6 +12,7 @@ import { createDynamoConnections, createDynamoIdempotency, createDynamoWrites } 
 import { createDynamoStore } from '../../lib/store/dynamo-store.ts';
 import { createDynamoVaultKeyring } from '../../lib/store/vault-keyring.ts';
 import type { WriteRecord } from '../../lib/writes/types.ts';
+import { queuedWrite } from '../support/write-record.ts';
 
 const dynamo = localDynamo();
 
@@ -27,18 +28,7 @@ async function typesIn(tableName: string): Promise<string[]> {
   return items.map((i) => String(i.type)).sort();
 }
 
-const record = (over: Partial<WriteRecord> = {}): WriteRecord => ({
-  writeId: 'wr_1',
-  tenantId: 'ten_a',
-  connectionId: 'con_1',
-  operation: { kind: 'create', vcard: 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nEND:VCARD\r\n' },
-  status: 'queued',
-  createdAt: new Date(T0).toISOString(),
-  updatedAt: new Date(T0).toISOString(),
-  attempts: 0,
-  expiresAt: T0 / 1000 + 7 * 86400,
-  ...over,
-});
+const record = (over: Partial<WriteRecord> = {}): WriteRecord => queuedWrite(T0, over);
 
 describe('the API write path on DynamoDB', () => {
   it('claim takes a key in one write and returns the holder’s record when it is taken', async () => {
